@@ -1,0 +1,15 @@
+/* natidle keepalive: placeholder until the subcommand lands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "natidle/common.h"
+#include "probe/commands.h"
+
+int ni_cmd_keepalive(int argc, char **argv) {
+  if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    printf("natidle keepalive: not built yet\n");
+    return NI_EXIT_OK;
+  }
+  fprintf(stderr, "natidle keepalive: not built yet\n");
+  return NI_EXIT_FAILURE;
+}

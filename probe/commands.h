@@ -1,0 +1,12 @@
+/* The natidle tool's subcommands.  Each takes the arguments after its own
+ * name (argv[0] is the subcommand name), prints its man-style help for
+ * --help / -h, and returns a process exit code (enum ni_exit). */
+#ifndef NATIDLE_COMMANDS_H
+#define NATIDLE_COMMANDS_H
+
+int ni_cmd_probe(int argc, char **argv);
+int ni_cmd_keepalive(int argc, char **argv);
+int ni_cmd_report(int argc, char **argv);
+int ni_cmd_lab(int argc, char **argv);
+
+#endif
