@@ -1,0 +1,35 @@
+/*
+ * Reading the IMAP password without ever putting it in argv, logs or core
+ * dumps.  Shared by `natidle probe` and `natidle keepalive`.
+ */
+#ifndef NATIDLE_SECRET_H
+#define NATIDLE_SECRET_H
+
+#include <stddef.h>
+
+/* Name of the environment variable read when no password file is given. */
+#define NI_PASSWORD_ENV "NATIDLE_PASSWORD"
+
+/*
+ * Read the password, in this order:
+ *   1. password_file, when not NULL: its first line (trailing CR/LF removed).
+ *      A file readable by group or others gets a warning on stderr; an
+ *      unreadable or empty file is an error.
+ *   2. the NATIDLE_PASSWORD environment variable, which is then removed from
+ *      the environment so child processes never inherit it.
+ *   3. a prompt without echo on /dev/tty, when stdin is a terminal.
+ * Before the password is read, core dumps are disabled for the process
+ * (RLIMIT_CORE 0 and PR_SET_DUMPABLE 0), and the buffer is locked in memory
+ * when the system allows it.
+ * Returns 0 and a NUL-terminated string in *out (release it with
+ * ni_secret_free), or NI_EUSAGE with a one-line reason in err.
+ */
+int ni_secret_read(const char *password_file, char **out, char *err, size_t errlen);
+
+/* Cleanse and free a password from ni_secret_read.  NULL is fine. */
+void ni_secret_free(char *s);
+
+/* Disable core dumps for this process (also done by ni_secret_read). */
+void ni_secret_no_core(void);
+
+#endif
