@@ -1,0 +1,349 @@
+/*
+ * natidle/keepalive.h - the keepalive scheduler of libnatidle.
+ *
+ * The scheduler decides when a push session (an IMAP connection sitting in
+ * IDLE) must send a keepalive so that the carrier NAT in front of it never
+ * forgets the connection, while sending as few keepalives as possible: every
+ * keepalive wakes the phone's radio.
+ *
+ * It does no I/O and reads no clock.  The caller tells it what happened and
+ * when, asks when it must be called again, and is told what to send:
+ *
+ *     ni_ka ka;
+ *     ni_ka_config cfg;
+ *     ni_ka_config_default(&cfg);
+ *     ni_ka_init(&ka, &cfg);
+ *     ... ni_ka_on_event(&ka, &(ni_ka_event){.type = NI_KA_EV_CONNECTED}, now);
+ *     timer = ni_ka_get_expiry(&ka);               // arm one timer
+ *     ... when it fires:
+ *     switch (ni_ka_handle_expiry(&ka, now)) {
+ *     case NI_KA_NOOP:   send "tag NOOP"; break;
+ *     case NI_KA_REIDLE: send "DONE", then "tag IDLE"; break;
+ *     case NI_KA_DEAD:   close the connection, reconnect; break;
+ *     case NI_KA_NONE:   break;
+ *     }
+ *     timer = ni_ka_get_expiry(&ka);               // re-arm after every call
+ *
+ * Memory follows libuv: the caller allocates ni_ka (and ni_ka_group) and
+ * initialises it with _init; nothing here allocates, so there is no _close.
+ * The struct fields are visible only so the caller can allocate the struct;
+ * they are private: use the functions.
+ *
+ * Time is ni_ms, milliseconds on any monotonic clock of the caller's choice,
+ * as long as every call uses the same clock.  A `now` that goes backwards is
+ * treated as the latest time seen.  "Silence" is the time since the last byte
+ * in either direction on the connection: a NAT forgets a mapping after its
+ * idle timeout of silence, and any byte resets it.
+ *
+ * How the cadence is chosen:
+ *  - A known bracket (the NAT kept a mapping through lower_ms of silence and
+ *    lost one after upper_ms) gives a cadence of lower_ms - margin, where the
+ *    margin is max(margin_min_ms, margin_permille of lower_ms, smoothed RTT).
+ *  - With nothing known (or a bracket wider than the resolution) and
+ *    `adaptive` set, the scheduler learns: it starts at start_ms, doubles the
+ *    interval while keepalives are answered, and bisects the bracket on a
+ *    failure, so it settles in O(log) failures.  Once settled it keeps the
+ *    cadence just below the learned lower bound and re-probes upward by a
+ *    small step once every reprobe_ms (about a day), never soon after a
+ *    failure.  Learning probes are sent at the probed silence itself, without
+ *    margin; only the steady cadence carries the margin.
+ *  - Never more than autologout_ms - 1 min of silence (RFC 2177: re-IDLE at
+ *    least every 29 min when the server logs out after 30), and inside IDLE a
+ *    re-IDLE at least that often even when traffic keeps the NAT busy.
+ *  - Every keepalive has a reply deadline of max(reply_min_ms, 4 x smoothed
+ *    RTT), capped at reply_max_ms (reply_max_ms before the first RTT sample):
+ *    an unanswered keepalive is reported as NI_KA_DEAD within seconds, not
+ *    after TCP's retransmission timeout of many minutes.
+ *
+ * Persisting what was learned: ni_ka_bracket() gives the bracket and a change
+ * counter; ni_ka_state_save()/ni_ka_state_load() keep one bracket per network
+ * label in a small text file written atomically.
+ *
+ * Several sessions of one process (several accounts) should share wakeups:
+ * put them in an ni_ka_group and arm one timer for the group.
+ */
+#ifndef NATIDLE_KEEPALIVE_H
+#define NATIDLE_KEEPALIVE_H
+
+#include "natidle/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Defaults of ni_ka_config_default(), in milliseconds unless noted. */
+#define NI_KA_AUTOLOGOUT_MS (30u * 60u * 1000u) /* RFC 2177 / RFC 3501 30 min */
+#define NI_KA_MARGIN_MIN_MS 2000u               /* RTT + timer slop + NAT tick */
+#define NI_KA_MARGIN_PERMILLE 50u               /* 5 % of the interval */
+#define NI_KA_MIN_INTERVAL_MS 10000u            /* never more often than 10 s */
+#define NI_KA_START_MS 60000u                   /* first learning probe: 60 s */
+#define NI_KA_REPLY_MIN_MS 3000u                /* reply deadline floor */
+#define NI_KA_REPLY_MAX_MS 15000u               /* reply deadline cap */
+#define NI_KA_REPROBE_MS (24u * 3600u * 1000u)  /* re-probe upward once a day */
+
+/* What the scheduler was told and how it should behave.  Fill it with
+ * ni_ka_config_default() and change what you know. */
+typedef struct ni_ka_config {
+  /* The NAT's idle timeout bracket, if measured (e.g. by natidle probe, or
+   * loaded with ni_ka_state_load()): a mapping survived lower_ms of silence
+   * and one died after upper_ms.  0 = unknown. */
+  ni_ms nat_lower_ms;
+  ni_ms nat_upper_ms;
+  /* The server's inactivity logout; the cadence and the re-IDLE deadline are
+   * kept one minute below it.  0 = default (30 min). */
+  ni_ms autologout_ms;
+  /* Safety margin below the learned lower bound.  0 = automatic:
+   * max(margin_min_ms, margin_permille/1000 x lower bound, smoothed RTT). */
+  ni_ms margin_ms;
+  ni_ms margin_min_ms;
+  unsigned margin_permille;
+  /* Bounds of the interval between keepalives.  max_interval_ms 0 = only
+   * the autologout limit applies. */
+  ni_ms min_interval_ms;
+  ni_ms max_interval_ms;
+  /* Learning: 1 = learn the bracket online (default), 0 = keep the cadence
+   * given by the bracket (failures still lower it, for safety).  Without a
+   * bracket and without learning the cadence stays at start_ms. */
+  int adaptive;
+  ni_ms start_ms;   /* first interval tried when nothing is known */
+  ni_ms reprobe_ms; /* time between upward re-probes once settled */
+  /* Reply deadline bounds for every keepalive. */
+  ni_ms reply_min_ms;
+  ni_ms reply_max_ms;
+  /* How far a keepalive may be pulled forward to share another session's
+   * wakeup in an ni_ka_group.  0 = a quarter of the session's interval. */
+  ni_ms coalesce_ms;
+  /* Seed of the scheduler's private xorshift generator (used to spread the
+   * re-probes of many clients in time).  Same seed, same decisions. */
+  uint64_t seed;
+} ni_ka_config;
+
+/* What the caller must do now. */
+typedef enum ni_ka_action {
+  NI_KA_NONE = 0, /* nothing */
+  NI_KA_NOOP,     /* outside IDLE: send "tag NOOP" */
+  NI_KA_REIDLE,   /* inside IDLE: send "DONE", then "tag IDLE" (cheaper than
+                     leaving IDLE for a NOOP: one round trip) */
+  NI_KA_DEAD      /* the keepalive was not answered by its reply deadline:
+                     the connection is dead; close it and reconnect, then
+                     report NI_KA_EV_CONNECTED */
+} ni_ka_action;
+
+/* What happened on the connection. */
+typedef enum ni_ka_event_type {
+  NI_KA_EV_CONNECTED = 1, /* logged in and ready (mailbox selected): the
+                             silence clock starts */
+  NI_KA_EV_RX,            /* bytes arrived (any response, untagged or not).
+                             After a silence this proves the mapping alive */
+  NI_KA_EV_TX,            /* the application sent bytes of its own */
+  NI_KA_EV_IDLE_ENTERED,  /* "+ idling" arrived: the session is in IDLE */
+  NI_KA_EV_IDLE_LEFT,     /* the session left IDLE (DONE answered) for
+                             other commands */
+  NI_KA_EV_KA_SENT,       /* optional: the keepalive asked for by the last
+                             handle_expiry actually left only now (e.g.
+                             after a write queue); restarts its deadline */
+  NI_KA_EV_KA_ANSWERED,   /* the keepalive was answered (tagged OK of the
+                             NOOP, or of DONE for a re-IDLE); rtt_ms set */
+  NI_KA_EV_KA_UNANSWERED, /* the caller gave up on the keepalive itself
+                             (the scheduler reports NI_KA_DEAD on its own
+                             deadline; use this only for other reasons) */
+  NI_KA_EV_LOST,          /* the connection broke (RST, FIN, error);
+                             silent_ms = its silence when it broke */
+  NI_KA_EV_PUSH_IN_IDLE,  /* new mail was pushed inside IDLE (EXISTS/RECENT/
+                             FETCH): push works at the current silence */
+  NI_KA_EV_PUSH_IN_NOOP   /* new mail was seen only in the answer to the
+                             keepalive: the IDLE push path died silently
+                             during the last silence (a NAT that forgot the
+                             mapping and re-created it for our packet).
+                             The last interval counts as a failure. */
+} ni_ka_event_type;
+
+typedef struct ni_ka_event {
+  ni_ka_event_type type;
+  /* KA_ANSWERED: the keepalive's round trip; 0 = let the scheduler use the
+   * time since it asked for the keepalive. */
+  ni_ms rtt_ms;
+  /* LOST: how long the connection had been silent when it broke, if the
+   * caller knows it died on its own (e.g. a RST while nothing was sent);
+   * 0 = unknown, and then the loss says nothing about the NAT. */
+  ni_ms silent_ms;
+} ni_ka_event;
+
+/* Counters, for reports and the benchmark. */
+typedef struct ni_ka_stats {
+  uint64_t keepalives; /* NOOP + REIDLE asked for */
+  uint64_t answered;   /* keepalives answered */
+  uint64_t dead;       /* keepalives that missed their deadline or were
+                          reported unanswered */
+  uint64_t lost;       /* NI_KA_EV_LOST events */
+  uint64_t probes;     /* keepalives that were learning probes */
+  uint64_t failures;   /* silences the NAT did not survive (dead, a
+                          telling loss, a push seen only in a NOOP) */
+  uint64_t pulled;     /* keepalives sent early to share a group wakeup */
+} ni_ka_stats;
+
+struct ni_ka_group;
+
+/* One push session's scheduler.  Caller-allocated; fields are private. */
+typedef struct ni_ka {
+  ni_ka_config cfg;
+  int state;       /* private: disconnected / connected */
+  int in_idle;     /* the session sits in IDLE */
+  int outstanding; /* keepalive awaiting its answer: its ni_ka_action */
+  int out_probe;   /* ...and it was a learning probe */
+  int out_tainted; /* ...and a push came only in its answer */
+  int probing;     /* the current interval is a learning probe */
+  int have_rtt;
+  ni_ms now;           /* latest time seen */
+  ni_ms last_activity; /* last byte either way */
+  ni_ms idle_since;    /* IDLE (re)entered */
+  ni_ms out_sent_at;   /* outstanding keepalive left */
+  ni_ms out_silence;   /* silence when it left */
+  ni_ms prev_silence;  /* silence of the last answered keepalive */
+  ni_ms prev_lower;    /* lower bound before that answer */
+  int prev_valid;
+  ni_ms lower, upper; /* learned bracket; upper NI_TIME_NEVER = unknown */
+  ni_ms srtt, rttvar;
+  ni_ms interval;    /* silence after which the next keepalive is due */
+  ni_ms quiet_since; /* last failure or re-probe: re-probe clock */
+  uint64_t rng;
+  unsigned bracket_gen;
+  ni_ka_stats stats;
+  struct ni_ka *group_next;
+  struct ni_ka_group *group;
+} ni_ka;
+
+/* Fill `c` with the defaults above: nothing known, adaptive, 30-min
+ * autologout, automatic margin, seed 1. */
+NI_API void ni_ka_config_default(ni_ka_config *c);
+
+/* Initialise `s` from `c` (copied).  The session starts disconnected: report
+ * NI_KA_EV_CONNECTED when it is ready.  Zero fields of `c` that have a
+ * default take it.  Returns 0, or NI_EUSAGE if a pointer is NULL or the
+ * config is inconsistent (lower > upper when both are given, or
+ * min_interval_ms > max_interval_ms). */
+NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c);
+
+/* Tell the scheduler what happened at time `now` (ms).  Returns 0,
+ * NI_EUSAGE for a NULL pointer or an unknown event type, or NI_ESTATE for an
+ * event that makes no sense in the current state (e.g. KA_ANSWERED with no
+ * keepalive outstanding); such an event is ignored, the scheduler stays
+ * consistent. */
+NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now);
+
+/* When ni_ka_handle_expiry() must next be called (ms, same clock as `now`);
+ * NI_TIME_NEVER when nothing is due (disconnected).  Call it again after
+ * every other ni_ka_ call and re-arm the timer. */
+NI_API ni_ms ni_ka_get_expiry(const ni_ka *s);
+
+/* Run what is due at `now`: returns the action the caller must take now
+ * (NI_KA_NONE if nothing was due).  A NOOP or REIDLE is counted as sent at
+ * `now` and its reply deadline starts; NI_KA_DEAD means the connection must
+ * be closed and re-established. */
+NI_API ni_ka_action ni_ka_handle_expiry(ni_ka *s, ni_ms now);
+
+/* The time budget (ms) an answer to a keepalive sent now would get:
+ * max(reply_min_ms, 4 x smoothed RTT), at most reply_max_ms. */
+NI_API ni_ms ni_ka_reply_timeout(const ni_ka *s);
+
+/* The absolute reply deadline (ms) of the outstanding keepalive, or
+ * NI_TIME_NEVER when none is outstanding. */
+NI_API ni_ms ni_ka_reply_deadline(const ni_ka *s);
+
+/* The silence (ms) after which the next keepalive is due: the current
+ * cadence, or the learning probe being tried. */
+NI_API ni_ms ni_ka_interval(const ni_ka *s);
+
+/* 1 if the current interval is a learning probe, 0 if it is the steady
+ * cadence. */
+NI_API int ni_ka_is_probing(const ni_ka *s);
+
+/* The safety margin (ms) currently kept below the lower bound. */
+NI_API ni_ms ni_ka_margin(const ni_ka *s);
+
+/* The bracket learned so far: *lower = longest silence seen survived,
+ * *upper = shortest silence seen fatal; 0 = unknown for either.  Either
+ * pointer may be NULL.  Returns a counter that grows every time the bracket
+ * changes, so the caller saves it (ni_ka_state_save) only when it moved. */
+NI_API unsigned ni_ka_bracket(const ni_ka *s, ni_ms *lower, ni_ms *upper);
+
+/* Copy the counters into *out. */
+NI_API void ni_ka_get_stats(const ni_ka *s, ni_ka_stats *out);
+
+/*
+ * Coalesced wakeups.  A group holds sessions of one process; the caller arms
+ * one timer at ni_ka_group_get_expiry() and, when it fires, calls
+ * ni_ka_group_handle_expiry() with the same `now` until it returns NULL.
+ * When one session's keepalive is due, the others whose keepalive would be
+ * due within their coalesce window (a quarter of their interval by default)
+ * send theirs now too, so the radio wakes once.  A keepalive is never sent
+ * later than its own due time, learning probes are never pulled forward (it
+ * would falsify what they measure), and a pulled session keeps at least
+ * three quarters of its cadence, so cadences cannot collapse.
+ * Sessions are linked through their own struct: nothing is allocated.
+ */
+typedef struct ni_ka_group {
+  ni_ka *head;     /* private */
+  ni_ms awake_at;  /* private: time of the current shared wakeup */
+  int awake;       /* private */
+  uint64_t wakeups; /* distinct wakeups (times at which a keepalive, or a
+                       dead connection's reconnect, happened) */
+} ni_ka_group;
+
+/* Initialise an empty group. */
+NI_API void ni_ka_group_init(ni_ka_group *g);
+
+/* Add an initialised session.  Returns 0, NI_EUSAGE for NULL pointers, or
+ * NI_ESTATE if the session is already in a group. */
+NI_API int ni_ka_group_add(ni_ka_group *g, ni_ka *s);
+
+/* Remove a session (call before discarding a session that is in a group).
+ * Returns 0, or NI_ESTATE if it is not in this group. */
+NI_API int ni_ka_group_remove(ni_ka_group *g, ni_ka *s);
+
+/* The earliest expiry (ms) of all sessions; NI_TIME_NEVER if none. */
+NI_API ni_ms ni_ka_group_get_expiry(const ni_ka_group *g);
+
+/* Return one session that must act at `now` and store its action in
+ * *action; NULL (and NI_KA_NONE) when none is left.  Call repeatedly with
+ * the same `now` until NULL, then re-arm the timer. */
+NI_API ni_ka *ni_ka_group_handle_expiry(ni_ka_group *g, ni_ms now, ni_ka_action *action);
+
+/*
+ * Per-network state file.  A small text file, one line per network label:
+ *
+ *     natidle-keepalive-state 1
+ *     <label> TAB <lower_ms> TAB <upper_ms> TAB <updated_unix_s>
+ *     ...
+ *     end <number of network lines>
+ *
+ * (upper_ms 0 = unknown).  A label is 1..NI_KA_LABEL_MAX bytes of printable
+ * characters without tab (spaces allowed).  The file is rewritten
+ * atomically (temporary file, fsync, rename, fsync of the directory), so a
+ * crash leaves either the old or the new file; a leftover temporary file is
+ * ignored.  At most NI_KA_STATE_MAX networks are kept: saving a new one into
+ * a full file drops the least recently updated.
+ */
+#define NI_KA_LABEL_MAX 128
+#define NI_KA_STATE_MAX 256
+
+/* Read the bracket stored for `network` from the file at `path`.  Outputs
+ * may be NULL.  Returns 0; -ENOENT if the file or the network is absent;
+ * -EBADMSG if the file is corrupt, truncated or of another version (it is
+ * then ignored as a whole: nothing is returned); NI_EUSAGE for a bad label;
+ * another -errno if the file cannot be read. */
+NI_API int ni_ka_state_load(const char *path, const char *network, ni_ms *lower_ms,
+                            ni_ms *upper_ms, uint64_t *updated_unix_s);
+
+/* Store the bracket of `network` (upper_ms 0 = unknown), stamped with
+ * now_unix_s (the caller's wall clock, seconds), keeping the other networks
+ * of a valid existing file (a corrupt one is replaced).  Returns 0,
+ * NI_EUSAGE for a bad label or lower > upper, or -errno of the failing file
+ * operation (the old file is then unchanged). */
+NI_API int ni_ka_state_save(const char *path, const char *network, ni_ms lower_ms,
+                            ni_ms upper_ms, uint64_t now_unix_s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NATIDLE_KEEPALIVE_H */
