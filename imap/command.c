@@ -1,0 +1,232 @@
+/*
+ * imap/command.c - builds IMAP commands as chunks ready to send.
+ *
+ * A command is a list of chunks, each a NUL-terminated buffer.  A new chunk
+ * starts after every synchronizing literal announcement "{n}\r\n", because
+ * the sender must wait for the server's "+" before sending the literal's
+ * bytes (RFC 3501 section 7.5).  With LITERAL+ the announcement is "{n+}" and
+ * everything stays in one chunk.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "natidle/imap.h"
+
+/* Strings longer than this go as literals even when they could be quoted:
+ * servers limit line length, and a literal never counts against it. */
+#define NI_CMD_MAX_QUOTED 1024
+
+typedef struct chunk {
+  char *p;
+  size_t n, cap;
+  int sync; /* must wait for "+" before sending */
+} chunk;
+
+struct ni_cmd {
+  chunk *ch;
+  size_t nch, chcap;
+  int plus;
+  int secret;
+  int finished;
+};
+
+/* Overwrite memory that may hold a password before it goes back to the
+ * allocator.  Calling memset through a volatile pointer keeps the compiler
+ * from dropping the store as dead (plain memset before free may be removed). */
+static void *(*const volatile wipe_memset)(void *, int, size_t) = memset;
+
+static void wipe(void *p, size_t n) {
+  if (p != NULL && n > 0)
+    wipe_memset(p, 0, n);
+}
+
+static int chunk_new(ni_cmd *c, int sync) {
+  if (c->nch == c->chcap) {
+    size_t ncap = c->chcap ? c->chcap * 2 : 4;
+    chunk *nc = realloc(c->ch, ncap * sizeof(*nc));
+    if (nc == NULL)
+      return -ENOMEM;
+    c->ch = nc;
+    c->chcap = ncap;
+  }
+  c->ch[c->nch].p = malloc(64);
+  if (c->ch[c->nch].p == NULL)
+    return -ENOMEM;
+  c->ch[c->nch].p[0] = '\0';
+  c->ch[c->nch].n = 0;
+  c->ch[c->nch].cap = 64;
+  c->ch[c->nch].sync = sync;
+  c->nch++;
+  return 0;
+}
+
+/* Append to the last chunk.  The old buffer is wiped rather than realloc'd
+ * so no copy of a password is left behind in freed memory. */
+static int put(ni_cmd *c, const char *s, size_t n) {
+  chunk *k = &c->ch[c->nch - 1];
+  if (n >= k->cap - k->n) {
+    size_t ncap = k->cap;
+    char *np;
+    while (ncap - k->n <= n) {
+      if (ncap > SIZE_MAX / 2)
+        return -ENOMEM;
+      ncap *= 2;
+    }
+    np = malloc(ncap);
+    if (np == NULL)
+      return -ENOMEM;
+    memcpy(np, k->p, k->n);
+    wipe(k->p, k->cap);
+    free(k->p);
+    k->p = np;
+    k->cap = ncap;
+  }
+  memcpy(k->p + k->n, s, n);
+  k->n += n;
+  k->p[k->n] = '\0';
+  return 0;
+}
+
+/* RFC 3501 section 9: ATOM-CHAR = <any CHAR except atom-specials>. */
+static int is_atom_char(unsigned char ch) {
+  if (ch <= 0x1f || ch >= 0x7f)
+    return 0;
+  return strchr("(){ %*\"\\]", ch) == NULL;
+}
+
+ni_cmd *ni_cmd_new(const char *verb) {
+  ni_cmd *c;
+  size_t i, n = strlen(verb);
+  /* The verb is atoms separated by single spaces: no leading, trailing or
+   * double space. */
+  if (n == 0 || verb[0] == ' ' || verb[n - 1] == ' ')
+    return NULL;
+  for (i = 0; i < n; i++) {
+    if (verb[i] == ' ' ? verb[i + 1] == ' ' : !is_atom_char((unsigned char)verb[i]))
+      return NULL;
+  }
+  c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return NULL;
+  if (chunk_new(c, 0) < 0 || put(c, verb, n) < 0) {
+    ni_cmd_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void ni_cmd_free(ni_cmd *c) {
+  size_t i;
+  if (c == NULL)
+    return;
+  for (i = 0; i < c->nch; i++) {
+    wipe(c->ch[i].p, c->ch[i].cap);
+    free(c->ch[i].p);
+  }
+  free(c->ch);
+  free(c);
+}
+
+void ni_cmd_literal_plus(ni_cmd *c, int on) { c->plus = on != 0; }
+
+void ni_cmd_secret(ni_cmd *c) { c->secret = 1; }
+
+int ni_cmd_is_secret(const ni_cmd *c) { return c->secret; }
+
+int ni_cmd_atom(ni_cmd *c, const char *atom) {
+  size_t n = strlen(atom);
+  int rc;
+  if (c->finished || n == 0 || strpbrk(atom, "\r\n") != NULL)
+    return NI_EUSAGE;
+  if ((rc = put(c, " ", 1)) < 0)
+    return rc;
+  return put(c, atom, n);
+}
+
+/* RFC 3501 section 4.3: literal = "{" number "}" CRLF *CHAR8, and RFC 7888
+ * section 3: literal+ announces "{" number "+}" and needs no continuation.
+ * The caller has checked that data holds no NUL (CHAR8 excludes it). */
+static int add_literal(ni_cmd *c, const char *data, size_t n) {
+  char hdr[48];
+  int rc, k = snprintf(hdr, sizeof(hdr), " {%zu%s}\r\n", n, c->plus ? "+" : "");
+  if ((rc = put(c, hdr, (size_t)k)) < 0)
+    return rc;
+  if (!c->plus && (rc = chunk_new(c, 1)) < 0)
+    return rc;
+  return put(c, data, n);
+}
+
+int ni_cmd_string(ni_cmd *c, const char *s, size_t n) {
+  size_t i, esc = 0;
+  int atom = n > 0, quotable = n <= NI_CMD_MAX_QUOTED, rc;
+  if (c->finished || (n > 0 && memchr(s, '\0', n) != NULL))
+    return NI_EUSAGE;
+  for (i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (!is_atom_char(ch))
+      atom = 0;
+    if (ch < 0x20 || ch > 0x7e)
+      quotable = 0;
+    if (ch == '"' || ch == '\\')
+      esc++;
+  }
+  /* "NIL" as an atom would read as the NIL token, not a string. */
+  if (n == 3 && (s[0] | 0x20) == 'n' && (s[1] | 0x20) == 'i' && (s[2] | 0x20) == 'l')
+    atom = 0;
+  if (atom) {
+    if ((rc = put(c, " ", 1)) < 0)
+      return rc;
+    return put(c, s, n);
+  }
+  if (quotable) {
+    /* RFC 3501 section 9: quoted = DQUOTE *QUOTED-CHAR DQUOTE, with
+     * quoted-specials escaped by a backslash. */
+    size_t start = 0;
+    if ((rc = put(c, " \"", 2)) < 0)
+      return rc;
+    for (i = 0; i < n && esc > 0; i++) {
+      if (s[i] == '"' || s[i] == '\\') {
+        if ((rc = put(c, s + start, i - start)) < 0 || (rc = put(c, "\\", 1)) < 0)
+          return rc;
+        start = i;
+      }
+    }
+    if ((rc = put(c, s + start, n - start)) < 0)
+      return rc;
+    return put(c, "\"", 1);
+  }
+  return add_literal(c, s, n);
+}
+
+int ni_cmd_literal(ni_cmd *c, const char *data, size_t n) {
+  if (c->finished || (n > 0 && memchr(data, '\0', n) != NULL))
+    return NI_EUSAGE;
+  return add_literal(c, data, n);
+}
+
+int ni_cmd_finish(ni_cmd *c) {
+  int rc;
+  if (c->finished)
+    return NI_EUSAGE;
+  if ((rc = put(c, "\r\n", 2)) < 0)
+    return rc;
+  c->finished = 1;
+  return 0;
+}
+
+size_t ni_cmd_nchunks(const ni_cmd *c) { return c->nch; }
+
+ni_str ni_cmd_chunk(const ni_cmd *c, size_t i) {
+  ni_str s = {"", 0};
+  if (i < c->nch) {
+    s.p = c->ch[i].p;
+    s.n = c->ch[i].n;
+  }
+  return s;
+}
+
+int ni_cmd_chunk_needs_continuation(const ni_cmd *c, size_t i) {
+  return i < c->nch && c->ch[i].sync;
+}
