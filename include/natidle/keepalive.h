@@ -111,7 +111,8 @@ typedef struct ni_ka_config {
   ni_ms reply_min_ms;
   ni_ms reply_max_ms;
   /* How far a keepalive may be pulled forward to share another session's
-   * wakeup in an ni_ka_group.  0 = a quarter of the session's interval. */
+   * wakeup in an ni_ka_group.  0 = a quarter of the session's interval;
+   * never more than half of it. */
   ni_ms coalesce_ms;
   /* Seed of the scheduler's private xorshift generator (used to spread the
    * re-probes of many clients in time).  Same seed, same decisions. */
@@ -198,6 +199,7 @@ typedef struct ni_ka {
   ni_ms last_activity; /* last byte either way */
   ni_ms idle_since;    /* IDLE (re)entered */
   ni_ms out_sent_at;   /* outstanding keepalive left */
+  ni_ms out_deadline;  /* ...and must be answered by */
   ni_ms out_silence;   /* silence when it left */
   ni_ms prev_silence;  /* silence of the last answered keepalive */
   ni_ms prev_lower;    /* lower bound before that answer */
@@ -205,7 +207,7 @@ typedef struct ni_ka {
   ni_ms lower, upper; /* learned bracket; upper NI_TIME_NEVER = unknown */
   ni_ms srtt, rttvar;
   ni_ms interval;    /* silence after which the next keepalive is due */
-  ni_ms quiet_since; /* last failure or re-probe: re-probe clock */
+  ni_ms reprobe_at;  /* earliest next upward re-probe; 0 = not set */
   uint64_t rng;
   unsigned bracket_gen;
   ni_ka_stats stats;

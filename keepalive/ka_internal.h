@@ -1,0 +1,42 @@
+/*
+ * keepalive/ka_internal.h - what the scheduler's files share and nothing
+ * outside keepalive/ should use: the learning step (learn.c), the firing of
+ * a keepalive (sched.c) used by the group (coalesce.c).
+ */
+#ifndef NATIDLE_KA_INTERNAL_H
+#define NATIDLE_KA_INTERNAL_H
+
+#include "natidle/keepalive.h"
+
+/* Session states (ni_ka.state). */
+enum { NI__KA_DISCONNECTED = 0, NI__KA_CONNECTED = 1 };
+
+/* The longest silence allowed by the server's logout rule (ms). */
+ni_ms ni__ka_reidle_limit(const ni_ka *s);
+
+/* The longest interval the scheduler will use: the re-IDLE limit, or
+ * max_interval_ms when smaller. */
+ni_ms ni__ka_cap(const ni_ka *s);
+
+/* The bracket width under which learning stops (ms). */
+ni_ms ni__ka_resolution(const ni_ka *s);
+
+/* The NAT survived `silence` ms / did not survive it; `now` is the time the
+ * evidence arrived.  Both keep the bracket consistent. */
+void ni__ka_learn_alive(ni_ka *s, ni_ms silence);
+void ni__ka_learn_dead(ni_ka *s, ni_ms silence, ni_ms now);
+
+/* Choose the next interval (steady cadence or learning probe) from the
+ * bracket, at `now`. */
+void ni__ka_choose_interval(ni_ka *s, ni_ms now);
+
+/* The next keepalive's due time while connected and idle of keepalives. */
+ni_ms ni__ka_next_due(const ni_ka *s);
+
+/* Send the keepalive now: record it as outstanding, return its action. */
+ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now);
+
+/* Next value of the session's xorshift64 generator. */
+uint64_t ni__ka_random(ni_ka *s);
+
+#endif /* NATIDLE_KA_INTERNAL_H */

@@ -1,0 +1,156 @@
+/*
+ * keepalive/learn.c - online learning of the NAT's idle timeout.
+ *
+ * The scheduler keeps a bracket (lower, upper]: `lower` is the longest
+ * silence the NAT was seen to survive, `upper` the shortest it was seen to
+ * kill (NI_TIME_NEVER while unknown).  Every keepalive is an experiment on
+ * the silence that preceded it, so learning costs no extra traffic, only
+ * the risk of a failed probe, which the reply deadline keeps short: a probe
+ * that overshoots the real timeout T by d costs d plus a few seconds of
+ * broken push.
+ *
+ * The search, from nothing: start at start_ms (60 s, below almost every
+ * carrier), double while probes survive (so a long timeout is reached in a
+ * handful of intervals, not hours of +60 s steps), never beyond the re-IDLE
+ * limit; after the first failure bisect (lower, upper] until it is narrower
+ * than the resolution.  That needs O(log(range / resolution)) probes, about
+ * half of which fail.  Then the cadence is lower - margin.
+ *
+ * Once settled, a single probe by one resolution step above `lower` is
+ * tried about once a day (reprobe_ms, jittered by +-10 % so that clients
+ * behind one NAT do not probe in step), counted from the last failure: a
+ * NAT that lengthened its timeout, or an `upper` that came from a one-off
+ * loss, is noticed within a day, at the price of a few seconds of broken
+ * push when nothing changed.
+ */
+#include "keepalive/ka_internal.h"
+
+ni_ms ni__ka_reidle_limit(const ni_ka *s) {
+  /* One minute below the logout, as RFC 2177 suggests (29 of 30 min).  A
+   * server with a very short logout (a test setup) gets half of it. */
+  ni_ms a = s->cfg.autologout_ms;
+  return a > 120000 ? a - 60000 : a / 2;
+}
+
+ni_ms ni__ka_cap(const ni_ka *s) {
+  ni_ms cap = ni__ka_reidle_limit(s);
+  if (s->cfg.max_interval_ms && s->cfg.max_interval_ms < cap)
+    cap = s->cfg.max_interval_ms;
+  if (cap < s->cfg.min_interval_ms)
+    cap = s->cfg.min_interval_ms;
+  return cap;
+}
+
+ni_ms ni__ka_resolution(const ni_ka *s) {
+  /* A sixteenth of the lower bound: finer than that is lost in the margin
+   * anyway (5 % by default), and every extra bisection step risks one more
+   * failed probe. */
+  ni_ms r = s->lower / 16;
+  return r > s->cfg.margin_min_ms ? r : s->cfg.margin_min_ms;
+}
+
+NI_API ni_ms ni_ka_margin(const ni_ka *s) {
+  if (!s)
+    return 0;
+  if (s->cfg.margin_ms)
+    return s->cfg.margin_ms;
+  /* Why three terms: a fixed floor for the NAT's timer granularity and the
+   * caller's timer slop; a proportional part because both grow with the
+   * interval (deferred alarms on phones, clock rate differences); and the
+   * smoothed RTT because the NAT's silence began when the server's last
+   * packet crossed it, up to one RTT before the client saw that packet. */
+  ni_ms m = s->cfg.margin_min_ms;
+  ni_ms p = s->lower / 1000 * s->cfg.margin_permille +
+            s->lower % 1000 * s->cfg.margin_permille / 1000;
+  if (p > m)
+    m = p;
+  if (s->have_rtt && s->srtt > m)
+    m = s->srtt;
+  return m;
+}
+
+void ni__ka_learn_alive(ni_ka *s, ni_ms silence) {
+  if (silence <= s->lower)
+    return;
+  s->lower = silence;
+  if (s->upper != NI_TIME_NEVER && s->upper <= s->lower)
+    s->upper = NI_TIME_NEVER; /* the NAT got longer: the old kill is stale */
+  s->bracket_gen++;
+}
+
+static ni_ms reprobe_period(ni_ka *s) {
+  ni_ms p = s->cfg.reprobe_ms;
+  uint64_t r = ni__ka_random(s) % 201; /* 0..200 -> 90 %..110 % */
+  return p / 1000 * (900 + r) + p % 1000 * (900 + r) / 1000;
+}
+
+void ni__ka_learn_dead(ni_ka *s, ni_ms silence, ni_ms now) {
+  s->stats.failures++;
+  /* No re-probe soon after a failure, whatever it taught. */
+  s->reprobe_at = now + reprobe_period(s);
+  if (silence == 0)
+    return;
+  if (silence <= s->lower) {
+    /* Killed at a silence it survived before: another NAT, or this one
+     * shortened its timeout.  What was learned from below no longer holds;
+     * learning restarts below the new kill. */
+    s->lower = 0;
+    s->upper = silence;
+    s->bracket_gen++;
+  } else if (silence < s->upper) {
+    s->upper = silence;
+    s->bracket_gen++;
+  }
+}
+
+void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
+  ni_ms cap = ni__ka_cap(s), lo = s->lower, up = s->upper;
+  ni_ms iv;
+  int probe = 0;
+
+  if (s->reprobe_at == 0)
+    s->reprobe_at = now + reprobe_period(s);
+  if (!s->cfg.adaptive) {
+    if (lo)
+      iv = lo > ni_ka_margin(s) ? lo - ni_ka_margin(s) : 0;
+    else
+      iv = up != NI_TIME_NEVER ? up / 2 : s->cfg.start_ms;
+  } else if (lo == 0) {
+    iv = up != NI_TIME_NEVER ? up / 2 : s->cfg.start_ms;
+    probe = 1;
+  } else if (lo >= cap) {
+    iv = cap; /* the logout rule, not the NAT, is the limit: nothing to learn */
+  } else if (up == NI_TIME_NEVER) {
+    iv = lo > cap / 2 ? cap : 2 * lo;
+    probe = 1;
+  } else if (up - lo > ni__ka_resolution(s)) {
+    iv = lo + (up - lo) / 2;
+    probe = 1;
+  } else if (now >= s->reprobe_at) {
+    iv = lo + ni__ka_resolution(s);
+    probe = 1;
+    s->reprobe_at = now + reprobe_period(s);
+  } else {
+    iv = lo > ni_ka_margin(s) ? lo - ni_ka_margin(s) : 0;
+  }
+  if (iv > cap)
+    iv = cap;
+  if (iv < s->cfg.min_interval_ms)
+    iv = s->cfg.min_interval_ms;
+  /* A probe capped down to what is already known to survive is no probe. */
+  if (probe && iv <= lo)
+    probe = 0;
+  s->interval = iv;
+  s->probing = probe;
+}
+
+uint64_t ni__ka_random(ni_ka *s) {
+  /* xorshift64 (Marsaglia 2003): tiny, deterministic from the seed, and
+   * good enough for spreading re-probes. */
+  uint64_t x = s->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  s->rng = x;
+  return x;
+}

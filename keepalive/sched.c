@@ -1,0 +1,327 @@
+/*
+ * keepalive/sched.c - the keepalive scheduler's state machine.
+ *
+ * No I/O and no clock: every call gets `now`.  The session is either
+ * disconnected (nothing due) or connected; when connected either one
+ * keepalive is outstanding (the only deadline is its reply deadline) or the
+ * next keepalive is due when the silence reaches the interval, or, inside
+ * IDLE, when the RFC 2177 re-IDLE limit is reached, whichever comes first.
+ * What the bracket is and how the interval is chosen lives in learn.c.
+ */
+#include <string.h>
+
+#include "keepalive/ka_internal.h"
+
+NI_API void ni_ka_config_default(ni_ka_config *c) {
+  if (!c)
+    return;
+  memset(c, 0, sizeof(*c));
+  c->autologout_ms = NI_KA_AUTOLOGOUT_MS;
+  c->margin_min_ms = NI_KA_MARGIN_MIN_MS;
+  c->margin_permille = NI_KA_MARGIN_PERMILLE;
+  c->min_interval_ms = NI_KA_MIN_INTERVAL_MS;
+  c->adaptive = 1;
+  c->start_ms = NI_KA_START_MS;
+  c->reprobe_ms = NI_KA_REPROBE_MS;
+  c->reply_min_ms = NI_KA_REPLY_MIN_MS;
+  c->reply_max_ms = NI_KA_REPLY_MAX_MS;
+  c->seed = 1;
+}
+
+static void take_default(uint64_t *v, uint64_t d) {
+  if (*v == 0)
+    *v = d;
+}
+
+NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c) {
+  ni_ka_config d;
+
+  if (!s || !c)
+    return NI_EUSAGE;
+  ni_ka_config_default(&d);
+  ni_ka_config k = *c;
+  /* Zero means "default" for every field that has one. */
+  take_default(&k.autologout_ms, d.autologout_ms);
+  take_default(&k.margin_min_ms, d.margin_min_ms);
+  take_default(&k.min_interval_ms, d.min_interval_ms);
+  take_default(&k.start_ms, d.start_ms);
+  take_default(&k.reprobe_ms, d.reprobe_ms);
+  take_default(&k.reply_min_ms, d.reply_min_ms);
+  take_default(&k.reply_max_ms, d.reply_max_ms);
+  take_default(&k.seed, d.seed);
+  if (!k.margin_permille)
+    k.margin_permille = d.margin_permille;
+  if (k.nat_lower_ms && k.nat_upper_ms && k.nat_lower_ms > k.nat_upper_ms)
+    return NI_EUSAGE;
+  if (k.max_interval_ms && k.min_interval_ms > k.max_interval_ms)
+    return NI_EUSAGE;
+  if (k.reply_min_ms > k.reply_max_ms || k.margin_permille >= 1000)
+    return NI_EUSAGE;
+
+  memset(s, 0, sizeof(*s));
+  s->cfg = k;
+  s->lower = k.nat_lower_ms;
+  s->upper = k.nat_upper_ms ? k.nat_upper_ms : NI_TIME_NEVER;
+  s->rng = k.seed;
+  s->state = NI__KA_DISCONNECTED;
+  ni__ka_choose_interval(s, 0);
+  s->reprobe_at = 0; /* set from the first real `now` */
+  return 0;
+}
+
+/* Times never go backwards inside the scheduler. */
+static ni_ms clamp_now(ni_ka *s, ni_ms now) {
+  if (now < s->now)
+    return s->now;
+  s->now = now;
+  return now;
+}
+
+static ni_ms silence_at(const ni_ka *s, ni_ms now) {
+  return now > s->last_activity ? now - s->last_activity : 0;
+}
+
+NI_API ni_ms ni_ka_reply_timeout(const ni_ka *s) {
+  if (!s)
+    return 0;
+  if (!s->have_rtt)
+    return s->cfg.reply_max_ms;
+  ni_ms t = s->srtt > NI_TIME_NEVER / 8 ? NI_TIME_NEVER / 2 : 4 * s->srtt;
+  if (t < s->cfg.reply_min_ms)
+    t = s->cfg.reply_min_ms;
+  if (t > s->cfg.reply_max_ms)
+    t = s->cfg.reply_max_ms;
+  return t;
+}
+
+ni_ms ni__ka_next_due(const ni_ka *s) {
+  ni_ms due = s->last_activity + s->interval;
+  if (s->in_idle) {
+    ni_ms reidle = s->idle_since + ni__ka_reidle_limit(s);
+    if (reidle < due)
+      due = reidle;
+  }
+  return due;
+}
+
+ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now) {
+  ni_ka_action a = s->in_idle ? NI_KA_REIDLE : NI_KA_NOOP;
+  s->outstanding = (int)a;
+  s->out_probe = s->probing;
+  s->out_tainted = 0;
+  s->out_sent_at = now;
+  s->out_deadline = now + ni_ka_reply_timeout(s);
+  s->out_silence = silence_at(s, now);
+  s->last_activity = now;
+  s->prev_valid = 0;
+  s->stats.keepalives++;
+  if (s->probing)
+    s->stats.probes++;
+  return a;
+}
+
+/* The outstanding keepalive (or the connection) died. */
+static void die(ni_ka *s, ni_ms now) {
+  ni__ka_learn_dead(s, s->out_silence, now);
+  s->outstanding = 0;
+  s->state = NI__KA_DISCONNECTED;
+}
+
+/* RFC 6298's smoothing (alpha 1/8, beta 1/4), in milliseconds. */
+static void rtt_sample(ni_ka *s, ni_ms r) {
+  if (!s->have_rtt) {
+    s->srtt = r;
+    s->rttvar = r / 2;
+    s->have_rtt = 1;
+    return;
+  }
+  ni_ms d = s->srtt > r ? s->srtt - r : r - s->srtt;
+  s->rttvar = (3 * s->rttvar + d) / 4;
+  s->srtt = (7 * s->srtt + r) / 8;
+}
+
+/* Bytes from the server after a silence: the NAT kept the mapping through
+ * it.  Only when no keepalive is outstanding, since then the silence is
+ * what the keepalive measures. */
+static void evidence_rx(ni_ka *s, ni_ms now) {
+  if (!s->outstanding) {
+    unsigned gen = s->bracket_gen;
+    ni__ka_learn_alive(s, silence_at(s, now));
+    if (gen != s->bracket_gen)
+      ni__ka_choose_interval(s, now);
+  }
+  s->last_activity = now;
+}
+
+static int on_answered(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
+  ni_ms rtt = ev->rtt_ms ? ev->rtt_ms : now - s->out_sent_at;
+  rtt_sample(s, rtt);
+  s->stats.answered++;
+  if (s->out_tainted) {
+    ni__ka_learn_dead(s, s->out_silence, now);
+  } else {
+    s->prev_lower = s->lower;
+    s->prev_silence = s->out_silence;
+    s->prev_valid = 1;
+    ni__ka_learn_alive(s, s->out_silence);
+  }
+  /* The DONE was answered; the caller re-enters IDLE at once, so the
+   * re-IDLE clock restarts here (IDLE_ENTERED restarts it again). */
+  if (s->outstanding == NI_KA_REIDLE)
+    s->idle_since = now;
+  s->outstanding = 0;
+  s->last_activity = now;
+  ni__ka_choose_interval(s, now);
+  return 0;
+}
+
+static int on_push_in_noop(ni_ka *s, ni_ms now) {
+  if (s->outstanding) {
+    /* The answer is still coming: the keepalive will count as a failure. */
+    s->out_tainted = 1;
+  } else if (s->prev_valid) {
+    /* Undo the success the answer recorded, then count the failure. */
+    if (s->lower != s->prev_lower) {
+      s->lower = s->prev_lower;
+      s->bracket_gen++;
+    }
+    ni__ka_learn_dead(s, s->prev_silence, now);
+    s->prev_valid = 0;
+    ni__ka_choose_interval(s, now);
+  } else {
+    return NI_ESTATE;
+  }
+  s->last_activity = now;
+  return 0;
+}
+
+NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
+  if (!s || !ev)
+    return NI_EUSAGE;
+  now = clamp_now(s, now);
+  int connected = s->state == NI__KA_CONNECTED;
+
+  switch (ev->type) {
+  case NI_KA_EV_CONNECTED:
+    s->state = NI__KA_CONNECTED;
+    s->in_idle = 0;
+    s->outstanding = 0;
+    s->prev_valid = 0;
+    s->last_activity = now;
+    s->idle_since = now;
+    ni__ka_choose_interval(s, now);
+    return 0;
+  case NI_KA_EV_RX:
+  case NI_KA_EV_PUSH_IN_IDLE:
+    if (!connected)
+      return NI_ESTATE;
+    evidence_rx(s, now);
+    return 0;
+  case NI_KA_EV_TX:
+    if (!connected)
+      return NI_ESTATE;
+    s->last_activity = now;
+    return 0;
+  case NI_KA_EV_IDLE_ENTERED:
+    if (!connected)
+      return NI_ESTATE;
+    s->in_idle = 1;
+    s->idle_since = now;
+    s->last_activity = now;
+    return 0;
+  case NI_KA_EV_IDLE_LEFT:
+    if (!connected)
+      return NI_ESTATE;
+    s->in_idle = 0;
+    s->last_activity = now;
+    return 0;
+  case NI_KA_EV_KA_SENT:
+    if (!connected || !s->outstanding)
+      return NI_ESTATE;
+    s->out_sent_at = now;
+    s->out_deadline = now + ni_ka_reply_timeout(s);
+    s->last_activity = now;
+    return 0;
+  case NI_KA_EV_KA_ANSWERED:
+    if (!connected || !s->outstanding)
+      return NI_ESTATE;
+    return on_answered(s, ev, now);
+  case NI_KA_EV_KA_UNANSWERED:
+    if (!connected || !s->outstanding)
+      return NI_ESTATE;
+    s->stats.dead++;
+    die(s, now);
+    return 0;
+  case NI_KA_EV_LOST:
+    if (!connected)
+      return NI_ESTATE;
+    s->stats.lost++;
+    if (s->outstanding) {
+      /* It broke while a keepalive was on its way: that silence killed it. */
+      die(s, now);
+    } else {
+      /* A loss during silence teaches something only when the caller knows
+       * it came from the silence, and only beyond what was seen to survive:
+       * a shorter one is a network change, not the NAT's timeout. */
+      if (ev->silent_ms > s->lower)
+        ni__ka_learn_dead(s, ev->silent_ms, now);
+      s->state = NI__KA_DISCONNECTED;
+    }
+    return 0;
+  case NI_KA_EV_PUSH_IN_NOOP:
+    if (!connected)
+      return NI_ESTATE;
+    return on_push_in_noop(s, now);
+  }
+  return NI_EUSAGE;
+}
+
+NI_API ni_ms ni_ka_get_expiry(const ni_ka *s) {
+  if (!s || s->state != NI__KA_CONNECTED)
+    return NI_TIME_NEVER;
+  if (s->outstanding)
+    return s->out_deadline;
+  return ni__ka_next_due(s);
+}
+
+NI_API ni_ka_action ni_ka_handle_expiry(ni_ka *s, ni_ms now) {
+  if (!s || s->state != NI__KA_CONNECTED)
+    return NI_KA_NONE;
+  now = clamp_now(s, now);
+  if (s->outstanding) {
+    if (now < s->out_deadline)
+      return NI_KA_NONE;
+    s->stats.dead++;
+    die(s, now);
+    return NI_KA_DEAD;
+  }
+  if (now < ni__ka_next_due(s))
+    return NI_KA_NONE;
+  return ni__ka_fire(s, now);
+}
+
+NI_API ni_ms ni_ka_reply_deadline(const ni_ka *s) {
+  if (!s || s->state != NI__KA_CONNECTED || !s->outstanding)
+    return NI_TIME_NEVER;
+  return s->out_deadline;
+}
+
+NI_API ni_ms ni_ka_interval(const ni_ka *s) { return s ? s->interval : 0; }
+
+NI_API int ni_ka_is_probing(const ni_ka *s) { return s ? s->probing : 0; }
+
+NI_API unsigned ni_ka_bracket(const ni_ka *s, ni_ms *lower, ni_ms *upper) {
+  if (!s)
+    return 0;
+  if (lower)
+    *lower = s->lower;
+  if (upper)
+    *upper = s->upper == NI_TIME_NEVER ? 0 : s->upper;
+  return s->bracket_gen;
+}
+
+NI_API void ni_ka_get_stats(const ni_ka *s, ni_ka_stats *out) {
+  if (!s || !out)
+    return;
+  *out = s->stats;
+}
