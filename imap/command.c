@@ -14,7 +14,8 @@
 
 #include "natidle/imap.h"
 
-/* Strings longer than this go as literals even when they could be quoted:
+/* Strings longer than this go as literals even when they could be atoms or
+ * quoted:
  * servers limit line length, and a literal never counts against it. */
 #define NI_CMD_MAX_QUOTED 1024
 
@@ -160,7 +161,7 @@ static int add_literal(ni_cmd *c, const char *data, size_t n) {
 
 int ni_cmd_string(ni_cmd *c, const char *s, size_t n) {
   size_t i, esc = 0;
-  int atom = n > 0, quotable = n <= NI_CMD_MAX_QUOTED, rc;
+  int atom = n > 0 && n <= NI_CMD_MAX_QUOTED, quotable = n <= NI_CMD_MAX_QUOTED, rc;
   if (c->finished || (n > 0 && memchr(s, '\0', n) != NULL))
     return NI_EUSAGE;
   for (i = 0; i < n; i++) {

@@ -1,0 +1,273 @@
+/* Tests of the IMAP command builder (imap/command.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "natidle/imap.h"
+
+/* All chunks joined, for commands that are one chunk or where only the
+ * bytes matter. */
+static char *joined(const ni_cmd *c) {
+  size_t i, n = 0;
+  char *s;
+  for (i = 0; i < ni_cmd_nchunks(c); i++)
+    n += ni_cmd_chunk(c, i).n;
+  s = malloc(n + 1);
+  assert_non_null(s);
+  n = 0;
+  for (i = 0; i < ni_cmd_nchunks(c); i++) {
+    ni_str k = ni_cmd_chunk(c, i);
+    assert_int_equal(k.p[k.n], '\0');
+    memcpy(s + n, k.p, k.n);
+    n += k.n;
+  }
+  s[n] = '\0';
+  return s;
+}
+
+static void assert_chunk(const ni_cmd *c, size_t i, const char *want, int sync) {
+  ni_str k = ni_cmd_chunk(c, i);
+  assert_int_equal(k.n, strlen(want));
+  assert_memory_equal(k.p, want, k.n);
+  assert_int_equal(k.p[k.n], '\0');
+  assert_int_equal(ni_cmd_chunk_needs_continuation(c, i), sync);
+}
+
+/* ni_cmd_string's choice of atom, quoted string or literal. */
+static void test_quoting_table(void **state) {
+  static const struct {
+    const char *in;
+    const char *out;
+  } table[] = {
+      {"INBOX", "X INBOX\r\n"},
+      {"natidle-probe/0042", "X natidle-probe/0042\r\n"},
+      {"", "X \"\"\r\n"},
+      {"NIL", "X \"NIL\"\r\n"},
+      {"nil", "X \"nil\"\r\n"},
+      {"NILS", "X NILS\r\n"},
+      {"two words", "X \"two words\"\r\n"},
+      {"say \"hi\"", "X \"say \\\"hi\\\"\"\r\n"},
+      {"back\\slash", "X \"back\\\\slash\"\r\n"},
+      {"\\", "X \"\\\\\"\r\n"},
+      {"\"", "X \"\\\"\"\r\n"},
+      {"50%", "X \"50%\"\r\n"},
+      {"*", "X \"*\"\r\n"},
+      {"a]b", "X \"a]b\"\r\n"},
+      {"(x)", "X \"(x)\"\r\n"},
+      {"{5}", "X \"{5}\"\r\n"},
+      {"~{5}", "X \"~{5}\"\r\n"},
+      {"tab\there", "X {8+}\r\ntab\there\r\n"},
+      {"line\r\nA1 LOGOUT", "X {15+}\r\nline\r\nA1 LOGOUT\r\n"},
+      {"caf\xc3\xa9", "X {5+}\r\ncaf\xc3\xa9\r\n"},
+      {"\x7f", "X {1+}\r\n\x7f\r\n"},
+  };
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+    ni_cmd *c = ni_cmd_new("X");
+    char *s;
+    assert_non_null(c);
+    ni_cmd_literal_plus(c, 1);
+    assert_int_equal(ni_cmd_string(c, table[i].in, strlen(table[i].in)), 0);
+    assert_int_equal(ni_cmd_finish(c), 0);
+    assert_int_equal(ni_cmd_nchunks(c), 1);
+    s = joined(c);
+    assert_string_equal(s, table[i].out);
+    free(s);
+    ni_cmd_free(c);
+  }
+}
+
+static void test_long_strings_are_literals(void **state) {
+  char big[1100];
+  ni_cmd *c = ni_cmd_new("X");
+  (void)state;
+  memset(big, 'a', sizeof(big));
+  /* 1024 bytes still fit in an atom, 1025 go as a literal. */
+  assert_int_equal(ni_cmd_string(c, big, 1024), 0);
+  assert_int_equal(ni_cmd_chunk(c, 0).n, 2 + 1024);
+  assert_int_equal(ni_cmd_string(c, big, 1025), 0);
+  assert_int_equal(ni_cmd_nchunks(c), 2);
+  assert_int_equal(ni_cmd_chunk(c, 0).n, 2 + 1024 + 9);
+  assert_memory_equal(ni_cmd_chunk(c, 0).p + 2 + 1024, " {1025}\r\n", 9);
+  ni_cmd_free(c);
+  c = ni_cmd_new("X");
+  memset(big, ' ', sizeof(big));
+  assert_int_equal(ni_cmd_string(c, big, 1025), 0);
+  assert_int_equal(ni_cmd_nchunks(c), 2);
+  assert_true(ni_cmd_chunk_needs_continuation(c, 1));
+  assert_int_equal(ni_cmd_chunk(c, 1).n, 1025);
+  ni_cmd_free(c);
+}
+
+/* LOGIN with a password that must go as a synchronizing literal: the
+ * password chunk waits for "+". */
+static void test_login_literal_sync(void **state) {
+  ni_cmd *c = ni_cmd_new("LOGIN");
+  (void)state;
+  assert_non_null(c);
+  ni_cmd_secret(c);
+  assert_true(ni_cmd_is_secret(c));
+  assert_int_equal(ni_cmd_string(c, "alice", 5), 0);
+  assert_int_equal(ni_cmd_string(c, "p\xc3\xa4ss word", 10), 0);
+  assert_int_equal(ni_cmd_finish(c), 0);
+  assert_int_equal(ni_cmd_nchunks(c), 2);
+  assert_chunk(c, 0, "LOGIN alice {10}\r\n", 0);
+  assert_chunk(c, 1, "p\xc3\xa4ss word\r\n", 1);
+  ni_cmd_free(c);
+
+  /* Two literals: three chunks, both later ones wait. */
+  c = ni_cmd_new("LOGIN");
+  assert_int_equal(ni_cmd_string(c, "\xc3\xa4", 2), 0);
+  assert_int_equal(ni_cmd_string(c, "a\r\nb", 4), 0);
+  assert_int_equal(ni_cmd_finish(c), 0);
+  assert_int_equal(ni_cmd_nchunks(c), 3);
+  assert_chunk(c, 0, "LOGIN {2}\r\n", 0);
+  assert_chunk(c, 1, "\xc3\xa4 {4}\r\n", 1);
+  assert_chunk(c, 2, "a\r\nb\r\n", 1);
+  ni_cmd_free(c);
+}
+
+static void test_literal_plus_one_chunk(void **state) {
+  ni_cmd *c = ni_cmd_new("LOGIN");
+  (void)state;
+  ni_cmd_literal_plus(c, 1);
+  assert_int_equal(ni_cmd_string(c, "\xc3\xa4", 2), 0);
+  assert_int_equal(ni_cmd_string(c, "pass \"word\"", 11), 0);
+  assert_int_equal(ni_cmd_finish(c), 0);
+  assert_int_equal(ni_cmd_nchunks(c), 1);
+  assert_chunk(c, 0, "LOGIN {2+}\r\n\xc3\xa4 \"pass \\\"word\\\"\"\r\n", 0);
+  assert_false(ni_cmd_is_secret(c));
+  ni_cmd_free(c);
+}
+
+static void test_append(void **state) {
+  static const char msg[] = "From: probe@example.org\r\nSubject: natidle 1\r\n\r\nbody\r\n";
+  ni_cmd *c = ni_cmd_new("APPEND");
+  (void)state;
+  assert_int_equal(ni_cmd_string(c, "natidle-probe", 13), 0);
+  assert_int_equal(ni_cmd_atom(c, "(\\Seen)"), 0);
+  assert_int_equal(ni_cmd_literal(c, msg, strlen(msg)), 0);
+  assert_int_equal(ni_cmd_finish(c), 0);
+  assert_int_equal(ni_cmd_nchunks(c), 2);
+  assert_chunk(c, 0, "APPEND natidle-probe (\\Seen) {53}\r\n", 0);
+  assert_chunk(c, 1, "From: probe@example.org\r\nSubject: natidle 1\r\n\r\nbody\r\n\r\n", 1);
+  ni_cmd_free(c);
+  /* A short, printable message is still sent as a literal. */
+  c = ni_cmd_new("APPEND");
+  ni_cmd_literal_plus(c, 1);
+  assert_int_equal(ni_cmd_string(c, "INBOX", 5), 0);
+  assert_int_equal(ni_cmd_literal(c, "", 0), 0);
+  assert_int_equal(ni_cmd_finish(c), 0);
+  assert_chunk(c, 0, "APPEND INBOX {0+}\r\n\r\n", 0);
+  ni_cmd_free(c);
+}
+
+static void test_atoms_and_verbs(void **state) {
+  ni_cmd *c = ni_cmd_new("UID FETCH");
+  (void)state;
+  assert_non_null(c);
+  assert_int_equal(ni_cmd_atom(c, "1:*"), 0);
+  assert_int_equal(ni_cmd_atom(c, "(UID FLAGS BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)])"), 0);
+  assert_int_equal(ni_cmd_finish(c), 0);
+  assert_chunk(c, 0, "UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)])\r\n", 0);
+  ni_cmd_free(c);
+  c = ni_cmd_new("IDLE");
+  assert_int_equal(ni_cmd_finish(c), 0);
+  assert_chunk(c, 0, "IDLE\r\n", 0);
+  ni_cmd_free(c);
+}
+
+static void test_hostile(void **state) {
+  ni_cmd *c;
+  ni_str k;
+  (void)state;
+  assert_null(ni_cmd_new(""));
+  assert_null(ni_cmd_new(" NOOP"));
+  assert_null(ni_cmd_new("NOOP "));
+  assert_null(ni_cmd_new("UID  FETCH"));
+  assert_null(ni_cmd_new("NOOP\r\nA1 LOGOUT"));
+  assert_null(ni_cmd_new("SELECT \"x\""));
+  assert_null(ni_cmd_new("X(Y"));
+  assert_null(ni_cmd_new("N\xc3\xa4"));
+  c = ni_cmd_new("SELECT");
+  assert_int_equal(ni_cmd_atom(c, "INBOX\r\nA1 DELETE INBOX"), NI_EUSAGE);
+  assert_int_equal(ni_cmd_atom(c, "INBOX\n"), NI_EUSAGE);
+  assert_int_equal(ni_cmd_atom(c, ""), NI_EUSAGE);
+  assert_int_equal(ni_cmd_string(c, "a\0b", 3), NI_EUSAGE);
+  assert_int_equal(ni_cmd_literal(c, "a\0b", 3), NI_EUSAGE);
+  /* Failed calls left nothing behind. */
+  assert_chunk(c, 0, "SELECT", 0);
+  assert_int_equal(ni_cmd_string(c, "INBOX", 5), 0);
+  assert_int_equal(ni_cmd_finish(c), 0);
+  assert_int_equal(ni_cmd_finish(c), NI_EUSAGE);
+  assert_int_equal(ni_cmd_string(c, "x", 1), NI_EUSAGE);
+  assert_int_equal(ni_cmd_atom(c, "x"), NI_EUSAGE);
+  assert_int_equal(ni_cmd_literal(c, "x", 1), NI_EUSAGE);
+  assert_chunk(c, 0, "SELECT INBOX\r\n", 0);
+  k = ni_cmd_chunk(c, 7);
+  assert_int_equal(k.n, 0);
+  assert_string_equal(k.p, "");
+  assert_int_equal(ni_cmd_chunk_needs_continuation(c, 0), 0);
+  assert_int_equal(ni_cmd_chunk_needs_continuation(c, 7), 0);
+  ni_cmd_free(c);
+  ni_cmd_free(NULL);
+}
+
+/* Whatever bytes come in (NUL aside), the command stays one line per
+ * chunk: a CR or LF only ever appears inside a literal whose length was
+ * announced right before it. */
+static void test_no_line_injection(void **state) {
+  unsigned seed = 12345;
+  int round;
+  (void)state;
+  for (round = 0; round < 2000; round++) {
+    char s[40];
+    size_t n, i;
+    ni_cmd *c = ni_cmd_new("LOGIN");
+    char *all;
+    seed = seed * 1103515245u + 12345u;
+    n = (seed >> 16) % sizeof(s);
+    for (i = 0; i < n; i++) {
+      seed = seed * 1103515245u + 12345u;
+      s[i] = (char)(1 + (seed >> 16) % 255);
+    }
+    ni_cmd_literal_plus(c, round & 1);
+    assert_int_equal(ni_cmd_string(c, s, n), 0);
+    assert_int_equal(ni_cmd_finish(c), 0);
+    all = joined(c);
+    /* Either the string went inline (no CR/LF before the final CRLF), or it
+     * is a literal whose announced length covers exactly its bytes. */
+    if (all[6] != '{') {
+      assert_int_equal(strcspn(all, "\r\n"), strlen(all) - 2);
+    } else {
+      char *end;
+      assert_int_equal(strtoul(all + 7, &end, 10), n);
+      end += (*end == '+');
+      assert_memory_equal(end, "}\r\n", 3);
+      assert_memory_equal(end + 3, s, n);
+      assert_string_equal(end + 3 + n, "\r\n");
+    }
+    free(all);
+    ni_cmd_free(c);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_quoting_table),
+      cmocka_unit_test(test_long_strings_are_literals),
+      cmocka_unit_test(test_login_literal_sync),
+      cmocka_unit_test(test_literal_plus_one_chunk),
+      cmocka_unit_test(test_append),
+      cmocka_unit_test(test_atoms_and_verbs),
+      cmocka_unit_test(test_hostile),
+      cmocka_unit_test(test_no_line_injection),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
