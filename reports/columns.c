@@ -5,13 +5,23 @@
 #include "natidle/csv.h"
 
 const char *const ni_obs_columns[NI_OBS_NCOLS] = {
-    "run_id",    "network", "server",  "port",      "tls",    "session", "target_s",
+    "run_id",    "network",   "server",  "port",      "tls",    "session",  "target_s",
     "silence_s", "direction", "outcome", "detect_ms", "rtt_ms", "evidence", "at"};
 
-const char *const ni_summary_columns[NI_SUMMARY_NCOLS] = {
-    "run_id",   "network",      "server",     "port",           "tls",
-    "direction", "lower_s",     "upper_s",    "estimate_s",     "observations",
-    "wall_s",   "server_keepalive_s", "recommended_keepalive_s", "verdict"};
+const char *const ni_summary_columns[NI_SUMMARY_NCOLS] = {"run_id",
+                                                          "network",
+                                                          "server",
+                                                          "port",
+                                                          "tls",
+                                                          "direction",
+                                                          "lower_s",
+                                                          "upper_s",
+                                                          "estimate_s",
+                                                          "observations",
+                                                          "wall_s",
+                                                          "server_keepalive_s",
+                                                          "recommended_keepalive_s",
+                                                          "verdict"};
 
 const char *const ni_kalog_columns[NI_KALOG_NCOLS] = {
     "at", "account", "event", "interval_s", "outcome", "rtt_ms", "bytes_out", "bytes_in"};
@@ -20,12 +30,11 @@ const char *const ni_obs_outcomes[] = {"alive",       "dead_silent",  "dead_rese
                                        "dead_closed", "dead_inbound", "refreshed",
                                        "aborted",     "error",        NULL};
 
-const char *const ni_verdicts[] = {"measured", "above_max", "masked_by_server",
-                                   "inconclusive", NULL};
+const char *const ni_verdicts[] = {"measured", "above_max", "masked_by_server", "inconclusive",
+                                   NULL};
 
 int ni_csv_is_one_of(const char *s, const char *const *list) {
   for (; s && *list; list++)
-    if (strcmp(s, *list) == 0)
-      return 1;
+    if (strcmp(s, *list) == 0) return 1;
   return 0;
 }

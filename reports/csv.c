@@ -26,15 +26,13 @@ struct ni_csv_writer {
 };
 
 static int wbuf_put(ni_csv_writer *w, const char *p, size_t n) {
-  if (n > SIZE_MAX / 2 - w->len)
-    return -ENOMEM;
+  if (n > SIZE_MAX / 2 - w->len) return -ENOMEM;
   if (w->len + n > w->cap) {
     size_t cap = w->cap ? w->cap : 256;
     while (cap < w->len + n)
       cap *= 2;
     char *nb = realloc(w->buf, cap);
-    if (!nb)
-      return -ENOMEM;
+    if (!nb) return -ENOMEM;
     w->buf = nb;
     w->cap = cap;
   }
@@ -47,25 +45,20 @@ static int wbuf_put(ni_csv_writer *w, const char *p, size_t n) {
  * spreadsheet tools would trim its edge white space. */
 static int needs_quotes(const char *s) {
   size_t n = strlen(s);
-  if (n == 0)
-    return 0;
-  if (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t')
-    return 1;
+  if (n == 0) return 0;
+  if (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t') return 1;
   return strpbrk(s, ",\"\r\n") != NULL;
 }
 
 static int wbuf_field(ni_csv_writer *w, const char *s) {
-  if (!s)
-    s = "";
-  if (!needs_quotes(s))
-    return wbuf_put(w, s, strlen(s));
+  if (!s) s = "";
+  if (!needs_quotes(s)) return wbuf_put(w, s, strlen(s));
   int rc = wbuf_put(w, "\"", 1);
   for (const char *p = s; rc == 0 && *p; p++) {
     const char *q = strchr(p, '"');
     size_t n = q ? (size_t)(q - p) + 1 : strlen(p);
     rc = wbuf_put(w, p, n);
-    if (rc == 0 && q)
-      rc = wbuf_put(w, "\"", 1); /* the doubled quote */
+    if (rc == 0 && q) rc = wbuf_put(w, "\"", 1); /* the doubled quote */
     p += n - 1;
   }
   return rc ? rc : wbuf_put(w, "\"", 1);
@@ -76,32 +69,26 @@ static int format_row(ni_csv_writer *w, const char *const *fields) {
   w->len = 0;
   for (size_t i = 0; i < w->ncols; i++) {
     int rc = (i ? wbuf_put(w, ",", 1) : 0);
-    if (rc == 0)
-      rc = wbuf_field(w, fields[i]);
-    if (rc)
-      return rc;
+    if (rc == 0) rc = wbuf_field(w, fields[i]);
+    if (rc) return rc;
   }
   /* A lone empty field would be an empty line, which readers skip. */
-  if (w->ncols == 1 && w->len == 0 && wbuf_put(w, "\"\"", 2))
-    return -ENOMEM;
+  if (w->ncols == 1 && w->len == 0 && wbuf_put(w, "\"\"", 2)) return -ENOMEM;
   return wbuf_put(w, "\n", 1);
 }
 
 static int flush_row(ni_csv_writer *w) {
   errno = 0;
-  if (fwrite(w->buf, 1, w->len, w->f) != w->len || fflush(w->f) != 0)
-    return errno ? -errno : -EIO;
+  if (fwrite(w->buf, 1, w->len, w->f) != w->len || fflush(w->f) != 0) return errno ? -errno : -EIO;
   if (w->sync && fsync(fileno(w->f)) != 0) {
     /* A pipe or terminal cannot be synced; that is not a lost row. */
-    if (w->owns_file || (errno != EINVAL && errno != EROFS))
-      return -errno;
+    if (w->owns_file || (errno != EINVAL && errno != EROFS)) return -errno;
   }
   return 0;
 }
 
 static ni_csv_writer *writer_new(FILE *f, size_t ncols) {
-  if (ncols == 0 || ncols > NI_CSV_MAX_COLS)
-    return NULL;
+  if (ncols == 0 || ncols > NI_CSV_MAX_COLS) return NULL;
   ni_csv_writer *w = calloc(1, sizeof(*w));
   if (w) {
     w->f = f;
@@ -113,14 +100,11 @@ static ni_csv_writer *writer_new(FILE *f, size_t ncols) {
 ni_csv_writer *ni_csv_writer_from_file(FILE *f, const char *const *cols, size_t ncols,
                                        int write_header) {
   ni_csv_writer *w = writer_new(f, ncols);
-  if (!w)
-    return NULL;
+  if (!w) return NULL;
   if (write_header) {
     int rc = format_row(w, cols);
-    if (rc == 0)
-      rc = flush_row(w);
-    if (rc)
-      w->err = rc;
+    if (rc == 0) rc = flush_row(w);
+    if (rc) w->err = rc;
   }
   return w;
 }
@@ -134,12 +118,9 @@ static int last_row_end(int fd, off_t *end, off_t *size) {
   *end = 0;
   for (;;) {
     ssize_t n = pread(fd, chunk, sizeof(chunk), pos);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -errno;
-    if (n == 0)
-      break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) break;
     for (ssize_t i = 0; i < n; i++) {
       if (chunk[i] == '"')
         inq = !inq; /* a doubled quote toggles twice: no change */
@@ -156,14 +137,11 @@ static int last_row_end(int fd, off_t *end, off_t *size) {
 static int check_header(const char *path, const char *const *cols, size_t ncols) {
   int err = 0;
   ni_csv_reader *r = ni_csv_reader_open(path, &err);
-  if (!r)
-    return err == NI_ECSV ? NI_EMISMATCH : err;
+  if (!r) return err == NI_ECSV ? NI_EMISMATCH : err;
   int rc = 0;
-  if (ni_csv_ncols(r) != ncols)
-    rc = NI_EMISMATCH;
+  if (ni_csv_ncols(r) != ncols) rc = NI_EMISMATCH;
   for (size_t i = 0; rc == 0 && i < ncols; i++)
-    if (strcmp(ni_csv_column_name(r, i), cols[i]) != 0)
-      rc = NI_EMISMATCH;
+    if (strcmp(ni_csv_column_name(r, i), cols[i]) != 0) rc = NI_EMISMATCH;
   ni_csv_reader_close(r);
   return rc;
 }
@@ -171,15 +149,12 @@ static int check_header(const char *path, const char *const *cols, size_t ncols)
 /* The file holds no complete row.  It may be our own header cut short;
  * anything else is not ours to truncate. */
 static int check_partial_header(ni_csv_writer *w, int fd, off_t size) {
-  if ((size_t)size >= w->len)
-    return NI_EMISMATCH;
+  if ((size_t)size >= w->len) return NI_EMISMATCH;
   char *got = malloc((size_t)size);
-  if (!got)
-    return -ENOMEM;
+  if (!got) return -ENOMEM;
   ssize_t n = pread(fd, got, (size_t)size, 0);
   int rc = (n == size && memcmp(got, w->buf, (size_t)size) == 0) ? 0 : NI_EMISMATCH;
-  if (n < 0)
-    rc = -errno;
+  if (n < 0) rc = -errno;
   free(got);
   return rc;
 }
@@ -188,8 +163,7 @@ ni_csv_writer *ni_csv_writer_open(const char *path, const char *const *cols, siz
                                   int *err) {
   int dummy, fd = -1, rc;
   off_t end = 0, size = 0;
-  if (!err)
-    err = &dummy;
+  if (!err) err = &dummy;
   ni_csv_writer *w = writer_new(NULL, ncols);
   if (!w) {
     *err = (ncols == 0 || ncols > NI_CSV_MAX_COLS) ? NI_EUSAGE : -ENOMEM;
@@ -197,8 +171,7 @@ ni_csv_writer *ni_csv_writer_open(const char *path, const char *const *cols, siz
   }
   w->owns_file = 1;
   rc = format_row(w, cols); /* the header, for comparison and writing */
-  if (rc)
-    goto fail;
+  if (rc) goto fail;
   fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     rc = -errno;
@@ -209,8 +182,7 @@ ni_csv_writer *ni_csv_writer_open(const char *path, const char *const *cols, siz
     rc = check_header(path, cols, ncols);
   else if (rc == 0 && size > 0)
     rc = check_partial_header(w, fd, size);
-  if (rc)
-    goto fail;
+  if (rc) goto fail;
   if (end < size && ftruncate(fd, end) != 0) {
     rc = -errno;
     goto fail;
@@ -220,15 +192,12 @@ ni_csv_writer *ni_csv_writer_open(const char *path, const char *const *cols, siz
     goto fail;
   }
   fd = -1; /* owned by w->f now */
-  if (end == 0 && (rc = flush_row(w)) != 0)
-    goto fail;
+  if (end == 0 && (rc = flush_row(w)) != 0) goto fail;
   *err = 0;
   return w;
 fail:
-  if (fd >= 0)
-    close(fd);
-  if (w->f)
-    fclose(w->f);
+  if (fd >= 0) close(fd);
+  if (w->f) fclose(w->f);
   free(w->buf);
   free(w);
   *err = rc;
@@ -236,26 +205,21 @@ fail:
 }
 
 void ni_csv_writer_set_sync(ni_csv_writer *w, int on) {
-  if (w)
-    w->sync = on != 0;
+  if (w) w->sync = on != 0;
 }
 
 int ni_csv_write_row(ni_csv_writer *w, const char *const *fields) {
   int rc = format_row(w, fields);
-  if (rc == 0)
-    rc = flush_row(w);
-  if (rc && !w->err)
-    w->err = rc;
+  if (rc == 0) rc = flush_row(w);
+  if (rc && !w->err) w->err = rc;
   return rc;
 }
 
 int ni_csv_writer_close(ni_csv_writer *w) {
-  if (!w)
-    return 0;
+  if (!w) return 0;
   int rc = w->err;
   if (w->owns_file) {
-    if (fclose(w->f) != 0 && rc == 0)
-      rc = -errno;
+    if (fclose(w->f) != 0 && rc == 0) rc = -errno;
   } else if (fflush(w->f) != 0 && rc == 0) {
     rc = -errno;
   }
@@ -300,10 +264,8 @@ static int rd_get(ni_csv_reader *r) {
     r->pushback = -1;
     return c;
   }
-  if (r->mem)
-    return r->mem_pos < r->mem_len ? r->mem[r->mem_pos++] : NI_CSV_EOF;
-  if (!r->f)
-    return NI_CSV_EOF; /* an empty memory buffer */
+  if (r->mem) return r->mem_pos < r->mem_len ? r->mem[r->mem_pos++] : NI_CSV_EOF;
+  if (!r->f) return NI_CSV_EOF; /* an empty memory buffer */
   int c = getc(r->f);
   return c == EOF ? NI_CSV_EOF : c;
 }
@@ -361,8 +323,7 @@ static int rd_begin_field(ni_csv_reader *r) {
 /* After a CR outside quotes only LF may follow. */
 static int rd_crlf(ni_csv_reader *r) {
   int c = rd_get(r);
-  if (c == '\n')
-    return 0;
+  if (c == '\n') return 0;
   return rd_fail(r, r->line, "carriage return not followed by a line feed");
 }
 
@@ -374,64 +335,50 @@ static int rd_record(ni_csv_reader *r) {
   r->nf = 0;
   for (;;) { /* skip empty lines */
     c = rd_get(r);
-    if (c == NI_CSV_EOF)
-      return 0;
-    if (c == '\r' && (rc = rd_crlf(r)) != 0)
-      return rc;
-    if (c != '\r' && c != '\n')
-      break;
+    if (c == NI_CSV_EOF) return 0;
+    if (c == '\r' && (rc = rd_crlf(r)) != 0) return rc;
+    if (c != '\r' && c != '\n') break;
     r->line++;
   }
   r->row_line = r->line;
   for (;;) { /* one field per iteration; c is its first byte */
-    if ((rc = rd_begin_field(r)) != 0)
-      return rc;
+    if ((rc = rd_begin_field(r)) != 0) return rc;
     size_t start = r->len;
     if (c == '"') {
       size_t qline = r->line;
       for (;;) {
         c = rd_get(r);
-        if (c == NI_CSV_EOF)
-          return rd_fail(r, qline, "unterminated quoted field");
+        if (c == NI_CSV_EOF) return rd_fail(r, qline, "unterminated quoted field");
         if (c == '"') {
           c = rd_get(r);
-          if (c != '"')
-            break; /* closing quote; c is the byte after it */
+          if (c != '"') break; /* closing quote; c is the byte after it */
         } else if (c == '\n') {
           r->line++;
         } else if (c == 0) {
           return rd_fail(r, r->line, "NUL byte in field");
         }
-        if ((rc = rd_put(r, c, start)) != 0)
-          return rc;
+        if ((rc = rd_put(r, c, start)) != 0) return rc;
       }
       if (c != ',' && c != '\n' && c != '\r' && c != NI_CSV_EOF)
         return rd_fail(r, r->line, "unexpected character after a closing quote");
     } else {
       while (c != ',' && c != '\n' && c != '\r' && c != NI_CSV_EOF) {
-        if (c == '"')
-          return rd_fail(r, r->line, "quote inside an unquoted field");
-        if (c == 0)
-          return rd_fail(r, r->line, "NUL byte in field");
-        if ((rc = rd_put(r, c, start)) != 0)
-          return rc;
+        if (c == '"') return rd_fail(r, r->line, "quote inside an unquoted field");
+        if (c == 0) return rd_fail(r, r->line, "NUL byte in field");
+        if ((rc = rd_put(r, c, start)) != 0) return rc;
         c = rd_get(r);
       }
     }
     /* The terminating NUL does not count against the field limit. */
-    if (r->len == r->cap && (rc = rd_put(r, 0, r->len)) == 0)
-      r->len--;
-    if (rc)
-      return rc;
+    if (r->len == r->cap && (rc = rd_put(r, 0, r->len)) == 0) r->len--;
+    if (rc) return rc;
     r->buf[r->len++] = '\0';
     if (c == ',') {
       c = rd_get(r);
       continue;
     }
-    if (c == '\r' && (rc = rd_crlf(r)) != 0)
-      return rc;
-    if (c != NI_CSV_EOF)
-      r->line++;
+    if (c == '\r' && (rc = rd_crlf(r)) != 0) return rc;
+    if (c != NI_CSV_EOF) r->line++;
     if (r->f && ferror(r->f)) {
       r->err = -EIO;
       return r->err;
@@ -442,8 +389,7 @@ static int rd_record(ni_csv_reader *r) {
 
 static ni_csv_reader *reader_start(ni_csv_reader *r, int *err) {
   int dummy;
-  if (!err)
-    err = &dummy;
+  if (!err) err = &dummy;
   r->line = 1;
   /* A UTF-8 byte order mark, as spreadsheet exports write it. */
   int c1 = rd_get(r);
@@ -457,8 +403,7 @@ static ni_csv_reader *reader_start(ni_csv_reader *r, int *err) {
     r->pushback = c1;
   }
   int rc = rd_record(r);
-  if (rc == 0)
-    rc = rd_fail(r, 1, "empty file, no header row");
+  if (rc == 0) rc = rd_fail(r, 1, "empty file, no header row");
   if (rc < 0) {
     *err = rc;
     goto fail;
@@ -483,8 +428,7 @@ fail:
 
 static ni_csv_reader *reader_new(const char *name) {
   ni_csv_reader *r = calloc(1, sizeof(*r));
-  if (!r)
-    return NULL;
+  if (!r) return NULL;
   r->pushback = -1;
   r->name = strdup(name);
   if (!r->name) {
@@ -497,15 +441,13 @@ static ni_csv_reader *reader_new(const char *name) {
 ni_csv_reader *ni_csv_reader_open(const char *path, int *err) {
   FILE *f = fopen(path, "rb");
   if (!f) {
-    if (err)
-      *err = -errno;
+    if (err) *err = -errno;
     return NULL;
   }
   ni_csv_reader *r = reader_new(path);
   if (!r) {
     fclose(f);
-    if (err)
-      *err = -ENOMEM;
+    if (err) *err = -ENOMEM;
     return NULL;
   }
   r->f = f;
@@ -515,8 +457,7 @@ ni_csv_reader *ni_csv_reader_open(const char *path, int *err) {
 ni_csv_reader *ni_csv_reader_from_mem(const char *buf, size_t len, int *err) {
   ni_csv_reader *r = reader_new("<memory>");
   if (!r) {
-    if (err)
-      *err = -ENOMEM;
+    if (err) *err = -ENOMEM;
     return NULL;
   }
   /* A zero-length buffer leaves mem NULL; rd_get then sees end of input. */
@@ -526,12 +467,10 @@ ni_csv_reader *ni_csv_reader_from_mem(const char *buf, size_t len, int *err) {
 }
 
 int ni_csv_reader_next(ni_csv_reader *r) {
-  if (r->err)
-    return r->err;
+  if (r->err) return r->err;
   r->have_row = 0;
   int rc = rd_record(r);
-  if (rc <= 0)
-    return rc;
+  if (rc <= 0) return rc;
   if (r->nf != r->ncols)
     return rd_fail(r, r->row_line, "expected %zu fields, found %zu", r->ncols, r->nf);
   r->have_row = 1;
@@ -540,15 +479,13 @@ int ni_csv_reader_next(ni_csv_reader *r) {
 
 static long column_index(const ni_csv_reader *r, const char *column) {
   for (size_t i = 0; r && i < r->ncols; i++)
-    if (strcmp(r->hdr_buf + r->hdr_off[i], column) == 0)
-      return (long)i;
+    if (strcmp(r->hdr_buf + r->hdr_off[i], column) == 0) return (long)i;
   return -1;
 }
 
 const char *ni_csv_get(const ni_csv_reader *r, const char *column) {
   long i = column_index(r, column);
-  if (i < 0 || !r->have_row)
-    return NULL;
+  if (i < 0 || !r->have_row) return NULL;
   return r->buf + r->off[i];
 }
 
@@ -556,21 +493,25 @@ int ni_csv_has_column(const ni_csv_reader *r, const char *column) {
   return column_index(r, column) >= 0;
 }
 
-size_t ni_csv_ncols(const ni_csv_reader *r) { return r->ncols; }
+size_t ni_csv_ncols(const ni_csv_reader *r) {
+  return r->ncols;
+}
 
 const char *ni_csv_column_name(const ni_csv_reader *r, size_t i) {
   return i < r->ncols ? r->hdr_buf + r->hdr_off[i] : NULL;
 }
 
-size_t ni_csv_reader_line(const ni_csv_reader *r) { return r->row_line; }
+size_t ni_csv_reader_line(const ni_csv_reader *r) {
+  return r->row_line;
+}
 
-const char *ni_csv_reader_errstr(const ni_csv_reader *r) { return r->errstr; }
+const char *ni_csv_reader_errstr(const ni_csv_reader *r) {
+  return r->errstr;
+}
 
 void ni_csv_reader_close(ni_csv_reader *r) {
-  if (!r)
-    return;
-  if (r->f)
-    fclose(r->f);
+  if (!r) return;
+  if (r->f) fclose(r->f);
   free(r->name);
   free(r->buf);
   free(r->off);
@@ -584,16 +525,13 @@ void ni_csv_reader_close(ni_csv_reader *r) {
 int ni_csv_fmt_utc(char *buf, size_t len, uint64_t unix_ms) {
   time_t secs = (time_t)(unix_ms / 1000);
   struct tm tm;
-  if (len)
-    buf[0] = '\0';
-  if (!gmtime_r(&secs, &tm))
-    return NI_EUSAGE;
-  int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                   (unsigned)(unix_ms % 1000));
+  if (len) buf[0] = '\0';
+  if (!gmtime_r(&secs, &tm)) return NI_EUSAGE;
+  int n =
+      snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+               tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(unix_ms % 1000));
   if (n < 0 || (size_t)n >= len) {
-    if (len)
-      buf[0] = '\0';
+    if (len) buf[0] = '\0';
     return NI_EUSAGE;
   }
   return 0;
@@ -602,8 +540,7 @@ int ni_csv_fmt_utc(char *buf, size_t len, uint64_t unix_ms) {
 int ni_csv_fmt_seconds(char *buf, size_t len, ni_ms ms) {
   int n = snprintf(buf, len, "%" PRIu64 ".%03u", ms / 1000, (unsigned)(ms % 1000));
   if (n < 0 || (size_t)n >= len) {
-    if (len)
-      buf[0] = '\0';
+    if (len) buf[0] = '\0';
     return NI_EUSAGE;
   }
   return 0;

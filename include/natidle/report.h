@@ -1,0 +1,154 @@
+/*
+ * natidle/report.h - reading natidle's result CSVs back and turning them into
+ * a per-network table, survival plots (SVG) and a self-contained HTML page.
+ *
+ * A report is a collection of loaded files: summary CSVs (one row per run
+ * and direction) and observations CSVs (one row per check), told apart by
+ * their columns (docs/CSV.md).  Nothing here touches a socket or a clock.
+ * Durations are seconds as doubles; NAN stands for "empty / unknown".
+ */
+#ifndef NATIDLE_REPORT_H
+#define NATIDLE_REPORT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "natidle/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One run (and direction) as read from a summary CSV. */
+typedef struct ni_run_summary {
+  const char *run_id, *network, *server, *tls, *direction, *verdict;
+  unsigned port;
+  double lower_s, upper_s, estimate_s; /* NAN when empty (upper_s: above_max) */
+  double wall_s, server_keepalive_s, recommended_keepalive_s; /* NAN when empty */
+  long observations;                                          /* -1 when empty */
+  const char *source;                                         /* file it came from */
+  size_t line;                                                /* its line there */
+} ni_run_summary;
+
+/* How the bracket of a merged row was chosen. */
+enum ni_bracket_kind {
+  NI_BRACKET_NONE = 0,         /* no run gave a usable bracket */
+  NI_BRACKET_INTERSECTION = 1, /* runs agree: largest lower, smallest upper */
+  NI_BRACKET_NARROWEST = 2     /* runs disagree: the narrowest single bracket */
+};
+
+/* One merged row: all runs of one (network, server, port, tls, direction). */
+typedef struct ni_net_row {
+  const char *network, *server, *tls, *direction;
+  unsigned port;
+  size_t runs;                               /* summary rows merged */
+  size_t estimates;                          /* of which had an estimate */
+  double est_min_s, est_median_s, est_max_s; /* NAN when estimates == 0 */
+  double lower_s, upper_s;                   /* the bracket (lower, upper]; upper NAN = open */
+  enum ni_bracket_kind bracket;
+  double recommended_s;      /* the smallest recommendation, NAN if none */
+  double server_keepalive_s; /* the smallest server keepalive seen, NAN if none */
+  size_t verdicts[4];        /* count per verdict, in ni_verdicts order */
+} ni_net_row;
+
+typedef struct ni_report ni_report;
+
+/* A new, empty report; NULL when out of memory. */
+NI_API ni_report *ni_report_new(void);
+
+/* Free the report and everything loaded into it.  NULL is a no-op. */
+NI_API void ni_report_free(ni_report *rep);
+
+/* The kinds of file ni_report_load() knows. */
+enum ni_report_file { NI_REPORT_SUMMARY = 1, NI_REPORT_OBSERVATIONS = 2 };
+
+/* Load the CSV at `path`, a summary or an observations file (told apart by
+ * its columns; `*kind` gets which when not NULL).  Returns 0; NI_ECSV for
+ * malformed or unknown content, with "path:line: what" in errbuf; -errno
+ * when the file cannot be read (message in errbuf too); -ENOMEM. */
+NI_API int ni_report_load(ni_report *rep, const char *path, enum ni_report_file *kind, char *errbuf,
+                          size_t errlen);
+
+/* The summary rows loaded so far, in load order. */
+NI_API size_t ni_report_nruns(const ni_report *rep);
+NI_API const ni_run_summary *ni_report_run(const ni_report *rep, size_t i);
+
+/* The merged rows, one per (network, server, port, tls, direction), in
+ * order of first appearance.  Estimates: min/median/max over the runs that
+ * have one (median of an even count: mean of the middle two).  Bracket: over
+ * the runs with verdict measured or above_max (masked_by_server and
+ * inconclusive runs bound nothing), the intersection of their brackets when
+ * it is non-empty, else the narrowest single measured bracket.  Recommended
+ * keepalive: the smallest of the runs' recommendations, the most
+ * conservative.  Computed on demand; pointers stay valid until the next
+ * ni_report_load() or ni_report_free(). */
+NI_API size_t ni_report_nrows(ni_report *rep);
+NI_API const ni_net_row *ni_report_row(ni_report *rep, size_t i);
+
+/* Print the merged rows as a table aligned in columns, for a terminal.
+ * Returns 0 or -errno of the failed write. */
+NI_API int ni_report_write_table(ni_report *rep, FILE *out);
+
+/* Columns of the merged CSV (docs/CSV.md). */
+#define NI_MERGED_NCOLS 15
+NI_API extern const char *const ni_merged_columns[NI_MERGED_NCOLS];
+
+/* Write the merged rows as CSV with a header row.  Returns 0 or -errno. */
+NI_API int ni_report_write_csv(ni_report *rep, FILE *out);
+
+/* ---- Survival plots ------------------------------------------------------ */
+
+/* Observations are grouped into plots, one per (file, run, direction). */
+NI_API size_t ni_report_nplots(const ni_report *rep);
+
+/* Run id, direction and number of checks of plot `i`; 0, or NI_EUSAGE when
+ * `i` is out of range.  Any out pointer may be NULL. */
+NI_API int ni_report_plot_info(const ni_report *rep, size_t i, const char **run_id,
+                               const char **direction, size_t *checks);
+
+/* The plot for `run_id` (NULL: the run loaded last) and `direction` (NULL:
+ * the direction of that run with the most checks).  Returns its index, or -1
+ * when there is no such plot. */
+NI_API long ni_report_find_plot(const ni_report *rep, const char *run_id, const char *direction);
+
+/* Draw plot `i` as SVG 1.1: silence (s) on x, one row per probe session,
+ * each check an alive (green dot), dead (red cross) or other (grey ring)
+ * mark; the bracket shaded; the estimate and the recommended keepalive as
+ * labelled vertical lines.  The bracket, estimate and recommendation come
+ * from a loaded summary row of the same run and direction; without one the
+ * bracket is computed from the checks and the lines are left out.
+ * `standalone` adds the XML declaration (a .svg file); 0 gives an <svg>
+ * element to inline in HTML.  Returns 0, NI_EUSAGE for a bad index, or
+ * -errno of the failed write. */
+NI_API int ni_report_write_svg(const ni_report *rep, size_t i, FILE *out, int standalone);
+
+/* ---- Cost of a keepalive cadence ------------------------------------------ */
+
+/* Average current (mA) of a 3G phone sending a keepalive every `interval_s`
+ * seconds, from Haverinen et al., "Energy consumption of always-on
+ * applications in WCDMA networks", IEEE VTC 2007-Spring: 20 s -> 34 mA,
+ * 40 s -> 24 mA, 150 s -> 16 mA, 300 s -> 14 mA, none -> 6.1 mA.  Between
+ * and beyond those points the current is interpolated linearly in the
+ * keepalive rate 1/interval (so above 300 s the excess over idle falls as
+ * 1/interval, anchored at the 300 s point; below 20 s the 20-40 s slope is
+ * extended).  interval_s <= 0 or infinite means no keepalive: 6.1 mA. */
+NI_API double ni_radio_current_ma(double interval_s);
+
+/* Share of the time (0..1) a keepalive every `interval_s` leaves push broken
+ * on a NAT with idle timeout `timeout_s`: (I - T) / I when I > T, else 0.
+ * NAN when the timeout is unknown (NAN). */
+NI_API double ni_push_broken_share(double interval_s, double timeout_s);
+
+/* ---- HTML page --------------------------------------------------------- */
+
+/* Write one self-contained HTML page (inline CSS and SVG, no script, no
+ * external assets): the merged per-network table, a cost table per network
+ * with a timeout (wakeups per day, radio current and charge, share of time
+ * push is broken, for the recommended cadence and for fixed cadences of 2,
+ * 15, 24 and 29 min), and every survival plot.  Returns 0 or -errno. */
+NI_API int ni_report_write_html(ni_report *rep, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NATIDLE_REPORT_H */
