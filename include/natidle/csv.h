@@ -41,15 +41,15 @@ typedef struct ni_csv_writer ni_csv_writer;
  * (minus the umask).
  * Returns the writer, or NULL with *err set (may be NULL) to -errno,
  * NI_EMISMATCH or NI_EUSAGE (ncols is 0 or above NI_CSV_MAX_COLS). */
-NI_API ni_csv_writer *ni_csv_writer_open(const char *path, const char *const *cols,
-                                         size_t ncols, int *err);
+NI_API ni_csv_writer *ni_csv_writer_open(const char *path, const char *const *cols, size_t ncols,
+                                         int *err);
 
 /* A writer on an already open stream (stdout, a pipe).  The stream is not
  * closed by ni_csv_writer_close().  The header row is written when
  * `write_header` is non-zero.  Returns NULL only when out of memory or when
  * ncols is 0 or above NI_CSV_MAX_COLS. */
-NI_API ni_csv_writer *ni_csv_writer_from_file(FILE *f, const char *const *cols,
-                                              size_t ncols, int write_header);
+NI_API ni_csv_writer *ni_csv_writer_from_file(FILE *f, const char *const *cols, size_t ncols,
+                                              int write_header);
 
 /* Call fsync(2) after every row when `on` is non-zero (files only; default
  * off: fflush alone survives a killed process, fsync also a power loss). */
