@@ -10,11 +10,15 @@
  * broken push.
  *
  * The search, from nothing: start at start_ms (60 s, below almost every
- * carrier), double while probes survive (so a long timeout is reached in a
- * handful of intervals, not hours of +60 s steps), never beyond the re-IDLE
- * limit; after the first failure bisect (lower, upper] until it is narrower
- * than the resolution.  That needs O(log(range / resolution)) probes, about
- * half of which fail.  Then the cadence is lower - margin.
+ * carrier), grow by half while probes survive (so the 29-min limit is
+ * reached in nine intervals, about 75 min, not hours of +60 s steps), never
+ * beyond the re-IDLE limit; after the first failure bisect (lower, upper]
+ * until it is narrower than the resolution.  That needs
+ * O(log(range / resolution)) probes, about half of which fail.  Then the
+ * cadence is lower - margin.  Why 1.5 and not 2: the first failure is the
+ * expensive one, since it overshoots the real timeout T by up to
+ * (factor - 1) x T, all of it broken push; 1.5 halves that worst case for
+ * four more (successful, hence cheap) probes.
  *
  * Once settled, a single probe by one resolution step above `lower` is
  * tried about once a day (reprobe_ms, jittered by +-10 % so that clients
@@ -121,7 +125,7 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
   } else if (lo >= cap) {
     iv = cap; /* the logout rule, not the NAT, is the limit: nothing to learn */
   } else if (up == NI_TIME_NEVER) {
-    iv = lo > cap / 2 ? cap : 2 * lo;
+    iv = lo > cap / 3 * 2 ? cap : lo + lo / 2;
     probe = 1;
   } else if (up - lo > ni__ka_resolution(s)) {
     iv = lo + (up - lo) / 2;

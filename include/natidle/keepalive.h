@@ -40,8 +40,8 @@
  *    lost one after upper_ms) gives a cadence of lower_ms - margin, where the
  *    margin is max(margin_min_ms, margin_permille of lower_ms, smoothed RTT).
  *  - With nothing known (or a bracket wider than the resolution) and
- *    `adaptive` set, the scheduler learns: it starts at start_ms, doubles the
- *    interval while keepalives are answered, and bisects the bracket on a
+ *    `adaptive` set, the scheduler learns: it starts at start_ms, grows the
+ *    interval by half while keepalives are answered, and bisects the bracket on a
  *    failure, so it settles in O(log) failures.  Once settled it keeps the
  *    cadence just below the learned lower bound and re-probes upward by a
  *    small step once every reprobe_ms (about a day), never soon after a
