@@ -176,6 +176,8 @@ static void ni_ns_outcome(ni_ns *m, unsigned i, ni_ms now) {
   static const char *const names[] = {"alive", "dead", "void"};
   ni_search_result(m->s, i, x->sil, x->outcome, now);
   ni_ns_trace(m, now, i, names[x->outcome], x->sil);
+  if (m->c->on_result)
+    m->c->on_result(m->c->ud, i, x->sil, x->outcome, now / 1000.0);
   x->st = NS_CONNECTING;
   if (x->outcome == NI_OBS_DEAD) {
     m->out->deaths++;
@@ -196,6 +198,8 @@ static void ni_ns_keepalive(ni_ns *m, unsigned i, ni_ms now) {
     /* The server's data ended the silence: the pending check is void. */
     ni_search_result(m->s, i, ni_ns_silence(x, now), NI_OBS_VOID, now);
     m->out->voids++;
+    if (m->c->on_result)
+      m->c->on_result(m->c->ud, i, ni_ns_silence(x, now), NI_OBS_VOID, now / 1000.0);
   }
   x->since = now;
   x->st = NS_PARKED;

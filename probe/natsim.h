@@ -36,6 +36,10 @@ typedef struct ni_natsim_cfg {
   double lower_at_s;         /* ... at this simulated time */
   uint64_t seed;             /* for the jitter; the same seed gives the same run */
   FILE *trace;               /* one line per event when not NULL */
+  /* Called after every result handed to the search (NULL = none), e.g. to
+   * keep the observations for a resumed run. */
+  void (*on_result)(void *ud, unsigned session, double silence_s, ni_obs o, double at_s);
+  void *ud;
 } ni_natsim_cfg;
 
 /* What a run did. */
