@@ -1,0 +1,812 @@
+/*
+ * imap/client.c - the IMAP client over the transport of conn.c: tags, the
+ * command queue, continuations, the connect sequence (greeting, CAPABILITY,
+ * STARTTLS), login and the command helpers.
+ *
+ * One command is on the wire at a time; the others wait in the queue.  That
+ * keeps continuation routing unambiguous ("+" always belongs to the head of
+ * the queue), and natidle's sessions never need pipelining: a probe session
+ * is silent, and the control connection runs one command per event.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/conn_internal.h"
+
+/* ---- tracing ---- */
+
+/* If line ends with a literal announcement {N} or {N+} / {N-}, return N
+ * (the bytes that follow the CRLF), else 0. */
+static size_t literal_at_end(const char *line, size_t n) {
+  if (n < 3 || line[n - 1] != '}')
+    return 0;
+  size_t i = n - 1;
+  if (line[i - 1] == '+' || line[i - 1] == '-')
+    i--;
+  size_t end = i, v = 0;
+  while (i > 0 && line[i - 1] >= '0' && line[i - 1] <= '9')
+    i--;
+  if (i == end || i == 0 || line[i - 1] != '{' || end - i > 12)
+    return 0;
+  for (size_t k = i; k < end; k++)
+    v = v * 10 + (size_t)(line[k] - '0');
+  return v;
+}
+
+/* Trace text line by line; literal contents (lit bytes at the start, and
+ * after every announcement) are replaced by "[N bytes]". */
+static void trace_text(ni_imap *c, int dir, const char *p, size_t n, size_t lit) {
+  char out[1024];
+  while (n > 0) {
+    size_t o = 0;
+    if (lit) {
+      size_t skip = lit < n ? lit : n;
+      o = (size_t)snprintf(out, sizeof out, "[%zu bytes]", lit);
+      p += skip;
+      n -= skip;
+      lit = 0;
+    }
+    const char *nl = memchr(p, '\n', n);
+    size_t len = nl ? (size_t)(nl - p) + 1 : n;
+    size_t body = len;
+    while (body > 0 && (p[body - 1] == '\n' || p[body - 1] == '\r'))
+      body--;
+    lit = literal_at_end(p, body);
+    size_t room = sizeof out - o - 4;
+    size_t take = body < room ? body : room;
+    memcpy(out + o, p, take);
+    o += take;
+    if (take < body) {
+      memcpy(out + o, "...", 3);
+      o += 3;
+    }
+    if (o > 0 || len > 0)
+      ni__trace(c, dir, out, o);
+    p += len;
+    n -= len;
+  }
+}
+
+/* ---- the queue ---- */
+
+static void pcmd_free(ni__pcmd *p) {
+  if (!p)
+    return;
+  ni_cmd_free(p->cmd);
+  if (p->sasl) {
+    ni__secure_zero(p->sasl, p->sasl_n);
+    free(p->sasl);
+  }
+  free(p);
+}
+
+static void call_done(ni_imap *c, ni_imap_done_cb cb, void *arg, int status, const ni_resp *r) {
+  if (cb)
+    NI__USER(c, cb(c, status, r, arg));
+}
+
+/* Send the head command's chunks, from next_chunk up to the next one that
+ * must wait for a "+" continuation, in one write. */
+static void send_chunks(ni_imap *c, ni__pcmd *p) {
+  size_t nch = ni_cmd_nchunks(p->cmd), first = p->next_chunk, total = 0, last = first;
+  size_t taglen = first == 0 ? strlen(p->tag) + 1 : 0;
+  do {
+    total += ni_cmd_chunk(p->cmd, last).n;
+    last++;
+  } while (last < nch && !ni_cmd_chunk_needs_continuation(p->cmd, last));
+  char *buf = malloc(taglen + total);
+  if (!buf) {
+    ni__conn_end(c, NI_END_ERROR, -ENOMEM);
+    return;
+  }
+  size_t o = 0;
+  if (taglen) {
+    memcpy(buf, p->tag, taglen - 1);
+    buf[taglen - 1] = ' ';
+    o = taglen;
+  }
+  for (size_t i = first; i < last; i++) {
+    ni_str ch = ni_cmd_chunk(p->cmd, i);
+    memcpy(buf + o, ch.p, ch.n);
+    o += ch.n;
+  }
+  if (p->secret) {
+    if (first == 0)
+      trace_text(c, 1, p->label, strlen(p->label), 0);
+  } else {
+    size_t lit = 0;
+    if (first > 0) {
+      ni_str prev = ni_cmd_chunk(p->cmd, first - 1);
+      size_t pn = prev.n;
+      while (pn > 0 && (prev.p[pn - 1] == '\n' || prev.p[pn - 1] == '\r'))
+        pn--;
+      lit = literal_at_end(prev.p, pn);
+    }
+    trace_text(c, 1, buf, o, lit);
+  }
+  p->started = 1;
+  p->next_chunk = last;
+  ni__conn_send(c, buf, o, p->secret);
+  if (p->secret)
+    ni__secure_zero(buf, o);
+  free(buf);
+  if (p->next_chunk >= nch) {
+    ni_cmd_free(p->cmd); /* wipes a password it may hold */
+    p->cmd = NULL;
+  }
+}
+
+/* Start the head command if nothing is on the wire. */
+static void pump(ni_imap *c) {
+  ni__pcmd *p = c->q_head;
+  if (!p || p->started || (c->st != NI__ST_READY && c->st != NI__ST_SETUP))
+    return;
+  send_chunks(c, p);
+}
+
+static ni__pcmd *enqueue(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg,
+                         ni__internal_done internal) {
+  int r = ni_cmd_finish(cmd); /* NI_EUSAGE: the caller had finished it already */
+  ni__pcmd *p = (r == 0 || r == NI_EUSAGE) ? calloc(1, sizeof *p) : NULL;
+  if (!p) {
+    ni_cmd_free(cmd);
+    return NULL;
+  }
+  snprintf(p->tag, sizeof p->tag, "A%04u", (unsigned)c->next_tag++);
+  p->cmd = cmd;
+  p->cb = cb;
+  p->arg = arg;
+  p->internal = internal;
+  p->caps_gen = c->caps_gen;
+  if (ni_cmd_is_secret(cmd)) {
+    /* The trace shows the tag and the verb only. */
+    ni_str ch = ni_cmd_chunk(cmd, 0);
+    size_t v = 0;
+    while (v < ch.n && v < 24 && ch.p[v] != ' ' && ch.p[v] != '\r')
+      v++;
+    p->secret = 1;
+    snprintf(p->label, sizeof p->label, "%s %.*s ***", p->tag, (int)v, ch.p);
+  }
+  if (c->q_tail)
+    c->q_tail->next = p;
+  else
+    c->q_head = p;
+  c->q_tail = p;
+  pump(c);
+  return p;
+}
+
+static ni__pcmd *pop_head(ni_imap *c) {
+  ni__pcmd *p = c->q_head;
+  if (p) {
+    c->q_head = p->next;
+    if (!c->q_head)
+      c->q_tail = NULL;
+    p->next = NULL;
+  }
+  return p;
+}
+
+/* ---- capabilities ---- */
+
+static void set_caps(ni_imap *c, ni_str caps) {
+  char *d = malloc(caps.n + 1);
+  if (!d)
+    return;
+  memcpy(d, caps.p, caps.n);
+  d[caps.n] = '\0';
+  free(c->caps);
+  c->caps = d;
+  c->caps_n = caps.n;
+  c->caps_gen++;
+}
+
+static void clear_caps(ni_imap *c) {
+  free(c->caps);
+  c->caps = NULL;
+  c->caps_n = 0;
+}
+
+ni_str ni_imap_caps(const ni_imap *c) {
+  ni_str s = {"", 0};
+  if (c->caps) {
+    s.p = c->caps;
+    s.n = c->caps_n;
+  }
+  return s;
+}
+
+int ni_imap_has_cap(const ni_imap *c, const char *cap) {
+  return c->caps ? ni_caps_has(ni_imap_caps(c), cap) : 0;
+}
+
+/* ---- the connect sequence ---- */
+
+static void connect_done(ni_imap *c) {
+  c->st = NI__ST_READY;
+  ni__conn_stop_timer(c);
+  ni_imap_done_cb cb = c->connect_cb;
+  c->connect_cb = NULL;
+  call_done(c, cb, c->connect_arg, 0, NULL);
+  pump(c);
+}
+
+static void queue_internal(ni_imap *c, const char *verb, ni__internal_done done) {
+  ni_cmd *cmd = ni_cmd_new(verb);
+  if (!cmd || !enqueue(c, cmd, NULL, NULL, done))
+    ni__conn_end(c, NI_END_ERROR, -ENOMEM);
+}
+
+static void setup_after_caps(ni_imap *c);
+
+static void setup_caps_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
+  (void)p;
+  if (status != 0) {
+    ni__errf(c, "CAPABILITY failed: %.*s", (int)r->text.n, r->text.p);
+    ni__conn_end(c, NI_END_PROTOCOL, status);
+    return;
+  }
+  setup_after_caps(c);
+}
+
+static void starttls_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
+  (void)p;
+  if (status != 0) {
+    ni__errf(c, "server refused STARTTLS: %.*s", (int)r->text.n, r->text.p);
+    ni__conn_end(c, NI_END_TLS, NI_ETLS);
+    return;
+  }
+  /* Capabilities learnt before TLS must be forgotten (RFC 3501 6.2.1). */
+  clear_caps(c);
+  c->starttls_go = 1;
+}
+
+static void setup_after_caps(ni_imap *c) {
+  if (c->tls_mode == NI_TLS_STARTTLS && !c->tls_up) {
+    if (c->authenticated) {
+      ni__errf(c, "server sent PREAUTH on a plaintext connection: STARTTLS impossible");
+      ni__conn_end(c, NI_END_ERROR, NI_ENOCAP);
+      return;
+    }
+    if (!ni_imap_has_cap(c, "STARTTLS")) {
+      ni__errf(c, "server %s does not offer STARTTLS (refusing to continue without TLS)",
+               c->host);
+      ni__conn_end(c, NI_END_ERROR, NI_ENOCAP);
+      return;
+    }
+    queue_internal(c, "STARTTLS", starttls_done);
+    return;
+  }
+  connect_done(c);
+}
+
+static void on_greeting(ni_imap *c, const ni_resp *r) {
+  if (r->type == NI_R_BYE) {
+    ni__errf(c, "server refused the connection: %.*s", (int)r->text.n, r->text.p);
+    ni__conn_end(c, NI_END_BYE, NI_EBYE);
+    return;
+  }
+  if (r->type != NI_R_OK && r->type != NI_R_PREAUTH) {
+    ni__errf(c, "unexpected greeting from %s", c->host);
+    ni__conn_end(c, NI_END_PROTOCOL, NI_EPARSE);
+    return;
+  }
+  if (r->type == NI_R_PREAUTH)
+    c->authenticated = 1;
+  c->st = NI__ST_SETUP;
+  if (r->caps.n)
+    setup_after_caps(c);
+  else
+    queue_internal(c, "CAPABILITY", setup_caps_done);
+}
+
+void ni__client_on_transport_ready(ni_imap *c) {
+  if (c->st != NI__ST_ENDED)
+    c->st = NI__ST_GREETING;
+}
+
+void ni__client_on_tls_ready(ni_imap *c) {
+  c->st = NI__ST_SETUP;
+  queue_internal(c, "CAPABILITY", setup_caps_done);
+}
+
+/* ---- responses ---- */
+
+static int status_of(const ni_resp *r) {
+  switch (r->type) {
+  case NI_R_OK: return 0;
+  case NI_R_NO: return NI_ENO;
+  default: return NI_EBAD;
+  }
+}
+
+static void on_tagged(ni_imap *c, const ni_resp *r) {
+  ni__pcmd *p = c->q_head;
+  if (!p || !p->started || r->tag.n != strlen(p->tag) || memcmp(r->tag.p, p->tag, r->tag.n)) {
+    ni__errf(c, "unexpected tagged response %.*s from %s", (int)(r->tag.n > 20 ? 20 : r->tag.n),
+             r->tag.p, c->host);
+    ni__conn_end(c, NI_END_PROTOCOL, NI_EPARSE);
+    return;
+  }
+  pop_head(c);
+  if (p->is_idle) {
+    c->idling = 0;
+    c->done_wanted = 0;
+  }
+  int st = status_of(r);
+  if (p->internal)
+    p->internal(c, p, st, r);
+  else
+    call_done(c, p->cb, p->arg, st, r);
+  pcmd_free(p);
+  if (c->logout_sent && !c->q_head) {
+    ni__conn_end(c, NI_END_LOCAL, 0);
+    return;
+  }
+  pump(c);
+}
+
+static void send_done_line(ni_imap *c) {
+  c->idling = 0;
+  c->done_wanted = 0;
+  ni__trace(c, 1, "DONE", 4);
+  ni__conn_send(c, "DONE\r\n", 6, 0);
+}
+
+static void on_continue(ni_imap *c, const ni_resp *r) {
+  ni__pcmd *p = c->q_head;
+  if (!p || !p->started) {
+    ni__errf(c, "unexpected continuation from %s", c->host);
+    ni__conn_end(c, NI_END_PROTOCOL, NI_EPARSE);
+    return;
+  }
+  if (p->cmd && p->next_chunk < ni_cmd_nchunks(p->cmd)) {
+    send_chunks(c, p);
+  } else if (p->is_idle) {
+    if (c->idling)
+      return;
+    if (c->done_wanted) {
+      send_done_line(c);
+      return;
+    }
+    c->idling = 1;
+    if (p->on_idling)
+      NI__USER(c, p->on_idling(c, p->arg));
+  } else if (p->sasl) {
+    ni__trace(c, 1, "***", 3);
+    ni__conn_send(c, p->sasl, p->sasl_n, 1);
+    ni__secure_zero(p->sasl, p->sasl_n);
+    free(p->sasl);
+    p->sasl = NULL;
+  } else if (p->secret) {
+    /* A second challenge during AUTHENTICATE: cancel the exchange. */
+    ni__trace(c, 1, "*", 1);
+    ni__conn_send(c, "*\r\n", 3, 0);
+  }
+  (void)r;
+}
+
+static void on_response(ni_imap *c, const ni_resp *r) {
+  if (r->caps.n)
+    set_caps(c, r->caps);
+  switch (r->kind) {
+  case NI_RESP_UNTAGGED:
+    if (c->cb.on_untagged)
+      NI__USER(c, c->cb.on_untagged(c, r, c->ud));
+    if (c->st == NI__ST_ENDED)
+      return;
+    if (c->st == NI__ST_GREETING) {
+      on_greeting(c, r);
+    } else if (r->type == NI_R_BYE && !c->logout_sent) {
+      ni__errf(c, "server said BYE: %.*s", (int)r->text.n, r->text.p);
+      ni__conn_end(c, NI_END_BYE, NI_EBYE);
+    }
+    break;
+  case NI_RESP_CONTINUE:
+    on_continue(c, r);
+    break;
+  case NI_RESP_TAGGED:
+    on_tagged(c, r);
+    break;
+  }
+}
+
+void ni__client_on_data(ni_imap *c, const char *p, size_t n) {
+  while (n > 0 && c->st != NI__ST_ENDED) {
+    size_t used = 0;
+    ni_resp r;
+    int rc = ni_parser_feed(c->parser, p, n, &used, &r);
+    p += used;
+    n -= used;
+    if (rc < 0) {
+      ni__errf(c, "protocol error from %s: %s", c->host, ni_parser_errstr(c->parser));
+      ni__conn_end(c, NI_END_PROTOCOL, rc);
+      return;
+    }
+    if (rc == 0)
+      return;
+    if (c->cb.on_trace)
+      trace_text(c, 0, r.raw.p, r.raw.n, 0);
+    on_response(c, &r);
+    if (c->starttls_go && c->st != NI__ST_ENDED) {
+      /* Whatever followed the STARTTLS OK in plaintext was sent before TLS
+       * and could be an attacker's injection: drop it unread (RFC 3501
+       * 6.2.1, CVE-2011-0411 class). */
+      c->starttls_go = 0;
+      if (n > 0 || ni_parser_buffered(c->parser) > 0) {
+        char msg[96];
+        int k = snprintf(msg, sizeof msg, "[discarded %zu plaintext bytes after STARTTLS]",
+                         n + ni_parser_buffered(c->parser));
+        ni__trace(c, 0, msg, (size_t)k);
+      }
+      ni_parser_reset(c->parser);
+      ni__conn_start_tls(c);
+      return;
+    }
+  }
+}
+
+/* ---- end and free ---- */
+
+void ni__client_report_end(ni_imap *c) {
+  int err = c->end_how == NI_END_LOCAL ? NI_ECANCELED : c->end_err;
+  if (c->connect_cb) {
+    ni_imap_done_cb cb = c->connect_cb;
+    c->connect_cb = NULL;
+    call_done(c, cb, c->connect_arg, err, NULL);
+  }
+  ni__pcmd *p;
+  while ((p = pop_head(c)) != NULL) {
+    call_done(c, p->cb, p->arg, err, NULL);
+    pcmd_free(p);
+  }
+  if (c->cb.on_end)
+    NI__USER(c, c->cb.on_end(c, c->end_how, c->end_how == NI_END_LOCAL ? 0 : c->end_err, c->ud));
+}
+
+void ni__client_free(ni_imap *c) {
+  ni__pcmd *p;
+  while ((p = pop_head(c)) != NULL)
+    pcmd_free(p);
+  clear_caps(c);
+}
+
+/* ---- commands ---- */
+
+static int ready(const ni_imap *c) { return c && c->st == NI__ST_READY; }
+
+int ni_imap_cmd(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg) {
+  if (!cmd)
+    return NI_EUSAGE;
+  if (!ready(c)) {
+    ni_cmd_free(cmd);
+    return NI_ESTATE;
+  }
+  return enqueue(c, cmd, cb, arg, NULL) ? 0 : -ENOMEM;
+}
+
+/* Literals without waiting for "+": LITERAL+ always, LITERAL- up to 4096
+ * bytes (RFC 7888). */
+static int nonsync_ok(const ni_imap *c, size_t n) {
+  return ni_imap_has_cap(c, "LITERAL+") || (n <= 4096 && ni_imap_has_cap(c, "LITERAL-"));
+}
+
+/* Build and queue "VERB [str] [atoms...]": str (a mailbox, sent as an
+ * astring) may be NULL, atoms are raw and NULL-terminated. */
+static int simple(ni_imap *c, const char *verb, const char *str, const char *const *atoms,
+                  ni_imap_done_cb cb, void *arg) {
+  if (!ready(c))
+    return NI_ESTATE;
+  ni_cmd *cmd = ni_cmd_new(verb);
+  if (!cmd)
+    return -ENOMEM;
+  int r = 0;
+  if (str) {
+    ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(str)));
+    r = ni_cmd_string(cmd, str, strlen(str));
+  }
+  for (size_t i = 0; r == 0 && atoms && atoms[i]; i++)
+    r = ni_cmd_atom(cmd, atoms[i]);
+  if (r < 0) {
+    ni_cmd_free(cmd);
+    return r;
+  }
+  return ni_imap_cmd(c, cmd, cb, arg);
+}
+
+int ni_imap_select(ni_imap *c, const char *mailbox, int read_only, ni_imap_done_cb cb,
+                   void *arg) {
+  if (!mailbox)
+    return NI_EUSAGE;
+  return simple(c, read_only ? "EXAMINE" : "SELECT", mailbox, NULL, cb, arg);
+}
+
+int ni_imap_create(ni_imap *c, const char *mailbox, ni_imap_done_cb cb, void *arg) {
+  return mailbox ? simple(c, "CREATE", mailbox, NULL, cb, arg) : NI_EUSAGE;
+}
+
+int ni_imap_delete(ni_imap *c, const char *mailbox, ni_imap_done_cb cb, void *arg) {
+  return mailbox ? simple(c, "DELETE", mailbox, NULL, cb, arg) : NI_EUSAGE;
+}
+
+int ni_imap_noop(ni_imap *c, ni_imap_done_cb cb, void *arg) {
+  return simple(c, "NOOP", NULL, NULL, cb, arg);
+}
+
+int ni_imap_capability(ni_imap *c, ni_imap_done_cb cb, void *arg) {
+  return simple(c, "CAPABILITY", NULL, NULL, cb, arg);
+}
+
+int ni_imap_expunge(ni_imap *c, ni_imap_done_cb cb, void *arg) {
+  return simple(c, "EXPUNGE", NULL, NULL, cb, arg);
+}
+
+int ni_imap_uid_search(ni_imap *c, const char *criteria, ni_imap_done_cb cb, void *arg) {
+  const char *a[] = {criteria, NULL};
+  return criteria ? simple(c, "UID SEARCH", NULL, a, cb, arg) : NI_EUSAGE;
+}
+
+int ni_imap_uid_fetch(ni_imap *c, const char *set, const char *items, ni_imap_done_cb cb,
+                      void *arg) {
+  const char *a[] = {set, items, NULL};
+  return set && items ? simple(c, "UID FETCH", NULL, a, cb, arg) : NI_EUSAGE;
+}
+
+int ni_imap_uid_store(ni_imap *c, const char *set, const char *op, const char *flags,
+                      ni_imap_done_cb cb, void *arg) {
+  const char *a[] = {set, op, flags, NULL};
+  return set && op && flags ? simple(c, "UID STORE", NULL, a, cb, arg) : NI_EUSAGE;
+}
+
+int ni_imap_uid_expunge(ni_imap *c, const char *set, ni_imap_done_cb cb, void *arg) {
+  const char *a[] = {set, NULL};
+  if (!set)
+    return NI_EUSAGE;
+  if (ready(c) && !ni_imap_has_cap(c, "UIDPLUS"))
+    return NI_ENOCAP;
+  return simple(c, "UID EXPUNGE", NULL, a, cb, arg);
+}
+
+int ni_imap_notify_set(ni_imap *c, const char *spec, ni_imap_done_cb cb, void *arg) {
+  const char *a[] = {spec, NULL};
+  if (!spec)
+    return NI_EUSAGE;
+  if (ready(c) && !ni_imap_has_cap(c, "NOTIFY"))
+    return NI_ENOCAP;
+  return simple(c, "NOTIFY SET", NULL, a, cb, arg);
+}
+
+int ni_imap_notify_none(ni_imap *c, ni_imap_done_cb cb, void *arg) {
+  if (ready(c) && !ni_imap_has_cap(c, "NOTIFY"))
+    return NI_ENOCAP;
+  return simple(c, "NOTIFY NONE", NULL, NULL, cb, arg);
+}
+
+int ni_imap_list(ni_imap *c, const char *ref, const char *pattern, ni_imap_done_cb cb,
+                 void *arg) {
+  if (!ref || !pattern)
+    return NI_EUSAGE;
+  if (!ready(c))
+    return NI_ESTATE;
+  ni_cmd *cmd = ni_cmd_new("LIST");
+  if (!cmd)
+    return -ENOMEM;
+  ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(ref) + strlen(pattern)));
+  /* Both go as strings: the builder quotes "*" and "%" (they are not
+   * ATOM-CHARs), which list-mailbox allows. */
+  int r = ni_cmd_string(cmd, ref, strlen(ref));
+  if (r == 0)
+    r = ni_cmd_string(cmd, pattern, strlen(pattern));
+  if (r < 0) {
+    ni_cmd_free(cmd);
+    return r;
+  }
+  return ni_imap_cmd(c, cmd, cb, arg);
+}
+
+int ni_imap_status(ni_imap *c, const char *mailbox, const char *items, ni_imap_done_cb cb,
+                   void *arg) {
+  const char *a[] = {items, NULL};
+  return mailbox && items ? simple(c, "STATUS", mailbox, a, cb, arg) : NI_EUSAGE;
+}
+
+int ni_imap_append(ni_imap *c, const char *mailbox, const char *flags, const char *msg,
+                   size_t len, ni_imap_done_cb cb, void *arg) {
+  if (!mailbox || !msg)
+    return NI_EUSAGE;
+  if (!ready(c))
+    return NI_ESTATE;
+  ni_cmd *cmd = ni_cmd_new("APPEND");
+  if (!cmd)
+    return -ENOMEM;
+  ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(mailbox)));
+  int r = ni_cmd_string(cmd, mailbox, strlen(mailbox));
+  if (r == 0 && flags && *flags)
+    r = ni_cmd_atom(cmd, flags);
+  if (r == 0) {
+    ni_cmd_literal_plus(cmd, nonsync_ok(c, len));
+    r = ni_cmd_literal(cmd, msg, len);
+  }
+  if (r < 0) {
+    ni_cmd_free(cmd);
+    return r;
+  }
+  return ni_imap_cmd(c, cmd, cb, arg);
+}
+
+int ni_imap_idle(ni_imap *c, void (*on_idling)(ni_imap *c, void *arg), ni_imap_done_cb cb,
+                 void *arg) {
+  if (!ready(c))
+    return NI_ESTATE;
+  if (!ni_imap_has_cap(c, "IDLE"))
+    return NI_ENOCAP;
+  ni_cmd *cmd = ni_cmd_new("IDLE");
+  if (!cmd)
+    return -ENOMEM;
+  ni__pcmd *p = enqueue(c, cmd, cb, arg, NULL);
+  if (!p)
+    return -ENOMEM;
+  p->is_idle = 1;
+  p->on_idling = on_idling;
+  return 0;
+}
+
+int ni_imap_idle_done(ni_imap *c) {
+  ni__pcmd *p = c ? c->q_head : NULL;
+  if (!p || !p->is_idle || !p->started || c->st == NI__ST_ENDED || c->done_wanted)
+    return NI_ESTATE;
+  if (c->idling)
+    send_done_line(c);
+  else
+    c->done_wanted = 1;
+  return 0;
+}
+
+int ni_imap_is_idling(const ni_imap *c) { return c->idling; }
+int ni_imap_is_authenticated(const ni_imap *c) { return c->authenticated; }
+
+size_t ni_imap_pending(const ni_imap *c) {
+  size_t n = 0;
+  for (const ni__pcmd *p = c->q_head; p; p = p->next)
+    n++;
+  return n;
+}
+
+int ni_imap_logout(ni_imap *c, ni_imap_done_cb cb, void *arg) {
+  int r = simple(c, "LOGOUT", NULL, NULL, cb, arg);
+  if (r == 0)
+    c->logout_sent = 1;
+  return r;
+}
+
+/* ---- login ---- */
+
+static void base64(const unsigned char *in, size_t n, char *out) {
+  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t o = 0, i;
+  for (i = 0; i + 2 < n; i += 3) {
+    unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+    out[o++] = tbl[v >> 18 & 63];
+    out[o++] = tbl[v >> 12 & 63];
+    out[o++] = tbl[v >> 6 & 63];
+    out[o++] = tbl[v & 63];
+  }
+  if (i < n) {
+    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0);
+    out[o++] = tbl[v >> 18 & 63];
+    out[o++] = tbl[v >> 12 & 63];
+    out[o++] = i + 1 < n ? tbl[v >> 6 & 63] : '=';
+    out[o++] = '=';
+  }
+  out[o] = '\0';
+}
+
+static void login_caps_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
+  (void)status;
+  /* The login itself succeeded; a failing CAPABILITY leaves the old list. */
+  call_done(c, p->cb, p->arg, 0, r);
+}
+
+static void login_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
+  if (status != 0) {
+    ni__errf(c, "login refused by %s: %.*s", c->host, (int)(r->text.n > 200 ? 200 : r->text.n),
+             r->text.p);
+    call_done(c, p->cb, p->arg, NI_EAUTH, r);
+    return;
+  }
+  c->authenticated = 1;
+  if (c->caps_gen != p->caps_gen) {
+    /* The server sent its new capabilities with the login response. */
+    call_done(c, p->cb, p->arg, 0, r);
+    return;
+  }
+  /* Capabilities change after login (RFC 3501 6.2.3); read them again
+   * before telling the caller, who may look for IDLE or NOTIFY. */
+  ni_cmd *cmd = ni_cmd_new("CAPABILITY");
+  if (!cmd || !enqueue(c, cmd, p->cb, p->arg, login_caps_done))
+    ni__conn_end(c, NI_END_ERROR, -ENOMEM);
+}
+
+int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_cb cb,
+                  void *arg) {
+  if (!c || !user || !pass)
+    return NI_EUSAGE;
+  if (!ready(c) || c->authenticated)
+    return NI_ESTATE;
+  if (!c->tls_up && !c->allow_plaintext) {
+    ni__errf(c, "refusing to send the password to %s without TLS", c->host);
+    return NI_EPLAINTEXT;
+  }
+  ni_cmd *cmd;
+  char *sasl = NULL;
+  size_t sasl_n = 0;
+  int r = 0;
+  if (ni_imap_has_cap(c, "AUTH=PLAIN")) {
+    /* RFC 4616: authzid NUL authcid NUL passwd, base64. */
+    size_t ul = strlen(user), pl = strlen(pass), rawn = 2 + ul + pl;
+    unsigned char *raw = malloc(rawn);
+    sasl = malloc((rawn + 2) / 3 * 4 + 3);
+    if (!raw || !sasl) {
+      free(raw);
+      free(sasl);
+      return -ENOMEM;
+    }
+    raw[0] = 0;
+    memcpy(raw + 1, user, ul);
+    raw[1 + ul] = 0;
+    memcpy(raw + 2 + ul, pass, pl);
+    base64(raw, rawn, sasl);
+    ni__secure_zero(raw, rawn);
+    free(raw);
+    sasl_n = strlen(sasl);
+    if (ni_imap_has_cap(c, "SASL-IR")) {
+      cmd = ni_cmd_new("AUTHENTICATE PLAIN");
+      if (cmd) {
+        ni_cmd_secret(cmd);
+        r = ni_cmd_atom(cmd, sasl);
+      }
+      ni__secure_zero(sasl, sasl_n);
+      free(sasl);
+      sasl = NULL;
+    } else {
+      cmd = ni_cmd_new("AUTHENTICATE PLAIN");
+      if (cmd)
+        ni_cmd_secret(cmd);
+      memcpy(sasl + sasl_n, "\r\n", 3);
+      sasl_n += 2;
+    }
+  } else if (ni_imap_has_cap(c, "LOGINDISABLED")) {
+    ni__errf(c, "server %s disables LOGIN and offers no AUTH=PLAIN", c->host);
+    return NI_ENOCAP;
+  } else {
+    cmd = ni_cmd_new("LOGIN");
+    if (cmd) {
+      ni_cmd_secret(cmd);
+      ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(user) + strlen(pass)));
+      r = ni_cmd_string(cmd, user, strlen(user));
+      if (r == 0)
+        r = ni_cmd_string(cmd, pass, strlen(pass));
+    }
+  }
+  if (!cmd || r < 0) {
+    ni_cmd_free(cmd);
+    if (sasl) {
+      ni__secure_zero(sasl, sasl_n);
+      free(sasl);
+    }
+    return cmd ? r : -ENOMEM;
+  }
+  ni__pcmd *p = enqueue(c, cmd, cb, arg, login_done);
+  if (!p) {
+    if (sasl) {
+      ni__secure_zero(sasl, sasl_n);
+      free(sasl);
+    }
+    return -ENOMEM;
+  }
+  p->sasl = sasl;
+  p->sasl_n = sasl_n;
+  return 0;
+}

@@ -1,0 +1,192 @@
+/*
+ * imap/conn_internal.h - what conn.c (transport), client.c (IMAP client)
+ * and tls.c (OpenSSL) share.  Not installed; nothing outside imap/ and its
+ * tests may include it.
+ */
+#ifndef NATIDLE_IMAP_CONN_INTERNAL_H
+#define NATIDLE_IMAP_CONN_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "natidle/conn.h"
+
+/* ---- TLS (imap/tls.c, the only file that includes OpenSSL) ---- */
+
+typedef struct ni__tls ni__tls;
+
+/* Start a client TLS session for host (SNI unless host is an IP literal;
+ * the certificate must name host unless insecure).  ca_file NULL = the
+ * system store.  TLS 1.2 is the minimum.  Returns 0 and *out, or NI_ETLS
+ * with a message in err. */
+int ni__tls_new(ni__tls **out, const char *host, const char *ca_file, int insecure, char *err,
+                size_t errlen);
+void ni__tls_free(ni__tls *t);
+
+/* Hand ciphertext from the network to the session.  The bytes are borrowed:
+ * they must stay valid until ni__tls_input_left() is 0 or the next call. */
+void ni__tls_set_input(ni__tls *t, const char *p, size_t n);
+size_t ni__tls_input_left(const ni__tls *t);
+
+/* Advance the handshake with the input given.  Returns 1 when complete, 0
+ * when more input is needed, NI_ECERT (certificate refused) or NI_ETLS with
+ * a message in err. */
+int ni__tls_handshake(ni__tls *t, char *err, size_t errlen);
+
+/* Decrypt into buf.  Returns the number of bytes (> 0), 0 when more input is
+ * needed, NI_ECLOSED on close_notify, NI_ETLS with a message in err. */
+int ni__tls_read(ni__tls *t, char *buf, size_t cap, char *err, size_t errlen);
+
+/* Encrypt n bytes; the ciphertext waits for ni__tls_take_output().  Returns
+ * 0 or NI_ETLS. */
+int ni__tls_write(ni__tls *t, const char *p, size_t n, char *err, size_t errlen);
+
+/* Take the ciphertext waiting to be sent (malloc'ed, the caller frees it),
+ * or NULL when there is none. */
+char *ni__tls_take_output(ni__tls *t, size_t *n);
+
+/* Zero memory in a way the compiler may not optimise away. */
+void ni__secure_zero(void *p, size_t n);
+
+/* ---- the connection object (conn.c + client.c) ---- */
+
+/* Where the connection is in its life. */
+typedef enum {
+  NI__ST_NEW = 0,   /* created, ni_imap_connect() not called */
+  NI__ST_RESOLVE,   /* uv_getaddrinfo running */
+  NI__ST_CONNECT,   /* TCP connect running */
+  NI__ST_HANDSHAKE, /* TLS handshake (IMAPS or after STARTTLS) */
+  NI__ST_GREETING,  /* waiting for the server greeting */
+  NI__ST_SETUP,     /* CAPABILITY / STARTTLS of the connect sequence */
+  NI__ST_READY,     /* connect completed; commands may run */
+  NI__ST_ENDED      /* ended; handles closing or closed */
+} ni__state;
+
+/* A command in the queue (the head is the one on the wire). */
+typedef struct ni__pcmd ni__pcmd;
+typedef void (*ni__internal_done)(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r);
+struct ni__pcmd {
+  ni__pcmd *next;
+  char tag[12];
+  ni_cmd *cmd;        /* freed (and wiped) once fully sent */
+  size_t next_chunk;  /* next chunk of cmd to send */
+  int secret;         /* the command holds a password */
+  char label[48];     /* what the trace shows of a secret command */
+  char *sasl;         /* AUTHENTICATE response sent after "+", wiped after use */
+  size_t sasl_n;
+  int started;        /* its first chunk was sent */
+  unsigned caps_gen;  /* c->caps_gen when the command was queued */
+  int is_idle;        /* IDLE: "+" means idling */
+  void (*on_idling)(ni_imap *c, void *arg);
+  ni__internal_done internal; /* completion handled inside the client */
+  ni_imap_done_cb cb;
+  void *arg;
+};
+
+struct ni_imap {
+  uv_loop_t *loop;
+  ni_imap_cb cb;
+  void *ud;
+
+  /* Options (strings owned). */
+  char *host;
+  uint16_t port;
+  ni_tls_mode tls_mode;
+  char *ca_file;
+  int insecure;
+  int allow_plaintext;
+  uint32_t connect_timeout_ms;
+  char *bind_addr;
+  ni_parser_limits limits;
+
+  /* libuv handles; each open handle or running request holds one ref. */
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_getaddrinfo_t gai;
+  uv_connect_t connreq;
+  int tcp_open;
+  int refs;
+
+  ni__state st;
+  ni__tls *tls;
+  int tls_up;         /* handshake completed */
+  int reading;
+  ni_parser *parser;
+
+  /* Wire accounting. */
+  ni_ms last_rx, last_tx;
+  uint64_t bytes_in, bytes_out;
+
+  /* End and teardown. */
+  ni_end end_how;
+  int end_err;
+  int end_reported;
+  int freed;          /* ni_imap_free() called: no more user callbacks */
+  int in_cb;          /* depth of user callbacks running */
+  char errstr[320];
+
+  /* Client. */
+  uint32_t next_tag;
+  ni__pcmd *q_head, *q_tail;
+  char *caps;
+  size_t caps_n;
+  unsigned caps_gen;  /* bumped whenever the capability list changes */
+  int authenticated;
+  int idling;         /* "+" of IDLE arrived, DONE not yet sent */
+  int done_wanted;    /* DONE asked for before the "+" arrived */
+  int logout_sent;
+  int starttls_go;    /* STARTTLS OK seen: drop buffered input, start TLS */
+  ni_imap_done_cb connect_cb;
+  void *connect_arg;
+};
+
+/* Run a user callback unless ni_imap_free() was called; in_cb tells
+ * ni_imap_free() that memory must outlive the call. */
+#define NI__USER(c, call)                                                      \
+  do {                                                                         \
+    if (!(c)->freed) {                                                         \
+      (c)->in_cb++;                                                            \
+      call;                                                                    \
+      (c)->in_cb--;                                                            \
+    }                                                                          \
+  } while (0)
+
+/* Set c->errstr (printf format); never pass secrets. */
+void ni__errf(ni_imap *c, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    /* Lets the compiler check the format strings. */
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* conn.c: send plaintext bytes (encrypted when TLS is up).  secret: the
+ * bytes hold a password and every copy is wiped after use.  Returns 0 or a
+ * negative error (the connection is then ending). */
+int ni__conn_send(ni_imap *c, const char *p, size_t n, int secret);
+/* conn.c: start the TLS handshake on the open TCP connection (STARTTLS). */
+int ni__conn_start_tls(ni_imap *c);
+/* conn.c: end the connection (first call wins) and start closing handles.
+ * The end is reported to the user from the loop, once the handles are
+ * closed. */
+void ni__conn_end(ni_imap *c, ni_end how, int err);
+/* conn.c: stop the connect timer (the connect sequence is complete). */
+void ni__conn_stop_timer(ni_imap *c);
+/* conn.c: trace one line (secrets already removed). */
+void ni__trace(ni_imap *c, int dir, const char *line, size_t n);
+
+/* client.c: the transport is up (after TCP, or after the IMAPS handshake):
+ * the greeting comes next. */
+void ni__client_on_transport_ready(ni_imap *c);
+/* client.c: the STARTTLS handshake completed. */
+void ni__client_on_tls_ready(ni_imap *c);
+/* client.c: plaintext from the server.  Returns 0, or a negative error when
+ * the connection ended while processing. */
+void ni__client_on_data(ni_imap *c, const char *p, size_t n);
+/* client.c: fail every queued command and the connect request, then tell
+ * on_end.  Called once, from the loop, when the handles are closed. */
+void ni__client_report_end(ni_imap *c);
+/* client.c: free the queue and client state (no callbacks). */
+void ni__client_free(ni_imap *c);
+
+#endif /* NATIDLE_IMAP_CONN_INTERNAL_H */

@@ -1,0 +1,610 @@
+/*
+ * tests/test_conn.c - the IMAP connection and client against a scripted fake
+ * server on 127.0.0.1: faults (garbage, BYE, stall, reset, close, a huge
+ * literal), STARTTLS injection and downgrade, login rules, literals, IDLE,
+ * certificate checks, and freeing from inside callbacks.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fakeserver.h"
+#include "natidle/conn.h"
+
+/* Certificates made once for the whole run. */
+static char g_dir[256];
+
+/* What the callbacks saw. */
+typedef struct ev {
+  int connect_called, connect_status;
+  int end_called, end_err;
+  ni_end end_how;
+  int cmd_called, cmd_status;
+  int idling, exists, untagged;
+  int saw_injected;
+  char trace[16384];
+  size_t trace_n;
+  /* What to do once connected. */
+  void (*then)(ni_imap *c, struct ev *e);
+  const char *user, *pass;
+} ev;
+
+/* memmem is a GNU extension; this is all the tests need. */
+static const char *find(const char *h, size_t hn, const char *needle, size_t nn) {
+  for (size_t i = 0; i + nn <= hn; i++)
+    if (memcmp(h + i, needle, nn) == 0)
+      return h + i;
+  return NULL;
+}
+
+static void on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
+  ev *e = ud;
+  (void)c;
+  e->untagged++;
+  if (r->type == NI_R_EXISTS)
+    e->exists = (int)r->number;
+  if (find(r->raw.p, r->raw.n, "INJECTED", 8) || find(r->raw.p, r->raw.n, "injected", 8))
+    e->saw_injected = 1;
+  if (r->type == NI_R_EXISTS && ni_imap_is_idling(c))
+    assert_int_equal(ni_imap_idle_done(c), 0);
+}
+
+static void on_end(ni_imap *c, ni_end how, int err, void *ud) {
+  ev *e = ud;
+  e->end_called++;
+  e->end_how = how;
+  e->end_err = err;
+  /* Freeing from inside the callback is allowed (deferred). */
+  ni_imap_free(c);
+}
+
+static void on_trace(ni_imap *c, int dir, const char *line, size_t n, void *ud) {
+  ev *e = ud;
+  (void)c;
+  if (e->trace_n + n + 4 < sizeof e->trace) {
+    e->trace[e->trace_n++] = dir ? '>' : '<';
+    memcpy(e->trace + e->trace_n, line, n);
+    e->trace_n += n;
+    e->trace[e->trace_n++] = '\n';
+    e->trace[e->trace_n] = '\0';
+  }
+}
+
+static void cmd_done(ni_imap *c, int status, const ni_resp *r, void *arg) {
+  ev *e = arg;
+  (void)r;
+  e->cmd_called++;
+  e->cmd_status = status;
+  if (status == 0 || status == NI_ENO || status == NI_EBAD || status == NI_EAUTH)
+    ni_imap_close(c);
+}
+
+static void connect_done(ni_imap *c, int status, const ni_resp *r, void *arg) {
+  ev *e = arg;
+  (void)r;
+  e->connect_called++;
+  e->connect_status = status;
+  if (status == 0) {
+    if (e->then)
+      e->then(c, e);
+    else
+      ni_imap_close(c);
+  }
+}
+
+/* Guard: the whole test may not run for more than 10 s. */
+static void on_guard(uv_timer_t *t) {
+  ni_imap *c = t->data;
+  fail_msg("test timed out");
+  ni_imap_close(c);
+}
+
+static void run_client(const ni_imap_opts *o, ev *e) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ni_imap_cb cb = {on_untagged, NULL, on_end, on_trace};
+  ni_imap *c = ni_imap_new(&loop, o, &cb, e);
+  assert_non_null(c);
+  uv_timer_t guard;
+  uv_timer_init(&loop, &guard);
+  guard.data = c;
+  uv_timer_start(&guard, on_guard, 10000, 0);
+  uv_unref((uv_handle_t *)&guard);
+  assert_int_equal(ni_imap_connect(c, connect_done, e), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&guard, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  assert_int_equal(e->connect_called, 1);
+  assert_true(e->end_called <= 1);
+}
+
+static ni_imap_opts opts_for(fs *s, ni_tls_mode mode) {
+  ni_imap_opts o;
+  memset(&o, 0, sizeof o);
+  o.host = "127.0.0.1";
+  o.port = fs_port(s);
+  o.tls = mode;
+  o.connect_timeout_ms = 3000;
+  return o;
+}
+
+static void path(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_dir, name); }
+
+static void test_garbage(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_GARBAGE(64), FS_WAIT_EOF(), FS_DONE()};
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ev e = {0};
+  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  run_client(&o, &e);
+  assert_true(e.connect_status == NI_EPARSE || e.connect_status == NI_ELIMIT);
+  assert_int_equal(e.end_how, NI_END_PROTOCOL);
+  assert_int_equal(fs_wait(s), 0);
+  fs_free(s);
+}
+
+static void send_noop(ni_imap *c, ev *e) { assert_int_equal(ni_imap_noop(c, cmd_done, e), 0); }
+
+/* A server fault while a NOOP is running: the NOOP and on_end see it. */
+static void fault_after_noop(const fs_step *script, int want_status, ni_end want_end) {
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ev e = {0};
+  e.then = send_noop;
+  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  run_client(&o, &e);
+  assert_int_equal(e.connect_status, 0);
+  assert_int_equal(e.cmd_called, 1);
+  assert_int_equal(e.cmd_status, want_status);
+  assert_int_equal(e.end_called, 1);
+  assert_int_equal(e.end_how, want_end);
+  assert_int_equal(e.end_err, want_status);
+  fs_wait(s);
+  fs_free(s);
+}
+
+static void test_bye_mid(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi"),
+                                   FS_EXPECT("NOOP"), FS_SEND("* BYE going away"), FS_CLOSE(),
+                                   FS_DONE()};
+  fault_after_noop(script, NI_EBYE, NI_END_BYE);
+}
+
+static void test_reset(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"), FS_EXPECT("NOOP"),
+                                   FS_RESET(), FS_DONE()};
+  fault_after_noop(script, NI_ERESET, NI_END_RESET);
+}
+
+static void test_closed(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"), FS_EXPECT("NOOP"),
+                                   FS_CLOSE(), FS_DONE()};
+  fault_after_noop(script, NI_ECLOSED, NI_END_CLOSED);
+}
+
+static long maxrss_kb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+static void test_huge_literal(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"), FS_EXPECT("NOOP"),
+                                   FS_SEND_RAW("* 1 FETCH (BODY[] {1073741824}\r\n"),
+                                   FS_GARBAGE(65536), FS_WAIT_EOF(), FS_DONE()};
+  long before = maxrss_kb();
+  fault_after_noop(script, NI_ELIMIT, NI_END_PROTOCOL);
+  /* The 1 GB announcement is refused up front, not buffered. */
+  assert_true(maxrss_kb() - before < 32 * 1024);
+}
+
+static void test_stall(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_STALL(1500), FS_DONE()};
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ev e = {0};
+  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  o.connect_timeout_ms = 200;
+  ni_ms t0 = ni_imap_now();
+  run_client(&o, &e);
+  assert_int_equal(e.connect_status, NI_ETIMEDOUT);
+  assert_int_equal(e.end_how, NI_END_TIMEOUT);
+  assert_true(ni_imap_now() - t0 >= 190);
+  fs_free(s);
+}
+
+static void check_tls_caps(ni_imap *c, ev *e) {
+  (void)e;
+  assert_true(ni_imap_is_tls(c));
+  assert_false(ni_imap_has_cap(c, "INJECTED"));
+  assert_true(ni_imap_has_cap(c, "AUTH=PLAIN"));
+  ni_imap_close(c);
+}
+
+static void test_starttls_injection(void **state) {
+  (void)state;
+  char prefix[300];
+  path(prefix, sizeof prefix, "server");
+  const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hi"),
+      FS_EXPECT("STARTTLS"),
+      /* One write: the OK and an injected plaintext tail in the same segment. */
+      FS_SEND_RAW("$T OK begin TLS\r\n* CAPABILITY IMAP4rev1 INJECTED\r\n* BYE injected\r\n"),
+      FS_TLS(prefix),
+      FS_EXPECT("CAPABILITY"),
+      FS_SEND("* CAPABILITY IMAP4rev1 AUTH=PLAIN IDLE"),
+      FS_SEND("$T OK"),
+      FS_WAIT_EOF(),
+      FS_DONE()};
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  char ca[300];
+  path(ca, sizeof ca, "ca.pem");
+  ev e = {0};
+  e.then = check_tls_caps;
+  ni_imap_opts o = opts_for(s, NI_TLS_STARTTLS);
+  o.ca_file = ca;
+  run_client(&o, &e);
+  /* The handshake may proceed (tail dropped) or fail cleanly (tail arrived
+   * later and reached TLS); the injected lines are never parsed. */
+  assert_true(e.connect_status == 0 || e.connect_status == NI_ETLS);
+  assert_false(e.saw_injected);
+  if (e.connect_status == 0) {
+    assert_int_equal(e.end_how, NI_END_LOCAL);
+    if (fs_wait(s) != 0)
+      fail_msg("fake server: %s", fs_error(s));
+  }
+  fs_free(s);
+}
+
+static void try_login(ni_imap *c, ev *e) {
+  int r = ni_imap_login(c, e->user, e->pass, cmd_done, e);
+  if (r < 0) {
+    e->cmd_called++;
+    e->cmd_status = r;
+    ni_imap_close(c);
+  }
+}
+
+/* The client must refuse before sending a single byte. */
+static void refused_silently(ni_tls_mode mode, int allow_plaintext, ev *e) {
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi"),
+                                   FS_WAIT_EOF(), FS_DONE()};
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ni_imap_opts o = opts_for(s, mode);
+  o.allow_plaintext = allow_plaintext;
+  run_client(&o, e);
+  assert_int_equal(fs_wait(s), 0);
+  size_t n;
+  fs_received(s, &n);
+  assert_int_equal(n, 0);
+  fs_free(s);
+}
+
+static void test_starttls_missing(void **state) {
+  (void)state;
+  ev e = {0};
+  /* Even with plaintext allowed: no silent downgrade. */
+  refused_silently(NI_TLS_STARTTLS, 1, &e);
+  assert_int_equal(e.connect_status, NI_ENOCAP);
+}
+
+static void test_plaintext_refused(void **state) {
+  (void)state;
+  ev e = {0};
+  e.then = try_login;
+  e.user = "user";
+  e.pass = "secret";
+  refused_silently(NI_TLS_NONE, 0, &e);
+  assert_int_equal(e.connect_status, 0);
+  assert_int_equal(e.cmd_status, NI_EPLAINTEXT);
+}
+
+static void login_case(const fs_step *script, const char *pass, int want) {
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ev e = {0};
+  e.then = try_login;
+  e.user = "user";
+  e.pass = pass;
+  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  o.allow_plaintext = 1;
+  run_client(&o, &e);
+  assert_int_equal(e.connect_status, 0);
+  assert_int_equal(e.cmd_called, 1);
+  assert_int_equal(e.cmd_status, want);
+  if (fs_wait(s) != 0)
+    fail_msg("fake server: %s", fs_error(s));
+  /* The password never shows in the trace, in clear or base64. */
+  assert_null(strstr(e.trace, pass));
+  assert_null(strstr(e.trace, "AHVzZXIAc2VjcmV0"));
+  assert_non_null(strstr(e.trace, "***"));
+  fs_free(s);
+}
+
+static void test_login_sasl_ir(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] hi"),
+      FS_EXPECT("AUTHENTICATE PLAIN AHVzZXIAc2VjcmV0"),
+      FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE] logged in"), FS_WAIT_EOF(), FS_DONE()};
+  login_case(script, "secret", 0);
+}
+
+static void test_login_continuation_refused(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi"),
+                                   FS_EXPECT("AUTHENTICATE PLAIN"),
+                                   FS_SEND("+ "),
+                                   FS_EXPECT_LINE("AHVzZXIAc2VjcmV0"),
+                                   FS_SEND("$T NO [AUTHENTICATIONFAILED] bad password"),
+                                   FS_WAIT_EOF(),
+                                   FS_DONE()};
+  login_case(script, "secret", NI_EAUTH);
+}
+
+static void test_login_literal(void **state) {
+  (void)state;
+  /* LOGIN (no AUTH=PLAIN): an 8-bit password goes as a synchronizing
+   * literal, sent only after the "+". */
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"),
+                                   FS_EXPECT("LOGIN user {7}"),
+                                   FS_SEND("+ go ahead"),
+                                   FS_EXPECT_LIT(7),
+                                   FS_SEND("* CAPABILITY IMAP4rev1 IDLE"),
+                                   FS_SEND("$T OK welcome"),
+                                   FS_WAIT_EOF(),
+                                   FS_DONE()};
+  login_case(script, "s\xc3\xa9" "cret", 0);
+}
+
+static void on_idling(ni_imap *c, void *arg) {
+  ev *e = arg;
+  (void)c;
+  e->idling++;
+}
+
+static void start_idle(ni_imap *c, ev *e) {
+  assert_int_equal(ni_imap_idle_done(c), NI_ESTATE);
+  assert_int_equal(ni_imap_idle(c, on_idling, cmd_done, e), 0);
+}
+
+static void test_idle(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi"),
+                                   FS_EXPECT("IDLE"),
+                                   FS_SEND("+ idling"),
+                                   FS_STALL(50),
+                                   FS_SEND("* 3 EXISTS"),
+                                   FS_EXPECT_LINE("DONE"),
+                                   FS_SEND("$T OK IDLE terminated"),
+                                   FS_WAIT_EOF(),
+                                   FS_DONE()};
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ev e = {0};
+  e.then = start_idle;
+  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  run_client(&o, &e);
+  assert_int_equal(e.idling, 1);
+  assert_int_equal(e.exists, 3);
+  assert_int_equal(e.cmd_status, 0);
+  if (fs_wait(s) != 0)
+    fail_msg("fake server: %s", fs_error(s));
+  fs_free(s);
+}
+
+static void create_odd(ni_imap *c, ev *e) {
+  assert_int_equal(ni_imap_create(c, "caf\xc3\xa9 \"x\"", cmd_done, e), 0);
+}
+
+static void create_case(const fs_step *script) {
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ev e = {0};
+  e.then = create_odd;
+  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  run_client(&o, &e);
+  assert_int_equal(e.cmd_status, 0);
+  if (fs_wait(s) != 0)
+    fail_msg("fake server: %s", fs_error(s));
+  size_t n;
+  const char *rx = fs_received(s, &n);
+  assert_non_null(find(rx, n, "caf\xc3\xa9 \"x\"", 9));
+  /* The trace summarises the literal instead of printing it. */
+  assert_non_null(strstr(e.trace, "[9 bytes]"));
+  fs_free(s);
+}
+
+static void test_sync_literal(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"), FS_EXPECT("CREATE {9}"), FS_SEND("+ ok"),
+      FS_EXPECT_LIT(9), FS_SEND("$T OK created"), FS_WAIT_EOF(), FS_DONE()};
+  create_case(script);
+}
+
+static void test_literal_plus(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 LITERAL+] hi"),
+                                   FS_EXPECT("CREATE {9+}"),
+                                   FS_EXPECT_LIT(9),
+                                   FS_SEND("$T OK created"),
+                                   FS_WAIT_EOF(),
+                                   FS_DONE()};
+  create_case(script);
+}
+
+/* IMAPS against the fake server with a given certificate and CA. */
+static void imaps_case(const char *cert, const char *ca_name, int insecure, int want,
+                       const char *errpart) {
+  char prefix[300], ca[300];
+  path(prefix, sizeof prefix, cert);
+  path(ca, sizeof ca, ca_name);
+  const fs_step script[] = {FS_TLS(prefix), FS_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi"),
+                            FS_WAIT_EOF(), FS_DONE()};
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ev e = {0};
+  ni_imap_opts o = opts_for(s, NI_TLS_IMAPS);
+  o.ca_file = ca;
+  o.insecure = insecure;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ni_imap_cb cb = {on_untagged, NULL, NULL, NULL};
+  ni_imap *c = ni_imap_new(&loop, &o, &cb, &e);
+  assert_non_null(c);
+  assert_int_equal(ni_imap_connect(c, connect_done, &e), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(e.connect_status, want);
+  if (errpart && !strstr(ni_imap_errstr(c), errpart))
+    fail_msg("errstr '%s' lacks '%s'", ni_imap_errstr(c), errpart);
+  ni_imap_free(c);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  fs_free(s);
+}
+
+static void test_imaps_ok(void **state) {
+  (void)state;
+  imaps_case("server", "ca.pem", 0, 0, NULL);
+}
+
+static void test_imaps_other_ca(void **state) {
+  (void)state;
+  imaps_case("server", "other-ca.pem", 0, NI_ECERT, "certificate verify failed");
+}
+
+static void test_imaps_wrong_name(void **state) {
+  (void)state;
+  imaps_case("wrongname", "ca.pem", 0, NI_ECERT, "mismatch");
+}
+
+static void test_imaps_wrong_name_insecure(void **state) {
+  (void)state;
+  imaps_case("wrongname", "other-ca.pem", 1, 0, NULL);
+}
+
+static int g_free_end_calls;
+
+static void free_end(ni_imap *c, ni_end how, int err, void *ud) {
+  (void)c;
+  (void)how;
+  (void)err;
+  (void)ud;
+  g_free_end_calls++;
+}
+
+static void free_in_connect(ni_imap *c, int status, const ni_resp *r, void *arg) {
+  (void)r;
+  int *called = arg;
+  (*called)++;
+  assert_int_equal(status, 0);
+  /* Queue a command, then free: neither its callback nor on_end may run. */
+  assert_int_equal(ni_imap_noop(c, free_in_connect, arg), 0);
+  ni_imap_free(c);
+}
+
+static void test_free_in_callback(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"), FS_WAIT_EOF(),
+                                   FS_DONE()};
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ni_imap_cb cb = {NULL, NULL, free_end, NULL};
+  int called = 0;
+  ni_imap *c = ni_imap_new(&loop, &o, &cb, NULL);
+  assert_int_equal(ni_imap_connect(c, free_in_connect, &called), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(called, 1);
+  assert_int_equal(g_free_end_calls, 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  fs_free(s);
+}
+
+static void test_names(void **state) {
+  (void)state;
+  ni_tls_mode m = NI_TLS_NONE;
+  assert_int_equal(ni_tls_mode_parse("STARTTLS", &m), 0);
+  assert_int_equal(m, NI_TLS_STARTTLS);
+  assert_int_equal(ni_tls_mode_parse("imaps", &m), 0);
+  assert_int_equal(m, NI_TLS_IMAPS);
+  assert_int_equal(ni_tls_mode_parse("ssl", &m), NI_EUSAGE);
+  assert_string_equal(ni_end_name(NI_END_RESET), "reset");
+  assert_string_equal(ni_end_name(NI_END_LOCAL), "local");
+  assert_string_equal(ni_tls_mode_name(NI_TLS_NONE), "none");
+  ni_imap_opts o;
+  memset(&o, 0, sizeof o);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  assert_null(ni_imap_new(&loop, &o, NULL, NULL)); /* no host */
+  o.host = "127.0.0.1";
+  ni_imap *c = ni_imap_new(&loop, &o, NULL, NULL);
+  assert_non_null(c);
+  assert_int_equal(ni_imap_noop(c, NULL, NULL), NI_ESTATE);
+  ni_imap_free(c); /* never connected: still freed through the loop */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static int setup_certs(void **state) {
+  (void)state;
+  const char *tmp = getenv("TMPDIR");
+  snprintf(g_dir, sizeof g_dir, "%s/natidle-conn-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(g_dir) || fs_make_certs(g_dir) != 0)
+    return -1;
+  return 0;
+}
+
+static int remove_certs(void **state) {
+  (void)state;
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_names),
+      cmocka_unit_test(test_garbage),
+      cmocka_unit_test(test_bye_mid),
+      cmocka_unit_test(test_reset),
+      cmocka_unit_test(test_closed),
+      cmocka_unit_test(test_huge_literal),
+      cmocka_unit_test(test_stall),
+      cmocka_unit_test(test_starttls_injection),
+      cmocka_unit_test(test_starttls_missing),
+      cmocka_unit_test(test_plaintext_refused),
+      cmocka_unit_test(test_login_sasl_ir),
+      cmocka_unit_test(test_login_continuation_refused),
+      cmocka_unit_test(test_login_literal),
+      cmocka_unit_test(test_idle),
+      cmocka_unit_test(test_sync_literal),
+      cmocka_unit_test(test_literal_plus),
+      cmocka_unit_test(test_imaps_ok),
+      cmocka_unit_test(test_imaps_other_ca),
+      cmocka_unit_test(test_imaps_wrong_name),
+      cmocka_unit_test(test_imaps_wrong_name_insecure),
+      cmocka_unit_test(test_free_in_callback),
+  };
+  return cmocka_run_group_tests(tests, setup_certs, remove_certs);
+}
