@@ -1,0 +1,147 @@
+/* libFuzzer target for the IMAP response parser.
+ *
+ * The first four bytes choose small limits and the seed of the split
+ * pattern; the rest is the byte stream.  The stream is fed whole, then in
+ * pieces whose sizes come from the seed, then one byte at a time; all three
+ * must give the same responses and the same error.  Every response is also
+ * checked against the ni_str invariants and the limits. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "natidle/imap.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Fold one string into a running FNV-1a hash, length first so that field
+ * boundaries count. */
+static uint64_t fold(uint64_t h, const ni_str *s) {
+  size_t i;
+  if (s->p == NULL || s->p[s->n] != '\0')
+    abort();
+  for (i = 0; i < sizeof(s->n); i++)
+    h = (h ^ ((s->n >> (8 * i)) & 0xff)) * 1099511628211u;
+  for (i = 0; i < s->n; i++)
+    h = (h ^ (unsigned char)s->p[i]) * 1099511628211u;
+  return h;
+}
+
+static uint64_t fold_u(uint64_t h, uint64_t v) {
+  ni_str s;
+  char b[24];
+  s.n = (size_t)snprintf(b, sizeof(b), "%llu", (unsigned long long)v);
+  s.p = b;
+  return fold(h, &s);
+}
+
+static uint64_t resp_hash(const ni_resp *r, const ni_parser_limits *lim) {
+  const ni_str *all[] = {&r->tag,  &r->code, &r->code_arg, &r->text, &r->caps,
+                         &r->data, &r->raw,  &r->fetch.flags, &r->fetch.env_date,
+                         &r->fetch.env_subject, &r->fetch.env_from,
+                         &r->fetch.env_message_id, &r->fetch.header_section,
+                         &r->fetch.header};
+  uint64_t h = 14695981039346656037u;
+  size_t i;
+  if (r->raw.n > lim->max_response)
+    abort();
+  for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+    h = fold(h, all[i]);
+  h = fold_u(h, (uint64_t)r->kind);
+  h = fold_u(h, (uint64_t)r->type);
+  h = fold_u(h, r->number);
+  h = fold_u(h, r->code_n1);
+  h = fold_u(h, r->code_n2);
+  h = fold_u(h, r->fetch.seq);
+  h = fold_u(h, r->fetch.uid);
+  h = fold_u(h, (uint64_t)r->fetch.has_uid);
+  return fold_u(h, (uint64_t)r->fetch.has_envelope);
+}
+
+#define MAX_RESP 4096
+
+typedef struct result {
+  uint64_t h[MAX_RESP];
+  size_t n;
+  int err;
+  const char *errstr;
+} result;
+
+/* Feed the stream in pieces: mode 0 whole, 1 one byte at a time, 2 sizes
+ * drawn from a small generator seeded by seed. */
+static void feed(const ni_parser_limits *lim, const uint8_t *s, size_t len, int mode,
+                 uint32_t seed, result *out) {
+  ni_parser *p = ni_parser_new(lim);
+  size_t pos = 0;
+  if (p == NULL)
+    abort();
+  out->n = 0;
+  out->err = 0;
+  out->errstr = "";
+  while (pos < len) {
+    size_t piece = len - pos, used;
+    if (mode == 1) {
+      piece = 1;
+    } else if (mode == 2) {
+      seed = seed * 1664525u + 1013904223u;
+      if (piece > 1 + (seed >> 24) % 32)
+        piece = 1 + (seed >> 24) % 32;
+    }
+    while (piece > 0) {
+      ni_resp r;
+      int rc = ni_parser_feed(p, (const char *)s + pos, piece, &used, &r);
+      if (used > piece)
+        abort();
+      pos += used;
+      piece -= used;
+      if (rc < 0) {
+        size_t again;
+        out->err = rc;
+        out->errstr = ni_parser_errstr(p); /* a static string */
+        if (ni_parser_feed(p, "\r\n", 2, &again, &r) != rc || again != 0)
+          abort();
+        ni_parser_free(p);
+        return;
+      }
+      if (rc == 1) {
+        if (out->n < MAX_RESP)
+          out->h[out->n] = resp_hash(&r, lim);
+        out->n++;
+      } else if (rc != 0 || piece != 0) {
+        abort();
+      }
+    }
+    if (ni_parser_buffered(p) > lim->max_response)
+      abort();
+  }
+  ni_parser_free(p);
+}
+
+static void same(const result *a, const result *b) {
+  size_t n = a->n < MAX_RESP ? a->n : MAX_RESP;
+  if (a->n != b->n || a->err != b->err || strcmp(a->errstr, b->errstr) != 0 ||
+      memcmp(a->h, b->h, n * sizeof(a->h[0])) != 0)
+    abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static result whole, bytes, pieces;
+  ni_parser_limits lim;
+  uint32_t seed;
+  if (size < 4)
+    return 0;
+  /* Small limits so the fuzzer reaches every limit quickly. */
+  lim.max_line = 8 + data[0] % 250;
+  lim.max_literal = data[1] % 200;
+  lim.max_response = 16 + (size_t)data[2] * 4;
+  lim.max_depth = 1 + data[3] % 8;
+  seed = (uint32_t)data[0] << 24 | (uint32_t)data[1] << 16 | (uint32_t)data[2] << 8 | data[3];
+  data += 4;
+  size -= 4;
+  feed(&lim, data, size, 0, seed, &whole);
+  feed(&lim, data, size, 1, seed, &bytes);
+  feed(&lim, data, size, 2, seed, &pieces);
+  same(&whole, &bytes);
+  same(&whole, &pieces);
+  return 0;
+}
