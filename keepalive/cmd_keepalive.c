@@ -1,15 +1,807 @@
-/* natidle keepalive: placeholder until the subcommand lands. */
+/* natidle keepalive: hold push sessions alive with the fewest keepalives,
+ * print new mail as it arrives, log every keepalive and connection event. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <uv.h>
 
 #include "natidle/common.h"
+#include "natidle/csv.h"
+#include "natidle/keepalive.h"
+#include "natidle/push.h"
+#include "natidle/report.h"
+#include "probe/cliutil.h"
 #include "probe/commands.h"
+#include "probe/secret.h"
+
+#define CMD "keepalive"
+#define MAX_ACCOUNTS 64
+
+/* The help, in pieces: ISO C only promises string literals of 4095 bytes. */
+static const char *const help_text[] = {
+    "NAME\n"
+    "    natidle keepalive - hold IMAP push sessions alive with the fewest keepalives\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    natidle keepalive --server HOST [--port N] [--tls imaps|starttls|none]\n"
+    "                      --user NAME [--password-file FILE] [--ca-file FILE]\n"
+    "                      [--insecure] [--allow-plaintext] [--mailbox NAME]\n"
+    "                      [--nat-timeout S | --from-summary FILE | --adaptive]\n"
+    "                      [--interval S] [--state FILE] [--network LABEL]\n"
+    "                      [--accounts FILE] [--log FILE.csv] [--duration S]\n"
+    "                      [--no-notify] [--quiet]\n"
+    "\n"
+    ,
+    "DESCRIPTION\n"
+    "    Logs in, selects the mailbox and waits in IDLE.  When the server offers\n"
+    "    NOTIFY (RFC 5465) new messages' UID, From, To and Subject are pushed\n"
+    "    without leaving IDLE; otherwise each EXISTS is followed by DONE, a UID\n"
+    "    FETCH and a new IDLE.  Every new message is printed on standard output\n"
+    "    as one line, flushed at once:\n"
+    "\n"
+    "        new uid=42 from=\"Alice <alice@example.org>\" subject=\"Lunch?\" delay=0.412s\n"
+    "\n"
+    "    followed by \" late\" when it was found only by the resync after a\n"
+    "    reconnect, and \" account=NAME\" when several accounts run.  delay is the\n"
+    "    push delay: from the message's INTERNALDATE (server clock, whole seconds)\n"
+    "    to the moment it is printed.\n"
+    "\n"
+    ,
+    "    While idle, nothing is sent but the keepalives the scheduler asks for\n"
+    "    (DONE and a new IDLE, just before the NAT would forget the connection).\n"
+    "    A keepalive not answered within its reply deadline (3 to 15 s) declares\n"
+    "    the connection dead at once; the session reconnects with exponential\n"
+    "    backoff and jitter (1 s doubling up to 5 min) and fetches every message\n"
+    "    above the last UID it saw, so a message whose push was lost is printed\n"
+    "    late but never missed and never twice.  If the mailbox's UIDVALIDITY\n"
+    "    changed meanwhile the session says so and starts over from the\n"
+    "    mailbox's current state.  TCP keepalive is never enabled.\n"
+    "\n"
+    "    The cadence comes from what is known about the NAT: a timeout\n"
+    "    (--nat-timeout), a bracket measured by 'natidle probe' (--from-summary),\n"
+    "    or nothing (--adaptive, the default: learn it online, remembered per\n"
+    "    network with --state).  --interval forces a fixed cadence instead.\n"
+    "\n"
+    "    On exit (after --duration, or on SIGINT or SIGTERM) one tally line is\n"
+    "    printed on standard output:\n"
+    "\n"
+    "        tally keepalives=12 answered=12 unanswered=0 wakeups=13 reconnects=0\n"
+    "              messages=5 late=0 worst_delay=0.914s bytes_out=2210 bytes_in=5120\n"
+    "\n"
+    "    (one line).  wakeups counts the times any session sent after more than\n"
+    "    2 s of silence of all of them: the times a phone's radio would wake.\n"
+    "    Progress (state changes, keepalives) goes to standard error unless\n"
+    "    --quiet.  The password is never taken from the command line.\n"
+    "\n"
+    ,
+    "OPTIONS\n"
+    "    --server HOST        IMAP server (name or address)\n"
+    "    --port N             port (default 993 for imaps, 143 otherwise)\n"
+    "    --tls MODE           imaps (default), starttls or none\n"
+    "    --user NAME          login name\n"
+    "    --password-file FILE file holding the password (else $NATIDLE_PASSWORD,\n"
+    "                         else a prompt on the terminal)\n"
+    "    --ca-file FILE       PEM CA bundle to trust instead of the system's\n"
+    "    --insecure           do not verify the server certificate\n"
+    "    --allow-plaintext    allow logging in without TLS (--tls none)\n"
+    "    --mailbox NAME       mailbox to watch (default INBOX)\n"
+    ,
+    "    --nat-timeout S      the NAT's idle timeout is known to be S seconds:\n"
+    "                         keep every silence a margin below it\n"
+    "    --from-summary FILE  take the NAT's bracket from a 'natidle probe\n"
+    "                         --summary' file (rows of --network when given)\n"
+    "    --adaptive           learn the NAT's timeout online (default)\n"
+    "    --interval S         send a keepalive after every S seconds of silence,\n"
+    "                         whatever the scheduler would choose\n"
+    "    --state FILE         remember what was learned per network in FILE and\n"
+    "                         start from it next time\n"
+    "    --network LABEL      network label for --state and --from-summary\n"
+    "                         (default \"default\")\n"
+    "    --accounts FILE      several accounts, one per line:\n"
+    "                             user password_file [server [port [tls]]]\n"
+    "                         (server, port and tls default to the options);\n"
+    "                         blank lines and lines starting with # are skipped.\n"
+    "                         All accounts share wakeups.\n"
+    "    --log FILE.csv       append one row per keepalive and connection event:\n"
+    "                         at, account, event, interval_s, outcome, rtt_ms,\n"
+    "                         bytes_out, bytes_in.  Events: keepalive (outcome\n"
+    "                         answered or unanswered; interval_s = silence before\n"
+    "                         it), connect (ok: the session reached IDLE), lost\n"
+    "                         (outcome: why, e.g. timedout, closed, reset), and\n"
+    "                         message (pushed, fetched or late).\n"
+    "    --duration S         stop after S seconds (default: run until a signal)\n"
+    "    --no-notify          never use NOTIFY: IDLE, then FETCH on EXISTS\n"
+    "    --quiet              no progress on standard error\n"
+    "    -h, --help           this text\n"
+    "\n"
+    ,
+    "EXIT STATUS\n"
+    "    0 after --duration; 130 after SIGINT or SIGTERM; 2 bad command line or\n"
+    "    unreadable file.  A session that fails before it ever reached IDLE ends\n"
+    "    the command: 3 login refused (or no TLS without --allow-plaintext),\n"
+    "    4 TLS or certificate failure, 5 network failure, 6 the server lacks\n"
+    "    IDLE or STARTTLS, 1 anything else.  After a session has once reached\n"
+    "    IDLE, failures only make it reconnect.\n"
+    "\n"
+    "EXAMPLES\n"
+    "    Keep push alive behind a NAT measured at 5 minutes:\n"
+    "        natidle keepalive --server imap.example.org --user alice \\\n"
+    "            --password-file ~/.natidle-pw --nat-timeout 300\n"
+    "\n"
+    "    Learn the cadence on this network, remember it, log every keepalive:\n"
+    "        natidle keepalive --server imap.example.org --user alice \\\n"
+    "            --state ~/.natidle-state --network home-lte --log ka.csv\n"
+    "\n"
+    "    Two accounts, one wakeup for both, for one hour:\n"
+    "        natidle keepalive --server imap.example.org --accounts accounts.txt \\\n"
+    "            --from-summary summary.csv --network home-lte --duration 1h\n",
+    NULL};
+
+/* One account of the command line or of --accounts. */
+typedef struct account {
+  char *user, *password_file, *server, *tls_name;
+  unsigned long port;
+  char *password;
+  ni_push *push;
+  int reached_idle; /* has reached IDLE at least once */
+  int up;           /* in IDLE/keepalive/fetching since the last connect */
+  unsigned saved_gen;
+} account;
+
+typedef struct app {
+  uv_loop_t *loop;
+  ni_push_group *group;
+  account acc[MAX_ACCOUNTS];
+  size_t nacc;
+  ni_csv_writer *log;
+  const char *state_file, *network;
+  int quiet;
+  int stopping;     /* stop_all() was called */
+  int in_stop_all;
+  int finished;
+  int exit_code;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t duration;
+  int have_duration;
+} app;
+
+/* ---- output -------------------------------------------------------------- */
+
+static void fmt_now_utc(char *buf, size_t len) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ni_csv_fmt_utc(buf, len, (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+
+/* Write one row of the keepalive log; interval and rtt NI_TIME_NEVER = empty. */
+static void log_row(app *a, account *ac, const char *event, ni_ms interval, const char *outcome,
+                    ni_ms rtt) {
+  if (!a->log)
+    return;
+  ni_push_stats st;
+  ni_push_get_stats(ac->push, &st);
+  char at[NI_CSV_TIME_LEN], iv[32] = "", rt[32] = "", bo[32], bi[32];
+  fmt_now_utc(at, sizeof at);
+  if (interval != NI_TIME_NEVER)
+    ni_csv_fmt_seconds(iv, sizeof iv, interval);
+  if (rtt != NI_TIME_NEVER)
+    snprintf(rt, sizeof rt, "%llu", (unsigned long long)rtt);
+  snprintf(bo, sizeof bo, "%llu", (unsigned long long)st.bytes_out);
+  snprintf(bi, sizeof bi, "%llu", (unsigned long long)st.bytes_in);
+  const char *row[NI_KALOG_NCOLS] = {at, ni_push_account(ac->push), event, iv, outcome, rt, bo, bi};
+  int rc = ni_csv_write_row(a->log, row);
+  if (rc < 0) {
+    ni_error(CMD, "--log: %s; logging stops", ni_strerror(rc));
+    ni_csv_writer_close(a->log);
+    a->log = NULL;
+  }
+}
+
+/* Print a header value as a double-quoted string: \ and " escaped. */
+static void print_quoted(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\')
+      putchar('\\');
+    putchar(*s);
+  }
+  putchar('"');
+}
+
+/* Lower-case error name without its prefix, for the log's outcome column:
+ * NI_ETIMEDOUT -> "timedout", ECONNRESET -> "econnreset". */
+static void err_outcome(int err, char *buf, size_t len) {
+  const char *n = ni_err_name(err);
+  if (!strncmp(n, "NI_E", 4))
+    n += 4;
+  size_t i = 0;
+  for (; n[i] && i + 1 < len; i++)
+    buf[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] - 'A' + 'a' : n[i]);
+  buf[i] = 0;
+}
+
+/* Save what the scheduler learned when it changed since the last save. */
+static void save_state(app *a, account *ac) {
+  if (!a->state_file)
+    return;
+  ni_ms lo, hi;
+  unsigned gen = ni_ka_bracket(ni_push_scheduler(ac->push), &lo, &hi);
+  if (gen == ac->saved_gen || !lo)
+    return;
+  ac->saved_gen = gen;
+  int rc = ni_ka_state_save(a->state_file, a->network, lo, hi, (uint64_t)time(NULL));
+  if (rc < 0)
+    ni_error(CMD, "--state %s: %s", a->state_file, ni_strerror(rc));
+}
+
+/* ---- session callbacks ----------------------------------------------------- */
+
+static void finish(app *a);
+static void stop_all(app *a, int code);
+
+static account *account_of(app *a, ni_push *p) {
+  for (size_t i = 0; i < a->nacc; i++)
+    if (a->acc[i].push == p)
+      return &a->acc[i];
+  return NULL;
+}
+
+static void on_push_message(ni_push *p, const ni_push_msg *m, void *ud) {
+  app *a = ud;
+  account *ac = account_of(a, p);
+  printf("new uid=%lu from=", (unsigned long)m->uid);
+  print_quoted(m->from);
+  printf(" subject=");
+  print_quoted(m->subject);
+  printf(" delay=%.3fs%s", (double)m->delay_ms / 1000.0, m->late ? " late" : "");
+  if (a->nacc > 1)
+    printf(" account=%s", ni_push_account(p));
+  putchar('\n');
+  fflush(stdout);
+  if (ac)
+    log_row(a, ac, "message", NI_TIME_NEVER, m->late ? "late" : m->pushed ? "pushed" : "fetched",
+            NI_TIME_NEVER);
+}
+
+static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, void *ud) {
+  app *a = ud;
+  account *ac = account_of(a, p);
+  if (!ac)
+    return;
+  if (!a->quiet || (err && !ac->reached_idle))
+    fprintf(stderr, "natidle %s: %s state %s%s%s%s\n", CMD, ni_push_account(p),
+            ni_push_state_name(s), *detail ? " (" : "", detail, *detail ? ")" : "");
+  if (s == NI_PUSH_IDLE && !ac->up) {
+    ac->up = 1;
+    ac->reached_idle = 1;
+    log_row(a, ac, "connect", NI_TIME_NEVER, "ok", NI_TIME_NEVER);
+  }
+  if (s == NI_PUSH_RECONNECT_WAIT) {
+    char outcome[32];
+    err_outcome(err, outcome, sizeof outcome);
+    if (ac->up)
+      log_row(a, ac, "lost", NI_TIME_NEVER, outcome, NI_TIME_NEVER);
+    else
+      log_row(a, ac, "connect", NI_TIME_NEVER, outcome, NI_TIME_NEVER);
+    ac->up = 0;
+    if (!ac->reached_idle && !a->stopping) {
+      /* Never got going: a wrong password or certificate does not heal by
+       * retrying, and a daemon that hides that helps nobody. */
+      ni_error(CMD, "%s: %s", ni_push_account(p), detail);
+      stop_all(a, ni_exit_code_for(err) == NI_EXIT_OK ? NI_EXIT_FAILURE : ni_exit_code_for(err));
+    }
+  }
+  if (s == NI_PUSH_STOPPED) {
+    ac->up = 0;
+    if (a->stopping && !a->in_stop_all)
+      finish(a);
+  }
+}
+
+static void on_keepalive(ni_push *p, const ni_push_ka_event *ev, void *ud) {
+  app *a = ud;
+  account *ac = account_of(a, p);
+  if (!ac)
+    return;
+  switch (ev->kind) {
+  case NI_PUSH_KA_SENT:
+    if (!a->quiet)
+      fprintf(stderr, "natidle %s: %s keepalive after %.1f s of silence\n", CMD,
+              ni_push_account(p), (double)ev->interval_ms / 1000.0);
+    break;
+  case NI_PUSH_KA_ANSWERED:
+    if (!a->quiet)
+      fprintf(stderr, "natidle %s: %s keepalive answered in %llu ms\n", CMD, ni_push_account(p),
+              (unsigned long long)ev->rtt_ms);
+    log_row(a, ac, "keepalive", ev->interval_ms, "answered", ev->rtt_ms);
+    save_state(a, ac);
+    break;
+  case NI_PUSH_KA_UNANSWERED:
+    if (!a->quiet)
+      fprintf(stderr, "natidle %s: %s keepalive unanswered: connection dead\n", CMD,
+              ni_push_account(p));
+    log_row(a, ac, "keepalive", ev->interval_ms, "unanswered", NI_TIME_NEVER);
+    save_state(a, ac);
+    break;
+  }
+}
+
+/* ---- start and stop ---------------------------------------------------------- */
+
+static void close_handle(uv_handle_t *h) {
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+/* All sessions stopped: free them and close our handles so uv_run returns. */
+static void finish(app *a) {
+  for (size_t i = 0; i < a->nacc; i++)
+    if (a->acc[i].push && ni_push_get_state(a->acc[i].push) != NI_PUSH_STOPPED)
+      return;
+  if (a->finished)
+    return;
+  a->finished = 1;
+  close_handle((uv_handle_t *)&a->sigint);
+  close_handle((uv_handle_t *)&a->sigterm);
+  if (a->have_duration)
+    close_handle((uv_handle_t *)&a->duration);
+}
+
+static void stop_all(app *a, int code) {
+  if (a->stopping) {
+    /* A second signal: stop at once, without LOGOUT. */
+    for (size_t i = 0; i < a->nacc; i++)
+      if (a->acc[i].push)
+        ni_push_stop(a->acc[i].push, 0);
+    finish(a);
+    return;
+  }
+  a->stopping = 1;
+  a->exit_code = code;
+  a->in_stop_all = 1;
+  for (size_t i = 0; i < a->nacc; i++)
+    if (a->acc[i].push)
+      ni_push_stop(a->acc[i].push, 1);
+  a->in_stop_all = 0;
+  finish(a);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  app *a = h->data;
+  (void)signum;
+  stop_all(a, NI_EXIT_INTERRUPTED);
+}
+
+static void on_duration(uv_timer_t *t) {
+  app *a = t->data;
+  stop_all(a, NI_EXIT_OK);
+}
+
+/* ---- configuration ------------------------------------------------------------ */
+
+/* Split a line of --accounts into at most `max` white-space separated words. */
+static size_t split_words(char *line, char **w, size_t max) {
+  size_t n = 0;
+  char *save = NULL;
+  for (char *t = strtok_r(line, " \t\r\n", &save); t && n < max;
+       t = strtok_r(NULL, " \t\r\n", &save))
+    w[n++] = t;
+  return n;
+}
+
+static char *xstrdup(const char *s) {
+  if (!s)
+    return NULL;
+  char *d = strdup(s);
+  if (!d) {
+    ni_error(CMD, "out of memory");
+    exit(NI_EXIT_FAILURE);
+  }
+  return d;
+}
+
+static int read_accounts(app *a, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    ni_usage_error(CMD, "--accounts %s: %s", path, strerror(errno));
+    return NI_EUSAGE;
+  }
+  char line[1024];
+  unsigned lineno = 0;
+  int rc = 0;
+  while (rc == 0 && fgets(line, sizeof line, f)) {
+    lineno++;
+    char *w[6];
+    size_t n = split_words(line, w, 6);
+    if (n == 0 || w[0][0] == '#')
+      continue;
+    if (n < 2 || n > 5) {
+      ni_usage_error(CMD, "--accounts %s:%u: expected: user password_file [server [port [tls]]]",
+                     path, lineno);
+      rc = NI_EUSAGE;
+      break;
+    }
+    if (a->nacc == MAX_ACCOUNTS) {
+      ni_usage_error(CMD, "--accounts %s: more than %d accounts", path, MAX_ACCOUNTS);
+      rc = NI_EUSAGE;
+      break;
+    }
+    account *ac = &a->acc[a->nacc++];
+    ac->user = xstrdup(w[0]);
+    ac->password_file = xstrdup(w[1]);
+    ac->server = n > 2 ? xstrdup(w[2]) : NULL;
+    if (n > 3 && ni_parse_uint(w[3], 1, 65535, &ac->port) < 0) {
+      ni_usage_error(CMD, "--accounts %s:%u: bad port '%s'", path, lineno, w[3]);
+      rc = NI_EUSAGE;
+    }
+    ac->tls_name = n > 4 ? xstrdup(w[4]) : NULL;
+  }
+  fclose(f);
+  if (rc == 0 && a->nacc == 0) {
+    ni_usage_error(CMD, "--accounts %s: no account in it", path);
+    rc = NI_EUSAGE;
+  }
+  return rc;
+}
+
+/* The most conservative bracket of the summary's rows for `network` (all
+ * rows when NULL): the smallest lower bound, and the smallest upper bound
+ * not below it. */
+static int bracket_from_summary(const char *path, const char *network, ni_ms *lo, ni_ms *hi) {
+  ni_report *rep = ni_report_new();
+  char err[256] = "";
+  if (!rep)
+    return -ENOMEM;
+  int rc = ni_report_load(rep, path, NULL, err, sizeof err);
+  if (rc < 0) {
+    ni_usage_error(CMD, "--from-summary: %s", *err ? err : ni_strerror(rc));
+    ni_report_free(rep);
+    return NI_EUSAGE;
+  }
+  double best_lo = NAN, best_hi = NAN;
+  for (size_t i = 0, n = ni_report_nrows(rep); i < n; i++) {
+    const ni_net_row *r = ni_report_row(rep, i);
+    if (r->bracket == NI_BRACKET_NONE || !isfinite(r->lower_s) || r->lower_s <= 0)
+      continue;
+    if (network && (!r->network || strcmp(r->network, network)))
+      continue;
+    if (isnan(best_lo) || r->lower_s < best_lo)
+      best_lo = r->lower_s;
+    if (isfinite(r->upper_s) && (isnan(best_hi) || r->upper_s < best_hi))
+      best_hi = r->upper_s;
+  }
+  ni_report_free(rep);
+  if (isnan(best_lo)) {
+    ni_usage_error(CMD, "--from-summary %s: no measured bracket%s%s", path,
+                   network ? " for network " : "", network ? network : "");
+    return NI_EUSAGE;
+  }
+  *lo = (ni_ms)(best_lo * 1000.0);
+  *hi = isfinite(best_hi) && best_hi >= best_lo ? (ni_ms)(best_hi * 1000.0) : 0;
+  return 0;
+}
+
+enum {
+  OPT_SERVER = 256, OPT_PORT, OPT_TLS, OPT_USER, OPT_PWFILE, OPT_CA, OPT_INSECURE, OPT_PLAIN,
+  OPT_MAILBOX, OPT_NAT, OPT_SUMMARY, OPT_NETWORK, OPT_ADAPTIVE, OPT_INTERVAL, OPT_STATE,
+  OPT_ACCOUNTS, OPT_LOG, OPT_DURATION, OPT_NONOTIFY, OPT_QUIET
+};
+
+static const struct option long_opts[] = {
+    {"server", required_argument, NULL, OPT_SERVER},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"tls", required_argument, NULL, OPT_TLS},
+    {"user", required_argument, NULL, OPT_USER},
+    {"password-file", required_argument, NULL, OPT_PWFILE},
+    {"ca-file", required_argument, NULL, OPT_CA},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"allow-plaintext", no_argument, NULL, OPT_PLAIN},
+    {"mailbox", required_argument, NULL, OPT_MAILBOX},
+    {"nat-timeout", required_argument, NULL, OPT_NAT},
+    {"from-summary", required_argument, NULL, OPT_SUMMARY},
+    {"network", required_argument, NULL, OPT_NETWORK},
+    {"adaptive", no_argument, NULL, OPT_ADAPTIVE},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"accounts", required_argument, NULL, OPT_ACCOUNTS},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"no-notify", no_argument, NULL, OPT_NONOTIFY},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct cli {
+  const char *server, *tls, *user, *password_file, *ca_file, *mailbox, *summary, *accounts,
+      *log;
+  unsigned long port;
+  int insecure, allow_plaintext, adaptive, no_notify, have_nat, have_interval;
+  double nat_s, interval_s, duration_s;
+} cli;
+
+/* Parse argv into *c and the app's plain fields.  Returns 0, 1 for --help
+ * (printed), or NI_EUSAGE (message printed). */
+static int parse_args(int argc, char **argv, cli *c, app *a) {
+  int ch;
+  optind = 1;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+    int rc = 0;
+    switch (ch) {
+    case 'h':
+      for (const char *const *h = help_text; *h; h++)
+        fputs(*h, stdout);
+      return 1;
+    case OPT_SERVER: c->server = optarg; break;
+    case OPT_PORT: rc = ni_parse_uint(optarg, 1, 65535, &c->port); break;
+    case OPT_TLS: c->tls = optarg; break;
+    case OPT_USER: c->user = optarg; break;
+    case OPT_PWFILE: c->password_file = optarg; break;
+    case OPT_CA: c->ca_file = optarg; break;
+    case OPT_INSECURE: c->insecure = 1; break;
+    case OPT_PLAIN: c->allow_plaintext = 1; break;
+    case OPT_MAILBOX: c->mailbox = optarg; break;
+    case OPT_NAT: c->have_nat = 1; rc = ni_parse_seconds(optarg, 1, 86400, &c->nat_s); break;
+    case OPT_SUMMARY: c->summary = optarg; break;
+    case OPT_NETWORK: a->network = optarg; break;
+    case OPT_ADAPTIVE: c->adaptive = 1; break;
+    case OPT_INTERVAL:
+      c->have_interval = 1;
+      rc = ni_parse_seconds(optarg, 1, 86400, &c->interval_s);
+      break;
+    case OPT_STATE: a->state_file = optarg; break;
+    case OPT_ACCOUNTS: c->accounts = optarg; break;
+    case OPT_LOG: c->log = optarg; break;
+    case OPT_DURATION: rc = ni_parse_seconds(optarg, 0.001, 366.0 * 86400, &c->duration_s); break;
+    case OPT_NONOTIFY: c->no_notify = 1; break;
+    case OPT_QUIET: a->quiet = 1; break;
+    case ':':
+      ni_usage_error(CMD, "%s needs a value", argv[optind - 1]);
+      return NI_EUSAGE;
+    default:
+      ni_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+      return NI_EUSAGE;
+    }
+    if (rc < 0) {
+      ni_usage_error(CMD, "bad value '%s' for %s", optarg, argv[optind - 1]);
+      return NI_EUSAGE;
+    }
+  }
+  if (optind < argc) {
+    ni_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    return NI_EUSAGE;
+  }
+  if (c->have_nat + !!c->summary + c->adaptive > 1) {
+    ni_usage_error(CMD, "--nat-timeout, --from-summary and --adaptive exclude each other");
+    return NI_EUSAGE;
+  }
+  if (!c->accounts && (!c->server || !c->user)) {
+    ni_usage_error(CMD, "--server and --user are needed (or --accounts)");
+    return NI_EUSAGE;
+  }
+  if (c->accounts && (c->user || c->password_file)) {
+    ni_usage_error(CMD, "--accounts names users and password files itself");
+    return NI_EUSAGE;
+  }
+  if (a->state_file && !a->network)
+    a->network = "default";
+  return 0;
+}
+
+/* Scheduler configuration from the command line (and the state file). */
+static int make_ka_config(const cli *c, app *a, ni_ka_config *kc) {
+  ni_ka_config_default(kc);
+  kc->seed = (uint64_t)uv_hrtime() | 1u;
+  ni_ms lo = 0, hi = 0;
+  if (c->have_interval) {
+    /* A forced cadence: no learning, and the bounds pin the interval. */
+    ni_ms iv = (ni_ms)(c->interval_s * 1000.0);
+    kc->adaptive = 0;
+    kc->start_ms = kc->min_interval_ms = kc->max_interval_ms = iv;
+    return 0;
+  }
+  if (c->have_nat) {
+    lo = hi = (ni_ms)(c->nat_s * 1000.0);
+    kc->adaptive = 0;
+  } else if (c->summary) {
+    int rc = bracket_from_summary(c->summary, a->network, &lo, &hi);
+    if (rc < 0)
+      return rc;
+    kc->adaptive = hi == 0; /* an open bracket: learn above its lower end */
+  } else if (a->state_file) {
+    uint64_t when;
+    int rc = ni_ka_state_load(a->state_file, a->network, &lo, &hi, &when);
+    if (rc < 0 && rc != -ENOENT && !a->quiet)
+      ni_error(CMD, "--state %s: %s; starting from nothing", a->state_file, ni_strerror(rc));
+    if (rc < 0)
+      lo = hi = 0;
+    kc->adaptive = 1;
+  }
+  kc->nat_lower_ms = lo;
+  kc->nat_upper_ms = hi;
+  /* A NAT known to forget within seconds needs keepalives that often: the
+   * scheduler's floor of NI_KA_MIN_INTERVAL_MS guards against noise, not
+   * against what the user measured. */
+  if (lo && lo < 2 * (ni_ms)NI_KA_MIN_INTERVAL_MS)
+    kc->min_interval_ms = 1000;
+  return 0;
+}
+
+static int parse_tls(const char *name, ni_tls_mode *m) {
+  if (ni_tls_mode_parse(name ? name : "imaps", m) < 0) {
+    ni_usage_error(CMD, "--tls must be imaps, starttls or none, not '%s'", name);
+    return NI_EUSAGE;
+  }
+  return 0;
+}
+
+static void tally(app *a) {
+  ni_push_stats t, st;
+  memset(&t, 0, sizeof t);
+  for (size_t i = 0; i < a->nacc; i++) {
+    if (!a->acc[i].push)
+      continue;
+    ni_push_get_stats(a->acc[i].push, &st);
+    t.keepalives += st.keepalives;
+    t.keepalives_answered += st.keepalives_answered;
+    t.keepalives_unanswered += st.keepalives_unanswered;
+    t.reconnects += st.reconnects;
+    t.messages += st.messages;
+    t.messages_late += st.messages_late;
+    t.bytes_out += st.bytes_out;
+    t.bytes_in += st.bytes_in;
+    if (st.worst_delay_ms > t.worst_delay_ms)
+      t.worst_delay_ms = st.worst_delay_ms;
+  }
+  printf("tally keepalives=%llu answered=%llu unanswered=%llu wakeups=%llu reconnects=%llu "
+         "messages=%llu late=%llu worst_delay=%.3fs bytes_out=%llu bytes_in=%llu\n",
+         (unsigned long long)t.keepalives, (unsigned long long)t.keepalives_answered,
+         (unsigned long long)t.keepalives_unanswered,
+         (unsigned long long)ni_push_group_wakeups(a->group), (unsigned long long)t.reconnects,
+         (unsigned long long)t.messages, (unsigned long long)t.messages_late,
+         (double)t.worst_delay_ms / 1000.0, (unsigned long long)t.bytes_out,
+         (unsigned long long)t.bytes_in);
+  fflush(stdout);
+}
+
+static void free_accounts(app *a) {
+  for (size_t i = 0; i < a->nacc; i++) {
+    account *ac = &a->acc[i];
+    if (ac->push)
+      ni_push_free(ac->push);
+    ni_secret_free(ac->password);
+    free(ac->user);
+    free(ac->password_file);
+    free(ac->server);
+    free(ac->tls_name);
+  }
+}
 
 int ni_cmd_keepalive(int argc, char **argv) {
-  if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    printf("natidle keepalive: not built yet\n");
-    return NI_EXIT_OK;
+  static app a; /* static: the signal handles must outlive any early return */
+  memset(&a, 0, sizeof a);
+  cli c;
+  memset(&c, 0, sizeof c);
+  int rc = parse_args(argc, argv, &c, &a);
+  if (rc)
+    return rc > 0 ? NI_EXIT_OK : NI_EXIT_USAGE;
+
+  ni_tls_mode tls_default;
+  if (parse_tls(c.tls, &tls_default) < 0)
+    return NI_EXIT_USAGE;
+  if (c.accounts) {
+    if (read_accounts(&a, c.accounts) < 0) {
+      free_accounts(&a);
+      return NI_EXIT_USAGE;
+    }
+  } else {
+    a.acc[0].user = xstrdup(c.user);
+    a.acc[0].password_file = xstrdup(c.password_file);
+    a.nacc = 1;
   }
-  fprintf(stderr, "natidle keepalive: not built yet\n");
-  return NI_EXIT_FAILURE;
+  ni_ka_config kc;
+  if (make_ka_config(&c, &a, &kc) < 0) {
+    free_accounts(&a);
+    return NI_EXIT_USAGE;
+  }
+  for (size_t i = 0; i < a.nacc; i++) {
+    char err[256] = "";
+    account *ac = &a.acc[i];
+    if ((!ac->server && !c.server) ||
+        (ac->tls_name && parse_tls(ac->tls_name, &(ni_tls_mode){0}) < 0)) {
+      if (!ac->server && !c.server)
+        ni_usage_error(CMD, "account %s has no server and --server is not given", ac->user);
+      free_accounts(&a);
+      return NI_EXIT_USAGE;
+    }
+    if (ni_secret_read(ac->password_file, &ac->password, err, sizeof err) < 0) {
+      ni_usage_error(CMD, "password of %s: %s", ac->user, err);
+      free_accounts(&a);
+      return NI_EXIT_USAGE;
+    }
+  }
+  if (c.log) {
+    int err = 0;
+    a.log = ni_csv_writer_open(c.log, ni_kalog_columns, NI_KALOG_NCOLS, &err);
+    if (!a.log) {
+      ni_usage_error(CMD, "--log %s: %s", c.log, ni_strerror(err));
+      free_accounts(&a);
+      return ni_exit_code_for(err) == NI_EXIT_OK ? NI_EXIT_USAGE : ni_exit_code_for(err);
+    }
+  }
+
+  a.loop = uv_default_loop();
+  if (ni_push_group_new(a.loop, &a.group) < 0) {
+    ni_error(CMD, "out of memory");
+    free_accounts(&a);
+    ni_csv_writer_close(a.log);
+    return NI_EXIT_FAILURE;
+  }
+  ni_push_cb cb = {on_push_message, on_state, on_keepalive};
+  for (size_t i = 0; i < a.nacc; i++) {
+    account *ac = &a.acc[i];
+    ni_push_opts o;
+    memset(&o, 0, sizeof o);
+    o.host = ac->server ? ac->server : c.server;
+    o.port = (uint16_t)(ac->port ? ac->port : ac->server ? 0 : c.port);
+    o.tls = tls_default;
+    if (ac->tls_name)
+      ni_tls_mode_parse(ac->tls_name, &o.tls);
+    o.user = ac->user;
+    o.password = ac->password;
+    o.ca_file = c.ca_file;
+    o.insecure = c.insecure;
+    o.allow_plaintext = c.allow_plaintext;
+    o.mailbox = c.mailbox;
+    o.no_notify = c.no_notify;
+    o.ka = &kc;
+    o.group = a.group;
+    kc.seed = kc.seed * 6364136223846793005u + 1442695040888963407u; /* one per session */
+    rc = ni_push_new(a.loop, &o, &cb, &a, &ac->push);
+    if (rc < 0) {
+      ni_error(CMD, "%s: %s", ac->user, ni_strerror(rc));
+      a.exit_code = ni_exit_code_for(rc);
+      free_accounts(&a);
+      ni_push_group_free(a.group);
+      uv_run(a.loop, UV_RUN_DEFAULT);
+      ni_csv_writer_close(a.log);
+      return a.exit_code == NI_EXIT_OK ? NI_EXIT_FAILURE : a.exit_code;
+    }
+    /* The password now lives (wiped on free) in the session only. */
+    ni_secret_free(ac->password);
+    ac->password = NULL;
+  }
+
+  uv_signal_init(a.loop, &a.sigint);
+  uv_signal_init(a.loop, &a.sigterm);
+  a.sigint.data = a.sigterm.data = &a;
+  uv_signal_start(&a.sigint, on_signal, SIGINT);
+  uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+  if (c.duration_s > 0) {
+    uv_timer_init(a.loop, &a.duration);
+    a.duration.data = &a;
+    a.have_duration = 1;
+    uv_timer_start(&a.duration, on_duration, (uint64_t)(c.duration_s * 1000.0), 0);
+  }
+  for (size_t i = 0; i < a.nacc && !a.stopping; i++)
+    ni_push_start(a.acc[i].push);
+  uv_run(a.loop, UV_RUN_DEFAULT);
+
+  tally(&a);
+  for (size_t i = 0; i < a.nacc; i++)
+    save_state(&a, &a.acc[i]);
+  free_accounts(&a);
+  ni_push_group_free(a.group);
+  uv_run(a.loop, UV_RUN_DEFAULT); /* let the handles' close callbacks free memory */
+  rc = ni_csv_writer_close(a.log);
+  if (rc < 0)
+    ni_error(CMD, "--log %s: %s", c.log, ni_strerror(rc));
+  uv_loop_close(a.loop);
+  return a.exit_code;
 }
