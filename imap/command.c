@@ -8,6 +8,7 @@
  * everything stays in one chunk.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,115 @@ int ni_cmd_string(ni_cmd *c, const char *s, size_t n) {
     return put(c, "\"", 1);
   }
   return add_literal(c, s, n);
+}
+
+/* Decode one UTF-8 sequence at s[0..n) into *cp.  Returns its length, or 0
+ * when it is not valid UTF-8 (overlong forms, surrogates and code points
+ * above U+10FFFF are invalid, RFC 3629 section 3). */
+static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp) {
+  size_t len, i;
+  uint32_t v, min;
+  if (s[0] < 0x80) {
+    *cp = s[0];
+    return 1;
+  }
+  if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+    len = 2, v = s[0] & 0x1fu, min = 0x80;
+  } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+    len = 3, v = s[0] & 0x0fu, min = 0x800;
+  } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+    len = 4, v = s[0] & 0x07u, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (n < len)
+    return 0;
+  for (i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    v = v << 6 | (s[i] & 0x3fu);
+  }
+  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+    return 0;
+  *cp = v;
+  return len;
+}
+
+static int is_printable_ascii(unsigned char ch) { return ch >= 0x20 && ch <= 0x7e; }
+
+/* RFC 3501 section 5.1.3: modified UTF-7.  Printable ASCII stands for
+ * itself except "&", written "&-"; any other run of characters is written
+ * as "&", the modified base64 (with "," for "/", no padding) of their
+ * UTF-16BE form, and "-".  out must hold 5 * n + 2 bytes: a lone
+ * non-printable byte becomes five ("&" + 3 base64 + "-").  Returns the
+ * output length in *outn, or NI_EUSAGE for invalid UTF-8 or NUL. */
+static int mutf7_encode(const unsigned char *in, size_t n, char *out, size_t *outn) {
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+  size_t i = 0, o = 0;
+  while (i < n) {
+    uint32_t bits = 0;
+    unsigned nbits = 0;
+    if (is_printable_ascii(in[i])) {
+      out[o++] = (char)in[i];
+      if (in[i++] == '&')
+        out[o++] = '-';
+      continue;
+    }
+    out[o++] = '&';
+    while (i < n && !is_printable_ascii(in[i])) {
+      uint32_t cp, units[2];
+      size_t k = utf8_next(in + i, n - i, &cp), u, nu = 1;
+      if (k == 0 || cp == 0)
+        return NI_EUSAGE;
+      i += k;
+      units[0] = cp;
+      if (cp >= 0x10000) { /* a surrogate pair */
+        units[0] = 0xd800 + ((cp - 0x10000) >> 10);
+        units[1] = 0xdc00 + ((cp - 0x10000) & 0x3ff);
+        nu = 2;
+      }
+      for (u = 0; u < nu; u++) {
+        bits = (bits << 16) | units[u];
+        nbits += 16;
+        while (nbits >= 6) {
+          nbits -= 6;
+          out[o++] = b64[(bits >> nbits) & 0x3f];
+        }
+        bits &= (1u << nbits) - 1;
+      }
+    }
+    if (nbits > 0)
+      out[o++] = b64[(bits << (6 - nbits)) & 0x3f];
+    out[o++] = '-';
+  }
+  *outn = o;
+  return 0;
+}
+
+int ni_cmd_mailbox(ni_cmd *c, const char *name, size_t n, int utf8_ok) {
+  const unsigned char *u = (const unsigned char *)name;
+  size_t i, k, outn;
+  uint32_t cp;
+  char *out;
+  int rc;
+  if (c->finished)
+    return NI_EUSAGE;
+  if (utf8_ok) {
+    for (i = 0; i < n; i += k)
+      if ((k = utf8_next(u + i, n - i, &cp)) == 0)
+        return NI_EUSAGE;
+    return ni_cmd_string(c, name, n);
+  }
+  if (n > (SIZE_MAX - 2) / 5)
+    return -ENOMEM;
+  out = malloc(5 * n + 2);
+  if (out == NULL)
+    return -ENOMEM;
+  rc = mutf7_encode(u, n, out, &outn);
+  if (rc == 0)
+    rc = ni_cmd_string(c, out, outn);
+  free(out);
+  return rc;
 }
 
 int ni_cmd_literal(ni_cmd *c, const char *data, size_t n) {

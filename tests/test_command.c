@@ -258,6 +258,55 @@ static void test_no_line_injection(void **state) {
   }
 }
 
+/* Mailbox names in modified UTF-7 (RFC 3501 5.1.3), with the example of
+ * the RFC, and as raw UTF-8 for UTF8=ACCEPT servers. */
+static void test_mailbox_names(void **state) {
+  static const struct {
+    const char *in;
+    const char *out;
+  } table[] = {
+      {"INBOX", "X INBOX\r\n"},
+      {"~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+       "X ~peter/mail/&U,BTFw-/&ZeVnLIqe-\r\n"},
+      {"Entw\xc3\xbcrfe", "X Entw&APw-rfe\r\n"},
+      {"&", "X &-\r\n"},
+      {"\xf0\x9f\x98\x80", "X &2D3eAA-\r\n"},
+      {"a\tb", "X a&AAk-b\r\n"},
+      {"\xc3\x9c&\xc3\xb6", "X &ANw-&-&APY-\r\n"},
+      {"Sent Items", "X \"Sent Items\"\r\n"},
+      {"", "X \"\"\r\n"},
+  };
+  static const char *bad[] = {"\xc3", "a\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                              "\xff", "\xe5\x8f"};
+  size_t i;
+  ni_cmd *c;
+  (void)state;
+  for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+    char *s;
+    c = ni_cmd_new("X");
+    assert_int_equal(ni_cmd_mailbox(c, table[i].in, strlen(table[i].in), 0), 0);
+    assert_int_equal(ni_cmd_finish(c), 0);
+    s = joined(c);
+    assert_string_equal(s, table[i].out);
+    free(s);
+    ni_cmd_free(c);
+  }
+  c = ni_cmd_new("X");
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    assert_int_equal(ni_cmd_mailbox(c, bad[i], strlen(bad[i]), 0), NI_EUSAGE);
+    assert_int_equal(ni_cmd_mailbox(c, bad[i], strlen(bad[i]), 1), NI_EUSAGE);
+  }
+  assert_int_equal(ni_cmd_mailbox(c, "a\0b", 3, 0), NI_EUSAGE);
+  assert_int_equal(ni_cmd_mailbox(c, "a\0b", 3, 1), NI_EUSAGE);
+  ni_cmd_literal_plus(c, 1);
+  assert_int_equal(ni_cmd_mailbox(c, "Entw\xc3\xbcrfe", 9, 1), 0);
+  assert_int_equal(ni_cmd_mailbox(c, "A&B", 3, 1), 0);
+  assert_int_equal(ni_cmd_finish(c), 0);
+  assert_chunk(c, 0, "X {9+}\r\nEntw\xc3\xbcrfe A&B\r\n", 0);
+  assert_int_equal(ni_cmd_mailbox(c, "x", 1, 0), NI_EUSAGE);
+  ni_cmd_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_quoting_table),
@@ -268,6 +317,7 @@ int main(void) {
       cmocka_unit_test(test_atoms_and_verbs),
       cmocka_unit_test(test_hostile),
       cmocka_unit_test(test_no_line_injection),
+      cmocka_unit_test(test_mailbox_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,11 +173,12 @@ NI_API int ni_uint_list_next(ni_str *list, uint32_t *out);
  *   - a quoted string, with \ and " escaped, when every byte is printable
  *     7-bit and it is at most 1024 bytes long;
  *   - a literal otherwise (CR, LF, 8-bit bytes, long strings).
- * UTF-8 mailbox names are therefore sent as literals of their UTF-8 bytes;
- * that is right for UTF8=ACCEPT servers and for Dovecot, which accepts UTF-8
- * names.  Servers that insist on modified UTF-7 (RFC 3501 5.1.3) need the
- * caller to encode the name first.  NUL bytes cannot be sent in a string
- * (only literal8 could carry them) and are refused with NI_EUSAGE.
+ * ni_cmd_string() sends bytes as they are, so a UTF-8 mailbox name given to
+ * it goes as a literal of its UTF-8 bytes, which only servers with
+ * UTF8=ACCEPT enabled (RFC 6855) take as a name; use ni_cmd_mailbox() for
+ * mailbox names, which encodes them in modified UTF-7 (RFC 3501 5.1.3) for
+ * every other server.  NUL bytes cannot be sent in a string (only literal8
+ * could carry them) and are refused with NI_EUSAGE.
  */
 typedef struct ni_cmd ni_cmd;
 
@@ -203,6 +204,15 @@ NI_API int ni_cmd_atom(ni_cmd *c, const char *atom);
  * whichever is safe (see above).  Returns 0, NI_EUSAGE when s holds a NUL
  * byte (or the command is finished), -ENOMEM. */
 NI_API int ni_cmd_string(ni_cmd *c, const char *s, size_t n);
+
+/* Append " " and the mailbox name name[0..n), given in UTF-8.  utf8_ok != 0
+ * (the server has UTF8=ACCEPT enabled) sends the UTF-8 bytes as they are;
+ * otherwise the name is first encoded in modified UTF-7 (RFC 3501 5.1.3):
+ * "&" becomes "&-" and each run of non-ASCII characters becomes "&" base64
+ * of UTF-16 "-", e.g. "Entw\xc3\xbcrfe" -> "Entw&APw-rfe".  Either way the
+ * result is then sent like ni_cmd_string().  Returns 0, NI_EUSAGE when the
+ * name is not valid UTF-8, holds NUL (or the command is finished), -ENOMEM. */
+NI_API int ni_cmd_mailbox(ni_cmd *c, const char *name, size_t n, int utf8_ok);
 
 /* Append " " and data[0..n) always as a literal (e.g. the message of
  * APPEND); NUL bytes are refused with NI_EUSAGE.  Returns 0, NI_EUSAGE,
