@@ -187,6 +187,12 @@ static ni_verdict ni_judge(const ni_search *s, int final) {
   return final || grid ? NI_VERDICT_INCONCLUSIVE : NI_VERDICT_RUNNING;
 }
 
+/* g^K = 6 puts the first death at about 1.5 T for K = 8; fewer sessions
+ * need a steeper ladder or the climb itself takes too long. */
+static double ni_ladder_ratio(unsigned k) {
+  return fmin(2.0, fmax(1.2, pow(6.0, 1.0 / (k ? k : 1))));
+}
+
 ni_search *ni_search_new(const ni_search_cfg *c) {
   if (ni_search_cfg_check(c, NULL))
     return NULL;
@@ -200,9 +206,7 @@ ni_search *ni_search_new(const ni_search_cfg *c) {
   s->server_s = INFINITY;
   s->cap = INFINITY;
   s->verdict = NI_VERDICT_RUNNING;
-  /* g^K = 6 puts the first death at about 1.5 T for K = 8; fewer sessions
-   * need a steeper ladder or the climb itself takes too long. */
-  s->ladder = fmin(2.0, fmax(1.2, pow(6.0, 1.0 / c->sessions)));
+  s->ladder = ni_ladder_ratio(c->sessions);
   s->ss = calloc(c->sessions, sizeof *s->ss);
   if (!s->ss) {
     free(s);
@@ -561,6 +565,7 @@ void ni_search_lower_sessions(ni_search *s, unsigned k) {
   if (!s || k >= s->limit)
     return;
   s->limit = k;
+  s->ladder = ni_ladder_ratio(k);
   /* Park the armed sessions above the limit, highest index first; those
    * being checked finish their check. */
   for (unsigned i = s->cfg.sessions; i-- > 0 && ni_armed_count(s, s->cfg.sessions) > k;) {
