@@ -27,7 +27,10 @@
  *   4. The outcome goes to ni_search_result() with the silence the session
  *      really had when the check was triggered.  The session is then no
  *      longer armed: after a live check the caller re-enters IDLE and arms
- *      it again (step 1); after a dead check it reconnects first.
+ *      it again (step 1); after a dead check it reconnects first.  A
+ *      session lost without a check (its connection ended for another
+ *      reason) is reported as NI_OBS_VOID too: otherwise the search still
+ *      counts it as armed, against the session limit.
  *   5. The run ends when ni_search_verdict() is not NI_VERDICT_RUNNING.
  *
  * A session whose silence has reached its target is treated as being
