@@ -369,6 +369,13 @@ static void ni_plan_grid(ni_search *s, ni_free_sess *f, unsigned m) {
   }
 }
 
+/* A check answers within a detection deadline (a dead one may take a few
+ * more to end IDLE); an armed session this far past its target without a
+ * result was lost by the caller and must not hold a place any longer. */
+static int ni_overdue(const ni_search *s, const ni_search_sess *ss, ni_ms now) {
+  return ss->target > 0 && ni_silence(ss, now) > ss->target + 60 + 10 * s->cfg.detect_s;
+}
+
 /* Recompute the targets of every armed session that is not being checked. */
 static void ni_replan(ni_search *s, ni_ms now) {
   ni_free_sess f[NI_SEARCH_MAX_SESSIONS];
@@ -380,6 +387,14 @@ static void ni_replan(ni_search *s, ni_ms now) {
     ni_search_sess *ss = &s->ss[i];
     if (!ss->armed)
       continue;
+    if (ni_overdue(s, ss, now)) {
+      ss->armed = 0; /* lost without a result: stop counting it */
+      ss->target = 0;
+      if (ss->grid_pt >= 0)
+        s->grid_state[ss->grid_pt] = 0;
+      ss->grid_pt = -1;
+      continue;
+    }
     if (s->verdict != NI_VERDICT_RUNNING) {
       if (!ni_frozen(ss, now)) {
         ss->armed = 0;
@@ -476,10 +491,10 @@ static void ni_saw_time(ni_search *s, ni_ms now) {
     s->last_now = now;
 }
 
-static unsigned ni_armed_count(const ni_search *s, unsigned except) {
+static unsigned ni_armed_count(const ni_search *s, unsigned except, ni_ms now) {
   unsigned n = 0;
   for (unsigned i = 0; i < s->cfg.sessions; i++)
-    if (i != except && s->ss[i].armed)
+    if (i != except && s->ss[i].armed && !ni_overdue(s, &s->ss[i], now))
       n++;
   return n;
 }
@@ -488,7 +503,7 @@ double ni_search_arm(ni_search *s, unsigned i, ni_ms silent_since, ni_ms now) {
   if (!s || i >= s->cfg.sessions || s->verdict != NI_VERDICT_RUNNING)
     return 0;
   ni_search_sess *ss = &s->ss[i];
-  unsigned others = ni_armed_count(s, i);
+  unsigned others = ni_armed_count(s, i, now);
   /* One-connection bisection uses a single session at a time. */
   unsigned limit = s->cfg.strategy == NI_STRAT_BISECT ? 1 : s->limit;
   if (others >= limit) {
@@ -568,7 +583,7 @@ void ni_search_lower_sessions(ni_search *s, unsigned k) {
   s->ladder = ni_ladder_ratio(k);
   /* Park the armed sessions above the limit, highest index first; those
    * being checked finish their check. */
-  for (unsigned i = s->cfg.sessions; i-- > 0 && ni_armed_count(s, s->cfg.sessions) > k;) {
+  for (unsigned i = s->cfg.sessions; i-- > 0 && ni_armed_count(s, s->cfg.sessions, ni_latest(s)) > k;) {
     ni_search_sess *ss = &s->ss[i];
     if (ss->armed && !ni_frozen(ss, ni_latest(s))) {
       if (ss->grid_pt >= 0)

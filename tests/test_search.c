@@ -394,6 +394,31 @@ static void t_targets_move_with_bracket(void **st) {
   ni_search_free(s);
 }
 
+/* One-connection bisection uses one session; a session lost without a
+ * check frees its place when reported VOID, or once it is long overdue. */
+static void t_lost_session(void **st) {
+  (void)st;
+  ni_search_cfg c;
+  ni_search_cfg_default(&c);
+  c.strategy = NI_STRAT_BISECT;
+  c.max_s = 100;
+  ni_search *s = ni_search_new(&c);
+  double t0 = ni_search_arm(s, 0, 0, 0);
+  assert_true(t0 > 40 && t0 < 60);
+  assert_true(ni_search_arm(s, 1, 0, 0) == 0);
+  ni_search_result(s, 0, 20, NI_OBS_VOID, SEC(20));
+  assert_true(ni_search_arm(s, 1, SEC(20), SEC(20)) > 0);
+  assert_true(ni_search_arm(s, 0, SEC(21), SEC(21)) == 0);
+  /* Session 1 is never reported again: well past its target plus the
+   * grace, session 0 may take over. */
+  double t1 = ni_search_target(s, 1, SEC(21));
+  ni_ms late = SEC(20) + SEC(t1) + SEC(60 + 10 * c.detect_s) + SEC(1);
+  assert_true(ni_search_arm(s, 0, SEC(21), SEC(50)) == 0);
+  assert_true(ni_search_arm(s, 0, late - SEC(5), late) > 0);
+  assert_true(ni_search_target(s, 1, late) == 0);
+  ni_search_free(s);
+}
+
 static void t_lower_sessions(void **st) {
   (void)st;
   sim_run x;
@@ -574,6 +599,7 @@ int main(void) {
       cmocka_unit_test(t_targets_never_below_silence),
       cmocka_unit_test(t_targets_move_with_bracket),
       cmocka_unit_test(t_lower_sessions),
+      cmocka_unit_test(t_lost_session),
       cmocka_unit_test(t_resume),
       cmocka_unit_test(t_baselines),
       cmocka_unit_test(t_property),
