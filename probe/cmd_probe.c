@@ -1,15 +1,296 @@
-/* natidle probe: placeholder until the subcommand lands. */
+/* natidle probe: the command line.  Parses options into ni_probe_opts,
+ * reads the password (never from argv) and hands over to ni__probe_run(). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "natidle/common.h"
+#include "natidle/conn.h"
+#include "probe/cliutil.h"
 #include "probe/commands.h"
+#include "probe/prober.h"
+#include "probe/search.h"
+#include "probe/secret.h"
+
+/* The help, one section per string (ISO C caps a string literal at 4095
+ * bytes). */
+static const char *const help_text[] = {
+    "NAME\n"
+    "    natidle probe - measure a NAT's idle timeout with silent IMAP IDLE sessions\n"
+    "\n",
+    "SYNOPSIS\n"
+    "    natidle probe --server HOST [--port N] [--tls imaps|starttls|none] --user NAME\n"
+    "                  [--password-file FILE] [--ca-file FILE] [--insecure]\n"
+    "                  [--allow-plaintext] [--min S] [--max S] [--resolution S]\n"
+    "                  [--sessions K] [--direction inbound|outbound|both]\n"
+    "                  [--strategy adaptive|grid|bisect] [--read-only]\n"
+    "                  [--network LABEL] --csv FILE [--summary FILE] [--resume]\n"
+    "                  [--quiet] [--verbose]\n"
+    "    natidle probe --cleanup --server HOST [--port N] [--tls MODE] --user NAME ...\n"
+    "\n",
+    "DESCRIPTION\n"
+    "    Opens K IMAP sessions to the server, each IDLE on a mailbox of its own\n"
+    "    (natidle-probe/RUN/N, created by the probe), keeps them silent and checks\n"
+    "    each one when its silence reaches a target: a control connection, kept\n"
+    "    busy with NOOPs so its own mapping never expires, APPENDs a small marker\n"
+    "    message (header X-Natidle-Probe: RUN) to the session's mailbox.  The\n"
+    "    server's \"* N EXISTS\" arriving within the detection deadline means the\n"
+    "    NAT mapping was alive after that silence; nothing means it was dead.  The\n"
+    "    search narrows the bracket (L, U] between the longest silence seen alive\n"
+    "    and the shortest seen dead until U - L is below the resolution.\n"
+    "\n",
+    "    The detection deadline is calibrated at start: a few APPENDs to freshly\n"
+    "    IDLE sessions measure the APPEND-to-EXISTS latency, and the deadline is\n"
+    "    max(1 s, 5 x the worst sample).  A session that gets no EXISTS sends\n"
+    "    DONE: a tagged OK means the client's packet revived the mapping but the\n"
+    "    push was lost (dead_inbound), a reset dead_reset, a close dead_closed,\n"
+    "    nothing within the deadline dead_silent.  Any byte reaching a session\n"
+    "    while it is silent (a server keepalive such as \"* OK Still here\", new\n"
+    "    mail) voids that observation (refreshed); regular unsolicited data is\n"
+    "    recognised as a server keepalive and the verdict is masked_by_server.\n"
+    "    If the control connection fails or a NOOP goes unanswered, the checks of\n"
+    "    that window are recorded as aborted, never as dead.\n"
+    "\n",
+    "    Outbound checks (--direction outbound, --read-only) EXAMINE the INBOX\n"
+    "    and end IDLE after the silence: a tagged OK means the client could still\n"
+    "    reach the server.  With --direction both, every inbound check also says\n"
+    "    something about the outbound direction, and an outbound search continues\n"
+    "    above the inbound timeout when needed.\n"
+    "\n",
+    "    Probe mailboxes are removed at the end of the run after checking that they\n"
+    "    hold only the run's own markers; a mailbox holding anything else is never\n"
+    "    deleted.  The server may limit connections per user and address; when it\n"
+    "    refuses one, the probe goes on with fewer sessions and says so.\n"
+    "\n",
+    "OPTIONS\n"
+    "    --server HOST        IMAP server (name or address)\n"
+    "    --port N             port (default 993 for imaps, 143 otherwise)\n"
+    "    --tls MODE           imaps (default), starttls (required, never skipped) or\n"
+    "                         none (needs --allow-plaintext to log in)\n"
+    "    --user NAME          account name\n"
+    "    --password-file FILE password in the first line of FILE; else the\n"
+    "                         NATIDLE_PASSWORD environment variable; else a prompt\n"
+    "                         on the terminal.  Never on the command line.\n"
+    "    --ca-file FILE       trust the CAs in FILE instead of the system store\n"
+    "    --insecure           do not verify the server certificate\n"
+    "    --allow-plaintext    allow logging in without TLS\n"
+    "    --min S              shortest silence to test (default 2 s)\n"
+    "    --max S              longest silence to test (default 7440 s)\n"
+    "    --resolution S       stop when U - L <= S (default max(1 s, 2 % of L))\n"
+    "    --sessions K         silent sessions in parallel (default 8), plus one\n"
+    "                         control connection\n"
+    "    --direction D        inbound (default), outbound or both\n"
+    "    --strategy S         adaptive (default), grid or bisect\n"
+    "    --read-only          outbound only, EXAMINE INBOX, write nothing at all\n"
+    "    --network LABEL      label of the network in the CSV files\n"
+    "    --csv FILE           observations, one row per check, appended\n"
+    "    --summary FILE       one row per direction at the end, appended\n"
+    "    --resume             continue the last run found in --csv\n"
+    "    --cleanup            remove natidle-probe mailboxes left by interrupted\n"
+    "                         runs (only those holding nothing but markers), exit\n"
+    "    --max-checks N       hard cap on checks (default 2000)\n"
+    "    --noop S             control connection NOOP interval (default min(5 s,\n"
+    "                         --min / 2), at least 0.5 s)\n"
+    "    --quiet              no progress on stderr\n"
+    "    --verbose            one line per event, also on a terminal\n"
+    "\n",
+    "OUTPUT\n"
+    "    Stdout ends with one line, e.g.\n"
+    "      timeout 37.2 s (inbound, 36.6-37.8 s, 23 checks, 2 m 11 s) -> keep alive every 33 s\n"
+    "      timeout above 7440 s (inbound, 41 checks, 3 h 10 m) -> keep alive every 1740 s\n"
+    "      masked by server keepalive every 120 s (inbound, 5 checks, 4 m 10 s) -> ...\n"
+    "      inconclusive (inbound, bracket 30.0-? s, 7 checks, 1 m 02 s)\n"
+    "    With --direction both, one line per direction.  Stderr shows a live status\n"
+    "    line on a terminal, log lines otherwise.  The observation and summary\n"
+    "    columns are described in docs/CSV.md.\n"
+    "\n",
+    "EXIT STATUS\n"
+    "    0 verdict reached (measured, above_max, masked_by_server), 8 inconclusive,\n"
+    "    2 usage, 3 login refused, 4 TLS, 5 network, 6 missing capability (IDLE,\n"
+    "    STARTTLS), 7 data safety (foreign data in a probe mailbox, --resume of\n"
+    "    another server's file), 130 interrupted (summary of what is known kept).\n"
+    "\n",
+    "EXAMPLES\n"
+    "    natidle probe --server imap.example.org --user me --password-file ~/.pw \\\n"
+    "        --network home-lte --csv obs.csv --summary summary.csv\n"
+    "    natidle probe --server imap.example.org --user me --read-only --csv obs.csv\n"
+    "    natidle probe --server imap.example.org --user me --csv obs.csv --resume\n"
+    "    natidle probe --server imap.example.org --user me --cleanup\n",
+    NULL};
+
+/* Options that take a value. */
+static int takes_value(const char *opt) {
+  static const char *const with[] = {
+      "--server",     "--port",      "--tls",      "--user",     "--password-file", "--ca-file",
+      "--min",        "--max",       "--resolution", "--sessions", "--direction",   "--strategy",
+      "--network",    "--csv",       "--summary",  "--max-checks", "--noop",        NULL};
+  for (int i = 0; with[i]; i++)
+    if (!strcmp(opt, with[i]))
+      return 1;
+  return 0;
+}
+
+static int parse_direction(const char *s, int *out) {
+  if (!strcmp(s, "inbound"))
+    *out = NI_PDIR_INBOUND;
+  else if (!strcmp(s, "outbound"))
+    *out = NI_PDIR_OUTBOUND;
+  else if (!strcmp(s, "both"))
+    *out = NI_PDIR_BOTH;
+  else
+    return NI_EUSAGE;
+  return 0;
+}
+
+/* Parse argv into o.  Returns 0, or NI_EUSAGE after printing the reason. */
+static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **password_file) {
+  const char *tls = "imaps", *strategy = "adaptive", *direction = NULL;
+  int dir_given = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = NULL;
+    if (takes_value(a)) {
+      if (i + 1 >= argc) {
+        ni_usage_error("probe", "%s needs a value", a);
+        return NI_EUSAGE;
+      }
+      v = argv[++i];
+    }
+    unsigned long n = 0;
+    if (!strcmp(a, "--server"))
+      o->server = v;
+    else if (!strcmp(a, "--port")) {
+      if (ni_parse_uint(v, 1, 65535, &n) != 0)
+        goto bad;
+      o->port = (unsigned)n;
+    } else if (!strcmp(a, "--tls"))
+      tls = v;
+    else if (!strcmp(a, "--user"))
+      o->user = v;
+    else if (!strcmp(a, "--password-file"))
+      *password_file = v;
+    else if (!strcmp(a, "--ca-file"))
+      o->ca_file = v;
+    else if (!strcmp(a, "--insecure"))
+      o->insecure = 1;
+    else if (!strcmp(a, "--allow-plaintext"))
+      o->allow_plaintext = 1;
+    else if (!strcmp(a, "--min")) {
+      if (ni_parse_seconds(v, 1, 86400, &o->min_s) != 0)
+        goto bad;
+    } else if (!strcmp(a, "--max")) {
+      if (ni_parse_seconds(v, 1, 86400, &o->max_s) != 0)
+        goto bad;
+    } else if (!strcmp(a, "--resolution")) {
+      if (ni_parse_seconds(v, 0.1, 3600, &o->resolution_s) != 0)
+        goto bad;
+    } else if (!strcmp(a, "--sessions")) {
+      if (ni_parse_uint(v, 1, 64, &n) != 0)
+        goto bad;
+      o->sessions = (unsigned)n;
+    } else if (!strcmp(a, "--direction")) {
+      direction = v;
+      dir_given = 1;
+    } else if (!strcmp(a, "--strategy"))
+      strategy = v;
+    else if (!strcmp(a, "--read-only"))
+      o->read_only = 1;
+    else if (!strcmp(a, "--network"))
+      o->network = v;
+    else if (!strcmp(a, "--csv"))
+      o->csv_path = v;
+    else if (!strcmp(a, "--summary"))
+      o->summary_path = v;
+    else if (!strcmp(a, "--resume"))
+      o->resume = 1;
+    else if (!strcmp(a, "--cleanup"))
+      o->cleanup = 1;
+    else if (!strcmp(a, "--max-checks")) {
+      if (ni_parse_uint(v, 1, 100000, &n) != 0)
+        goto bad;
+      o->max_checks = (unsigned)n;
+    } else if (!strcmp(a, "--noop")) {
+      if (ni_parse_seconds(v, 0.5, 60, &o->noop_s) != 0)
+        goto bad;
+    } else if (!strcmp(a, "--quiet"))
+      o->quiet = 1;
+    else if (!strcmp(a, "--verbose"))
+      o->verbose = 1;
+    else {
+      ni_usage_error("probe", "unknown option '%s'", a);
+      return NI_EUSAGE;
+    }
+    continue;
+  bad:
+    ni_usage_error("probe", "invalid value '%s' for %s", v, a);
+    return NI_EUSAGE;
+  }
+
+  ni_tls_mode mode;
+  if (ni_tls_mode_parse(tls, &mode) != 0) {
+    ni_usage_error("probe", "--tls must be imaps, starttls or none, not '%s'", tls);
+    return NI_EUSAGE;
+  }
+  o->tls = (int)mode;
+  ni_strategy st;
+  if (ni_strategy_parse(strategy, &st) != 0) {
+    ni_usage_error("probe", "--strategy must be adaptive, grid or bisect, not '%s'", strategy);
+    return NI_EUSAGE;
+  }
+  o->strategy = (int)st;
+  o->direction = o->read_only ? NI_PDIR_OUTBOUND : NI_PDIR_INBOUND;
+  if (dir_given && parse_direction(direction, &o->direction) != 0) {
+    ni_usage_error("probe", "--direction must be inbound, outbound or both, not '%s'",
+                   direction);
+    return NI_EUSAGE;
+  }
+  if (o->read_only && o->direction != NI_PDIR_OUTBOUND) {
+    ni_usage_error("probe", "--read-only measures the outbound direction only");
+    return NI_EUSAGE;
+  }
+  if (!o->server || !o->user) {
+    ni_usage_error("probe", "--server and --user are required");
+    return NI_EUSAGE;
+  }
+  if (!o->cleanup && !o->csv_path) {
+    ni_usage_error("probe", "--csv FILE is required");
+    return NI_EUSAGE;
+  }
+  if (o->min_s >= o->max_s) {
+    ni_usage_error("probe", "--min must be below --max");
+    return NI_EUSAGE;
+  }
+  if (o->cleanup && (o->resume || o->read_only)) {
+    ni_usage_error("probe", "--cleanup cannot be combined with --resume or --read-only");
+    return NI_EUSAGE;
+  }
+  return 0;
+}
 
 int ni_cmd_probe(int argc, char **argv) {
-  if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    printf("natidle probe: not built yet\n");
-    return NI_EXIT_OK;
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      for (int j = 0; help_text[j]; j++)
+        fputs(help_text[j], stdout);
+      return NI_EXIT_OK;
+    }
+  ni_probe_opts o;
+  memset(&o, 0, sizeof o);
+  o.min_s = 2;
+  o.max_s = 7440;
+  o.sessions = 8;
+  o.max_checks = 2000;
+  o.network = "";
+  const char *password_file = NULL;
+  if (parse_args(argc, argv, &o, &password_file) != 0)
+    return NI_EXIT_USAGE;
+
+  char *pw = NULL, err[256];
+  if (ni_secret_read(password_file, &pw, err, sizeof err) != 0) {
+    ni_error("probe", "%s", err);
+    return NI_EXIT_USAGE;
   }
-  fprintf(stderr, "natidle probe: not built yet\n");
-  return NI_EXIT_FAILURE;
+  o.password = pw;
+  int rc = ni__probe_run(&o);
+  ni_secret_free(pw);
+  return rc;
 }
