@@ -493,8 +493,15 @@ static int nonsync_ok(const ni_imap *c, size_t n) {
   return ni_imap_has_cap(c, "LITERAL+") || (n <= 4096 && ni_imap_has_cap(c, "LITERAL-"));
 }
 
-/* Build and queue "VERB [str] [atoms...]": str (a mailbox, sent as an
- * astring) may be NULL, atoms are raw and NULL-terminated. */
+/* Add a mailbox name given in UTF-8: modified UTF-7 on the wire, since the
+ * client never enables UTF8=ACCEPT. */
+static int add_mailbox(const ni_imap *c, ni_cmd *cmd, const char *name) {
+  ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(name) * 3));
+  return ni_cmd_mailbox(cmd, name, strlen(name), 0);
+}
+
+/* Build and queue "VERB [mailbox] [atoms...]": mailbox may be NULL, atoms
+ * are raw and NULL-terminated. */
 static int simple(ni_imap *c, const char *verb, const char *str, const char *const *atoms,
                   ni_imap_done_cb cb, void *arg) {
   if (!ready(c))
@@ -503,10 +510,8 @@ static int simple(ni_imap *c, const char *verb, const char *str, const char *con
   if (!cmd)
     return -ENOMEM;
   int r = 0;
-  if (str) {
-    ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(str)));
-    r = ni_cmd_string(cmd, str, strlen(str));
-  }
+  if (str)
+    r = add_mailbox(c, cmd, str);
   for (size_t i = 0; r == 0 && atoms && atoms[i]; i++)
     r = ni_cmd_atom(cmd, atoms[i]);
   if (r < 0) {
@@ -621,8 +626,7 @@ int ni_imap_append(ni_imap *c, const char *mailbox, const char *flags, const cha
   ni_cmd *cmd = ni_cmd_new("APPEND");
   if (!cmd)
     return -ENOMEM;
-  ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(mailbox)));
-  int r = ni_cmd_string(cmd, mailbox, strlen(mailbox));
+  int r = add_mailbox(c, cmd, mailbox);
   if (r == 0 && flags && *flags)
     r = ni_cmd_atom(cmd, flags);
   if (r == 0) {

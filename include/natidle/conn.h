@@ -105,7 +105,8 @@ typedef struct ni_imap_cb {
   void (*on_end)(ni_imap *c, ni_end how, int err, void *ud);
   /* Optional protocol trace: one line at a time without its CRLF, dir 0 =
    * from the server, 1 = to the server.  Passwords are replaced by "***";
-   * literal contents are summarised ("{N bytes}").  Not NUL-terminated. */
+   * literal contents are summarised ("[N bytes]").  Not NUL-terminated.
+   * Lines sent are traced from inside the call that sends them. */
   void (*on_trace)(ni_imap *c, int dir, const char *line, size_t n, void *ud);
 } ni_imap_cb;
 
@@ -153,16 +154,22 @@ NI_API int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap
                          void *arg);
 
 /* Queue any command built with the ni_cmd builder (no tag: the client adds
- * it).  Takes ownership of cmd in all cases (freed on error too).  Returns 0,
- * NI_ESTATE (connection ended or not ready) or -ENOMEM. */
+ * it; finished or not, the client finishes it).  Choose ni_cmd_literal_plus()
+ * yourself from ni_imap_has_cap(c, "LITERAL+").  A command marked
+ * ni_cmd_secret() shows in the trace as its tag and verb only.  Takes
+ * ownership of cmd in all cases (freed on error too).  Returns 0, NI_ESTATE
+ * (connection ended or not ready) or -ENOMEM. */
 NI_API int ni_imap_cmd(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg);
 
 /* Command helpers.  Each queues one command and returns 0 or a negative
  * error (NI_ESTATE, -ENOMEM, NI_EUSAGE for a bad argument, NI_ENOCAP when the
  * server lacks the extension); cb gets the tagged completion as above.
- * Mailbox names are sent as quoted strings or literals as needed (8-bit
- * and odd characters are fine; names are passed through as given, so use
- * modified UTF-7 or enable UTF8=ACCEPT yourself). */
+ * Mailbox names are given in UTF-8 and sent in modified UTF-7 (RFC 3501
+ * 5.1.3, via ni_cmd_mailbox(); "&" becomes "&-"), as a quoted string or a
+ * literal as needed.  Names in server responses (LIST) stay in modified
+ * UTF-7.  Raw arguments (sets, criteria, items, flags) are sent as given
+ * and may not hold CR or LF.  Commands queued while IDLE runs wait until it
+ * has ended. */
 /* SELECT (read_only 0) or EXAMINE (read_only nonzero). */
 NI_API int ni_imap_select(ni_imap *c, const char *mailbox, int read_only, ni_imap_done_cb cb,
                           void *arg);
@@ -218,7 +225,8 @@ NI_API int ni_imap_logout(ni_imap *c, ni_imap_done_cb cb, void *arg);
 /* Nonzero if the last CAPABILITY lists cap (case-insensitive, e.g. "IDLE",
  * "AUTH=PLAIN"). */
 NI_API int ni_imap_has_cap(const ni_imap *c, const char *cap);
-/* The last capability list (space-separated atoms; {NULL,0} before any). */
+/* The last capability list (space-separated atoms; "" before any).  Valid
+ * until the next response is processed. */
 NI_API ni_str ni_imap_caps(const ni_imap *c);
 /* Nonzero once TLS is established. */
 NI_API int ni_imap_is_tls(const ni_imap *c);
