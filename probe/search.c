@@ -170,8 +170,10 @@ static ni_verdict ni_judge(const ni_search *s, int final) {
     return NI_VERDICT_INCONCLUSIVE;
   if (grid && !final && !ni_grid_all_done(s))
     return NI_VERDICT_RUNNING;
-  if (isfinite(s->upper) && (s->upper - s->lower <= res + 1e-9 || s->upper <= s->cfg.min_s ||
-                             grid))
+  /* Nothing below min is ever checked, so a bracket reaching down there
+   * is as narrow as it will get once U is within the resolution of min. */
+  if (isfinite(s->upper) &&
+      (s->upper - fmax(s->lower, s->cfg.min_s) <= res + 1e-9 || grid))
     return NI_VERDICT_MEASURED;
   /* Nothing at or below max died and max itself survived (or everything
    * up to within the resolution of it, when U lies beyond max). */
@@ -331,6 +333,7 @@ static void ni_plan_section(ni_search *s, ni_free_sess *f, unsigned m, const dou
         best_x = x;
       }
     }
+    best_x = fmax(best_x, s->cfg.min_s);
     s->ss[f[j].i].target = best_x;
     px[np] = best_x;
     pdone[np++] = fmax(0.0, best_x - sil) + detect;

@@ -163,6 +163,24 @@ static void t_above_max(void **st) {
   assert_measured(&x);
 }
 
+/* Nothing below min is checked: a NAT faster than that is bracketed as
+ * (0, about min], at once. */
+static void t_below_min(void **st) {
+  (void)st;
+  static const double Ts[] = {0.5, 1.5, 2.0};
+  for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
+    for (unsigned K = 1; K <= 8; K += 7) {
+      sim_run x;
+      sim_setup(&x, Ts[k], K, NI_STRAT_ADAPTIVE, k + 1);
+      sim_go(&x);
+      assert_int_equal(x.r.verdict, NI_VERDICT_MEASURED);
+      assert_true(x.r.lower_s < Ts[k] && Ts[k] <= x.r.upper_s);
+      assert_true(x.r.upper_s <= 2 + 0.5);
+      assert_true(x.r.wall_s < 30);
+    }
+  }
+}
+
 static void t_masked_by_server(void **st) {
   (void)st;
   static const struct {
@@ -592,6 +610,7 @@ int main(void) {
       cmocka_unit_test(t_adaptive_k8),
       cmocka_unit_test(t_adaptive_few_sessions),
       cmocka_unit_test(t_above_max),
+      cmocka_unit_test(t_below_min),
       cmocka_unit_test(t_masked_by_server),
       cmocka_unit_test(t_stop_and_limits),
       cmocka_unit_test(t_void_does_not_move),
