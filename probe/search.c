@@ -636,10 +636,11 @@ double ni_search_eta_s(const ni_search *s, ni_ms now) {
     return -1;
   double width = s->upper - s->lower, res = ni_search_resolution(s);
   unsigned k = s->cfg.strategy == NI_STRAT_BISECT ? 1 : (s->limit ? s->limit : 1);
-  double rounds = width > res ? ceil(log(width / res) / log(k + 1.0)) : 0;
-  /* A round costs about one climb to L (staggered sessions need less) plus
-   * a detection deadline. */
-  return rounds * (0.75 * s->lower + s->cfg.detect_s);
+  double rounds = width > res ? log(width / res) / log(k + 1.0) : 0;
+  /* A round of K-section costs much less than a climb to L, since the
+   * ladder left the sessions staggered: 0.3 L per round matches the
+   * simulated prober within about 30 %. */
+  return rounds * (0.3 * s->lower + s->cfg.detect_s);
 }
 
 double ni_recommended_keepalive(double lower_s, double jitter_s, double detect_s) {
