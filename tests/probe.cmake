@@ -1,0 +1,3 @@
+# natidle probe: the runtime against a loopback Dovecot (label imap) and
+# against the carrier NAT lab (label lab).  Scripts live in tests/probe/.
+ni_script_test(probe_errors tests/probe/probe_errors.sh LABELS imap TIMEOUT 120)

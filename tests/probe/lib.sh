@@ -1,0 +1,74 @@
+# Shared helpers of the probe's shell tests (sourced, not run).
+# Needs NATIDLE_BIN and NATIDLE_SRC from ctest (ni_script_test).
+set -euo pipefail
+: "${NATIDLE_BIN:?run through ctest}" "${NATIDLE_SRC:?run through ctest}"
+BIN=$NATIDLE_BIN
+SRC=$NATIDLE_SRC
+LAB=$SRC/lab/natidle-lab
+IMAPCTL=$SRC/tests/probe/imapctl.py
+WORK=$(mktemp -d /tmp/natidle-probe-test.XXXXXX)
+chmod 755 "$WORK"
+CLEANUPS=()
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+say() { echo "--- $*" >&2; }
+
+# Run every registered cleanup, newest first, even when the test failed.
+run_cleanups() {
+  local i
+  for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
+    eval "${CLEANUPS[$i]}" >/dev/null 2>&1 || true
+  done
+  rm -rf "$WORK"
+}
+trap run_cleanups EXIT
+on_exit() { CLEANUPS+=("$1"); }
+
+[ "$(id -u)" -eq 0 ] || fail "needs root (Dovecot instances, network namespaces)"
+
+# A private Dovecot on loopback with free ports; sets DC_HOST, DC_PORT_IMAP,
+# DC_PORT_IMAPS, DC_CA_FILE, DC_USER, DC_PASSWORD_FILE, DC_DIR.
+start_dovecot() {
+  local dir=$WORK/dovecot p1 p2
+  read -r p1 p2 < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+  on_exit "bash '$SRC/lab/dovecot-instance' stop '$dir'"
+  bash "$SRC/lab/dovecot-instance" start "$dir" --listen 127.0.0.1 \
+    --port-imap "$p1" --port-imaps "$p2" "$@" >"$WORK/dovecot.env"
+  eval "$(sed -n 's/^\([A-Z_]*\)=\(.*\)$/DC_\1="\2"/p' "$WORK/dovecot.env")"
+}
+
+# The probe's connection options for that Dovecot over IMAPS.
+dc_args() {
+  echo --server "$DC_HOST" --port "$DC_PORT_IMAPS" --tls imaps --ca-file "$DC_CA_FILE" \
+    --user "$DC_USER" --password-file "$DC_PASSWORD_FILE"
+}
+
+imapctl() { python3 "$IMAPCTL" "$DC_HOST" "$DC_PORT_IMAPS" "$DC_CA_FILE" "$DC_USER" "$DC_PASSWORD_FILE" "$@"; }
+
+# Data rows (header excluded) of a CSV file; 0 when it does not exist.
+csv_rows() { [ -f "$1" ] && echo $(($(wc -l <"$1") - 1)) || echo 0; }
+
+# Field of the summary row for a direction: summary_field FILE DIRECTION COLUMN
+summary_field() {
+  python3 - "$@" <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["direction"] == sys.argv[2]]
+print(rows[-1][sys.argv[3]] if rows else "")
+PY
+}
+
+# Number of observation rows with a given outcome (and direction, optional).
+count_outcome() {
+  python3 - "$@" <<'PY'
+import csv, sys
+n = 0
+for r in csv.DictReader(open(sys.argv[1])):
+    if r["outcome"] == sys.argv[2] and (len(sys.argv) < 4 or r["direction"] == sys.argv[3]):
+        n += 1
+print(n)
+PY
+}
