@@ -8,10 +8,16 @@
  * that would be due within their coalesce window.  Pulling forward is
  * always safe for the NAT (a shorter silence), so the only thing to guard is
  * the cadence: a pulled session keeps at least 1 - window/interval of it
- * (three quarters by default), and once pulled the sessions share a phase,
- * so the next wakeups coincide by themselves.  Learning probes are never
- * pulled: a probe sent early would measure a shorter silence than the one
- * it is meant to test, and learning could stall.
+ * (half by default, and never less).  Why half: two sessions with the same
+ * cadence are, one way round or the other, at most half a cycle apart, so a
+ * window of half the interval brings them into phase at their first shared
+ * wakeup and they stay there; any smaller window can leave two accounts
+ * waking the radio separately forever.  A session with a longer cadence
+ * than its neighbours is pulled along more often than it would send on its
+ * own, but only into wakeups that happen anyway: more bytes, no more
+ * wakeups.  Learning probes are never pulled: a probe sent early would
+ * measure a shorter silence than the one it is meant to test, and learning
+ * could stall.
  */
 #include <stddef.h>
 
@@ -66,7 +72,7 @@ NI_API ni_ms ni_ka_group_get_expiry(const ni_ka_group *g) {
 /* How far ahead of its due time a session may send to share a wakeup. */
 static ni_ms pull_window(const ni_ka *s) {
   ni_ms half = s->interval / 2;
-  ni_ms w = s->cfg.coalesce_ms ? s->cfg.coalesce_ms : s->interval / 4;
+  ni_ms w = s->cfg.coalesce_ms ? s->cfg.coalesce_ms : half;
   return w < half ? w : half;
 }
 

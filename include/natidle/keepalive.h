@@ -111,8 +111,8 @@ typedef struct ni_ka_config {
   ni_ms reply_min_ms;
   ni_ms reply_max_ms;
   /* How far a keepalive may be pulled forward to share another session's
-   * wakeup in an ni_ka_group.  0 = a quarter of the session's interval;
-   * never more than half of it. */
+   * wakeup in an ni_ka_group.  0 = half of the session's interval, which
+   * is also the most allowed. */
   ni_ms coalesce_ms;
   /* Seed of the scheduler's private xorshift generator (used to spread the
    * re-probes of many clients in time).  Same seed, same decisions. */
@@ -277,11 +277,11 @@ NI_API void ni_ka_get_stats(const ni_ka *s, ni_ka_stats *out);
  * one timer at ni_ka_group_get_expiry() and, when it fires, calls
  * ni_ka_group_handle_expiry() with the same `now` until it returns NULL.
  * When one session's keepalive is due, the others whose keepalive would be
- * due within their coalesce window (a quarter of their interval by default)
+ * due within their coalesce window (half of their interval by default)
  * send theirs now too, so the radio wakes once.  A keepalive is never sent
  * later than its own due time, learning probes are never pulled forward (it
  * would falsify what they measure), and a pulled session keeps at least
- * three quarters of its cadence, so cadences cannot collapse.
+ * half of its cadence, so cadences cannot collapse.
  * Sessions are linked through their own struct: nothing is allocated.
  */
 typedef struct ni_ka_group {

@@ -1,0 +1,240 @@
+/*
+ * Tests of online learning on the simulated NAT (keepalive/sim.c): natidle
+ * from nothing against the WeChat-style linear climb and the FairEmail-style
+ * downward-only tuner, over a grid of NAT timeouts from 30 s to 2 h.  Each
+ * run is 20 simulated hours (less than the first daily re-probe, so that
+ * "settled" means what it says); "settled" = no failure and every keepalive
+ * silence inside the band [0.7 C, C) during the last 8 hours, where
+ * C = min(T, 29 min) (exactly C when T is above the cap).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "natidle/keepalive_sim.h"
+
+#define S 1000ull
+#define MIN (60 * S)
+#define HOUR (60 * MIN)
+#define CAP (29 * MIN)
+#define DURATION (20 * HOUR)
+#define SETTLED_BY (12 * HOUR)
+#define NGRID 60
+
+static ni_ms grid(int i) {
+  /* Log-spaced from 30 s to 2 h, so short and long timeouts weigh alike. */
+  return (ni_ms)(30000.0 * pow(7200.0 / 30.0, i / (double)(NGRID - 1)));
+}
+
+static void run(ni_sim_policy p, ni_ms T, ni_sim_result *r) {
+  ni_sim_config c;
+  ni_sim_config_default(&c, T);
+  c.duration_ms = DURATION;
+  c.policy = p;
+  assert_int_equal(ni_sim_run(&c, r), 0);
+}
+
+static int settled(const ni_sim_result *r) { return r->last_bad_ms < SETTLED_BY; }
+
+/* From nothing, natidle settles in [0.7 T, T) for every T from 30 s to 2 h
+ * (at the cap above 29 min), within O(log) failures and a few hours. */
+static void test_adaptive_settles(void **state) {
+  (void)state;
+  for (int i = 0; i < NGRID; i++) {
+    ni_ms T = grid(i), C = T < CAP ? T : CAP;
+    ni_sim_result r;
+    run(NI_SIM_NATIDLE, T, &r);
+    if (!settled(&r))
+      fail_msg("T=%llu ms: not settled (last bad keepalive at %llu ms)", (unsigned long long)T,
+               (unsigned long long)r.last_bad_ms);
+    assert_true(r.final_interval_ms * 10 >= C * 7);
+    assert_true(T > CAP ? r.final_interval_ms <= CAP : r.final_interval_ms < T);
+    /* 8 growth probes reach the cap without a failure; bisecting a bracket
+     * (L, 1.5 L] down to L/16 takes 3 more probes: the first overshoot plus
+     * at most 4, with one more for a bound hit exactly. */
+    assert_in_range(r.all.failures, 0, 6);
+    assert_true(r.last_bad_ms < 3 * HOUR);
+    /* Once settled it costs close to the minimum (the bench's goal). */
+    assert_true((double)r.after.wakeups <= 1.30 * ni_sim_min_wakeups(r.span_ms, T, r.cap_ms));
+  }
+}
+
+/* Where the baselines cannot settle at all, they never do: WeChat-style
+ * below its 4.5-min floor (every keepalive fails) and above 14 min 50 s /
+ * 0.7 (stuck below the band); FairEmail-style below its 9-min floor and
+ * above 15 min / 0.7. */
+static void test_baselines_never_settle_outside_their_range(void **state) {
+  (void)state;
+  for (int i = 0; i < NGRID; i++) {
+    ni_ms T = grid(i);
+    ni_sim_result w, f;
+    run(NI_SIM_WECHAT, T, &w);
+    run(NI_SIM_FAIREMAIL, T, &f);
+    if (T < NI_SIM_WECHAT_START_MS) {
+      assert_false(settled(&w));
+      assert_true(w.all.failures * 4 >= w.all.keepalives * 3); /* fails on and on */
+    }
+    if (T * 7 > NI_SIM_WECHAT_MAX_MS * 10) {
+      assert_false(settled(&w));
+      assert_int_equal(w.final_interval_ms, NI_SIM_WECHAT_MAX_MS);
+    }
+    if (T < NI_SIM_FAIREMAIL_MIN_MS) {
+      assert_false(settled(&f));
+      assert_true(f.all.failures * 4 >= f.all.keepalives * 3);
+    }
+    if (T * 7 > NI_SIM_FAIREMAIL_START_MS * 10)
+      assert_false(settled(&f));
+  }
+}
+
+/* Against the downward-only tuner: where it settles, natidle needs fewer
+ * failures in the worst case and in total over the grid, and never more
+ * whenever FairEmail had to step down from its start. */
+static void test_fewer_failures_than_fairemail(void **state) {
+  (void)state;
+  uint64_t nat_total = 0, fe_total = 0, nat_max = 0, fe_max = 0;
+  int n = 0;
+  for (int i = 0; i < NGRID; i++) {
+    ni_ms T = grid(i);
+    ni_sim_result a, f;
+    run(NI_SIM_FAIREMAIL, T, &f);
+    if (!settled(&f))
+      continue;
+    run(NI_SIM_NATIDLE, T, &a);
+    n++;
+    nat_total += a.all.failures;
+    fe_total += f.all.failures;
+    nat_max = a.all.failures > nat_max ? a.all.failures : nat_max;
+    fe_max = f.all.failures > fe_max ? f.all.failures : fe_max;
+    if (f.final_interval_ms < NI_SIM_FAIREMAIL_START_MS)
+      assert_true(a.all.failures <= f.all.failures);
+  }
+  print_message("FairEmail-style settles for %d of %d timeouts; failures there: natidle %llu "
+                "(max %llu), FairEmail-style %llu (max %llu)\n",
+                n, NGRID, (unsigned long long)nat_total, (unsigned long long)nat_max,
+                (unsigned long long)fe_total, (unsigned long long)fe_max);
+  assert_true(n > 0);
+  assert_true(nat_max < fe_max);
+  assert_true(nat_total < fe_total);
+}
+
+/* Against the linear climb: it settles with at most one failure (60-s
+ * steps cannot overshoot by more than one step), a count no search that
+ * converges in O(log) probes can beat, so the comparison is on what the
+ * single failure costs it: hours of climbing.  natidle settles sooner in
+ * total over the timeouts where WeChat-style settles, and is never more
+ * than a few failures above it. */
+static void test_settles_sooner_than_wechat(void **state) {
+  (void)state;
+  ni_ms nat_time = 0, wc_time = 0;
+  int n = 0;
+  for (int i = 0; i < NGRID; i++) {
+    ni_ms T = grid(i);
+    ni_sim_result a, w;
+    run(NI_SIM_WECHAT, T, &w);
+    if (!settled(&w))
+      continue;
+    run(NI_SIM_NATIDLE, T, &a);
+    n++;
+    assert_true(w.all.failures <= 1);
+    assert_true(a.all.failures <= w.all.failures + 4);
+    nat_time += a.last_bad_ms;
+    wc_time += w.last_bad_ms;
+  }
+  print_message("WeChat-style settles for %d of %d timeouts; time to settle there: natidle "
+                "%.1f h in total, WeChat-style %.1f h\n",
+                n, NGRID, (double)nat_time / HOUR, (double)wc_time / HOUR);
+  assert_true(n > 0);
+  assert_true(nat_time * 2 < wc_time);
+}
+
+/* The simulation itself: a fixed cadence below T never fails, one above T
+ * fails every time, and the broken time is what the model says. */
+static void test_sim_model(void **state) {
+  (void)state;
+  ni_sim_config c;
+  ni_sim_result r;
+  ni_sim_config_default(&c, 5 * MIN);
+  c.policy = NI_SIM_FIXED;
+  c.fixed_ms = 4 * MIN;
+  assert_int_equal(ni_sim_run(&c, &r), 0);
+  assert_int_equal(r.all.failures, 0);
+  assert_int_equal(r.all.broken_ms, 0);
+  /* 24 h / (4 min + 200 ms answer) keepalives. */
+  assert_int_equal(r.all.keepalives, (24 * HOUR) / (4 * MIN + 200));
+
+  c.fixed_ms = 6 * MIN;
+  assert_int_equal(ni_sim_run(&c, &r), 0);
+  assert_int_equal(r.all.failures, r.all.keepalives);
+  /* Each cycle: 5 min alive, then broken from 5 min to 6 min + 10 s reply
+   * wait + 2 s reconnect; a wakeup for the keepalive and the reconnect. */
+  assert_int_equal(r.all.wakeups, 2 * r.all.keepalives);
+  ni_ms cycle = 6 * MIN + 12 * S;
+  assert_true(r.all.broken_ms >= (24 * HOUR / cycle) * (MIN + 12 * S));
+
+  c.fixed_ms = 0;
+  assert_int_equal(ni_sim_run(&c, &r), NI_EUSAGE);
+  assert_int_equal(ni_sim_run(NULL, &r), NI_EUSAGE);
+}
+
+/* Same inputs, same outputs: nothing random, nothing read from a clock. */
+static void test_sim_deterministic(void **state) {
+  (void)state;
+  ni_sim_config c;
+  ni_sim_result a, b;
+  ni_sim_config_default(&c, 14 * MIN);
+  assert_int_equal(ni_sim_run(&c, &a), 0);
+  assert_int_equal(ni_sim_run(&c, &b), 0);
+  assert_memory_equal(&a, &b, sizeof(a));
+}
+
+/* The baseline tuners follow their published rules. */
+static void test_tuners(void **state) {
+  (void)state;
+  ni_sim_tuner t;
+  assert_int_equal(ni_sim_tuner_init(&t, NI_SIM_NATIDLE, 0), NI_EUSAGE);
+  assert_int_equal(ni_sim_tuner_init(&t, NI_SIM_WECHAT, 0), 0);
+  assert_int_equal(ni_sim_tuner_interval(&t), 270 * S);
+  for (int i = 0; i < 3; i++)
+    ni_sim_tuner_report(&t, 1);
+  assert_int_equal(ni_sim_tuner_interval(&t), 330 * S);
+  ni_sim_tuner_report(&t, 0);
+  assert_int_equal(ni_sim_tuner_interval(&t), 270 * S); /* 250 s, floored */
+  for (int i = 0; i < 30; i++)
+    ni_sim_tuner_report(&t, 1);
+  assert_int_equal(ni_sim_tuner_interval(&t), 270 * S); /* settled */
+
+  assert_int_equal(ni_sim_tuner_init(&t, NI_SIM_FAIREMAIL, 0), 0);
+  assert_int_equal(ni_sim_tuner_interval(&t), 15 * MIN);
+  ni_sim_tuner_report(&t, 0);
+  ni_sim_tuner_report(&t, 0);
+  assert_int_equal(ni_sim_tuner_interval(&t), 15 * MIN);
+  ni_sim_tuner_report(&t, 0);
+  assert_int_equal(ni_sim_tuner_interval(&t), 13 * MIN);
+  for (int i = 0; i < 30; i++)
+    ni_sim_tuner_report(&t, 0);
+  assert_int_equal(ni_sim_tuner_interval(&t), 9 * MIN);
+  for (int i = 0; i < 3; i++)
+    ni_sim_tuner_report(&t, 1);
+  for (int i = 0; i < 9; i++)
+    ni_sim_tuner_report(&t, 0);
+  assert_int_equal(ni_sim_tuner_interval(&t), 9 * MIN); /* stopped tuning */
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_adaptive_settles),
+      cmocka_unit_test(test_baselines_never_settle_outside_their_range),
+      cmocka_unit_test(test_fewer_failures_than_fairemail),
+      cmocka_unit_test(test_settles_sooner_than_wechat),
+      cmocka_unit_test(test_sim_model),
+      cmocka_unit_test(test_sim_deterministic),
+      cmocka_unit_test(test_tuners),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
