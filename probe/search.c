@@ -41,6 +41,7 @@
 /* Upper limits that keep a confused run from going on for ever. */
 #define NI_SEARCH_MAX_SESSIONS 64u
 #define NI_SEARCH_MAX_CHECKS 20000u
+#define NI_SEARCH_MAX_GRID 100000.0
 
 typedef struct {
   int armed;
@@ -127,6 +128,9 @@ int ni_search_cfg_check(const ni_search_cfg *c, const char **why) {
     w = "unknown strategy";
   else if (!(c->grid_step_s >= 0 && c->grid_step_s < 1e7))
     w = "grid step must be 0 (automatic) or a positive number of seconds";
+  else if (c->strategy == NI_STRAT_GRID && c->grid_step_s > 0 &&
+           (c->max_s - c->min_s) / c->grid_step_s > NI_SEARCH_MAX_GRID)
+    w = "grid step too small: the grid would have more than 100000 points";
   else if (!(c->detect_s >= 0 && c->detect_s < 3600))
     w = "detection deadline must be between 0 and 3600 seconds";
   if (why)
@@ -220,7 +224,7 @@ ni_search *ni_search_new(const ni_search_cfg *c) {
     double step = c->grid_step_s > 0 ? c->grid_step_s
                                      : fmax(1.0, (c->max_s - c->min_s) / (4.0 * c->sessions));
     double n = ceil((c->max_s - c->min_s) / step - 1e-9) + 1;
-    if (n > 100000) {
+    if (n > NI_SEARCH_MAX_GRID + 1) {
       free(s->ss);
       free(s);
       return NULL;

@@ -96,6 +96,12 @@ static void t_names_and_cfg(void **st) {
   c.sessions = 0;
   assert_int_equal(ni_search_cfg_check(&c, NULL), NI_EUSAGE);
   ni_search_cfg_default(&c);
+  c.strategy = NI_STRAT_GRID;
+  c.grid_step_s = 0.01;
+  assert_int_equal(ni_search_cfg_check(&c, NULL), NI_EUSAGE);
+  c.grid_step_s = 0;
+  assert_int_equal(ni_search_cfg_check(&c, NULL), 0);
+  ni_search_cfg_default(&c);
   c.resolution_s = NAN;
   assert_int_equal(ni_search_cfg_check(&c, NULL), NI_EUSAGE);
   ni_search_free(NULL);
@@ -594,6 +600,76 @@ static void t_property(void **st) {
   printf("# random cases, K >= 8: worst wall / (2.5 T + 30 s + 10 detect) = %.2f\n", worst);
 }
 
+/* Random calls in random order with random times and values: nothing
+ * crashes (the sanitizer build runs this too), targets stay at or above the
+ * silence, the bracket stays ordered unless a contradiction was counted,
+ * and a verdict once given stays. */
+static void t_random_calls(void **st) {
+  (void)st;
+  for (int run = 0; run < 200; run++) {
+    ni_search_cfg c;
+    ni_search_cfg_default(&c);
+    c.sessions = 1 + (unsigned)(rnd() * 16);
+    c.strategy = (ni_strategy)(int)(rnd() * 3);
+    c.max_s = 50 + rnd() * 2000;
+    c.resolution_s = rnd() < 0.5 ? 0 : rnd() * 10;
+    ni_search *s = ni_search_new(&c);
+    assert_non_null(s);
+    ni_ms since[16] = {0}, now = 0;
+    ni_verdict done = NI_VERDICT_RUNNING;
+    for (int step = 0; step < 300; step++) {
+      unsigned i = (unsigned)(rnd() * (c.sessions + 1)); /* one past the end too */
+      double x = rnd() * c.max_s * 1.2;
+      ni_obs o = (ni_obs)(int)(rnd() * 3);
+      now += (ni_ms)(rnd() * 20000);
+      switch ((int)(rnd() * 8)) {
+      case 0:
+      case 1:
+        if (i < 16) {
+          ni_ms back = (ni_ms)(rnd() * 5000);
+          since[i] = now > back ? now - back : 0;
+        }
+        ni_search_arm(s, i, i < 16 ? since[i] : now, now);
+        break;
+      case 2:
+      case 3:
+        ni_search_result(s, i, x, o, now);
+        break;
+      case 4:
+        ni_search_observe(s, x, o);
+        break;
+      case 5:
+        if (rnd() < 0.2)
+          ni_search_server_keepalive(s, rnd() * 300);
+        break;
+      case 6:
+        if (rnd() < 0.1)
+          ni_search_lower_sessions(s, (unsigned)(rnd() * c.sessions));
+        break;
+      default:
+        if (rnd() < 0.02)
+          ni_search_stop(s);
+        break;
+      }
+      for (unsigned k = 0; k < c.sessions && k < 16; k++) {
+        double t = ni_search_target(s, k, now);
+        assert_true(t == 0 || t >= (double)(now - since[k]) / 1000.0 - 1e-9);
+      }
+      double lo, hi;
+      ni_search_bracket(s, &lo, &hi);
+      assert_true(lo >= 0);
+      assert_true(lo < hi || ni_search_contradictions(s) > 0);
+      assert_true(ni_search_resolution(s) > 0);
+      (void)ni_search_eta_s(s, now);
+      (void)ni_search_estimate(s);
+      if (done != NI_VERDICT_RUNNING)
+        assert_int_equal(ni_search_verdict(s), done);
+      done = ni_search_verdict(s);
+    }
+    ni_search_free(s);
+  }
+}
+
 static void t_recommended_keepalive(void **st) {
   (void)st;
   assert_true(fabs(ni_recommended_keepalive(600, 0.5, 2) - 597.5) < 1e-9);
@@ -622,6 +698,7 @@ int main(void) {
       cmocka_unit_test(t_resume),
       cmocka_unit_test(t_baselines),
       cmocka_unit_test(t_property),
+      cmocka_unit_test(t_random_calls),
       cmocka_unit_test(t_recommended_keepalive),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
