@@ -26,6 +26,7 @@ struct ni_csv_writer {
 };
 
 static int wbuf_put(ni_csv_writer *w, const char *p, size_t n) {
+  if (n == 0) return 0; /* w->buf may still be NULL, and NULL + 0 is undefined */
   if (n > SIZE_MAX / 2 - w->len) return -ENOMEM;
   if (w->len + n > w->cap) {
     size_t cap = w->cap ? w->cap : 256;
@@ -42,11 +43,14 @@ static int wbuf_put(ni_csv_writer *w, const char *p, size_t n) {
 }
 
 /* A field needs quotes when a reader would otherwise split it, or when
- * spreadsheet tools would trim its edge white space. */
+ * spreadsheet tools would trim its edge white space or its leading U+FEFF. */
 static int needs_quotes(const char *s) {
   size_t n = strlen(s);
   if (n == 0) return 0;
   if (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t') return 1;
+  /* A first field starting with U+FEFF would be taken for a byte order
+   * mark and dropped by readers. */
+  if (strncmp(s, "\xEF\xBB\xBF", 3) == 0) return 1;
   return strpbrk(s, ",\"\r\n") != NULL;
 }
 
@@ -235,7 +239,8 @@ struct ni_csv_reader {
   FILE *f;
   const unsigned char *mem;
   size_t mem_len, mem_pos;
-  int pushback; /* one byte of look-ahead, or -1 */
+  int ahead[3]; /* bytes read ahead and given back, a stack */
+  int nahead;
 
   char *name;  /* the input's name for messages */
   size_t line; /* physical line of the next byte */
@@ -259,11 +264,7 @@ struct ni_csv_reader {
 #define NI_CSV_EOF (-1)
 
 static int rd_get(ni_csv_reader *r) {
-  if (r->pushback >= 0) {
-    int c = r->pushback;
-    r->pushback = -1;
-    return c;
-  }
+  if (r->nahead > 0) return r->ahead[--r->nahead];
   if (r->mem) return r->mem_pos < r->mem_len ? r->mem[r->mem_pos++] : NI_CSV_EOF;
   if (!r->f) return NI_CSV_EOF; /* an empty memory buffer */
   int c = getc(r->f);
@@ -391,16 +392,16 @@ static ni_csv_reader *reader_start(ni_csv_reader *r, int *err) {
   int dummy;
   if (!err) err = &dummy;
   r->line = 1;
-  /* A UTF-8 byte order mark, as spreadsheet exports write it. */
-  int c1 = rd_get(r);
-  if (c1 == 0xEF) {
-    int c2 = rd_get(r), c3 = rd_get(r);
-    if (c2 != 0xBB || c3 != 0xBF) {
-      *err = rd_fail(r, 1, "malformed byte order mark");
-      goto fail;
-    }
-  } else {
-    r->pushback = c1;
+  /* Skip a UTF-8 byte order mark, as spreadsheet exports write it.  Bytes
+   * that only start like one are data: give them back, last first. */
+  static const int bom[3] = {0xEF, 0xBB, 0xBF};
+  int got[3], n = 0;
+  while (n < 3 && (got[n] = rd_get(r)) == bom[n])
+    n++;
+  if (n < 3) {
+    if (got[n] != NI_CSV_EOF) r->ahead[r->nahead++] = got[n];
+    while (n > 0)
+      r->ahead[r->nahead++] = got[--n];
   }
   int rc = rd_record(r);
   if (rc == 0) rc = rd_fail(r, 1, "empty file, no header row");
@@ -429,7 +430,6 @@ fail:
 static ni_csv_reader *reader_new(const char *name) {
   ni_csv_reader *r = calloc(1, sizeof(*r));
   if (!r) return NULL;
-  r->pushback = -1;
   r->name = strdup(name);
   if (!r->name) {
     free(r);

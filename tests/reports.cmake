@@ -1,0 +1,8 @@
+# Reports: the CSV writer/reader, merged tables, SVG plots and the HTML page
+# (reports/).  Fixture CSVs and the command-line scripts are in tests/reports/.
+ni_unit_test(test_csv SOURCES test_csv.c LABELS unit)
+ni_unit_test(test_report SOURCES test_report.c LABELS unit)
+ni_script_test(test_report_cli tests/reports/report_cli.sh LABELS unit TIMEOUT 120)
+# Headless Chromium renders the page: local files only, but slow to start.
+ni_script_test(test_report_html tests/reports/report_html.sh LABELS unit TIMEOUT 240)
+set_tests_properties(test_report_cli test_report_html PROPERTIES SKIP_RETURN_CODE 77)
