@@ -123,7 +123,10 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
     iv = up != NI_TIME_NEVER ? up / 2 : s->cfg.start_ms;
     probe = 1;
   } else if (lo >= cap) {
-    iv = cap; /* the logout rule, not the NAT, is the limit: nothing to learn */
+    /* The logout rule, not the NAT, is the limit: nothing to learn.  With
+     * a known kill the margin is kept below the lower bound as usual (the
+     * cap applies below); with none, the cap itself was seen to survive. */
+    iv = up == NI_TIME_NEVER ? cap : lo - ni_ka_margin(s);
   } else if (up == NI_TIME_NEVER) {
     iv = lo > cap / 3 * 2 ? cap : lo + lo / 2;
     probe = 1;
