@@ -408,6 +408,50 @@ static void test_no_reprobe_after_failure(void **state) {
   }
 }
 
+/* Any sequence of events at any times: the scheduler never asks to be
+ * called in the past twice (a driver would spin), its interval stays within
+ * its bounds, and its bracket stays ordered. */
+static void test_random_event_sequences(void **state) {
+  (void)state;
+  uint64_t x = 88172645463325252ull;
+  for (int run = 0; run < 200; run++) {
+    ni_ka k;
+    ni_ka_config c;
+    ni_ka_config_default(&c);
+    c.seed = (uint64_t)run + 1;
+    if (run % 3 == 1)
+      c.nat_lower_ms = 4 * MIN;
+    if (run % 3 == 2)
+      c.nat_lower_ms = c.nat_upper_ms = 50 * MIN;
+    assert_int_equal(ni_ka_init(&k, &c), 0);
+    ni_ms now = 0;
+    for (int i = 0; i < 2000; i++) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      now += x % 5 == 0 ? (x >> 8) % (40 * MIN) : (x >> 8) % 5000;
+      if (x % 4 == 0) {
+        ni_ms e = ni_ka_get_expiry(&k);
+        if (e <= now) {
+          ni_ka_handle_expiry(&k, now);
+          assert_true(ni_ka_get_expiry(&k) > now);
+        }
+      } else {
+        ni_ka_event e = {.type = (ni_ka_event_type)(1 + (x >> 20) % 11),
+                         .rtt_ms = (x >> 30) % 3000,
+                         .silent_ms = (x >> 40) % (60 * MIN)};
+        int rc = ni_ka_on_event(&k, &e, now);
+        assert_true(rc == 0 || rc == NI_ESTATE);
+      }
+      ni_ms lo, up, iv = ni_ka_interval(&k);
+      ni_ka_bracket(&k, &lo, &up);
+      assert_true(!lo || !up || lo <= up);
+      assert_in_range(iv, 10 * S, CAP);
+      assert_in_range(ni_ka_reply_timeout(&k), 3 * S, 15 * S);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_init_rejects_bad_config),
@@ -424,6 +468,7 @@ int main(void) {
       cmocka_unit_test(test_time_backwards),
       cmocka_unit_test(test_reprobe_daily),
       cmocka_unit_test(test_no_reprobe_after_failure),
+      cmocka_unit_test(test_random_event_sequences),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
