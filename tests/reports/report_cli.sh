@@ -38,7 +38,7 @@ has "$tmp/table" "(295, 300]"
 has "$tmp/table" "measured:2 masked_by_server:1 inconclusive:1"
 [ "$(wc -l <"$tmp/table")" -eq 5 ] || fail "table has $(wc -l <"$tmp/table") lines, want 5"
 "$bin" report summary "$fx"/summary-*.csv --csv "$tmp/merged.csv"
-has "$tmp/merged.csv" "home-fiber,imap.example.net,993,tls,inbound,3,290,300,310,295,300,intersection,240,,measured:3"
+has "$tmp/merged.csv" "home-fiber,imap.example.net,993,imaps,inbound,3,290,300,310,295,300,intersection,240,,measured:3"
 "$bin" report summary --csv=- "$fx"/summary-home.csv >"$tmp/merged-stdout.csv"
 has "$tmp/merged-stdout.csv" "network,server,port"
 
