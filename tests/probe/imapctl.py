@@ -9,6 +9,7 @@ COMMAND:
                        SHA-256 of the whole message, one line each, sorted
     list PATTERN       print the names of the mailboxes matching PATTERN
     count MAILBOX      print the number of messages
+    sep                print the hierarchy separator
 The password is read from PASSFILE, never from the command line.
 """
 import hashlib
@@ -63,6 +64,9 @@ def main():
         for d in data or []:
             if d:
                 print(d.decode().rsplit(" ", 1)[-1].strip('"'))
+    elif cmd == "sep":
+        typ, data = m.list('""', '""')
+        print(data[0].decode().split('"')[1])
     elif cmd == "count":
         typ, data = m.select(quote(args[0]), readonly=True)
         print(int(data[0]))
