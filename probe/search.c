@@ -17,17 +17,19 @@
  * x is reached at about x / (1 - g^-K) after the start, and U <= g T, so the
  * first death comes at about g T / (1 - g^-K) (1.5 T for K = 8, g = 1.25).
  *
- * With an upper bound it runs a parallel K-section that is re-planned after
- * every event.  The points of checks in flight split (L, U) into gaps; the m
- * free sessions get m new points, given one at a time to the gap whose
- * pieces are widest, spread evenly inside each gap, and matched to the
- * sessions in order of their silence (shortest silence to the lowest point,
- * which is the matching that keeps every target at or above the session's
- * silence when any matching can).  A target is only a plan until the
- * session's silence reaches it, so moving it later costs nothing.  Sessions
- * whose silence already passed U can tell nothing new: they are checked at
- * once, which recycles them (a live one restarts from zero, a dead one
- * reconnects) sooner than waiting would.
+ * With an upper bound it splits (L, U) by time of arrival, re-planned
+ * after every event (see ni_plan_section): sessions that reach the bracket
+ * before each other's results can be known share it out (parallel
+ * K-section, one round shrinks it about K+1 times); a session that gets
+ * there later holds the middle of today's bracket as a placeholder and
+ * moves when the earlier results come in (pipelined bisection).  A target
+ * is only a plan until the session's silence reaches it, so moving it
+ * costs nothing.  Sessions whose silence already passed U can tell nothing
+ * new: they are checked at once, which recycles them (a live one restarts
+ * from zero, a dead one reconnects) sooner than waiting would.
+ *
+ * In simulation (bench/probe_sim.c) with K = 8 this reaches the default
+ * resolution in at most 0.71 x (2.5 T + 30 s) for T from 3 s to 2 h.
  */
 #include "probe/search.h"
 

@@ -46,8 +46,10 @@ extern "C" {
 #endif
 
 /* How the sessions are spent.
- *   ADAPTIVE  rolling geometric ladder until the first death, then parallel
- *             K-section of (L, U] with targets re-planned after every result.
+ *   ADAPTIVE  rolling geometric ladder until the first death, then (L, U]
+ *             split by the sessions in their order of arrival (parallel
+ *             K-section for those arriving together, pipelined bisection
+ *             for later ones), re-planned after every result.
  *   GRID      baseline: fixed uniform grid over [min, max] with grid_step_s,
  *             every point checked once (the whole range, whatever T is).
  *   BISECT    baseline: one session, bisection of (L, U] (U = max at first). */
