@@ -80,8 +80,7 @@ static int run(enum row row, ni_ms T, cell *out) {
   case NROWS:
     return -1;
   }
-  if (ni_sim_run(&c, &r))
-    return -1;
+  if (ni_sim_run(&c, &r)) return -1;
   const ni_sim_tally *w = row == ADAPTIVE_AFTER ? &r.after : &r.all;
   ni_ms span = row == ADAPTIVE_AFTER ? r.span_ms : c.duration_ms;
   out->wakeups = (double)w->wakeups;
@@ -161,8 +160,7 @@ int main(void) {
     fmt_timeout(t, sizeof(t), timeouts[j]);
     printf("- T = %s: known timeout: %.1f broken min, %.2fx the minimum (goal 0 and <= 1.15x): "
            "%s; adaptive after its first hour: %.2fx (goal <= 1.30x): %s\n",
-           t, k->broken_min, k->ratio, k_ok ? "met" : "MISSED", a->ratio,
-           a_ok ? "met" : "MISSED");
+           t, k->broken_min, k->ratio, k_ok ? "met" : "MISSED", a->ratio, a_ok ? "met" : "MISSED");
   }
   return ok ? 0 : 1;
 }

@@ -24,8 +24,7 @@
 #include "keepalive/ka_internal.h"
 
 NI_API void ni_ka_group_init(ni_ka_group *g) {
-  if (!g)
-    return;
+  if (!g) return;
   g->head = NULL;
   g->awake_at = 0;
   g->awake = 0;
@@ -33,10 +32,8 @@ NI_API void ni_ka_group_init(ni_ka_group *g) {
 }
 
 NI_API int ni_ka_group_add(ni_ka_group *g, ni_ka *s) {
-  if (!g || !s)
-    return NI_EUSAGE;
-  if (s->group)
-    return NI_ESTATE;
+  if (!g || !s) return NI_EUSAGE;
+  if (s->group) return NI_ESTATE;
   s->group = g;
   s->group_next = g->head;
   g->head = s;
@@ -44,8 +41,7 @@ NI_API int ni_ka_group_add(ni_ka_group *g, ni_ka *s) {
 }
 
 NI_API int ni_ka_group_remove(ni_ka_group *g, ni_ka *s) {
-  if (!g || !s || s->group != g)
-    return NI_ESTATE;
+  if (!g || !s || s->group != g) return NI_ESTATE;
   for (ni_ka **p = &g->head; *p; p = &(*p)->group_next) {
     if (*p == s) {
       *p = s->group_next;
@@ -59,12 +55,10 @@ NI_API int ni_ka_group_remove(ni_ka_group *g, ni_ka *s) {
 
 NI_API ni_ms ni_ka_group_get_expiry(const ni_ka_group *g) {
   ni_ms e = NI_TIME_NEVER;
-  if (!g)
-    return e;
+  if (!g) return e;
   for (const ni_ka *s = g->head; s; s = s->group_next) {
     ni_ms t = ni_ka_get_expiry(s);
-    if (t < e)
-      e = t;
+    if (t < e) e = t;
   }
   return e;
 }
@@ -77,28 +71,22 @@ static ni_ms pull_window(const ni_ka *s) {
 }
 
 static int pullable(const ni_ka *s, ni_ms now) {
-  if (s->state != NI__KA_CONNECTED || s->outstanding || s->probing)
-    return 0;
+  if (s->state != NI__KA_CONNECTED || s->outstanding || s->probing) return 0;
   ni_ms due = ni__ka_next_due(s);
   return due > now && due - now <= pull_window(s);
 }
 
 NI_API ni_ka *ni_ka_group_handle_expiry(ni_ka_group *g, ni_ms now, ni_ka_action *action) {
   ni_ka_action dummy;
-  if (!action)
-    action = &dummy;
+  if (!action) action = &dummy;
   *action = NI_KA_NONE;
-  if (!g)
-    return NULL;
-  if (g->awake && g->awake_at != now)
-    g->awake = 0;
+  if (!g) return NULL;
+  if (g->awake && g->awake_at != now) g->awake = 0;
   /* First whatever is due by its own clock. */
   for (ni_ka *s = g->head; s; s = s->group_next) {
-    if (ni_ka_get_expiry(s) > now)
-      continue;
+    if (ni_ka_get_expiry(s) > now) continue;
     ni_ka_action a = ni_ka_handle_expiry(s, now);
-    if (a == NI_KA_NONE)
-      continue;
+    if (a == NI_KA_NONE) continue;
     if (!g->awake) {
       g->awake = 1;
       g->awake_at = now;
@@ -108,11 +96,9 @@ NI_API ni_ka *ni_ka_group_handle_expiry(ni_ka_group *g, ni_ms now, ni_ka_action 
     return s;
   }
   /* Then, while the radio is up anyway, whatever would be due soon. */
-  if (!g->awake)
-    return NULL;
+  if (!g->awake) return NULL;
   for (ni_ka *s = g->head; s; s = s->group_next) {
-    if (!pullable(s, now))
-      continue;
+    if (!pullable(s, now)) continue;
     *action = ni__ka_fire(s, now);
     s->stats.pulled++;
     return s;

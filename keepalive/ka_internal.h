@@ -8,6 +8,12 @@
 
 #include "natidle/keepalive.h"
 
+/* a + b, stopping at NI_TIME_NEVER: a caller's clock may start anywhere,
+ * and a deadline that wrapped around would fire at once. */
+static inline ni_ms ni__ka_add(ni_ms a, ni_ms b) {
+  return a > NI_TIME_NEVER - b ? NI_TIME_NEVER : a + b;
+}
+
 /* Session states (ni_ka.state). */
 enum { NI__KA_DISCONNECTED = 0, NI__KA_CONNECTED = 1 };
 

@@ -38,10 +38,8 @@ ni_ms ni__ka_reidle_limit(const ni_ka *s) {
 
 ni_ms ni__ka_cap(const ni_ka *s) {
   ni_ms cap = ni__ka_reidle_limit(s);
-  if (s->cfg.max_interval_ms && s->cfg.max_interval_ms < cap)
-    cap = s->cfg.max_interval_ms;
-  if (cap < s->cfg.min_interval_ms)
-    cap = s->cfg.min_interval_ms;
+  if (s->cfg.max_interval_ms && s->cfg.max_interval_ms < cap) cap = s->cfg.max_interval_ms;
+  if (cap < s->cfg.min_interval_ms) cap = s->cfg.min_interval_ms;
   return cap;
 }
 
@@ -54,28 +52,23 @@ ni_ms ni__ka_resolution(const ni_ka *s) {
 }
 
 NI_API ni_ms ni_ka_margin(const ni_ka *s) {
-  if (!s)
-    return 0;
-  if (s->cfg.margin_ms)
-    return s->cfg.margin_ms;
+  if (!s) return 0;
+  if (s->cfg.margin_ms) return s->cfg.margin_ms;
   /* Why three terms: a fixed floor for the NAT's timer granularity and the
    * caller's timer slop; a proportional part because both grow with the
    * interval (deferred alarms on phones, clock rate differences); and the
    * smoothed RTT because the NAT's silence began when the server's last
    * packet crossed it, up to one RTT before the client saw that packet. */
   ni_ms m = s->cfg.margin_min_ms;
-  ni_ms p = s->lower / 1000 * s->cfg.margin_permille +
-            s->lower % 1000 * s->cfg.margin_permille / 1000;
-  if (p > m)
-    m = p;
-  if (s->have_rtt && s->srtt > m)
-    m = s->srtt;
+  ni_ms p =
+      s->lower / 1000 * s->cfg.margin_permille + s->lower % 1000 * s->cfg.margin_permille / 1000;
+  if (p > m) m = p;
+  if (s->have_rtt && s->srtt > m) m = s->srtt;
   return m;
 }
 
 void ni__ka_learn_alive(ni_ka *s, ni_ms silence) {
-  if (silence <= s->lower)
-    return;
+  if (silence <= s->lower) return;
   s->lower = silence;
   if (s->upper != NI_TIME_NEVER && s->upper <= s->lower)
     s->upper = NI_TIME_NEVER; /* the NAT got longer: the old kill is stale */
@@ -91,9 +84,8 @@ static ni_ms reprobe_period(ni_ka *s) {
 void ni__ka_learn_dead(ni_ka *s, ni_ms silence, ni_ms now) {
   s->stats.failures++;
   /* No re-probe soon after a failure, whatever it taught. */
-  s->reprobe_at = now + reprobe_period(s);
-  if (silence == 0)
-    return;
+  s->reprobe_at = ni__ka_add(now, reprobe_period(s));
+  if (silence == 0) return;
   if (silence <= s->lower) {
     /* Killed at a silence it survived before: another NAT, or this one
      * shortened its timeout.  What was learned from below no longer holds;
@@ -112,8 +104,7 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
   ni_ms iv;
   int probe = 0;
 
-  if (s->reprobe_at == 0)
-    s->reprobe_at = now + reprobe_period(s);
+  if (s->reprobe_at == 0) s->reprobe_at = ni__ka_add(now, reprobe_period(s));
   if (!s->cfg.adaptive) {
     if (lo)
       iv = lo > ni_ka_margin(s) ? lo - ni_ka_margin(s) : 0;
@@ -136,17 +127,14 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
   } else if (now >= s->reprobe_at) {
     iv = lo + ni__ka_resolution(s);
     probe = 1;
-    s->reprobe_at = now + reprobe_period(s);
+    s->reprobe_at = ni__ka_add(now, reprobe_period(s));
   } else {
     iv = lo > ni_ka_margin(s) ? lo - ni_ka_margin(s) : 0;
   }
-  if (iv > cap)
-    iv = cap;
-  if (iv < s->cfg.min_interval_ms)
-    iv = s->cfg.min_interval_ms;
+  if (iv > cap) iv = cap;
+  if (iv < s->cfg.min_interval_ms) iv = s->cfg.min_interval_ms;
   /* A probe capped down to what is already known to survive is no probe. */
-  if (probe && iv <= lo)
-    probe = 0;
+  if (probe && iv <= lo) probe = 0;
   s->interval = iv;
   s->probing = probe;
 }

@@ -13,8 +13,7 @@
 #include "keepalive/ka_internal.h"
 
 NI_API void ni_ka_config_default(ni_ka_config *c) {
-  if (!c)
-    return;
+  if (!c) return;
   memset(c, 0, sizeof(*c));
   c->autologout_ms = NI_KA_AUTOLOGOUT_MS;
   c->margin_min_ms = NI_KA_MARGIN_MIN_MS;
@@ -29,15 +28,13 @@ NI_API void ni_ka_config_default(ni_ka_config *c) {
 }
 
 static void take_default(uint64_t *v, uint64_t d) {
-  if (*v == 0)
-    *v = d;
+  if (*v == 0) *v = d;
 }
 
 NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c) {
   ni_ka_config d;
 
-  if (!s || !c)
-    return NI_EUSAGE;
+  if (!s || !c) return NI_EUSAGE;
   ni_ka_config_default(&d);
   ni_ka_config k = *c;
   /* Zero means "default" for every field that has one. */
@@ -49,14 +46,10 @@ NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c) {
   take_default(&k.reply_min_ms, d.reply_min_ms);
   take_default(&k.reply_max_ms, d.reply_max_ms);
   take_default(&k.seed, d.seed);
-  if (!k.margin_permille)
-    k.margin_permille = d.margin_permille;
-  if (k.nat_lower_ms && k.nat_upper_ms && k.nat_lower_ms > k.nat_upper_ms)
-    return NI_EUSAGE;
-  if (k.max_interval_ms && k.min_interval_ms > k.max_interval_ms)
-    return NI_EUSAGE;
-  if (k.reply_min_ms > k.reply_max_ms || k.margin_permille >= 1000)
-    return NI_EUSAGE;
+  if (!k.margin_permille) k.margin_permille = d.margin_permille;
+  if (k.nat_lower_ms && k.nat_upper_ms && k.nat_lower_ms > k.nat_upper_ms) return NI_EUSAGE;
+  if (k.max_interval_ms && k.min_interval_ms > k.max_interval_ms) return NI_EUSAGE;
+  if (k.reply_min_ms > k.reply_max_ms || k.margin_permille >= 1000) return NI_EUSAGE;
 
   memset(s, 0, sizeof(*s));
   s->cfg = k;
@@ -71,8 +64,7 @@ NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c) {
 
 /* Times never go backwards inside the scheduler. */
 static ni_ms clamp_now(ni_ka *s, ni_ms now) {
-  if (now < s->now)
-    return s->now;
+  if (now < s->now) return s->now;
   s->now = now;
   return now;
 }
@@ -82,24 +74,19 @@ static ni_ms silence_at(const ni_ka *s, ni_ms now) {
 }
 
 NI_API ni_ms ni_ka_reply_timeout(const ni_ka *s) {
-  if (!s)
-    return 0;
-  if (!s->have_rtt)
-    return s->cfg.reply_max_ms;
+  if (!s) return 0;
+  if (!s->have_rtt) return s->cfg.reply_max_ms;
   ni_ms t = s->srtt > NI_TIME_NEVER / 8 ? NI_TIME_NEVER / 2 : 4 * s->srtt;
-  if (t < s->cfg.reply_min_ms)
-    t = s->cfg.reply_min_ms;
-  if (t > s->cfg.reply_max_ms)
-    t = s->cfg.reply_max_ms;
+  if (t < s->cfg.reply_min_ms) t = s->cfg.reply_min_ms;
+  if (t > s->cfg.reply_max_ms) t = s->cfg.reply_max_ms;
   return t;
 }
 
 ni_ms ni__ka_next_due(const ni_ka *s) {
-  ni_ms due = s->last_activity + s->interval;
+  ni_ms due = ni__ka_add(s->last_activity, s->interval);
   if (s->in_idle) {
-    ni_ms reidle = s->idle_since + ni__ka_reidle_limit(s);
-    if (reidle < due)
-      due = reidle;
+    ni_ms reidle = ni__ka_add(s->idle_since, ni__ka_reidle_limit(s));
+    if (reidle < due) due = reidle;
   }
   return due;
 }
@@ -110,13 +97,12 @@ ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now) {
   s->out_probe = s->probing;
   s->out_tainted = 0;
   s->out_sent_at = now;
-  s->out_deadline = now + ni_ka_reply_timeout(s);
+  s->out_deadline = ni__ka_add(now, ni_ka_reply_timeout(s));
   s->out_silence = silence_at(s, now);
   s->last_activity = now;
   s->prev_valid = 0;
   s->stats.keepalives++;
-  if (s->probing)
-    s->stats.probes++;
+  if (s->probing) s->stats.probes++;
   return a;
 }
 
@@ -147,8 +133,7 @@ static void evidence_rx(ni_ka *s, ni_ms now) {
   if (!s->outstanding) {
     unsigned gen = s->bracket_gen;
     ni__ka_learn_alive(s, silence_at(s, now));
-    if (gen != s->bracket_gen)
-      ni__ka_choose_interval(s, now);
+    if (gen != s->bracket_gen) ni__ka_choose_interval(s, now);
   }
   s->last_activity = now;
 }
@@ -167,8 +152,7 @@ static int on_answered(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   }
   /* The DONE was answered; the caller re-enters IDLE at once, so the
    * re-IDLE clock restarts here (IDLE_ENTERED restarts it again). */
-  if (s->outstanding == NI_KA_REIDLE)
-    s->idle_since = now;
+  if (s->outstanding == NI_KA_REIDLE) s->idle_since = now;
   s->outstanding = 0;
   s->last_activity = now;
   ni__ka_choose_interval(s, now);
@@ -196,8 +180,7 @@ static int on_push_in_noop(ni_ka *s, ni_ms now) {
 }
 
 NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
-  if (!s || !ev)
-    return NI_EUSAGE;
+  if (!s || !ev) return NI_EUSAGE;
   now = clamp_now(s, now);
   int connected = s->state == NI__KA_CONNECTED;
 
@@ -213,48 +196,40 @@ NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
     return 0;
   case NI_KA_EV_RX:
   case NI_KA_EV_PUSH_IN_IDLE:
-    if (!connected)
-      return NI_ESTATE;
+    if (!connected) return NI_ESTATE;
     evidence_rx(s, now);
     return 0;
   case NI_KA_EV_TX:
-    if (!connected)
-      return NI_ESTATE;
+    if (!connected) return NI_ESTATE;
     s->last_activity = now;
     return 0;
   case NI_KA_EV_IDLE_ENTERED:
-    if (!connected)
-      return NI_ESTATE;
+    if (!connected) return NI_ESTATE;
     s->in_idle = 1;
     s->idle_since = now;
     s->last_activity = now;
     return 0;
   case NI_KA_EV_IDLE_LEFT:
-    if (!connected)
-      return NI_ESTATE;
+    if (!connected) return NI_ESTATE;
     s->in_idle = 0;
     s->last_activity = now;
     return 0;
   case NI_KA_EV_KA_SENT:
-    if (!connected || !s->outstanding)
-      return NI_ESTATE;
+    if (!connected || !s->outstanding) return NI_ESTATE;
     s->out_sent_at = now;
-    s->out_deadline = now + ni_ka_reply_timeout(s);
+    s->out_deadline = ni__ka_add(now, ni_ka_reply_timeout(s));
     s->last_activity = now;
     return 0;
   case NI_KA_EV_KA_ANSWERED:
-    if (!connected || !s->outstanding)
-      return NI_ESTATE;
+    if (!connected || !s->outstanding) return NI_ESTATE;
     return on_answered(s, ev, now);
   case NI_KA_EV_KA_UNANSWERED:
-    if (!connected || !s->outstanding)
-      return NI_ESTATE;
+    if (!connected || !s->outstanding) return NI_ESTATE;
     s->stats.dead++;
     die(s, now);
     return 0;
   case NI_KA_EV_LOST:
-    if (!connected)
-      return NI_ESTATE;
+    if (!connected) return NI_ESTATE;
     s->stats.lost++;
     if (s->outstanding) {
       /* It broke while a keepalive was on its way: that silence killed it. */
@@ -263,65 +238,57 @@ NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
       /* A loss during silence teaches something only when the caller knows
        * it came from the silence, and only beyond what was seen to survive:
        * a shorter one is a network change, not the NAT's timeout. */
-      if (ev->silent_ms > s->lower)
-        ni__ka_learn_dead(s, ev->silent_ms, now);
+      if (ev->silent_ms > s->lower) ni__ka_learn_dead(s, ev->silent_ms, now);
       s->state = NI__KA_DISCONNECTED;
     }
     return 0;
   case NI_KA_EV_PUSH_IN_NOOP:
-    if (!connected)
-      return NI_ESTATE;
+    if (!connected) return NI_ESTATE;
     return on_push_in_noop(s, now);
   }
   return NI_EUSAGE;
 }
 
 NI_API ni_ms ni_ka_get_expiry(const ni_ka *s) {
-  if (!s || s->state != NI__KA_CONNECTED)
-    return NI_TIME_NEVER;
-  if (s->outstanding)
-    return s->out_deadline;
+  if (!s || s->state != NI__KA_CONNECTED) return NI_TIME_NEVER;
+  if (s->outstanding) return s->out_deadline;
   return ni__ka_next_due(s);
 }
 
 NI_API ni_ka_action ni_ka_handle_expiry(ni_ka *s, ni_ms now) {
-  if (!s || s->state != NI__KA_CONNECTED)
-    return NI_KA_NONE;
+  if (!s || s->state != NI__KA_CONNECTED) return NI_KA_NONE;
   now = clamp_now(s, now);
   if (s->outstanding) {
-    if (now < s->out_deadline)
-      return NI_KA_NONE;
+    if (now < s->out_deadline) return NI_KA_NONE;
     s->stats.dead++;
     die(s, now);
     return NI_KA_DEAD;
   }
-  if (now < ni__ka_next_due(s))
-    return NI_KA_NONE;
+  if (now < ni__ka_next_due(s)) return NI_KA_NONE;
   return ni__ka_fire(s, now);
 }
 
 NI_API ni_ms ni_ka_reply_deadline(const ni_ka *s) {
-  if (!s || s->state != NI__KA_CONNECTED || !s->outstanding)
-    return NI_TIME_NEVER;
+  if (!s || s->state != NI__KA_CONNECTED || !s->outstanding) return NI_TIME_NEVER;
   return s->out_deadline;
 }
 
-NI_API ni_ms ni_ka_interval(const ni_ka *s) { return s ? s->interval : 0; }
+NI_API ni_ms ni_ka_interval(const ni_ka *s) {
+  return s ? s->interval : 0;
+}
 
-NI_API int ni_ka_is_probing(const ni_ka *s) { return s ? s->probing : 0; }
+NI_API int ni_ka_is_probing(const ni_ka *s) {
+  return s ? s->probing : 0;
+}
 
 NI_API unsigned ni_ka_bracket(const ni_ka *s, ni_ms *lower, ni_ms *upper) {
-  if (!s)
-    return 0;
-  if (lower)
-    *lower = s->lower;
-  if (upper)
-    *upper = s->upper == NI_TIME_NEVER ? 0 : s->upper;
+  if (!s) return 0;
+  if (lower) *lower = s->lower;
+  if (upper) *upper = s->upper == NI_TIME_NEVER ? 0 : s->upper;
   return s->bracket_gen;
 }
 
 NI_API void ni_ka_get_stats(const ni_ka *s, ni_ka_stats *out) {
-  if (!s || !out)
-    return;
+  if (!s || !out) return;
   *out = s->stats;
 }

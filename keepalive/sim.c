@@ -11,14 +11,12 @@
 #include "natidle/keepalive_sim.h"
 
 NI_API int ni_sim_tuner_init(ni_sim_tuner *t, ni_sim_policy policy, ni_ms fixed_ms) {
-  if (!t)
-    return NI_EUSAGE;
+  if (!t) return NI_EUSAGE;
   memset(t, 0, sizeof(*t));
   t->policy = policy;
   switch (policy) {
   case NI_SIM_FIXED:
-    if (!fixed_ms)
-      return NI_EUSAGE;
+    if (!fixed_ms) return NI_EUSAGE;
     t->interval = fixed_ms;
     return 0;
   case NI_SIM_WECHAT:
@@ -33,11 +31,14 @@ NI_API int ni_sim_tuner_init(ni_sim_tuner *t, ni_sim_policy policy, ni_ms fixed_
   return NI_EUSAGE;
 }
 
-NI_API ni_ms ni_sim_tuner_interval(const ni_sim_tuner *t) { return t ? t->interval : 0; }
+NI_API ni_ms ni_sim_tuner_interval(const ni_sim_tuner *t) {
+  return t ? t->interval : 0;
+}
 
 static void wechat_report(ni_sim_tuner *t, int answered) {
   if (!answered) {
-    ni_ms back = t->interval > NI_SIM_WECHAT_BACKOFF_MS ? t->interval - NI_SIM_WECHAT_BACKOFF_MS : 0;
+    ni_ms back =
+        t->interval > NI_SIM_WECHAT_BACKOFF_MS ? t->interval - NI_SIM_WECHAT_BACKOFF_MS : 0;
     t->interval = back > NI_SIM_WECHAT_START_MS ? back : NI_SIM_WECHAT_START_MS;
     t->settled = 1;
     t->ok_run = 0;
@@ -48,8 +49,7 @@ static void wechat_report(ni_sim_tuner *t, int answered) {
     t->settled_for += t->interval;
     if (t->settled_for >= NI_SIM_WECHAT_WEEK_MS) {
       t->interval += NI_SIM_WECHAT_REPROBE_MS;
-      if (t->interval > NI_SIM_WECHAT_MAX_MS)
-        t->interval = NI_SIM_WECHAT_MAX_MS;
+      if (t->interval > NI_SIM_WECHAT_MAX_MS) t->interval = NI_SIM_WECHAT_MAX_MS;
       t->settled_for = 0;
     }
     return;
@@ -57,18 +57,15 @@ static void wechat_report(ni_sim_tuner *t, int answered) {
   if (++t->ok_run >= 3) {
     t->ok_run = 0;
     t->interval += NI_SIM_WECHAT_STEP_MS;
-    if (t->interval > NI_SIM_WECHAT_MAX_MS)
-      t->interval = NI_SIM_WECHAT_MAX_MS;
+    if (t->interval > NI_SIM_WECHAT_MAX_MS) t->interval = NI_SIM_WECHAT_MAX_MS;
   }
 }
 
 static void fairemail_report(ni_sim_tuner *t, int answered) {
-  if (t->settled)
-    return; /* tuning stopped for good */
+  if (t->settled) return; /* tuning stopped for good */
   if (answered) {
     t->fail_run = 0;
-    if (++t->ok_run >= 3)
-      t->settled = 1;
+    if (++t->ok_run >= 3) t->settled = 1;
     return;
   }
   t->ok_run = 0;
@@ -80,8 +77,7 @@ static void fairemail_report(ni_sim_tuner *t, int answered) {
 }
 
 NI_API void ni_sim_tuner_report(ni_sim_tuner *t, int answered) {
-  if (!t)
-    return;
+  if (!t) return;
   if (t->policy == NI_SIM_WECHAT)
     wechat_report(t, answered);
   else if (t->policy == NI_SIM_FAIREMAIL)
@@ -89,8 +85,7 @@ NI_API void ni_sim_tuner_report(ni_sim_tuner *t, int answered) {
 }
 
 NI_API void ni_sim_config_default(ni_sim_config *c, ni_ms nat_timeout_ms) {
-  if (!c)
-    return;
+  if (!c) return;
   memset(c, 0, sizeof(*c));
   c->nat_timeout_ms = nat_timeout_ms;
   c->duration_ms = 24ull * 3600 * 1000;
@@ -131,14 +126,12 @@ static void client_connected(client *k, ni_ms t) {
 }
 
 static ni_ms client_next(const client *k) {
-  if (k->natidle)
-    return ni_ka_get_expiry(&k->ka);
+  if (k->natidle) return ni_ka_get_expiry(&k->ka);
   return k->tu_waiting ? k->tu_deadline : k->last_act + ni_sim_tuner_interval(&k->tu);
 }
 
 static ni_ka_action client_act(client *k, ni_ms t) {
-  if (k->natidle)
-    return ni_ka_handle_expiry(&k->ka, t);
+  if (k->natidle) return ni_ka_handle_expiry(&k->ka, t);
   if (k->tu_waiting) {
     ni_sim_tuner_report(&k->tu, 0);
     return NI_KA_DEAD;
@@ -168,8 +161,7 @@ static void tally(ni_sim_result *r, const ni_sim_config *c, ni_ms t, int wakeup,
                   int failure) {
   ni_sim_tally *w[2] = {&r->all, t >= c->after_ms ? &r->after : NULL};
   for (int i = 0; i < 2; i++) {
-    if (!w[i])
-      continue;
+    if (!w[i]) continue;
     w[i]->wakeups += (uint64_t)wakeup;
     w[i]->keepalives += (uint64_t)keepalive;
     w[i]->failures += (uint64_t)failure;
@@ -177,29 +169,23 @@ static void tally(ni_sim_result *r, const ni_sim_config *c, ni_ms t, int wakeup,
 }
 
 static void tally_broken(ni_sim_result *r, const ni_sim_config *c, ni_ms from, ni_ms to) {
-  if (to > c->duration_ms)
-    to = c->duration_ms;
-  if (to <= from)
-    return;
+  if (to > c->duration_ms) to = c->duration_ms;
+  if (to <= from) return;
   r->all.broken_ms += to - from;
-  if (from < c->after_ms)
-    from = c->after_ms;
-  if (to > from)
-    r->after.broken_ms += to - from;
+  if (from < c->after_ms) from = c->after_ms;
+  if (to > from) r->after.broken_ms += to - from;
 }
 
 static int in_band(const ni_sim_config *c, ni_ms cap, ni_ms silence) {
   ni_ms ref = c->nat_timeout_ms < cap ? c->nat_timeout_ms : cap;
   ni_ms lo = ref / 1000 * c->band_permille + ref % 1000 * c->band_permille / 1000;
-  if (c->nat_timeout_ms > cap)
-    return silence >= lo && silence <= cap;
+  if (c->nat_timeout_ms > cap) return silence >= lo && silence <= cap;
   return silence >= lo && silence < ref;
 }
 
 NI_API int ni_sim_run(const ni_sim_config *c, ni_sim_result *r) {
   client k;
-  if (!c || !r || !c->nat_timeout_ms || !c->duration_ms)
-    return NI_EUSAGE;
+  if (!c || !r || !c->nat_timeout_ms || !c->duration_ms) return NI_EUSAGE;
   memset(r, 0, sizeof(*r));
   memset(&k, 0, sizeof(k));
   k.c = c;
@@ -211,8 +197,8 @@ NI_API int ni_sim_run(const ni_sim_config *c, ni_sim_result *r) {
   r->span_ms = c->duration_ms > c->after_ms ? c->duration_ms - c->after_ms : 0;
 
   const ni_ms T = c->nat_timeout_ms;
-  ni_ms nat_last = 0;       /* last packet through the NAT */
-  ni_ms client_last = 0;    /* last packet the client sent or got */
+  ni_ms nat_last = 0;               /* last packet through the NAT */
+  ni_ms client_last = 0;            /* last packet the client sent or got */
   ni_ms dead_since = NI_TIME_NEVER; /* the mapping expired then */
   ni_ms t = 0;
   client_connected(&k, 0);
@@ -222,20 +208,16 @@ NI_API int ni_sim_run(const ni_sim_config *c, ni_sim_result *r) {
    * against a policy that stops advancing time. */
   for (uint64_t guard = 0; guard < 100000000; guard++) {
     ni_ms e = client_next(&k);
-    if (e == NI_TIME_NEVER || e >= c->duration_ms)
-      break;
-    if (e < t)
-      return NI_ESTATE;
+    if (e == NI_TIME_NEVER || e >= c->duration_ms) break;
+    if (e < t) return NI_ESTATE;
     t = e;
-    if (dead_since == NI_TIME_NEVER && t - nat_last >= T)
-      dead_since = nat_last + T;
+    if (dead_since == NI_TIME_NEVER && t - nat_last >= T) dead_since = nat_last + T;
     ni_ka_action a = client_act(&k, t);
     if (a == NI_KA_NOOP || a == NI_KA_REIDLE) {
       ni_ms silence = t - client_last;
       int lost = dead_since != NI_TIME_NEVER;
       tally(r, c, t, 1, 1, lost);
-      if (lost || !in_band(c, r->cap_ms, silence))
-        r->last_bad_ms = t;
+      if (lost || !in_band(c, r->cap_ms, silence)) r->last_bad_ms = t;
       if (lost) {
         client_unanswered(&k, t);
       } else {
@@ -245,15 +227,13 @@ NI_API int ni_sim_run(const ni_sim_config *c, ni_sim_result *r) {
     } else if (a == NI_KA_DEAD) {
       ni_ms done = t + c->reconnect_ms;
       tally(r, c, t, 1, 0, 0);
-      if (dead_since != NI_TIME_NEVER)
-        tally_broken(r, c, dead_since, done);
+      if (dead_since != NI_TIME_NEVER) tally_broken(r, c, dead_since, done);
       dead_since = NI_TIME_NEVER;
       nat_last = client_last = done;
       client_connected(&k, done);
     }
   }
-  if (dead_since != NI_TIME_NEVER)
-    tally_broken(r, c, dead_since, c->duration_ms);
+  if (dead_since != NI_TIME_NEVER) tally_broken(r, c, dead_since, c->duration_ms);
   r->final_interval_ms = k.natidle ? ni_ka_interval(&k.ka) : ni_sim_tuner_interval(&k.tu);
   return 0;
 }

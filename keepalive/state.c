@@ -50,12 +50,10 @@ typedef struct table {
 /* A label: 1..NI_KA_LABEL_MAX bytes, printable ASCII or UTF-8 bytes, no
  * tab, no control characters (they would break the line format). */
 static int label_ok(const char *l, size_t len) {
-  if (len == 0 || len > NI_KA_LABEL_MAX)
-    return 0;
+  if (len == 0 || len > NI_KA_LABEL_MAX) return 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)l[i];
-    if (c < 0x20 || c == 0x7f)
-      return 0;
+    if (c < 0x20 || c == 0x7f) return 0;
   }
   return 1;
 }
@@ -67,12 +65,10 @@ static size_t parse_u64(const char *p, const char *end, uint64_t *out) {
   size_t i = 0;
   for (; p + i < end && p[i] >= '0' && p[i] <= '9'; i++) {
     unsigned d = (unsigned)(p[i] - '0');
-    if (v > (UINT64_MAX - d) / 10)
-      return 0;
+    if (v > (UINT64_MAX - d) / 10) return 0;
     v = v * 10 + d;
   }
-  if (i == 0 || i > 20)
-    return 0;
+  if (i == 0 || i > 20) return 0;
   *out = v;
   return i;
 }
@@ -80,25 +76,21 @@ static size_t parse_u64(const char *p, const char *end, uint64_t *out) {
 /* Parse one network line [p, eol) into *e. */
 static int parse_line(const char *p, const char *eol, entry *e) {
   const char *tab = memchr(p, '\t', (size_t)(eol - p));
-  if (!tab || !label_ok(p, (size_t)(tab - p)))
-    return -1;
+  if (!tab || !label_ok(p, (size_t)(tab - p))) return -1;
   memcpy(e->label, p, (size_t)(tab - p));
   e->label[tab - p] = '\0';
   p = tab + 1;
   uint64_t v[3];
   for (int i = 0; i < 3; i++) {
     size_t n = parse_u64(p, eol, &v[i]);
-    if (!n)
-      return -1;
+    if (!n) return -1;
     p += n;
     if (i < 2) {
-      if (p >= eol || *p != '\t')
-        return -1;
+      if (p >= eol || *p != '\t') return -1;
       p++;
     }
   }
-  if (p != eol || (v[1] && v[0] > v[1]))
-    return -1;
+  if (p != eol || (v[1] && v[0] > v[1])) return -1;
   e->lower = v[0];
   e->upper = v[1];
   e->updated = v[2];
@@ -109,27 +101,22 @@ static int parse_line(const char *p, const char *eol, entry *e) {
 static int parse_file(const char *buf, size_t len, table *t) {
   const char *p = buf, *end = buf + len;
   t->n = 0;
-  if (len < sizeof(MAGIC) - 1 || memcmp(p, MAGIC, sizeof(MAGIC) - 1))
-    return -EBADMSG;
+  if (len < sizeof(MAGIC) - 1 || memcmp(p, MAGIC, sizeof(MAGIC) - 1)) return -EBADMSG;
   p += sizeof(MAGIC) - 1;
   for (;;) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
-    if (!eol)
-      return -EBADMSG; /* truncated: no trailer */
+    if (!eol) return -EBADMSG; /* truncated: no trailer */
     if ((size_t)(eol - p) > 4 && !memcmp(p, "end ", 4)) {
       uint64_t n;
       if (parse_u64(p + 4, eol, &n) != (size_t)(eol - p - 4) || n != t->n || eol + 1 != end)
         return -EBADMSG;
       return 0;
     }
-    if (t->n == NI_KA_STATE_MAX)
-      return -EBADMSG;
+    if (t->n == NI_KA_STATE_MAX) return -EBADMSG;
     entry *e = &t->e[t->n];
-    if (parse_line(p, eol, e))
-      return -EBADMSG;
+    if (parse_line(p, eol, e)) return -EBADMSG;
     for (size_t i = 0; i < t->n; i++)
-      if (!strcmp(t->e[i].label, e->label))
-        return -EBADMSG; /* never written by us */
+      if (!strcmp(t->e[i].label, e->label)) return -EBADMSG; /* never written by us */
     t->n++;
     p = eol + 1;
   }
@@ -138,8 +125,7 @@ static int parse_file(const char *buf, size_t len, table *t) {
 /* Read the file at `path` into a table.  -ENOENT if absent. */
 static int read_table(const char *path, table *t) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
+  if (fd < 0) return -errno;
   char *buf = malloc(FILE_MAX + 1);
   if (!buf) {
     close(fd);
@@ -149,14 +135,12 @@ static int read_table(const char *path, table *t) {
   int rc = 0;
   for (;;) {
     ssize_t n = read(fd, buf + len, FILE_MAX + 1 - len);
-    if (n < 0 && errno == EINTR)
-      continue;
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       rc = -errno;
       break;
     }
-    if (n == 0)
-      break;
+    if (n == 0) break;
     len += (size_t)n;
     if (len > FILE_MAX) {
       rc = -EBADMSG; /* larger than any file we write */
@@ -164,31 +148,24 @@ static int read_table(const char *path, table *t) {
     }
   }
   close(fd);
-  if (rc == 0)
-    rc = parse_file(buf, len, t);
+  if (rc == 0) rc = parse_file(buf, len, t);
   free(buf);
   return rc;
 }
 
-NI_API int ni_ka_state_load(const char *path, const char *network, ni_ms *lower_ms,
-                            ni_ms *upper_ms, uint64_t *updated_unix_s) {
-  if (!path || !network || !label_ok(network, strlen(network)))
-    return NI_EUSAGE;
+NI_API int ni_ka_state_load(const char *path, const char *network, ni_ms *lower_ms, ni_ms *upper_ms,
+                            uint64_t *updated_unix_s) {
+  if (!path || !network || !label_ok(network, strlen(network))) return NI_EUSAGE;
   table *t = malloc(sizeof(*t));
-  if (!t)
-    return -ENOMEM;
+  if (!t) return -ENOMEM;
   int rc = read_table(path, t);
   if (rc == 0) {
     rc = -ENOENT;
     for (size_t i = 0; i < t->n; i++) {
-      if (strcmp(t->e[i].label, network))
-        continue;
-      if (lower_ms)
-        *lower_ms = t->e[i].lower;
-      if (upper_ms)
-        *upper_ms = t->e[i].upper;
-      if (updated_unix_s)
-        *updated_unix_s = t->e[i].updated;
+      if (strcmp(t->e[i].label, network)) continue;
+      if (lower_ms) *lower_ms = t->e[i].lower;
+      if (upper_ms) *upper_ms = t->e[i].upper;
+      if (updated_unix_s) *updated_unix_s = t->e[i].updated;
       rc = 0;
       break;
     }
@@ -200,10 +177,8 @@ NI_API int ni_ka_state_load(const char *path, const char *network, ni_ms *lower_
 static int write_all(int fd, const char *p, size_t len) {
   while (len) {
     ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -errno;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
     p += n;
     len -= (size_t)n;
   }
@@ -214,12 +189,10 @@ static int write_all(int fd, const char *p, size_t len) {
 static int sync_dir(const char *path) {
   const char *slash = strrchr(path, '/');
   char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-  if (!dir)
-    return -ENOMEM;
+  if (!dir) return -ENOMEM;
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   free(dir);
-  if (fd < 0)
-    return -errno;
+  if (fd < 0) return -errno;
   int rc = fsync(fd) ? -errno : 0;
   close(fd);
   return rc;
@@ -229,13 +202,11 @@ static int sync_dir(const char *path) {
 static int write_table(const char *path, const table *t) {
   size_t cap = FILE_MAX, len = 0;
   char *buf = malloc(cap);
-  if (!buf)
-    return -ENOMEM;
+  if (!buf) return -ENOMEM;
   len += (size_t)snprintf(buf, cap, "%s", MAGIC);
   for (size_t i = 0; i < t->n; i++)
     len += (size_t)snprintf(buf + len, cap - len, "%s\t%llu\t%llu\t%llu\n", t->e[i].label,
-                            (unsigned long long)t->e[i].lower,
-                            (unsigned long long)t->e[i].upper,
+                            (unsigned long long)t->e[i].lower, (unsigned long long)t->e[i].upper,
                             (unsigned long long)t->e[i].updated);
   len += (size_t)snprintf(buf + len, cap - len, "end %zu\n", t->n);
 
@@ -253,12 +224,9 @@ static int write_table(const char *path, const table *t) {
     rc = -errno;
   } else {
     rc = write_all(fd, buf, len);
-    if (rc == 0 && fsync(fd))
-      rc = -errno;
-    if (close(fd) && rc == 0)
-      rc = -errno;
-    if (rc == 0 && rename(tmp, path))
-      rc = -errno;
+    if (rc == 0 && fsync(fd)) rc = -errno;
+    if (close(fd) && rc == 0) rc = -errno;
+    if (rc == 0 && rename(tmp, path)) rc = -errno;
     if (rc)
       unlink(tmp);
     else
@@ -269,15 +237,12 @@ static int write_table(const char *path, const table *t) {
   return rc;
 }
 
-NI_API int ni_ka_state_save(const char *path, const char *network, ni_ms lower_ms,
-                            ni_ms upper_ms, uint64_t now_unix_s) {
-  if (!path || !network || !label_ok(network, strlen(network)))
-    return NI_EUSAGE;
-  if (upper_ms && lower_ms > upper_ms)
-    return NI_EUSAGE;
+NI_API int ni_ka_state_save(const char *path, const char *network, ni_ms lower_ms, ni_ms upper_ms,
+                            uint64_t now_unix_s) {
+  if (!path || !network || !label_ok(network, strlen(network))) return NI_EUSAGE;
+  if (upper_ms && lower_ms > upper_ms) return NI_EUSAGE;
   table *t = malloc(sizeof(*t));
-  if (!t)
-    return -ENOMEM;
+  if (!t) return -ENOMEM;
   int rc = read_table(path, t);
   if (rc == -ENOENT || rc == -EBADMSG) {
     t->n = 0; /* start afresh: nothing, or nothing trustworthy, was there */
@@ -292,8 +257,7 @@ NI_API int ni_ka_state_save(const char *path, const char *network, ni_ms lower_m
     /* Full: the least recently updated network makes room. */
     i = 0;
     for (size_t j = 1; j < t->n; j++)
-      if (t->e[j].updated < t->e[i].updated)
-        i = j;
+      if (t->e[j].updated < t->e[i].updated) i = j;
   } else if (i == t->n) {
     t->n++;
   }

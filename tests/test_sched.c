@@ -76,8 +76,8 @@ static void test_init_rejects_bad_config(void **state) {
  * really asked for at that silence, not before. */
 static void test_known_timeout_cadence(void **state) {
   (void)state;
-  static const ni_ms ts[] = {30 * S, 45 * S,  60 * S,   90 * S,   2 * MIN,  5 * MIN,
-                             10 * MIN, 14 * MIN, 20 * MIN, 28 * MIN, 29 * MIN, 30 * MIN,
+  static const ni_ms ts[] = {30 * S,   45 * S,   60 * S,    90 * S,   2 * MIN,  5 * MIN,
+                             10 * MIN, 14 * MIN, 20 * MIN,  28 * MIN, 29 * MIN, 30 * MIN,
                              40 * MIN, 60 * MIN, 120 * MIN, 180 * MIN};
   for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
     for (int adaptive = 0; adaptive <= 1; adaptive++) {
@@ -340,6 +340,17 @@ static void test_time_backwards(void **state) {
   assert_int_equal(ni_ka_handle_expiry(&k, 0), NI_KA_NONE);
 }
 
+/* A clock that starts near the end of the range: deadlines saturate at
+ * NI_TIME_NEVER instead of wrapping to the past. */
+static void test_clock_near_end(void **state) {
+  (void)state;
+  ni_ka k;
+  const ni_ms t0 = NI_TIME_NEVER - 10 * S;
+  start_known(&k, 5 * MIN, t0);
+  assert_int_equal(ni_ka_get_expiry(&k), NI_TIME_NEVER);
+  assert_int_equal(ni_ka_handle_expiry(&k, t0 + 5 * S), NI_KA_NONE);
+}
+
 /* Once settled, learning re-probes upward about once a day, by a small
  * step.  Here the NAT lengthened its timeout from 10 to 11 min overnight:
  * the first re-probe finds out and learning resumes up to the new value. */
@@ -419,10 +430,8 @@ static void test_random_event_sequences(void **state) {
     ni_ka_config c;
     ni_ka_config_default(&c);
     c.seed = (uint64_t)run + 1;
-    if (run % 3 == 1)
-      c.nat_lower_ms = 4 * MIN;
-    if (run % 3 == 2)
-      c.nat_lower_ms = c.nat_upper_ms = 50 * MIN;
+    if (run % 3 == 1) c.nat_lower_ms = 4 * MIN;
+    if (run % 3 == 2) c.nat_lower_ms = c.nat_upper_ms = 50 * MIN;
     assert_int_equal(ni_ka_init(&k, &c), 0);
     ni_ms now = 0;
     for (int i = 0; i < 2000; i++) {
@@ -466,6 +475,7 @@ int main(void) {
       cmocka_unit_test(test_lost),
       cmocka_unit_test(test_nat_got_shorter),
       cmocka_unit_test(test_time_backwards),
+      cmocka_unit_test(test_clock_near_end),
       cmocka_unit_test(test_reprobe_daily),
       cmocka_unit_test(test_no_reprobe_after_failure),
       cmocka_unit_test(test_random_event_sequences),

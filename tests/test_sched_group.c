@@ -54,8 +54,7 @@ static uint64_t run_day(sess *ss, size_t n, const ni_ka_config *cfg, const ni_ms
         gi = i;
       }
     }
-    if (t >= DAY)
-      break;
+    if (t >= DAY) break;
     ni_ka_action a;
     ni_ka *k;
     sess *fired[8];
@@ -68,8 +67,7 @@ static uint64_t run_day(sess *ss, size_t n, const ni_ka_config *cfg, const ni_ms
       ni_ms silence = t - s->last, iv = ni_ka_interval(k);
       assert_true(silence <= iv);
       assert_true(silence * 2 >= iv);
-      if (s->nat_ms)
-        assert_true(silence < s->nat_ms);
+      if (s->nat_ms) assert_true(silence < s->nat_ms);
       s->early += silence < iv;
       s->kas++;
       fired[nf++] = s;

@@ -39,7 +39,9 @@ static void run(ni_sim_policy p, ni_ms T, ni_sim_result *r) {
   assert_int_equal(ni_sim_run(&c, r), 0);
 }
 
-static int settled(const ni_sim_result *r) { return r->last_bad_ms < SETTLED_BY; }
+static int settled(const ni_sim_result *r) {
+  return r->last_bad_ms < SETTLED_BY;
+}
 
 /* From nothing, natidle settles in [0.7 T, T) for every T from 30 s to 2 h
  * (at the cap above 29 min), within O(log) failures and a few hours. */
@@ -87,8 +89,7 @@ static void test_baselines_never_settle_outside_their_range(void **state) {
       assert_false(settled(&f));
       assert_true(f.all.failures * 4 >= f.all.keepalives * 3);
     }
-    if (T * 7 > NI_SIM_FAIREMAIL_START_MS * 10)
-      assert_false(settled(&f));
+    if (T * 7 > NI_SIM_FAIREMAIL_START_MS * 10) assert_false(settled(&f));
   }
 }
 
@@ -103,8 +104,7 @@ static void test_fewer_failures_than_fairemail(void **state) {
     ni_ms T = grid(i);
     ni_sim_result a, f;
     run(NI_SIM_FAIREMAIL, T, &f);
-    if (!settled(&f))
-      continue;
+    if (!settled(&f)) continue;
     run(NI_SIM_NATIDLE, T, &a);
     n++;
     nat_total += a.all.failures;
@@ -137,8 +137,7 @@ static void test_settles_sooner_than_wechat(void **state) {
     ni_ms T = grid(i);
     ni_sim_result a, w;
     run(NI_SIM_WECHAT, T, &w);
-    if (!settled(&w))
-      continue;
+    if (!settled(&w)) continue;
     run(NI_SIM_NATIDLE, T, &a);
     n++;
     assert_true(w.all.failures <= 1);

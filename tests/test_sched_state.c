@@ -27,8 +27,7 @@ typedef struct dir {
 
 static int setup(void **state) {
   dir *d = calloc(1, sizeof(*d));
-  if (!d)
-    return -1;
+  if (!d) return -1;
   snprintf(d->path, sizeof(d->path), "/tmp/natidle-state-XXXXXX");
   if (!mkdtemp(d->path)) {
     free(d);
@@ -47,13 +46,11 @@ static int teardown(void **state) {
   struct dirent *de;
   while (dp && (de = readdir(dp)) != NULL) {
     char p[sizeof(d->path) + sizeof(de->d_name) + 2];
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-      continue;
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
     snprintf(p, sizeof(p), "%s/%s", d->path, de->d_name);
     rc |= unlink(p);
   }
-  if (dp)
-    closedir(dp);
+  if (dp) closedir(dp);
   rc |= rmdir(d->path);
   free(d);
   return rc ? -1 : 0;
@@ -171,17 +168,17 @@ static void test_truncated_file(void **state) {
 static void test_corrupt_files(void **state) {
   dir *d = *state;
   static const char *const bad[] = {
-      "natidle-keepalive-state 2\nend 0\n",                 /* another version */
-      "natidle-keepalive-state 1\nx\t1\t2\nend 1\n",        /* missing field */
-      "natidle-keepalive-state 1\nx\t1\t2\t3\t4\nend 1\n",  /* extra field */
-      "natidle-keepalive-state 1\nx\t-1\t2\t3\nend 1\n",    /* sign */
-      "natidle-keepalive-state 1\nx\t5\t2\t3\nend 1\n",     /* lower > upper */
-      "natidle-keepalive-state 1\nx\t1\t2\t3\nend 2\n",     /* wrong count */
-      "natidle-keepalive-state 1\nx\t1\t2\t3\nx\t1\t2\t3\nend 2\n", /* dup */
-      "natidle-keepalive-state 1\nx\t1\t2\t3\nend 1\nmore\n",       /* trailing */
+      "natidle-keepalive-state 2\nend 0\n",                                /* another version */
+      "natidle-keepalive-state 1\nx\t1\t2\nend 1\n",                       /* missing field */
+      "natidle-keepalive-state 1\nx\t1\t2\t3\t4\nend 1\n",                 /* extra field */
+      "natidle-keepalive-state 1\nx\t-1\t2\t3\nend 1\n",                   /* sign */
+      "natidle-keepalive-state 1\nx\t5\t2\t3\nend 1\n",                    /* lower > upper */
+      "natidle-keepalive-state 1\nx\t1\t2\t3\nend 2\n",                    /* wrong count */
+      "natidle-keepalive-state 1\nx\t1\t2\t3\nx\t1\t2\t3\nend 2\n",        /* dup */
+      "natidle-keepalive-state 1\nx\t1\t2\t3\nend 1\nmore\n",              /* trailing */
       "natidle-keepalive-state 1\nx\t99999999999999999999\t0\t3\nend 1\n", /* overflow */
-      "natidle-keepalive-state 1\n\t1\t2\t3\nend 1\n",      /* empty label */
-      "natidle-keepalive-state 1\nx\t1 \t2\t3\nend 1\n",    /* space in number */
+      "natidle-keepalive-state 1\n\t1\t2\t3\nend 1\n",                     /* empty label */
+      "natidle-keepalive-state 1\nx\t1 \t2\t3\nend 1\n",                   /* space in number */
       "garbage",
       "",
   };

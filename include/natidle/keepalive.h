@@ -206,8 +206,8 @@ typedef struct ni_ka {
   int prev_valid;
   ni_ms lower, upper; /* learned bracket; upper NI_TIME_NEVER = unknown */
   ni_ms srtt, rttvar;
-  ni_ms interval;    /* silence after which the next keepalive is due */
-  ni_ms reprobe_at;  /* earliest next upward re-probe; 0 = not set */
+  ni_ms interval;   /* silence after which the next keepalive is due */
+  ni_ms reprobe_at; /* earliest next upward re-probe; 0 = not set */
   uint64_t rng;
   unsigned bracket_gen;
   ni_ka_stats stats;
@@ -285,9 +285,9 @@ NI_API void ni_ka_get_stats(const ni_ka *s, ni_ka_stats *out);
  * Sessions are linked through their own struct: nothing is allocated.
  */
 typedef struct ni_ka_group {
-  ni_ka *head;     /* private */
-  ni_ms awake_at;  /* private: time of the current shared wakeup */
-  int awake;       /* private */
+  ni_ka *head;      /* private */
+  ni_ms awake_at;   /* private: time of the current shared wakeup */
+  int awake;        /* private */
   uint64_t wakeups; /* distinct wakeups (times at which a keepalive, or a
                        dead connection's reconnect, happened) */
 } ni_ka_group;
@@ -334,16 +334,16 @@ NI_API ni_ka *ni_ka_group_handle_expiry(ni_ka_group *g, ni_ms now, ni_ka_action 
  * -EBADMSG if the file is corrupt, truncated or of another version (it is
  * then ignored as a whole: nothing is returned); NI_EUSAGE for a bad label;
  * another -errno if the file cannot be read. */
-NI_API int ni_ka_state_load(const char *path, const char *network, ni_ms *lower_ms,
-                            ni_ms *upper_ms, uint64_t *updated_unix_s);
+NI_API int ni_ka_state_load(const char *path, const char *network, ni_ms *lower_ms, ni_ms *upper_ms,
+                            uint64_t *updated_unix_s);
 
 /* Store the bracket of `network` (upper_ms 0 = unknown), stamped with
  * now_unix_s (the caller's wall clock, seconds), keeping the other networks
  * of a valid existing file (a corrupt one is replaced).  Returns 0,
  * NI_EUSAGE for a bad label or lower > upper, or -errno of the failing file
  * operation (the old file is then unchanged). */
-NI_API int ni_ka_state_save(const char *path, const char *network, ni_ms lower_ms,
-                            ni_ms upper_ms, uint64_t now_unix_s);
+NI_API int ni_ka_state_save(const char *path, const char *network, ni_ms lower_ms, ni_ms upper_ms,
+                            uint64_t now_unix_s);
 
 #ifdef __cplusplus
 }

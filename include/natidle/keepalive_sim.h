@@ -96,7 +96,7 @@ typedef struct ni_sim_config {
                               [band x C, C), C = min(T, cap), or exactly
                               the cap when T is above it (default 700) */
   ni_sim_policy policy;
-  ni_ms fixed_ms; /* NI_SIM_FIXED */
+  ni_ms fixed_ms;  /* NI_SIM_FIXED */
   ni_ka_config ka; /* NI_SIM_NATIDLE */
 } ni_sim_config;
 
@@ -109,10 +109,10 @@ typedef struct ni_sim_tally {
 } ni_sim_tally;
 
 typedef struct ni_sim_result {
-  ni_sim_tally all;   /* the whole run */
-  ni_sim_tally after; /* from after_ms to the end */
-  ni_ms span_ms;      /* duration - after_ms: the second window's length */
-  ni_ms cap_ms;       /* the re-IDLE cap the band was measured against */
+  ni_sim_tally all;        /* the whole run */
+  ni_sim_tally after;      /* from after_ms to the end */
+  ni_ms span_ms;           /* duration - after_ms: the second window's length */
+  ni_ms cap_ms;            /* the re-IDLE cap the band was measured against */
   ni_ms final_interval_ms; /* the interval in use at the end */
   /* Time of the last keepalive that failed or fell outside the band; 0 if
    * none did.  The policy "settled" if this is well before the end. */
