@@ -94,8 +94,8 @@ int main(int argc, char **argv) {
   }
 
   printf("Simulated prober, K = 8, default resolution (max(1 s, 2 %% of L)); detection\n"
-         "deadline 2 s, reconnect 1 s, re-arm 0.1 s, overhead jitter 0.2 s, timer jitter\n"
-         "50 ms.  Each row is the worst of %u seeds.  Goal: adaptive wall <= 2.5 T + 30 s\n"
+         "deadline 2 s then 2 s for DONE before a death is recorded, reconnect 1 s,\n"
+         "re-arm 0.1 s, overhead jitter 0.2 s, timer jitter 50 ms.  Each row is the worst of %u seeds.  Goal: adaptive wall <= 2.5 T + 30 s\n"
          "(floor: T + one detection deadline).  The grid baseline uses its automatic step,\n"
          "(max - min) / 4K, so its bracket is that coarse.\n\n",
          seeds);

@@ -41,6 +41,7 @@ void ni_natsim_cfg_default(ni_natsim_cfg *c) {
   memset(c, 0, sizeof *c);
   c->nat_timeout_s = 60;
   c->detect_s = 2;
+  c->done_s = 2;
   c->exists_s = 0.1;
   c->rearm_s = 0.1;
   c->connect_s = 1;
@@ -166,7 +167,7 @@ static void ni_ns_fire(ni_ns *m, unsigned i, ni_ms now) {
     x->ev = now + ni_ns_cost(m, m->c->exists_s);
   } else {
     x->outcome = NI_OBS_DEAD;
-    x->ev = now + ni_ns_ms(m->c->detect_s);
+    x->ev = now + ni_ns_ms(m->c->detect_s + m->c->done_s);
   }
   ni_ns_trace(m, now, i, "check", x->sil);
 }

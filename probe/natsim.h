@@ -23,7 +23,9 @@ extern "C" {
 /* The simulated network and prober.  All times in seconds. */
 typedef struct ni_natsim_cfg {
   double nat_timeout_s;      /* T: a check at silence >= T finds the mapping gone */
-  double detect_s;           /* detection deadline: a dead check takes this long */
+  double detect_s;           /* detection deadline: no EXISTS by then means dead */
+  double done_s;             /* then DONE is sent and waited for this long before
+                                the death is recorded (dead_silent) */
   double exists_s;           /* APPEND -> EXISTS latency of a live check */
   double rearm_s;            /* DONE + IDLE after a live check, before silence starts */
   double connect_s;          /* connect + TLS + login + SELECT + IDLE of a session */
@@ -55,7 +57,7 @@ typedef struct ni_natsim_result {
   unsigned max_armed_after_lower; /* the same, after the session limit was lowered */
 } ni_natsim_result;
 
-/* Defaults: T = 60, detect 2 s, EXISTS 0.1 s, re-arm 0.1 s, connect 1 s,
+/* Defaults: T = 60, detect 2 s, DONE wait 2 s, EXISTS 0.1 s, re-arm 0.1 s, connect 1 s,
  * jitter 0.2 s, timer jitter 0.05 s, no server keepalive, max wall 10 days,
  * seed 1. */
 void ni_natsim_cfg_default(ni_natsim_cfg *c);
