@@ -500,7 +500,8 @@ static int cmd_failed(ni_push *p, int status, const char *what) {
     return 0;
   char buf[256];
   const char *es = p->c ? ni_imap_errstr(p->c) : "";
-  snprintf(buf, sizeof buf, "%s: %s%s%s", what, ni_strerror(status), *es ? ": " : "", es);
+  /* The connection's own text is the more precise one when there is one. */
+  snprintf(buf, sizeof buf, "%s: %s", what, *es ? es : ni_strerror(status));
   conn_lost(p, status, buf, 0);
   return 1;
 }

@@ -1,2 +1,5 @@
 # The push driver: pure helpers (unit), and lab soak tests (label lab).
 ni_unit_test(test_push SOURCES test_push.c)
+# natidle keepalive against a real Dovecot on loopback (root).
+ni_script_test(push_loopback tests/keepalive/push_loopback.sh LABELS imap TIMEOUT 180)
+set_tests_properties(push_loopback PROPERTIES SKIP_RETURN_CODE 77)

@@ -130,6 +130,11 @@ class Appender:
     """A second IMAP connection that APPENDs test messages."""
 
     def __init__(self, a):
+        self.a = a
+        self.connect()
+
+    def connect(self):
+        a = self.a
         pw = open(a.password_file, encoding="utf-8").read().strip("\r\n")
         if a.tls == "imaps":
             ctx = ssl.create_default_context(cafile=a.ca_file)
@@ -220,6 +225,10 @@ def main():
             if a.flush_cmd and i + 1 == a.flush_after:
                 log("flushing: %s" % a.flush_cmd)
                 subprocess.run(a.flush_cmd, shell=True, check=True)
+                # The flush may have cut the appender's own connection too
+                # (a server-side kick does): start a fresh one.
+                app.close()
+                app.connect()
         n.wait_subjects([s for s, _ in appended], a.settle)
     except Abort:
         pass

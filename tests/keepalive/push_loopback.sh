@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# natidle keepalive against a real Dovecot on 127.0.0.1 (label imap): new
+# mail pushed by NOTIFY and by plain IDLE + FETCH, and every message reported
+# exactly once across a connection the server drops (doveadm kick).  No NAT
+# here: the lab soak tests (tests/keepalive/lab_*.sh) cover that.
+# Needs root (Dovecot switches users); exits 77 (skipped) without it.
+set -euo pipefail
+: "${NATIDLE_SRC:?}" "${NATIDLE_BIN:?}"
+if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
+if ! command -v dovecot >/dev/null; then echo "SKIP: dovecot-imapd not installed"; exit 77; fi
+INSTANCE=$NATIDLE_SRC/lab/dovecot-instance
+SOAK=$NATIDLE_SRC/tests/keepalive/soak.py
+
+WORK=$(mktemp -d /tmp/natidle-push-test.XXXXXX)
+chmod 755 "$WORK" # Dovecot's login processes must reach their sockets
+DIR=$WORK/dovecot
+cleanup() {
+  "$INSTANCE" stop "$DIR" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+out=
+for _ in 1 2 3 4 5; do
+  port=$((20000 + RANDOM % 20000))
+  if out=$("$INSTANCE" start "$DIR" --listen 127.0.0.1 --port-imap "$port" \
+             --port-imaps "$((port + 1))" 2>"$WORK/start.err"); then
+    break
+  fi
+  out=
+  "$INSTANCE" stop "$DIR" >/dev/null 2>&1 || true
+  rm -rf "$DIR"
+done
+if [ -z "$out" ]; then
+  echo "cannot start Dovecot:" >&2
+  cat "$WORK/start.err" >&2
+  exit 1
+fi
+declare -A E
+while IFS= read -r line; do E[${line%%=*}]=${line#*=}; done <<<"$out"
+
+conn=(--host "${E[HOST]}" --port "${E[PORT_IMAPS]}" --ca-file "${E[CA_FILE]}"
+      --user "${E[USER]}" --password-file "${E[PASSWORD_FILE]}")
+ka=(--server "${E[HOST]}" --port "${E[PORT_IMAPS]}" --ca-file "${E[CA_FILE]}"
+    --user "${E[USER]}" --password-file "${E[PASSWORD_FILE]}" --nat-timeout 8)
+
+rc=0
+run() { # NAME SOAK-ARGS... -- NATIDLE-ARGS...
+  local name=$1; shift
+  echo "=== $name"
+  if ! python3 "$SOAK" "$@"; then
+    echo "=== $name FAILED"
+    rc=1
+  fi
+}
+
+# NOTIFY (Dovecot offers it): headers pushed inside IDLE.  Gaps up to 9 s
+# with keepalives every ~6 s: pushes arrive between keepalives too.
+run notify "${conn[@]}" --messages 4 --gap 0.5:9 --max-delay 3 --keepalives 1:12 \
+  --log "$WORK/notify.csv" --expect-event connect/ok --expect-event message/pushed \
+  -- "$NATIDLE_BIN" keepalive "${ka[@]}" --log "$WORK/notify.csv"
+
+# Plain IDLE: EXISTS, then DONE + UID FETCH + IDLE.
+run idle "${conn[@]}" --messages 4 --gap 0.5:4 --max-delay 3 \
+  --log "$WORK/idle.csv" --expect-event message/fetched \
+  -- "$NATIDLE_BIN" keepalive "${ka[@]}" --no-notify --log "$WORK/idle.csv"
+
+# The server drops the connection after the second message: the session
+# reconnects and the resync reports every message once, none twice.
+run kick "${conn[@]}" --messages 5 --gap 0.2:2 --min-reconnects 1 \
+  --flush-cmd "doveadm -c '$DIR/dovecot.conf' kick '${E[USER]}' >/dev/null" --flush-after 2 \
+  --settle 10 --log "$WORK/kick.csv" --expect-event lost/bye \
+  -- "$NATIDLE_BIN" keepalive "${ka[@]}" --log "$WORK/kick.csv"
+
+if [ $rc -ne 0 ]; then
+  echo "--- Dovecot log (tail)" >&2
+  tail -n 30 "$DIR/dovecot.log" >&2 || true
+fi
+exit $rc
