@@ -38,22 +38,28 @@
  * How the cadence is chosen:
  *  - A known bracket (the NAT kept a mapping through lower_ms of silence and
  *    lost one after upper_ms) gives a cadence of lower_ms - margin, where the
- *    margin is max(margin_min_ms, margin_permille of lower_ms, smoothed RTT).
- *  - With nothing known (or a bracket wider than the resolution) and
- *    `adaptive` set, the scheduler learns: it starts at start_ms, grows the
- *    interval by half while keepalives are answered, and bisects the bracket on a
- *    failure, so it settles in O(log) failures.  Once settled it keeps the
- *    cadence just below the learned lower bound and re-probes upward by a
- *    small step once every reprobe_ms (about a day), never soon after a
- *    failure.  Learning probes are sent at the probed silence itself, without
- *    margin; only the steady cadence carries the margin.
+ *    margin is max(margin_min_ms, margin_permille of lower_ms, smoothed RTT):
+ *    2 s for the NAT's timer granularity and the caller's timer slop, 5 %
+ *    because deferred alarms and clock drift grow with the interval, and one
+ *    RTT because the NAT's silence began when the server's last packet
+ *    crossed it, before the client saw that packet.
+ *  - With nothing known (or a bracket wider than the resolution, lower/16)
+ *    and `adaptive` set, the scheduler learns: it starts at start_ms, grows
+ *    the interval by half while keepalives are answered, and bisects the
+ *    bracket on a failure, so it settles in O(log) failures.  Once settled
+ *    it keeps the cadence just below the learned lower bound and re-probes
+ *    upward by a small step once every reprobe_ms (about a day), never soon
+ *    after a failure.  Learning probes are sent at the probed silence
+ *    itself, without margin; only the steady cadence carries the margin.
  *  - Never more than autologout_ms - 1 min of silence (RFC 2177: re-IDLE at
  *    least every 29 min when the server logs out after 30), and inside IDLE a
  *    re-IDLE at least that often even when traffic keeps the NAT busy.
  *  - Every keepalive has a reply deadline of max(reply_min_ms, 4 x smoothed
  *    RTT), capped at reply_max_ms (reply_max_ms before the first RTT sample):
  *    an unanswered keepalive is reported as NI_KA_DEAD within seconds, not
- *    after TCP's retransmission timeout of many minutes.
+ *    after TCP's retransmission timeout of many minutes.  The 3-s floor
+ *    covers a phone radio's wake-up from idle (1-2 s on 3G/LTE); the 15-s
+ *    cap keeps a path that became slow from hiding a dead connection.
  *
  * Persisting what was learned: ni_ka_bracket() gives the bracket and a change
  * counter; ni_ka_state_save()/ni_ka_state_load() keep one bracket per network
