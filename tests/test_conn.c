@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,6 +34,8 @@ typedef struct ev {
   int cmd_called, cmd_status;
   int idling, exists, untagged;
   int saw_injected;
+  uint64_t io_in, io_out;
+  int io_checked;
   char trace[16384];
   size_t trace_n;
   /* What to do once connected. */
@@ -57,8 +63,24 @@ static void on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
     assert_int_equal(ni_imap_idle_done(c), 0);
 }
 
+static void on_io(ni_imap *c, int dir, size_t n, ni_ms now, void *ud) {
+  ev *e = ud;
+  (void)c;
+  assert_true(now <= ni_imap_now());
+  if (dir)
+    e->io_out += n;
+  else
+    e->io_in += n;
+}
+
 static void on_end(ni_imap *c, ni_end how, int err, void *ud) {
   ev *e = ud;
+  /* Every wire byte was reported through on_io. */
+  assert_int_equal(e->io_in, ni_imap_bytes_in(c));
+  if (how == NI_END_LOCAL) {
+    assert_int_equal(e->io_out, ni_imap_bytes_out(c));
+    e->io_checked = 1;
+  }
   e->end_called++;
   e->end_how = how;
   e->end_err = err;
@@ -110,7 +132,7 @@ static void on_guard(uv_timer_t *t) {
 static void run_client(const ni_imap_opts *o, ev *e) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  ni_imap_cb cb = {on_untagged, NULL, on_end, on_trace};
+  ni_imap_cb cb = {on_untagged, on_io, on_end, on_trace};
   ni_imap *c = ni_imap_new(&loop, o, &cb, e);
   assert_non_null(c);
   uv_timer_t guard;
@@ -503,6 +525,81 @@ static void test_imaps_wrong_name_insecure(void **state) {
   imaps_case("wrongname", "other-ca.pem", 1, 0, NULL);
 }
 
+static void test_logindisabled(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] hi"),
+                                   FS_WAIT_EOF(), FS_DONE()};
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ev e = {0};
+  e.then = try_login;
+  e.user = "user";
+  e.pass = "secret";
+  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  o.allow_plaintext = 1;
+  run_client(&o, &e);
+  assert_int_equal(e.cmd_status, NI_ENOCAP);
+  assert_int_equal(fs_wait(s), 0);
+  fs_free(s);
+}
+
+static void do_logout(ni_imap *c, ev *e) {
+  assert_int_equal(ni_imap_logout(c, cmd_done, e), 0);
+}
+
+static void test_logout(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"),
+                                   FS_EXPECT("LOGOUT"),
+                                   FS_SEND("* BYE see you"),
+                                   FS_SEND("$T OK bye"),
+                                   FS_WAIT_EOF(),
+                                   FS_DONE()};
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ev e = {0};
+  e.then = do_logout;
+  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  run_client(&o, &e);
+  assert_int_equal(e.cmd_status, 0);
+  assert_int_equal(e.end_how, NI_END_LOCAL);
+  assert_int_equal(e.end_err, 0);
+  assert_true(e.io_checked);
+  assert_true(e.io_out > 0);
+  assert_int_equal(fs_wait(s), 0);
+  fs_free(s);
+}
+
+static void test_unexpected_tag(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"), FS_EXPECT("NOOP"),
+                                   FS_SEND("Z999 OK not yours"), FS_WAIT_EOF(), FS_DONE()};
+  fault_after_noop(script, NI_EPARSE, NI_END_PROTOCOL);
+}
+
+static void test_refused(void **state) {
+  (void)state;
+  /* A port nobody listens on: bind one without listening, note it. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+  ni_imap_opts o;
+  memset(&o, 0, sizeof o);
+  o.host = "127.0.0.1";
+  o.port = ntohs(sa.sin_port);
+  o.connect_timeout_ms = 3000;
+  ev e = {0};
+  run_client(&o, &e);
+  close(fd);
+  assert_int_equal(e.connect_status, -ECONNREFUSED);
+  assert_int_equal(e.end_how, NI_END_ERROR);
+}
+
 static int g_free_end_calls;
 
 static void free_end(ni_imap *c, ni_end how, int err, void *ud) {
@@ -607,6 +704,10 @@ int main(void) {
       cmocka_unit_test(test_imaps_wrong_name),
       cmocka_unit_test(test_imaps_wrong_name_insecure),
       cmocka_unit_test(test_free_in_callback),
+      cmocka_unit_test(test_logindisabled),
+      cmocka_unit_test(test_logout),
+      cmocka_unit_test(test_unexpected_tag),
+      cmocka_unit_test(test_refused),
   };
   return cmocka_run_group_tests(tests, setup_certs, remove_certs);
 }
