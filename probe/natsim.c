@@ -162,7 +162,8 @@ static void ni_ns_fire(ni_ns *m, unsigned i, ni_ms now) {
   if (m->c->void_every && m->out->checks % m->c->void_every == 0) {
     x->outcome = NI_OBS_VOID; /* e.g. the control connection broke */
     x->ev = now + ni_ns_cost(m, m->c->detect_s);
-  } else if (x->sil < m->c->nat_timeout_s) {
+  } else if (x->sil < m->c->nat_timeout_s &&
+             !(m->c->false_dead > 0 && ni_ns_rand(m) < m->c->false_dead)) {
     x->outcome = NI_OBS_ALIVE;
     x->ev = now + ni_ns_cost(m, m->c->exists_s);
   } else {

@@ -34,6 +34,8 @@ typedef struct ni_natsim_cfg {
   double server_keepalive_s; /* the server sends data every S s of silence; 0 = never */
   double max_wall_s;         /* stop (ni_search_stop) after this much simulated time */
   unsigned void_every;       /* every n-th check comes back VOID (0 = never) */
+  double false_dead;         /* probability that a live check looks dead (a lost or
+                                late EXISTS); drawn from the seeded generator */
   unsigned lower_to;         /* with lower_at_s > 0: lower the session limit to this */
   double lower_at_s;         /* ... at this simulated time */
   uint64_t seed;             /* for the jitter; the same seed gives the same run */

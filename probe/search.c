@@ -28,8 +28,16 @@
  * new: they are checked at once, which recycles them (a live one restarts
  * from zero, a dead one reconnects) sooner than waiting would.
  *
+ * A lost or late EXISTS looks like a death, and a death taken on trust
+ * ends the run with a bracket below T.  So, by default, a bracket narrow
+ * enough is only trusted once a second death at U confirms it: the session
+ * that reaches U first checks U again.  A survival there removes the false
+ * death (a survival is proof) and the search goes on.  In simulation with 1 %
+ * of live checks looking dead this turns 8 % wrong brackets into 0.2 %.
+ *
  * In simulation (bench/probe_sim.c) with K = 8 this reaches the default
- * resolution in at most 0.71 x (2.5 T + 30 s) for T from 3 s to 2 h.
+ * resolution, confirmed, in at most 0.81 x (2.5 T + 30 s) for T from 3 s
+ * to 2 h.
  */
 #include "probe/search.h"
 
@@ -111,6 +119,7 @@ void ni_search_cfg_default(ni_search_cfg *c) {
   c->strategy = NI_STRAT_ADAPTIVE;
   c->grid_step_s = 0;
   c->detect_s = 2;
+  c->confirm = 2;
 }
 
 int ni_search_cfg_check(const ni_search_cfg *c, const char **why) {
@@ -135,6 +144,8 @@ int ni_search_cfg_check(const ni_search_cfg *c, const char **why) {
     w = "grid step too small: the grid would have more than 100000 points";
   else if (!(c->detect_s >= 0 && c->detect_s < 3600))
     w = "detection deadline must be between 0 and 3600 seconds";
+  else if (c->confirm > 8)
+    w = "confirm must be between 0 and 8 deaths";
   if (why)
     *why = w;
   return w ? NI_EUSAGE : 0;
@@ -154,6 +165,19 @@ double ni_search_resolution(const ni_search *s) {
   if (s->cfg.strategy == NI_STRAT_GRID)
     r = fmax(r, s->grid_step);
   return r;
+}
+
+/* Whether U is backed by cfg.confirm deaths at U or just above it (a
+ * quarter of the resolution: the timers' lateness, nothing more). */
+static int ni_confirmed(const ni_search *s) {
+  unsigned n = 0;
+  double near = s->upper + ni_search_resolution(s) / 4;
+  if (s->cfg.confirm <= 1 || !isfinite(s->upper))
+    return 1;
+  for (size_t k = 0; k < s->ndead; k++)
+    if (s->dead[k] >= s->upper && s->dead[k] <= near)
+      n++;
+  return n >= s->cfg.confirm;
 }
 
 /* Longest silence worth a check: max, or below the server's keepalive. */
@@ -178,8 +202,8 @@ static ni_verdict ni_judge(const ni_search *s, int final) {
     return NI_VERDICT_RUNNING;
   /* Nothing below min is ever checked, so a bracket reaching down there
    * is as narrow as it will get once U is within the resolution of min. */
-  if (isfinite(s->upper) &&
-      (s->upper - fmax(s->lower, s->cfg.min_s) <= res + 1e-9 || grid))
+  if (isfinite(s->upper) && (grid || (s->upper - fmax(s->lower, s->cfg.min_s) <= res + 1e-9 &&
+                                      (final || ni_confirmed(s)))))
     return NI_VERDICT_MEASURED;
   /* Nothing at or below max died and max itself survived (or everything
    * up to within the resolution of it, when U lies beyond max). */
@@ -310,6 +334,22 @@ static void ni_plan_section(ni_search *s, ni_free_sess *f, unsigned m, const dou
     pdone[np++] = detect;
   }
   qsort(f, m, sizeof *f, ni_by_sil_desc);
+  /* The bracket is narrow enough but rests on too few deaths: the session
+   * that gets to U first checks U again (unless a check in flight does). */
+  if (hi >= s->upper && s->upper - fmax(s->lower, s->cfg.min_s) <= ni_search_resolution(s) &&
+      !ni_confirmed(s)) {
+    int pending = 0;
+    for (unsigned j = 0; j < ninflight; j++)
+      pending |= inflight[j] >= s->upper;
+    for (unsigned j = 0; j < m && !pending; j++) {
+      if (f[j].sil <= s->upper) {
+        s->ss[f[j].i].target = s->upper;
+        f[j] = f[--m];
+        qsort(f, m, sizeof *f, ni_by_sil_desc);
+        pending = 1;
+      }
+    }
+  }
   for (unsigned j = 0; j < m; j++) {
     double sil = f[j].sil, arrive = fmax(0.0, s->lower - sil);
     double best_x = sil, best_w = INFINITY;

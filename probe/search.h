@@ -69,7 +69,8 @@ typedef enum { NI_OBS_ALIVE, NI_OBS_DEAD, NI_OBS_VOID } ni_obs;
 /* State of the search; RUNNING until a stop condition holds. */
 typedef enum {
   NI_VERDICT_RUNNING = 0,
-  NI_VERDICT_MEASURED,     /* U - L <= resolution (grid: all points checked) */
+  NI_VERDICT_MEASURED,     /* U - L <= resolution and U confirmed (grid: all
+                              points checked) */
   NI_VERDICT_ABOVE_MAX,    /* alive at max, no death below */
   NI_VERDICT_MASKED,       /* server keepalive hides silences >= its interval */
   NI_VERDICT_INCONCLUSIVE  /* no usable bracket (no sessions, check limit,
@@ -91,6 +92,10 @@ typedef struct ni_search_cfg {
   double grid_step_s;  /* GRID only: step; 0 = max(1 s, (max - min) / 4K) */
   double detect_s;     /* detection deadline, used for planning and for the
                           server-keepalive cap only (default 2) */
+  unsigned confirm;    /* deaths needed at U (within a quarter of the
+                          resolution) before the bracket is trusted: a lost
+                          or late EXISTS looks like a death.  1 trusts one
+                          death; default 2; at most 8 */
 } ni_search_cfg;
 
 /* Fill *c with the defaults above. */

@@ -232,6 +232,9 @@ static void t_stop_and_limits(void **st) {
   s = ni_search_new(&c);
   ni_search_observe(s, 59.5, NI_OBS_ALIVE);
   ni_search_observe(s, 60, NI_OBS_DEAD);
+  /* Narrow enough, but one death may be a lost EXISTS: not yet. */
+  assert_int_equal(ni_search_verdict(s), NI_VERDICT_RUNNING);
+  ni_search_observe(s, 60.1, NI_OBS_DEAD);
   assert_int_equal(ni_search_verdict(s), NI_VERDICT_MEASURED);
   assert_true(fabs(ni_search_estimate(s) - 59.75) < 1e-9);
   assert_true(ni_search_eta_s(s, 0) == 0);
@@ -245,6 +248,7 @@ static void t_stop_and_limits(void **st) {
 
   /* A fixed resolution is honoured. */
   c.resolution_s = 5;
+  c.confirm = 1;
   s = ni_search_new(&c);
   ni_search_observe(s, 100, NI_OBS_ALIVE);
   ni_search_observe(s, 106, NI_OBS_DEAD);
@@ -257,6 +261,53 @@ static void t_stop_and_limits(void **st) {
 }
 
 /* ---- observations -------------------------------------------------------- */
+
+/* A lost EXISTS looks like a death.  With confirm = 2 the search checks U
+ * again before trusting it: a second death confirms, a survival reopens
+ * the bracket. */
+static void t_confirm(void **st) {
+  (void)st;
+  ni_search_cfg c;
+  double lo, hi;
+  ni_search_cfg_default(&c);
+  assert_int_equal(c.confirm, 2);
+  ni_search *s = ni_search_new(&c);
+  ni_search_observe(s, 99.5, NI_OBS_ALIVE);
+  ni_search_observe(s, 100, NI_OBS_DEAD);
+  assert_int_equal(ni_search_verdict(s), NI_VERDICT_RUNNING);
+  /* Silences 60 and 30: the one that gets to U first checks U. */
+  assert_true(ni_search_arm(s, 0, SEC(40), SEC(100)) > 0);
+  assert_true(ni_search_arm(s, 1, SEC(70), SEC(100)) > 0);
+  assert_true(ni_search_target(s, 0, SEC(100)) == 100);
+  assert_true(ni_search_target(s, 1, SEC(100)) < 100);
+  /* It survives: the death at 100 was not the NAT. */
+  ni_search_result(s, 0, 100.01, NI_OBS_ALIVE, SEC(140.01));
+  ni_search_bracket(s, &lo, &hi);
+  assert_true(lo == 100.01 && isinf(hi));
+  assert_int_equal(ni_search_contradictions(s), 1);
+  assert_int_equal(ni_search_verdict(s), NI_VERDICT_RUNNING);
+  ni_search_free(s);
+
+  /* With 3 % of live checks looking dead, confirmation keeps wrong
+   * brackets rare; trusting single deaths does not. */
+  unsigned wrong[2] = {0, 0};
+  for (unsigned conf = 1; conf <= 2; conf++) {
+    for (int k = 0; k < 60; k++) {
+      sim_run x;
+      double T = 3 * pow(3000 / 3.0, k / 59.0);
+      sim_setup(&x, T, 8, NI_STRAT_ADAPTIVE, 100 + k);
+      x.sc.confirm = conf;
+      x.nc.false_dead = 0.03;
+      sim_go(&x);
+      assert_int_equal(x.r.target_below_silence, 0);
+      if (x.r.verdict != NI_VERDICT_MEASURED || !(x.r.lower_s < T && T <= x.r.upper_s))
+        wrong[conf - 1]++;
+    }
+  }
+  printf("# 3 %% false deaths, 60 runs: wrong or no bracket %u with confirm 1, %u with 2\n",
+         wrong[0], wrong[1]);
+  assert_true(wrong[1] * 3 <= wrong[0]);
+}
 
 static void t_void_does_not_move(void **st) {
   (void)st;
@@ -690,6 +741,7 @@ int main(void) {
       cmocka_unit_test(t_masked_by_server),
       cmocka_unit_test(t_stop_and_limits),
       cmocka_unit_test(t_void_does_not_move),
+      cmocka_unit_test(t_confirm),
       cmocka_unit_test(t_contradiction),
       cmocka_unit_test(t_targets_never_below_silence),
       cmocka_unit_test(t_targets_move_with_bracket),
