@@ -1,6 +1,7 @@
 /* RFC 4180 CSV: the appending, crash-repairing writer and the bounded reader
  * declared in natidle/csv.h. */
 #include "natidle/csv.h"
+#include "reports/report_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -176,7 +177,7 @@ ni_csv_writer *ni_csv_writer_open(const char *path, const char *const *cols, siz
   w->owns_file = 1;
   rc = format_row(w, cols); /* the header, for comparison and writing */
   if (rc) goto fail;
-  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     rc = -errno;
     goto fail;
@@ -246,6 +247,7 @@ struct ni_csv_reader {
   size_t line; /* physical line of the next byte */
   size_t row_line;
   int err;
+  int ioerr; /* errno of a failed read; the parser saw end of input */
   char errstr[320];
 
   /* The current record: NUL-terminated fields packed in buf. */
@@ -268,7 +270,9 @@ static int rd_get(ni_csv_reader *r) {
   if (r->mem) return r->mem_pos < r->mem_len ? r->mem[r->mem_pos++] : NI_CSV_EOF;
   if (!r->f) return NI_CSV_EOF; /* an empty memory buffer */
   int c = getc(r->f);
-  return c == EOF ? NI_CSV_EOF : c;
+  if (c != EOF) return c;
+  if (ferror(r->f) && !r->ioerr) r->ioerr = errno ? errno : EIO;
+  return NI_CSV_EOF;
 }
 
 static int rd_fail(ni_csv_reader *r, size_t line, const char *fmt, ...) {
@@ -380,15 +384,23 @@ static int rd_record(ni_csv_reader *r) {
     }
     if (c == '\r' && (rc = rd_crlf(r)) != 0) return rc;
     if (c != NI_CSV_EOF) r->line++;
-    if (r->f && ferror(r->f)) {
-      r->err = -EIO;
-      return r->err;
-    }
     return 1;
   }
 }
 
-static ni_csv_reader *reader_start(ni_csv_reader *r, int *err) {
+/* A read error ends the input early; report it instead of whatever the
+ * parser made of the truncated input. */
+static int rd_check_io(ni_csv_reader *r, int rc) {
+  if (!r->ioerr) return rc;
+  snprintf(r->errstr, sizeof(r->errstr), "%.100s: %s", r->name, strerror(r->ioerr));
+  r->err = -r->ioerr;
+  r->have_row = 0;
+  return r->err;
+}
+
+/* Read the header.  On malformed input the reader is closed, or, with
+ * `keep`, returned in its error state so the caller can show errstr. */
+static ni_csv_reader *reader_start(ni_csv_reader *r, int *err, int keep) {
   int dummy;
   if (!err) err = &dummy;
   r->line = 1;
@@ -403,10 +415,11 @@ static ni_csv_reader *reader_start(ni_csv_reader *r, int *err) {
     while (n > 0)
       r->ahead[r->nahead++] = got[--n];
   }
-  int rc = rd_record(r);
+  int rc = rd_check_io(r, rd_record(r));
   if (rc == 0) rc = rd_fail(r, 1, "empty file, no header row");
   if (rc < 0) {
     *err = rc;
+    if (keep && rc == NI_ECSV) return r;
     goto fail;
   }
   r->hdr_buf = malloc(r->len ? r->len : 1);
@@ -438,7 +451,7 @@ static ni_csv_reader *reader_new(const char *name) {
   return r;
 }
 
-ni_csv_reader *ni_csv_reader_open(const char *path, int *err) {
+ni_csv_reader *ni__csv_reader_open_keep(const char *path, int *err, int keep) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     if (err) *err = -errno;
@@ -451,7 +464,11 @@ ni_csv_reader *ni_csv_reader_open(const char *path, int *err) {
     return NULL;
   }
   r->f = f;
-  return reader_start(r, err);
+  return reader_start(r, err, keep);
+}
+
+ni_csv_reader *ni_csv_reader_open(const char *path, int *err) {
+  return ni__csv_reader_open_keep(path, err, 0);
 }
 
 ni_csv_reader *ni_csv_reader_from_mem(const char *buf, size_t len, int *err) {
@@ -463,13 +480,13 @@ ni_csv_reader *ni_csv_reader_from_mem(const char *buf, size_t len, int *err) {
   /* A zero-length buffer leaves mem NULL; rd_get then sees end of input. */
   r->mem = len ? (const unsigned char *)buf : NULL;
   r->mem_len = len;
-  return reader_start(r, err);
+  return reader_start(r, err, 0);
 }
 
 int ni_csv_reader_next(ni_csv_reader *r) {
   if (r->err) return r->err;
   r->have_row = 0;
-  int rc = rd_record(r);
+  int rc = rd_check_io(r, rd_record(r));
   if (rc <= 0) return rc;
   if (r->nf != r->ncols)
     return rd_fail(r, r->row_line, "expected %zu fields, found %zu", r->ncols, r->nf);

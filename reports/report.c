@@ -256,14 +256,14 @@ int ni_report_load(ni_report *rep, const char *path, enum ni_report_file *kind, 
   loadctx c = {rep, NULL, path, errbuf, errlen};
   int rc = 0;
   if (errlen) errbuf[0] = '\0';
-  c.r = ni_csv_reader_open(path, &rc);
+  c.r = ni__csv_reader_open_keep(path, &rc, 1);
   if (!c.r) {
-    /* A failed open keeps no reader to ask for the message. */
-    if (rc == NI_ECSV && errlen) {
-      snprintf(errbuf, errlen, "%s:1: no header row (empty file or malformed CSV)", path);
-    } else if (errlen) {
-      snprintf(errbuf, errlen, "%s: %s", path, ni_strerror(rc));
-    }
+    if (errlen) snprintf(errbuf, errlen, "%s: %s", path, ni_strerror(rc));
+    return rc;
+  }
+  if (rc == NI_ECSV) {
+    if (errlen) snprintf(errbuf, errlen, "%s", ni_csv_reader_errstr(c.r));
+    ni_csv_reader_close(c.r);
     return rc;
   }
   int is_summary = ni_csv_has_column(c.r, "verdict");

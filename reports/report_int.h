@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "natidle/csv.h"
 #include "natidle/report.h"
 
 /* One check from an observations CSV.  Strings live in the report's arena. */
@@ -53,6 +54,11 @@ void ni__xml_text(FILE *out, const char *s);
 /* Format seconds with up to 3 decimals, trailing zeros dropped ("312.5",
  * "60"); `empty` for NAN.  Returns buf. */
 const char *ni__fmt_s(char *buf, size_t len, double v, const char *empty);
+
+/* ni_csv_reader_open(), except that with `keep` a malformed header returns
+ * the reader in its error state (*err NI_ECSV) so its errstr can be shown;
+ * NULL then only for -errno and -ENOMEM. */
+ni_csv_reader *ni__csv_reader_open_keep(const char *path, int *err, int keep);
 
 /* The verdict index in ni_verdicts, or -1. */
 int ni__verdict_index(const char *v);

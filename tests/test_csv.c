@@ -251,6 +251,9 @@ static void test_no_header(void **state) {
   assert_int_equal(err, NI_ECSV);
   assert_null(ni_csv_reader_open("/nonexistent/natidle.csv", &err));
   assert_int_equal(err, -ENOENT);
+  /* A read error is reported as such, not as an empty file. */
+  assert_null(ni_csv_reader_open("/", &err));
+  assert_int_equal(err, -EISDIR);
 }
 
 static void test_truncated_row_repaired(void **state) {

@@ -210,6 +210,7 @@ static void test_load_errors(void **state) {
   expect_load_error("a,b,c\n1,2,3\n", "1: ", "neither a summary CSV");
   expect_load_error("run_id,verdict\nr,measured\n", "1: ", "without a 'network' column");
   expect_load_error("", "1: ", "no header row");
+  expect_load_error("a,\"b\nc\n", "1: ", "unterminated quoted field");
   expect_load_error("run_id,network,server,port,tls,session,target_s,silence_s,direction,"
                     "outcome\nr,n,s,993,tls,1,30,30,inbound,maybe\n",
                     "2: ", "outcome: 'maybe'");
