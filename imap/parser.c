@@ -109,24 +109,33 @@ static int set_err(ni_parser *p, int err, const char *msg) {
 
 /* ---- framing ------------------------------------------------------------ */
 
-/* Store k bytes; the caller has checked the limits, so len + k <= max_response. */
+/* Make room for need bytes in *mem, doubling the capacity but never beyond
+ * max, so a buffer is never larger than its limit allows (callers check
+ * need <= max).  Returns 0 or -ENOMEM. */
+static int grow(char **mem, size_t *cap, size_t need, size_t max) {
+  size_t ncap = *cap ? *cap : 256;
+  char *nm;
+  if (need <= *cap)
+    return 0;
+  while (ncap < need)
+    ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+  if (ncap > max)
+    ncap = max;
+  if (ncap < need)
+    ncap = need;
+  nm = realloc(*mem, ncap);
+  if (nm == NULL)
+    return -ENOMEM;
+  *mem = nm;
+  *cap = ncap;
+  return 0;
+}
+
+/* Store k bytes and keep room for a NUL after them; the caller has checked
+ * the limits, so len + k <= max_response. */
 static int buf_append(ni_parser *p, const char *b, size_t k) {
-  if (k >= p->cap - p->len || p->cap == 0) {
-    size_t need = p->len + k + 1, ncap = p->cap ? p->cap : 256;
-    char *nb;
-    while (ncap < need)
-      ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-    /* Never reserve more than the largest response needs. */
-    if (ncap > p->lim.max_response + 1)
-      ncap = p->lim.max_response + 1;
-    if (ncap < need)
-      ncap = need;
-    nb = realloc(p->buf, ncap);
-    if (nb == NULL)
-      return set_err(p, -ENOMEM, "out of memory");
-    p->buf = nb;
-    p->cap = ncap;
-  }
+  if (grow(&p->buf, &p->cap, p->len + k + 1, p->lim.max_response + 1) < 0)
+    return set_err(p, -ENOMEM, "out of memory");
   memcpy(p->buf + p->len, b, k);
   p->len += k;
   return 0;
@@ -276,18 +285,11 @@ fail:
 
 /* ---- output arena --------------------------------------------------------- */
 
+/* The arena has no limit of its own: it holds copies of parts of one
+ * response, so it stays within a small multiple of max_response. */
 static int arena_put(ni_parser *p, const char *s, size_t n) {
-  if (n >= p->acap - p->alen || p->acap == 0) {
-    size_t need = p->alen + n + 1, ncap = p->acap ? p->acap : 256;
-    char *na;
-    while (ncap < need)
-      ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-    na = realloc(p->arena, ncap);
-    if (na == NULL)
-      return set_err(p, -ENOMEM, "out of memory");
-    p->arena = na;
-    p->acap = ncap;
-  }
+  if (grow(&p->arena, &p->acap, p->alen + n + 1, SIZE_MAX) < 0)
+    return set_err(p, -ENOMEM, "out of memory");
   memcpy(p->arena + p->alen, s, n);
   p->alen += n;
   return 0;
@@ -505,29 +507,41 @@ static int parse_nstring(cur *c, val *v) {
   return perr(c, "expected a string");
 }
 
+/* Leave a list at its ")". */
+static void close_list(cur *c) {
+  c->pos++;
+  c->depth--;
+}
+
+/* Enter a list at its "(".  Returns 1 when the list is empty (and already
+ * closed), 0 when values follow, NI_ELIMIT when it nests too deep. */
+static int open_list(cur *c) {
+  int rc = deeper(c);
+  if (rc < 0)
+    return rc;
+  c->pos++;
+  if (peek(c) != ')')
+    return 0;
+  close_list(c);
+  return 1;
+}
+
 static int skip_value(cur *c);
 
 /* A parenthesised list of values (RFC 3501 section 9 uses this shape for
  * flag-list, mailbox-list, status-att-list, body, envelope, ...).  Values
  * are separated by SP; address lists put "(" directly after ")". */
 static int skip_list(cur *c) {
-  int rc;
-  if ((rc = deeper(c)) < 0)
-    return rc;
-  c->pos++;
-  if (peek(c) == ')') {
-    c->pos++;
-    c->depth--;
-    return 0;
-  }
+  int rc = open_list(c);
+  if (rc != 0)
+    return rc < 0 ? rc : 0;
   for (;;) {
     int ch;
     if ((rc = skip_value(c)) < 0)
       return rc;
     ch = peek(c);
     if (ch == ')') {
-      c->pos++;
-      c->depth--;
+      close_list(c);
       return 0;
     }
     if (ch == ' ')
@@ -737,8 +751,7 @@ static int env_first_address(cur *c, ni_str *dst) {
     if ((rc = skip_value(c)) < 0)
       return rc;
   }
-  c->pos++;
-  c->depth--;
+  close_list(c);
   return 0;
 }
 
@@ -784,14 +797,8 @@ static int parse_msg_att(cur *c) {
   int rc, have_body = 0;
   if (peek(c) != '(')
     return perr(c, "bad FETCH data");
-  if ((rc = deeper(c)) < 0)
-    return rc;
-  c->pos++;
-  if (peek(c) == ')') {
-    c->pos++;
-    c->depth--;
-    return 0;
-  }
+  if ((rc = open_list(c)) != 0)
+    return rc < 0 ? rc : 0;
   for (;;) {
     size_t na = c->pos, nb, sa = 0, sb = 0;
     while (c->pos < c->end && strchr(" ()[\r\n", c->s[c->pos]) == NULL)
@@ -840,8 +847,7 @@ static int parse_msg_att(cur *c) {
       return rc;
     }
     if (peek(c) == ')') {
-      c->pos++;
-      c->depth--;
+      close_list(c);
       return 0;
     }
     if ((rc = expect(c, ' ', "unbalanced parentheses")) < 0)
