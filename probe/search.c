@@ -241,7 +241,7 @@ ni_search *ni_search_new(const ni_search_cfg *c) {
   s->ladder = ni_ladder_ratio(c->sessions);
   s->ss = calloc(c->sessions, sizeof *s->ss);
   if (!s->ss) {
-    free(s);
+    ni_search_free(s);
     return NULL;
   }
   for (unsigned i = 0; i < c->sessions; i++)
@@ -250,17 +250,11 @@ ni_search *ni_search_new(const ni_search_cfg *c) {
     double step = c->grid_step_s > 0 ? c->grid_step_s
                                      : fmax(1.0, (c->max_s - c->min_s) / (4.0 * c->sessions));
     double n = ceil((c->max_s - c->min_s) / step - 1e-9) + 1;
-    if (n > NI_SEARCH_MAX_GRID + 1) {
-      free(s->ss);
-      free(s);
-      return NULL;
-    }
     s->grid_step = step;
-    s->grid_n = (unsigned)n;
-    s->grid_state = calloc(s->grid_n, 1);
+    s->grid_n = n > NI_SEARCH_MAX_GRID + 1 ? 0 : (unsigned)n;
+    s->grid_state = s->grid_n ? calloc(s->grid_n, 1) : NULL;
     if (!s->grid_state) {
-      free(s->ss);
-      free(s);
+      ni_search_free(s);
       return NULL;
     }
   }
