@@ -161,14 +161,22 @@ static ni_imap_opts opts_for(fs *s, ni_tls_mode mode) {
 
 static void path(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_dir, name); }
 
+/* Start the fake server with script, run a plaintext client against it
+ * (e->then runs once connected) and return the server for more checks. */
+static fs *run_script(const fs_step *script, ev *e, int allow_plaintext) {
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  o.allow_plaintext = allow_plaintext;
+  run_client(&o, e);
+  return s;
+}
+
 static void test_garbage(void **state) {
   (void)state;
   static const fs_step script[] = {FS_GARBAGE(64), FS_WAIT_EOF(), FS_DONE()};
-  fs *s = fs_start(script);
-  assert_non_null(s);
   ev e = {0};
-  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
-  run_client(&o, &e);
+  fs *s = run_script(script, &e, 0);
   assert_true(e.connect_status == NI_EPARSE || e.connect_status == NI_ELIMIT);
   assert_int_equal(e.end_how, NI_END_PROTOCOL);
   assert_int_equal(fs_wait(s), 0);
@@ -179,12 +187,9 @@ static void send_noop(ni_imap *c, ev *e) { assert_int_equal(ni_imap_noop(c, cmd_
 
 /* A server fault while a NOOP is running: the NOOP and on_end see it. */
 static void fault_after_noop(const fs_step *script, int want_status, ni_end want_end) {
-  fs *s = fs_start(script);
-  assert_non_null(s);
   ev e = {0};
   e.then = send_noop;
-  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
-  run_client(&o, &e);
+  fs *s = run_script(script, &e, 0);
   assert_int_equal(e.connect_status, 0);
   assert_int_equal(e.cmd_called, 1);
   assert_int_equal(e.cmd_status, want_status);
@@ -339,15 +344,11 @@ static void test_plaintext_refused(void **state) {
 }
 
 static void login_case(const fs_step *script, const char *pass, int want) {
-  fs *s = fs_start(script);
-  assert_non_null(s);
   ev e = {0};
   e.then = try_login;
   e.user = "user";
   e.pass = pass;
-  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
-  o.allow_plaintext = 1;
-  run_client(&o, &e);
+  fs *s = run_script(script, &e, 1);
   assert_int_equal(e.connect_status, 0);
   assert_int_equal(e.cmd_called, 1);
   assert_int_equal(e.cmd_status, want);
@@ -356,7 +357,8 @@ static void login_case(const fs_step *script, const char *pass, int want) {
   /* The password never shows in the trace, in clear or base64. */
   assert_null(strstr(e.trace, pass));
   assert_null(strstr(e.trace, "AHVzZXIAc2VjcmV0"));
-  assert_non_null(strstr(e.trace, "***"));
+  if (want != NI_ENOCAP)
+    assert_non_null(strstr(e.trace, "***"));
   fs_free(s);
 }
 
@@ -418,12 +420,9 @@ static void test_idle(void **state) {
                                    FS_SEND("$T OK IDLE terminated"),
                                    FS_WAIT_EOF(),
                                    FS_DONE()};
-  fs *s = fs_start(script);
-  assert_non_null(s);
   ev e = {0};
   e.then = start_idle;
-  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
-  run_client(&o, &e);
+  fs *s = run_script(script, &e, 0);
   assert_int_equal(e.idling, 1);
   assert_int_equal(e.exists, 3);
   assert_int_equal(e.cmd_status, 0);
@@ -439,12 +438,9 @@ static void append_small(ni_imap *c, ev *e) {
 }
 
 static void literal_case(const fs_step *script) {
-  fs *s = fs_start(script);
-  assert_non_null(s);
   ev e = {0};
   e.then = append_small;
-  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
-  run_client(&o, &e);
+  fs *s = run_script(script, &e, 0);
   assert_int_equal(e.cmd_status, 0);
   if (fs_wait(s) != 0)
     fail_msg("fake server: %s", fs_error(s));
@@ -529,18 +525,7 @@ static void test_logindisabled(void **state) {
   (void)state;
   static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] hi"),
                                    FS_WAIT_EOF(), FS_DONE()};
-  fs *s = fs_start(script);
-  assert_non_null(s);
-  ev e = {0};
-  e.then = try_login;
-  e.user = "user";
-  e.pass = "secret";
-  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
-  o.allow_plaintext = 1;
-  run_client(&o, &e);
-  assert_int_equal(e.cmd_status, NI_ENOCAP);
-  assert_int_equal(fs_wait(s), 0);
-  fs_free(s);
+  login_case(script, "secret", NI_ENOCAP);
 }
 
 static void do_logout(ni_imap *c, ev *e) {
@@ -555,12 +540,9 @@ static void test_logout(void **state) {
                                    FS_SEND("$T OK bye"),
                                    FS_WAIT_EOF(),
                                    FS_DONE()};
-  fs *s = fs_start(script);
-  assert_non_null(s);
   ev e = {0};
   e.then = do_logout;
-  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
-  run_client(&o, &e);
+  fs *s = run_script(script, &e, 0);
   assert_int_equal(e.cmd_status, 0);
   assert_int_equal(e.end_how, NI_END_LOCAL);
   assert_int_equal(e.end_err, 0);
