@@ -168,8 +168,8 @@ NI_API int ni_uint_list_next(ni_str *list, uint32_t *out);
  * after the server's "+" continuation.
  *
  * Strings given to ni_cmd_string() are sent as (RFC 3501 4):
- *   - an atom when every byte is an ATOM-CHAR and the string is not "NIL"
- *     and not empty;
+ *   - an atom when every byte is an ATOM-CHAR, the string is not "NIL",
+ *     not empty and at most 1024 bytes long;
  *   - a quoted string, with \ and " escaped, when every byte is printable
  *     7-bit and it is at most 1024 bytes long;
  *   - a literal otherwise (CR, LF, 8-bit bytes, long strings).
@@ -179,6 +179,9 @@ NI_API int ni_uint_list_next(ni_str *list, uint32_t *out);
  * mailbox names, which encodes them in modified UTF-7 (RFC 3501 5.1.3) for
  * every other server.  NUL bytes cannot be sent in a string (only literal8
  * could carry them) and are refused with NI_EUSAGE.
+ *
+ * A call that fails with NI_EUSAGE leaves the command unchanged; after
+ * -ENOMEM the command may be half-built and should only be freed.
  */
 typedef struct ni_cmd ni_cmd;
 
