@@ -191,8 +191,9 @@ static void cost_section(FILE *out, ni_report *rep) {
           "in the keepalive rate 1/I between those points; above 300 s the excess over idle "
           "therefore falls as 1/I, anchored at the 300 s point. Charge per day = current "
           "&#215; 24 h; &#8220;of which keepalives&#8221; is the excess over the idle "
-          "phone. WCDMA figures: newer radios differ in scale, not in the shape of the "
-          "trade-off. Source: %s</p>\n",
+          "phone. The figures were measured on a 2007 WCDMA phone: read them as "
+          "relative costs of the cadences, not as a forecast for another phone. Source: "
+          "%s</p>\n",
           citation);
 }
 
