@@ -16,7 +16,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
   "$fx"/summary-home.csv "$fx"/obs-carrier-a.csv -o "$tmp/report.html"
 
 # Bounded in time; the profile lives in the scratch directory.
-timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+timeout -k 5 120 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
   --user-data-dir="$tmp/profile" --dump-dom "file://$tmp/report.html" \
   >"$tmp/dom.html" 2>"$tmp/chromium.log" || {
