@@ -127,6 +127,8 @@ static void send_chunks(ni_imap *c, ni__pcmd *p) {
     trace_text(c, 1, buf, o, lit);
   }
   p->started = 1;
+  if (p->is_logout)
+    c->logout_sent = 1;
   p->next_chunk = last;
   ni__conn_send(c, buf, o, p->secret);
   if (p->secret)
@@ -146,8 +148,13 @@ static void pump(ni_imap *c) {
   send_chunks(c, p);
 }
 
+/* Kinds of command that change how the client reads what follows. */
+enum { Q_PLAIN = 0, Q_IDLE = 1, Q_LOGOUT = 2 };
+
+/* Queue cmd (and send it when nothing else is on the wire: the command is
+ * fully set up here, before it can start). */
 static ni__pcmd *enqueue(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg,
-                         ni__internal_done internal) {
+                         ni__internal_done internal, int kind) {
   int r = ni_cmd_finish(cmd); /* NI_EUSAGE: the caller had finished it already */
   ni__pcmd *p = (r == 0 || r == NI_EUSAGE) ? calloc(1, sizeof *p) : NULL;
   if (!p) {
@@ -159,6 +166,8 @@ static ni__pcmd *enqueue(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg,
   p->cb = cb;
   p->arg = arg;
   p->internal = internal;
+  p->is_logout = kind == Q_LOGOUT;
+  p->is_idle = kind == Q_IDLE;
   p->caps_gen = c->caps_gen;
   if (ni_cmd_is_secret(cmd)) {
     /* The trace shows the tag and the verb only. */
@@ -235,7 +244,7 @@ static void connect_done(ni_imap *c) {
 
 static void queue_internal(ni_imap *c, const char *verb, ni__internal_done done) {
   ni_cmd *cmd = ni_cmd_new(verb);
-  if (!cmd || !enqueue(c, cmd, NULL, NULL, done))
+  if (!cmd || !enqueue(c, cmd, NULL, NULL, done, Q_PLAIN))
     ni__conn_end(c, NI_END_ERROR, -ENOMEM);
 }
 
@@ -340,8 +349,9 @@ static void on_tagged(ni_imap *c, const ni_resp *r) {
     p->internal(c, p, st, r);
   else
     call_done(c, p->cb, p->arg, st, r);
+  int was_logout = p->is_logout;
   pcmd_free(p);
-  if (c->logout_sent && !c->q_head) {
+  if (was_logout) {
     ni__conn_end(c, NI_END_LOCAL, 0);
     return;
   }
@@ -484,7 +494,7 @@ int ni_imap_cmd(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg) {
     ni_cmd_free(cmd);
     return NI_ESTATE;
   }
-  return enqueue(c, cmd, cb, arg, NULL) ? 0 : -ENOMEM;
+  return enqueue(c, cmd, cb, arg, NULL, Q_PLAIN) ? 0 : -ENOMEM;
 }
 
 /* Literals without waiting for "+": LITERAL+ always, LITERAL- up to 4096
@@ -649,11 +659,10 @@ int ni_imap_idle(ni_imap *c, void (*on_idling)(ni_imap *c, void *arg), ni_imap_d
   ni_cmd *cmd = ni_cmd_new("IDLE");
   if (!cmd)
     return -ENOMEM;
-  ni__pcmd *p = enqueue(c, cmd, cb, arg, NULL);
+  ni__pcmd *p = enqueue(c, cmd, cb, arg, NULL, Q_IDLE);
   if (!p)
     return -ENOMEM;
-  p->is_idle = 1;
-  p->on_idling = on_idling;
+  p->on_idling = on_idling; /* needed only once the "+" arrives */
   return 0;
 }
 
@@ -679,10 +688,12 @@ size_t ni_imap_pending(const ni_imap *c) {
 }
 
 int ni_imap_logout(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  int r = simple(c, "LOGOUT", NULL, NULL, cb, arg);
-  if (r == 0)
-    c->logout_sent = 1;
-  return r;
+  if (!ready(c))
+    return NI_ESTATE;
+  ni_cmd *cmd = ni_cmd_new("LOGOUT");
+  if (!cmd)
+    return -ENOMEM;
+  return enqueue(c, cmd, cb, arg, NULL, Q_LOGOUT) ? 0 : -ENOMEM;
 }
 
 /* ---- login ---- */
@@ -729,7 +740,7 @@ static void login_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
   /* Capabilities change after login (RFC 3501 6.2.3); read them again
    * before telling the caller, who may look for IDLE or NOTIFY. */
   ni_cmd *cmd = ni_cmd_new("CAPABILITY");
-  if (!cmd || !enqueue(c, cmd, p->cb, p->arg, login_caps_done))
+  if (!cmd || !enqueue(c, cmd, p->cb, p->arg, login_caps_done, Q_PLAIN))
     ni__conn_end(c, NI_END_ERROR, -ENOMEM);
 }
 
@@ -802,7 +813,7 @@ int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_c
     }
     return cmd ? r : -ENOMEM;
   }
-  ni__pcmd *p = enqueue(c, cmd, cb, arg, login_done);
+  ni__pcmd *p = enqueue(c, cmd, cb, arg, login_done, Q_PLAIN);
   if (!p) {
     if (sasl) {
       ni__secure_zero(sasl, sasl_n);

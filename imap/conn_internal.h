@@ -77,6 +77,7 @@ struct ni__pcmd {
   size_t sasl_n;
   int started;        /* its first chunk was sent */
   unsigned caps_gen;  /* c->caps_gen when the command was queued */
+  int is_logout;      /* LOGOUT: BYE and close are expected once sent */
   int is_idle;        /* IDLE: "+" means idling */
   void (*on_idling)(ni_imap *c, void *arg);
   ni__internal_done internal; /* completion handled inside the client */
@@ -135,7 +136,7 @@ struct ni_imap {
   int authenticated;
   int idling;         /* "+" of IDLE arrived, DONE not yet sent */
   int done_wanted;    /* DONE asked for before the "+" arrived */
-  int logout_sent;
+  int logout_sent;    /* LOGOUT is on the wire: BYE and EOF are expected */
   int starttls_go;    /* STARTTLS OK seen: drop buffered input, start TLS */
   ni_imap_done_cb connect_cb;
   void *connect_arg;
