@@ -45,4 +45,11 @@ ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now);
 /* Next value of the session's xorshift64 generator. */
 uint64_t ni__ka_random(ni_ka *s);
 
+/* The state file's parser without the file: validate the image
+ * in[0..len) and write its canonical form (what ni_ka_state_save would
+ * write for the same table) to out, which must hold NI__KA_STATE_FILE_MAX
+ * bytes.  Returns 0, -EBADMSG, NI_EUSAGE or -ENOMEM.  For the fuzzer. */
+#define NI__KA_STATE_FILE_MAX 65536
+int ni__ka_state_canon(const char *in, size_t len, char *out, size_t cap, size_t *outlen);
+
 #endif /* NATIDLE_KA_INTERNAL_H */

@@ -28,13 +28,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "natidle/keepalive.h"
+#include "keepalive/ka_internal.h"
 
 #define MAGIC "natidle-keepalive-state 1\n"
 /* Largest valid file: the header, NI_KA_STATE_MAX lines of at most a label,
  * three 20-digit numbers and four separators, and the trailer. */
 #define LINE_MAX_LEN (NI_KA_LABEL_MAX + 3 * 20 + 4)
 #define FILE_MAX (sizeof(MAGIC) + NI_KA_STATE_MAX * LINE_MAX_LEN + 32)
+_Static_assert(FILE_MAX <= NI__KA_STATE_FILE_MAX, "the fuzzer's buffer holds any state file");
 
 typedef struct entry {
   char label[NI_KA_LABEL_MAX + 1];
@@ -198,17 +199,32 @@ static int sync_dir(const char *path) {
   return rc;
 }
 
-/* Render the table and replace the file at `path` atomically. */
-static int write_table(const char *path, const table *t) {
-  size_t cap = FILE_MAX, len = 0;
-  char *buf = malloc(cap);
-  if (!buf) return -ENOMEM;
-  len += (size_t)snprintf(buf, cap, "%s", MAGIC);
-  for (size_t i = 0; i < t->n; i++)
+/* The file image of a table; `cap` >= FILE_MAX always suffices. */
+static size_t render(const table *t, char *buf, size_t cap) {
+  size_t len = (size_t)snprintf(buf, cap, "%s", MAGIC);
+  for (size_t i = 0; i < t->n && len < cap; i++)
     len += (size_t)snprintf(buf + len, cap - len, "%s\t%llu\t%llu\t%llu\n", t->e[i].label,
                             (unsigned long long)t->e[i].lower, (unsigned long long)t->e[i].upper,
                             (unsigned long long)t->e[i].updated);
-  len += (size_t)snprintf(buf + len, cap - len, "end %zu\n", t->n);
+  if (len < cap) len += (size_t)snprintf(buf + len, cap - len, "end %zu\n", t->n);
+  return len < cap ? len : cap;
+}
+
+int ni__ka_state_canon(const char *in, size_t len, char *out, size_t cap, size_t *outlen) {
+  if (cap < FILE_MAX) return NI_EUSAGE;
+  table *t = malloc(sizeof(*t));
+  if (!t) return -ENOMEM;
+  int rc = len > FILE_MAX ? -EBADMSG : parse_file(in, len, t);
+  if (rc == 0) *outlen = render(t, out, cap);
+  free(t);
+  return rc;
+}
+
+/* Render the table and replace the file at `path` atomically. */
+static int write_table(const char *path, const table *t) {
+  char *buf = malloc(FILE_MAX);
+  if (!buf) return -ENOMEM;
+  size_t len = render(t, buf, FILE_MAX);
 
   size_t plen = strlen(path);
   char *tmp = malloc(plen + sizeof(".tmp.XXXXXX"));
