@@ -144,8 +144,6 @@ ni_imap *ni_imap_new(uv_loop_t *loop, const ni_imap_opts *o, const ni_imap_cb *c
   c->insecure = o->insecure;
   c->allow_plaintext = o->allow_plaintext;
   c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 15000;
-  if (o->limits)
-    c->limits = *o->limits;
   c->parser = ni_parser_new(o->limits);
   c->next_tag = 1;
   if (fail || !c->parser || (c->tls_mode != NI_TLS_NONE && c->tls_mode != NI_TLS_IMAPS &&

@@ -99,7 +99,6 @@ struct ni_imap {
   int allow_plaintext;
   uint32_t connect_timeout_ms;
   char *bind_addr;
-  ni_parser_limits limits;
 
   /* libuv handles; each open handle or running request holds one ref. */
   uv_tcp_t tcp;
@@ -181,8 +180,8 @@ void ni__trace(ni_imap *c, int dir, const char *line, size_t n);
 void ni__client_on_transport_ready(ni_imap *c);
 /* client.c: the STARTTLS handshake completed. */
 void ni__client_on_tls_ready(ni_imap *c);
-/* client.c: plaintext from the server.  Returns 0, or a negative error when
- * the connection ended while processing. */
+/* client.c: plaintext from the server.  Processing stops when the
+ * connection ends, and after a STARTTLS OK (the rest is discarded). */
 void ni__client_on_data(ni_imap *c, const char *p, size_t n);
 /* client.c: fail every queued command and the connect request, then tell
  * on_end.  Called once, from the loop, when the handles are closed. */

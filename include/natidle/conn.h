@@ -4,10 +4,11 @@
  *
  * One ni_imap is one TCP connection to one server.  It resolves the host,
  * connects, negotiates TLS, reads the greeting and the capabilities, logs
- * in, and then runs commands: each command gets a tag (A0001, A0002, ...),
- * waits in a queue while earlier commands are in flight, and its callback
- * gets the tagged completion.  Untagged responses go to one callback for the
- * whole connection.
+ * in, and then runs commands: each command gets a tag (A0001, A0002, ...)
+ * and its callback gets the tagged completion.  One command is on the wire
+ * at a time (the others wait in a queue), so a "+" continuation always
+ * belongs to the running command.  Untagged responses go to one callback
+ * for the whole connection.
  *
  * The connection never sends anything it was not asked to send: no TCP
  * keepalive (SO_KEEPALIVE stays off), no automatic NOOP.  natidle measures
@@ -58,7 +59,10 @@ NI_API const char *ni_tls_mode_name(ni_tls_mode m);
 /* Connection options.  Zero-initialise and fill in what you need; the
  * strings are copied by ni_imap_new(), so they need not outlive the call. */
 typedef struct ni_imap_opts {
-  const char *host;         /* host name or IP literal; required */
+  const char *host;         /* host name or IP literal; required.  The first
+                               IPv4 address is used (else the first one; with
+                               bind_addr, the first of its family) and the
+                               certificate must name host */
   uint16_t port;            /* 0 = 993 for NI_TLS_IMAPS, 143 otherwise */
   ni_tls_mode tls;
   const char *ca_file;      /* PEM CA bundle to trust; NULL = system store */
@@ -80,7 +84,8 @@ typedef enum {
   NI_END_TLS,       /* TLS handshake or record error, certificate refused */
   NI_END_PROTOCOL,  /* the server sent something the parser refused */
   NI_END_BYE,       /* the server said BYE (outside LOGOUT) and closed */
-  NI_END_ERROR      /* anything else: DNS, connect refused, write error... */
+  NI_END_ERROR      /* anything else: DNS (NI_EDNS), connect refused (-ECONNREFUSED),
+                       STARTTLS not offered (NI_ENOCAP), write errors... */
 } ni_end;
 
 /* Short name of an end reason: "none", "local", "closed", "reset",
