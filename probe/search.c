@@ -73,6 +73,8 @@ struct ni_search {
   ni_verdict verdict;
   double ladder;        /* adaptive: ladder ratio g */
   ni_ms last_now;       /* latest `now` passed in */
+  int bisect_owner;     /* BISECT: the one session it uses, -1 = none yet */
+  ni_ms owner_idle;     /* BISECT: when the owner's last check ended */
   /* GRID: the points and their state (0 free, 1 assigned, 2 done). */
   double grid_step;
   unsigned grid_n;
@@ -200,10 +202,11 @@ static ni_verdict ni_judge(const ni_search *s, int final) {
     return NI_VERDICT_INCONCLUSIVE;
   if (grid && !final && !ni_grid_all_done(s))
     return NI_VERDICT_RUNNING;
-  /* Nothing below min is ever checked, so a bracket reaching down there
-   * is as narrow as it will get once U is within the resolution of min. */
-  if (isfinite(s->upper) && (grid || (s->upper - fmax(s->lower, s->cfg.min_s) <= res + 1e-9 &&
-                                      (final || ni_confirmed(s)))))
+  /* Nothing below min is ever checked: a death at min itself (give or take
+   * the timers' lateness) is as narrow as the bracket will get. */
+  if (isfinite(s->upper) &&
+      (grid || ((s->upper - s->lower <= res + 1e-9 || s->upper <= s->cfg.min_s + res / 4) &&
+                (final || ni_confirmed(s)))))
     return NI_VERDICT_MEASURED;
   /* Nothing at or below max died and max itself survived (or everything
    * up to within the resolution of it, when U lies beyond max). */
@@ -239,6 +242,7 @@ ni_search *ni_search_new(const ni_search_cfg *c) {
   s->cap = INFINITY;
   s->verdict = NI_VERDICT_RUNNING;
   s->ladder = ni_ladder_ratio(c->sessions);
+  s->bisect_owner = -1;
   s->ss = calloc(c->sessions, sizeof *s->ss);
   if (!s->ss) {
     ni_search_free(s);
@@ -330,8 +334,9 @@ static void ni_plan_section(ni_search *s, ni_free_sess *f, unsigned m, const dou
   qsort(f, m, sizeof *f, ni_by_sil_desc);
   /* The bracket is narrow enough but rests on too few deaths: the session
    * that gets to U first checks U again (unless a check in flight does). */
-  if (hi >= s->upper && s->upper - fmax(s->lower, s->cfg.min_s) <= ni_search_resolution(s) &&
-      !ni_confirmed(s)) {
+  if (hi >= s->upper && !ni_confirmed(s) &&
+      (s->upper - s->lower <= ni_search_resolution(s) ||
+       s->upper <= s->cfg.min_s + ni_search_resolution(s) / 4)) {
     int pending = 0;
     for (unsigned j = 0; j < ninflight; j++)
       pending |= inflight[j] >= s->upper;
@@ -413,10 +418,13 @@ static void ni_plan_grid(ni_search *s, ni_free_sess *f, unsigned m) {
 }
 
 /* A check answers within a detection deadline (a dead one may take a few
- * more to end IDLE); an armed session this far past its target without a
- * result was lost by the caller and must not hold a place any longer. */
+ * more to end IDLE), and a reconnect takes seconds; an armed session this
+ * much past its target without a result was lost by the caller and must not
+ * hold a place any longer. */
+static double ni_grace_s(const ni_search *s) { return 60 + 10 * s->cfg.detect_s; }
+
 static int ni_overdue(const ni_search *s, const ni_search_sess *ss, ni_ms now) {
-  return ss->target > 0 && ni_silence(ss, now) > ss->target + 60 + 10 * s->cfg.detect_s;
+  return ss->target > 0 && ni_silence(ss, now) > ss->target + ni_grace_s(s);
 }
 
 /* Recompute the targets of every armed session that is not being checked. */
@@ -547,9 +555,20 @@ double ni_search_arm(ni_search *s, unsigned i, ni_ms silent_since, ni_ms now) {
     return 0;
   ni_search_sess *ss = &s->ss[i];
   unsigned others = ni_armed_count(s, i, now);
-  /* One-connection bisection uses a single session at a time. */
+  /* One-connection bisection uses a single session: the first one armed.
+   * The others stay parked; their silence would be stale anyway. */
   unsigned limit = s->cfg.strategy == NI_STRAT_BISECT ? 1 : s->limit;
-  if (others >= limit) {
+  if (s->cfg.strategy == NI_STRAT_BISECT && s->bisect_owner >= 0 && s->bisect_owner != (int)i) {
+    /* An owner that stays away longer than a reconnect hands over. */
+    const ni_search_sess *own = &s->ss[s->bisect_owner];
+    if (own->armed ? ni_overdue(s, own, now)
+                   : now > s->owner_idle && (double)(now - s->owner_idle) / 1000.0 > ni_grace_s(s))
+      s->bisect_owner = -1;
+  }
+  if (s->cfg.strategy == NI_STRAT_BISECT && s->bisect_owner < 0 && others == 0)
+    s->bisect_owner = (int)i;
+  if (others >= limit ||
+      (s->cfg.strategy == NI_STRAT_BISECT && s->bisect_owner != (int)i)) {
     ss->armed = 0;
     ss->target = 0;
     return 0;
@@ -583,6 +602,8 @@ void ni_search_result(ni_search *s, unsigned i, double silence_s, ni_obs o, ni_m
     }
     ss->armed = 0;
     ss->target = 0;
+    if ((int)i == s->bisect_owner)
+      s->owner_idle = now;
   }
   ni_learn(s, silence_s, o);
   /* Grid points that can no longer be observed are dropped. */

@@ -50,7 +50,8 @@ static void sim_go(sim_run *x) {
  * below a session's silence. */
 static void assert_measured(const sim_run *x) {
   double T = x->nc.nat_timeout_s;
-  if (x->r.verdict != NI_VERDICT_MEASURED || !(x->r.lower_s < T && T <= x->r.upper_s))
+  if (x->r.verdict != NI_VERDICT_MEASURED || !(x->r.lower_s < T && T <= x->r.upper_s) ||
+      !(x->r.upper_s - x->r.lower_s <= x->resolution + 1e-9))
     fprintf(stderr, "T=%g K=%u %s seed=%llu: %s (%g, %g]\n", T, x->sc.sessions,
             ni_strategy_name(x->sc.strategy), (unsigned long long)x->nc.seed,
             ni_verdict_name(x->r.verdict), x->r.lower_s, x->r.upper_s);
@@ -469,8 +470,9 @@ static void t_targets_move_with_bracket(void **st) {
   ni_search_free(s);
 }
 
-/* One-connection bisection uses one session; a session lost without a
- * check frees its place when reported VOID, or once it is long overdue. */
+/* One-connection bisection uses one session, the first one armed; it hands
+ * over only when it stays away longer than a reconnect.  In any strategy a
+ * session lost without a report stops holding a place once long overdue. */
 static void t_lost_session(void **st) {
   (void)st;
   ni_search_cfg c;
@@ -481,16 +483,33 @@ static void t_lost_session(void **st) {
   double t0 = ni_search_arm(s, 0, 0, 0);
   assert_true(t0 > 40 && t0 < 60);
   assert_true(ni_search_arm(s, 1, 0, 0) == 0);
+  /* The connection broke: reported VOID, reconnected, armed again. */
   ni_search_result(s, 0, 20, NI_OBS_VOID, SEC(20));
-  assert_true(ni_search_arm(s, 1, SEC(20), SEC(20)) > 0);
-  assert_true(ni_search_arm(s, 0, SEC(21), SEC(21)) == 0);
-  /* Session 1 is never reported again: well past its target plus the
-   * grace, session 0 may take over. */
-  double t1 = ni_search_target(s, 1, SEC(21));
-  ni_ms late = SEC(20) + SEC(t1) + SEC(60 + 10 * c.detect_s) + SEC(1);
-  assert_true(ni_search_arm(s, 0, SEC(21), SEC(50)) == 0);
-  assert_true(ni_search_arm(s, 0, late - SEC(5), late) > 0);
-  assert_true(ni_search_target(s, 1, late) == 0);
+  assert_true(ni_search_arm(s, 1, SEC(0), SEC(21)) == 0);
+  assert_true(ni_search_arm(s, 0, SEC(22), SEC(22)) > 0);
+  /* Session 0 is never reported again: well past its target plus the
+   * grace, session 1 takes over. */
+  double t1 = ni_search_target(s, 0, SEC(22));
+  ni_ms late = SEC(22) + SEC(t1) + SEC(60 + 10 * c.detect_s) + SEC(1);
+  assert_true(ni_search_arm(s, 1, SEC(50), SEC(50)) == 0);
+  assert_true(ni_search_arm(s, 1, late - SEC(5), late) > 0);
+  assert_true(ni_search_target(s, 0, late) == 0);
+  /* An owner that never comes back after a result hands over too. */
+  ni_search_result(s, 1, 30, NI_OBS_VOID, late + SEC(30));
+  assert_true(ni_search_arm(s, 2, late + SEC(31), late + SEC(31)) == 0);
+  assert_true(ni_search_arm(s, 2, late + SEC(31), late + SEC(31 + 60 + 10 * c.detect_s)) > 0);
+  ni_search_free(s);
+
+  /* Adaptive: a lost session stops counting against a lowered limit. */
+  ni_search_cfg_default(&c);
+  s = ni_search_new(&c);
+  assert_true(ni_search_arm(s, 0, 0, 0) > 0);
+  assert_true(ni_search_arm(s, 1, 0, 0) > 0);
+  ni_search_lower_sessions(s, 2);
+  assert_true(ni_search_arm(s, 2, 0, SEC(1)) == 0);
+  double tt = fmax(ni_search_target(s, 0, SEC(1)), ni_search_target(s, 1, SEC(1)));
+  ni_ms after = SEC(tt + 60 + 10 * c.detect_s + 1);
+  assert_true(ni_search_arm(s, 2, after, after) > 0);
   ni_search_free(s);
 }
 
@@ -634,6 +653,7 @@ static void t_property(void **st) {
     ni_strategy strat = n % 10 == 9 ? NI_STRAT_BISECT : NI_STRAT_ADAPTIVE;
     sim_setup(&x, T, K, strat, 1 + (uint64_t)(rnd() * 1e9));
     x.nc.detect_s = 0.5 + 4.5 * rnd();
+    x.nc.done_s = fmax(x.nc.detect_s, 2.0) * rnd();
     x.nc.connect_s = 0.2 + 2.8 * rnd();
     x.nc.jitter_s = rnd();
     x.nc.timer_jitter_s = 0.2 * rnd();
