@@ -153,6 +153,8 @@ struct probe {
   /* Calibration. */
   unsigned cal_n, cal_busy;
   ni_ms cal_worst;
+  ni_ms cal_samples[CAL_SAMPLES];
+  ni_ms push_ms;       /* typical APPEND-to-EXISTS time (median sample) */
   ni_ms detect_ms;     /* detection deadline */
   ni_ms noop_ms, noop_deadline_ms;
   /* Counters. */
@@ -594,6 +596,8 @@ static void sess_on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
     long detect = (long)(now - s->ck_sent);
     if (s->ck_cal) {
       p->cal_busy = 0;
+      if (p->cal_n < CAL_SAMPLES)
+        p->cal_samples[p->cal_n] = (ni_ms)detect;
       p->cal_n++;
       if ((ni_ms)detect > p->cal_worst)
         p->cal_worst = (ni_ms)detect;
@@ -601,6 +605,9 @@ static void sess_on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
       s->ck_result = CK_DECIDED;
       kick(p);
     } else {
+      /* The push got through: the mapping was alive when it passed, which
+       * is the silence that counts. */
+      s->ck_silence = (double)silence_of(s, now) / 1000.0;
       record(s, "alive", detect);
     }
     s->state = SS_DONE;
@@ -698,6 +705,16 @@ static void sess_connect(sess *s) {
     sess_setup_failed(s, rc);
 }
 
+/* When to start the check of session s for a target of target_s seconds.
+ * An inbound check starts one typical push time early: the server's EXISTS
+ * passes the NAT about push_ms after the APPEND leaves, and it is the
+ * silence the push meets that is being tested. */
+static ni_ms due_at(const sess *s, double target_s) {
+  ni_ms due = s->silent_since + (ni_ms)llround(target_s * 1000.0);
+  ni_ms lead = s->armed && s->armed == s->p->s_in ? s->p->push_ms : 0;
+  return due > s->silent_since + lead ? due - lead : s->silent_since;
+}
+
 /* Ask the search for a target and set the timer. */
 static void sess_arm(sess *s) {
   probe *p = s->p;
@@ -716,7 +733,7 @@ static void sess_arm(sess *s) {
     return;
   }
   s->armed = se;
-  timer_set(s, TK_TARGET, s->silent_since + (ni_ms)llround(t * 1000.0));
+  timer_set(s, TK_TARGET, due_at(s, t));
 }
 
 /* Start the check of a session whose silence reached its target. */
@@ -731,7 +748,10 @@ static void sess_start_check(sess *s, ni_ms now, double target) {
   s->ck_cal = 0;
   s->ck_dir = s->ck_search && s->ck_search == p->s_out ? NI_PDIR_OUTBOUND : NI_PDIR_INBOUND;
   s->ck_target = target;
-  s->ck_silence = (double)silence_of(s, now) / 1000.0;
+  /* Inbound: the silence the push will meet (corrected with the real
+   * arrival time when it does arrive); outbound: the silence DONE ends. */
+  s->ck_silence =
+      (double)(silence_of(s, now) + (s->ck_dir == NI_PDIR_INBOUND ? p->push_ms : 0)) / 1000.0;
   s->ck_fire = now;
   s->ck_sent = now;
   s->ck_ok = 0;
@@ -789,7 +809,7 @@ static void timer_cb(uv_timer_t *t) {
       s->armed = NULL;
       break;
     }
-    ni_ms at = s->silent_since + (ni_ms)llround(target * 1000.0);
+    ni_ms at = due_at(s, target);
     if (at > now + 2) {
       timer_set(s, TK_TARGET, at);
       break;
@@ -954,7 +974,7 @@ static void retarget_all(probe *p) {
       sess_arm(s);
       continue;
     }
-    timer_set(s, TK_TARGET, s->silent_since + (ni_ms)llround(t * 1000.0));
+    timer_set(s, TK_TARGET, due_at(s, t));
   }
   status_draw(p, 0);
 }
@@ -964,14 +984,24 @@ static void retarget_all(probe *p) {
 static void make_searches(probe *p);
 
 static void start_run(probe *p) {
+  /* The median sample is the typical push time (3 samples: sort them). */
+  unsigned n = p->cal_n < CAL_SAMPLES ? p->cal_n : CAL_SAMPLES;
+  for (unsigned i = 1; i < n; i++)
+    for (unsigned j = i; j > 0 && p->cal_samples[j - 1] > p->cal_samples[j]; j--) {
+      ni_ms t = p->cal_samples[j];
+      p->cal_samples[j] = p->cal_samples[j - 1];
+      p->cal_samples[j - 1] = t;
+    }
+  p->push_ms = (p->o->direction & NI_PDIR_INBOUND) && n ? p->cal_samples[n / 2] : 0;
   p->detect_ms = DETECT_FACTOR * p->cal_worst;
   if (p->detect_ms < DETECT_FLOOR_MS)
     p->detect_ms = DETECT_FLOOR_MS;
   p->noop_deadline_ms = 2 * p->detect_ms > 3000 ? 2 * p->detect_ms : 3000;
   if (p->noop_deadline_ms < 2 * p->noop_ms)
     p->noop_deadline_ms = 2 * p->noop_ms;
-  note(p, 1, "detection deadline %llu ms (worst calibration sample %llu ms)",
-       (unsigned long long)p->detect_ms, (unsigned long long)p->cal_worst);
+  note(p, 1, "detection deadline %llu ms (calibration: typical %llu ms, worst %llu ms)",
+       (unsigned long long)p->detect_ms, (unsigned long long)p->push_ms,
+       (unsigned long long)p->cal_worst);
   make_searches(p);
   if (p->fatal) {
     begin_shutdown(p);
@@ -1847,9 +1877,10 @@ static void print_result(probe *p, ni_search *se, const char *dir, double wall_s
            p->o->max_s, dir, lo, n, wall, rec);
     break;
   case NI_VERDICT_MASKED:
-    printf("masked by server keepalive every %.1f s (%s, alive at %.1f s, %u checks, %s) "
-           "\u2192 the server keeps the mapping alive; keep alive every %.0f s without it\n",
-           p->server_ka_s, dir, lo, n, wall, rec);
+    printf("masked by server keepalive every %.1f s (%s, NAT timeout above %.1f s, %u checks, "
+           "%s) \u2192 this server keeps IDLE alive by itself; probe another server to see "
+           "the NAT\n",
+           p->server_ka_s, dir, lo, n, wall);
     break;
   default:
     if (isinf(up))
