@@ -273,9 +273,19 @@ static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, v
   account *ac = account_of(a, p);
   if (!ac)
     return;
-  if (!a->quiet || (err && !ac->reached_idle))
-    fprintf(stderr, "natidle %s: %s state %s%s%s%s\n", CMD, ni_push_account(p),
-            ni_push_state_name(s), *detail ? " (" : "", detail, *detail ? ")" : "");
+  /* A session that never reached IDLE and fails ends the command below,
+   * with its own message. */
+  int fatal = s == NI_PUSH_RECONNECT_WAIT && !ac->reached_idle && !a->stopping;
+  if (!a->quiet && !fatal) {
+    fprintf(stderr, "natidle %s: %s state %s", CMD, ni_push_account(p), ni_push_state_name(s));
+    if (*detail || s == NI_PUSH_RECONNECT_WAIT)
+      fprintf(stderr, " (%s", *detail ? detail : ni_strerror(err));
+    if (s == NI_PUSH_RECONNECT_WAIT)
+      fprintf(stderr, "; retry in %.1f s", (double)ni_push_reconnect_in(p) / 1000.0);
+    if (*detail || s == NI_PUSH_RECONNECT_WAIT)
+      fputc(')', stderr);
+    fputc('\n', stderr);
+  }
   if (s == NI_PUSH_IDLE && !ac->up) {
     ac->up = 1;
     ac->reached_idle = 1;
@@ -289,10 +299,10 @@ static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, v
     else
       log_row(a, ac, "connect", NI_TIME_NEVER, outcome, NI_TIME_NEVER);
     ac->up = 0;
-    if (!ac->reached_idle && !a->stopping) {
+    if (fatal) {
       /* Never got going: a wrong password or certificate does not heal by
        * retrying, and a daemon that hides that helps nobody. */
-      ni_error(CMD, "%s: %s", ni_push_account(p), detail);
+      ni_error(CMD, "%s: %s", ni_push_account(p), *detail ? detail : ni_strerror(err));
       stop_all(a, ni_exit_code_for(err) == NI_EXIT_OK ? NI_EXIT_FAILURE : ni_exit_code_for(err));
     }
   }
@@ -793,7 +803,10 @@ int ni_cmd_keepalive(int argc, char **argv) {
     ni_push_start(a.acc[i].push);
   uv_run(a.loop, UV_RUN_DEFAULT);
 
-  tally(&a);
+  /* A run that ended because a session could not start has nothing to
+   * tally; the error said it all. */
+  if (a.exit_code == NI_EXIT_OK || a.exit_code == NI_EXIT_INTERRUPTED)
+    tally(&a);
   for (size_t i = 0; i < a.nacc; i++)
     save_state(&a, &a.acc[i]);
   free_accounts(&a);

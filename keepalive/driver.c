@@ -335,10 +335,7 @@ static void conn_lost(ni_push *p, int err, const char *detail, ni_ms silent) {
   if (p->attempts < 32)
     p->attempts++;
   p->reconnect_at = now + wait;
-  char buf[320];
-  snprintf(buf, sizeof buf, "%s%sretry in %.1f s", detail ? detail : "",
-           detail && *detail ? "; " : "", (double)wait / 1000.0);
-  set_state(p, NI_PUSH_RECONNECT_WAIT, err, buf);
+  set_state(p, NI_PUSH_RECONNECT_WAIT, err, detail);
   rearm(p);
 }
 
@@ -1015,6 +1012,13 @@ void *ni_push_userdata(const ni_push *p) { return p->ud; }
 const ni_ka *ni_push_scheduler(const ni_push *p) { return &p->ka; }
 
 int ni_push_uses_notify(const ni_push *p) { return p->notify; }
+
+ni_ms ni_push_reconnect_in(const ni_push *p) {
+  if (p->reconnect_at == NI_TIME_NEVER)
+    return NI_TIME_NEVER;
+  ni_ms now = ni_imap_now();
+  return p->reconnect_at > now ? p->reconnect_at - now : 0;
+}
 
 static void on_timer_closed(uv_handle_t *h) {
   ni_push *p = h->data;

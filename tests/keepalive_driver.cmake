@@ -3,3 +3,9 @@ ni_unit_test(test_push SOURCES test_push.c)
 # natidle keepalive against a real Dovecot on loopback (root).
 ni_script_test(push_loopback tests/keepalive/push_loopback.sh LABELS imap TIMEOUT 180)
 set_tests_properties(push_loopback PROPERTIES SKIP_RETURN_CODE 77)
+# Soak tests behind the lab's carrier NAT (root); each brings up its own lab.
+foreach(case nat-timeout interval flush)
+  ni_script_test(keepalive_lab_${case} tests/keepalive/lab_soak.sh LABELS lab TIMEOUT 150
+                 ARGS ${case})
+  set_tests_properties(keepalive_lab_${case} PROPERTIES SKIP_RETURN_CODE 77)
+endforeach()

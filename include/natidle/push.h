@@ -219,6 +219,10 @@ NI_API const ni_ka *ni_push_scheduler(const ni_push *p);
  * meaningful once the session has reached IDLE. */
 NI_API int ni_push_uses_notify(const ni_push *p);
 
+/* In NI_PUSH_RECONNECT_WAIT: milliseconds until the next connection attempt
+ * (the backoff chosen); NI_TIME_NEVER in any other state. */
+NI_API ni_ms ni_push_reconnect_in(const ni_push *p);
+
 /* Stop (not gracefully) and free the session once its handles are closed,
  * inside the loop.  No callback is called after this returns.  Safe inside
  * callbacks of p.  NULL is ignored. */

@@ -187,6 +187,8 @@ def main():
     ap.add_argument("--expect-late", type=float,
                     help="at least one message printed more than S seconds after its append")
     ap.add_argument("--keepalives", help="MIN:MAX keepalives in natidle's tally")
+    ap.add_argument("--keepalive-every", type=float,
+                    help="at most one keepalive per S seconds of the run (plus one)")
     ap.add_argument("--min-reconnects", type=int)
     ap.add_argument("--max-reconnects", type=int)
     ap.add_argument("--log", help="natidle's --log CSV, checked with --expect-event")
@@ -206,10 +208,12 @@ def main():
     failures = []
     appended = []  # (subject, monotonic time)
     app = None
+    t_idle = None
     try:
         if not n.wait_idle(30):
             failures.append("natidle never reached IDLE")
             raise Abort()
+        t_idle = time.monotonic()
         app = Appender(a)
         for i in range(a.messages):
             gap = a.first_gap if (i == 0 and a.first_gap is not None) else rng.uniform(gmin, gmax)
@@ -235,6 +239,7 @@ def main():
     finally:
         if app:
             app.close()
+        t_end = time.monotonic()
         rc = n.stop()
     log("natidle exited with %s" % rc)
     if rc not in (0, 130):
@@ -271,6 +276,13 @@ def main():
             k = int(tally.get("keepalives", -1))
             if not lo <= k <= hi:
                 failures.append("%d keepalives, expected %d..%d" % (k, lo, hi))
+        if a.keepalive_every and t_idle is not None:
+            k = int(tally.get("keepalives", -1))
+            limit = int((t_end - t_idle) / a.keepalive_every) + 1
+            log("%d keepalives in %.1f s of run (limit %d)" % (k, t_end - t_idle, limit))
+            if k > limit:
+                failures.append("%d keepalives in %.1f s: more than one per %.1f s"
+                                % (k, t_end - t_idle, a.keepalive_every))
         r = int(tally.get("reconnects", -1))
         if a.min_reconnects is not None and r < a.min_reconnects:
             failures.append("%d reconnects, expected at least %d" % (r, a.min_reconnects))
