@@ -431,6 +431,33 @@ static void test_idle(void **state) {
   fs_free(s);
 }
 
+static void idle_and_done_at_once(ni_imap *c, ev *e) {
+  assert_int_equal(ni_imap_idle(c, on_idling, cmd_done, e), 0);
+  /* DONE asked for before the "+": sent as soon as it arrives. */
+  assert_int_equal(ni_imap_idle_done(c), 0);
+  assert_int_equal(ni_imap_idle_done(c), NI_ESTATE);
+}
+
+static void test_idle_done_early(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi"),
+                                   FS_EXPECT("IDLE"),
+                                   FS_STALL(50),
+                                   FS_SEND("+ idling"),
+                                   FS_EXPECT_LINE("DONE"),
+                                   FS_SEND("$T OK IDLE terminated"),
+                                   FS_WAIT_EOF(),
+                                   FS_DONE()};
+  ev e = {0};
+  e.then = idle_and_done_at_once;
+  fs *s = run_script(script, &e, 0);
+  assert_int_equal(e.idling, 0);
+  assert_int_equal(e.cmd_status, 0);
+  if (fs_wait(s) != 0)
+    fail_msg("fake server: %s", fs_error(s));
+  fs_free(s);
+}
+
 static const char k_msg9[] = "Subject:\n";
 
 static void append_small(ni_imap *c, ev *e) {
@@ -679,6 +706,7 @@ int main(void) {
       cmocka_unit_test(test_login_continuation_refused),
       cmocka_unit_test(test_login_literal),
       cmocka_unit_test(test_idle),
+      cmocka_unit_test(test_idle_done_early),
       cmocka_unit_test(test_sync_literal),
       cmocka_unit_test(test_literal_plus),
       cmocka_unit_test(test_imaps_ok),
