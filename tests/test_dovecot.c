@@ -5,7 +5,7 @@
  * passes it in the environment: NI_DV_HOST, NI_DV_PORT_IMAP, NI_DV_PORT_IMAPS,
  * NI_DV_CA_FILE, NI_DV_USER, NI_DV_PASSWORD_FILE, NI_DV_TMP (a scratch
  * directory) and NI_DV_MISMATCH_HOST (a name for the server's address that
- * its certificate does not carry).
+ * its certificate does not carry; empty skips that case).
  *
  * The test is linear: each step starts one operation and runs the loop until
  * its callback has run (bounded by a guard timer).
@@ -199,6 +199,8 @@ static void test_other_ca(void **state) {
 
 static void test_name_mismatch(void **state) {
   (void)state;
+  if (!*g_mismatch)
+    skip(); /* no second name for 127.0.0.1 on this machine */
   cert_refused(NI_TLS_IMAPS, g_mismatch, g_ca, "mismatch");
 }
 
@@ -385,7 +387,9 @@ int main(void) {
   g_ca = env("NI_DV_CA_FILE");
   g_user = env("NI_DV_USER");
   g_tmp = env("NI_DV_TMP");
-  g_mismatch = env("NI_DV_MISMATCH_HOST");
+  g_mismatch = getenv("NI_DV_MISMATCH_HOST");
+  if (!g_mismatch)
+    g_mismatch = "";
   g_port_imap = (uint16_t)atoi(env("NI_DV_PORT_IMAP"));
   g_port_imaps = (uint16_t)atoi(env("NI_DV_PORT_IMAPS"));
   FILE *f = fopen(env("NI_DV_PASSWORD_FILE"), "r");
