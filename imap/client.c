@@ -112,25 +112,24 @@ static void send_chunks(ni_imap *c, ni__pcmd *p) {
     memcpy(buf + o, ch.p, ch.n);
     o += ch.n;
   }
-  if (p->secret) {
-    if (first == 0)
-      trace_text(c, 1, p->label, strlen(p->label), 0);
-  } else {
-    size_t lit = 0;
-    if (first > 0) {
-      ni_str prev = ni_cmd_chunk(p->cmd, first - 1);
-      size_t pn = prev.n;
-      while (pn > 0 && (prev.p[pn - 1] == '\n' || prev.p[pn - 1] == '\r'))
-        pn--;
-      lit = literal_at_end(prev.p, pn);
-    }
-    trace_text(c, 1, buf, o, lit);
+  size_t lit = 0;
+  if (first > 0) {
+    ni_str prev = ni_cmd_chunk(p->cmd, first - 1);
+    size_t pn = prev.n;
+    while (pn > 0 && (prev.p[pn - 1] == '\n' || prev.p[pn - 1] == '\r'))
+      pn--;
+    lit = literal_at_end(prev.p, pn);
   }
+  /* State first: the trace callback may queue another command. */
   p->started = 1;
   if (p->is_logout)
     c->logout_sent = 1;
   p->next_chunk = last;
   ni__conn_send(c, buf, o, p->secret);
+  if (!p->secret)
+    trace_text(c, 1, buf, o, lit);
+  else if (first == 0)
+    trace_text(c, 1, p->label, strlen(p->label), 0);
   if (p->secret)
     ni__secure_zero(buf, o);
   free(buf);
@@ -149,7 +148,7 @@ static void pump(ni_imap *c) {
 }
 
 /* Kinds of command that change how the client reads what follows. */
-enum { Q_PLAIN = 0, Q_IDLE = 1, Q_LOGOUT = 2 };
+enum { Q_PLAIN = 0, Q_IDLE = 1, Q_LOGOUT = 2, Q_AUTH = 3 };
 
 /* Queue cmd (and send it when nothing else is on the wire: the command is
  * fully set up here, before it can start). */
@@ -168,6 +167,7 @@ static ni__pcmd *enqueue(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg,
   p->internal = internal;
   p->is_logout = kind == Q_LOGOUT;
   p->is_idle = kind == Q_IDLE;
+  p->is_auth = kind == Q_AUTH;
   p->caps_gen = c->caps_gen;
   if (ni_cmd_is_secret(cmd)) {
     /* The trace shows the tag and the verb only. */
@@ -361,8 +361,8 @@ static void on_tagged(ni_imap *c, const ni_resp *r) {
 static void send_done_line(ni_imap *c) {
   c->idling = 0;
   c->done_wanted = 0;
-  ni__trace(c, 1, "DONE", 4);
   ni__conn_send(c, "DONE\r\n", 6, 0);
+  ni__trace(c, 1, "DONE", 4);
 }
 
 static void on_continue(ni_imap *c, const ni_resp *r) {
@@ -385,15 +385,18 @@ static void on_continue(ni_imap *c, const ni_resp *r) {
     if (p->on_idling)
       NI__USER(c, p->on_idling(c, p->arg));
   } else if (p->sasl) {
-    ni__trace(c, 1, "***", 3);
-    ni__conn_send(c, p->sasl, p->sasl_n, 1);
-    ni__secure_zero(p->sasl, p->sasl_n);
-    free(p->sasl);
+    char *sasl = p->sasl;
+    size_t n = p->sasl_n;
     p->sasl = NULL;
-  } else if (p->secret) {
-    /* A second challenge during AUTHENTICATE: cancel the exchange. */
-    ni__trace(c, 1, "*", 1);
+    ni__conn_send(c, sasl, n, 1);
+    ni__secure_zero(sasl, n);
+    free(sasl);
+    ni__trace(c, 1, "***", 3);
+  } else if (p->is_auth) {
+    /* A further challenge during AUTHENTICATE PLAIN: cancel the exchange
+     * (RFC 3501 6.2.2) rather than guess. */
     ni__conn_send(c, "*\r\n", 3, 0);
+    ni__trace(c, 1, "*", 1);
   }
   (void)r;
 }
@@ -757,9 +760,10 @@ int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_c
   ni_cmd *cmd;
   char *sasl = NULL;
   size_t sasl_n = 0;
-  int r = 0;
+  int r = 0, is_auth = 0;
   if (ni_imap_has_cap(c, "AUTH=PLAIN")) {
     /* RFC 4616: authzid NUL authcid NUL passwd, base64. */
+    is_auth = 1;
     size_t ul = strlen(user), pl = strlen(pass), rawn = 2 + ul + pl;
     unsigned char *raw = malloc(rawn);
     sasl = malloc((rawn + 2) / 3 * 4 + 3);
@@ -813,7 +817,7 @@ int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_c
     }
     return cmd ? r : -ENOMEM;
   }
-  ni__pcmd *p = enqueue(c, cmd, cb, arg, login_done, Q_PLAIN);
+  ni__pcmd *p = enqueue(c, cmd, cb, arg, login_done, is_auth ? Q_AUTH : Q_PLAIN);
   if (!p) {
     if (sasl) {
       ni__secure_zero(sasl, sasl_n);

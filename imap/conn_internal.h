@@ -78,6 +78,7 @@ struct ni__pcmd {
   int started;        /* its first chunk was sent */
   unsigned caps_gen;  /* c->caps_gen when the command was queued */
   int is_logout;      /* LOGOUT: BYE and close are expected once sent */
+  int is_auth;        /* AUTHENTICATE: a further "+" is answered with "*" */
   int is_idle;        /* IDLE: "+" means idling */
   void (*on_idling)(ni_imap *c, void *arg);
   ni__internal_done internal; /* completion handled inside the client */
