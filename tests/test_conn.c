@@ -34,6 +34,7 @@ typedef struct ev {
   int cmd_called, cmd_status;
   int idling, exists, untagged;
   int saw_injected;
+  char errstr[320];
   uint64_t io_in, io_out;
   int io_checked;
   char trace[16384];
@@ -81,6 +82,7 @@ static void on_end(ni_imap *c, ni_end how, int err, void *ud) {
     assert_int_equal(e->io_out, ni_imap_bytes_out(c));
     e->io_checked = 1;
   }
+  snprintf(e->errstr, sizeof e->errstr, "%s", ni_imap_errstr(c));
   e->end_called++;
   e->end_how = how;
   e->end_err = err;
@@ -161,15 +163,19 @@ static ni_imap_opts opts_for(fs *s, ni_tls_mode mode) {
 
 static void path(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_dir, name); }
 
-/* Start the fake server with script, run a plaintext client against it
- * (e->then runs once connected) and return the server for more checks. */
-static fs *run_script(const fs_step *script, ev *e, int allow_plaintext) {
+/* Start the fake server with script, run a client against it (e->then runs
+ * once connected) and return the server for more checks. */
+static fs *run_script_tls(const fs_step *script, ni_tls_mode mode, ev *e, int allow_plaintext) {
   fs *s = fs_start(script);
   assert_non_null(s);
-  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  ni_imap_opts o = opts_for(s, mode);
   o.allow_plaintext = allow_plaintext;
   run_client(&o, e);
   return s;
+}
+
+static fs *run_script(const fs_step *script, ev *e, int allow_plaintext) {
+  return run_script_tls(script, NI_TLS_NONE, e, allow_plaintext);
 }
 
 static void test_garbage(void **state) {
@@ -239,19 +245,51 @@ static void test_huge_literal(void **state) {
   assert_true(maxrss_kb() - before < 32 * 1024);
 }
 
-static void test_stall(void **state) {
-  (void)state;
+static void stall_case(ni_tls_mode mode, const char *phase) {
   static const fs_step script[] = {FS_STALL(1500), FS_DONE()};
   fs *s = fs_start(script);
   assert_non_null(s);
   ev e = {0};
-  ni_imap_opts o = opts_for(s, NI_TLS_NONE);
+  ni_imap_opts o = opts_for(s, mode);
   o.connect_timeout_ms = 200;
   ni_ms t0 = ni_imap_now();
   run_client(&o, &e);
   assert_int_equal(e.connect_status, NI_ETIMEDOUT);
   assert_int_equal(e.end_how, NI_END_TIMEOUT);
   assert_true(ni_imap_now() - t0 >= 190);
+  if (!strstr(e.errstr, phase))
+    fail_msg("errstr '%s' lacks '%s'", e.errstr, phase);
+  fs_free(s);
+}
+
+static void test_stall(void **state) {
+  (void)state;
+  stall_case(NI_TLS_NONE, "waiting for the greeting");
+  stall_case(NI_TLS_IMAPS, "TLS handshake");
+}
+
+static void test_starttls_refused(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS] hi"),
+                                   FS_EXPECT("STARTTLS"), FS_SEND("$T NO not today"),
+                                   FS_WAIT_EOF(), FS_DONE()};
+  ev e = {0};
+  fs *s = run_script_tls(script, NI_TLS_STARTTLS, &e, 0);
+  assert_int_equal(e.connect_status, NI_ETLS);
+  assert_non_null(strstr(e.errstr, "not today"));
+  assert_int_equal(fs_wait(s), 0);
+  fs_free(s);
+}
+
+static void test_starttls_preauth(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] hi"),
+                                   FS_WAIT_EOF(), FS_DONE()};
+  ev e = {0};
+  fs *s = run_script_tls(script, NI_TLS_STARTTLS, &e, 0);
+  assert_int_equal(e.connect_status, NI_ENOCAP);
+  assert_non_null(strstr(e.errstr, "PREAUTH"));
+  assert_int_equal(fs_wait(s), 0);
   fs_free(s);
 }
 
@@ -312,11 +350,7 @@ static void try_login(ni_imap *c, ev *e) {
 static void refused_silently(ni_tls_mode mode, int allow_plaintext, ev *e) {
   static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi"),
                                    FS_WAIT_EOF(), FS_DONE()};
-  fs *s = fs_start(script);
-  assert_non_null(s);
-  ni_imap_opts o = opts_for(s, mode);
-  o.allow_plaintext = allow_plaintext;
-  run_client(&o, e);
+  fs *s = run_script_tls(script, mode, e, allow_plaintext);
   assert_int_equal(fs_wait(s), 0);
   size_t n;
   fs_received(s, &n);
@@ -701,6 +735,8 @@ int main(void) {
       cmocka_unit_test(test_stall),
       cmocka_unit_test(test_starttls_injection),
       cmocka_unit_test(test_starttls_missing),
+      cmocka_unit_test(test_starttls_refused),
+      cmocka_unit_test(test_starttls_preauth),
       cmocka_unit_test(test_plaintext_refused),
       cmocka_unit_test(test_login_sasl_ir),
       cmocka_unit_test(test_login_continuation_refused),
