@@ -268,29 +268,30 @@ static void test_stall(void **state) {
   stall_case(NI_TLS_IMAPS, "TLS handshake");
 }
 
+/* The connect sequence must fail with want, errstr naming why. */
+static void starttls_fails(const fs_step *script, int want, const char *why) {
+  ev e = {0};
+  fs *s = run_script_tls(script, NI_TLS_STARTTLS, &e, 0);
+  assert_int_equal(e.connect_status, want);
+  if (!strstr(e.errstr, why))
+    fail_msg("errstr '%s' lacks '%s'", e.errstr, why);
+  assert_int_equal(fs_wait(s), 0);
+  fs_free(s);
+}
+
 static void test_starttls_refused(void **state) {
   (void)state;
   static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS] hi"),
                                    FS_EXPECT("STARTTLS"), FS_SEND("$T NO not today"),
                                    FS_WAIT_EOF(), FS_DONE()};
-  ev e = {0};
-  fs *s = run_script_tls(script, NI_TLS_STARTTLS, &e, 0);
-  assert_int_equal(e.connect_status, NI_ETLS);
-  assert_non_null(strstr(e.errstr, "not today"));
-  assert_int_equal(fs_wait(s), 0);
-  fs_free(s);
+  starttls_fails(script, NI_ETLS, "not today");
 }
 
 static void test_starttls_preauth(void **state) {
   (void)state;
   static const fs_step script[] = {FS_SEND("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] hi"),
                                    FS_WAIT_EOF(), FS_DONE()};
-  ev e = {0};
-  fs *s = run_script_tls(script, NI_TLS_STARTTLS, &e, 0);
-  assert_int_equal(e.connect_status, NI_ENOCAP);
-  assert_non_null(strstr(e.errstr, "PREAUTH"));
-  assert_int_equal(fs_wait(s), 0);
-  fs_free(s);
+  starttls_fails(script, NI_ENOCAP, "PREAUTH");
 }
 
 static void check_tls_caps(ni_imap *c, ev *e) {
