@@ -217,6 +217,18 @@ static void on_timer(uv_timer_t *t) {
   ni__conn_end(c, NI_END_TIMEOUT, NI_ETIMEDOUT);
 }
 
+/* A write failed.  EPIPE after a reset is the same event as ECONNRESET:
+ * the peer (or a middlebox) reset the connection. */
+static void write_failed(ni_imap *c, int err) {
+  if (c->st == NI__ST_ENDED)
+    return;
+  ni__errf(c, "write to %s failed: %s", c->host, uv_strerror(err));
+  if (err == UV_ECONNRESET || err == UV_EPIPE)
+    ni__conn_end(c, NI_END_RESET, NI_ERESET);
+  else
+    ni__conn_end(c, NI_END_ERROR, err);
+}
+
 static void on_write(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
   ni_imap *c = w->c;
@@ -229,13 +241,12 @@ static void on_write(uv_write_t *req, int status) {
   if (status == UV_ECANCELED)
     return;
   if (status < 0) {
-    if (c->st != NI__ST_ENDED)
-      ni__errf(c, "write to %s failed: %s", c->host, uv_strerror(status));
-    ni__conn_end(c, status == UV_ECONNRESET ? NI_END_RESET : NI_END_ERROR,
-                 status == UV_ECONNRESET ? NI_ERESET : status);
+    write_failed(c, status);
     return;
   }
-  if (c->cb.on_io && c->st != NI__ST_ENDED)
+  /* Reported even while closing: the bytes did leave (on_end comes later,
+   * from the close callback). */
+  if (c->cb.on_io)
     NI__USER(c, c->cb.on_io(c, 1, n, ts, c->ud));
 }
 
@@ -259,9 +270,7 @@ static int wire_write(ni_imap *c, char *buf, size_t n, int secret) {
       ni__secure_zero(buf, n);
     free(buf);
     free(w);
-    ni__errf(c, "write to %s failed: %s", c->host, uv_strerror(r));
-    ni__conn_end(c, r == UV_ECONNRESET ? NI_END_RESET : NI_END_ERROR,
-                 r == UV_ECONNRESET ? NI_ERESET : r);
+    write_failed(c, r);
     return r;
   }
   c->bytes_out += n;
