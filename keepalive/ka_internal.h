@@ -28,9 +28,11 @@ ni_ms ni__ka_cap(const ni_ka *s);
 ni_ms ni__ka_resolution(const ni_ka *s);
 
 /* The NAT survived `silence` ms / did not survive it; `now` is the time the
- * evidence arrived.  Both keep the bracket consistent. */
+ * evidence arrived.  Both keep the bracket consistent.  `strong`: the loss
+ * is certainly the NAT's doing (a push seen only in a keepalive's answer),
+ * not merely a keepalive that went unanswered. */
 void ni__ka_learn_alive(ni_ka *s, ni_ms silence);
-void ni__ka_learn_dead(ni_ka *s, ni_ms silence, ni_ms now);
+void ni__ka_learn_dead(ni_ka *s, ni_ms silence, ni_ms now, int strong);
 
 /* Choose the next interval (steady cadence or learning probe) from the
  * bracket, at `now`. */

@@ -68,6 +68,7 @@ NI_API ni_ms ni_ka_margin(const ni_ka *s) {
 }
 
 void ni__ka_learn_alive(ni_ka *s, ni_ms silence) {
+  if (s->strike && silence >= s->strike) s->strike = 0; /* that loss was noise */
   if (silence <= s->lower) return;
   s->lower = silence;
   if (s->upper != NI_TIME_NEVER && s->upper <= s->lower)
@@ -81,22 +82,47 @@ static ni_ms reprobe_period(ni_ka *s) {
   return p / 1000 * (900 + r) + p % 1000 * (900 + r) / 1000;
 }
 
-void ni__ka_learn_dead(ni_ka *s, ni_ms silence, ni_ms now) {
+/* Push the next re-probe back to at least `now + delay`. */
+static void postpone_reprobe(ni_ka *s, ni_ms now, ni_ms delay) {
+  ni_ms at = ni__ka_add(now, delay);
+  if (s->reprobe_at < at) s->reprobe_at = at;
+}
+
+void ni__ka_learn_dead(ni_ka *s, ni_ms silence, ni_ms now, int strong) {
   s->stats.failures++;
-  /* No re-probe soon after a failure, whatever it taught. */
-  s->reprobe_at = ni__ka_add(now, reprobe_period(s));
-  if (silence == 0) return;
-  if (silence <= s->lower) {
-    /* Killed at a silence it survived before: another NAT, or this one
-     * shortened its timeout.  What was learned from below no longer holds;
-     * learning restarts below the new kill. */
-    s->lower = 0;
-    s->upper = silence;
-    s->bracket_gen++;
-  } else if (silence < s->upper) {
-    s->upper = silence;
-    s->bracket_gen++;
+  if (silence > s->lower) {
+    /* A failed probe (or a loss beyond all that survived): the upper edge
+     * is near, so no re-probe for a full period. */
+    s->reprobe_at = ni__ka_add(now, reprobe_period(s));
+    if (silence < s->upper) {
+      s->upper = silence;
+      s->bracket_gen++;
+    }
+    return;
   }
+  if (silence == 0) return; /* says nothing about any silence */
+  if (!strong && !s->strike) {
+    /* A keepalive lost at a silence that survived before: a NAT that got
+     * shorter, or a loss that has nothing to do with the NAT (a radio slow
+     * to wake, a handover).  One such loss is not believed: the same
+     * silence is tried again, and only a second loss before a success at
+     * that silence counts.  Believing the first would throw away what was
+     * learned for every stray loss; on a path losing 2 % of keepalives
+     * that more than doubles the wakeups. */
+    s->strike = silence;
+    return;
+  }
+  /* Killed again at a silence it survived before: another NAT, or this one
+   * shortened its timeout.  What was learned from below no longer holds;
+   * learning restarts below the new kill.  The re-probe waits a few hours,
+   * not a full period: two stray losses in a row happen every few hours on
+   * a lossy path at a short cadence, and each would otherwise postpone the
+   * only way out of a bracket that noise made too low. */
+  s->strike = 0;
+  s->lower = 0;
+  s->upper = silence;
+  s->bracket_gen++;
+  postpone_reprobe(s, now, s->cfg.reprobe_ms / 8);
 }
 
 void ni__ka_choose_interval(ni_ka *s, ni_ms now) {

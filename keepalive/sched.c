@@ -108,7 +108,7 @@ ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now) {
 
 /* The outstanding keepalive (or the connection) died. */
 static void die(ni_ka *s, ni_ms now) {
-  ni__ka_learn_dead(s, s->out_silence, now);
+  ni__ka_learn_dead(s, s->out_silence, now, 0);
   s->outstanding = 0;
   s->state = NI__KA_DISCONNECTED;
 }
@@ -143,7 +143,7 @@ static int on_answered(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   rtt_sample(s, rtt);
   s->stats.answered++;
   if (s->out_tainted) {
-    ni__ka_learn_dead(s, s->out_silence, now);
+    ni__ka_learn_dead(s, s->out_silence, now, 1);
   } else {
     s->prev_lower = s->lower;
     s->prev_silence = s->out_silence;
@@ -169,7 +169,7 @@ static int on_push_in_noop(ni_ka *s, ni_ms now) {
       s->lower = s->prev_lower;
       s->bracket_gen++;
     }
-    ni__ka_learn_dead(s, s->prev_silence, now);
+    ni__ka_learn_dead(s, s->prev_silence, now, 1);
     s->prev_valid = 0;
     ni__ka_choose_interval(s, now);
   } else {
@@ -238,7 +238,7 @@ NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
       /* A loss during silence teaches something only when the caller knows
        * it came from the silence, and only beyond what was seen to survive:
        * a shorter one is a network change, not the NAT's timeout. */
-      if (ev->silent_ms > s->lower) ni__ka_learn_dead(s, ev->silent_ms, now);
+      if (ev->silent_ms > s->lower) ni__ka_learn_dead(s, ev->silent_ms, now, 1);
       s->state = NI__KA_DISCONNECTED;
     }
     return 0;

@@ -176,6 +176,15 @@ static void tally_broken(ni_sim_result *r, const ni_sim_config *c, ni_ms from, n
   if (to > from) r->after.broken_ms += to - from;
 }
 
+/* Whether the next answer is lost at random (xorshift64, seeded). */
+static int random_loss(const ni_sim_config *c, uint64_t *x) {
+  if (!c->loss_permille) return 0;
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return *x % 1000 < c->loss_permille;
+}
+
 static int in_band(const ni_sim_config *c, ni_ms cap, ni_ms silence) {
   ni_ms ref = c->nat_timeout_ms < cap ? c->nat_timeout_ms : cap;
   ni_ms lo = ref / 1000 * c->band_permille + ref % 1000 * c->band_permille / 1000;
@@ -201,6 +210,7 @@ NI_API int ni_sim_run(const ni_sim_config *c, ni_sim_result *r) {
   ni_ms client_last = 0;            /* last packet the client sent or got */
   ni_ms dead_since = NI_TIME_NEVER; /* the mapping expired then */
   ni_ms t = 0;
+  uint64_t rng = c->loss_seed ? c->loss_seed : 1;
   client_connected(&k, 0);
 
   /* Every pass sends a keepalive or reconnects, and each takes at least a
@@ -215,7 +225,7 @@ NI_API int ni_sim_run(const ni_sim_config *c, ni_sim_result *r) {
     ni_ka_action a = client_act(&k, t);
     if (a == NI_KA_NOOP || a == NI_KA_REIDLE) {
       ni_ms silence = t - client_last;
-      int lost = dead_since != NI_TIME_NEVER;
+      int lost = dead_since != NI_TIME_NEVER || random_loss(c, &rng);
       tally(r, c, t, 1, 1, lost);
       if (lost || !in_band(c, r->cap_ms, silence)) r->last_bad_ms = t;
       if (lost) {

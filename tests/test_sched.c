@@ -307,8 +307,9 @@ static void test_lost(void **state) {
   assert_int_equal(up, iv);
 }
 
-/* A failure below what survived before (a shorter NAT now): the scheduler
- * forgets the old lower bound and learns down from the failure. */
+/* A loss below what survived before: once is noise (the same cadence is
+ * tried again, and a success there forgets it); twice in a row is a shorter
+ * NAT, and learning restarts below it. */
 static void test_nat_got_shorter(void **state) {
   (void)state;
   ni_ka k;
@@ -317,17 +318,48 @@ static void test_nat_got_shorter(void **state) {
   c.nat_lower_ms = 10 * MIN;
   c.nat_upper_ms = 10 * MIN + 20 * S;
   start(&k, &c, 0);
-  ni_ms t = ni_ka_get_expiry(&k);
-  ni_ms iv = ni_ka_interval(&k);
+  ni_ms iv = ni_ka_interval(&k), lo, up, t = 0;
+  for (int round = 0; round < 3; round++) {
+    t = ni_ka_get_expiry(&k);
+    assert_int_equal(ni_ka_interval(&k), iv);
+    assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
+    if (round == 1) {
+      answered(&k, 100, t + 100); /* the first loss was noise */
+      continue;
+    }
+    assert_int_equal(ni_ka_handle_expiry(&k, t + 15 * S), NI_KA_DEAD);
+    ni_ka_bracket(&k, &lo, &up);
+    assert_int_equal(lo, 10 * MIN); /* one loss changes nothing */
+    ev(&k, NI_KA_EV_CONNECTED, t + 20 * S);
+    ev(&k, NI_KA_EV_IDLE_ENTERED, t + 20 * S);
+  }
+  t = ni_ka_get_expiry(&k);
   assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
   assert_int_equal(ni_ka_handle_expiry(&k, t + 15 * S), NI_KA_DEAD);
-  ni_ms lo, up;
   ni_ka_bracket(&k, &lo, &up);
   assert_int_equal(lo, 0);
   assert_int_equal(up, iv);
   ev(&k, NI_KA_EV_CONNECTED, t + 20 * S);
   assert_true(ni_ka_is_probing(&k));
   assert_int_equal(ni_ka_interval(&k), iv / 2);
+}
+
+/* A push seen only in a keepalive's answer is the NAT's doing for sure:
+ * believed at once, even below what survived before. */
+static void test_push_in_noop_below_lower(void **state) {
+  (void)state;
+  ni_ka k;
+  ni_ka_config c;
+  ni_ka_config_default(&c);
+  c.nat_lower_ms = c.nat_upper_ms = 10 * MIN;
+  start(&k, &c, 0);
+  ni_ms t = ni_ka_get_expiry(&k), iv = ni_ka_interval(&k), lo, up;
+  assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
+  ev(&k, NI_KA_EV_PUSH_IN_NOOP, t + 90);
+  answered(&k, 100, t + 100);
+  ni_ka_bracket(&k, &lo, &up);
+  assert_int_equal(lo, 0);
+  assert_int_equal(up, iv);
 }
 
 /* Time that goes backwards is treated as the latest time seen. */
@@ -474,6 +506,7 @@ int main(void) {
       cmocka_unit_test(test_rx_and_push_evidence),
       cmocka_unit_test(test_lost),
       cmocka_unit_test(test_nat_got_shorter),
+      cmocka_unit_test(test_push_in_noop_below_lower),
       cmocka_unit_test(test_time_backwards),
       cmocka_unit_test(test_clock_near_end),
       cmocka_unit_test(test_reprobe_daily),

@@ -214,6 +214,7 @@ typedef struct ni_ka {
   ni_ms srtt, rttvar;
   ni_ms interval;   /* silence after which the next keepalive is due */
   ni_ms reprobe_at; /* earliest next upward re-probe; 0 = not set */
+  ni_ms strike;     /* silence of an unconfirmed loss below lower; 0 = none */
   uint64_t rng;
   unsigned bracket_gen;
   ni_ka_stats stats;

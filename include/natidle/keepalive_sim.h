@@ -22,6 +22,8 @@
  *    reconnect completes.
  *  - A wakeup is a keepalive sent or a reconnect started: each wakes the
  *    radio.  (Both happen at separate moments of the client's choosing.)
+ *  - Optionally (loss_permille) an answer is lost at random although the
+ *    mapping lives: the client counts a failure and reconnects for nothing.
  *
  * The baselines, as published by their authors (see docs on prior art):
  *  - fixed: a keepalive after every fixed_ms of silence (K-9 24 min,
@@ -95,6 +97,13 @@ typedef struct ni_sim_config {
   unsigned band_permille;  /* "settled" band: a keepalive silence in
                               [band x C, C), C = min(T, cap), or exactly
                               the cap when T is above it (default 700) */
+  /* Random loss: each keepalive's answer is lost with this probability
+   * (per mille) although the mapping lives, e.g. a radio that took too long
+   * to wake.  The client sees a failure and reconnects; push is not broken.
+   * Drawn from a xorshift generator seeded with loss_seed (default 0 = no
+   * loss). */
+  unsigned loss_permille;
+  uint64_t loss_seed;
   ni_sim_policy policy;
   ni_ms fixed_ms;  /* NI_SIM_FIXED */
   ni_ka_config ka; /* NI_SIM_NATIDLE */
