@@ -13,6 +13,7 @@ answer.  What happened is printed as KEY=VALUE lines:
   EXISTS_AFTER_DONE   yes|no   an EXISTS arrived after DONE, before the tagged OK
   STILL_HERE          number of "* OK Still here" lines A got while silent
   SILENCE_BYTES       bytes A received during its silence
+  SILENCE_EOF         yes|no   A's connection ended during its silence
   LOCAL_PORT          A's local TCP port
 
 The exit status is 0 when the experiment ran (the caller judges the result)
@@ -68,6 +69,21 @@ class Conn:
             self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\n")
         return line + b"\n"
+
+    def lines_until(self, end):
+        """Yields lines until the monotonic time end; yields b"" once at end
+        of stream.  A timeout ends the iteration; other errors propagate."""
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                line = self.readline(left)
+            except socket.timeout:
+                return
+            yield line
+            if not line:
+                return
 
     def command(self, tag, text, timeout, literal=None):
         """Sends a command, returns (untagged lines, tagged line)."""
@@ -148,6 +164,7 @@ def main():
 
     res = {"EXISTS_BEFORE_DONE": "no", "PUSH_MS": "-1", "DONE_RESULT": "error",
            "EXISTS_AFTER_DONE": "no", "STILL_HERE": "0", "SILENCE_BYTES": "0",
+           "SILENCE_EOF": "no",
            "LOCAL_PORT": "0"}
     try:
         A = Conn(a.host, a.port, a.tls, a.ca_file, step)
@@ -177,16 +194,9 @@ def main():
     early_exists = False
     end = time.monotonic() + a.silence
     try:
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                line = A.readline(left)
-            except socket.timeout:
-                break
+        for line in A.lines_until(end):
             if not line:
-                break
+                res["SILENCE_EOF"] = "yes"
             silence_bytes += len(line)
             if b"Still here" in line:
                 still_here += 1
@@ -194,6 +204,11 @@ def main():
                 early_exists = True
     except (OSError, ssl.SSLError) as e:
         print("idle_push: error during the silence: %s" % e, file=sys.stderr)
+    # A session closed by the server still waits out its silence, so the
+    # push comes at the same time whatever happened (e.g. a server restart).
+    left = end - time.monotonic()
+    if left > 0:
+        time.sleep(left)
     res["STILL_HERE"] = str(still_here)
     res["SILENCE_BYTES"] = str(silence_bytes)
     if early_exists:
@@ -219,20 +234,12 @@ def main():
 
     end = appended + a.wait_push
     try:
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            line = A.readline(left)
-            if not line:
-                break
+        for line in A.lines_until(end):
             n = exists_count(line)
             if n is not None and n > n0:
                 res["EXISTS_BEFORE_DONE"] = "yes"
                 res["PUSH_MS"] = str(int((time.monotonic() - appended) * 1000))
                 break
-    except socket.timeout:
-        pass
     except (OSError, ssl.SSLError) as e:
         print("idle_push: error waiting for the push: %s" % e, file=sys.stderr)
 
@@ -241,11 +248,7 @@ def main():
         A.send(b"DONE\r\n")
         end = time.monotonic() + a.wait_done
         result = "silent"
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            line = A.readline(left)
+        for line in A.lines_until(end):
             if not line:
                 result = end_of_stream(A)
                 break
@@ -256,8 +259,6 @@ def main():
                 result = "ok" if line.startswith(b"i1 OK") else "error"
                 break
         res["DONE_RESULT"] = result
-    except socket.timeout:
-        res["DONE_RESULT"] = "silent"
     except ConnectionResetError:
         res["DONE_RESULT"] = "reset"
     except (OSError, ssl.SSLError) as e:

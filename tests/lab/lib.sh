@@ -1,0 +1,101 @@
+# shellcheck shell=bash
+# Shared helpers of the lab integration tests (sourced, not run).
+#
+# Each test brings up its own lab, named after the test and its pid so
+# tests can run in parallel, and a trap removes the lab on exit even when
+# the test fails.  Tests exit 77 (skipped) without root or without the
+# lab's tools.
+
+set -euo pipefail
+
+T_SRC=${NATIDLE_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+T_DIR=$T_SRC/tests/lab
+T_LABS=()
+T_FAILS=0
+
+say() { printf '%s: %s\n' "${T_NAME:-lab-test}" "$*" >&2; }
+fail() { say "FAIL: $*"; T_FAILS=$((T_FAILS + 1)); }
+ok() { say "ok: $*"; }
+
+# The lab is driven through "natidle lab" when the binary is there (that is
+# what users run), else through the script itself.
+if [ -n "${NATIDLE_BIN:-}" ] && [ -x "$NATIDLE_BIN" ]; then
+  export NATIDLE_SRC=$T_SRC
+  LAB_CMD=("$NATIDLE_BIN" lab)
+else
+  LAB_CMD=(bash "$T_SRC/lab/natidle-lab")
+fi
+lab() { timeout 90 "${LAB_CMD[@]}" "$@"; }
+
+skip_unless_possible() {
+  if [ "$(id -u)" -ne 0 ]; then
+    say "skipped: the lab needs root"
+    exit 77
+  fi
+  local c
+  for c in ip nft conntrack tc dovecot python3; do
+    command -v "$c" >/dev/null || { say "skipped: '$c' not installed"; exit 77; }
+  done
+}
+
+cleanup() {
+  local rc=$? l
+  trap - EXIT
+  for l in "${T_LABS[@]}"; do
+    timeout 60 bash "$T_SRC/lab/natidle-lab" down "$l" >/dev/null 2>&1 ||
+      say "cleanup: down $l failed"
+  done
+  [ -n "${T_TMP:-}" ] && rm -rf -- "$T_TMP"
+  if [ "$rc" -eq 0 ] && [ "$T_FAILS" -ne 0 ]; then rc=1; fi
+  exit "$rc"
+}
+
+# lab_test_init NAME: skip when impossible, arm the cleanup, make T_TMP.
+lab_test_init() {
+  T_NAME=$1
+  skip_unless_possible
+  trap cleanup EXIT
+  T_TMP=$(mktemp -d "/tmp/natidle-$T_NAME.XXXXXX")
+}
+
+# finish: the test's verdict from the checks made.
+finish() {
+  if [ "$T_FAILS" -ne 0 ]; then say "$T_FAILS check(s) failed"; exit 1; fi
+  say "passed"
+}
+
+# lab_up NAME ARGS...: bring up a lab that the EXIT trap removes, and load
+# its environment into the associative array E (E[SERVER_ADDR], ...).
+declare -A E=()
+lab_up() {
+  local name=$1 out line
+  shift
+  T_LABS+=("$name")
+  out=$(lab up "$name" "$@") || { say "lab up $name failed"; exit 1; }
+  E=()
+  while IFS= read -r line; do
+    E[${line%%=*}]=${line#*=}
+  done <<<"$out"
+  [ -n "${E[SERVER_ADDR]:-}" ] || { say "lab up $name printed no SERVER_ADDR"; exit 1; }
+}
+
+# push_run OUTFILE USER SILENCE [idle_push options...]: one IDLE push
+# experiment in the client namespace of the lab loaded in E, over IMAPS
+# with the lab's CA.  Meant to run in the background (&).
+push_run() {
+  local out=$1 user=$2 silence=$3
+  shift 3
+  timeout 120 "${LAB_CMD[@]}" exec "${E[LAB]}" python3 "$T_DIR/idle_push.py" \
+    --host "${E[SERVER_ADDR]}" --port "${E[PORT_IMAPS]}" --ca-file "${E[CA_FILE]}" \
+    --user "$user" --password-file "${E[PASSWORD_DIR]}/$user" --silence "$silence" "$@" >"$out"
+}
+
+# result FILE KEY: a value printed by idle_push.py.
+result() { sed -n "s/^$2=//p" "$1"; }
+
+# expect FILE KEY VALUE WHAT: checks one result, saying what it means.
+expect() {
+  local got
+  got=$(result "$1" "$2")
+  if [ "$got" = "$3" ]; then ok "$4 ($2=$got)"; else fail "$4: expected $2=$3, got '${got}' ($(tr '\n' ' ' <"$1"))"; fi
+}
