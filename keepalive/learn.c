@@ -22,10 +22,15 @@
  *
  * Once settled, a single probe by one resolution step above `lower` is
  * tried about once a day (reprobe_ms, jittered by +-10 % so that clients
- * behind one NAT do not probe in step), counted from the last failure: a
- * NAT that lengthened its timeout, or an `upper` that came from a one-off
+ * behind one NAT do not probe in step), counted from the last failed probe:
+ * a NAT that lengthened its timeout, or an `upper` that came from a one-off
  * loss, is noticed within a day, at the price of a few seconds of broken
  * push when nothing changed.
+ *
+ * Not every lost keepalive is the NAT's doing.  A loss at a silence that
+ * survived before is retried once at the same silence before it is
+ * believed (see ni__ka_learn_dead); a push seen only in a keepalive's
+ * answer is believed at once, since only a forgotten mapping explains it.
  */
 #include "keepalive/ka_internal.h"
 
@@ -125,6 +130,12 @@ void ni__ka_learn_dead(ni_ka *s, ni_ms silence, ni_ms now, int strong) {
   postpone_reprobe(s, now, s->cfg.reprobe_ms / 8);
 }
 
+/* The steady cadence: the lower bound less the margin. */
+static ni_ms steady(const ni_ka *s) {
+  ni_ms m = ni_ka_margin(s);
+  return s->lower > m ? s->lower - m : 0;
+}
+
 void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
   ni_ms cap = ni__ka_cap(s), lo = s->lower, up = s->upper;
   ni_ms iv;
@@ -133,7 +144,7 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
   if (s->reprobe_at == 0) s->reprobe_at = ni__ka_add(now, reprobe_period(s));
   if (!s->cfg.adaptive) {
     if (lo)
-      iv = lo > ni_ka_margin(s) ? lo - ni_ka_margin(s) : 0;
+      iv = steady(s);
     else
       iv = up != NI_TIME_NEVER ? up / 2 : s->cfg.start_ms;
   } else if (lo == 0) {
@@ -143,7 +154,7 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
     /* The logout rule, not the NAT, is the limit: nothing to learn.  With
      * a known kill the margin is kept below the lower bound as usual (the
      * cap applies below); with none, the cap itself was seen to survive. */
-    iv = up == NI_TIME_NEVER ? cap : lo - ni_ka_margin(s);
+    iv = up == NI_TIME_NEVER ? cap : steady(s);
   } else if (up == NI_TIME_NEVER) {
     iv = lo > cap / 3 * 2 ? cap : lo + lo / 2;
     probe = 1;
@@ -155,7 +166,7 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
     probe = 1;
     s->reprobe_at = ni__ka_add(now, reprobe_period(s));
   } else {
-    iv = lo > ni_ka_margin(s) ? lo - ni_ka_margin(s) : 0;
+    iv = steady(s);
   }
   if (iv > cap) iv = cap;
   if (iv < s->cfg.min_interval_ms) iv = s->cfg.min_interval_ms;

@@ -60,6 +60,10 @@
  *    after TCP's retransmission timeout of many minutes.  The 3-s floor
  *    covers a phone radio's wake-up from idle (1-2 s on 3G/LTE); the 15-s
  *    cap keeps a path that became slow from hiding a dead connection.
+ *  - Not every lost keepalive is the NAT's doing: one lost at a silence that
+ *    survived before is retried at the same silence before it is believed
+ *    (two in a row restart learning below it); a push seen only in a
+ *    keepalive's answer is believed at once.
  *
  * Persisting what was learned: ni_ka_bracket() gives the bracket and a change
  * counter; ni_ka_state_save()/ni_ka_state_load() keep one bracket per network
