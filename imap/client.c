@@ -20,16 +20,13 @@
 /* If line ends with a literal announcement {N} or {N+} / {N-}, return N
  * (the bytes that follow the CRLF), else 0. */
 static size_t literal_at_end(const char *line, size_t n) {
-  if (n < 3 || line[n - 1] != '}')
-    return 0;
+  if (n < 3 || line[n - 1] != '}') return 0;
   size_t i = n - 1;
-  if (line[i - 1] == '+' || line[i - 1] == '-')
-    i--;
+  if (line[i - 1] == '+' || line[i - 1] == '-') i--;
   size_t end = i, v = 0;
   while (i > 0 && line[i - 1] >= '0' && line[i - 1] <= '9')
     i--;
-  if (i == end || i == 0 || line[i - 1] != '{' || end - i > 12)
-    return 0;
+  if (i == end || i == 0 || line[i - 1] != '{' || end - i > 12) return 0;
   for (size_t k = i; k < end; k++)
     v = v * 10 + (size_t)(line[k] - '0');
   return v;
@@ -62,8 +59,7 @@ static void trace_text(ni_imap *c, int dir, const char *p, size_t n, size_t lit)
       memcpy(out + o, "...", 3);
       o += 3;
     }
-    if (o > 0 || len > 0)
-      ni__trace(c, dir, out, o);
+    if (o > 0 || len > 0) ni__trace(c, dir, out, o);
     p += len;
     n -= len;
   }
@@ -72,8 +68,7 @@ static void trace_text(ni_imap *c, int dir, const char *p, size_t n, size_t lit)
 /* ---- the queue ---- */
 
 static void pcmd_free(ni__pcmd *p) {
-  if (!p)
-    return;
+  if (!p) return;
   ni_cmd_free(p->cmd);
   if (p->sasl) {
     ni__secure_zero(p->sasl, p->sasl_n);
@@ -83,8 +78,7 @@ static void pcmd_free(ni__pcmd *p) {
 }
 
 static void call_done(ni_imap *c, ni_imap_done_cb cb, void *arg, int status, const ni_resp *r) {
-  if (cb)
-    NI__USER(c, cb(c, status, r, arg));
+  if (cb) NI__USER(c, cb(c, status, r, arg));
 }
 
 /* Send the head command's chunks, from next_chunk up to the next one that
@@ -122,16 +116,14 @@ static void send_chunks(ni_imap *c, ni__pcmd *p) {
   }
   /* State first: the trace callback may queue another command. */
   p->started = 1;
-  if (p->is_logout)
-    c->logout_sent = 1;
+  if (p->is_logout) c->logout_sent = 1;
   p->next_chunk = last;
   ni__conn_send(c, buf, o, p->secret);
   if (!p->secret)
     trace_text(c, 1, buf, o, lit);
   else if (first == 0)
     trace_text(c, 1, p->label, strlen(p->label), 0);
-  if (p->secret)
-    ni__secure_zero(buf, o);
+  if (p->secret) ni__secure_zero(buf, o);
   free(buf);
   if (p->next_chunk >= nch) {
     ni_cmd_free(p->cmd); /* wipes a password it may hold */
@@ -142,8 +134,7 @@ static void send_chunks(ni_imap *c, ni__pcmd *p) {
 /* Start the head command if nothing is on the wire. */
 static void pump(ni_imap *c) {
   ni__pcmd *p = c->q_head;
-  if (!p || p->started || (c->st != NI__ST_READY && c->st != NI__ST_SETUP))
-    return;
+  if (!p || p->started || (c->st != NI__ST_READY && c->st != NI__ST_SETUP)) return;
   send_chunks(c, p);
 }
 
@@ -191,8 +182,7 @@ static ni__pcmd *pop_head(ni_imap *c) {
   ni__pcmd *p = c->q_head;
   if (p) {
     c->q_head = p->next;
-    if (!c->q_head)
-      c->q_tail = NULL;
+    if (!c->q_head) c->q_tail = NULL;
     p->next = NULL;
   }
   return p;
@@ -202,8 +192,7 @@ static ni__pcmd *pop_head(ni_imap *c) {
 
 static void set_caps(ni_imap *c, ni_str caps) {
   char *d = malloc(caps.n + 1);
-  if (!d)
-    return;
+  if (!d) return;
   memcpy(d, caps.p, caps.n);
   d[caps.n] = '\0';
   free(c->caps);
@@ -244,8 +233,7 @@ static void connect_done(ni_imap *c) {
 
 static void queue_internal(ni_imap *c, const char *verb, ni__internal_done done) {
   ni_cmd *cmd = ni_cmd_new(verb);
-  if (!cmd || !enqueue(c, cmd, NULL, NULL, done, Q_PLAIN))
-    ni__conn_end(c, NI_END_ERROR, -ENOMEM);
+  if (!cmd || !enqueue(c, cmd, NULL, NULL, done, Q_PLAIN)) ni__conn_end(c, NI_END_ERROR, -ENOMEM);
 }
 
 static void setup_after_caps(ni_imap *c);
@@ -280,8 +268,7 @@ static void setup_after_caps(ni_imap *c) {
       return;
     }
     if (!ni_imap_has_cap(c, "STARTTLS")) {
-      ni__errf(c, "server %s does not offer STARTTLS (refusing to continue without TLS)",
-               c->host);
+      ni__errf(c, "server %s does not offer STARTTLS (refusing to continue without TLS)", c->host);
       ni__conn_end(c, NI_END_ERROR, NI_ENOCAP);
       return;
     }
@@ -302,8 +289,7 @@ static void on_greeting(ni_imap *c, const ni_resp *r) {
     ni__conn_end(c, NI_END_PROTOCOL, NI_EPARSE);
     return;
   }
-  if (r->type == NI_R_PREAUTH)
-    c->authenticated = 1;
+  if (r->type == NI_R_PREAUTH) c->authenticated = 1;
   c->st = NI__ST_SETUP;
   if (r->caps.n)
     setup_after_caps(c);
@@ -312,8 +298,7 @@ static void on_greeting(ni_imap *c, const ni_resp *r) {
 }
 
 void ni__client_on_transport_ready(ni_imap *c) {
-  if (c->st != NI__ST_ENDED)
-    c->st = NI__ST_GREETING;
+  if (c->st != NI__ST_ENDED) c->st = NI__ST_GREETING;
 }
 
 void ni__client_on_tls_ready(ni_imap *c) {
@@ -325,9 +310,12 @@ void ni__client_on_tls_ready(ni_imap *c) {
 
 static int status_of(const ni_resp *r) {
   switch (r->type) {
-  case NI_R_OK: return 0;
-  case NI_R_NO: return NI_ENO;
-  default: return NI_EBAD;
+  case NI_R_OK:
+    return 0;
+  case NI_R_NO:
+    return NI_ENO;
+  default:
+    return NI_EBAD;
   }
 }
 
@@ -375,15 +363,13 @@ static void on_continue(ni_imap *c, const ni_resp *r) {
   if (p->cmd && p->next_chunk < ni_cmd_nchunks(p->cmd)) {
     send_chunks(c, p);
   } else if (p->is_idle) {
-    if (c->idling)
-      return;
+    if (c->idling) return;
     if (c->done_wanted) {
       send_done_line(c);
       return;
     }
     c->idling = 1;
-    if (p->on_idling)
-      NI__USER(c, p->on_idling(c, p->arg));
+    if (p->on_idling) NI__USER(c, p->on_idling(c, p->arg));
   } else if (p->sasl) {
     char *sasl = p->sasl;
     size_t n = p->sasl_n;
@@ -402,14 +388,11 @@ static void on_continue(ni_imap *c, const ni_resp *r) {
 }
 
 static void on_response(ni_imap *c, const ni_resp *r) {
-  if (r->caps.n)
-    set_caps(c, r->caps);
+  if (r->caps.n) set_caps(c, r->caps);
   switch (r->kind) {
   case NI_RESP_UNTAGGED:
-    if (c->cb.on_untagged)
-      NI__USER(c, c->cb.on_untagged(c, r, c->ud));
-    if (c->st == NI__ST_ENDED)
-      return;
+    if (c->cb.on_untagged) NI__USER(c, c->cb.on_untagged(c, r, c->ud));
+    if (c->st == NI__ST_ENDED) return;
     if (c->st == NI__ST_GREETING) {
       on_greeting(c, r);
     } else if (r->type == NI_R_BYE && !c->logout_sent) {
@@ -438,10 +421,8 @@ void ni__client_on_data(ni_imap *c, const char *p, size_t n) {
       ni__conn_end(c, NI_END_PROTOCOL, rc);
       return;
     }
-    if (rc == 0)
-      return;
-    if (c->cb.on_trace)
-      trace_text(c, 0, r.raw.p, r.raw.n, 0);
+    if (rc == 0) return;
+    if (c->cb.on_trace) trace_text(c, 0, r.raw.p, r.raw.n, 0);
     on_response(c, &r);
     if (c->starttls_go && c->st != NI__ST_ENDED) {
       /* Whatever followed the STARTTLS OK in plaintext was sent before TLS
@@ -488,11 +469,12 @@ void ni__client_free(ni_imap *c) {
 
 /* ---- commands ---- */
 
-static int ready(const ni_imap *c) { return c && c->st == NI__ST_READY; }
+static int ready(const ni_imap *c) {
+  return c && c->st == NI__ST_READY;
+}
 
 int ni_imap_cmd(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg) {
-  if (!cmd)
-    return NI_EUSAGE;
+  if (!cmd) return NI_EUSAGE;
   if (!ready(c)) {
     ni_cmd_free(cmd);
     return NI_ESTATE;
@@ -517,14 +499,11 @@ static int add_mailbox(const ni_imap *c, ni_cmd *cmd, const char *name) {
  * are raw and NULL-terminated. */
 static int simple(ni_imap *c, const char *verb, const char *str, const char *const *atoms,
                   ni_imap_done_cb cb, void *arg) {
-  if (!ready(c))
-    return NI_ESTATE;
+  if (!ready(c)) return NI_ESTATE;
   ni_cmd *cmd = ni_cmd_new(verb);
-  if (!cmd)
-    return -ENOMEM;
+  if (!cmd) return -ENOMEM;
   int r = 0;
-  if (str)
-    r = add_mailbox(c, cmd, str);
+  if (str) r = add_mailbox(c, cmd, str);
   for (size_t i = 0; r == 0 && atoms && atoms[i]; i++)
     r = ni_cmd_atom(cmd, atoms[i]);
   if (r < 0) {
@@ -534,10 +513,8 @@ static int simple(ni_imap *c, const char *verb, const char *str, const char *con
   return ni_imap_cmd(c, cmd, cb, arg);
 }
 
-int ni_imap_select(ni_imap *c, const char *mailbox, int read_only, ni_imap_done_cb cb,
-                   void *arg) {
-  if (!mailbox)
-    return NI_EUSAGE;
+int ni_imap_select(ni_imap *c, const char *mailbox, int read_only, ni_imap_done_cb cb, void *arg) {
+  if (!mailbox) return NI_EUSAGE;
   return simple(c, read_only ? "EXAMINE" : "SELECT", mailbox, NULL, cb, arg);
 }
 
@@ -580,43 +557,33 @@ int ni_imap_uid_store(ni_imap *c, const char *set, const char *op, const char *f
 
 int ni_imap_uid_expunge(ni_imap *c, const char *set, ni_imap_done_cb cb, void *arg) {
   const char *a[] = {set, NULL};
-  if (!set)
-    return NI_EUSAGE;
-  if (ready(c) && !ni_imap_has_cap(c, "UIDPLUS"))
-    return NI_ENOCAP;
+  if (!set) return NI_EUSAGE;
+  if (ready(c) && !ni_imap_has_cap(c, "UIDPLUS")) return NI_ENOCAP;
   return simple(c, "UID EXPUNGE", NULL, a, cb, arg);
 }
 
 int ni_imap_notify_set(ni_imap *c, const char *spec, ni_imap_done_cb cb, void *arg) {
   const char *a[] = {spec, NULL};
-  if (!spec)
-    return NI_EUSAGE;
-  if (ready(c) && !ni_imap_has_cap(c, "NOTIFY"))
-    return NI_ENOCAP;
+  if (!spec) return NI_EUSAGE;
+  if (ready(c) && !ni_imap_has_cap(c, "NOTIFY")) return NI_ENOCAP;
   return simple(c, "NOTIFY SET", NULL, a, cb, arg);
 }
 
 int ni_imap_notify_none(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  if (ready(c) && !ni_imap_has_cap(c, "NOTIFY"))
-    return NI_ENOCAP;
+  if (ready(c) && !ni_imap_has_cap(c, "NOTIFY")) return NI_ENOCAP;
   return simple(c, "NOTIFY NONE", NULL, NULL, cb, arg);
 }
 
-int ni_imap_list(ni_imap *c, const char *ref, const char *pattern, ni_imap_done_cb cb,
-                 void *arg) {
-  if (!ref || !pattern)
-    return NI_EUSAGE;
-  if (!ready(c))
-    return NI_ESTATE;
+int ni_imap_list(ni_imap *c, const char *ref, const char *pattern, ni_imap_done_cb cb, void *arg) {
+  if (!ref || !pattern) return NI_EUSAGE;
+  if (!ready(c)) return NI_ESTATE;
   ni_cmd *cmd = ni_cmd_new("LIST");
-  if (!cmd)
-    return -ENOMEM;
+  if (!cmd) return -ENOMEM;
   ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(ref) + strlen(pattern)));
   /* Both go as strings: the builder quotes "*" and "%" (they are not
    * ATOM-CHARs), which list-mailbox allows. */
   int r = ni_cmd_string(cmd, ref, strlen(ref));
-  if (r == 0)
-    r = ni_cmd_string(cmd, pattern, strlen(pattern));
+  if (r == 0) r = ni_cmd_string(cmd, pattern, strlen(pattern));
   if (r < 0) {
     ni_cmd_free(cmd);
     return r;
@@ -630,18 +597,14 @@ int ni_imap_status(ni_imap *c, const char *mailbox, const char *items, ni_imap_d
   return mailbox && items ? simple(c, "STATUS", mailbox, a, cb, arg) : NI_EUSAGE;
 }
 
-int ni_imap_append(ni_imap *c, const char *mailbox, const char *flags, const char *msg,
-                   size_t len, ni_imap_done_cb cb, void *arg) {
-  if (!mailbox || !msg)
-    return NI_EUSAGE;
-  if (!ready(c))
-    return NI_ESTATE;
+int ni_imap_append(ni_imap *c, const char *mailbox, const char *flags, const char *msg, size_t len,
+                   ni_imap_done_cb cb, void *arg) {
+  if (!mailbox || !msg) return NI_EUSAGE;
+  if (!ready(c)) return NI_ESTATE;
   ni_cmd *cmd = ni_cmd_new("APPEND");
-  if (!cmd)
-    return -ENOMEM;
+  if (!cmd) return -ENOMEM;
   int r = add_mailbox(c, cmd, mailbox);
-  if (r == 0 && flags && *flags)
-    r = ni_cmd_atom(cmd, flags);
+  if (r == 0 && flags && *flags) r = ni_cmd_atom(cmd, flags);
   if (r == 0) {
     ni_cmd_literal_plus(cmd, nonsync_ok(c, len));
     r = ni_cmd_literal(cmd, msg, len);
@@ -655,24 +618,19 @@ int ni_imap_append(ni_imap *c, const char *mailbox, const char *flags, const cha
 
 int ni_imap_idle(ni_imap *c, void (*on_idling)(ni_imap *c, void *arg), ni_imap_done_cb cb,
                  void *arg) {
-  if (!ready(c))
-    return NI_ESTATE;
-  if (!ni_imap_has_cap(c, "IDLE"))
-    return NI_ENOCAP;
+  if (!ready(c)) return NI_ESTATE;
+  if (!ni_imap_has_cap(c, "IDLE")) return NI_ENOCAP;
   ni_cmd *cmd = ni_cmd_new("IDLE");
-  if (!cmd)
-    return -ENOMEM;
+  if (!cmd) return -ENOMEM;
   ni__pcmd *p = enqueue(c, cmd, cb, arg, NULL, Q_IDLE);
-  if (!p)
-    return -ENOMEM;
+  if (!p) return -ENOMEM;
   p->on_idling = on_idling; /* needed only once the "+" arrives */
   return 0;
 }
 
 int ni_imap_idle_done(ni_imap *c) {
   ni__pcmd *p = c ? c->q_head : NULL;
-  if (!p || !p->is_idle || !p->started || c->st == NI__ST_ENDED || c->done_wanted)
-    return NI_ESTATE;
+  if (!p || !p->is_idle || !p->started || c->st == NI__ST_ENDED || c->done_wanted) return NI_ESTATE;
   if (c->idling)
     send_done_line(c);
   else
@@ -680,8 +638,12 @@ int ni_imap_idle_done(ni_imap *c) {
   return 0;
 }
 
-int ni_imap_is_idling(const ni_imap *c) { return c->idling; }
-int ni_imap_is_authenticated(const ni_imap *c) { return c->authenticated; }
+int ni_imap_is_idling(const ni_imap *c) {
+  return c->idling;
+}
+int ni_imap_is_authenticated(const ni_imap *c) {
+  return c->authenticated;
+}
 
 size_t ni_imap_pending(const ni_imap *c) {
   size_t n = 0;
@@ -691,11 +653,9 @@ size_t ni_imap_pending(const ni_imap *c) {
 }
 
 int ni_imap_logout(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  if (!ready(c))
-    return NI_ESTATE;
+  if (!ready(c)) return NI_ESTATE;
   ni_cmd *cmd = ni_cmd_new("LOGOUT");
-  if (!cmd)
-    return -ENOMEM;
+  if (!cmd) return -ENOMEM;
   return enqueue(c, cmd, cb, arg, NULL, Q_LOGOUT) ? 0 : -ENOMEM;
 }
 
@@ -747,12 +707,9 @@ static void login_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
     ni__conn_end(c, NI_END_ERROR, -ENOMEM);
 }
 
-int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_cb cb,
-                  void *arg) {
-  if (!c || !user || !pass)
-    return NI_EUSAGE;
-  if (!ready(c) || c->authenticated)
-    return NI_ESTATE;
+int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_cb cb, void *arg) {
+  if (!c || !user || !pass) return NI_EUSAGE;
+  if (!ready(c) || c->authenticated) return NI_ESTATE;
   if (!c->tls_up && !c->allow_plaintext) {
     ni__errf(c, "refusing to send the password to %s without TLS", c->host);
     return NI_EPLAINTEXT;
@@ -791,8 +748,7 @@ int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_c
       sasl = NULL;
     } else {
       cmd = ni_cmd_new("AUTHENTICATE PLAIN");
-      if (cmd)
-        ni_cmd_secret(cmd);
+      if (cmd) ni_cmd_secret(cmd);
       memcpy(sasl + sasl_n, "\r\n", 3);
       sasl_n += 2;
     }
@@ -805,8 +761,7 @@ int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_c
       ni_cmd_secret(cmd);
       ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(user) + strlen(pass)));
       r = ni_cmd_string(cmd, user, strlen(user));
-      if (r == 0)
-        r = ni_cmd_string(cmd, pass, strlen(pass));
+      if (r == 0) r = ni_cmd_string(cmd, pass, strlen(pass));
     }
   }
   if (!cmd || r < 0) {

@@ -36,7 +36,9 @@ typedef struct {
   ni_ms ts;
 } wreq;
 
-ni_ms ni_imap_now(void) { return (ni_ms)(uv_hrtime() / 1000000u); }
+ni_ms ni_imap_now(void) {
+  return (ni_ms)(uv_hrtime() / 1000000u);
+}
 
 int ni_tls_mode_parse(const char *s, ni_tls_mode *out) {
   static const char *const names[] = {"none", "imaps", "starttls"};
@@ -51,24 +53,36 @@ int ni_tls_mode_parse(const char *s, ni_tls_mode *out) {
 
 const char *ni_tls_mode_name(ni_tls_mode m) {
   switch (m) {
-  case NI_TLS_NONE: return "none";
-  case NI_TLS_IMAPS: return "imaps";
-  case NI_TLS_STARTTLS: return "starttls";
+  case NI_TLS_NONE:
+    return "none";
+  case NI_TLS_IMAPS:
+    return "imaps";
+  case NI_TLS_STARTTLS:
+    return "starttls";
   }
   return "?";
 }
 
 const char *ni_end_name(ni_end e) {
   switch (e) {
-  case NI_END_NONE: return "none";
-  case NI_END_LOCAL: return "local";
-  case NI_END_CLOSED: return "closed";
-  case NI_END_RESET: return "reset";
-  case NI_END_TIMEOUT: return "timeout";
-  case NI_END_TLS: return "tls";
-  case NI_END_PROTOCOL: return "protocol";
-  case NI_END_BYE: return "bye";
-  case NI_END_ERROR: return "error";
+  case NI_END_NONE:
+    return "none";
+  case NI_END_LOCAL:
+    return "local";
+  case NI_END_CLOSED:
+    return "closed";
+  case NI_END_RESET:
+    return "reset";
+  case NI_END_TIMEOUT:
+    return "timeout";
+  case NI_END_TLS:
+    return "tls";
+  case NI_END_PROTOCOL:
+    return "protocol";
+  case NI_END_BYE:
+    return "bye";
+  case NI_END_ERROR:
+    return "error";
   }
   return "?";
 }
@@ -81,16 +95,13 @@ void ni__errf(ni_imap *c, const char *fmt, ...) {
 }
 
 void ni__trace(ni_imap *c, int dir, const char *line, size_t n) {
-  if (c->cb.on_trace)
-    NI__USER(c, c->cb.on_trace(c, dir, line, n, c->ud));
+  if (c->cb.on_trace) NI__USER(c, c->cb.on_trace(c, dir, line, n, c->ud));
 }
 
 static char *dupstr(const char *s, int *fail) {
-  if (!s)
-    return NULL;
+  if (!s) return NULL;
   char *d = strdup(s);
-  if (!d)
-    *fail = 1;
+  if (!d) *fail = 1;
   return d;
 }
 
@@ -107,34 +118,28 @@ static void really_free(ni_imap *c) {
 /* Called whenever a reference is dropped: once nothing of libuv refers to c
  * any more, report the end, then free if asked. */
 static void maybe_finish(ni_imap *c) {
-  if (c->refs > 0 || c->st != NI__ST_ENDED)
-    return;
+  if (c->refs > 0 || c->st != NI__ST_ENDED) return;
   if (!c->end_reported) {
     c->end_reported = 1;
     ni__client_report_end(c);
   }
-  if (c->freed && c->in_cb == 0)
-    really_free(c);
+  if (c->freed && c->in_cb == 0) really_free(c);
 }
 
 static void on_close(uv_handle_t *h) {
   ni_imap *c = h->data;
-  if (h == (uv_handle_t *)&c->tcp)
-    c->tcp_open = 0;
+  if (h == (uv_handle_t *)&c->tcp) c->tcp_open = 0;
   c->refs--;
   maybe_finish(c);
 }
 
 ni_imap *ni_imap_new(uv_loop_t *loop, const ni_imap_opts *o, const ni_imap_cb *cb, void *ud) {
-  if (!loop || !o || !o->host || !*o->host)
-    return NULL;
+  if (!loop || !o || !o->host || !*o->host) return NULL;
   ni_imap *c = calloc(1, sizeof *c);
-  if (!c)
-    return NULL;
+  if (!c) return NULL;
   int fail = 0;
   c->loop = loop;
-  if (cb)
-    c->cb = *cb;
+  if (cb) c->cb = *cb;
   c->ud = ud;
   c->host = dupstr(o->host, &fail);
   c->ca_file = dupstr(o->ca_file, &fail);
@@ -146,8 +151,9 @@ ni_imap *ni_imap_new(uv_loop_t *loop, const ni_imap_opts *o, const ni_imap_cb *c
   c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 15000;
   c->parser = ni_parser_new(o->limits);
   c->next_tag = 1;
-  if (fail || !c->parser || (c->tls_mode != NI_TLS_NONE && c->tls_mode != NI_TLS_IMAPS &&
-                             c->tls_mode != NI_TLS_STARTTLS)) {
+  if (fail || !c->parser ||
+      (c->tls_mode != NI_TLS_NONE && c->tls_mode != NI_TLS_IMAPS &&
+       c->tls_mode != NI_TLS_STARTTLS)) {
     really_free(c);
     return NULL;
   }
@@ -157,41 +163,39 @@ ni_imap *ni_imap_new(uv_loop_t *loop, const ni_imap_opts *o, const ni_imap_cb *c
   return c;
 }
 
-void *ni_imap_userdata(const ni_imap *c) { return c->ud; }
+void *ni_imap_userdata(const ni_imap *c) {
+  return c->ud;
+}
 
 void ni__conn_end(ni_imap *c, ni_end how, int err) {
-  if (c->st == NI__ST_ENDED)
-    return;
+  if (c->st == NI__ST_ENDED) return;
   int resolving = c->st == NI__ST_RESOLVE;
   c->st = NI__ST_ENDED;
   c->end_how = how;
   c->end_err = err;
-  if (err && !c->errstr[0])
-    ni__errf(c, "%s (host %s)", ni_strerror(err), c->host);
+  if (err && !c->errstr[0]) ni__errf(c, "%s (host %s)", ni_strerror(err), c->host);
   uv_timer_stop(&c->timer);
   uv_close((uv_handle_t *)&c->timer, on_close);
   if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp)) {
-    if (c->reading)
-      uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
     uv_close((uv_handle_t *)&c->tcp, on_close);
   }
   /* A lookup in the thread pool cannot be stopped once it runs; its callback
    * then comes with the result and drops its reference. */
-  if (resolving)
-    uv_cancel((uv_req_t *)&c->gai);
+  if (resolving) uv_cancel((uv_req_t *)&c->gai);
 }
 
-void ni__conn_stop_timer(ni_imap *c) { uv_timer_stop(&c->timer); }
+void ni__conn_stop_timer(ni_imap *c) {
+  uv_timer_stop(&c->timer);
+}
 
 void ni_imap_close(ni_imap *c) {
-  if (c && c->st != NI__ST_ENDED)
-    ni__conn_end(c, NI_END_LOCAL, 0);
+  if (c && c->st != NI__ST_ENDED) ni__conn_end(c, NI_END_LOCAL, 0);
 }
 
 void ni_imap_free(ni_imap *c) {
-  if (!c)
-    return;
+  if (!c) return;
   c->freed = 1;
   if (c->st != NI__ST_ENDED)
     ni__conn_end(c, NI_END_LOCAL, 0);
@@ -201,12 +205,18 @@ void ni_imap_free(ni_imap *c) {
 
 static const char *phase_name(const ni_imap *c) {
   switch (c->st) {
-  case NI__ST_RESOLVE: return "resolving the host name";
-  case NI__ST_CONNECT: return "connecting";
-  case NI__ST_HANDSHAKE: return "in the TLS handshake";
-  case NI__ST_GREETING: return "waiting for the greeting";
-  case NI__ST_SETUP: return "reading capabilities / STARTTLS";
-  default: return "connecting";
+  case NI__ST_RESOLVE:
+    return "resolving the host name";
+  case NI__ST_CONNECT:
+    return "connecting";
+  case NI__ST_HANDSHAKE:
+    return "in the TLS handshake";
+  case NI__ST_GREETING:
+    return "waiting for the greeting";
+  case NI__ST_SETUP:
+    return "reading capabilities / STARTTLS";
+  default:
+    return "connecting";
   }
 }
 
@@ -220,8 +230,7 @@ static void on_timer(uv_timer_t *t) {
 /* A write failed.  EPIPE after a reset is the same event as ECONNRESET:
  * the peer (or a middlebox) reset the connection. */
 static void write_failed(ni_imap *c, int err) {
-  if (c->st == NI__ST_ENDED)
-    return;
+  if (c->st == NI__ST_ENDED) return;
   ni__errf(c, "write to %s failed: %s", c->host, uv_strerror(err));
   if (err == UV_ECONNRESET || err == UV_EPIPE)
     ni__conn_end(c, NI_END_RESET, NI_ERESET);
@@ -232,30 +241,26 @@ static void write_failed(ni_imap *c, int err) {
 static void on_write(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
   ni_imap *c = w->c;
-  if (w->secret)
-    ni__secure_zero(w->buf.base, w->buf.len);
+  if (w->secret) ni__secure_zero(w->buf.base, w->buf.len);
   size_t n = w->buf.len;
   free(w->buf.base);
   ni_ms ts = w->ts;
   free(w);
-  if (status == UV_ECANCELED)
-    return;
+  if (status == UV_ECANCELED) return;
   if (status < 0) {
     write_failed(c, status);
     return;
   }
   /* Reported even while closing: the bytes did leave (on_end comes later,
    * from the close callback). */
-  if (c->cb.on_io)
-    NI__USER(c, c->cb.on_io(c, 1, n, ts, c->ud));
+  if (c->cb.on_io) NI__USER(c, c->cb.on_io(c, 1, n, ts, c->ud));
 }
 
 /* Put buf (malloc'ed, ownership taken) on the wire. */
 static int wire_write(ni_imap *c, char *buf, size_t n, int secret) {
   wreq *w = calloc(1, sizeof *w);
   if (!w) {
-    if (secret)
-      ni__secure_zero(buf, n);
+    if (secret) ni__secure_zero(buf, n);
     free(buf);
     ni__conn_end(c, NI_END_ERROR, -ENOMEM);
     return -ENOMEM;
@@ -266,8 +271,7 @@ static int wire_write(ni_imap *c, char *buf, size_t n, int secret) {
   w->ts = ni_imap_now();
   int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->buf, 1, on_write);
   if (r < 0) {
-    if (secret)
-      ni__secure_zero(buf, n);
+    if (secret) ni__secure_zero(buf, n);
     free(buf);
     free(w);
     write_failed(c, r);
@@ -286,10 +290,8 @@ static int tls_flush(ni_imap *c) {
 }
 
 int ni__conn_send(ni_imap *c, const char *p, size_t n, int secret) {
-  if (c->st == NI__ST_ENDED || !c->tcp_open)
-    return NI_ESTATE;
-  if (n == 0)
-    return 0;
+  if (c->st == NI__ST_ENDED || !c->tcp_open) return NI_ESTATE;
+  if (n == 0) return 0;
   if (c->tls) {
     int r = ni__tls_write(c->tls, p, n, c->errstr, sizeof c->errstr);
     if (r < 0) {
@@ -310,8 +312,7 @@ int ni__conn_send(ni_imap *c, const char *p, size_t n, int secret) {
 /* Drive the handshake with whatever input was lent to the session. */
 static void tls_step_handshake(ni_imap *c) {
   int r = ni__tls_handshake(c->tls, c->errstr, sizeof c->errstr);
-  if (tls_flush(c) < 0)
-    return;
+  if (tls_flush(c) < 0) return;
   if (r < 0) {
     ni__conn_end(c, NI_END_TLS, r);
     return;
@@ -349,15 +350,12 @@ static void tls_drain(ni_imap *c) {
   while (c->st != NI__ST_ENDED) {
     if (c->st == NI__ST_HANDSHAKE) {
       tls_step_handshake(c);
-      if (c->st == NI__ST_HANDSHAKE || c->st == NI__ST_ENDED)
-        return;
+      if (c->st == NI__ST_HANDSHAKE || c->st == NI__ST_ENDED) return;
       continue;
     }
     int r = ni__tls_read(c->tls, plain, sizeof plain, c->errstr, sizeof c->errstr);
-    if (tls_flush(c) < 0)
-      return;
-    if (r == 0)
-      return;
+    if (tls_flush(c) < 0) return;
+    if (r == 0) return;
     if (r == NI_ECLOSED) {
       ni__errf(c, "server closed the TLS session (host %s)", c->host);
       ni__conn_end(c, c->logout_sent ? NI_END_LOCAL : NI_END_CLOSED,
@@ -378,14 +376,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     ni_ms now = ni_imap_now();
     c->bytes_in += (uint64_t)nread;
     c->last_rx = now;
-    if (c->cb.on_io)
-      NI__USER(c, c->cb.on_io(c, 0, (size_t)nread, now, c->ud));
+    if (c->cb.on_io) NI__USER(c, c->cb.on_io(c, 0, (size_t)nread, now, c->ud));
     if (c->st != NI__ST_ENDED) {
       if (c->tls) {
         ni__tls_set_input(c->tls, buf->base, (size_t)nread);
         tls_drain(c);
-        if (c->tls)
-          ni__tls_set_input(c->tls, NULL, 0);
+        if (c->tls) ni__tls_set_input(c->tls, NULL, 0);
       } else {
         ni__client_on_data(c, buf->base, (size_t)nread);
       }
@@ -411,8 +407,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static void on_connect(uv_connect_t *req, int status) {
   ni_imap *c = req->data;
-  if (status == UV_ECANCELED || c->st == NI__ST_ENDED)
-    return;
+  if (status == UV_ECANCELED || c->st == NI__ST_ENDED) return;
   if (status < 0) {
     ni__errf(c, "cannot connect to %s port %u: %s", c->host, (unsigned)c->port,
              uv_strerror(status));
@@ -441,8 +436,7 @@ static void on_connect(uv_connect_t *req, int status) {
 static const struct addrinfo *pick_addr(const struct addrinfo *res, int family) {
   const struct addrinfo *ai;
   for (ai = res; ai; ai = ai->ai_next)
-    if (ai->ai_family == (family ? family : AF_INET))
-      return ai;
+    if (ai->ai_family == (family ? family : AF_INET)) return ai;
   return family ? NULL : res;
 }
 
@@ -488,8 +482,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     c->tcp.data = c;
     c->tcp_open = 1;
     c->refs++;
-    if (family)
-      r = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&bind_ss, 0);
+    if (family) r = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&bind_ss, 0);
   }
   if (r == 0) {
     c->connreq.data = c;
@@ -504,8 +497,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 }
 
 int ni_imap_connect(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  if (!c || c->st != NI__ST_NEW)
-    return NI_ESTATE;
+  if (!c || c->st != NI__ST_NEW) return NI_ESTATE;
   char port[8];
   snprintf(port, sizeof port, "%u", (unsigned)c->port);
   struct addrinfo hints;
@@ -527,17 +519,30 @@ int ni_imap_connect(ni_imap *c, ni_imap_done_cb cb, void *arg) {
   return 0;
 }
 
-int ni_imap_is_tls(const ni_imap *c) { return c->tls_up; }
-int ni_imap_is_ended(const ni_imap *c) { return c->st == NI__ST_ENDED; }
-ni_ms ni_imap_last_rx(const ni_imap *c) { return c->last_rx; }
-ni_ms ni_imap_last_tx(const ni_imap *c) { return c->last_tx; }
-uint64_t ni_imap_bytes_in(const ni_imap *c) { return c->bytes_in; }
-uint64_t ni_imap_bytes_out(const ni_imap *c) { return c->bytes_out; }
-const char *ni_imap_errstr(const ni_imap *c) { return c->errstr; }
+int ni_imap_is_tls(const ni_imap *c) {
+  return c->tls_up;
+}
+int ni_imap_is_ended(const ni_imap *c) {
+  return c->st == NI__ST_ENDED;
+}
+ni_ms ni_imap_last_rx(const ni_imap *c) {
+  return c->last_rx;
+}
+ni_ms ni_imap_last_tx(const ni_imap *c) {
+  return c->last_tx;
+}
+uint64_t ni_imap_bytes_in(const ni_imap *c) {
+  return c->bytes_in;
+}
+uint64_t ni_imap_bytes_out(const ni_imap *c) {
+  return c->bytes_out;
+}
+const char *ni_imap_errstr(const ni_imap *c) {
+  return c->errstr;
+}
 
 static int sock_addr(const ni_imap *c, struct sockaddr_storage *ss, int peer) {
-  if (!c->tcp_open || c->st < NI__ST_HANDSHAKE)
-    return NI_ESTATE;
+  if (!c->tcp_open || c->st < NI__ST_HANDSHAKE) return NI_ESTATE;
   int len = (int)sizeof *ss;
   memset(ss, 0, sizeof *ss);
   return peer ? uv_tcp_getpeername(&c->tcp, (struct sockaddr *)ss, &len)

@@ -69,17 +69,17 @@ typedef void (*ni__internal_done)(ni_imap *c, ni__pcmd *p, int status, const ni_
 struct ni__pcmd {
   ni__pcmd *next;
   char tag[12];
-  ni_cmd *cmd;        /* freed (and wiped) once fully sent */
-  size_t next_chunk;  /* next chunk of cmd to send */
-  int secret;         /* the command holds a password */
-  char label[48];     /* what the trace shows of a secret command */
-  char *sasl;         /* AUTHENTICATE response sent after "+", wiped after use */
+  ni_cmd *cmd;       /* freed (and wiped) once fully sent */
+  size_t next_chunk; /* next chunk of cmd to send */
+  int secret;        /* the command holds a password */
+  char label[48];    /* what the trace shows of a secret command */
+  char *sasl;        /* AUTHENTICATE response sent after "+", wiped after use */
   size_t sasl_n;
-  int started;        /* its first chunk was sent */
-  unsigned caps_gen;  /* c->caps_gen when the command was queued */
-  int is_logout;      /* LOGOUT: BYE and close are expected once sent */
-  int is_auth;        /* AUTHENTICATE: a further "+" is answered with "*" */
-  int is_idle;        /* IDLE: "+" means idling */
+  int started;       /* its first chunk was sent */
+  unsigned caps_gen; /* c->caps_gen when the command was queued */
+  int is_logout;     /* LOGOUT: BYE and close are expected once sent */
+  int is_auth;       /* AUTHENTICATE: a further "+" is answered with "*" */
+  int is_idle;       /* IDLE: "+" means idling */
   void (*on_idling)(ni_imap *c, void *arg);
   ni__internal_done internal; /* completion handled inside the client */
   ni_imap_done_cb cb;
@@ -111,7 +111,7 @@ struct ni_imap {
 
   ni__state st;
   ni__tls *tls;
-  int tls_up;         /* handshake completed */
+  int tls_up; /* handshake completed */
   int reading;
   ni_parser *parser;
 
@@ -123,8 +123,8 @@ struct ni_imap {
   ni_end end_how;
   int end_err;
   int end_reported;
-  int freed;          /* ni_imap_free() called: no more user callbacks */
-  int in_cb;          /* depth of user callbacks running */
+  int freed; /* ni_imap_free() called: no more user callbacks */
+  int in_cb; /* depth of user callbacks running */
   char errstr[320];
 
   /* Client. */
@@ -132,25 +132,25 @@ struct ni_imap {
   ni__pcmd *q_head, *q_tail;
   char *caps;
   size_t caps_n;
-  unsigned caps_gen;  /* bumped whenever the capability list changes */
+  unsigned caps_gen; /* bumped whenever the capability list changes */
   int authenticated;
-  int idling;         /* "+" of IDLE arrived, DONE not yet sent */
-  int done_wanted;    /* DONE asked for before the "+" arrived */
-  int logout_sent;    /* LOGOUT is on the wire: BYE and EOF are expected */
-  int starttls_go;    /* STARTTLS OK seen: drop buffered input, start TLS */
+  int idling;      /* "+" of IDLE arrived, DONE not yet sent */
+  int done_wanted; /* DONE asked for before the "+" arrived */
+  int logout_sent; /* LOGOUT is on the wire: BYE and EOF are expected */
+  int starttls_go; /* STARTTLS OK seen: drop buffered input, start TLS */
   ni_imap_done_cb connect_cb;
   void *connect_arg;
 };
 
 /* Run a user callback unless ni_imap_free() was called; in_cb tells
  * ni_imap_free() that memory must outlive the call. */
-#define NI__USER(c, call)                                                      \
-  do {                                                                         \
-    if (!(c)->freed) {                                                         \
-      (c)->in_cb++;                                                            \
-      call;                                                                    \
-      (c)->in_cb--;                                                            \
-    }                                                                          \
+#define NI__USER(c, call)                                                                          \
+  do {                                                                                             \
+    if (!(c)->freed) {                                                                             \
+      (c)->in_cb++;                                                                                \
+      call;                                                                                        \
+      (c)->in_cb--;                                                                                \
+    }                                                                                              \
   } while (0)
 
 /* Set c->errstr (printf format); never pass secrets. */

@@ -30,11 +30,11 @@ struct ni__tls {
   SSL *ssl;
   BIO *bio;
   struct ctx_entry *ctx;
-  const char *in;   /* borrowed ciphertext not yet consumed */
+  const char *in; /* borrowed ciphertext not yet consumed */
   size_t in_n;
-  char *out;        /* ciphertext waiting to be sent */
+  char *out; /* ciphertext waiting to be sent */
   size_t out_n, out_cap;
-  char host[256];   /* for error messages */
+  char host[256]; /* for error messages */
 };
 
 /* One shared SSL_CTX per CA source, reference-counted. */
@@ -51,23 +51,20 @@ static struct ctx_entry *g_ctxs;
 static BIO_METHOD *g_bio_meth;
 
 void ni__secure_zero(void *p, size_t n) {
-  if (p && n)
-    OPENSSL_cleanse(p, n);
+  if (p && n) OPENSSL_cleanse(p, n);
 }
 
 static int bio_write(BIO *b, const char *in, int len) {
   struct ni__tls *t = BIO_get_data(b);
   BIO_clear_retry_flags(b);
-  if (len <= 0)
-    return 0;
+  if (len <= 0) return 0;
   size_t n = (size_t)len;
   if (n > t->out_cap - t->out_n) {
     size_t cap = t->out_cap ? t->out_cap : 4096;
     while (cap - t->out_n < n)
       cap *= 2;
     char *p = realloc(t->out, cap);
-    if (!p)
-      return -1;
+    if (!p) return -1;
     t->out = p;
     t->out_cap = cap;
   }
@@ -79,8 +76,7 @@ static int bio_write(BIO *b, const char *in, int len) {
 static int bio_read(BIO *b, char *out, int len) {
   struct ni__tls *t = BIO_get_data(b);
   BIO_clear_retry_flags(b);
-  if (len <= 0)
-    return 0;
+  if (len <= 0) return 0;
   if (t->in_n == 0) {
     /* Nothing lent right now: tell OpenSSL to come back later. */
     BIO_set_retry_read(b);
@@ -122,8 +118,7 @@ static void tls_global_init(void) {
 static void ssl_errtext(char *err, size_t errlen, const char *what) {
   unsigned long e = ERR_get_error();
   char buf[200] = "unknown error";
-  if (e)
-    ERR_error_string_n(e, buf, sizeof buf);
+  if (e) ERR_error_string_n(e, buf, sizeof buf);
   ERR_clear_error();
   snprintf(err, errlen, "%s: %s", what, buf);
 }
@@ -166,8 +161,7 @@ static struct ctx_entry *ctx_get(const char *ca_file, char *err, size_t errlen) 
   return e;
 fail:
   SSL_CTX_free(ctx);
-  if (e)
-    free(e->ca_file);
+  if (e) free(e->ca_file);
   free(e);
   uv_mutex_unlock(&g_lock);
   return NULL;
@@ -252,11 +246,9 @@ int ni__tls_new(ni__tls **out, const char *host, const char *ca_file, int insecu
 }
 
 void ni__tls_free(ni__tls *t) {
-  if (!t)
-    return;
+  if (!t) return;
   SSL_free(t->ssl);
-  if (t->ctx)
-    ctx_put(t->ctx);
+  if (t->ctx) ctx_put(t->ctx);
   free(t->out);
   free(t);
 }
@@ -266,16 +258,16 @@ void ni__tls_set_input(ni__tls *t, const char *p, size_t n) {
   t->in_n = n;
 }
 
-size_t ni__tls_input_left(const ni__tls *t) { return t->in_n; }
+size_t ni__tls_input_left(const ni__tls *t) {
+  return t->in_n;
+}
 
 int ni__tls_handshake(ni__tls *t, char *err, size_t errlen) {
   ERR_clear_error();
   int r = SSL_do_handshake(t->ssl);
-  if (r == 1)
-    return 1;
+  if (r == 1) return 1;
   int e = SSL_get_error(t->ssl, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-    return 0;
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
   long v = SSL_get_verify_result(t->ssl);
   if (v != X509_V_OK) {
     ERR_clear_error();
@@ -298,13 +290,10 @@ int ni__tls_handshake(ni__tls *t, char *err, size_t errlen) {
 int ni__tls_read(ni__tls *t, char *buf, size_t cap, char *err, size_t errlen) {
   ERR_clear_error();
   int r = SSL_read(t->ssl, buf, cap > 65536 ? 65536 : (int)cap);
-  if (r > 0)
-    return r;
+  if (r > 0) return r;
   int e = SSL_get_error(t->ssl, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-    return 0;
-  if (e == SSL_ERROR_ZERO_RETURN)
-    return NI_ECLOSED;
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+  if (e == SSL_ERROR_ZERO_RETURN) return NI_ECLOSED;
   ssl_errtext(err, errlen, "TLS read");
   return NI_ETLS;
 }

@@ -33,16 +33,15 @@ struct fs {
   SSL_CTX *ctx;
   SSL *ssl;
   char tag[64];
-  char *rx;           /* everything received */
+  char *rx; /* everything received */
   size_t rx_n, rx_cap;
-  size_t rx_pos;      /* start of what the script has not consumed yet */
+  size_t rx_pos; /* start of what the script has not consumed yet */
   int failed;
   char err[512];
 };
 
 static void fail(fs *s, const char *fmt, ...) {
-  if (s->failed)
-    return;
+  if (s->failed) return;
   s->failed = 1;
   va_list ap;
   va_start(ap, fmt);
@@ -74,8 +73,7 @@ static ssize_t fill(fs *s) {
   if (s->rx_cap - s->rx_n < 4097) {
     size_t cap = s->rx_cap ? s->rx_cap * 2 : 8192;
     char *p = realloc(s->rx, cap);
-    if (!p)
-      return -1;
+    if (!p) return -1;
     s->rx = p;
     s->rx_cap = cap;
   }
@@ -101,21 +99,18 @@ static const char *take_line(fs *s, size_t *len) {
     if (nl) {
       size_t n = (size_t)(nl - start);
       s->rx_pos += n + 1;
-      if (n > 0 && start[n - 1] == '\r')
-        n--;
+      if (n > 0 && start[n - 1] == '\r') n--;
       *len = n;
       return start;
     }
-    if (fill(s) <= 0)
-      return NULL;
+    if (fill(s) <= 0) return NULL;
   }
 }
 
 static int do_send(fs *s, const char *text, int crlf) {
   size_t cap = strlen(text) + sizeof s->tag + 8, o = 0;
   char *buf = malloc(cap * 2);
-  if (!buf)
-    return -1;
+  if (!buf) return -1;
   for (const char *p = text; *p;) {
     if (p[0] == '$' && p[1] == 'T') {
       size_t tl = strlen(s->tag);
@@ -144,8 +139,7 @@ static int do_expect(fs *s, const char *prefix) {
   }
   const char *sp = memchr(line, ' ', n);
   size_t tl = sp ? (size_t)(sp - line) : n;
-  snprintf(s->tag, sizeof s->tag, "%.*s", (int)(tl < sizeof s->tag ? tl : sizeof s->tag - 1),
-           line);
+  snprintf(s->tag, sizeof s->tag, "%.*s", (int)(tl < sizeof s->tag ? tl : sizeof s->tag - 1), line);
   const char *rest = sp ? sp + 1 : line + n;
   size_t rn = (size_t)(line + n - rest);
   size_t pn = strlen(prefix);
@@ -237,29 +231,41 @@ static void run(void *arg) {
   setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   for (const fs_step *st = s->script; st->op != FS_OP_DONE && !s->failed; st++) {
     switch (st->op) {
-    case FS_OP_SEND: do_send(s, st->s, 1); break;
-    case FS_OP_SEND_RAW: do_send(s, st->s, 0); break;
-    case FS_OP_EXPECT: do_expect(s, st->s); break;
-    case FS_OP_EXPECT_LINE: do_expect_line(s, st->s); break;
-    case FS_OP_EXPECT_LIT: do_expect_lit(s, st->n); break;
-    case FS_OP_STALL: sleep_ms((unsigned)st->n); break;
+    case FS_OP_SEND:
+      do_send(s, st->s, 1);
+      break;
+    case FS_OP_SEND_RAW:
+      do_send(s, st->s, 0);
+      break;
+    case FS_OP_EXPECT:
+      do_expect(s, st->s);
+      break;
+    case FS_OP_EXPECT_LINE:
+      do_expect_line(s, st->s);
+      break;
+    case FS_OP_EXPECT_LIT:
+      do_expect_lit(s, st->n);
+      break;
+    case FS_OP_STALL:
+      sleep_ms((unsigned)st->n);
+      break;
     case FS_OP_GARBAGE: {
       char *g = malloc(st->n);
-      if (!g)
-        break;
+      if (!g) break;
       for (size_t i = 0; i < st->n; i++)
         g[i] = (char)(i == 0 ? 0 : (i * 131 + 7) & 0xff);
       raw_write(s, g, st->n);
       free(g);
       break;
     }
-    case FS_OP_TLS: do_tls(s, st->s); break;
+    case FS_OP_TLS:
+      do_tls(s, st->s);
+      break;
     case FS_OP_WAIT_EOF: {
       ssize_t r;
       while ((r = fill(s)) > 0) {
       }
-      if (r < 0)
-        fail(s, "client did not close");
+      if (r < 0) fail(s, "client did not close");
       break;
     }
     case FS_OP_RESET: {
@@ -270,20 +276,19 @@ static void run(void *arg) {
       return;
     }
     case FS_OP_CLOSE:
-    case FS_OP_DONE: goto out;
+    case FS_OP_DONE:
+      goto out;
     }
   }
 out:
-  if (s->ssl)
-    SSL_shutdown(s->ssl);
+  if (s->ssl) SSL_shutdown(s->ssl);
   close(s->fd);
   s->fd = -1;
 }
 
 fs *fs_start(const fs_step *script) {
   fs *s = calloc(1, sizeof *s);
-  if (!s)
-    return NULL;
+  if (!s) return NULL;
   s->script = script;
   s->fd = -1;
   s->lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -294,8 +299,7 @@ fs *fs_start(const fs_step *script) {
   socklen_t len = sizeof sa;
   if (s->lfd < 0 || bind(s->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
       listen(s->lfd, 4) != 0 || getsockname(s->lfd, (struct sockaddr *)&sa, &len) != 0) {
-    if (s->lfd >= 0)
-      close(s->lfd);
+    if (s->lfd >= 0) close(s->lfd);
     free(s);
     return NULL;
   }
@@ -308,7 +312,9 @@ fs *fs_start(const fs_step *script) {
   return s;
 }
 
-uint16_t fs_port(const fs *s) { return s->port; }
+uint16_t fs_port(const fs *s) {
+  return s->port;
+}
 
 int fs_wait(fs *s) {
   if (s->thread) {
@@ -318,23 +324,21 @@ int fs_wait(fs *s) {
   return s->failed ? -1 : 0;
 }
 
-const char *fs_error(const fs *s) { return s->err; }
+const char *fs_error(const fs *s) {
+  return s->err;
+}
 
 const char *fs_received(const fs *s, size_t *n) {
-  if (n)
-    *n = s->rx_n;
+  if (n) *n = s->rx_n;
   return s->rx ? s->rx : "";
 }
 
 void fs_free(fs *s) {
-  if (!s)
-    return;
+  if (!s) return;
   fs_wait(s);
-  if (s->ssl)
-    SSL_free(s->ssl);
+  if (s->ssl) SSL_free(s->ssl);
   SSL_CTX_free(s->ctx);
-  if (s->fd >= 0)
-    close(s->fd);
+  if (s->fd >= 0) close(s->fd);
   close(s->lfd);
   free(s->rx);
   free(s);
@@ -360,8 +364,7 @@ int fs_make_certs(const char *dir) {
   char path[1024];
   snprintf(path, sizeof path, "%s/mkcerts.sh", dir);
   FILE *f = fopen(path, "w");
-  if (!f)
-    return -1;
+  if (!f) return -1;
   fprintf(f, "%s\n", cmd);
   fclose(f);
   char run_cmd[1100];

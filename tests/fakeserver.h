@@ -25,20 +25,20 @@
 #include <stdint.h>
 
 typedef enum {
-  FS_OP_DONE = 0,  /* end of script (the connection is then closed) */
-  FS_OP_SEND,      /* send s + CRLF ($T replaced by the last tag) */
-  FS_OP_SEND_RAW,  /* send s exactly ($T replaced) */
-  FS_OP_EXPECT,    /* read one line; after its tag it must start with s
-                      (case-insensitive); remember the tag */
+  FS_OP_DONE = 0,    /* end of script (the connection is then closed) */
+  FS_OP_SEND,        /* send s + CRLF ($T replaced by the last tag) */
+  FS_OP_SEND_RAW,    /* send s exactly ($T replaced) */
+  FS_OP_EXPECT,      /* read one line; after its tag it must start with s
+                        (case-insensitive); remember the tag */
   FS_OP_EXPECT_LINE, /* read one untagged line (e.g. DONE); it must equal s
                         exactly; the remembered tag is kept */
-  FS_OP_EXPECT_LIT, /* read n literal bytes, then the rest of that line */
-  FS_OP_STALL,     /* sleep n ms, reading nothing */
-  FS_OP_CLOSE,     /* close (FIN) and end the script */
-  FS_OP_RESET,     /* SO_LINGER 0 and close (RST), end the script */
-  FS_OP_GARBAGE,   /* send n bytes that are not IMAP */
-  FS_OP_TLS,       /* TLS server handshake with s.pem / s.key (s = path prefix) */
-  FS_OP_WAIT_EOF   /* read until the client closes (or 5 s pass: failure) */
+  FS_OP_EXPECT_LIT,  /* read n literal bytes, then the rest of that line */
+  FS_OP_STALL,       /* sleep n ms, reading nothing */
+  FS_OP_CLOSE,       /* close (FIN) and end the script */
+  FS_OP_RESET,       /* SO_LINGER 0 and close (RST), end the script */
+  FS_OP_GARBAGE,     /* send n bytes that are not IMAP */
+  FS_OP_TLS,         /* TLS server handshake with s.pem / s.key (s = path prefix) */
+  FS_OP_WAIT_EOF     /* read until the client closes (or 5 s pass: failure) */
 } fs_op;
 
 typedef struct fs_step {
@@ -47,18 +47,30 @@ typedef struct fs_step {
   size_t n;
 } fs_step;
 
-#define FS_SEND(text) {FS_OP_SEND, (text), 0}
-#define FS_SEND_RAW(text) {FS_OP_SEND_RAW, (text), 0}
-#define FS_EXPECT(prefix) {FS_OP_EXPECT, (prefix), 0}
-#define FS_EXPECT_LINE(text) {FS_OP_EXPECT_LINE, (text), 0}
-#define FS_EXPECT_LIT(nbytes) {FS_OP_EXPECT_LIT, NULL, (nbytes)}
-#define FS_STALL(ms) {FS_OP_STALL, NULL, (ms)}
-#define FS_CLOSE() {FS_OP_CLOSE, NULL, 0}
-#define FS_RESET() {FS_OP_RESET, NULL, 0}
-#define FS_GARBAGE(nbytes) {FS_OP_GARBAGE, NULL, (nbytes)}
-#define FS_TLS(prefix) {FS_OP_TLS, (prefix), 0}
-#define FS_WAIT_EOF() {FS_OP_WAIT_EOF, NULL, 0}
-#define FS_DONE() {FS_OP_DONE, NULL, 0}
+#define FS_SEND(text)                                                                              \
+  { FS_OP_SEND, (text), 0 }
+#define FS_SEND_RAW(text)                                                                          \
+  { FS_OP_SEND_RAW, (text), 0 }
+#define FS_EXPECT(prefix)                                                                          \
+  { FS_OP_EXPECT, (prefix), 0 }
+#define FS_EXPECT_LINE(text)                                                                       \
+  { FS_OP_EXPECT_LINE, (text), 0 }
+#define FS_EXPECT_LIT(nbytes)                                                                      \
+  { FS_OP_EXPECT_LIT, NULL, (nbytes) }
+#define FS_STALL(ms)                                                                               \
+  { FS_OP_STALL, NULL, (ms) }
+#define FS_CLOSE()                                                                                 \
+  { FS_OP_CLOSE, NULL, 0 }
+#define FS_RESET()                                                                                 \
+  { FS_OP_RESET, NULL, 0 }
+#define FS_GARBAGE(nbytes)                                                                         \
+  { FS_OP_GARBAGE, NULL, (nbytes) }
+#define FS_TLS(prefix)                                                                             \
+  { FS_OP_TLS, (prefix), 0 }
+#define FS_WAIT_EOF()                                                                              \
+  { FS_OP_WAIT_EOF, NULL, 0 }
+#define FS_DONE()                                                                                  \
+  { FS_OP_DONE, NULL, 0 }
 
 typedef struct fs fs;
 

@@ -4,6 +4,9 @@
  * literal), STARTTLS injection and downgrade, login rules, literals, IDLE,
  * certificate checks, and freeing from inside callbacks.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +16,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-#include <errno.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -47,8 +47,7 @@ typedef struct ev {
 /* memmem is a GNU extension; this is all the tests need. */
 static const char *find(const char *h, size_t hn, const char *needle, size_t nn) {
   for (size_t i = 0; i + nn <= hn; i++)
-    if (memcmp(h + i, needle, nn) == 0)
-      return h + i;
+    if (memcmp(h + i, needle, nn) == 0) return h + i;
   return NULL;
 }
 
@@ -56,12 +55,10 @@ static void on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
   ev *e = ud;
   (void)c;
   e->untagged++;
-  if (r->type == NI_R_EXISTS)
-    e->exists = (int)r->number;
+  if (r->type == NI_R_EXISTS) e->exists = (int)r->number;
   if (find(r->raw.p, r->raw.n, "INJECTED", 8) || find(r->raw.p, r->raw.n, "injected", 8))
     e->saw_injected = 1;
-  if (r->type == NI_R_EXISTS && ni_imap_is_idling(c))
-    assert_int_equal(ni_imap_idle_done(c), 0);
+  if (r->type == NI_R_EXISTS && ni_imap_is_idling(c)) assert_int_equal(ni_imap_idle_done(c), 0);
 }
 
 static void on_io(ni_imap *c, int dir, size_t n, ni_ms now, void *ud) {
@@ -107,8 +104,7 @@ static void cmd_done(ni_imap *c, int status, const ni_resp *r, void *arg) {
   (void)r;
   e->cmd_called++;
   e->cmd_status = status;
-  if (status == 0 || status == NI_ENO || status == NI_EBAD || status == NI_EAUTH)
-    ni_imap_close(c);
+  if (status == 0 || status == NI_ENO || status == NI_EBAD || status == NI_EAUTH) ni_imap_close(c);
 }
 
 static void connect_done(ni_imap *c, int status, const ni_resp *r, void *arg) {
@@ -161,7 +157,9 @@ static ni_imap_opts opts_for(fs *s, ni_tls_mode mode) {
   return o;
 }
 
-static void path(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_dir, name); }
+static void path(char *out, size_t n, const char *name) {
+  snprintf(out, n, "%s/%s", g_dir, name);
+}
 
 /* Start the fake server with script, run a client against it (e->then runs
  * once connected) and return the server for more checks. */
@@ -189,7 +187,9 @@ static void test_garbage(void **state) {
   fs_free(s);
 }
 
-static void send_noop(ni_imap *c, ev *e) { assert_int_equal(ni_imap_noop(c, cmd_done, e), 0); }
+static void send_noop(ni_imap *c, ev *e) {
+  assert_int_equal(ni_imap_noop(c, cmd_done, e), 0);
+}
 
 /* A server fault while a NOOP is running: the NOOP and on_end see it. */
 static void fault_after_noop(const fs_step *script, int want_status, ni_end want_end) {
@@ -236,9 +236,12 @@ static long maxrss_kb(void) {
 
 static void test_huge_literal(void **state) {
   (void)state;
-  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"), FS_EXPECT("NOOP"),
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"),
+                                   FS_EXPECT("NOOP"),
                                    FS_SEND_RAW("* 1 FETCH (BODY[] {1073741824}\r\n"),
-                                   FS_GARBAGE(65536), FS_WAIT_EOF(), FS_DONE()};
+                                   FS_GARBAGE(65536),
+                                   FS_WAIT_EOF(),
+                                   FS_DONE()};
   long before = maxrss_kb();
   fault_after_noop(script, NI_ELIMIT, NI_END_PROTOCOL);
   /* The 1 GB announcement is refused up front, not buffered. */
@@ -257,8 +260,7 @@ static void stall_case(ni_tls_mode mode, const char *phase) {
   assert_int_equal(e.connect_status, NI_ETIMEDOUT);
   assert_int_equal(e.end_how, NI_END_TIMEOUT);
   assert_true(ni_imap_now() - t0 >= 190);
-  if (!strstr(e.errstr, phase))
-    fail_msg("errstr '%s' lacks '%s'", e.errstr, phase);
+  if (!strstr(e.errstr, phase)) fail_msg("errstr '%s' lacks '%s'", e.errstr, phase);
   fs_free(s);
 }
 
@@ -273,8 +275,7 @@ static void starttls_fails(const fs_step *script, int want, const char *why) {
   ev e = {0};
   fs *s = run_script_tls(script, NI_TLS_STARTTLS, &e, 0);
   assert_int_equal(e.connect_status, want);
-  if (!strstr(e.errstr, why))
-    fail_msg("errstr '%s' lacks '%s'", e.errstr, why);
+  if (!strstr(e.errstr, why)) fail_msg("errstr '%s' lacks '%s'", e.errstr, why);
   assert_int_equal(fs_wait(s), 0);
   fs_free(s);
 }
@@ -282,8 +283,8 @@ static void starttls_fails(const fs_step *script, int want, const char *why) {
 static void test_starttls_refused(void **state) {
   (void)state;
   static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS] hi"),
-                                   FS_EXPECT("STARTTLS"), FS_SEND("$T NO not today"),
-                                   FS_WAIT_EOF(), FS_DONE()};
+                                   FS_EXPECT("STARTTLS"), FS_SEND("$T NO not today"), FS_WAIT_EOF(),
+                                   FS_DONE()};
   starttls_fails(script, NI_ETLS, "not today");
 }
 
@@ -307,16 +308,11 @@ static void test_starttls_injection(void **state) {
   char prefix[300];
   path(prefix, sizeof prefix, "server");
   const fs_step script[] = {
-      FS_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hi"),
-      FS_EXPECT("STARTTLS"),
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hi"), FS_EXPECT("STARTTLS"),
       /* One write: the OK and an injected plaintext tail in the same segment. */
       FS_SEND_RAW("$T OK begin TLS\r\n* CAPABILITY IMAP4rev1 INJECTED\r\n* BYE injected\r\n"),
-      FS_TLS(prefix),
-      FS_EXPECT("CAPABILITY"),
-      FS_SEND("* CAPABILITY IMAP4rev1 AUTH=PLAIN IDLE"),
-      FS_SEND("$T OK"),
-      FS_WAIT_EOF(),
-      FS_DONE()};
+      FS_TLS(prefix), FS_EXPECT("CAPABILITY"), FS_SEND("* CAPABILITY IMAP4rev1 AUTH=PLAIN IDLE"),
+      FS_SEND("$T OK"), FS_WAIT_EOF(), FS_DONE()};
   fs *s = fs_start(script);
   assert_non_null(s);
   char ca[300];
@@ -332,8 +328,7 @@ static void test_starttls_injection(void **state) {
   assert_false(e.saw_injected);
   if (e.connect_status == 0) {
     assert_int_equal(e.end_how, NI_END_LOCAL);
-    if (fs_wait(s) != 0)
-      fail_msg("fake server: %s", fs_error(s));
+    if (fs_wait(s) != 0) fail_msg("fake server: %s", fs_error(s));
   }
   fs_free(s);
 }
@@ -387,22 +382,20 @@ static void login_case(const fs_step *script, const char *pass, int want) {
   assert_int_equal(e.connect_status, 0);
   assert_int_equal(e.cmd_called, 1);
   assert_int_equal(e.cmd_status, want);
-  if (fs_wait(s) != 0)
-    fail_msg("fake server: %s", fs_error(s));
+  if (fs_wait(s) != 0) fail_msg("fake server: %s", fs_error(s));
   /* The password never shows in the trace, in clear or base64. */
   assert_null(strstr(e.trace, pass));
   assert_null(strstr(e.trace, "AHVzZXIAc2VjcmV0"));
-  if (want != NI_ENOCAP)
-    assert_non_null(strstr(e.trace, "***"));
+  if (want != NI_ENOCAP) assert_non_null(strstr(e.trace, "***"));
   fs_free(s);
 }
 
 static void test_login_sasl_ir(void **state) {
   (void)state;
-  static const fs_step script[] = {
-      FS_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] hi"),
-      FS_EXPECT("AUTHENTICATE PLAIN AHVzZXIAc2VjcmV0"),
-      FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE] logged in"), FS_WAIT_EOF(), FS_DONE()};
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] hi"),
+                                   FS_EXPECT("AUTHENTICATE PLAIN AHVzZXIAc2VjcmV0"),
+                                   FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE] logged in"),
+                                   FS_WAIT_EOF(), FS_DONE()};
   login_case(script, "secret", 0);
 }
 
@@ -430,7 +423,10 @@ static void test_login_literal(void **state) {
                                    FS_SEND("$T OK welcome"),
                                    FS_WAIT_EOF(),
                                    FS_DONE()};
-  login_case(script, "s\xc3\xa9" "cret", 0);
+  login_case(script,
+             "s\xc3\xa9"
+             "cret",
+             0);
 }
 
 static void on_idling(ni_imap *c, void *arg) {
@@ -461,8 +457,7 @@ static void test_idle(void **state) {
   assert_int_equal(e.idling, 1);
   assert_int_equal(e.exists, 3);
   assert_int_equal(e.cmd_status, 0);
-  if (fs_wait(s) != 0)
-    fail_msg("fake server: %s", fs_error(s));
+  if (fs_wait(s) != 0) fail_msg("fake server: %s", fs_error(s));
   fs_free(s);
 }
 
@@ -488,8 +483,7 @@ static void test_idle_done_early(void **state) {
   fs *s = run_script(script, &e, 0);
   assert_int_equal(e.idling, 0);
   assert_int_equal(e.cmd_status, 0);
-  if (fs_wait(s) != 0)
-    fail_msg("fake server: %s", fs_error(s));
+  if (fs_wait(s) != 0) fail_msg("fake server: %s", fs_error(s));
   fs_free(s);
 }
 
@@ -504,8 +498,7 @@ static void literal_case(const fs_step *script) {
   e.then = append_small;
   fs *s = run_script(script, &e, 0);
   assert_int_equal(e.cmd_status, 0);
-  if (fs_wait(s) != 0)
-    fail_msg("fake server: %s", fs_error(s));
+  if (fs_wait(s) != 0) fail_msg("fake server: %s", fs_error(s));
   size_t n;
   const char *rx = fs_received(s, &n);
   assert_non_null(find(rx, n, "INBOX {9", 8));
@@ -516,9 +509,13 @@ static void literal_case(const fs_step *script) {
 
 static void test_sync_literal(void **state) {
   (void)state;
-  static const fs_step script[] = {
-      FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"), FS_EXPECT("APPEND INBOX {9}"), FS_SEND("+ ok"),
-      FS_EXPECT_LIT(9), FS_SEND("$T OK [APPENDUID 1 1] appended"), FS_WAIT_EOF(), FS_DONE()};
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"),
+                                   FS_EXPECT("APPEND INBOX {9}"),
+                                   FS_SEND("+ ok"),
+                                   FS_EXPECT_LIT(9),
+                                   FS_SEND("$T OK [APPENDUID 1 1] appended"),
+                                   FS_WAIT_EOF(),
+                                   FS_DONE()};
   literal_case(script);
 }
 
@@ -713,8 +710,7 @@ static int setup_certs(void **state) {
   (void)state;
   const char *tmp = getenv("TMPDIR");
   snprintf(g_dir, sizeof g_dir, "%s/natidle-conn-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(g_dir) || fs_make_certs(g_dir) != 0)
-    return -1;
+  if (!mkdtemp(g_dir) || fs_make_certs(g_dir) != 0) return -1;
   return 0;
 }
 

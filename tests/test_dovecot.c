@@ -43,11 +43,12 @@ static void done_cb(ni_imap *c, int status, const ni_resp *r, void *arg) {
   (void)c;
   x->done = 1;
   x->status = status;
-  if (r)
-    snprintf(x->text, sizeof x->text, "%.*s", (int)r->text.n, r->text.p);
+  if (r) snprintf(x->text, sizeof x->text, "%.*s", (int)r->text.n, r->text.p);
 }
 
-static void on_tick(uv_timer_t *t) { (void)t; }
+static void on_tick(uv_timer_t *t) {
+  (void)t;
+}
 
 /* Run the loop until *flag is set or STEP_MS pass; returns 0 or -1. */
 static int wait_flag(const int *flag) {
@@ -63,8 +64,7 @@ static int wait_flag(const int *flag) {
 }
 
 static int wait_res(res *x) {
-  if (wait_flag(&x->done) < 0)
-    fail_msg("step timed out");
+  if (wait_flag(&x->done) < 0) fail_msg("step timed out");
   return x->status;
 }
 
@@ -80,10 +80,8 @@ typedef struct sess {
 static void s_untagged(ni_imap *c, const ni_resp *r, void *ud) {
   sess *s = ud;
   (void)c;
-  if (r->type == NI_R_EXISTS)
-    s->exists = r->number;
-  if (r->type == NI_R_LIST && s->list_needle && strstr(r->data.p, s->list_needle))
-    s->list_hits++;
+  if (r->type == NI_R_EXISTS) s->exists = r->number;
+  if (r->type == NI_R_LIST && s->list_needle && strstr(r->data.p, s->list_needle)) s->list_hits++;
 }
 
 static void s_end(ni_imap *c, ni_end how, int err, void *ud) {
@@ -116,8 +114,7 @@ static int open_sess(sess *s, ni_tls_mode mode, const char *host, const char *ca
 static void login_sess(sess *s) {
   res x = {0};
   assert_int_equal(ni_imap_login(s->c, g_user, g_pass, done_cb, &x), 0);
-  if (wait_res(&x) != 0)
-    fail_msg("login failed: %s", ni_imap_errstr(s->c));
+  if (wait_res(&x) != 0) fail_msg("login failed: %s", ni_imap_errstr(s->c));
   assert_true(ni_imap_is_authenticated(s->c));
   /* Capabilities were re-read after login: Dovecot adds IDLE and more. */
   assert_true(ni_imap_has_cap(s->c, "IDLE"));
@@ -125,12 +122,10 @@ static void login_sess(sess *s) {
 }
 
 static void close_sess(sess *s) {
-  if (!s->c)
-    return;
+  if (!s->c) return;
   if (!ni_imap_is_ended(s->c)) {
     res x = {0};
-    if (ni_imap_logout(s->c, done_cb, &x) == 0)
-      wait_res(&x);
+    if (ni_imap_logout(s->c, done_cb, &x) == 0) wait_res(&x);
   }
   ni_imap_free(s->c);
   s->c = NULL;
@@ -199,8 +194,7 @@ static void test_other_ca(void **state) {
 
 static void test_name_mismatch(void **state) {
   (void)state;
-  if (!*g_mismatch)
-    skip(); /* no second name for 127.0.0.1 on this machine */
+  if (!*g_mismatch) skip(); /* no second name for 127.0.0.1 on this machine */
   cert_refused(NI_TLS_IMAPS, g_mismatch, g_ca, "mismatch");
 }
 
@@ -249,11 +243,9 @@ static void test_idle_exists(void **state) {
   /* NOTIFY SET is accepted when advertised (Dovecot does after login). */
   if (ni_imap_has_cap(a.c, "NOTIFY")) {
     memset(&x, 0, sizeof x);
-    assert_int_equal(ni_imap_notify_set(a.c, "(selected (MessageNew (uid) MessageExpunge))",
-                                        done_cb, &x),
-                     0);
-    if (wait_res(&x) != 0)
-      fail_msg("NOTIFY SET refused: %s", x.text);
+    assert_int_equal(
+        ni_imap_notify_set(a.c, "(selected (MessageNew (uid) MessageExpunge))", done_cb, &x), 0);
+    if (wait_res(&x) != 0) fail_msg("NOTIFY SET refused: %s", x.text);
     memset(&x, 0, sizeof x);
     assert_int_equal(ni_imap_notify_none(a.c, done_cb, &x), 0);
     assert_int_equal(wait_res(&x), 0);
@@ -388,8 +380,7 @@ int main(void) {
   g_user = env("NI_DV_USER");
   g_tmp = env("NI_DV_TMP");
   g_mismatch = getenv("NI_DV_MISMATCH_HOST");
-  if (!g_mismatch)
-    g_mismatch = "";
+  if (!g_mismatch) g_mismatch = "";
   g_port_imap = (uint16_t)atoi(env("NI_DV_PORT_IMAP"));
   g_port_imaps = (uint16_t)atoi(env("NI_DV_PORT_IMAPS"));
   FILE *f = fopen(env("NI_DV_PASSWORD_FILE"), "r");
@@ -405,11 +396,11 @@ int main(void) {
   }
   uv_loop_init(&g_loop);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_login_plain),      cmocka_unit_test(test_login_starttls),
-      cmocka_unit_test(test_login_imaps),      cmocka_unit_test(test_plaintext_refused),
-      cmocka_unit_test(test_bad_password),     cmocka_unit_test(test_other_ca),
-      cmocka_unit_test(test_name_mismatch),    cmocka_unit_test(test_idle_exists),
-      cmocka_unit_test(test_mailbox_names),    cmocka_unit_test(test_idle_session_memory),
+      cmocka_unit_test(test_login_plain),   cmocka_unit_test(test_login_starttls),
+      cmocka_unit_test(test_login_imaps),   cmocka_unit_test(test_plaintext_refused),
+      cmocka_unit_test(test_bad_password),  cmocka_unit_test(test_other_ca),
+      cmocka_unit_test(test_name_mismatch), cmocka_unit_test(test_idle_exists),
+      cmocka_unit_test(test_mailbox_names), cmocka_unit_test(test_idle_session_memory),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   uv_run(&g_loop, UV_RUN_DEFAULT);

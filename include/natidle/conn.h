@@ -44,9 +44,9 @@ extern "C" {
 
 /* How the link is protected. */
 typedef enum {
-  NI_TLS_NONE = 0,  /* plaintext IMAP (port 143); login needs allow_plaintext */
-  NI_TLS_IMAPS,     /* TLS from the first byte (port 993) */
-  NI_TLS_STARTTLS   /* plaintext greeting, then STARTTLS; required, never skipped */
+  NI_TLS_NONE = 0, /* plaintext IMAP (port 143); login needs allow_plaintext */
+  NI_TLS_IMAPS,    /* TLS from the first byte (port 993) */
+  NI_TLS_STARTTLS  /* plaintext greeting, then STARTTLS; required, never skipped */
 } ni_tls_mode;
 
 /* Parse "none", "imaps" or "starttls" (case-insensitive) into *out.
@@ -59,33 +59,33 @@ NI_API const char *ni_tls_mode_name(ni_tls_mode m);
 /* Connection options.  Zero-initialise and fill in what you need; the
  * strings are copied by ni_imap_new(), so they need not outlive the call. */
 typedef struct ni_imap_opts {
-  const char *host;         /* host name or IP literal; required.  The first
-                               IPv4 address is used (else the first one; with
-                               bind_addr, the first of its family) and the
-                               certificate must name host */
-  uint16_t port;            /* 0 = 993 for NI_TLS_IMAPS, 143 otherwise */
+  const char *host; /* host name or IP literal; required.  The first
+                       IPv4 address is used (else the first one; with
+                       bind_addr, the first of its family) and the
+                       certificate must name host */
+  uint16_t port;    /* 0 = 993 for NI_TLS_IMAPS, 143 otherwise */
   ni_tls_mode tls;
-  const char *ca_file;      /* PEM CA bundle to trust; NULL = system store */
-  int insecure;             /* nonzero: skip certificate and name checks */
-  int allow_plaintext;      /* nonzero: allow login without TLS */
-  uint32_t connect_timeout_ms; /* DNS + TCP + TLS + greeting + STARTTLS +
-                                  CAPABILITY, all together; 0 = 15000 */
-  const char *bind_addr;    /* local IP address to bind, NULL = any */
+  const char *ca_file;            /* PEM CA bundle to trust; NULL = system store */
+  int insecure;                   /* nonzero: skip certificate and name checks */
+  int allow_plaintext;            /* nonzero: allow login without TLS */
+  uint32_t connect_timeout_ms;    /* DNS + TCP + TLS + greeting + STARTTLS +
+                                     CAPABILITY, all together; 0 = 15000 */
+  const char *bind_addr;          /* local IP address to bind, NULL = any */
   const ni_parser_limits *limits; /* response parser limits, NULL = defaults */
 } ni_imap_opts;
 
 /* How a connection ended (given once, to on_end). */
 typedef enum {
-  NI_END_NONE = 0,  /* not ended */
-  NI_END_LOCAL,     /* ni_imap_close()/ni_imap_free(), or LOGOUT completed */
-  NI_END_CLOSED,    /* the peer closed the connection (FIN / EOF) */
-  NI_END_RESET,     /* the connection was reset (ECONNRESET, RST) */
-  NI_END_TIMEOUT,   /* connect / TLS handshake / greeting timed out */
-  NI_END_TLS,       /* TLS handshake or record error, certificate refused */
-  NI_END_PROTOCOL,  /* the server sent something the parser refused */
-  NI_END_BYE,       /* the server said BYE (outside LOGOUT) and closed */
-  NI_END_ERROR      /* anything else: DNS (NI_EDNS), connect refused (-ECONNREFUSED),
-                       STARTTLS not offered (NI_ENOCAP), write errors... */
+  NI_END_NONE = 0, /* not ended */
+  NI_END_LOCAL,    /* ni_imap_close()/ni_imap_free(), or LOGOUT completed */
+  NI_END_CLOSED,   /* the peer closed the connection (FIN / EOF) */
+  NI_END_RESET,    /* the connection was reset (ECONNRESET, RST) */
+  NI_END_TIMEOUT,  /* connect / TLS handshake / greeting timed out */
+  NI_END_TLS,      /* TLS handshake or record error, certificate refused */
+  NI_END_PROTOCOL, /* the server sent something the parser refused */
+  NI_END_BYE,      /* the server said BYE (outside LOGOUT) and closed */
+  NI_END_ERROR     /* anything else: DNS (NI_EDNS), connect refused (-ECONNREFUSED),
+                      STARTTLS not offered (NI_ENOCAP), write errors... */
 } ni_end;
 
 /* Short name of an end reason: "none", "local", "closed", "reset",
@@ -129,8 +129,7 @@ NI_API ni_ms ni_imap_now(void);
 /* Create a connection on loop.  Copies o (and its strings) and cb.  Nothing
  * happens on the network until ni_imap_connect().  Returns NULL when out of
  * memory or when o is invalid (no host). */
-NI_API ni_imap *ni_imap_new(uv_loop_t *loop, const ni_imap_opts *o, const ni_imap_cb *cb,
-                            void *ud);
+NI_API ni_imap *ni_imap_new(uv_loop_t *loop, const ni_imap_opts *o, const ni_imap_cb *cb, void *ud);
 
 /* The ud given to ni_imap_new(). */
 NI_API void *ni_imap_userdata(const ni_imap *c);
