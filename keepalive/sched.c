@@ -113,8 +113,11 @@ static void die(ni_ka *s, ni_ms now) {
   s->state = NI__KA_DISCONNECTED;
 }
 
-/* RFC 6298's smoothing (alpha 1/8, beta 1/4), in milliseconds. */
+/* RFC 6298's smoothing (alpha 1/8, beta 1/4), in milliseconds.  A sample
+ * above 10 min is no round trip anyone can use; it is clamped so the sums
+ * below cannot overflow whatever the caller passes. */
 static void rtt_sample(ni_ka *s, ni_ms r) {
+  if (r > 600000) r = 600000;
   if (!s->have_rtt) {
     s->srtt = r;
     s->rttvar = r / 2;
