@@ -107,8 +107,11 @@ static int parse_file(const char *buf, size_t len, table *t) {
   for (;;) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     if (!eol) return -EBADMSG; /* truncated: no trailer */
-    if ((size_t)(eol - p) > 4 && !memcmp(p, "end ", 4)) {
+    /* Network lines always hold tabs and labels never do, so a label may
+     * well start with "end ": only a line without a tab is the trailer. */
+    if (!memchr(p, '\t', (size_t)(eol - p))) {
       uint64_t n;
+      if ((size_t)(eol - p) <= 4 || memcmp(p, "end ", 4)) return -EBADMSG;
       if (parse_u64(p + 4, eol, &n) != (size_t)(eol - p - 4) || n != t->n || eol + 1 != end)
         return -EBADMSG;
       return 0;

@@ -98,13 +98,15 @@ static void test_several_networks(void **state) {
   assert_int_equal(ni_ka_state_save(d->file, "carrier A (LTE)", 240000, 0, 10), 0);
   assert_int_equal(ni_ka_state_save(d->file, "wifi:home", 1740000, 0, 11), 0);
   assert_int_equal(ni_ka_state_save(d->file, "carrier B", 55000, 60000, 12), 0);
+  assert_int_equal(ni_ka_state_save(d->file, "end 3", 1000, 0, 1), 0); /* looks like a trailer */
   assert_int_equal(ni_ka_state_save(d->file, "carrier A (LTE)", 285000, 300000, 13), 0);
   expect(d->file, "carrier A (LTE)", 285000, 300000, 13);
   expect(d->file, "wifi:home", 1740000, 0, 11);
   expect(d->file, "carrier B", 55000, 60000, 12);
+  expect(d->file, "end 3", 1000, 0, 1);
   size_t len;
   const char *text = slurp(d->file, &len);
-  assert_non_null(strstr(text, "\nend 3\n"));
+  assert_non_null(strstr(text, "\nend 4\n"));
 }
 
 static void test_bad_arguments(void **state) {
@@ -179,6 +181,7 @@ static void test_corrupt_files(void **state) {
       "natidle-keepalive-state 1\nx\t99999999999999999999\t0\t3\nend 1\n", /* overflow */
       "natidle-keepalive-state 1\n\t1\t2\t3\nend 1\n",                     /* empty label */
       "natidle-keepalive-state 1\nx\t1 \t2\t3\nend 1\n",                   /* space in number */
+      "natidle-keepalive-state 1\nx\t1\t2\t3\nfin 1\n",                    /* no trailer */
       "garbage",
       "",
   };
