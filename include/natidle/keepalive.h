@@ -112,8 +112,9 @@ typedef struct ni_ka_config {
   ni_ms min_interval_ms;
   ni_ms max_interval_ms;
   /* Learning: 1 = learn the bracket online (default), 0 = keep the cadence
-   * given by the bracket (failures still lower it, for safety).  Without a
-   * bracket and without learning the cadence stays at start_ms. */
+   * given by the bracket, never probing upward (failures still lower it,
+   * for safety).  Without learning, a bracket with only upper_ms gives half
+   * of it, and no bracket at all gives start_ms. */
   int adaptive;
   ni_ms start_ms;   /* first interval tried when nothing is known */
   ni_ms reprobe_ms; /* time between upward re-probes once settled */
