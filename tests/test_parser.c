@@ -721,6 +721,66 @@ static void test_guard_page(void **state) {
   munmap(map, (size_t)pg * 2);
 }
 
+/* A whole session recorded from Dovecot 2.3.19 on loopback (greeting,
+ * LOGIN, ENABLE, LIST, SELECT, APPEND, FETCH with ENVELOPE and header
+ * literals, SEARCH, STATUS, NOTIFY, IDLE with pushed EXISTS and FETCH,
+ * BINARY, STORE, LOGOUT), kept as the fuzzer's seed.  Its first four bytes
+ * are the fuzzer's limit selector. */
+static void test_dovecot_session(void **state) {
+  static const int want[] = {
+      NI_R_OK,     NI_R_CAPABILITY, NI_R_OK,      NI_R_CAPABILITY, NI_R_OK,    NI_R_ENABLED,
+      NI_R_OK,     NI_R_OK,         NI_R_LIST,    NI_R_LIST,       NI_R_OK,    NI_R_FLAGS,
+      NI_R_OK,     NI_R_EXISTS,     NI_R_RECENT,  NI_R_OK,         NI_R_OK,    NI_R_OK,
+      NI_R_OK,     NI_R_EXISTS,     NI_R_RECENT,  NI_R_OK,         NI_R_OK,    NI_R_FETCH,
+      NI_R_OK,     NI_R_SEARCH,     NI_R_OK,      NI_R_STATUS,     NI_R_OK,    NI_R_OK,
+      NI_R_OTHER,  NI_R_EXISTS,     NI_R_RECENT,  NI_R_FETCH,      NI_R_FETCH, NI_R_OK,
+      NI_R_FETCH,  NI_R_OK,         NI_R_FETCH,   NI_R_OK,         NI_R_BYE,   NI_R_OK,
+  };
+  const char *src = getenv("NATIDLE_SRC");
+  char path[4096], *buf;
+  ni_parser *p = ni_parser_new(NULL);
+  size_t len, pos, used, i = 0;
+  FILE *f;
+  (void)state;
+  if (src == NULL)
+    src = ".";
+  snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/fuzz_parser/dovecot_session", src);
+  f = fopen(path, "rb");
+  assert_non_null(f);
+  buf = malloc(65536);
+  assert_non_null(buf);
+  len = fread(buf, 1, 65536, f);
+  fclose(f);
+  assert_true(len > 4 && len < 65536);
+  for (pos = 4; pos < len; pos += used) {
+    ni_resp r;
+    int rc = ni_parser_feed(p, buf + pos, len - pos, &used, &r);
+    assert_int_equal(rc, 1);
+    assert_true(i < sizeof(want) / sizeof(want[0]));
+    assert_int_equal(r.type, want[i]);
+    if (r.type == NI_R_OK && r.code.n && strcmp(r.code.p, "APPENDUID") == 0) {
+      assert_int_equal(r.code_n1, 1795816621u);
+      assert_int_equal(r.code_n2, 1);
+    }
+    if (i == 34) { /* the FETCH NOTIFY pushed for the message appended during IDLE */
+      assert_int_equal(r.fetch.seq, 2);
+      assert_int_equal(r.fetch.uid, 2);
+      assert_str(r.fetch.env_subject, "=?utf-8?q?Entw=C3=BCrfe?= probe 0002");
+      assert_str(r.fetch.env_from, "Alice Example <alice@example.org>");
+      assert_str(r.fetch.header_section, "HEADER.FIELDS (FROM SUBJECT)");
+      assert_str(r.fetch.header, "From: Alice Example <alice@example.org>\r\n"
+                                 "Subject: =?utf-8?q?Entw=C3=BCrfe?= probe 0002\r\n\r\n");
+    }
+    if (i == 36) /* BINARY[1] of the 8-bit body */
+      assert_str(r.fetch.header, "hello \xc3\xbc\r\n");
+    i++;
+  }
+  assert_int_equal(i, sizeof(want) / sizeof(want[0]));
+  ni_parser_free(p);
+  check_every_cut(NULL, buf + 4, len - 4);
+  free(buf);
+}
+
 /* Odd shapes at the edges of framing.  (fuzz_parser has found no crash so
  * far; inputs it finds go here.) */
 static void test_edge_shapes(void **state) {
@@ -764,6 +824,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_sticky_and_reset, teardown),
       cmocka_unit_test_teardown(test_guard_page, teardown),
       cmocka_unit_test_teardown(test_edge_shapes, teardown),
+      cmocka_unit_test_teardown(test_dovecot_session, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

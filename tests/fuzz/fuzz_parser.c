@@ -130,10 +130,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint32_t seed;
   if (size < 4)
     return 0;
-  /* Small limits so the fuzzer reaches every limit quickly. */
-  lim.max_line = 8 + data[0] % 250;
-  lim.max_literal = data[1] % 200;
-  lim.max_response = 16 + (size_t)data[2] * 4;
+  /* Small limits so the fuzzer reaches every limit quickly; the seeds start
+   * with ff ff ff 07, roomy enough for a whole Dovecot session.  A zero
+   * max_literal means the default. */
+  lim.max_line = 8 + (size_t)data[0] * 8;
+  lim.max_literal = (size_t)data[1] * 4;
+  lim.max_response = 16 + (size_t)data[2] * 16;
   lim.max_depth = 1 + data[3] % 8;
   seed = (uint32_t)data[0] << 24 | (uint32_t)data[1] << 16 | (uint32_t)data[2] << 8 | data[3];
   data += 4;
