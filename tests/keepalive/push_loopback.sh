@@ -54,9 +54,10 @@ run() { # NAME SOAK-ARGS... -- NATIDLE-ARGS...
   fi
 }
 
-# NOTIFY (Dovecot offers it): headers pushed inside IDLE.  Gaps up to 9 s
-# with keepalives every ~6 s: pushes arrive between keepalives too.
-run notify "${conn[@]}" --messages 4 --gap 0.5:9 --max-delay 3 --keepalives 1:12 \
+# NOTIFY (Dovecot offers it): headers pushed inside IDLE.  Keepalives come
+# every 6 s of silence: the first gap (7 s) needs one, and pushes arrive
+# between keepalives too.
+run notify "${conn[@]}" --messages 4 --first-gap 7 --gap 0.5:9 --max-delay 3 --keepalives 1:12 \
   --log "$WORK/notify.csv" --expect-event connect/ok --expect-event message/pushed \
   -- "$NATIDLE_BIN" keepalive "${ka[@]}" --log "$WORK/notify.csv"
 
