@@ -1,0 +1,4 @@
+# The probe's packet evidence: the analysis on synthetic packets and pcap
+# files (no capture privileges needed), and the capture in the carrier NAT
+# lab (label lab: root, network namespaces).
+ni_unit_test(test_pcap SOURCES test_pcap.c LABELS unit TIMEOUT 60)
