@@ -90,6 +90,22 @@ push_run() {
     --user "$user" --password-file "${E[PASSWORD_DIR]}/$user" --silence "$silence" "$@" >"$out"
 }
 
+# alive_and_dead T [idle_push options for the dead run...]: two experiments
+# at once on two accounts (each mailbox's APPEND reaches only its own
+# session): $T_TMP/alive silent T - 1.5 s, $T_TMP/dead silent T + 2 s.
+alive_and_dead() {
+  local t=$1 a d
+  shift
+  push_run "$T_TMP/alive" natidle1 "$(awk -v t="$t" 'BEGIN { print t - 1.5 }')" & a=$!
+  push_run "$T_TMP/dead" natidle2 $((t + 2)) --wait-push 2 "$@" & d=$!
+  wait "$a" || fail "the alive run did not complete"
+  wait "$d" || fail "the dead run did not complete"
+  expect "$T_TMP/alive" EXISTS_BEFORE_DONE yes "silent T - 1.5 s: the push arrives"
+  expect "$T_TMP/alive" DONE_RESULT ok "silent T - 1.5 s: DONE answered"
+  expect "$T_TMP/dead" SILENCE_BYTES 0 "nothing reached the dead session while silent"
+  expect "$T_TMP/dead" EXISTS_BEFORE_DONE no "silent T + 2 s: the push does not arrive"
+}
+
 # result FILE KEY: a value printed by idle_push.py.
 result() { sed -n "s/^$2=//p" "$1"; }
 

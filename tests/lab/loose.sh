@@ -11,13 +11,8 @@ lab_test_init lab-loose
 T=4
 lab_up "t-loose-$$" --timeout "$T" --mode loose
 
-push_run "$T_TMP/alive" natidle1 2.5 & a=$!
-push_run "$T_TMP/dead" natidle2 $((T + 2)) --wait-push 2 --wait-done 5 & d=$!
-wait "$a" || fail "alive run did not complete"
-wait "$d" || fail "dead run did not complete"
+alive_and_dead "$T" --wait-done 5
 
-expect "$T_TMP/alive" EXISTS_BEFORE_DONE yes "silent 2.5 s < T: the push arrives"
-expect "$T_TMP/dead" EXISTS_BEFORE_DONE no "silent T + 2 s: the push does not arrive in time"
 expect "$T_TMP/dead" DONE_RESULT ok "silent T + 2 s: DONE still gets its tagged OK"
 expect "$T_TMP/dead" EXISTS_AFTER_DONE yes "the lost push arrives late, after DONE, before the OK"
 finish

@@ -19,16 +19,11 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-push_run "$T_TMP/alive" natidle1 2.5 & a=$!
-push_run "$T_TMP/dead" natidle2 $((T + 2)) --wait-push 2 --wait-done 3 & d=$!
-wait "$a" || fail "alive run did not complete"
-wait "$d" || fail "dead run did not complete"
+alive_and_dead "$T" --wait-done 3
 sleep 0.5
 kill -INT "$cap" 2>/dev/null || true
 wait "$cap" 2>/dev/null || true
 
-expect "$T_TMP/alive" EXISTS_BEFORE_DONE yes "silent 2.5 s < T: the push arrives"
-expect "$T_TMP/dead" EXISTS_BEFORE_DONE no "silent T + 2 s: the push is lost"
 expect "$T_TMP/dead" DONE_RESULT reset "silent T + 2 s: DONE is answered by a RST"
 
 # TTLs of the packets that came from the server's address: "R" for RSTs,
