@@ -738,6 +738,8 @@ static void start_connect(ni_push *p) {
   o.allow_plaintext = p->allow_plaintext;
   o.connect_timeout_ms = (uint32_t)p->setup_timeout;
   set_state(p, NI_PUSH_CONNECTING, 0, "");
+  if (p->freed || !p->running)
+    return; /* the callback freed or stopped the session */
   p->c = ni_imap_new(p->loop, &o, &imap_cb, p);
   if (!p->c) {
     conn_lost(p, -ENOMEM, "out of memory", 0);

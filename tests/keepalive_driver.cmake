@@ -9,3 +9,5 @@ foreach(case nat-timeout interval flush)
                  ARGS ${case})
   set_tests_properties(keepalive_lab_${case} PROPERTIES SKIP_RETURN_CODE 77)
 endforeach()
+# The driver against the scripted fake server on 127.0.0.1 (no root).
+ni_unit_test(test_push_fake SOURCES test_push_fake.c fakeserver.c TIMEOUT 60)

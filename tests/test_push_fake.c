@@ -1,0 +1,216 @@
+/* The push driver against the scripted fake server (tests/fakeserver.c):
+ * the IDLE + FETCH path, keepalives answered and unanswered, the NOTIFY
+ * path and a graceful stop.  Time-scaled: the NAT "times out" after 1.5 s. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fakeserver.h"
+#include "natidle/push.h"
+
+typedef struct ev {
+  int messages;
+  uint32_t uid;
+  char from[128], to[128], subject[128];
+  int64_t internaldate;
+  int pushed, late;
+  ni_push_ka_kind ka[8];
+  int nka;
+  int reconnect_waits;
+  int last_err;
+  int stopped;
+  int stop_on_message;
+} ev;
+
+static void on_message(ni_push *p, const ni_push_msg *m, void *ud) {
+  ev *e = ud;
+  e->messages++;
+  e->uid = m->uid;
+  snprintf(e->from, sizeof e->from, "%s", m->from);
+  snprintf(e->to, sizeof e->to, "%s", m->to);
+  snprintf(e->subject, sizeof e->subject, "%s", m->subject);
+  e->internaldate = m->internaldate;
+  e->pushed = m->pushed;
+  e->late = m->late;
+  if (e->stop_on_message)
+    assert_int_equal(ni_push_stop(p, 1), 0);
+}
+
+static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, void *ud) {
+  ev *e = ud;
+  (void)detail;
+  if (s == NI_PUSH_RECONNECT_WAIT) {
+    e->reconnect_waits++;
+    e->last_err = err;
+    /* The fake server takes one connection: stop instead of retrying. */
+    assert_int_equal(ni_push_stop(p, 0), 0);
+  }
+  if (s == NI_PUSH_STOPPED)
+    e->stopped++;
+}
+
+static void on_keepalive(ni_push *p, const ni_push_ka_event *kev, void *ud) {
+  ev *e = ud;
+  (void)p;
+  if (e->nka < 8)
+    e->ka[e->nka++] = kev->kind;
+}
+
+/* Run a session against the script until it stops. */
+static void run(const fs_step *script, ev *e) {
+  fs *s = fs_start(script);
+  assert_non_null(s);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+
+  ni_ka_config kc;
+  ni_ka_config_default(&kc);
+  kc.nat_lower_ms = kc.nat_upper_ms = 1500;
+  kc.adaptive = 0;
+  kc.margin_ms = 500; /* keepalive after 1 s of silence */
+  kc.min_interval_ms = 500;
+  kc.reply_min_ms = 300;
+  kc.reply_max_ms = 800;
+
+  ni_push_opts o;
+  memset(&o, 0, sizeof o);
+  o.host = "127.0.0.1";
+  o.port = fs_port(s);
+  o.tls = NI_TLS_NONE;
+  o.allow_plaintext = 1;
+  o.user = "alice";
+  o.password = "not-a-real-secret";
+  o.ka = &kc;
+  o.setup_timeout_ms = 4000;
+  o.seed = 5;
+  ni_push_cb cb = {on_message, on_state, on_keepalive};
+  ni_push *p = NULL;
+  assert_int_equal(ni_push_new(&loop, &o, &cb, e, &p), 0);
+  assert_int_equal(ni_push_start(p), 0);
+  assert_int_equal(ni_push_start(p), NI_ESTATE);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(ni_push_get_state(p), NI_PUSH_STOPPED);
+  ni_push_free(p);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  if (fs_wait(s) != 0)
+    fail_msg("fake server: %s", fs_error(s));
+  size_t n;
+  const char *sent = fs_received(s, &n);
+  /* The password went out once, in the LOGIN command only. */
+  const char *pw = strstr(sent, "not-a-real-secret");
+  assert_non_null(pw);
+  assert_null(strstr(pw + 1, "not-a-real-secret"));
+  fs_free(s);
+}
+
+#define HDR "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: hi there\r\n\r\n"
+#define HDR_LEN "75"
+
+static void test_idle_fetch_and_keepalives(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi"),
+      FS_EXPECT("LOGIN"),
+      FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE] logged in"),
+      FS_EXPECT("SELECT INBOX"),
+      FS_SEND("* 4 EXISTS"),
+      FS_SEND("* OK [UIDVALIDITY 77] ok"),
+      FS_SEND("* OK [UIDNEXT 5] ok"),
+      FS_SEND("$T OK [READ-WRITE] selected"),
+      FS_EXPECT("IDLE"),
+      FS_SEND("+ idling"),
+      FS_STALL(100),
+      /* New mail: the client leaves IDLE at once and fetches it. */
+      FS_SEND("* 5 EXISTS"),
+      FS_EXPECT_LINE("DONE"),
+      FS_SEND("$T OK IDLE terminated"),
+      FS_EXPECT("UID FETCH 5:* (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)])"),
+      FS_SEND_RAW("* 5 FETCH (UID 5 INTERNALDATE \"27-Nov-2026 21:55:03 +0000\" "
+                  "BODY[HEADER.FIELDS (FROM TO SUBJECT)] {" HDR_LEN "}\r\n" HDR ")\r\n"),
+      FS_SEND("$T OK fetched"),
+      FS_EXPECT("IDLE"),
+      FS_SEND("+ idling"),
+      /* After 1 s of silence: a keepalive (DONE), answered. */
+      FS_EXPECT_LINE("DONE"),
+      FS_SEND("$T OK IDLE terminated"),
+      FS_EXPECT("IDLE"),
+      FS_SEND("+ idling"),
+      /* The next one is not answered: the client must give up on its own. */
+      FS_EXPECT_LINE("DONE"),
+      FS_WAIT_EOF(),
+      FS_DONE()};
+  ev e;
+  memset(&e, 0, sizeof e);
+  run(script, &e);
+  assert_int_equal(e.messages, 1);
+  assert_int_equal(e.uid, 5);
+  assert_string_equal(e.from, "Alice <alice@example.org>");
+  assert_string_equal(e.to, "bob@example.org");
+  assert_string_equal(e.subject, "hi there");
+  assert_int_equal(e.internaldate, 1795816503);
+  assert_int_equal(e.pushed, 0);
+  assert_int_equal(e.late, 0);
+  assert_int_equal(e.nka, 4);
+  assert_int_equal(e.ka[0], NI_PUSH_KA_SENT);
+  assert_int_equal(e.ka[1], NI_PUSH_KA_ANSWERED);
+  assert_int_equal(e.ka[2], NI_PUSH_KA_SENT);
+  assert_int_equal(e.ka[3], NI_PUSH_KA_UNANSWERED);
+  assert_int_equal(e.reconnect_waits, 1);
+  assert_int_equal(e.last_err, NI_ETIMEDOUT);
+  assert_int_equal(e.stopped, 1);
+}
+
+static void test_notify_and_graceful_stop(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 IDLE NOTIFY] hi"),
+      FS_EXPECT("LOGIN"),
+      FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE NOTIFY] logged in"),
+      FS_EXPECT("SELECT INBOX"),
+      FS_SEND("* OK [UIDVALIDITY 9] ok"),
+      FS_SEND("* OK [UIDNEXT 12] ok"),
+      FS_SEND("$T OK [READ-WRITE] selected"),
+      FS_EXPECT("NOTIFY SET (selected (MessageNew (UID INTERNALDATE "
+                "BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)]) MessageExpunge))"),
+      FS_SEND("$T OK NOTIFY completed"),
+      FS_EXPECT("IDLE"),
+      FS_SEND("+ idling"),
+      FS_STALL(100),
+      /* An old message's flag change is no new mail; the pushed one is. */
+      FS_SEND("* 3 FETCH (UID 7 FLAGS (\\Seen))"),
+      FS_SEND("* 11 EXISTS"),
+      FS_SEND_RAW("* 11 FETCH (UID 12 INTERNALDATE \"27-Nov-2026 21:55:03 +0000\" "
+                  "BODY[HEADER.FIELDS (FROM TO SUBJECT)] {" HDR_LEN "}\r\n" HDR ")\r\n"),
+      /* The callback stops the session: DONE, then LOGOUT. */
+      FS_EXPECT_LINE("DONE"),
+      FS_SEND("$T OK IDLE terminated"),
+      FS_EXPECT("LOGOUT"),
+      FS_SEND("* BYE logging out"),
+      FS_SEND("$T OK LOGOUT completed"),
+      FS_WAIT_EOF(),
+      FS_DONE()};
+  ev e;
+  memset(&e, 0, sizeof e);
+  e.stop_on_message = 1;
+  run(script, &e);
+  assert_int_equal(e.messages, 1);
+  assert_int_equal(e.uid, 12);
+  assert_int_equal(e.pushed, 1);
+  assert_string_equal(e.subject, "hi there");
+  assert_int_equal(e.nka, 0);
+  assert_int_equal(e.reconnect_waits, 0);
+  assert_int_equal(e.stopped, 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_idle_fetch_and_keepalives),
+      cmocka_unit_test(test_notify_and_graceful_stop),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
