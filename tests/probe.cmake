@@ -2,3 +2,7 @@
 # against the carrier NAT lab (label lab).  Scripts live in tests/probe/.
 ni_script_test(probe_errors tests/probe/probe_errors.sh LABELS imap TIMEOUT 120)
 ni_script_test(probe_safety tests/probe/probe_safety.sh LABELS imap TIMEOUT 180)
+ni_script_test(probe_lab_drop5 tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 150 ARGS drop 5)
+ni_script_test(probe_lab_reset8 tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 150 ARGS reset 8)
+ni_script_test(probe_lab_loose5 tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 180 ARGS loose 5)
+ni_script_test(probe_lab_masked tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 150 ARGS masked 12 5)

@@ -4,7 +4,7 @@ set -euo pipefail
 : "${NATIDLE_BIN:?run through ctest}" "${NATIDLE_SRC:?run through ctest}"
 BIN=$NATIDLE_BIN
 SRC=$NATIDLE_SRC
-LAB=$SRC/lab/natidle-lab
+LAB=${NATIDLE_LAB:-$SRC/lab/natidle-lab}
 IMAPCTL=$SRC/tests/probe/imapctl.py
 WORK=$(mktemp -d /tmp/natidle-probe-test.XXXXXX)
 chmod 755 "$WORK"
@@ -70,5 +70,40 @@ for r in csv.DictReader(open(sys.argv[1])):
     if r["outcome"] == sys.argv[2] and (len(sys.argv) < 4 or r["direction"] == sys.argv[3]):
         n += 1
 print(n)
+PY
+}
+
+# A carrier NAT lab of our own: lab_up NAME lab-options...; sets LAB_NAME and
+# the lab's KEY=VALUE environment as LAB_* variables, and takes it down on
+# exit.
+lab_up() {
+  LAB_NAME=$1
+  shift
+  [ -x "$LAB" ] || fail "no lab at $LAB"
+  on_exit "'$LAB' down '$LAB_NAME'"
+  "$LAB" up "$LAB_NAME" "$@" >"$WORK/lab.out" 2>&1 || { cat "$WORK/lab.out" >&2; fail "lab up failed"; }
+  "$LAB" env "$LAB_NAME" >"$WORK/lab.env"
+  eval "$(sed -n 's/^\([A-Z_][A-Z0-9_]*\)=\(.*\)$/LAB_\1="\2"/p' "$WORK/lab.env")"
+}
+
+# Run natidle probe in the lab's client namespace against its server.
+lab_probe() {
+  "$LAB" exec "$LAB_NAME" "$BIN" probe --server "$LAB_SERVER_ADDR" --tls imaps \
+    --ca-file "$LAB_CA_FILE" --user "$LAB_USER" --password-file "$LAB_PASSWORD_FILE" "$@"
+}
+
+# bracket_holds SUMMARY DIRECTION T: L - tol <= T <= U + tol, tol = max(1 s, 3 % of T).
+bracket_holds() {
+  python3 - "$@" <<'PY'
+import csv, sys
+f, d, t = sys.argv[1], sys.argv[2], float(sys.argv[3])
+rows = [r for r in csv.DictReader(open(f)) if r["direction"] == d]
+if not rows or not rows[-1]["upper_s"]:
+    sys.exit("no bracket for %s" % d)
+lo, up = float(rows[-1]["lower_s"]), float(rows[-1]["upper_s"])
+tol = max(1.0, 0.03 * t)
+ok = lo - tol <= t <= up + tol
+print("bracket (%.3f, %.3f] for T = %.1f: %s" % (lo, up, t, "holds" if ok else "MISSES"))
+sys.exit(0 if ok else 1)
 PY
 }
