@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # natidle keepalive against a real Dovecot on 127.0.0.1 (label imap): new
 # mail pushed by NOTIFY and by plain IDLE + FETCH, and every message reported
-# exactly once across a connection the server drops (doveadm kick).  No NAT
+# exactly once across a connection the server drops (doveadm kick), and a
+# mailbox whose UIDVALIDITY changes.  No NAT
 # here: the lab soak tests (tests/keepalive/lab_*.sh) cover that.
 # Needs root (Dovecot switches users); exits 77 (skipped) without it.
 set -euo pipefail
@@ -72,6 +73,13 @@ run kick "${conn[@]}" --messages 5 --gap 0.2:2 --min-reconnects 1 \
   --flush-cmd "doveadm -c '$DIR/dovecot.conf' kick '${E[USER]}' >/dev/null" --flush-after 2 \
   --settle 10 --log "$WORK/kick.csv" --expect-event lost/bye \
   -- "$NATIDLE_BIN" keepalive "${ka[@]}" --log "$WORK/kick.csv"
+
+# The watched mailbox is deleted and re-created (a new UIDVALIDITY): the
+# session says so, starts over from the mailbox as it is, and reports what
+# arrives afterwards.
+run uidvalidity "${conn[@]}" --mailbox Watched --messages 4 --gap 0.5:1.5 --recreate-after 2 \
+  --max-delay 3 --min-reconnects 1 \
+  -- "$NATIDLE_BIN" keepalive "${ka[@]}" --mailbox Watched
 
 if [ $rc -ne 0 ]; then
   echo "--- Dovecot log (tail)" >&2

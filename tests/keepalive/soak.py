@@ -45,6 +45,9 @@ class Natidle:
     def __init__(self, argv):
         self.lines = []  # (monotonic time, line)
         self.idle_count = 0
+        self.uidvalidity_changes = 0
+        self.reconnect_waits = 0
+        self.idle_mark = 0  # idle_count when the last change was reported
         self.cond = threading.Condition()
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -68,10 +71,15 @@ class Natidle:
             now = time.monotonic()
             line = line.rstrip("\n")
             print("  [%7.3f] err: %s" % (now - self.t0, line), file=sys.stderr, flush=True)
-            if " state idle" in line:
-                with self.cond:
+            with self.cond:
+                if " state reconnect-wait" in line:
+                    self.reconnect_waits += 1
+                if "uidvalidity changed" in line:
+                    self.uidvalidity_changes += 1
+                    self.idle_mark = self.idle_count
+                if " state idle" in line:
                     self.idle_count += 1
-                    self.cond.notify_all()
+                self.cond.notify_all()
 
     def wait_idle(self, timeout):
         end = time.monotonic() + timeout
@@ -162,6 +170,42 @@ class Appender:
             pass
 
 
+def wait_for(n, pred, timeout):
+    """Wait until pred() (called under n.cond) holds or timeout passes."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and n.proc.poll() is None:
+        with n.cond:
+            if pred():
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def recreate(a, app, n, subjects, failures):
+    """Delete the watched mailbox once natidle has printed `subjects`, wait
+    until natidle lost its session, re-create the mailbox (a new UIDVALIDITY)
+    and wait until natidle reports that and is idle again.  Dovecot corrupts
+    its index when a mailbox is re-created while a session still has it
+    selected, hence the wait in between."""
+    if not n.wait_subjects(subjects, 10):
+        failures.append("messages before the re-creation not printed")
+        raise Abort()
+    with n.cond:
+        changes, waits = n.uidvalidity_changes, n.reconnect_waits
+    log("deleting %s" % a.mailbox)
+    app.m.delete(a.mailbox)
+    if not wait_for(n, lambda: n.reconnect_waits > waits, 20):
+        failures.append("natidle kept its session to the deleted mailbox")
+        raise Abort()
+    log("re-creating %s" % a.mailbox)
+    app.close()
+    app.connect()
+    app.m.create(a.mailbox)
+    if not wait_for(n, lambda: n.uidvalidity_changes > changes and n.idle_count > n.idle_mark, 20):
+        failures.append("natidle did not report the new UIDVALIDITY")
+        raise Abort()
+
+
 def parse_range(s):
     lo, _, hi = s.partition(":")
     return int(lo), int(hi)
@@ -194,6 +238,9 @@ def main():
     ap.add_argument("--log", help="natidle's --log CSV, checked with --expect-event")
     ap.add_argument("--expect-event", action="append", default=[],
                     help="EVENT or EVENT/OUTCOME that must appear in the CSV log")
+    ap.add_argument("--recreate-after", type=int,
+                    help="after K messages were printed, delete and re-create the mailbox "
+                         "(a new UIDVALIDITY); natidle must say so and go on")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
@@ -203,18 +250,20 @@ def main():
     rng = random.Random(a.seed)
     gmin, gmax = (float(x) for x in a.gap.split(":"))
     tag = "%d-%d" % (os.getpid(), a.seed)
+    # The appender first: it creates the mailbox natidle is to watch.
+    app = Appender(a)
+    if a.mailbox.upper() != "INBOX":
+        app.m.create(a.mailbox)  # "already exists" is fine
     log("seed %d; running %s" % (a.seed, " ".join(shlex.quote(c) for c in cmd)))
     n = Natidle(cmd)
     failures = []
     appended = []  # (subject, monotonic time)
-    app = None
     t_idle = None
     try:
         if not n.wait_idle(30):
             failures.append("natidle never reached IDLE")
             raise Abort()
         t_idle = time.monotonic()
-        app = Appender(a)
         for i in range(a.messages):
             gap = a.first_gap if (i == 0 and a.first_gap is not None) else rng.uniform(gmin, gmax)
             time.sleep(gap)
@@ -233,6 +282,8 @@ def main():
                 # (a server-side kick does): start a fresh one.
                 app.close()
                 app.connect()
+            if a.recreate_after and i + 1 == a.recreate_after:
+                recreate(a, app, n, [s for s, _ in appended], failures)
         n.wait_subjects([s for s, _ in appended], a.settle)
     except Abort:
         pass
