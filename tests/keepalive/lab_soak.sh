@@ -15,7 +15,7 @@ set -euo pipefail
 : "${NATIDLE_SRC:?}" "${NATIDLE_BIN:?}"
 CASE=${1:?usage: lab_soak.sh nat-timeout|interval|flush}
 if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
-# NATIDLE_LAB overrides the lab command (a development stand-in).
+# NATIDLE_LAB, when set, is the lab script to run instead (as for natidle lab).
 read -r -a LAB <<<"${NATIDLE_LAB:-$NATIDLE_BIN lab}"
 SOAK=$NATIDLE_SRC/tests/keepalive/soak.py
 T=6 # the NAT's idle timeout in this test, seconds
@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"${LAB[@]}" up "$NAME" --timeout "$T" --mode drop --server-keepalive 0 --accounts 1 >"$WORK/up.log" 2>&1 ||
+"${LAB[@]}" up "$NAME" --timeout "$T" --mode drop --accounts 1 >"$WORK/up.log" 2>&1 ||
   { cat "$WORK/up.log" >&2; echo "lab up failed" >&2; exit 1; }
 declare -A E
 while IFS= read -r line; do
