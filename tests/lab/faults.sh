@@ -10,11 +10,12 @@ lab_test_init lab-faults
 L=t-faults-$$
 lab_up "$L" --timeout 30 --mode drop
 
-# ping_avg: average round trip in ms from the client to the server, or
-# nothing when no reply came.
-ping_avg() {
+# ping_min: the shortest round trip in ms from the client to the server
+# (the first ping may include an ARP exchange), or nothing when no reply
+# came.
+ping_min() {
   timeout 20 "${LAB_CMD[@]}" exec "$L" ping -n -q -c 3 -i 0.2 -W 2 "${E[SERVER_ADDR]}" 2>/dev/null |
-    sed -n 's|^rtt [^=]*= [0-9.]*/\([0-9.]*\)/.*|\1|p' || true
+    sed -n 's|^rtt [^=]*= \([0-9.]*\)/.*|\1|p' || true
 }
 
 # flush: a session silent for 3 s, its mapping forgotten at 1.5 s.
@@ -29,17 +30,18 @@ expect "$T_TMP/flush" DONE_RESULT silent "after flush DONE gets no answer"
 push_run "$T_TMP/link" natidle1 4 --wait-push 3 & p=$!
 sleep 1
 lab link "$L" down || fail "link down failed"
-if [ -z "$(ping_avg)" ]; then ok "link down: no reply from the server"; else fail "link down: the server still answers"; fi
+if [ -z "$(ping_min)" ]; then ok "link down: no reply from the server"; else fail "link down: the server still answers"; fi
 sleep 0.5
 lab link "$L" up || fail "link up failed"
 wait "$p" || fail "link run did not complete"
 expect "$T_TMP/link" EXISTS_BEFORE_DONE yes "link down for 2 s within the timeout: the push arrives"
-if [ -n "$(ping_avg)" ]; then ok "link up: the server answers"; else fail "link up: no reply"; fi
+if [ -n "$(ping_min)" ]; then ok "link up: the server answers"; else fail "link up: no reply"; fi
 
-# set: 300 ms of round trip, then none again.  Kernels without netem
-# (sch_netem) cannot add delay: the lab says so and this part is skipped.
+# set: 300 ms of round trip, then none again (netem, or the lab's
+# user-space link relay on kernels without netem).
+say "delay engine: ${E[DELAY_ENGINE]}"
 if "${LAB_CMD[@]}" set "$L" --latency 300 2>"$T_TMP/set.err"; then
-  rtt=$(ping_avg)
+  rtt=$(ping_min)
   if [ -n "$rtt" ] && awk -v r="$rtt" 'BEGIN { exit !(r >= 290 && r < 3000) }'; then
     ok "set --latency 300: ping round trip $rtt ms"
   else
@@ -47,15 +49,12 @@ if "${LAB_CMD[@]}" set "$L" --latency 300 2>"$T_TMP/set.err"; then
   fi
   if "${LAB_CMD[@]}" env "$L" | grep -qx 'LATENCY_MS=300'; then ok "env shows LATENCY_MS=300"; else fail "env does not show the new latency"; fi
   lab set "$L" --latency 0 || fail "set --latency 0 failed"
-  rtt=$(ping_avg)
+  rtt=$(ping_min)
   if [ -n "$rtt" ] && awk -v r="$rtt" 'BEGIN { exit !(r < 100) }'; then
     ok "set --latency 0: ping round trip $rtt ms"
   else
     fail "set --latency 0: ping round trip '${rtt}' ms"
   fi
-elif grep -q 'no netem' "$T_TMP/set.err"; then
-  say "skipped the latency checks: $(cat "$T_TMP/set.err")"
-  if "${LAB_CMD[@]}" env "$L" | grep -qx 'LATENCY_MS=0'; then ok "a refused set leaves LATENCY_MS=0"; else fail "a refused set changed LATENCY_MS"; fi
 else
   fail "set --latency 300: $(cat "$T_TMP/set.err")"
 fi
