@@ -577,7 +577,8 @@ static int rst_origin(const conn *c, const rec *r) {
   return NI_RST_MIDDLEBOX;
 }
 
-int ni__ev_analyse(const ni__ev *ev, uint16_t local_port, ni_ms check_time, ni__evidence *out) {
+int ni__ev_analyse(const ni__ev *ev, uint16_t local_port, ni_ms check_time, ni_ms push_ms,
+                   ni__evidence *out) {
   memset(out, 0, sizeof *out);
   out->rst_ttl = -1;
   out->server_ttl = -1;
@@ -592,7 +593,7 @@ int ni__ev_analyse(const ni__ev *ev, uint16_t local_port, ni_ms check_time, ni__
    * silence (the application stamps its last read or write a little after
    * the packet passed). */
   ni_ms opened = ref + NI_PCAP_SLACK_MS;
-  ni_ms last_any = 0, end = check_time;
+  ni_ms last_any = 0, end = check_time + push_ms;
   int have_end = 0, out_after = 0;
   size_t first = (c->head + NI_PCAP_HISTORY - c->count) % NI_PCAP_HISTORY;
   for (size_t i = 0; i < c->count; i++) {
@@ -632,7 +633,7 @@ int ni__ev_analyse(const ni__ev *ev, uint16_t local_port, ni_ms check_time, ni__
       continue;
     }
     /* The check: the server's first packet ends the silence if it comes
-     * before the client says anything. */
+     * before the client says anything (the push got through). */
     if (!have_end && !out_after && r->dir == DIR_IN) {
       have_end = 1;
       end = r->t;

@@ -437,8 +437,8 @@ void ni__pcap_silence_begin(ni_pcap *p, uint16_t local_port, ni_ms app_time) {
   }
 }
 
-int ni__pcap_evidence(ni_pcap *p, uint16_t local_port, ni_ms check_time, char *buf, size_t len,
-                      double *wire_silence_s) {
+int ni__pcap_evidence(ni_pcap *p, uint16_t local_port, ni_ms check_time, ni_ms push_ms,
+                      char *buf, size_t len, double *wire_silence_s) {
   if (wire_silence_s)
     *wire_silence_s = -1;
   if (buf && len)
@@ -447,7 +447,7 @@ int ni__pcap_evidence(ni_pcap *p, uint16_t local_port, ni_ms check_time, char *b
     return NI_ESTATE;
   ni__pcap_dispatch(p);
   ni__evidence e;
-  int rc = ni__ev_analyse(p->ev, local_port, check_time, &e);
+  int rc = ni__ev_analyse(p->ev, local_port, check_time, push_ms, &e);
   if (rc != 0)
     return rc;
   if (wire_silence_s && e.have_wire)

@@ -170,11 +170,14 @@ int ni__ev_packet(ni__ev *ev, const ni__pkt *k, ni_ms t);
 
 /* The evidence for the check of the connection that began at check_time
  * (the marker was sent, or DONE for an outbound check).  Before check_time
- * is the silence; the first packet after it ends the silence on the wire
+ * is the silence.  The first packet after it ends the silence on the wire
  * if it comes from the server before the client sends anything (the push
- * got through), else the silence is taken to end at check_time.  Returns 0,
- * or -ENOENT when the port is not watched. */
-int ni__ev_analyse(const ni__ev *ev, uint16_t local_port, ni_ms check_time, ni__evidence *out);
+ * got through); otherwise the silence is taken to end push_ms after
+ * check_time, when the push was due at the NAT (the calibrated push time
+ * for an inbound check, 0 for an outbound one).  Returns 0, or -ENOENT when
+ * the port is not watched. */
+int ni__ev_analyse(const ni__ev *ev, uint16_t local_port, ni_ms check_time, ni_ms push_ms,
+                   ni__evidence *out);
 
 /* Format e as the CSV evidence column: space-separated key=value pairs,
  * documented in docs/CSV.md, e.g. "wire_silence=37.204 last_in=-0.001
@@ -228,14 +231,15 @@ void ni__pcap_unwatch(ni_pcap *p, uint16_t local_port);
  * (ni_imap_now()). */
 void ni__pcap_silence_begin(ni_pcap *p, uint16_t local_port, ni_ms app_time);
 
-/* The evidence for one check that began at check_time (see
- * ni__ev_analyse), after reading what is pending: the CSV evidence column
- * in buf and the silence on the wire in *wire_silence_s (negative when
- * unknown; may be NULL).  Returns 0, or -ENOENT when the port is not
- * watched (buf is then "").  Adds capture_drops=N when the kernel dropped
- * packets since the silence began. */
-int ni__pcap_evidence(ni_pcap *p, uint16_t local_port, ni_ms check_time, char *buf, size_t len,
-                      double *wire_silence_s);
+/* The evidence for one check that began at check_time, with the push due
+ * at the NAT push_ms later (see ni__ev_analyse), after reading what is
+ * pending: the CSV evidence column in buf and the silence on the wire in
+ * *wire_silence_s (negative when unknown; may be NULL).  Returns 0, or
+ * -ENOENT when the port is not watched (buf is then "").  Adds
+ * capture_drops=N when the kernel dropped packets since the silence
+ * began. */
+int ni__pcap_evidence(ni_pcap *p, uint16_t local_port, ni_ms check_time, ni_ms push_ms,
+                      char *buf, size_t len, double *wire_silence_s);
 
 /* Packets the kernel passed to the capture, and those it dropped because
  * the capture fell behind (pcap_stats). */

@@ -520,7 +520,7 @@ static void test_alive_push(void **state) {
   seg done = out_seg(CSEQ, 8, NI_TCP_ACK | NI_TCP_PSH);
   feed(ev, &done, check + 7);
   ni__evidence e;
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, 0, &e), 0);
   assert_true(e.have_wire);
   /* From the delayed ACK to the push. */
   assert_float_equal(e.wire_silence_s, 36.966, 1e-9);
@@ -548,14 +548,25 @@ static void test_done_retransmissions(void **state) {
   feed(ev, &done, done_at + 630);
   feed(ev, &done, done_at + 1470);
   ni__evidence e;
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, 0, &e), 0);
   assert_int_equal(e.done_rexmit, 3);
-  /* No packet of the server after the check: the silence ends at it. */
+  /* No packet of the server after the check: the silence ends at it, or
+   * when the push was due. */
   assert_float_equal(e.wire_silence_s, 44.960, 1e-9);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, 35, &e), 0);
+  assert_float_equal(e.wire_silence_s, 44.995, 1e-9);
   assert_int_equal(e.rst, NI_RST_NONE);
   /* A check that began later sees only its own retransmissions. */
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, done_at + 300, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, done_at + 300, 0, &e), 0);
   assert_int_equal(e.done_rexmit, 2);
+  ni__ev_free(ev);
+  /* A push that came through ends it where it passed, whatever was due. */
+  ev = ev4();
+  open_silence(ev);
+  seg push = in_seg(SSEQ, 30, NI_TCP_ACK | NI_TCP_PSH, 63);
+  feed(ev, &push, check + 12);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, 35, &e), 0);
+  assert_float_equal(e.wire_silence_s, 44.972, 1e-9);
   ni__ev_free(ev);
 }
 
@@ -570,7 +581,7 @@ static void test_rexmit_wraps(void **state) {
   feed(ev, &b, 5200);
   feed(ev, &a, 5400); /* the older segment again: still before nxt */
   ni__evidence e;
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 5000, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 5000, 0, &e), 0);
   assert_int_equal(e.done_rexmit, 2);
   ni__ev_free(ev);
 }
@@ -592,7 +603,7 @@ static int rst_case(uint8_t rst_ttl, int server_packets, int from_client) {
   seg rst = from_client ? out_seg(CSEQ + 8, 0, NI_TCP_RST) : in_seg(SSEQ, 0, NI_TCP_RST, rst_ttl);
   feed(ev, &rst, check + 2001);
   ni__evidence e;
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, 0, &e), 0);
   if (!from_client)
     assert_int_equal(e.rst_ttl, rst_ttl);
   assert_float_equal(e.rst_rel, 42.001, 1e-9);
@@ -614,7 +625,7 @@ static void test_rst_origin(void **state) {
   seg late = in_seg(SSEQ, 0, NI_TCP_RST, 64);
   feed(ev, &late, S0 + 30001);
   ni__evidence e;
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 40000, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 40000, 0, &e), 0);
   assert_int_equal(e.rst, NI_RST_MIDDLEBOX);
   assert_int_equal(e.server_ttl, 63);
   assert_int_equal(e.refreshes, 0); /* a RST kills the mapping: not a refresh */
@@ -634,7 +645,7 @@ static void test_refreshes(void **state) {
   feed(ev, &ka_ack, S0 + 15003);
   ni_ms check = S0 + 40000;
   ni__evidence e;
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, 0, &e), 0);
   assert_int_equal(e.refresh, NI_REFRESH_TCP_KEEPALIVE);
   assert_float_equal(e.refresh_rel, 15.002, 1e-9);
   assert_int_equal(e.refreshes, 2);
@@ -660,7 +671,7 @@ static void test_refreshes(void **state) {
     ev = ev4();
     open_silence(ev);
     feed(ev, &cases[i].s, S0 + 61002);
-    assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 90000, &e), 0);
+    assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 90000, 0, &e), 0);
     assert_int_equal(e.refresh, cases[i].kind);
     assert_float_equal(e.refresh_rel, 61.002, 1e-9);
     assert_int_equal(e.refreshes, 1);
@@ -671,7 +682,7 @@ static void test_refreshes(void **state) {
   open_silence(ev);
   seg ack = in_seg(SSEQ, 0, NI_TCP_ACK, 63);
   feed(ev, &ack, S0 + NI_PCAP_SETTLE_MS);
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 90000, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 90000, 0, &e), 0);
   assert_int_equal(e.refreshes, 0);
   ni__ev_free(ev);
 }
@@ -688,7 +699,7 @@ static void test_ipv6(void **state) {
   seg rst = {AF_INET6, LO6, LO6, SRV_PORT, CLI_PORT, 22, 0, NI_TCP_RST, 64, 0};
   feed(ev, &rst, 31002);
   ni__evidence e;
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 31001, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 31001, 0, &e), 0);
   assert_float_equal(e.wire_silence_s, 30.001, 1e-9);
   assert_int_equal(e.server_ttl, 57);
   assert_int_equal(e.rst, NI_RST_MIDDLEBOX);
@@ -717,7 +728,7 @@ static void test_connections_apart(void **state) {
   s3.dport = 40003;
   feed(ev, &s3, S0 + 20000);
   ni__evidence e;
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 30000, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 30000, 0, &e), 0);
   assert_int_equal(e.refreshes, 0);
   /* Ports and distinct hosts for the filter. */
   uint16_t ports[8];
@@ -740,7 +751,7 @@ static void test_connections_apart(void **state) {
   /* Unwatched: gone. */
   ni__ev_unwatch(ev, 40002);
   assert_int_equal(ni__ev_ports(ev, ports, 8), 2);
-  assert_int_equal(ni__ev_analyse(ev, 40002, 1, &e), -ENOENT);
+  assert_int_equal(ni__ev_analyse(ev, 40002, 1, 0, &e), -ENOENT);
   ni__ev_free(ev);
 }
 
@@ -764,7 +775,7 @@ static void test_limits(void **state) {
     feed(ev, &s, S0 + 1000 + i);
   }
   ni__evidence e;
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 50000, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 50000, 0, &e), 0);
   assert_true(e.partial);
   char buf[512];
   assert_true(ni__evidence_format(&e, buf, sizeof buf) > 0);
@@ -778,7 +789,7 @@ static void test_limits(void **state) {
 
   /* A connection that saw nothing says so. */
   ev = ev4();
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 1000, &e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 1000, 0, &e), 0);
   assert_true(ni__evidence_format(&e, buf, sizeof buf) > 0);
   assert_string_equal(buf, "done_rexmit=0 history=empty");
   ni__ev_free(ev);
@@ -839,7 +850,7 @@ static void through_file(int dlt, const step *steps, size_t n, ni_ms check, ni__
   assert_int_equal(got, n);
   pcap_close(r);
   unlink(path);
-  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, e), 0);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, 0, e), 0);
   ni__ev_free(ev);
 }
 
@@ -896,7 +907,7 @@ static void test_regression_captures(void **state) {
     }
     pcap_close(r);
     ni__evidence e;
-    assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 1, &e), 0);
+    assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 1, 0, &e), 0);
     ni__ev_free(ev);
     /* Each file holds a few good frames among the hostile ones. */
     assert_true(frames >= 10);

@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (uint16_t port = 40001; port <= 40002; port++) {
     ni__evidence e;
     char buf[512];
-    if (ni__ev_analyse(ev, port, 5000, &e) != 0)
+    if (ni__ev_analyse(ev, port, 5000, 20, &e) != 0)
       abort();
     if (ni__evidence_format(&e, buf, sizeof buf) <= 0)
       abort();

@@ -113,7 +113,7 @@ static void test_live_loopback(void **state) {
   sleep_ms(50);
   char buf[512];
   double wire = -1;
-  assert_int_equal(ni__pcap_evidence(p, pa, check, buf, sizeof buf, &wire), 0);
+  assert_int_equal(ni__pcap_evidence(p, pa, check, 0, buf, sizeof buf, &wire), 0);
   fprintf(stderr, "evidence: %s (app silence %.3f s)\n", buf,
           (double)(check - silence) / 1000.0);
   /* The silence on the wire started with the client's ACK of "+ idling"
@@ -124,7 +124,7 @@ static void test_live_loopback(void **state) {
   assert_non_null(strstr(buf, "done_rexmit=0"));
   assert_null(strstr(buf, "refresh="));
   /* The unwatched port has no evidence. */
-  assert_int_equal(ni__pcap_evidence(p, pb, check, buf, sizeof buf, NULL), -ENOENT);
+  assert_int_equal(ni__pcap_evidence(p, pb, check, 0, buf, sizeof buf, NULL), -ENOENT);
   unsigned recv = 0, drop = 0;
   ni__pcap_stats(p, &recv, &drop);
   assert_true(recv >= 4);
