@@ -51,6 +51,8 @@
 #define LIMIT_BACKOFF_MAX_MS 300000
 /* Shutdown (DONE, LOGOUT, cleanup) never takes longer than this. */
 #define SHUTDOWN_MS 20000
+/* Checks are aimed this much after their target (see due_at). */
+#define DUE_MARGIN_MS 10
 /* Two reads closer than this are one burst of unsolicited data. */
 #define BURST_MS 200
 
@@ -155,6 +157,7 @@ struct probe {
   ni_ms cal_worst;
   ni_ms cal_samples[CAL_SAMPLES];
   ni_ms push_ms;       /* typical APPEND-to-EXISTS time (median sample) */
+  ni_ms lead_ms;       /* shortest APPEND-to-EXISTS time seen */
   ni_ms detect_ms;     /* detection deadline */
   ni_ms noop_ms, noop_deadline_ms;
   /* Counters. */
@@ -706,12 +709,16 @@ static void sess_connect(sess *s) {
 }
 
 /* When to start the check of session s for a target of target_s seconds.
- * An inbound check starts one typical push time early: the server's EXISTS
- * passes the NAT about push_ms after the APPEND leaves, and it is the
- * silence the push meets that is being tested. */
+ * An inbound check starts early by the shortest push time seen: the
+ * server's EXISTS passes the NAT that long after the APPEND leaves, at the
+ * earliest, and it is the silence the push meets that is being tested (so
+ * the push meets at least the target). */
 static ni_ms due_at(const sess *s, double target_s) {
   ni_ms due = s->silent_since + (ni_ms)llround(target_s * 1000.0);
-  ni_ms lead = s->armed && s->armed == s->p->s_in ? s->p->push_ms : 0;
+  ni_ms lead = s->armed && s->armed == s->p->s_in ? s->p->lead_ms : 0;
+  /* Timers and arrival times jitter by a millisecond or two: aim a little
+   * late so the silence tested is never a hair short of the target. */
+  due += DUE_MARGIN_MS;
   return due > s->silent_since + lead ? due - lead : s->silent_since;
 }
 
@@ -993,6 +1000,7 @@ static void start_run(probe *p) {
       p->cal_samples[j - 1] = t;
     }
   p->push_ms = (p->o->direction & NI_PDIR_INBOUND) && n ? p->cal_samples[n / 2] : 0;
+  p->lead_ms = (p->o->direction & NI_PDIR_INBOUND) && n ? p->cal_samples[0] : 0;
   p->detect_ms = DETECT_FACTOR * p->cal_worst;
   if (p->detect_ms < DETECT_FLOOR_MS)
     p->detect_ms = DETECT_FLOOR_MS;

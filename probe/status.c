@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "probe/cliutil.h"
@@ -78,10 +79,17 @@ void ni__status_draw(ni_status *st, ni_ms now, const ni_status_view *v, int forc
     snprintf(eta, sizeof eta, "?");
   else
     ni_fmt_duration(v->eta_s, eta, sizeof eta);
-  fprintf(st->f,
-          "\r\033[K%s  bracket (%s, %s]  %u checks  sessions %u armed %u checking "
-          "%u reconnecting %u parked  next check in %s  about %s left",
-          el, lo, hi, v->checks, v->armed, v->checking, v->reconnecting, v->parked, nx, eta);
+  char line[256];
+  snprintf(line, sizeof line,
+           "%s  bracket (%s, %s]  next check %s  ~%s left  %u checks  sessions %u armed "
+           "%u checking %u reconnecting %u parked",
+           el, lo, hi, nx, eta, v->checks, v->armed, v->checking, v->reconnecting, v->parked);
+  /* A line wider than the terminal would wrap, and "\r" plus erase-line
+   * only clears the last row of it: cut it to the width. */
+  struct winsize ws;
+  if (ioctl(fileno(st->f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && ws.ws_col < sizeof line)
+    line[ws.ws_col - 1] = '\0';
+  fprintf(st->f, "\r\033[K%s", line);
   fflush(st->f);
   st->shown = 1;
 }
