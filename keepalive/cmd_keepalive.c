@@ -44,7 +44,7 @@ static const char *const help_text[] = {
     "    FETCH and a new IDLE.  Every new message is printed on standard output\n"
     "    as one line, flushed at once:\n"
     "\n"
-    "        new uid=42 from=\"Alice <alice@example.org>\" subject=\"Lunch?\" delay=0.412s\n"
+    "        new uid=42 from=\"Alice <a@example.org>\" subject=\"Lunch?\" delay=0.412s\n"
     "\n"
     "    followed by \" late\" when it was found only by the resync after a\n"
     "    reconnect, and \" account=NAME\" when several accounts run.  delay is the\n"
