@@ -24,6 +24,7 @@ typedef struct ev {
   int last_err;
   int stopped;
   int stop_on_message;
+  ni_ka_stats kst; /* the scheduler's counters when the session stopped */
 } ev;
 
 static void on_message(ni_push *p, const ni_push_msg *m, void *ud) {
@@ -49,8 +50,10 @@ static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, v
     /* The fake server takes one connection: stop instead of retrying. */
     assert_int_equal(ni_push_stop(p, 0), 0);
   }
-  if (s == NI_PUSH_STOPPED)
+  if (s == NI_PUSH_STOPPED) {
     e->stopped++;
+    ni_ka_get_stats(ni_push_scheduler(p), &e->kst);
+  }
 }
 
 static void on_keepalive(ni_push *p, const ni_push_ka_event *kev, void *ud) {
@@ -207,10 +210,51 @@ static void test_notify_and_graceful_stop(void **state) {
   assert_int_equal(e.stopped, 1);
 }
 
+/* New mail that the server stored before a keepalive left, but that came
+ * only in the keepalive's answer, means the push was lost on the way: the
+ * scheduler must count that silence as a failure. */
+static void test_push_in_keepalive_answer(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi"),
+      FS_EXPECT("LOGIN"),
+      FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE] logged in"),
+      FS_EXPECT("SELECT INBOX"),
+      FS_SEND("* OK [UIDVALIDITY 77] ok"),
+      FS_SEND("* OK [UIDNEXT 5] ok"),
+      FS_SEND("$T OK [READ-WRITE] selected"),
+      FS_EXPECT("IDLE"),
+      FS_SEND("+ idling"),
+      FS_EXPECT_LINE("DONE"),
+      FS_SEND("* 5 EXISTS"),
+      FS_SEND("$T OK IDLE terminated"),
+      FS_EXPECT("UID FETCH 5:*"),
+      FS_SEND_RAW("* 5 FETCH (UID 5 INTERNALDATE \"01-Jan-2020 00:00:00 +0000\" "
+                  "BODY[HEADER.FIELDS (FROM TO SUBJECT)] {" HDR_LEN "}\r\n" HDR ")\r\n"),
+      /* The callback stopped the session during the fetch: no new IDLE. */
+      FS_SEND("$T OK fetched"),
+      FS_EXPECT("LOGOUT"),
+      FS_SEND("* BYE logging out"),
+      FS_SEND("$T OK LOGOUT completed"),
+      FS_WAIT_EOF(),
+      FS_DONE()};
+  ev e;
+  memset(&e, 0, sizeof e);
+  e.stop_on_message = 1;
+  run(script, &e);
+  assert_int_equal(e.messages, 1);
+  assert_int_equal(e.pushed, 0);
+  assert_int_equal(e.nka, 2);
+  assert_int_equal(e.ka[1], NI_PUSH_KA_ANSWERED);
+  assert_true(e.kst.failures >= 1);
+  assert_int_equal(e.stopped, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_idle_fetch_and_keepalives),
       cmocka_unit_test(test_notify_and_graceful_stop),
+      cmocka_unit_test(test_push_in_keepalive_answer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
