@@ -587,13 +587,16 @@ int ni__ev_analyse(const ni__ev *ev, uint16_t local_port, ni_ms check_time, ni_m
     return -ENOENT;
   out->server_ttl = c->last_ttl;
   out->packets = (unsigned)c->count;
-  ni_ms ref = c->has_silence ? c->silence : check_time;
-  ni_ms begin = check_time > NI_PCAP_SLACK_MS ? check_time - NI_PCAP_SLACK_MS : 0;
+  int no_check = check_time == NI_TIME_NEVER;
+  ni_ms ref = c->has_silence || no_check ? c->silence : check_time;
+  ni_ms begin = no_check                         ? NI_TIME_NEVER
+                : check_time > NI_PCAP_SLACK_MS ? check_time - NI_PCAP_SLACK_MS
+                                                : 0;
   /* Packets up to this time still belong to the exchange that opened the
    * silence (the application stamps its last read or write a little after
    * the packet passed). */
   ni_ms opened = ref + NI_PCAP_SLACK_MS;
-  ni_ms last_any = 0, end = check_time + push_ms;
+  ni_ms last_any = 0, end = no_check ? 0 : check_time + push_ms;
   int have_end = 0, out_after = 0;
   size_t first = (c->head + NI_PCAP_HISTORY - c->count) % NI_PCAP_HISTORY;
   for (size_t i = 0; i < c->count; i++) {
@@ -644,7 +647,9 @@ int ni__ev_analyse(const ni__ev *ev, uint16_t local_port, ni_ms check_time, ni_m
         out->done_rexmit++;
     }
   }
-  if (out->have_wire)
+  if (no_check)
+    out->have_wire = 0;
+  else if (out->have_wire)
     out->wire_silence_s = (double)(end - last_any) / 1000.0;
   if (c->lost && (!c->has_silence || c->lost_t >= c->silence))
     out->partial = 1;

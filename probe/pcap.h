@@ -174,8 +174,10 @@ int ni__ev_packet(ni__ev *ev, const ni__pkt *k, ni_ms t);
  * if it comes from the server before the client sends anything (the push
  * got through); otherwise the silence is taken to end push_ms after
  * check_time, when the push was due at the NAT (the calibrated push time
- * for an inbound check, 0 for an outbound one).  Returns 0, or -ENOENT when
- * the port is not watched. */
+ * for an inbound check, 0 for an outbound one).  check_time NI_TIME_NEVER
+ * means the silence ended without a check (a refresh, the connection
+ * died): every packet belongs to the silence and there is no wire
+ * silence to give.  Returns 0, or -ENOENT when the port is not watched. */
 int ni__ev_analyse(const ni__ev *ev, uint16_t local_port, ni_ms check_time, ni_ms push_ms,
                    ni__evidence *out);
 

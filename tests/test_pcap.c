@@ -677,6 +677,20 @@ static void test_refreshes(void **state) {
     assert_int_equal(e.refreshes, 1);
     ni__ev_free(ev);
   }
+  /* A silence that a server keepalive ended, without any check. */
+  ev = ev4();
+  open_silence(ev);
+  seg still = in_seg(SSEQ, 20, NI_TCP_ACK | NI_TCP_PSH, 63);
+  feed(ev, &still, S0 + 120001);
+  assert_int_equal(ni__ev_analyse(ev, CLI_PORT, NI_TIME_NEVER, 0, &e), 0);
+  assert_false(e.have_wire);
+  assert_int_equal(e.refresh, NI_REFRESH_SERVER_DATA);
+  assert_float_equal(e.refresh_rel, 120.001, 1e-9);
+  assert_float_equal(e.last_in_rel, 120.001, 1e-9);
+  assert_true(ni__evidence_format(&e, buf, sizeof buf) > 0);
+  assert_string_equal(buf, "last_in=120.001 last_out=0.040 done_rexmit=0 server_ttl=63 "
+                           "refresh=server_data@120.001 refreshes=1");
+  ni__ev_free(ev);
   /* A bare ACK inside the settling time is the silence's opening. */
   ev = ev4();
   open_silence(ev);
