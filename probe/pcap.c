@@ -43,9 +43,9 @@ struct ni_pcap {
   ni__ev *ev;
   struct sockaddr_storage server;
   char iface[64];
-  int64_t offset_ms;      /* CLOCK_REALTIME - CLOCK_MONOTONIC */
-  unsigned bad;           /* frames that did not parse */
-  unsigned drops_at[NI_PCAP_MAX_CONNS]; /* kernel drops when a silence began ... */
+  int64_t offset_ms;                      /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+  unsigned bad;                           /* frames that did not parse */
+  unsigned drops_at[NI_PCAP_MAX_CONNS];   /* kernel drops when a silence began ... */
   uint16_t drops_port[NI_PCAP_MAX_CONNS]; /* ... for this local port */
 };
 
@@ -57,8 +57,7 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
     ;
 
 static void errf(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || errlen == 0)
-    return;
+  if (!err || errlen == 0) return;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
@@ -86,8 +85,7 @@ static socklen_t sa_len(const struct sockaddr *sa) {
  * interface that holds it. */
 static int route_iface(const struct sockaddr *server, char *name, size_t len) {
   int fd = socket(server->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -errno;
+  if (fd < 0) return -errno;
   struct sockaddr_storage local;
   socklen_t ll = sizeof local;
   int rc = 0;
@@ -95,15 +93,12 @@ static int route_iface(const struct sockaddr *server, char *name, size_t len) {
       getsockname(fd, (struct sockaddr *)&local, &ll) != 0)
     rc = -errno;
   close(fd);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   struct ifaddrs *ifs = NULL, *i;
-  if (getifaddrs(&ifs) != 0)
-    return -errno;
+  if (getifaddrs(&ifs) != 0) return -errno;
   rc = -ENOENT;
   for (i = ifs; i && rc != 0; i = i->ifa_next) {
-    if (!i->ifa_addr || i->ifa_addr->sa_family != local.ss_family)
-      continue;
+    if (!i->ifa_addr || i->ifa_addr->sa_family != local.ss_family) continue;
     int same = local.ss_family == AF_INET
                    ? !memcmp(&((struct sockaddr_in *)i->ifa_addr)->sin_addr,
                              &((struct sockaddr_in *)&local)->sin_addr, sizeof(struct in_addr))
@@ -212,8 +207,7 @@ int ni__pcap_open(ni_pcap **out, const char *iface, const struct sockaddr *serve
     rc = -ENOTSUP;
     goto fail;
   }
-  if ((rc = apply_filter(p, err, errlen)) != 0)
-    goto fail;
+  if ((rc = apply_filter(p, err, errlen)) != 0) goto fail;
   if (pcap_setnonblock(p->h, 1, ebuf) != 0) {
     errf(err, errlen, "cannot capture on %s: %s", p->iface, ebuf);
     rc = -EIO;
@@ -262,8 +256,7 @@ static int bounding_clear(void) {
   for (int cap = 0; cap < 64; cap++) {
     if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
       break; /* past the last capability this kernel knows */
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
-      return -errno;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return -errno;
   }
   return 0;
 }
@@ -328,8 +321,8 @@ int ni__pcap_drop_privileges(const char *user, char *err, size_t errlen) {
     errf(err, errlen, "cannot verify the privilege drop: capget: %s", strerror(-rc));
     return rc;
   }
-  if (d[0].effective || d[1].effective || d[0].permitted || d[1].permitted ||
-      d[0].inheritable || d[1].inheritable) {
+  if (d[0].effective || d[1].effective || d[0].permitted || d[1].permitted || d[0].inheritable ||
+      d[1].inheritable) {
     errf(err, errlen, "privilege drop failed: capabilities remain");
     return -EPERM;
   }
@@ -347,17 +340,17 @@ int ni__pcap_drop_privileges(const char *user, char *err, size_t errlen) {
 
 /* ---- running ------------------------------------------------------------ */
 
-int ni__pcap_fd(ni_pcap *p) { return p && p->h ? pcap_get_selectable_fd(p->h) : -1; }
+int ni__pcap_fd(ni_pcap *p) {
+  return p && p->h ? pcap_get_selectable_fd(p->h) : -1;
+}
 
 static void on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char *bytes) {
   ni_pcap *p = (ni_pcap *)user;
-  if (p->dump)
-    pcap_dump((u_char *)p->dump, hdr, bytes);
+  if (p->dump) pcap_dump((u_char *)p->dump, hdr, bytes);
   ni__pkt k;
   int rc = ni__pkt_parse(p->dlt, bytes, hdr->caplen, hdr->len, &k);
   if (rc != 0) {
-    if (rc == NI_EPARSE)
-      p->bad++;
+    if (rc == NI_EPARSE) p->bad++;
     return;
   }
   int64_t wall = (int64_t)hdr->ts.tv_sec * 1000 + (int64_t)hdr->ts.tv_usec / 1000;
@@ -366,50 +359,41 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char 
 }
 
 void ni__pcap_dispatch(ni_pcap *p) {
-  if (!p || !p->h)
-    return;
+  if (!p || !p->h) return;
   measure_offset(p);
   int total = 0;
   while (total < DISPATCH_MAX) {
     int n = pcap_dispatch(p->h, DISPATCH_MAX - total, on_packet, (u_char *)p);
-    if (n <= 0)
-      break; /* nothing more now (0), or an error the next poll meets again */
+    if (n <= 0) break; /* nothing more now (0), or an error the next poll meets again */
     total += n;
   }
-  if (p->dump && total > 0)
-    pcap_dump_flush(p->dump);
+  if (p->dump && total > 0) pcap_dump_flush(p->dump);
 }
 
 int ni__pcap_watch(ni_pcap *p, const struct sockaddr *peer, uint16_t local_port) {
-  if (!p)
-    return NI_ESTATE;
+  if (!p) return NI_ESTATE;
   /* Packets of other connections still queued are read first, under the
    * filter they were captured with. */
   ni__pcap_dispatch(p);
   int rc = ni__ev_watch(p->ev, peer ? peer : (const struct sockaddr *)&p->server, local_port);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   rc = apply_filter(p, NULL, 0);
-  if (rc != 0)
-    ni__ev_unwatch(p->ev, local_port);
+  if (rc != 0) ni__ev_unwatch(p->ev, local_port);
   return rc;
 }
 
 void ni__pcap_unwatch(ni_pcap *p, uint16_t local_port) {
-  if (!p)
-    return;
+  if (!p) return;
   ni__pcap_dispatch(p);
   ni__ev_unwatch(p->ev, local_port);
   for (size_t i = 0; i < NI_PCAP_MAX_CONNS; i++)
-    if (p->drops_port[i] == local_port)
-      p->drops_port[i] = 0;
+    if (p->drops_port[i] == local_port) p->drops_port[i] = 0;
   apply_filter(p, NULL, 0);
 }
 
 static unsigned kernel_drops(ni_pcap *p) {
   struct pcap_stat st;
-  if (pcap_stats(p->h, &st) != 0)
-    return 0;
+  if (pcap_stats(p->h, &st) != 0) return 0;
   return st.ps_drop + st.ps_ifdrop;
 }
 
@@ -417,17 +401,14 @@ static unsigned kernel_drops(ni_pcap *p) {
 static size_t drop_slot(ni_pcap *p, uint16_t port) {
   size_t free_slot = NI_PCAP_MAX_CONNS;
   for (size_t i = 0; i < NI_PCAP_MAX_CONNS; i++) {
-    if (p->drops_port[i] == port)
-      return i;
-    if (p->drops_port[i] == 0 && free_slot == NI_PCAP_MAX_CONNS)
-      free_slot = i;
+    if (p->drops_port[i] == port) return i;
+    if (p->drops_port[i] == 0 && free_slot == NI_PCAP_MAX_CONNS) free_slot = i;
   }
   return free_slot;
 }
 
 void ni__pcap_silence_begin(ni_pcap *p, uint16_t local_port, ni_ms app_time) {
-  if (!p)
-    return;
+  if (!p) return;
   ni__pcap_dispatch(p);
   ni__ev_silence_begin(p->ev, local_port, app_time);
   size_t i = drop_slot(p, local_port);
@@ -437,26 +418,21 @@ void ni__pcap_silence_begin(ni_pcap *p, uint16_t local_port, ni_ms app_time) {
   }
 }
 
-int ni__pcap_evidence(ni_pcap *p, uint16_t local_port, ni_ms check_time, ni_ms push_ms,
-                      char *buf, size_t len, double *wire_silence_s) {
-  if (wire_silence_s)
-    *wire_silence_s = -1;
-  if (buf && len)
-    buf[0] = '\0';
-  if (!p)
-    return NI_ESTATE;
+int ni__pcap_evidence(ni_pcap *p, uint16_t local_port, ni_ms check_time, ni_ms push_ms, char *buf,
+                      size_t len, double *wire_silence_s) {
+  if (wire_silence_s) *wire_silence_s = -1;
+  if (buf && len) buf[0] = '\0';
+  if (!p) return NI_ESTATE;
   ni__pcap_dispatch(p);
   ni__evidence e;
   int rc = ni__ev_analyse(p->ev, local_port, check_time, push_ms, &e);
-  if (rc != 0)
-    return rc;
-  if (wire_silence_s && e.have_wire)
-    *wire_silence_s = e.wire_silence_s;
+  if (rc != 0) return rc;
+  if (wire_silence_s && e.have_wire) *wire_silence_s = e.wire_silence_s;
   int n = ni__evidence_format(&e, buf, len);
   size_t i = drop_slot(p, local_port);
   unsigned drops = kernel_drops(p);
-  if (n > 0 && i < NI_PCAP_MAX_CONNS && p->drops_port[i] == local_port &&
-      drops > p->drops_at[i] && (size_t)n < len)
+  if (n > 0 && i < NI_PCAP_MAX_CONNS && p->drops_port[i] == local_port && drops > p->drops_at[i] &&
+      (size_t)n < len)
     snprintf(buf + n, len - (size_t)n, " capture_drops=%u", drops - p->drops_at[i]);
   return 0;
 }
@@ -464,27 +440,26 @@ int ni__pcap_evidence(ni_pcap *p, uint16_t local_port, ni_ms check_time, ni_ms p
 void ni__pcap_stats(ni_pcap *p, unsigned *received, unsigned *dropped) {
   struct pcap_stat st;
   memset(&st, 0, sizeof st);
-  if (p && p->h)
-    pcap_stats(p->h, &st);
-  if (received)
-    *received = st.ps_recv;
-  if (dropped)
-    *dropped = st.ps_drop + st.ps_ifdrop;
+  if (p && p->h) pcap_stats(p->h, &st);
+  if (received) *received = st.ps_recv;
+  if (dropped) *dropped = st.ps_drop + st.ps_ifdrop;
 }
 
-unsigned ni__pcap_bad_packets(const ni_pcap *p) { return p ? p->bad : 0; }
+unsigned ni__pcap_bad_packets(const ni_pcap *p) {
+  return p ? p->bad : 0;
+}
 
-const char *ni__pcap_iface(const ni_pcap *p) { return p ? p->iface : ""; }
+const char *ni__pcap_iface(const ni_pcap *p) {
+  return p ? p->iface : "";
+}
 
 void ni__pcap_close(ni_pcap *p) {
-  if (!p)
-    return;
+  if (!p) return;
   if (p->dump) {
     pcap_dump_flush(p->dump);
     pcap_dump_close(p->dump);
   }
-  if (p->h)
-    pcap_close(p->h);
+  if (p->h) pcap_close(p->h);
   ni__ev_free(p->ev);
   free(p);
 }

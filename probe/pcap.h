@@ -66,14 +66,14 @@ enum {
 
 /* One TCP segment, parsed. */
 typedef struct ni__pkt {
-  int family;        /* AF_INET or AF_INET6 */
-  uint8_t src[16];   /* source address: 4 bytes for IPv4, 16 for IPv6 */
+  int family;      /* AF_INET or AF_INET6 */
+  uint8_t src[16]; /* source address: 4 bytes for IPv4, 16 for IPv6 */
   uint8_t dst[16];
   uint16_t sport, dport;
   uint32_t seq, ack;
-  uint8_t flags;     /* NI_TCP_* */
-  uint8_t ttl;       /* IPv4 TTL or IPv6 hop limit */
-  uint32_t len;      /* TCP payload bytes on the wire (from the IP lengths) */
+  uint8_t flags; /* NI_TCP_* */
+  uint8_t ttl;   /* IPv4 TTL or IPv6 hop limit */
+  uint32_t len;  /* TCP payload bytes on the wire (from the IP lengths) */
 } ni__pkt;
 
 /* Parse one captured frame of link type dlt (a DLT_* value: EN10MB,
@@ -92,8 +92,8 @@ int ni__pkt_parse(int dlt, const uint8_t *data, size_t caplen, size_t wirelen, n
  * server port); ports are the local ports.  No port gives a filter that
  * matches nothing.  Returns 0, -ENOSPC when buf is too small, NI_EUSAGE for
  * no host or an unknown address family. */
-int ni__pcap_filter_build(const struct sockaddr *const *hosts, size_t nhosts,
-                          const uint16_t *ports, size_t nports, char *buf, size_t len);
+int ni__pcap_filter_build(const struct sockaddr *const *hosts, size_t nhosts, const uint16_t *ports,
+                          size_t nports, char *buf, size_t len);
 
 /* ---- Per-connection analysis (probe/evidence.c) ------------------------ */
 
@@ -102,10 +102,10 @@ typedef struct ni__ev ni__ev;
 /* Who sent a RST seen on a connection. */
 enum {
   NI_RST_NONE = 0,
-  NI_RST_SERVER,     /* same IP TTL / hop limit as the server's own packets */
-  NI_RST_MIDDLEBOX,  /* a different TTL: made on the path (a NAT, a firewall) */
-  NI_RST_UNKNOWN,    /* no packet of the server seen to compare with */
-  NI_RST_CLIENT      /* sent by this machine */
+  NI_RST_SERVER,    /* same IP TTL / hop limit as the server's own packets */
+  NI_RST_MIDDLEBOX, /* a different TTL: made on the path (a NAT, a firewall) */
+  NI_RST_UNKNOWN,   /* no packet of the server seen to compare with */
+  NI_RST_CLIENT     /* sent by this machine */
 };
 
 /* What refreshed a mapping during a silence. */
@@ -113,9 +113,9 @@ enum {
   NI_REFRESH_NONE = 0,
   NI_REFRESH_SERVER_DATA,
   NI_REFRESH_CLIENT_DATA,
-  NI_REFRESH_TCP_KEEPALIVE,         /* this machine's TCP keepalive probe */
-  NI_REFRESH_SERVER_TCP_KEEPALIVE,  /* the server's TCP keepalive probe */
-  NI_REFRESH_SERVER_ACK,            /* a bare ACK (window update, duplicate) */
+  NI_REFRESH_TCP_KEEPALIVE,        /* this machine's TCP keepalive probe */
+  NI_REFRESH_SERVER_TCP_KEEPALIVE, /* the server's TCP keepalive probe */
+  NI_REFRESH_SERVER_ACK,           /* a bare ACK (window update, duplicate) */
   NI_REFRESH_CLIENT_ACK,
   NI_REFRESH_SERVER_FIN,
   NI_REFRESH_CLIENT_FIN
@@ -125,20 +125,20 @@ enum {
  * seconds; "rel" times are relative to the silence start the application
  * gave with ni__ev_silence_begin() (or to the check when it gave none). */
 typedef struct ni__evidence {
-  int have_wire;          /* a packet before the check was seen */
-  double wire_silence_s;  /* valid when have_wire */
+  int have_wire;         /* a packet before the check was seen */
+  double wire_silence_s; /* valid when have_wire */
   int have_last_in, have_last_out;
   double last_in_rel, last_out_rel; /* last packet each way before the check */
-  unsigned done_rexmit;   /* client data segments sent again after the check began */
-  int rst;                /* NI_RST_*: the first RST after the silence began */
-  int rst_ttl;            /* its TTL, -1 when none */
-  int server_ttl;         /* TTL of the server's packets, -1 when none seen */
+  unsigned done_rexmit;             /* client data segments sent again after the check began */
+  int rst;                          /* NI_RST_*: the first RST after the silence began */
+  int rst_ttl;                      /* its TTL, -1 when none */
+  int server_ttl;                   /* TTL of the server's packets, -1 when none seen */
   double rst_rel;
-  unsigned refreshes;     /* packets that refreshed the mapping during the silence */
-  int refresh;            /* NI_REFRESH_* of the first of them */
+  unsigned refreshes; /* packets that refreshed the mapping during the silence */
+  int refresh;        /* NI_REFRESH_* of the first of them */
   double refresh_rel;
-  int partial;            /* packets of this silence fell out of the history */
-  unsigned packets;       /* packets remembered for the connection */
+  int partial;      /* packets of this silence fell out of the history */
+  unsigned packets; /* packets remembered for the connection */
 } ni__evidence;
 
 /* A tracker for the connections of one probe run.  Returns NULL when out of
@@ -240,8 +240,8 @@ void ni__pcap_silence_begin(ni_pcap *p, uint16_t local_port, ni_ms app_time);
  * -ENOENT when the port is not watched (buf is then "").  Adds
  * capture_drops=N when the kernel dropped packets since the silence
  * began. */
-int ni__pcap_evidence(ni_pcap *p, uint16_t local_port, ni_ms check_time, ni_ms push_ms,
-                      char *buf, size_t len, double *wire_silence_s);
+int ni__pcap_evidence(ni_pcap *p, uint16_t local_port, ni_ms check_time, ni_ms push_ms, char *buf,
+                      size_t len, double *wire_silence_s);
 
 /* Packets the kernel passed to the capture, and those it dropped because
  * the capture fell behind (pcap_stats). */

@@ -46,7 +46,7 @@ typedef struct seg {
   uint16_t sport, dport;
   uint32_t seq, ack;
   uint8_t flags, ttl;
-  uint32_t len;  /* payload bytes (zeros), at most 64 in the frame */
+  uint32_t len; /* payload bytes (zeros), at most 64 in the frame */
 } seg;
 
 static void put16(uint8_t *p, unsigned v) {
@@ -226,8 +226,7 @@ static size_t build_v6_ext(uint8_t *b, const uint8_t *types, size_t n, uint16_t 
   for (size_t i = 0; i < n; i++) {
     memset(b + p, 0, 8);
     b[p] = i + 1 < n ? types[i + 1] : 6;
-    if (types[i] == 44)
-      put16(b + p + 2, (unsigned)(frag_off << 3));
+    if (types[i] == 44) put16(b + p + 2, (unsigned)(frag_off << 3));
     p += 8;
   }
   memcpy(b + p, tcp + 40, tl);
@@ -299,8 +298,8 @@ static void test_parse_malformed(void **state) {
  * reading one byte too far crashes the test. */
 static void test_parse_every_prefix(void **state) {
   long pg = sysconf(_SC_PAGESIZE);
-  uint8_t *area = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+  uint8_t *area =
+      mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   assert_true(area != MAP_FAILED);
   assert_int_equal(mprotect(area + pg, (size_t)pg, PROT_NONE), 0);
   uint8_t b[256];
@@ -308,13 +307,20 @@ static void test_parse_every_prefix(void **state) {
   for (size_t i = 0; i < sizeof all_dlts / sizeof *all_dlts; i++) {
     for (int fam = 0; fam < 3; fam++) {
       size_t n;
-      if (fam == 2 && all_dlts[i] != DLT_RAW)
-        continue;
+      if (fam == 2 && all_dlts[i] != DLT_RAW) continue;
       if (fam == 2) {
         n = build_v6_ext(b, ext, 2, 0);
       } else {
-        seg s = {fam ? AF_INET6 : AF_INET, fam ? LO6 : SRV4, fam ? LO6 : CLI4, SRV_PORT,
-                 CLI_PORT, 1, 2, NI_TCP_ACK, 63, 5};
+        seg s = {fam ? AF_INET6 : AF_INET,
+                 fam ? LO6 : SRV4,
+                 fam ? LO6 : CLI4,
+                 SRV_PORT,
+                 CLI_PORT,
+                 1,
+                 2,
+                 NI_TCP_ACK,
+                 63,
+                 5};
         n = build_frame(b, all_dlts[i], &s);
       }
       for (size_t cut = 0; cut <= n; cut++) {
@@ -341,8 +347,16 @@ static void test_parse_mutations(void **state) {
   uint64_t x = 0x9e3779b97f4a7c15u;
   for (int round = 0; round < 20000; round++) {
     int dlt = all_dlts[round % 5];
-    seg s = {round & 1 ? AF_INET6 : AF_INET, round & 1 ? LO6 : CLI4, round & 1 ? LO6 : SRV4,
-             CLI_PORT, SRV_PORT, 1, 2, NI_TCP_ACK, 64, (uint32_t)(round % 40)};
+    seg s = {round & 1 ? AF_INET6 : AF_INET,
+             round & 1 ? LO6 : CLI4,
+             round & 1 ? LO6 : SRV4,
+             CLI_PORT,
+             SRV_PORT,
+             1,
+             2,
+             NI_TCP_ACK,
+             64,
+             (uint32_t)(round % 40)};
     size_t n = build_frame(b, dlt, &s);
     for (int m = 0; m < 4; m++) {
       x ^= x << 13;
@@ -357,8 +371,7 @@ static void test_parse_mutations(void **state) {
     ni__pkt k;
     int rc = ni__pkt_parse(dlt, b, cut, n, &k);
     assert_true(rc == 0 || rc == NI_EPARSE || rc == -ENOTSUP);
-    if (rc == 0)
-      assert_true(k.len <= 65535);
+    if (rc == 0) assert_true(k.len <= 65535);
   }
 }
 
@@ -411,8 +424,8 @@ static void test_filter_text(void **state) {
   assert_int_equal(ni__pcap_filter_build(one, 1, ports, 2, buf, sizeof buf), 0);
   assert_string_equal(buf, "tcp and host 203.0.113.2 and port 993 and (port 40001 or port 40002)");
   assert_int_equal(ni__pcap_filter_build(two, 2, ports, 1, buf, sizeof buf), 0);
-  assert_string_equal(buf,
-                      "tcp and (host 203.0.113.2 or host 198.51.100.7) and port 993 and (port 40001)");
+  assert_string_equal(
+      buf, "tcp and (host 203.0.113.2 or host 198.51.100.7) and port 993 and (port 40001)");
   assert_int_equal(ni__pcap_filter_build(one, 1, ports, 0, buf, sizeof buf), 0);
   assert_string_equal(buf, "tcp and host 203.0.113.2 and port 993 and len = 0");
   /* IPv6, and an IPv4-mapped address written as the IPv4 it is. */
@@ -604,8 +617,7 @@ static int rst_case(uint8_t rst_ttl, int server_packets, int from_client) {
   feed(ev, &rst, check + 2001);
   ni__evidence e;
   assert_int_equal(ni__ev_analyse(ev, CLI_PORT, check, 0, &e), 0);
-  if (!from_client)
-    assert_int_equal(e.rst_ttl, rst_ttl);
+  if (!from_client) assert_int_equal(e.rst_ttl, rst_ttl);
   assert_float_equal(e.rst_rel, 42.001, 1e-9);
   ni__ev_free(ev);
   return e.rst;
@@ -895,15 +907,13 @@ static void test_pcap_files(void **state) {
  * parses or is refused, nothing crashes. */
 static void test_regression_captures(void **state) {
   const char *src = getenv("NATIDLE_SRC");
-  if (!src)
-    skip();
+  if (!src) skip();
   const char *files[] = {"hostile-en10mb.pcap", "hostile-raw.pcap"};
   for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
     char path[1024], eb[PCAP_ERRBUF_SIZE];
     snprintf(path, sizeof path, "%s/tests/pcap/%s", src, files[f]);
     pcap_t *r = pcap_open_offline(path, eb);
-    if (!r)
-      fprintf(stderr, "%s: %s\n", path, eb);
+    if (!r) fprintf(stderr, "%s: %s\n", path, eb);
     assert_non_null(r);
     ni__ev *ev = ev4();
     struct pcap_pkthdr *h;
@@ -944,10 +954,8 @@ static int drop_in_child(const char *user) {
       fprintf(stderr, "drop: %s\n", err);
       _exit(rc == NI_EUSAGE ? 3 : 2);
     }
-    if (was_root && (getuid() == 0 || geteuid() == 0 || getgid() == 0 || getegid() == 0))
-      _exit(4);
-    if (setuid(0) == 0 || seteuid(0) == 0)
-      _exit(5);
+    if (was_root && (getuid() == 0 || geteuid() == 0 || getgid() == 0 || getegid() == 0)) _exit(4);
+    if (setuid(0) == 0 || seteuid(0) == 0) _exit(5);
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct d[2];
     if (syscall(SYS_capget, &hdr, d) != 0 || d[0].effective || d[0].permitted || d[1].effective ||
@@ -956,10 +964,8 @@ static int drop_in_child(const char *user) {
     /* Capturing needs a privilege that is gone. */
     char eb[PCAP_ERRBUF_SIZE];
     pcap_t *h = pcap_create("lo", eb);
-    if (h && pcap_activate(h) >= 0)
-      _exit(7);
-    if (h)
-      pcap_close(h);
+    if (h && pcap_activate(h) >= 0) _exit(7);
+    if (h) pcap_close(h);
     _exit(0);
   }
   int st = 0;

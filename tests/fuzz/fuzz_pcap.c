@@ -17,12 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const int dlts[] = {DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_LOOP, DLT_RAW};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 1)
-    return 0;
+  if (size < 1) return 0;
   int dlt = dlts[data[0] % (sizeof dlts / sizeof *dlts)];
   ni__ev *ev = ni__ev_new();
-  if (!ev)
-    abort();
+  if (!ev) abort();
   struct sockaddr_in s4;
   memset(&s4, 0, sizeof s4);
   s4.sin_family = AF_INET;
@@ -44,19 +42,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   while (size - p >= 2) {
     size_t n = (size_t)data[p] << 8 | data[p + 1];
     p += 2;
-    if (n > size - p)
-      n = size - p;
+    if (n > size - p) n = size - p;
     /* A copy of exactly n bytes, so that ASan sees any read past it. */
     uint8_t *frame = malloc(n ? n : 1);
-    if (!frame)
-      abort();
+    if (!frame) abort();
     memcpy(frame, data + p, n);
     ni__pkt k;
     int rc = ni__pkt_parse(dlt, frame, n, n + (n & 7) * 100, &k);
-    if (rc != 0 && rc != NI_EPARSE && rc != -ENOTSUP)
-      abort();
-    if (rc == 0)
-      ni__ev_packet(ev, &k, t);
+    if (rc != 0 && rc != NI_EPARSE && rc != -ENOTSUP) abort();
+    if (rc == 0) ni__ev_packet(ev, &k, t);
     free(frame);
     p += n;
     t += 37;
@@ -64,10 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (uint16_t port = 40001; port <= 40002; port++) {
     ni__evidence e;
     char buf[512];
-    if (ni__ev_analyse(ev, port, 5000, 20, &e) != 0)
-      abort();
-    if (ni__evidence_format(&e, buf, sizeof buf) <= 0)
-      abort();
+    if (ni__ev_analyse(ev, port, 5000, 20, &e) != 0) abort();
+    if (ni__evidence_format(&e, buf, sizeof buf) <= 0) abort();
   }
   ni__ev_free(ev);
   return 0;

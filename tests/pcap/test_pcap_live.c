@@ -41,7 +41,8 @@ static void sleep_ms(long ms) {
 static uint16_t port_of(int fd, int peer) {
   struct sockaddr_in a;
   socklen_t l = sizeof a;
-  int rc = peer ? getpeername(fd, (struct sockaddr *)&a, &l) : getsockname(fd, (struct sockaddr *)&a, &l);
+  int rc = peer ? getpeername(fd, (struct sockaddr *)&a, &l)
+                : getsockname(fd, (struct sockaddr *)&a, &l);
   assert_int_equal(rc, 0);
   return ntohs(a.sin_port);
 }
@@ -60,8 +61,7 @@ static void say(int fd, const char *s) {
 }
 
 static void test_live_loopback(void **state) {
-  if (geteuid() != 0)
-    skip();
+  if (geteuid() != 0) skip();
   int lfd = socket(AF_INET, SOCK_STREAM, 0);
   assert_true(lfd >= 0);
   struct sockaddr_in srv;
@@ -76,16 +76,14 @@ static void test_live_loopback(void **state) {
   snprintf(out, sizeof out, "%s/probe.pcap", dir);
   ni_pcap *p = NULL;
   int rc = ni__pcap_open(&p, "auto", (struct sockaddr *)&srv, out, err, sizeof err);
-  if (rc != 0)
-    fprintf(stderr, "open: %s\n", err);
+  if (rc != 0) fprintf(stderr, "open: %s\n", err);
   assert_int_equal(rc, 0);
   assert_string_equal(ni__pcap_iface(p), "lo");
   assert_true(ni__pcap_fd(p) >= 0);
   /* From here on the process is "nobody": what follows must work without
    * privileges. */
   rc = ni__pcap_drop_privileges(NULL, err, sizeof err);
-  if (rc != 0)
-    fprintf(stderr, "drop: %s\n", err);
+  if (rc != 0) fprintf(stderr, "drop: %s\n", err);
   assert_int_equal(rc, 0);
   assert_true(geteuid() != 0);
 
@@ -114,8 +112,7 @@ static void test_live_loopback(void **state) {
   char buf[512];
   double wire = -1;
   assert_int_equal(ni__pcap_evidence(p, pa, check, 0, buf, sizeof buf, &wire), 0);
-  fprintf(stderr, "evidence: %s (app silence %.3f s)\n", buf,
-          (double)(check - silence) / 1000.0);
+  fprintf(stderr, "evidence: %s (app silence %.3f s)\n", buf, (double)(check - silence) / 1000.0);
   /* The silence on the wire started with the client's ACK of "+ idling"
    * at the latest, and ended with the push: close to the application's. */
   double app = (double)(check - silence) / 1000.0;
@@ -163,11 +160,9 @@ int main(void) {
   }
   /* The test drops the privileges of its process: run it in a child. */
   pid_t pid = fork();
-  if (pid == 0)
-    _exit(cmocka_run_group_tests(tests, NULL, NULL));
+  if (pid == 0) _exit(cmocka_run_group_tests(tests, NULL, NULL));
   int st = 1;
-  if (pid < 0 || waitpid(pid, &st, 0) != pid)
-    st = 1;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid) st = 1;
   char path[300];
   snprintf(path, sizeof path, "%s/probe.pcap", dir);
   unlink(path);
