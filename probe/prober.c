@@ -113,6 +113,7 @@ typedef struct ctl {
   int noop_inflight;
   unsigned backoff_ms;
   double srtt_ms;      /* smoothed NOOP round trip */
+  ni_ms last_reply;    /* when the server last answered a command */
   char bye[200];
 } ctl;
 
@@ -336,8 +337,13 @@ static void record(sess *s, const char *outcome, long detect_ms) {
   int alive = ni__outcome_alive(outcome);
   ni_obs o = alive == 1 ? NI_OBS_ALIVE : alive == 0 ? NI_OBS_DEAD : NI_OBS_VOID;
   /* A dead check only counts when the control connection stayed up and
-   * answered: otherwise the whole network may have been down. */
-  if (o == NI_OBS_DEAD && (s->ck_epoch != p->ctl.epoch || p->ctl.state != CT_READY)) {
+   * is still answering now, when the verdict is drawn (its NOOP cadence
+   * gives a reply at least every noop_ms plus a round trip while the
+   * network works): otherwise the whole network may have been down and
+   * the push lost with it. */
+  ni_ms fresh = p->noop_ms + (ni_ms)(2 * p->ctl.srtt_ms) + 1000;
+  if (o == NI_OBS_DEAD && (s->ck_epoch != p->ctl.epoch || p->ctl.state != CT_READY ||
+                           p->ctl.last_reply + fresh < now)) {
     outcome = "aborted";
     o = NI_OBS_VOID;
   }
@@ -890,6 +896,7 @@ static void append_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
     return;
   }
   s->ck_ok = now_ms();
+  p->ctl.last_reply = s->ck_ok;
   /* The server has the message: from now on the push is on its way. */
   timer_set(s, TK_DETECT, s->ck_ok + (s->ck_cal ? CAL_TIMEOUT_MS : p->detect_ms));
 }
@@ -1054,6 +1061,7 @@ static void ctl_noop_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg
   if (status != 0)
     return;
   p->ctl.noop_inflight = 0;
+  p->ctl.last_reply = now_ms();
   double rtt = (double)(now_ms() - p->ctl.noop_sent);
   p->ctl.srtt_ms = p->ctl.srtt_ms > 0 ? 0.875 * p->ctl.srtt_ms + 0.125 * rtt : rtt;
   /* Outbound-only runs calibrate on NOOP round trips. */
