@@ -6,3 +6,4 @@ ni_script_test(probe_lab_drop5 tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 1
 ni_script_test(probe_lab_reset8 tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 150 ARGS reset 8)
 ni_script_test(probe_lab_loose5 tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 180 ARGS loose 5)
 ni_script_test(probe_lab_masked tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 150 ARGS masked 12 5)
+ni_script_test(probe_lab_outage tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 180 ARGS outage 10)
