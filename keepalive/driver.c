@@ -28,6 +28,9 @@
   "(selected (MessageNew (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)]) "          \
   "MessageExpunge))"
 
+/* A connection that stayed up this long resets the reconnect backoff. */
+#define NI_PUSH_STABLE_MS 60000u
+
 /* A stopping session gives the server this long to answer LOGOUT. */
 #define NI_PUSH_LOGOUT_MS 1000u
 
@@ -85,7 +88,7 @@ struct ni_push {
   ni_ka_action ka_action;
   ni_ms ka_sent_at, ka_interval;
   unsigned attempts;      /* consecutive failed connects, for the backoff */
-  int ever_connected;
+  ni_ms up_since;         /* first IDLE of the current connection, 0 = not yet */
   int ka_connected;       /* the scheduler was told CONNECTED, not yet LOST */
   int started_once;       /* later connects count as reconnects */
 
@@ -331,6 +334,12 @@ static void conn_lost(ni_push *p, int err, const char *detail, ni_ms silent) {
     rearm(p);
     return;
   }
+  /* A connection that lived a while was a success: start the backoff over.
+   * One that dies right after reaching IDLE (a server that kicks every new
+   * session) keeps growing it, so such a loop slows down to the cap. */
+  if (p->up_since && now - p->up_since >= NI_PUSH_STABLE_MS)
+    p->attempts = 0;
+  p->up_since = 0;
   ni_ms wait = ni__backoff_ms(p->attempts, p->backoff_min, p->backoff_max, &p->rng);
   if (p->attempts < 32)
     p->attempts++;
@@ -512,9 +521,8 @@ static void on_idling(ni_imap *c, void *arg) {
   if (p->setup_deadline != NI_TIME_NEVER) {
     /* First IDLE of this connection: setup is over. */
     p->setup_deadline = NI_TIME_NEVER;
-    p->attempts = 0;
+    p->up_since = now;
     p->st.connects++;
-    p->ever_connected = 1;
     rearm(p);
   }
   /* A keepalive asked for before the "+" arrived has its DONE on the way. */
