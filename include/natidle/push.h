@@ -177,14 +177,19 @@ typedef struct ni_push_opts {
   ni_push_group *group;     /* shared by the sessions of one process, for
                                coalesced wakeups; NULL = a private group */
   uint32_t setup_timeout_ms; /* connect through SELECT and sync; 0 = 30000 */
-  uint32_t backoff_min_ms;  /* first reconnect delay; 0 = 1000 */
+  uint32_t backoff_min_ms;  /* base reconnect delay; 0 = 1000.  Attempt n
+                               waits a random time in [d/2, d], d =
+                               min(backoff_min_ms x 2^n, backoff_max_ms);
+                               n starts over after a connection that
+                               stayed up for a minute */
   uint32_t backoff_max_ms;  /* reconnect delay cap; 0 = 300000 */
   uint64_t seed;            /* jitter of the backoff; 0 = from the clock */
 } ni_push_opts;
 
 /* Create a session on loop.  Nothing happens until ni_push_start().
  * Returns 0 and *out, or NI_EUSAGE (no host, user or password, or an
- * invalid scheduler configuration), -ENOMEM. */
+ * invalid scheduler configuration), NI_ESTATE (o->group is being freed),
+ * -ENOMEM. */
 NI_API int ni_push_new(uv_loop_t *loop, const ni_push_opts *o, const ni_push_cb *cb, void *ud,
                        ni_push **out);
 
