@@ -63,8 +63,12 @@ static void on_keepalive(ni_push *p, const ni_push_ka_event *kev, void *ud) {
     e->ka[e->nka++] = kev->kind;
 }
 
-/* Run a session against the script until it stops. */
-static void run(const fs_step *script, ev *e) {
+/* Run a session against the script until it stops; stop_on_message: the
+ * first new message stops the session gracefully. */
+static ev run(const fs_step *script, int stop_on_message) {
+  ev ev_, *e = &ev_;
+  memset(e, 0, sizeof *e);
+  e->stop_on_message = stop_on_message;
   fs *s = fs_start(script);
   assert_non_null(s);
   uv_loop_t loop;
@@ -109,22 +113,32 @@ static void run(const fs_step *script, ev *e) {
   assert_non_null(pw);
   assert_null(strstr(pw + 1, "not-a-real-secret"));
   fs_free(s);
+  return ev_;
 }
 
 #define HDR "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: hi there\r\n\r\n"
 #define HDR_LEN "75"
 
+/* Script pieces every case shares: greeting, LOGIN (its OK carries the
+ * capabilities), SELECT INBOX answered with UIDVALIDITY and UIDNEXT. */
+#define LOGIN_SELECT(caps, uidvalidity, uidnext)                                                   \
+  FS_SEND("* OK [CAPABILITY " caps "] hi"), FS_EXPECT("LOGIN"),                                    \
+      FS_SEND("$T OK [CAPABILITY " caps "] logged in"), FS_EXPECT("SELECT INBOX"),                 \
+      FS_SEND("* OK [UIDVALIDITY " uidvalidity "] ok"), FS_SEND("* OK [UIDNEXT " uidnext "] ok"),  \
+      FS_SEND("$T OK [READ-WRITE] selected")
+/* The server's answer to a UID FETCH or a NOTIFY of one new message. */
+#define NEW_MESSAGE(seq, uid, date)                                                                \
+  FS_SEND_RAW("* " seq " FETCH (UID " uid " INTERNALDATE \"" date "\" "                             \
+              "BODY[HEADER.FIELDS (FROM TO SUBJECT)] {" HDR_LEN "}\r\n" HDR ")\r\n")
+/* A graceful stop seen from the server after the IDLE ended. */
+#define LOGOUT_END()                                                                               \
+  FS_EXPECT("LOGOUT"), FS_SEND("* BYE logging out"), FS_SEND("$T OK LOGOUT completed"),            \
+      FS_WAIT_EOF(), FS_DONE()
+
 static void test_idle_fetch_and_keepalives(void **state) {
   (void)state;
   static const fs_step script[] = {
-      FS_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi"),
-      FS_EXPECT("LOGIN"),
-      FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE] logged in"),
-      FS_EXPECT("SELECT INBOX"),
-      FS_SEND("* 4 EXISTS"),
-      FS_SEND("* OK [UIDVALIDITY 77] ok"),
-      FS_SEND("* OK [UIDNEXT 5] ok"),
-      FS_SEND("$T OK [READ-WRITE] selected"),
+      LOGIN_SELECT("IMAP4rev1 IDLE", "77", "5"),
       FS_EXPECT("IDLE"),
       FS_SEND("+ idling"),
       FS_STALL(100),
@@ -133,8 +147,7 @@ static void test_idle_fetch_and_keepalives(void **state) {
       FS_EXPECT_LINE("DONE"),
       FS_SEND("$T OK IDLE terminated"),
       FS_EXPECT("UID FETCH 5:* (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)])"),
-      FS_SEND_RAW("* 5 FETCH (UID 5 INTERNALDATE \"27-Nov-2026 21:55:03 +0000\" "
-                  "BODY[HEADER.FIELDS (FROM TO SUBJECT)] {" HDR_LEN "}\r\n" HDR ")\r\n"),
+      NEW_MESSAGE("5", "5", "27-Nov-2026 21:55:03 +0000"),
       FS_SEND("$T OK fetched"),
       FS_EXPECT("IDLE"),
       FS_SEND("+ idling"),
@@ -147,9 +160,7 @@ static void test_idle_fetch_and_keepalives(void **state) {
       FS_EXPECT_LINE("DONE"),
       FS_WAIT_EOF(),
       FS_DONE()};
-  ev e;
-  memset(&e, 0, sizeof e);
-  run(script, &e);
+  ev e = run(script, 0);
   assert_int_equal(e.messages, 1);
   assert_int_equal(e.uid, 5);
   assert_string_equal(e.from, "Alice <alice@example.org>");
@@ -171,13 +182,7 @@ static void test_idle_fetch_and_keepalives(void **state) {
 static void test_notify_and_graceful_stop(void **state) {
   (void)state;
   static const fs_step script[] = {
-      FS_SEND("* OK [CAPABILITY IMAP4rev1 IDLE NOTIFY] hi"),
-      FS_EXPECT("LOGIN"),
-      FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE NOTIFY] logged in"),
-      FS_EXPECT("SELECT INBOX"),
-      FS_SEND("* OK [UIDVALIDITY 9] ok"),
-      FS_SEND("* OK [UIDNEXT 12] ok"),
-      FS_SEND("$T OK [READ-WRITE] selected"),
+      LOGIN_SELECT("IMAP4rev1 IDLE NOTIFY", "9", "12"),
       FS_EXPECT("NOTIFY SET (selected (MessageNew (UID INTERNALDATE "
                 "BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)]) MessageExpunge))"),
       FS_SEND("$T OK NOTIFY completed"),
@@ -187,20 +192,12 @@ static void test_notify_and_graceful_stop(void **state) {
       /* An old message's flag change is no new mail; the pushed one is. */
       FS_SEND("* 3 FETCH (UID 7 FLAGS (\\Seen))"),
       FS_SEND("* 11 EXISTS"),
-      FS_SEND_RAW("* 11 FETCH (UID 12 INTERNALDATE \"27-Nov-2026 21:55:03 +0000\" "
-                  "BODY[HEADER.FIELDS (FROM TO SUBJECT)] {" HDR_LEN "}\r\n" HDR ")\r\n"),
+      NEW_MESSAGE("11", "12", "27-Nov-2026 21:55:03 +0000"),
       /* The callback stops the session: DONE, then LOGOUT. */
       FS_EXPECT_LINE("DONE"),
       FS_SEND("$T OK IDLE terminated"),
-      FS_EXPECT("LOGOUT"),
-      FS_SEND("* BYE logging out"),
-      FS_SEND("$T OK LOGOUT completed"),
-      FS_WAIT_EOF(),
-      FS_DONE()};
-  ev e;
-  memset(&e, 0, sizeof e);
-  e.stop_on_message = 1;
-  run(script, &e);
+      LOGOUT_END()};
+  ev e = run(script, 1);
   assert_int_equal(e.messages, 1);
   assert_int_equal(e.uid, 12);
   assert_int_equal(e.pushed, 1);
@@ -216,32 +213,18 @@ static void test_notify_and_graceful_stop(void **state) {
 static void test_push_in_keepalive_answer(void **state) {
   (void)state;
   static const fs_step script[] = {
-      FS_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi"),
-      FS_EXPECT("LOGIN"),
-      FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE] logged in"),
-      FS_EXPECT("SELECT INBOX"),
-      FS_SEND("* OK [UIDVALIDITY 77] ok"),
-      FS_SEND("* OK [UIDNEXT 5] ok"),
-      FS_SEND("$T OK [READ-WRITE] selected"),
+      LOGIN_SELECT("IMAP4rev1 IDLE", "77", "5"),
       FS_EXPECT("IDLE"),
       FS_SEND("+ idling"),
       FS_EXPECT_LINE("DONE"),
       FS_SEND("* 5 EXISTS"),
       FS_SEND("$T OK IDLE terminated"),
       FS_EXPECT("UID FETCH 5:*"),
-      FS_SEND_RAW("* 5 FETCH (UID 5 INTERNALDATE \"01-Jan-2020 00:00:00 +0000\" "
-                  "BODY[HEADER.FIELDS (FROM TO SUBJECT)] {" HDR_LEN "}\r\n" HDR ")\r\n"),
+      NEW_MESSAGE("5", "5", "01-Jan-2020 00:00:00 +0000"),
       /* The callback stopped the session during the fetch: no new IDLE. */
       FS_SEND("$T OK fetched"),
-      FS_EXPECT("LOGOUT"),
-      FS_SEND("* BYE logging out"),
-      FS_SEND("$T OK LOGOUT completed"),
-      FS_WAIT_EOF(),
-      FS_DONE()};
-  ev e;
-  memset(&e, 0, sizeof e);
-  e.stop_on_message = 1;
-  run(script, &e);
+      LOGOUT_END()};
+  ev e = run(script, 1);
   assert_int_equal(e.messages, 1);
   assert_int_equal(e.pushed, 0);
   assert_int_equal(e.nka, 2);
