@@ -485,6 +485,7 @@ static void sess_on_idling(ni_imap *c, void *arg) {
   s->backoff_ms = 0;
   s->limited = 0;
   timer_clear(s);
+  note(p, 2, "session %u: idle", s->num);
   if (p->phase >= PH_SHUTDOWN) {
     sess_check_done_now(s);
     return;
@@ -719,9 +720,13 @@ static void sess_connect(sess *s) {
  * server's EXISTS passes the NAT that long after the APPEND leaves, at the
  * earliest, and it is the silence the push meets that is being tested (so
  * the push meets at least the target). */
+static ni_ms lead_of(const sess *s) {
+  return s->armed && s->armed == s->p->s_in ? s->p->lead_ms : 0;
+}
+
 static ni_ms due_at(const sess *s, double target_s) {
   ni_ms due = s->silent_since + (ni_ms)llround(target_s * 1000.0);
-  ni_ms lead = s->armed && s->armed == s->p->s_in ? s->p->lead_ms : 0;
+  ni_ms lead = lead_of(s);
   /* Timers and arrival times jitter by a millisecond or two: aim a little
    * late so the silence tested is never a hair short of the target. */
   due += DUE_MARGIN_MS;
@@ -822,9 +827,11 @@ static void timer_cb(uv_timer_t *t) {
       s->armed = NULL;
       break;
     }
-    ni_ms at = due_at(s, target);
-    if (at > now + 2) {
-      timer_set(s, TK_TARGET, at);
+    /* Not there yet (the bracket moved the target up, or the timer ran
+     * early): wait again.  Once there, the search answers with the current
+     * silence, so this cannot loop. */
+    if ((ni_ms)llround(target * 1000.0) > silence_of(s, now) + lead_of(s) + 2) {
+      timer_set(s, TK_TARGET, due_at(s, target));
       break;
     }
     if (p->checks >= p->o->max_checks) {
