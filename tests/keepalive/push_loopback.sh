@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # natidle keepalive against a real Dovecot on 127.0.0.1 (label imap): new
 # mail pushed by NOTIFY and by plain IDLE + FETCH, and every message reported
-# exactly once across a connection the server drops (doveadm kick), and a
-# mailbox whose UIDVALIDITY changes.  No NAT
+# exactly once across a connection the server drops (doveadm kick), a
+# mailbox whose UIDVALIDITY changes, and two accounts in one process.  No NAT
 # here: the lab soak tests (tests/keepalive/lab_*.sh) cover that.
 # Needs root (Dovecot switches users); exits 77 (skipped) without it.
 set -euo pipefail
@@ -27,7 +27,8 @@ read -r p1 p2 < <(python3 -c 'import socket
 ss = [socket.socket() for _ in range(2)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))')
-out=$("$INSTANCE" start "$DIR" --listen 127.0.0.1 --port-imap "$p1" --port-imaps "$p2") ||
+out=$("$INSTANCE" start "$DIR" --listen 127.0.0.1 --port-imap "$p1" --port-imaps "$p2" \
+        --accounts 2) ||
   { echo "cannot start Dovecot" >&2; exit 1; }
 declare -A E
 while IFS= read -r line; do E[${line%%=*}]=${line#*=}; done <<<"$out"
@@ -72,6 +73,17 @@ run kick "${conn[@]}" --messages 5 --gap 0.2:2 --min-reconnects 1 \
 run uidvalidity "${conn[@]}" --mailbox Watched --messages 4 --gap 0.5:1.5 --recreate-after 2 \
   --max-delay 3 --min-reconnects 1 \
   -- "$NATIDLE_BIN" keepalive "${ka[@]}" --mailbox Watched
+
+# Two accounts in one process (--accounts): mail to the second one is
+# reported once, marked with its account.
+printf '%s %s\n' "${E[USER]}" "${E[PASSWORD_FILE]}" >"$WORK/accounts"
+set -- ${E[USERS]}
+printf '# second account\n%s %s/%s\n' "$2" "${E[PASSWORD_DIR]}" "$2" >>"$WORK/accounts"
+run accounts --host "${E[HOST]}" --port "${E[PORT_IMAPS]}" --ca-file "${E[CA_FILE]}" \
+  --user "$2" --password-file "${E[PASSWORD_DIR]}/$2" --sessions 2 --messages 3 --gap 0.5:2 \
+  --max-delay 3 \
+  -- "$NATIDLE_BIN" keepalive --server "${E[HOST]}" --port "${E[PORT_IMAPS]}" \
+  --ca-file "${E[CA_FILE]}" --accounts "$WORK/accounts" --nat-timeout 8
 
 if [ $rc -ne 0 ]; then
   echo "--- Dovecot log (tail)" >&2

@@ -81,15 +81,16 @@ class Natidle:
                     self.idle_count += 1
                 self.cond.notify_all()
 
-    def wait_idle(self, timeout):
+    def wait_idle(self, timeout, sessions=1):
+        """Wait until `sessions` "state idle" lines were seen."""
         end = time.monotonic() + timeout
         with self.cond:
-            while self.idle_count == 0 and self.proc.poll() is None:
+            while self.idle_count < sessions and self.proc.poll() is None:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
                 self.cond.wait(min(left, 0.2))
-            return self.idle_count > 0
+            return self.idle_count >= sessions
 
     def seen_subjects(self):
         with self.cond:
@@ -221,6 +222,8 @@ def main():
     ap.add_argument("--password-file", required=True)
     ap.add_argument("--mailbox", default="INBOX")
     ap.add_argument("--messages", type=int, default=5, help="messages to append")
+    ap.add_argument("--sessions", type=int, default=1,
+                    help="sessions (accounts) of natidle that must reach IDLE first")
     ap.add_argument("--gap", default="1:8", help="seconds between appends, MIN:MAX")
     ap.add_argument("--first-gap", type=float, help="seconds before the first append")
     ap.add_argument("--seed", type=int, default=int(time.time()))
@@ -260,7 +263,7 @@ def main():
     appended = []  # (subject, monotonic time)
     t_idle = None
     try:
-        if not n.wait_idle(30):
+        if not n.wait_idle(30, a.sessions):
             failures.append("natidle never reached IDLE")
             raise Abort()
         t_idle = time.monotonic()
