@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # natidle keepalive against a real Dovecot on 127.0.0.1 (label imap): new
-# mail pushed by NOTIFY and by plain IDLE + FETCH, and every message reported
-# exactly once across a connection the server drops (doveadm kick), a
-# mailbox whose UIDVALIDITY changes, and two accounts in one process.  No NAT
-# here: the lab soak tests (tests/keepalive/lab_*.sh) cover that.
+# mail pushed by NOTIFY and by plain IDLE + FETCH; every message reported
+# exactly once across a connection the server drops (doveadm kick); a
+# mailbox whose UIDVALIDITY changes; two accounts in one process.  No NAT
+# here: tests/keepalive/lab_soak.sh covers that.
 # Needs root (Dovecot switches users); exits 77 (skipped) without it.
 set -euo pipefail
 : "${NATIDLE_SRC:?}" "${NATIDLE_BIN:?}"
