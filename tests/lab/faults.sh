@@ -51,7 +51,9 @@ if "${LAB_CMD[@]}" set "$L" --latency 300 2>"$T_TMP/set.err"; then
   else
     fail "set --latency 300: ping round trip '${rtt}' ms"
   fi
-  if "${LAB_CMD[@]}" env "$L" | grep -qx 'LATENCY_MS=300'; then ok "env shows LATENCY_MS=300"; else fail "env does not show the new latency"; fi
+  # Captured first: grep -q stopping early would break the writer's pipe.
+  env_out=$("${LAB_CMD[@]}" env "$L") || fail "env failed"
+  if grep -qx 'LATENCY_MS=300' <<<"$env_out"; then ok "env shows LATENCY_MS=300"; else fail "env does not show the new latency"; fi
   lab set "$L" --latency 0 || fail "set --latency 0 failed"
   rtt=$(ping_min)
   if [ -n "$rtt" ] && awk -v r="$rtt" 'BEGIN { exit !(r < 100) }'; then

@@ -23,7 +23,8 @@ check_exit() {
   fi
 }
 
-if "${LAB_CMD[@]}" --help | grep -q '^SYNOPSIS'; then ok "--help prints the manual"; else fail "--help"; fi
+help=$("${LAB_CMD[@]}" --help) || fail "--help failed"
+if grep -q '^SYNOPSIS' <<<"$help"; then ok "--help prints the manual"; else fail "--help"; fi
 check_exit 2 "bad --timeout" "${LAB_CMD[@]}" up "$A" --timeout soon
 check_exit 2 "bad --mode" "${LAB_CMD[@]}" up "$A" --mode nope
 check_exit 2 "bad lab name" "${LAB_CMD[@]}" up "../x"
