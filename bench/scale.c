@@ -21,6 +21,10 @@
  * usage: bench_scale --port N [--host 127.0.0.1] [--tls imaps|none]
  *          [--ca-file PEM] [--sessions N] [--concurrency N] [--nat-timeout S]
  *          [--window S] [--ramp-timeout S] [--group private|shared]
+ *          [--user NAME --password-file FILE]
+ * Without --user the session logs in as "bench" (bench_scale_server
+ * accepts anything); a real server's password is read from a file, never
+ * taken from the command line.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,33 +53,31 @@
 
 /* ---- OpenSSL heap accounting ------------------------------------------------ */
 
-/* Each OpenSSL allocation carries its size in a header, so the bytes
- * OpenSSL holds at any moment are known exactly. */
-typedef union ossl_hdr {
-  size_t n;
-  max_align_t align;
-} ossl_hdr;
+/* OpenSSL's allocations go through these, so the bytes OpenSSL holds at any
+ * moment are known exactly.  Sizes come from glibc's malloc_usable_size()
+ * rather than a size header, so counting adds nothing to what is measured;
+ * without glibc nothing is counted (tls_counted=0). */
+static atomic_llong g_ossl_live, g_ossl_blocks;
 
-static atomic_llong g_ossl_live;
-
+#ifdef __GLIBC__
 static void *ossl_malloc(size_t n, const char *file, int line) {
   (void)file;
   (void)line;
-  if (n > SIZE_MAX - sizeof(ossl_hdr)) return NULL;
-  ossl_hdr *h = malloc(sizeof *h + n);
-  if (!h) return NULL;
-  h->n = n;
-  atomic_fetch_add(&g_ossl_live, (long long)n);
-  return h + 1;
+  void *p = malloc(n);
+  if (p) {
+    atomic_fetch_add(&g_ossl_live, (long long)malloc_usable_size(p));
+    atomic_fetch_add(&g_ossl_blocks, 1);
+  }
+  return p;
 }
 
 static void ossl_free(void *p, const char *file, int line) {
   (void)file;
   (void)line;
   if (!p) return;
-  ossl_hdr *h = (ossl_hdr *)p - 1;
-  atomic_fetch_sub(&g_ossl_live, (long long)h->n);
-  free(h);
+  atomic_fetch_sub(&g_ossl_live, (long long)malloc_usable_size(p));
+  atomic_fetch_sub(&g_ossl_blocks, 1);
+  free(p);
 }
 
 static void *ossl_realloc(void *p, size_t n, const char *file, int line) {
@@ -84,15 +86,18 @@ static void *ossl_realloc(void *p, size_t n, const char *file, int line) {
     ossl_free(p, file, line);
     return NULL;
   }
-  if (n > SIZE_MAX - sizeof(ossl_hdr)) return NULL;
-  ossl_hdr *h = (ossl_hdr *)p - 1;
-  size_t old = h->n;
-  ossl_hdr *q = realloc(h, sizeof *q + n);
-  if (!q) return NULL;
-  q->n = n;
-  atomic_fetch_add(&g_ossl_live, (long long)n - (long long)old);
-  return q + 1;
+  long long old = (long long)malloc_usable_size(p);
+  void *q = realloc(p, n);
+  if (q) atomic_fetch_add(&g_ossl_live, (long long)malloc_usable_size(q) - old);
+  return q;
 }
+
+static int count_openssl(void) {
+  return CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
+}
+#else
+static int count_openssl(void) { return 0; }
+#endif
 
 /* ---- process figures ------------------------------------------------------- */
 
@@ -230,19 +235,43 @@ static long num_arg(const char *s, long lo, long hi, const char *what) {
   return v;
 }
 
+/* Read a password file (the password alone; one trailing newline is
+ * dropped) into buf.  Returns 0, or -1 with a message. */
+static int read_password(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "bench_scale: cannot open %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  size_t n = fread(buf, 1, cap - 1, f);
+  int big = !feof(f);
+  fclose(f);
+  if (big) {
+    fprintf(stderr, "bench_scale: %s: password too long\n", path);
+    return -1;
+  }
+  buf[n] = 0;
+  if (n && buf[n - 1] == '\n') buf[--n] = 0;
+  if (n && buf[n - 1] == '\r') buf[--n] = 0;
+  return 0;
+}
+
 static void usage(void) {
   fprintf(stderr,
           "usage: bench_scale --port N [--host 127.0.0.x] [--tls imaps|none] [--ca-file PEM]\n"
           "         [--sessions N] [--concurrency N] [--nat-timeout S] [--window S]\n"
-          "         [--ramp-timeout S] [--group private|shared] [--verbose]\n");
+          "         [--ramp-timeout S] [--group private|shared] [--verbose]\n"
+          "         [--user NAME --password-file FILE]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   /* Must come before OpenSSL allocates anything. */
-  int counted = CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
+  int counted = count_openssl();
 
-  const char *host = "127.0.0.1", *ca_file = NULL, *tls = "imaps";
+  const char *host = "127.0.0.1", *ca_file = NULL, *tls = "imaps", *user = NULL;
+  const char *pass_file = NULL;
+  static char password[512];
   long port = 0, nat_s = 20, window_s = 60, ramp_s = 300, shared = 0;
   g_n = 1000;
   for (int i = 1; i < argc; i++) {
@@ -261,6 +290,10 @@ int main(int argc, char **argv) {
       tls = v;
     else if (!strcmp(a, "--ca-file"))
       ca_file = v;
+    else if (!strcmp(a, "--user"))
+      user = v;
+    else if (!strcmp(a, "--password-file"))
+      pass_file = v;
     else if (!strcmp(a, "--sessions"))
       g_n = num_arg(v, 1, SCALE_MAX_SESSIONS, a);
     else if (!strcmp(a, "--concurrency"))
@@ -281,6 +314,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_scale: --port and a loopback --host (127.0.0.0/8) are required\n");
     return 2;
   }
+  if (!user != !pass_file) usage();
+  if (pass_file && read_password(pass_file, password, sizeof password) < 0) return 2;
   ni_tls_mode mode;
   if (ni_tls_mode_parse(tls, &mode) < 0 || mode == NI_TLS_STARTTLS) usage();
 
@@ -320,9 +355,9 @@ int main(int argc, char **argv) {
   g_opts.tls = mode;
   g_opts.ca_file = ca_file;
   g_opts.allow_plaintext = mode == NI_TLS_NONE;
-  /* The benchmark server accepts any credentials; this is no secret. */
-  g_opts.user = "bench";
-  g_opts.password = "bench";
+  /* The benchmark server accepts any credentials; "bench" is no secret. */
+  g_opts.user = user ? user : "bench";
+  g_opts.password = pass_file ? password : "bench";
   g_opts.group = group;
   g_opts.setup_timeout_ms = 60000;
   g_opts.backoff_min_ms = 1000;
@@ -341,7 +376,7 @@ int main(int argc, char **argv) {
 
   int ok = 1;
   const char *fail = "";
-  long long heap0 = 0, heap1 = 0, ossl0 = 0, ossl1 = 0, cpu_ramp = 0, cpu0 = 0, cpu1 = 0;
+  long long heap0 = 0, heap1 = 0, ossl0 = 0, ossl1 = 0, blk0 = 0, blk1 = 0, cpu_ramp = 0, cpu0 = 0, cpu1 = 0;
   long rss0 = 0, rss1 = 0, rss1t = 0, rss2 = 0;
   uint64_t ka0 = 0, ka1 = 0;
   double ramp_wall_s = 0;
@@ -359,6 +394,7 @@ int main(int argc, char **argv) {
   rss0 = rss_kib();
   heap0 = heap_in_use();
   ossl0 = atomic_load(&g_ossl_live);
+  blk0 = atomic_load(&g_ossl_blocks);
 
   /* 2. The other N. */
   {
@@ -379,6 +415,7 @@ int main(int argc, char **argv) {
   rss1 = rss_kib();
   heap1 = heap_in_use();
   ossl1 = atomic_load(&g_ossl_live);
+  blk1 = atomic_load(&g_ossl_blocks);
   trim();
   rss1t = rss_kib();
 
@@ -405,14 +442,14 @@ out:;
   uint64_t k = ka1 - ka0;
   printf("n=%ld tls=%s group=%s ready=%ld idle=%ld rss_base_kib=%ld rss_kib=%ld "
          "rss_per_session_kib=%.2f rss_trim_per_session_kib=%.2f heap_per_session_b=%.0f "
-         "tls_per_session_b=%.0f tls_counted=%d cpu_us_per_ka=%.2f keepalives=%" PRIu64
+         "tls_per_session_b=%.0f tls_blocks_per_session=%.1f tls_counted=%d cpu_us_per_ka=%.2f keepalives=%" PRIu64
          " window_s=%ld unanswered=%" PRIu64 " reconnects=%" PRIu64
          " setup_cpu_ms_per_session=%.3f ramp_s=%.1f rss_after_window_per_session_kib=%.2f"
          " interval_ms=%" PRIu64 " ok=%d\n",
          g_n, ni_tls_mode_name(mode), shared ? "shared" : "private", g_ready - (g_ready > 0),
          g_idle_now - (g_s[0].idle ? 1 : 0), rss0, rss1, (double)(rss1 - rss0) / n,
          (double)(rss1t - rss0) / n, heap0 >= 0 && heap1 >= 0 ? (double)(heap1 - heap0) / n : -1.0,
-         (double)(ossl1 - ossl0) / n, counted, k ? (double)(cpu1 - cpu0) / (double)k : 0.0, k,
+         (double)(ossl1 - ossl0) / n, (double)(blk1 - blk0) / n, counted, k ? (double)(cpu1 - cpu0) / (double)k : 0.0, k,
          window_s, g_ka_unanswered, reconnects, (double)cpu_ramp / 1000.0 / n, ramp_wall_s,
          rss2 > 0 ? (double)(rss2 - rss0) / n : -1.0,
          g_started ? (uint64_t)ni_ka_interval(ni_push_scheduler(g_s[0].p)) : 0, ok);
@@ -435,5 +472,6 @@ out:;
   uv_run(&g_loop, UV_RUN_NOWAIT);
   if (uv_loop_close(&g_loop) != 0) fprintf(stderr, "bench_scale: handles left open at exit\n");
   free(g_s);
+  OPENSSL_cleanse(password, sizeof password);
   return ok ? 0 : 1;
 }

@@ -12,10 +12,11 @@ cat "$out"
 [ $status -eq 0 ] || { echo "FAIL: scale-bench exited $status"; exit 1; }
 fail=0
 for tls in none imaps; do
-  row=$(grep -E "^\| 200 \| $tls \| private \|" "$out")
+  row=$(grep -E "^\| 200 \| own \| $tls \| private \|" "$out")
   if [ -z "$row" ]; then echo "FAIL: no row for N = 200, $tls"; fail=1; continue; fi
-  # Columns: N, TLS, group, RSS, trimmed RSS, TLS part, CPU us, keepalives, goal.
-  IFS='|' read -r _ _ _ _ rss trimmed _ cpu kas _ <<<"$row"
+  # Columns: N, server, TLS, group, RSS, trimmed RSS, TLS part, CPU us,
+  # keepalives, goal.
+  IFS='|' read -r _ _ _ _ _ rss trimmed _ cpu kas _ <<<"$row"
   if ! awk -v r="$rss" -v t="$trimmed" -v c="$cpu" -v k="$kas" \
        'BEGIN{exit !(r > 0 && r < 10240 && t < 10240 && c > 0 && k > 0)}'; then
     echo "FAIL: implausible numbers for $tls: RSS $rss KiB, trimmed $trimmed KiB, CPU $cpu us, keepalives $kas"
