@@ -152,7 +152,6 @@ struct probe {
   ni_search *s_in, *s_out;
   int cur_dir;         /* direction being checked now */
   ni_ms t0;
-  uint64_t unix_t0_ms;
   /* Calibration. */
   unsigned cal_n, cal_busy;
   ni_ms cal_worst;
@@ -177,6 +176,7 @@ struct probe {
   int interrupted;
   int signals;
   int safety;          /* refused to delete something */
+  int cleanup_retry;   /* reconnected once to remove the probe mailboxes */
   int finished;
 };
 
@@ -1694,30 +1694,34 @@ static void cleanup_parent(probe *p) {
 /* Called whenever something shutting down finished; moves to the next
  * stage when nothing is left in the current one. */
 static void shutdown_step(probe *p) {
-  if (p->phase == PH_SHUTDOWN) {
-    for (unsigned i = 0; i < p->k; i++)
-      if (p->ss[i].c)
-        return;
-    p->phase = PH_CLEANUP;
-    int wrote = !p->o->read_only && (p->o->direction & NI_PDIR_INBOUND) && p->prefix[0];
-    if (wrote && p->ctl.state == CT_READY) {
-      char pat[260], crit[160];
-      snprintf(pat, sizeof pat, "%s*", p->prefix);
-      snprintf(crit, sizeof crit, "HEADER X-Natidle-Probe \"%s\"", p->run_id);
-      jan_start(p, pat, crit, cleanup_parent);
-    } else if (wrote && p->ctl.state != CT_OFF) {
-      return; /* the control connection is coming back */
-    } else {
-      if (wrote && !p->fatal)
-        note(p, 0, "could not remove the probe mailboxes %s: run 'natidle probe --cleanup'",
-             p->prefix);
-      cleanup_done(p);
-    }
-  } else if (p->phase == PH_CLEANUP) {
-    if (p->ctl.state == CT_READY && !p->jan.done && p->jan.n == 0 && p->prefix[0])
-      shutdown_step(p); /* nothing */
-  } else if (p->phase == PH_DONE) {
+  if (p->phase == PH_DONE) {
     finish(p);
+    return;
+  }
+  if (p->phase != PH_SHUTDOWN)
+    return; /* PH_CLEANUP: the janitor calls back when it is done */
+  for (unsigned i = 0; i < p->k; i++)
+    if (p->ss[i].c)
+      return;
+  int wrote = !p->o->read_only && (p->o->direction & NI_PDIR_INBOUND) && p->prefix[0];
+  if (wrote && p->ctl.state == CT_READY) {
+    char pat[260], crit[160];
+    p->phase = PH_CLEANUP;
+    snprintf(pat, sizeof pat, "%s*", p->prefix);
+    snprintf(crit, sizeof crit, "HEADER X-Natidle-Probe \"%s\"", p->run_id);
+    jan_start(p, pat, crit, cleanup_parent);
+  } else if (wrote && p->ctl.state == CT_SETUP) {
+    /* The control connection is coming back: ctl_ready() calls again. */
+  } else if (wrote && !p->cleanup_retry) {
+    /* Our mailboxes must not stay behind: one more connection for them. */
+    p->cleanup_retry = 1;
+    ctl_connect(p);
+  } else {
+    if (wrote && !p->fatal)
+      note(p, 0, "could not remove the probe mailboxes %s: run 'natidle probe --cleanup'",
+           p->prefix);
+    p->phase = PH_CLEANUP;
+    cleanup_done(p);
   }
 }
 
@@ -2027,7 +2031,6 @@ int ni__probe_run(const ni_probe_opts *o) {
   p->port = o->port ? o->port : (o->tls == NI_TLS_IMAPS ? 993 : 143);
   p->sep = '/';
   p->t0 = now_ms();
-  p->unix_t0_ms = unix_ms();
   double noop = o->noop_s > 0 ? o->noop_s : fmin(5.0, fmax(0.5, o->min_s / 2.0));
   p->noop_ms = (ni_ms)llround(noop * 1000.0);
   p->noop_deadline_ms = 3 * p->noop_ms > 5000 ? 3 * p->noop_ms : 5000;
