@@ -92,16 +92,18 @@ push_run() {
 
 # alive_and_dead T [idle_push options for the dead run...]: two experiments
 # at once on two accounts (each mailbox's APPEND reaches only its own
-# session): $T_TMP/alive silent T - 1.5 s, $T_TMP/dead silent T + 2 s.
+# session): $T_TMP/alive silent T - 2 s, $T_TMP/dead silent T + 2 s.  The
+# alive margin covers the second connection's login and Dovecot's 0.5 s
+# notification delay, which both come before the push.
 alive_and_dead() {
   local t=$1 a d
   shift
-  push_run "$T_TMP/alive" natidle1 "$(awk -v t="$t" 'BEGIN { print t - 1.5 }')" & a=$!
+  push_run "$T_TMP/alive" natidle1 $((t - 2)) & a=$!
   push_run "$T_TMP/dead" natidle2 $((t + 2)) --wait-push 2 "$@" & d=$!
   wait "$a" || fail "the alive run did not complete"
   wait "$d" || fail "the dead run did not complete"
-  expect "$T_TMP/alive" EXISTS_BEFORE_DONE yes "silent T - 1.5 s: the push arrives"
-  expect "$T_TMP/alive" DONE_RESULT ok "silent T - 1.5 s: DONE answered"
+  expect "$T_TMP/alive" EXISTS_BEFORE_DONE yes "silent T - 2 s: the push arrives"
+  expect "$T_TMP/alive" DONE_RESULT ok "silent T - 2 s: DONE answered"
   expect "$T_TMP/dead" SILENCE_BYTES 0 "nothing reached the dead session while silent"
   expect "$T_TMP/dead" EXISTS_BEFORE_DONE no "silent T + 2 s: the push does not arrive"
 }
