@@ -538,10 +538,24 @@ typedef struct cli {
 /* Parse argv into *c and the app's plain fields.  Returns 0, 1 for --help
  * (printed), or NI_EUSAGE (message printed). */
 static int parse_args(int argc, char **argv, cli *c, app *a) {
-  int ch;
+  int ch, li = 0;
+  /* getopt_long takes any unambiguous abbreviation, so "--password SECRET"
+   * would be read as "--password-file SECRET" and the password echoed back
+   * as a file name.  Refuse the abbreviations that look like a password
+   * option, without repeating what follows them. */
+  static const char pwfile[] = "--password-file";
+  for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+    size_t n = strcspn(argv[i], "=");
+    if (n >= 5 && n <= strlen("--password") && !strncmp(argv[i], pwfile, n)) {
+      ni_usage_error(CMD, "there is no %.*s option: the password is read from --password-file "
+                     "FILE, $NATIDLE_PASSWORD or a prompt, never from the command line",
+                     (int)n, argv[i]);
+      return NI_EUSAGE;
+    }
+  }
   optind = 1;
   opterr = 0;
-  while ((ch = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, ":h", long_opts, &li)) != -1) {
     int rc = 0;
     switch (ch) {
     case 'h':
@@ -575,11 +589,13 @@ static int parse_args(int argc, char **argv, cli *c, app *a) {
       ni_usage_error(CMD, "%s needs a value", argv[optind - 1]);
       return NI_EUSAGE;
     default:
-      ni_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+      /* The name only: "--opt=VALUE" may carry something secret. */
+      ni_usage_error(CMD, "unknown option '%.*s'", (int)strcspn(argv[optind - 1], "="),
+                     argv[optind - 1]);
       return NI_EUSAGE;
     }
     if (rc < 0) {
-      ni_usage_error(CMD, "bad value '%s' for %s", optarg, argv[optind - 1]);
+      ni_usage_error(CMD, "bad value '%s' for --%s", optarg, long_opts[li].name);
       return NI_EUSAGE;
     }
   }
