@@ -25,6 +25,7 @@ static const char *const help_text[] = {
     "                  [--sessions K] [--direction inbound|outbound|both]\n"
     "                  [--strategy adaptive|grid|bisect] [--read-only]\n"
     "                  [--network LABEL] --csv FILE [--summary FILE] [--resume]\n"
+    "                  [--pcap-out FILE] [--no-capture] [--run-as USER]\n"
     "                  [--quiet] [--verbose]\n"
     "    natidle probe --cleanup --server HOST [--port N] [--tls MODE] --user NAME ...\n"
     "\n",
@@ -50,6 +51,12 @@ static const char *const help_text[] = {
     "    recognised as a server keepalive and the verdict is masked_by_server.\n"
     "    If the control connection fails or a NOOP goes unanswered, the checks of\n"
     "    that window are recorded as aborted, never as dead.\n"
+    "\n"
+    "    When the process may capture packets (root or CAP_NET_RAW), libpcap\n"
+    "    watches the probe sessions and each observation gets an evidence column:\n"
+    "    the silence on the wire, retransmissions of DONE, who sent a RST (the\n"
+    "    server or a middlebox, told apart by the IP TTL), what refreshed a\n"
+    "    mapping.  Without the privilege the probe says so once and goes on.\n"
     "\n",
     "    Outbound checks (--direction outbound, --read-only) EXAMINE the INBOX\n"
     "    and end IDLE after the silence: a tagged OK means the client could still\n"
@@ -91,6 +98,13 @@ static const char *const help_text[] = {
     "    --max-checks N       hard cap on checks (default 2000)\n"
     "    --noop S             control connection NOOP interval (default min(5 s,\n"
     "                         --min / 2), at least 0.5 s)\n"
+    "    --pcap-out FILE      keep the packet capture of the probe sessions (pcap)\n"
+    "    --no-capture         no packet capture: the evidence column stays empty\n"
+    "    --capture-iface IF   capture on IF (default: the interface towards the\n"
+    "                         server)\n"
+    "    --run-as USER        once the capture is open, give up root for USER;\n"
+    "                         --ca-file and the --summary file must then be\n"
+    "                         reachable by USER\n"
     "    --quiet              no progress on stderr\n"
     "    --verbose            one line per event, also on a terminal\n"
     "\n",
@@ -126,7 +140,8 @@ static int takes_value(const char *opt) {
   static const char *const with[] = {
       "--server",     "--port",      "--tls",      "--user",     "--password-file", "--ca-file",
       "--min",        "--max",       "--resolution", "--sessions", "--direction",   "--strategy",
-      "--network",    "--csv",       "--summary",  "--max-checks", "--noop",        NULL};
+      "--network",    "--csv",       "--summary",  "--max-checks", "--noop",
+      "--pcap-out",   "--capture-iface", "--run-as", NULL};
   for (int i = 0; with[i]; i++)
     if (!strcmp(opt, with[i]))
       return 1;
@@ -214,7 +229,15 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
     } else if (!strcmp(a, "--noop")) {
       if (ni_parse_seconds(v, 0.5, 60, &o->noop_s) != 0)
         goto bad;
-    } else if (!strcmp(a, "--quiet"))
+    } else if (!strcmp(a, "--pcap-out"))
+      o->pcap_out = v;
+    else if (!strcmp(a, "--capture-iface"))
+      o->capture_iface = v;
+    else if (!strcmp(a, "--run-as"))
+      o->run_as = v;
+    else if (!strcmp(a, "--no-capture"))
+      o->no_capture = 1;
+    else if (!strcmp(a, "--quiet"))
       o->quiet = 1;
     else if (!strcmp(a, "--verbose"))
       o->verbose = 1;

@@ -11,8 +11,10 @@
  *
  * Where to check is decided by probe/search.h; this file only measures.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include "natidle/conn.h"
 #include "natidle/csv.h"
 #include "probe/cliutil.h"
+#include "probe/pcap.h"
 #include "probe/prober.h"
 #include "probe/search.h"
 
@@ -90,6 +93,7 @@ typedef struct sess {
   ni_search *armed;    /* the search it is armed in, NULL when parked */
   ni_ms last_unsol;    /* last unsolicited data on this connection */
   unsigned backoff_ms;
+  uint16_t lport;      /* local port watched by the capture, 0 = none */
   int limited;         /* the last setup failure was a server limit */
   char bye[200];       /* last BYE / NO text, to recognise limit refusals */
   /* The check in progress. */
@@ -172,6 +176,9 @@ struct probe {
   int limit_noted;
   unsigned closing;    /* sessions still logging out */
   janitor jan;
+  ni_pcap *pcap;       /* packet evidence, NULL when capturing is not possible */
+  uv_poll_t pcap_poll;
+  int pcap_polling;
   int fatal;           /* error that ends the run before measuring */
   int interrupted;
   int signals;
@@ -275,7 +282,7 @@ static void copy_text(char *dst, size_t len, ni_str t) {
 /* ---- CSV ---------------------------------------------------------------- */
 
 static void write_obs(probe *p, const sess *s, int dir, const char *outcome, double target,
-                      double silence, long detect_ms, double rtt_ms) {
+                      double silence, long detect_ms, double rtt_ms, const char *evidence) {
   if (!p->csv)
     return;
   char port[16], session[16], tgt[32], sil[32], det[32], rtt[32], at[NI_CSV_TIME_LEN];
@@ -304,7 +311,7 @@ static void write_obs(probe *p, const sess *s, int dir, const char *outcome, dou
                                  outcome,
                                  det,
                                  rtt,
-                                 "",
+                                 evidence,
                                  at};
   int rc = ni_csv_write_row(p->csv, f);
   if (rc != 0)
@@ -348,7 +355,18 @@ static void record(sess *s, const char *outcome, long detect_ms) {
     o = NI_OBS_VOID;
   }
   s->ck_result = CK_DECIDED;
-  write_obs(p, s, s->ck_dir, outcome, s->ck_target, s->ck_silence, detect_ms, p->ctl.srtt_ms);
+  /* What the packets say about this check: the wire silence, who reset,
+   * what refreshed.  A silence that ended without a check has no check
+   * time. */
+  char evidence[512] = "";
+  if (p->pcap && s->lport) {
+    int checked = strcmp(outcome, "refreshed") != 0 && s->ck_fire != 0;
+    ni__pcap_evidence(p->pcap, s->lport, checked ? s->ck_sent : NI_TIME_NEVER,
+                      s->ck_dir == NI_PDIR_INBOUND ? p->push_ms : 0, evidence, sizeof evidence,
+                      NULL);
+  }
+  write_obs(p, s, s->ck_dir, outcome, s->ck_target, s->ck_silence, detect_ms, p->ctl.srtt_ms,
+            evidence);
   if (s->ck_search) {
     ni_search_result(s->ck_search, s->slot, s->ck_silence, o, now);
     s->ck_search = NULL;
@@ -366,6 +384,7 @@ static void record(sess *s, const char *outcome, long detect_ms) {
 /* An armed session's silence ended without a check (unsolicited data, or
  * the connection died): record it as an observation at the silence it had. */
 static void end_silence(sess *s, ni_ms now, const char *outcome) {
+  s->ck_fire = 0; /* no check: the evidence has no check time */
   s->ck_search = s->armed;
   s->ck_dir = s->armed == s->p->s_out ? NI_PDIR_OUTBOUND : NI_PDIR_INBOUND;
   s->ck_target = ni_search_target(s->armed, s->slot, now);
@@ -411,6 +430,9 @@ static void unsolicited(sess *s, ni_ms now) {
 /* ---- sessions ----------------------------------------------------------- */
 
 static void sess_drop_conn(sess *s) {
+  if (s->lport && s->p->pcap)
+    ni__pcap_unwatch(s->p->pcap, s->lport);
+  s->lport = 0;
   if (s->c) {
     ni_imap_free(s->c);
     s->c = NULL;
@@ -485,6 +507,8 @@ static void sess_on_idling(ni_imap *c, void *arg) {
   s->backoff_ms = 0;
   s->limited = 0;
   timer_clear(s);
+  if (p->pcap && s->lport)
+    ni__pcap_silence_begin(p->pcap, s->lport, s->silent_since);
   note(p, 2, "session %u: idle", s->num);
   if (p->phase >= PH_SHUTDOWN) {
     sess_check_done_now(s);
@@ -584,6 +608,17 @@ static void sess_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *a
     sess_setup_failed(s, rc);
 }
 
+/* Let the capture follow this session's connection. */
+static void watch(sess *s) {
+  struct sockaddr_storage ss;
+  if (!s->p->pcap || ni_imap_local_addr(s->c, &ss) != 0)
+    return;
+  uint16_t port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  if (ni__pcap_watch(s->p->pcap, NULL, port) == 0)
+    s->lport = port;
+}
+
 static void sess_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   sess *s = arg;
   probe *p = s->p;
@@ -591,6 +626,7 @@ static void sess_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void 
     sess_setup_failed(s, status);
     return;
   }
+  watch(s);
   int rc = ni_imap_login(c, p->o->user, p->o->password, sess_login_cb, s);
   if (rc != 0)
     sess_setup_failed(s, rc);
@@ -640,6 +676,8 @@ static void sess_on_io(ni_imap *c, int dir, size_t nbytes, ni_ms now, void *ud) 
     end_silence(s, now, "refreshed");
   }
   s->silent_since = now;
+  if (p->pcap && s->lport)
+    ni__pcap_silence_begin(p->pcap, s->lport, now);
   if (s->state == SS_SILENT && !s->armed && p->phase == PH_RUN)
     sess_arm(s);
 }
@@ -1266,11 +1304,49 @@ static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
     sessions_start(p);
 }
 
+static void pcap_cb(uv_poll_t *h, int status, int events) {
+  probe *p = h->data;
+  if (status == 0 && p->pcap)
+    ni__pcap_dispatch(p->pcap);
+}
+
+/* Open the packet capture (the server's address is known once the control
+ * connection is up), then give up root when asked to.  Capturing is
+ * optional: without the privilege the probe says so once and goes on.
+ * Returns 0, or an error after which the run must stop (privileges could
+ * not be dropped). */
+static int capture_open(probe *p) {
+  const ni_probe_opts *o = p->o;
+  struct sockaddr_storage ss;
+  char err[256] = "";
+  if (!o->no_capture && ni_imap_peer_addr(p->ctl.c, &ss) == 0) {
+    if (ni__pcap_open(&p->pcap, o->capture_iface ? o->capture_iface : "auto",
+                      (struct sockaddr *)&ss, o->pcap_out, err, sizeof err) != 0) {
+      p->pcap = NULL;
+      note(p, 0, "no packet evidence: %s", err);
+    } else if (uv_poll_init(&p->loop, &p->pcap_poll, ni__pcap_fd(p->pcap)) == 0) {
+      p->pcap_poll.data = p;
+      p->pcap_polling = 1;
+      uv_poll_start(&p->pcap_poll, UV_READABLE, pcap_cb);
+      note(p, 1, "capturing on %s for packet evidence", ni__pcap_iface(p->pcap));
+    }
+  }
+  if (o->run_as && ni__pcap_drop_privileges(o->run_as, err, sizeof err) != 0) {
+    ni_error("probe", "%s", err);
+    p->fatal = NI_EUSAGE;
+    begin_shutdown(p);
+    return -1;
+  }
+  return 0;
+}
+
 static void ctl_ready(probe *p) {
   ctl *k = &p->ctl;
   k->state = CT_READY;
   k->backoff_ms = 0;
   k->noop_inflight = 0;
+  if (p->phase == PH_CONNECT && !p->o->cleanup && capture_open(p) != 0)
+    return;
   if (p->phase == PH_CONNECT) {
     /* The hierarchy separator: LIST "" "" answers with it. */
     if (ni_imap_list(k->c, "", "", p->o->cleanup ? cleanup_list_sep_cb : list_sep_cb, p) != 0)
@@ -1952,6 +2028,8 @@ static void finish(probe *p) {
     p->ctl.c = NULL;
   }
   close_handle((uv_handle_t *)&p->ctl.timer);
+  if (p->pcap_polling)
+    close_handle((uv_handle_t *)&p->pcap_poll);
   close_handle((uv_handle_t *)&p->wall);
   close_handle((uv_handle_t *)&p->tick);
   close_handle((uv_handle_t *)&p->stop_timer);
@@ -2122,6 +2200,13 @@ int ni__probe_run(const ni_probe_opts *o) {
   rc = exit_code(p);
   if (uv_loop_close(&p->loop) != 0)
     rc = rc ? rc : NI_EXIT_FAILURE;
+  if (p->pcap) {
+    unsigned got = 0, dropped = 0;
+    ni__pcap_stats(p->pcap, &got, &dropped);
+    if (dropped)
+      note(p, 0, "the capture dropped %u of %u packets", dropped, got + dropped);
+    ni__pcap_close(p->pcap);
+  }
   ni_csv_writer_close(p->csv);
   ni_search_free(p->s_in);
   ni_search_free(p->s_out);

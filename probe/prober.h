@@ -50,6 +50,10 @@ typedef struct ni_probe_opts {
   int quiet, verbose;
   unsigned max_checks;     /* hard cap on checks (and so on APPENDs) */
   double noop_s;           /* control connection NOOP interval, 0 = automatic */
+  int no_capture;          /* no libpcap evidence */
+  const char *capture_iface; /* interface to capture on, NULL = auto */
+  const char *pcap_out;    /* keep the capture in this pcap file */
+  const char *run_as;      /* user to switch to once the capture is open */
 } ni_probe_opts;
 
 /* Run the probe (or the cleanup) described by o on a fresh event loop.
