@@ -3,3 +3,4 @@
 # and valgrind runs (label lab, root).  Scripts live in tests/hostile/,
 # tests/faults/, tests/secrets/ and tests/valgrind/.
 ni_script_test(hostile_servers tests/hostile/hostile.sh LABELS imap TIMEOUT 240)
+ni_script_test(hostile_cli tests/hostile/cli.sh LABELS unit TIMEOUT 120)

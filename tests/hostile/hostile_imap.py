@@ -110,23 +110,27 @@ class Conn:
         self.buf = b""
 
 
+def commands(c, limit):
+    """Yield (tag, COMMAND, rest) for at most limit client lines."""
+    for _ in range(limit):
+        line = c.readline()
+        if line is None:
+            return
+        parts = line.split(" ", 2) + [""]
+        if parts[1]:
+            yield parts[0], parts[1].upper(), parts[2]
+
+
 def serve_commands(c, caps, on_login=None):
     """A plain IMAP server: CAPABILITY, LOGIN/AUTHENTICATE (accepted), NOOP,
     LOGOUT; anything else is refused.  on_login(c, tag) replaces the answer
     to the login command; it returns False to end the connection."""
-    for _ in range(1000):
-        line = c.readline()
-        if line is None:
-            return
-        parts = line.split(" ", 2)
-        if len(parts) < 2:
-            continue
-        tag, cmd = parts[0], parts[1].upper()
+    for tag, cmd, arg in commands(c, 1000):
         if cmd == "CAPABILITY":
             c.send(f"* CAPABILITY {caps}")
             c.send(f"{tag} OK done")
         elif cmd in ("LOGIN", "AUTHENTICATE"):
-            if cmd == "AUTHENTICATE" and (len(parts) < 3 or " " not in parts[2]):
+            if cmd == "AUTHENTICATE" and " " not in arg:
                 c.send("+ ")
                 if c.readline() is None:
                     return
@@ -180,14 +184,7 @@ def login_stall(c, tag):
 def starttls_then(c, inject, then):
     """Serve until STARTTLS; answer it (with an injected tail when asked)
     and hand over to then(c)."""
-    for _ in range(20):
-        line = c.readline()
-        if line is None:
-            return
-        parts = line.split(" ", 2)
-        if len(parts) < 2:
-            continue
-        tag, cmd = parts[0], parts[1].upper()
+    for tag, cmd, _ in commands(c, 20):
         if cmd == "CAPABILITY":
             c.send(f"* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED")
             c.send(f"{tag} OK done")
