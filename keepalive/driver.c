@@ -56,8 +56,11 @@ struct ni_push {
   ni_push_cb cb;
   void *ud;
 
-  /* Options (strings owned). */
-  char *account, *host, *user, *password, *ca_file, *mailbox;
+  /* Options (strings owned).  The password is held masked (see
+   * secret_keep()): pw_mask XOR pw_pad, pw_len bytes. */
+  char *account, *host, *user, *ca_file, *mailbox;
+  unsigned char *pw_mask, *pw_pad;
+  size_t pw_len;
   uint16_t port;
   ni_tls_mode tls;
   int insecure, allow_plaintext, no_notify;
@@ -108,13 +111,54 @@ static char *dup_or_null(const char *s) {
   return d;
 }
 
-/* Wipe a secret in a way the compiler may not drop as a dead store. */
-static void wipe(char *s) {
-  if (!s)
-    return;
-  volatile char *v = s;
-  while (*v)
+/* Wipe n bytes of a secret in a way the compiler may not drop as a dead
+ * store. */
+static void wipe_n(void *s, size_t n) {
+  volatile unsigned char *v = s;
+  while (v && n--)
     *v++ = 0;
+}
+
+/* A session lives for days and reconnects at any time, so it must keep the
+ * password; it keeps it masked, XORed with a random pad held in another
+ * allocation.  The plaintext then exists only while a login is being built
+ * (ni_imap_login() copies it into the command and wipes its own copies once
+ * sent), and a heap scan, a swapped-out page or a debugger's memory dump of
+ * a running session finds no copy of it.  Returns 0 or -ENOMEM. */
+static int secret_keep(ni_push *p, const char *pw) {
+  p->pw_len = strlen(pw);
+  p->pw_mask = malloc(p->pw_len + 1);
+  p->pw_pad = malloc(p->pw_len + 1);
+  if (!p->pw_mask || !p->pw_pad)
+    return -ENOMEM;
+  /* A weak pad (no entropy source) still keeps the plaintext out of memory,
+   * which is all the mask is for. */
+  if (uv_random(NULL, NULL, p->pw_pad, p->pw_len + 1, 0, NULL) != 0)
+    for (size_t i = 0; i <= p->pw_len; i++)
+      p->pw_pad[i] = (unsigned char)(0xa5 ^ (i * 131) ^ (uv_hrtime() >> (i % 32)));
+  for (size_t i = 0; i < p->pw_len; i++)
+    p->pw_mask[i] = (unsigned char)pw[i] ^ p->pw_pad[i];
+  return 0;
+}
+
+/* The plaintext password in a fresh buffer (wipe_n + free it at once), or
+ * NULL when out of memory. */
+static char *secret_reveal(const ni_push *p) {
+  char *pw = malloc(p->pw_len + 1);
+  if (pw) {
+    for (size_t i = 0; i < p->pw_len; i++)
+      pw[i] = (char)(p->pw_mask[i] ^ p->pw_pad[i]);
+    pw[p->pw_len] = '\0';
+  }
+  return pw;
+}
+
+static void secret_drop(ni_push *p) {
+  wipe_n(p->pw_mask, p->pw_len);
+  wipe_n(p->pw_pad, p->pw_len + 1);
+  free(p->pw_mask);
+  free(p->pw_pad);
+  p->pw_mask = p->pw_pad = NULL;
 }
 
 static int64_t wall_ms(void) {
@@ -724,7 +768,12 @@ static void on_connected(ni_imap *c, int status, const ni_resp *tagged, void *ar
     return;
   }
   set_state(p, NI_PUSH_AUTHENTICATING, 0, "");
-  int rc = ni_imap_login(c, p->user, p->password, on_login, p);
+  char *pw = secret_reveal(p);
+  int rc = pw ? ni_imap_login(c, p->user, pw, on_login, p) : -ENOMEM;
+  if (pw) {
+    wipe_n(pw, p->pw_len);
+    free(pw);
+  }
   if (rc < 0)
     cmd_failed(p, rc, "login");
 }
@@ -899,8 +948,7 @@ int ni_push_group_free(ni_push_group *g) {
 }
 
 static void free_strings(ni_push *p) {
-  wipe(p->password);
-  free(p->password);
+  secret_drop(p);
   free(p->account);
   free(p->host);
   free(p->user);
@@ -935,7 +983,7 @@ int ni_push_new(uv_loop_t *loop, const ni_push_opts *o, const ni_push_cb *cb, vo
   p->account = dup_or_null(o->account ? o->account : o->user);
   p->host = dup_or_null(o->host);
   p->user = dup_or_null(o->user);
-  p->password = dup_or_null(o->password);
+  int pw_rc = secret_keep(p, o->password);
   p->ca_file = dup_or_null(o->ca_file);
   p->mailbox = dup_or_null(o->mailbox ? o->mailbox : "INBOX");
   p->group = o->group;
@@ -944,7 +992,7 @@ int ni_push_new(uv_loop_t *loop, const ni_push_opts *o, const ni_push_cb *cb, vo
       p->group = NULL;
     p->own_group = 1;
   }
-  if (!p->account || !p->host || !p->user || !p->password || !p->mailbox || !p->group ||
+  if (!p->account || !p->host || !p->user || pw_rc < 0 || !p->mailbox || !p->group ||
       (o->ca_file && !p->ca_file)) {
     if (p->own_group)
       ni_push_group_free(p->group);
