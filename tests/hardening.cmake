@@ -4,3 +4,4 @@
 # tests/faults/, tests/secrets/ and tests/valgrind/.
 ni_script_test(hostile_servers tests/hostile/hostile.sh LABELS imap TIMEOUT 240)
 ni_script_test(hostile_cli tests/hostile/cli.sh LABELS unit TIMEOUT 120)
+ni_script_test(secrets tests/secrets/secrets.sh LABELS imap TIMEOUT 120)
