@@ -10,6 +10,7 @@ answer.  What happened is printed as KEY=VALUE lines:
   EXISTS_BEFORE_DONE  yes|no   the push reached A before DONE
   PUSH_MS             ms from the end of the APPEND to the EXISTS (or -1)
   DONE_RESULT         ok|reset|closed|silent|error
+  DONE_MS             ms from DONE to that result (-1 when silent)
   EXISTS_AFTER_DONE   yes|no   an EXISTS arrived after DONE, before the tagged OK
   STILL_HERE          number of "* OK Still here" lines A got while silent
   SILENCE_BYTES       bytes A received during its silence
@@ -165,7 +166,7 @@ def main():
     res = {"EXISTS_BEFORE_DONE": "no", "PUSH_MS": "-1", "DONE_RESULT": "error",
            "EXISTS_AFTER_DONE": "no", "STILL_HERE": "0", "SILENCE_BYTES": "0",
            "SILENCE_EOF": "no",
-           "LOCAL_PORT": "0"}
+           "LOCAL_PORT": "0", "DONE_MS": "-1"}
     try:
         A = Conn(a.host, a.port, a.tls, a.ca_file, step)
         A.login(a.user, password, step)
@@ -244,9 +245,10 @@ def main():
         print("idle_push: error waiting for the push: %s" % e, file=sys.stderr)
 
     # DONE, and what answers it.
+    done_at = time.monotonic()
     try:
         A.send(b"DONE\r\n")
-        end = time.monotonic() + a.wait_done
+        end = done_at + a.wait_done
         result = "silent"
         for line in A.lines_until(end):
             if not line:
@@ -264,6 +266,8 @@ def main():
     except (OSError, ssl.SSLError) as e:
         print("idle_push: after DONE: %s" % e, file=sys.stderr)
         res["DONE_RESULT"] = "reset" if "reset" in str(e).lower() else "error"
+    if res["DONE_RESULT"] != "silent":
+        res["DONE_MS"] = str(int((time.monotonic() - done_at) * 1000))
     A.close()
 
     for k, v in res.items():
