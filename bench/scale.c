@@ -96,7 +96,9 @@ static int count_openssl(void) {
   return CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
 }
 #else
-static int count_openssl(void) { return 0; }
+static int count_openssl(void) {
+  return 0;
+}
 #endif
 
 /* ---- process figures ------------------------------------------------------- */
@@ -133,8 +135,8 @@ static void trim(void) {
 static long long cpu_us(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  return (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL +
-         ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+  return (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec +
+         ru.ru_stime.tv_usec;
 }
 
 /* ---- the sessions ------------------------------------------------------------ */
@@ -146,7 +148,7 @@ typedef struct sess {
 
 static uv_loop_t g_loop;
 static sess *g_s;
-static long g_n;            /* sessions, index 0 is the warm-up session */
+static long g_n; /* sessions, index 0 is the warm-up session */
 static long g_started, g_ready, g_idle_now, g_ready_limit;
 static long g_concurrency = 200;
 static uint64_t g_ka_answered, g_ka_unanswered;
@@ -191,6 +193,7 @@ static int start_more(long limit) {
     g_opts.ka = &kc;
     g_opts.seed = (uint64_t)g_started + 1;
     int r = ni_push_new(&g_loop, &g_opts, &g_cb, s, &s->p);
+    g_opts.ka = NULL; /* kc was copied and is about to go out of scope */
     if (r == 0) r = ni_push_start(s->p);
     if (r < 0) {
       fprintf(stderr, "bench_scale: session %ld: %s\n", g_started, ni_strerror(r));
@@ -376,7 +379,8 @@ int main(int argc, char **argv) {
 
   int ok = 1;
   const char *fail = "";
-  long long heap0 = 0, heap1 = 0, ossl0 = 0, ossl1 = 0, blk0 = 0, blk1 = 0, cpu_ramp = 0, cpu0 = 0, cpu1 = 0;
+  long long heap0 = 0, heap1 = 0, ossl0 = 0, ossl1 = 0, blk0 = 0, blk1 = 0, cpu_ramp = 0, cpu0 = 0,
+            cpu1 = 0;
   long rss0 = 0, rss1 = 0, rss1t = 0, rss2 = 0;
   uint64_t ka0 = 0, ka1 = 0;
   double ramp_wall_s = 0;
@@ -442,16 +446,16 @@ out:;
   uint64_t k = ka1 - ka0;
   printf("n=%ld tls=%s group=%s ready=%ld idle=%ld rss_base_kib=%ld rss_kib=%ld "
          "rss_per_session_kib=%.2f rss_trim_per_session_kib=%.2f heap_per_session_b=%.0f "
-         "tls_per_session_b=%.0f tls_blocks_per_session=%.1f tls_counted=%d cpu_us_per_ka=%.2f keepalives=%" PRIu64
-         " window_s=%ld unanswered=%" PRIu64 " reconnects=%" PRIu64
+         "tls_per_session_b=%.0f tls_blocks_per_session=%.1f tls_counted=%d cpu_us_per_ka=%.2f "
+         "keepalives=%" PRIu64 " window_s=%ld unanswered=%" PRIu64 " reconnects=%" PRIu64
          " setup_cpu_ms_per_session=%.3f ramp_s=%.1f rss_after_window_per_session_kib=%.2f"
          " interval_ms=%" PRIu64 " ok=%d\n",
          g_n, ni_tls_mode_name(mode), shared ? "shared" : "private", g_ready - (g_ready > 0),
          g_idle_now - (g_s[0].idle ? 1 : 0), rss0, rss1, (double)(rss1 - rss0) / n,
          (double)(rss1t - rss0) / n, heap0 >= 0 && heap1 >= 0 ? (double)(heap1 - heap0) / n : -1.0,
-         (double)(ossl1 - ossl0) / n, (double)(blk1 - blk0) / n, counted, k ? (double)(cpu1 - cpu0) / (double)k : 0.0, k,
-         window_s, g_ka_unanswered, reconnects, (double)cpu_ramp / 1000.0 / n, ramp_wall_s,
-         rss2 > 0 ? (double)(rss2 - rss0) / n : -1.0,
+         (double)(ossl1 - ossl0) / n, (double)(blk1 - blk0) / n, counted,
+         k ? (double)(cpu1 - cpu0) / (double)k : 0.0, k, window_s, g_ka_unanswered, reconnects,
+         (double)cpu_ramp / 1000.0 / n, ramp_wall_s, rss2 > 0 ? (double)(rss2 - rss0) / n : -1.0,
          g_started ? (uint64_t)ni_ka_interval(ni_push_scheduler(g_s[0].p)) : 0, ok);
   fflush(stdout);
   if (!ok) fprintf(stderr, "bench_scale: %s (%ld of %ld ready)\n", fail, g_ready, total);

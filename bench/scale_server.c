@@ -71,11 +71,11 @@ typedef struct conn {
   int close_after_flush; /* LOGOUT answered: close once the output is out */
   int authed;
   conn_mode mode;
-  char tag[40];  /* tag of the IDLE or AUTHENTICATE in progress */
-  char *in;      /* the command being assembled; NULL between commands */
+  char tag[40]; /* tag of the IDLE or AUTHENTICATE in progress */
+  char *in;     /* the command being assembled; NULL between commands */
   size_t in_n, in_cap;
   size_t lit_left; /* literal bytes still expected */
-  char *out;     /* output the socket did not take yet; NULL when none */
+  char *out;       /* output the socket did not take yet; NULL when none */
   size_t out_n;
 } conn;
 
@@ -207,7 +207,9 @@ static const char *token(char **s) {
   return t;
 }
 
-static void greet(conn *c) { say(c, "* OK [CAPABILITY " CAPS_PRE "] natidle scale server ready"); }
+static void greet(conn *c) {
+  say(c, "* OK [CAPABILITY " CAPS_PRE "] natidle scale server ready");
+}
 
 static const char *caps_post(void) {
   return g_notify == NOTIFY_OFF ? CAPS_POST : CAPS_POST " NOTIFY";
@@ -221,7 +223,7 @@ static void logged_in(conn *c, const char *tag, const char *what) {
 /* A valid tag: 1 to 39 ASTRING-CHARs other than '+' (RFC 3501 9). */
 static int tag_ok(const char *t) {
   size_t n = strlen(t);
-  if (n == 0 || n >= sizeof ((conn *)0)->tag) return 0;
+  if (n == 0 || n >= sizeof((conn *)0)->tag) return 0;
   for (; *t; t++)
     if (*t <= ' ' || *t >= 0x7f || strchr("(){%*\"\\+", *t)) return 0;
   return 1;
