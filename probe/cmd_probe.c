@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "natidle/common.h"
 #include "natidle/conn.h"
@@ -241,8 +242,15 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
       o->quiet = 1;
     else if (!strcmp(a, "--verbose"))
       o->verbose = 1;
-    else {
-      ni_usage_error("probe", "unknown option '%s'", a);
+    else if (!strncmp(a, "--password", 10) && strcmp(a, "--password-file") != 0) {
+      /* Never echo what follows: it may be the password itself. */
+      ni_usage_error("probe", "unknown option '--password': passwords are never taken from "
+                              "the command line (use --password-file FILE or NATIDLE_PASSWORD)");
+      return NI_EUSAGE;
+    } else {
+      /* Only the option's name: "--opt=value" may carry a secret. */
+      int len = (int)strcspn(a, "=");
+      ni_usage_error("probe", "unknown option '%.*s'", len > 64 ? 64 : len, a);
       return NI_EUSAGE;
     }
     continue;
@@ -315,8 +323,24 @@ int ni_cmd_probe(int argc, char **argv) {
     ni_error("probe", "%s", err);
     return NI_EXIT_USAGE;
   }
-  o.password = pw;
-  int rc = ni__probe_run(&o);
+  /* Keep the password masked with a random pad (see ni_probe_opts) and
+   * wipe the clear copy at once. */
+  size_t n = strlen(pw);
+  unsigned char *mask = malloc(2 * n + 1);
+  if (!mask || uv_random(NULL, NULL, mask + n, n + 1, 0, NULL) != 0) {
+    ni_secret_free(pw);
+    free(mask);
+    ni_error("probe", "cannot protect the password in memory");
+    return NI_EXIT_FAILURE;
+  }
+  for (size_t i = 0; i < n; i++)
+    mask[i] = (unsigned char)pw[i] ^ mask[n + i];
   ni_secret_free(pw);
+  o.pw_masked = mask;
+  o.pw_key = mask + n;
+  o.pw_len = n;
+  int rc = ni__probe_run(&o);
+  explicit_bzero(mask, 2 * n + 1);
+  free(mask);
   return rc;
 }

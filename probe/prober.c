@@ -43,6 +43,8 @@
 /* A calibration sample that takes longer than this means the server does
  * not report new mail to IDLE sessions (or the path is unusable). */
 #define CAL_TIMEOUT_MS 10000
+/* The control connection's connect and login must finish within this. */
+#define CTL_SETUP_MS 30000
 /* Session setup (connect, login, SELECT, IDLE) must finish within this. */
 #define SETUP_TIMEOUT_MS 30000
 /* Reconnect backoff after a failed setup: doubles up to the cap. */
@@ -224,6 +226,24 @@ static void note(probe *p, int level, const char *fmt, ...) {
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   ni__status_event(&p->st, now_ms(), level, "%s", buf);
+}
+
+/* Log in on c.  The password is kept masked for the whole run (sessions
+ * reconnect, so it must be kept): it exists in the clear only during this
+ * call, which copies it into the command (the client wipes that copy once
+ * written). */
+static int login(probe *p, ni_imap *c, ni_imap_done_cb cb, void *arg) {
+  const ni_probe_opts *o = p->o;
+  char *pw = malloc(o->pw_len + 1);
+  if (!pw)
+    return -ENOMEM;
+  for (size_t i = 0; i < o->pw_len; i++)
+    pw[i] = (char)(o->pw_masked[i] ^ o->pw_key[i]);
+  pw[o->pw_len] = '\0';
+  int rc = ni_imap_login(c, o->user, pw, cb, arg);
+  explicit_bzero(pw, o->pw_len);
+  free(pw);
+  return rc;
 }
 
 /* Connection options for every connection of the run (the sessions and the
@@ -627,7 +647,7 @@ static void sess_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void 
     return;
   }
   watch(s);
-  int rc = ni_imap_login(c, p->o->user, p->o->password, sess_login_cb, s);
+  int rc = login(p, c, sess_login_cb, s);
   if (rc != 0)
     sess_setup_failed(s, rc);
 }
@@ -1134,11 +1154,24 @@ static void ctl_send_noop(probe *p) {
 
 static void ctl_lost(probe *p, const char *why);
 
+/* Where the first control connection failed: the message names it. */
+enum { AT_CONNECT, AT_LOGIN, AT_LOGIN_STALL, AT_SETUP };
+
+static void ctl_fatal(probe *p, int err, int at, const ni_resp *tagged);
+
 static void ctl_timer_cb(uv_timer_t *t) {
   probe *p = t->data;
   ni_ms now = now_ms();
   if (p->ctl.state == CT_OFF) {
     ctl_connect(p);
+    return;
+  }
+  if (p->ctl.state == CT_SETUP) {
+    /* Connecting and logging in took too long (a stalled server). */
+    if (p->phase == PH_CONNECT)
+      ctl_fatal(p, NI_ETIMEDOUT, AT_LOGIN_STALL, NULL);
+    else
+      ctl_lost(p, "login timed out");
     return;
   }
   if (p->ctl.state != CT_READY)
@@ -1174,6 +1207,15 @@ static void ctl_lost(probe *p, const char *why) {
     shutdown_step(p);
     return;
   }
+  if (p->phase < PH_CALIBRATE) {
+    /* Still setting up (LIST, CREATE): a server that fails here fails
+     * again; say so rather than retry for ever. */
+    ni_error("probe", "%s port %u: connection lost while setting up (%s)", p->o->server,
+             p->port, why);
+    p->fatal = NI_ECLOSED;
+    begin_shutdown(p);
+    return;
+  }
   note(p, 0, "control connection lost (%s): checks in flight are aborted", why);
   for (unsigned i = 0; i < p->k; i++) {
     sess *s = &p->ss[i];
@@ -1193,8 +1235,6 @@ static void ctl_lost(probe *p, const char *why) {
   uv_timer_start(&k->timer, ctl_timer_cb, d, 0);
 }
 
-/* Where the first control connection failed: the message names it. */
-enum { AT_CONNECT, AT_LOGIN, AT_SETUP };
 
 /* The first control connection failed: one line on stderr, then end the
  * run with the matching exit code.  tagged (may be NULL) is the server's
@@ -1213,6 +1253,9 @@ static void ctl_fatal(probe *p, int err, int at, const ni_resp *tagged) {
     ni_error("probe", "login failed: %.*s", (int)tagged->text.n, tagged->text.p);
   else if (at == AT_LOGIN)
     ni_error("probe", "login failed: %s", detail);
+  else if (at == AT_LOGIN_STALL)
+    ni_error("probe", "%s port %u did not complete the login within %d s", p->o->server,
+             p->port, CTL_SETUP_MS / 1000);
   else if (at == AT_CONNECT && err == NI_ENOCAP)
     ni_error("probe", "%s port %u does not offer STARTTLS: refusing to go on without TLS",
              p->o->server, p->port);
@@ -1395,7 +1438,7 @@ static void ctl_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void *
       ctl_lost(p, ni_strerror(status));
     return;
   }
-  int rc = ni_imap_login(c, p->o->user, p->o->password, ctl_login_cb, p);
+  int rc = login(p, c, ctl_login_cb, p);
   if (rc != 0) {
     if (p->phase == PH_CONNECT)
       ctl_fatal(p, rc, AT_LOGIN, NULL);
@@ -1415,6 +1458,7 @@ static void ctl_connect(probe *p) {
   }
   p->ctl.state = CT_SETUP;
   p->ctl.bye[0] = '\0';
+  uv_timer_start(&p->ctl.timer, ctl_timer_cb, CTL_SETUP_MS, 0);
   int rc = ni_imap_connect(p->ctl.c, ctl_connect_cb, p);
   if (rc != 0) {
     if (p->phase == PH_CONNECT)

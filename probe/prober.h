@@ -32,7 +32,10 @@ typedef struct ni_probe_opts {
   unsigned port;           /* 0: 993 for imaps, 143 otherwise */
   int tls;                 /* ni_tls_mode */
   const char *user;
-  const char *password;    /* never logged, never written */
+  /* The password, masked: byte i is pw_masked[i] ^ pw_key[i], so that no
+   * copy of it in the clear stays in memory between logins. */
+  const unsigned char *pw_masked, *pw_key;
+  size_t pw_len;
   const char *ca_file;
   int insecure;
   int allow_plaintext;
