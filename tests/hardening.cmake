@@ -13,3 +13,9 @@ foreach(fault restart flush link latency)
 endforeach()
 ni_script_test(fault_kill_resume tests/faults/kill_resume.sh LABELS lab TIMEOUT 300)
 set_tests_properties(fault_kill_resume PROPERTIES SKIP_RETURN_CODE 77)
+
+# valgrind over a short lab probe and a short keepalive run (root; 77 = skipped).
+foreach(run probe keepalive)
+  ni_script_test(valgrind_${run} tests/valgrind/valgrind.sh LABELS lab TIMEOUT 300 ARGS ${run})
+  set_tests_properties(valgrind_${run} PROPERTIES SKIP_RETURN_CODE 77)
+endforeach()
