@@ -9,7 +9,9 @@
 # one line on stderr saying what happened, nothing on stdout, no CSV row, a
 # peak RSS close to that of a plain failure, an end within the configured
 # timeouts, no credentials sent where they must not be, and the password in
-# no output.
+# no output.  Then natidle keepalive against servers that turn hostile once
+# it is in IDLE (a 2^40-byte literal, garbage, a million untagged lines): it
+# drops and reconnects, or reads on, with bounded memory, and ends normally.
 source "$(dirname "$0")/lib.sh"
 make_certs
 
@@ -41,6 +43,11 @@ for c in "${CASES[@]}"; do
   start_hostile "$name" "$mode" "$cert"
   names+=("$name")
 done
+IDLE_MODES=(idle_literal idle_garbage idle_flood)
+for m in "${IDLE_MODES[@]}"; do
+  start_hostile "$m" "$m"
+  names+=("$m")
+done
 wait_ports "${names[@]}"
 
 conn_args() { # conn_args KIND PORT
@@ -69,6 +76,13 @@ for c in "${CASES[@]}"; do
   (python3 "$HOSTILE/runlimit.py" "$WORK/$name.k.met" 60 "$BIN" keepalive --server 127.0.0.1 \
      "${A[@]}" --user someone --password-file "$WORK/pw" --duration 50 --log "$WORK/$name.ka.csv" \
      --quiet </dev/null >"$WORK/$name.k.out" 2>"$WORK/$name.k.err" || true) &
+  jobs_+=($!)
+done
+for m in "${IDLE_MODES[@]}"; do
+  (python3 "$HOSTILE/runlimit.py" "$WORK/$m.k.met" 60 "$BIN" keepalive --server 127.0.0.1 \
+     --port "${PORT[$m]}" --tls none --allow-plaintext --user someone --password-file "$WORK/pw" \
+     --nat-timeout 60 --duration 12 --log "$WORK/$m.ka.csv" --quiet \
+     </dev/null >"$WORK/$m.k.out" 2>"$WORK/$m.k.err" || true) &
   jobs_+=($!)
 done
 for j in "${jobs_[@]}"; do wait "$j"; done
@@ -103,6 +117,31 @@ for c in "${CASES[@]}"; do
   [ "$(rows "$WORK/$name.csv")" -le 0 ] || bad "probe/$name wrote observation rows"
   [ "$(rows "$WORK/$name.sum.csv")" -le 0 ] || bad "probe/$name wrote summary rows"
   no_secret "$WORK/$name".*
+done
+
+# Hostile after IDLE: keepalive runs its whole --duration and prints its
+# tally; literal and garbage end the connection (logged as lost, with the
+# reason) and it reconnects; the flood is read through.
+for m in "${IDLE_MODES[@]}"; do
+  met=$WORK/$m.k.met
+  line="keepalive/$m: exit $(field "$met" rc), $(field "$met" maxrss_kb) KiB, $(field "$met" wall_s) s"
+  [ "$(field "$met" rc)" = 0 ] || bad "$line (exit 0 expected): $(head -c 300 "$WORK/$m.k.err")"
+  [ "$(field "$met" maxrss_kb)" -le $((base_k + SLACK_KB)) ] || bad "$line (peak RSS above ${base_k} + $SLACK_KB KiB)"
+  grep -q '^tally ' "$WORK/$m.k.out" || bad "$line: no tally line"
+  connects=$(grep -c ',connect,,ok,' "$WORK/$m.ka.csv" || true)
+  case $m in
+    idle_literal | idle_garbage)
+      want=$([ $m = idle_literal ] && echo limit || echo parse)
+      grep -q ",lost,,$want," "$WORK/$m.ka.csv" || bad "$line: no 'lost' row with outcome $want"
+      [ "$connects" -ge 2 ] || bad "$line: did not reconnect ($connects connects)"
+      ;;
+    idle_flood)
+      ! grep -q ',lost,' "$WORK/$m.ka.csv" || bad "$line: the flood ended the connection"
+      grep -q 'bytes_in=1[0-9]\{7\}' "$WORK/$m.k.out" || bad "$line: the flood was not read: $(cat "$WORK/$m.k.out")"
+      ;;
+  esac
+  no_secret "$WORK/$m".*
+  say "checked $line"
 done
 
 # Credentials never cross a link that is not encrypted and verified.

@@ -31,6 +31,10 @@ MODE (what the server does to the client):
     tls11          IMAPS limited to TLS 1.1 (and 1.0)
     tls_ok         IMAPS with TLS 1.2+, a plain server without IDLE inside
     plain          plaintext, a plain server without IDLE (login accepted)
+    idle_literal   a session that reaches IDLE, then gets a literal of 2^40
+                   bytes (every connection, so the client keeps reconnecting)
+    idle_garbage   the same with 64 KiB of garbage
+    idle_flood     the same with a million untagged lines, then IDLE goes on
 """
 import os
 import socket
@@ -145,8 +149,40 @@ def serve_commands(c, caps, on_login=None):
             return
         elif cmd == "NOOP":
             c.send(f"{tag} OK done")
+        elif MODE.startswith("idle_") and cmd in ("SELECT", "EXAMINE"):
+            c.send("* FLAGS (\\Seen)")
+            c.send("* 0 EXISTS")
+            c.send("* OK [UIDVALIDITY 1] ok")
+            c.send("* OK [UIDNEXT 1] ok")
+            c.send(f"{tag} OK [READ-WRITE] selected")
+        elif MODE.startswith("idle_") and cmd == "IDLE":
+            c.send("+ idling")
+            if not idle_attack(c, tag):
+                return
+        elif MODE.startswith("idle_"):
+            c.send(f"{tag} OK done")
         else:
             c.send(f"{tag} NO not in this server")
+
+
+def idle_attack(c, tag):
+    """What the idle_* modes do to a client in IDLE.  Returns False to end
+    the connection."""
+    time.sleep(0.5)
+    if MODE == "idle_literal":
+        c.send(b"* 1 FETCH (BODY[] {1099511627776}\r\n" + b"A" * 65536)
+    elif MODE == "idle_garbage":
+        c.send(bytes((i * 7 + 13) % 256 for i in range(65536)))
+    elif MODE == "idle_flood":
+        chunk = b"* 0 RECENT\r\n" * 10000
+        for _ in range(100):  # 10^6 lines in the middle of IDLE
+            c.send(chunk)
+        if c.readline() is None:  # DONE
+            return False
+        c.send(f"{tag} OK idle done")
+        return True
+    c.wait_eof()
+    return False
 
 
 def greet(c, caps=CAPS_IDLE):
@@ -251,6 +287,9 @@ def handle(sock):
             c.start_tls(tls_context(max11=MODE == "tls11"))
             greet(c, CAPS_NOIDLE)
             serve_commands(c, CAPS_NOIDLE)
+        elif MODE.startswith("idle_"):
+            greet(c)
+            serve_commands(c, CAPS_IDLE)
         elif MODE == "plain":
             greet(c, CAPS_NOIDLE)
             serve_commands(c, CAPS_NOIDLE)
