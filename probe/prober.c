@@ -54,8 +54,9 @@
  * sessions only leave the server's count when its TCP gives up. */
 #define LIMIT_BACKOFF_MIN_MS 30000
 #define LIMIT_BACKOFF_MAX_MS 300000
-/* Shutdown (DONE, LOGOUT, cleanup) never takes longer than this. */
-#define SHUTDOWN_MS 20000
+/* Each stage of the shutdown (DONE and LOGOUT of the sessions; the cleanup
+ * of the mailboxes, a few round trips each) never takes longer than this. */
+#define SHUTDOWN_MS 60000
 /* Checks are aimed this much after their target (see due_at). */
 #define DUE_MARGIN_MS 10
 /* Two reads closer than this are one burst of unsolicited data. */
@@ -120,6 +121,7 @@ typedef struct ctl {
   unsigned backoff_ms;
   double srtt_ms;      /* smoothed NOOP round trip */
   ni_ms last_reply;    /* when the server last answered a command */
+  ni_ms stall_end;     /* when the last slow NOOP was answered (0: none) */
   char bye[200];
 } ctl;
 
@@ -338,6 +340,13 @@ static void write_obs(probe *p, const sess *s, int dir, const char *outcome, dou
     note(p, 0, "cannot write %s: %s", p->o->csv_path, ni_strerror(rc));
 }
 
+/* A NOOP slower than this means the network stalled.  Generous next to a
+ * round trip, short next to the detection deadline. */
+static ni_ms stall_ms(const probe *p) {
+  ni_ms t = (ni_ms)(4 * p->ctl.srtt_ms) + 500;
+  return t < 1000 ? 1000 : t;
+}
+
 /* ---- observations ------------------------------------------------------- */
 
 static ni_search *search_for(probe *p, int dir) {
@@ -369,8 +378,10 @@ static void record(sess *s, const char *outcome, long detect_ms) {
    * network works): otherwise the whole network may have been down and
    * the push lost with it. */
   ni_ms fresh = p->noop_ms + (ni_ms)(2 * p->ctl.srtt_ms) + 1000;
+  int stalled = (p->ctl.stall_end && p->ctl.stall_end >= s->ck_sent) ||
+                (p->ctl.noop_inflight && now - p->ctl.noop_sent > stall_ms(p));
   if (o == NI_OBS_DEAD && (s->ck_epoch != p->ctl.epoch || p->ctl.state != CT_READY ||
-                           p->ctl.last_reply + fresh < now)) {
+                           p->ctl.last_reply + fresh < now || stalled)) {
     outcome = "aborted";
     o = NI_OBS_VOID;
   }
@@ -717,20 +728,26 @@ static void sess_on_end(ni_imap *c, ni_end how, int err, void *ud) {
     shutdown_step(p);
     return;
   }
-  const char *outcome = NULL;
+  /* What an end says about the mapping.  After our DONE, a reset or a
+   * close is the NAT's answer to the client's packet.  Before it, only a
+   * reset can be the NAT's (one that resets expired mappings by itself);
+   * a close then comes from the server (a restart, its own timeout), and
+   * says nothing about the NAT: the silence is void. */
+  const char *outcome = "aborted";
   if (how == NI_END_RESET)
     outcome = "dead_reset";
-  else if (how == NI_END_CLOSED)
+  else if (how == NI_END_CLOSED && st == SS_DONE)
     outcome = "dead_closed";
   if ((st == SS_CHECK || st == SS_DONE) && s->ck_result == CK_OPEN) {
-    if (s->ck_cal) {
+    if (s->ck_cal)
       p->cal_busy = 0;
-    } else {
-      record(s, outcome ? outcome : "error", -1);
-    }
-  } else if (st == SS_SILENT && s->armed && outcome) {
-    /* The connection died while silent (a NAT that resets on expiry): that
-     * is a death at this silence. */
+    else
+      record(s, outcome, -1);
+  } else if (st == SS_SILENT && s->armed) {
+    /* A reset while silent is a death at this silence if the silence is
+     * one worth checking at all; anything else voids it. */
+    if (how == NI_END_RESET && silence_of(s, now_ms()) < (ni_ms)llround(p->o->min_s * 1000.0))
+      outcome = "aborted";
     end_silence(s, now_ms(), outcome);
   } else if (st == SS_SILENT || st == SS_REIDLE) {
     note(p, 1, "session %u: connection ended (%s)", s->num, ni_end_name(how));
@@ -1128,6 +1145,14 @@ static void ctl_noop_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg
   p->ctl.noop_inflight = 0;
   p->ctl.last_reply = now_ms();
   double rtt = (double)(now_ms() - p->ctl.noop_sent);
+  if (rtt > (double)stall_ms(p)) {
+    /* The network stalled (a lost radio, a flushed NAT): checks whose
+     * window overlaps it cannot call a mapping dead. */
+    p->ctl.stall_end = p->ctl.last_reply;
+    if (p->phase == PH_RUN)
+      note(p, 0, "control connection stalled for %.1f s: checks of that window are aborted",
+           rtt / 1000.0);
+  }
   p->ctl.srtt_ms = p->ctl.srtt_ms > 0 ? 0.875 * p->ctl.srtt_ms + 0.125 * rtt : rtt;
   /* Outbound-only runs calibrate on NOOP round trips. */
   if (p->phase == PH_CALIBRATE && !(p->o->direction & NI_PDIR_INBOUND)) {
@@ -1813,6 +1838,8 @@ static void cleanup_parent(probe *p) {
 
 /* Called whenever something shutting down finished; moves to the next
  * stage when nothing is left in the current one. */
+static void stop_timer_cb(uv_timer_t *t);
+
 static void shutdown_step(probe *p) {
   if (p->phase == PH_DONE) {
     finish(p);
@@ -1827,6 +1854,7 @@ static void shutdown_step(probe *p) {
   if (wrote && p->ctl.state == CT_READY) {
     char pat[260], crit[160];
     p->phase = PH_CLEANUP;
+    uv_timer_start(&p->stop_timer, stop_timer_cb, SHUTDOWN_MS, 0);
     snprintf(pat, sizeof pat, "%s*", p->prefix);
     snprintf(crit, sizeof crit, "HEADER X-Natidle-Probe \"%s\"", p->run_id);
     jan_start(p, pat, crit, cleanup_parent);
@@ -1848,7 +1876,12 @@ static void shutdown_step(probe *p) {
 static void stop_timer_cb(uv_timer_t *t) {
   probe *p = t->data;
   /* Shutdown took too long: drop whatever is left. */
-  note(p, 0, "shutdown timed out");
+  if (p->phase == PH_CLEANUP && p->prefix[0])
+    note(p, 0, "shutdown timed out before the probe mailboxes %s were removed: run "
+               "'natidle probe --cleanup'",
+         p->prefix);
+  else
+    note(p, 0, "shutdown timed out");
   for (unsigned i = 0; i < p->k; i++)
     if (p->ss[i].c) {
       sess_drop_conn(&p->ss[i]);
