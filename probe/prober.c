@@ -301,6 +301,15 @@ static void copy_text(char *dst, size_t len, ni_str t) {
   dst[n] = '\0';
 }
 
+/* "[CODE] text" of a response: the code is what names a limit
+ * ([UNAVAILABLE], [LIMIT]). */
+static void resp_text(char *dst, size_t len, const ni_resp *r) {
+  if (r->code.n)
+    snprintf(dst, len, "[%.*s] %.*s", (int)r->code.n, r->code.p, (int)r->text.n, r->text.p);
+  else
+    copy_text(dst, len, r->text);
+}
+
 /* ---- CSV ---------------------------------------------------------------- */
 
 static void write_obs(probe *p, const sess *s, int dir, const char *outcome, double target,
@@ -616,7 +625,7 @@ static void sess_select_cb(ni_imap *c, int status, const ni_resp *tagged, void *
   sess *s = arg;
   if (status != 0) {
     if (tagged)
-      copy_text(s->bye, sizeof s->bye, tagged->text);
+      resp_text(s->bye, sizeof s->bye, tagged);
     sess_setup_failed(s, status);
     return;
   }
@@ -628,7 +637,7 @@ static void sess_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *a
   probe *p = s->p;
   if (status != 0) {
     if (tagged)
-      copy_text(s->bye, sizeof s->bye, tagged->text);
+      resp_text(s->bye, sizeof s->bye, tagged);
     sess_setup_failed(s, status);
     return;
   }
@@ -666,7 +675,7 @@ static void sess_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void 
 static void sess_on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
   sess *s = ud;
   if (r->type == NI_R_BYE || r->type == NI_R_NO)
-    copy_text(s->bye, sizeof s->bye, r->text);
+    resp_text(s->bye, sizeof s->bye, r);
   if (s->state == SS_CHECK && r->type == NI_R_EXISTS) {
     probe *p = s->p;
     ni_ms now = now_ms();
