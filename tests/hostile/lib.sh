@@ -59,6 +59,12 @@ wait_ports() {
   done
 }
 
+# sanitized: true when NATIDLE_BIN comes from an ASan/UBSan build, whose
+# quarantine of freed memory raises peak RSS far above a normal build's.
+sanitized() {
+  grep -qs '^NATIDLE_SANITIZE:BOOL=ON' "${NATIDLE_BUILD:-/nonexistent}/CMakeCache.txt"
+}
+
 # field FILE KEY: a value from runlimit.py's metrics line.
 field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" "$1"; }
 
