@@ -131,6 +131,7 @@ typedef struct janitor {
   char **names;
   size_t n, cap, i;
   char criteria[160];  /* UID SEARCH criteria that select our markers */
+  char root[200];      /* the mailbox whose tree is cleaned */
   uint32_t all, ours;
   uint32_t *counting;  /* where SEARCH results are being counted */
   int listing;         /* LIST responses go into names */
@@ -1659,7 +1660,10 @@ static void janitor_untagged(probe *p, const ni_resp *r) {
       p->sep = sep ? sep : '/';
       return;
     }
-    if (j->listing && !strncmp(name, "natidle-probe", 13))
+    /* Only the probe's own tree: "natidle-probe" and what is below it,
+     * never a user's "natidle-probes" that the LIST pattern also matches. */
+    size_t n = strlen(j->root);
+    if (j->listing && !strncmp(name, j->root, n) && (name[n] == '\0' || name[n] == p->sep))
       jan_add(j, name);
   } else if (r->type == NI_R_SEARCH && j->counting) {
     ni_str list = r->data;
@@ -1804,12 +1808,15 @@ static void jan_list_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg
   jan_next(p);
 }
 
-/* Check and delete every mailbox matching pattern whose messages all match
- * criteria, then call done. */
-static void jan_start(probe *p, const char *pattern, const char *criteria,
+/* Check and delete root (and with tree, every mailbox below it) when all
+ * its messages match criteria, then call done. */
+static void jan_start(probe *p, const char *root, int tree, const char *criteria,
                       void (*done)(probe *p)) {
   janitor *j = &p->jan;
+  char pattern[260];
   jan_free(j);
+  snprintf(j->root, sizeof j->root, "%s", root);
+  snprintf(pattern, sizeof pattern, "%s%s", root, tree ? "*" : "");
   snprintf(j->criteria, sizeof j->criteria, "%s", criteria);
   j->done = done;
   j->listing = 1;
@@ -1842,7 +1849,7 @@ static void cleanup_parent(probe *p) {
    * or \Noselect with no children left. */
   char crit[160];
   snprintf(crit, sizeof crit, "HEADER X-Natidle-Probe \"%s\"", p->run_id);
-  jan_start(p, "natidle-probe", crit, cleanup_done);
+  jan_start(p, "natidle-probe", 0, crit, cleanup_done);
 }
 
 /* Called whenever something shutting down finished; moves to the next
@@ -1861,12 +1868,11 @@ static void shutdown_step(probe *p) {
       return;
   int wrote = !p->o->read_only && (p->o->direction & NI_PDIR_INBOUND) && p->prefix[0];
   if (wrote && p->ctl.state == CT_READY) {
-    char pat[260], crit[160];
+    char crit[160];
     p->phase = PH_CLEANUP;
     uv_timer_start(&p->stop_timer, stop_timer_cb, SHUTDOWN_MS, 0);
-    snprintf(pat, sizeof pat, "%s*", p->prefix);
     snprintf(crit, sizeof crit, "HEADER X-Natidle-Probe \"%s\"", p->run_id);
-    jan_start(p, pat, crit, cleanup_parent);
+    jan_start(p, p->prefix, 1, crit, cleanup_parent);
   } else if (wrote && p->ctl.state == CT_SETUP) {
     /* The control connection is coming back: ctl_ready() calls again. */
   } else if (wrote && !p->cleanup_retry) {
@@ -2171,7 +2177,7 @@ static int exit_code(probe *p) {
 /* Cleanup mode: once logged in, look for every natidle-probe mailbox. */
 static void cleanup_mode_start(probe *p) {
   p->phase = PH_CLEANUP;
-  jan_start(p, "natidle-probe*", "HEADER X-Natidle-Probe \"\"", cleanup_mode_done);
+  jan_start(p, "natidle-probe", 1, "HEADER X-Natidle-Probe \"\"", cleanup_mode_done);
 }
 
 static void cleanup_list_sep_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {

@@ -18,13 +18,13 @@ same_inbox() {
 }
 no_leftovers() {
   local left
-  left=$(imapctl list 'natidle-probe*')
+  left=$(imapctl list 'natidle-probe*' | grep -v '^natidle-probes-notes$' || true)
   [ -z "$left" ] || fail "probe mailboxes left ($1): $left"
 }
 # Poll (bounded) until the probe's mailboxes exist.
 wait_mailboxes() {
   for _ in $(seq 100); do
-    [ -n "$(imapctl list 'natidle-probe*' 2>/dev/null)" ] && return 0
+    [ -n "$(imapctl list 'natidle-probe*' 2>/dev/null | grep -v '^natidle-probes-notes$')" ] && return 0
     sleep 0.1
   done
   fail "the probe never created its mailboxes"
@@ -50,7 +50,12 @@ wait "$pid" 2>/dev/null || true
 rows_killed=$(csv_rows "$WORK/k.csv")
 [ "$rows_killed" -ge 1 ] || fail "the killed run wrote no row"
 cp "$WORK/k.csv" "$WORK/k.before-resume.csv"
+# A user's mailbox whose name merely starts like the probe's is not the
+# probe's: --cleanup leaves it alone and does not refuse because of it.
+imapctl seed natidle-probes-notes 2
+imapctl dump natidle-probes-notes >"$WORK/notes.before"
 "$BIN" probe "${A[@]}" --cleanup >"$WORK/cleanup.out"
+imapctl dump natidle-probes-notes | cmp -s - "$WORK/notes.before" || fail "natidle-probes-notes changed"
 grep -q 'cleanup: [1-9][0-9]* probe mailboxes deleted, 0 refused' "$WORK/cleanup.out" ||
   { cat "$WORK/cleanup.out"; fail "cleanup output"; }
 no_leftovers "after --cleanup"
