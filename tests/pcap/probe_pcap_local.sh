@@ -5,7 +5,8 @@
 #     tcpdump reads the --pcap-out file, which holds only connections to
 #     the server's port;
 #  2. as a user who may not capture: one line says so, the run completes,
-#     the evidence column stays empty.
+#     the evidence column stays empty;
+#  3. usage: --no-capture with --pcap-out, an unknown --pcap-user, --help.
 source "$NATIDLE_SRC/tests/probe/lib.sh"
 command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed"
 command -v tcpdump >/dev/null || fail "tcpdump is needed"
@@ -36,7 +37,8 @@ done
 [ "$uid" = "$(id -u nobody)" ] || { cat "$WORK/r.err" >&2; fail "the probe still runs as uid '$uid'"; }
 grep -q '^CapEff:[[:space:]]*0*$' "/proc/$pid/status" || fail "capabilities left: $(grep Cap "/proc/$pid/status")"
 wait "$pid" || { cat "$WORK/r.err" >&2; fail "probe failed"; }
-grep -q "capturing on lo; running as nobody" "$WORK/r.err" || { cat "$WORK/r.err" >&2; fail "no word of the capture"; }
+grep -q "capturing on lo" "$WORK/r.err" || { cat "$WORK/r.err" >&2; fail "no word of the capture"; }
+grep -q "running as nobody" "$WORK/r.err" || { cat "$WORK/r.err" >&2; fail "no word of the privilege drop"; }
 [ "$(summary_field "$WORK/rs.csv" inbound verdict)" = above_max ] || fail "loopback has no NAT: above_max expected"
 evidence_rows "$WORK/r.csv" >"$WORK/r.ev"
 n=$(grep -c '^alive' "$WORK/r.ev") || true
@@ -69,8 +71,13 @@ evidence_rows "$WORK/nobody/n.csv" >"$WORK/n.ev"
 if cut -f2 "$WORK/n.ev" | grep -q .; then fail "evidence without a capture"; fi
 
 say "3. usage"
-"$BIN" probe "${A[@]}" --csv "$WORK/u.csv" --pcap-out "$WORK/u.pcap" 2>"$WORK/u.err" && fail "--pcap-out alone accepted"
-grep -q -- "--pcap-out and --pcap-user need --pcap" "$WORK/u.err" || fail "usage message"
-"$BIN" probe --help | grep -q -- "--pcap-user USER" || fail "--help does not tell about --pcap-user"
-"$BIN" probe --help | grep -q "drops its privileges" || fail "--help does not tell about the privilege drop"
+"$BIN" probe "${A[@]}" --csv "$WORK/u.csv" --no-capture --pcap-out "$WORK/u.pcap" 2>"$WORK/u.err" &&
+  fail "--pcap-out without a capture accepted"
+grep -q -- "need the capture" "$WORK/u.err" || fail "usage message"
+"$BIN" probe --help >"$WORK/help"
+grep -q -- "--pcap-user USER" "$WORK/help" || fail "--help does not tell about --pcap-user"
+grep -q "parsed with privileges" "$WORK/help" || fail "--help does not tell about the privilege drop"
+"$BIN" probe "${A[@]}" --csv "$WORK/u.csv" --pcap-user natidle-no-such-user 2>"$WORK/u.err" &&
+  fail "an unknown --pcap-user accepted"
+grep -q "no user 'natidle-no-such-user'" "$WORK/u.err" || { cat "$WORK/u.err" >&2; fail "unknown user message"; }
 say "ok: pcap local"
