@@ -4,7 +4,8 @@
 # lines, a literal of 2^40 bytes, a line that never ends, one byte per
 # second, a server that never answers the login, stalled TLS handshakes
 # (IMAPS and STARTTLS), STARTTLS answered with plaintext appended, STARTTLS
-# refused, TLS 1.1 only, a certificate for another name, an untrusted
+# refused, TLS 1.1 only (IMAPS and STARTTLS), plaintext on the IMAPS port,
+# a certificate for another name, an untrusted
 # certificate, and a plaintext server.  For each: the documented exit code,
 # one line on stderr saying what happened, nothing on stdout, no CSV row, a
 # peak RSS close to that of a plain failure, an end within the configured
@@ -30,6 +31,8 @@ CASES=(
   "inject|starttls_inject|server|starttls|6|does not offer IDLE|6|lacks IDLE|10"
   "starttls_bad|starttls_bad|server|starttls|4|refused STARTTLS|4|refused STARTTLS|10"
   "tls11|tls11|server|imaps|4|protocol version|4|protocol version|10"
+  "starttls_tls11|starttls_tls11|server|starttls|4|protocol version|4|protocol version|10"
+  "plain_on_imaps|plain|server|imaps|4|TLS handshake failed|4|TLS handshake failed|10"
   "wrongname|tls_ok|wrongname|imaps|4|certificate verify failed|4|certificate verify failed|10"
   "untrusted|tls_ok|server|imaps-system|4|certificate verify failed|4|certificate verify failed|10"
   "insecure|tls_ok|server|imaps-insecure|6|does not offer IDLE|6|lacks IDLE|10"
@@ -151,7 +154,8 @@ for m in "${IDLE_MODES[@]}"; do
 done
 
 # Credentials never cross a link that is not encrypted and verified.
-for name in plain starttls_bad starttls_stall tls11 wrongname untrusted tls_stall; do
+for name in plain starttls_bad starttls_stall tls11 starttls_tls11 plain_on_imaps wrongname untrusted \
+  tls_stall; do
   ! grep -qiE '^[^ ]+ (LOGIN|AUTHENTICATE)' "$WORK/$name.log" ||
     bad "$name: the client sent credentials: $(grep -iE 'LOGIN|AUTHENTICATE' "$WORK/$name.log" | head -1)"
 done

@@ -29,6 +29,7 @@ MODE (what the server does to the client):
                    TLS, and inside TLS a server without IDLE
     starttls_bad   STARTTLS advertised, but the command is refused (BAD)
     tls11          IMAPS limited to TLS 1.1 (and 1.0)
+    starttls_tls11 STARTTLS, then TLS limited to 1.1 (and 1.0)
     tls_ok         IMAPS with TLS 1.2+, a plain server without IDLE inside
     plain          plaintext, a plain server without IDLE (login accepted)
     idle_literal   a session that reaches IDLE, then gets a literal of 2^40
@@ -278,10 +279,11 @@ def handle(sock):
             serve_commands(c, CAPS_IDLE, login_stall)
         elif MODE == "tls_stall":
             c.wait_eof()
-        elif MODE in ("starttls_stall", "starttls_inject", "starttls_bad"):
+        elif MODE in ("starttls_stall", "starttls_inject", "starttls_bad", "starttls_tls11"):
             c.send("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hostile server ready")
-            then = after_inject if MODE == "starttls_inject" else lambda cc: cc.wait_eof()
-            starttls_then(c, MODE == "starttls_inject", then)
+            then = {"starttls_inject": after_inject,
+                    "starttls_tls11": lambda cc: cc.start_tls(tls_context(max11=True))}
+            starttls_then(c, MODE == "starttls_inject", then.get(MODE, lambda cc: cc.wait_eof()))
             c.wait_eof()
         elif MODE in ("tls11", "tls_ok"):
             c.start_tls(tls_context(max11=MODE == "tls11"))
