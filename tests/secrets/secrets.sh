@@ -9,8 +9,9 @@
 #     the process not dumpable (its /proc/PID files then belong to root even
 #     though it runs as nobody, see proc(5));
 #   - not in the process's memory once logged in, neither as itself nor as
-#     the base64 SASL PLAIN message it was sent in (memscan.py reads every
-#     mapping through /proc/PID/mem, as root).
+#     the base64 SASL PLAIN message it was sent in, also after the logins of
+#     a reconnect (Dovecot restarted); memscan.py reads every mapping through
+#     /proc/PID/mem, as root.
 # The commands run as the unprivileged user nobody, as a user would.
 source "$NATIDLE_SRC/tests/probe/lib.sh"
 MEMSCAN=$SRC/tests/secrets/memscan.py
@@ -81,6 +82,12 @@ pid=$!
 on_exit "kill -9 $pid"
 wait_for "the probe's first observation" has_rows "$RUN/obs.csv"
 check_process probe "$pid"
+# Logins after a reconnect must leave no copy either: Dovecot restarts, the
+# control connection comes back.
+bash "$SRC/lab/dovecot-instance" restart "$DC_DIR" >/dev/null
+wait_for "the control connection to come back" grep -q 'control connection back' "$WORK/probe.err"
+sleep 1
+check_process probe-reconnected "$pid"
 kill -INT "$pid"
 rc=0
 wait "$pid" || rc=$?
@@ -95,6 +102,10 @@ pid=$!
 on_exit "kill -9 $pid"
 wait_for "the keepalive session to reach IDLE" grep -qs ',connect,,ok,' "$RUN/ka.csv"
 check_process keepalive "$pid"
+bash "$SRC/lab/dovecot-instance" restart "$DC_DIR" >/dev/null
+connected_twice() { [ "$(grep -c ',connect,,ok,' "$RUN/ka.csv")" -ge 2 ]; }
+wait_for "the keepalive session to reconnect" connected_twice
+check_process keepalive-reconnected "$pid"
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
