@@ -496,7 +496,9 @@ static void sess_schedule_reconnect(sess *s, unsigned delay_ms) {
 
 static void sess_setup_failed(sess *s, int err) {
   probe *p = s->p;
-  const char *why = s->c ? ni_imap_errstr(s->c) : "";
+  /* Copied: the connection (and its error text) goes away below. */
+  char why[256];
+  snprintf(why, sizeof why, "%s", s->c ? ni_imap_errstr(s->c) : "");
   int limit = err == NI_ELIMITHIT || is_limit_text(s->bye) || is_limit_text(why);
   sess_drop_conn(s);
   if (p->phase >= PH_SHUTDOWN) {
