@@ -41,6 +41,9 @@ print(*[x.getsockname()[1] for x in s])')
   eval "$(sed -n 's/^\([A-Z_]*\)=\(.*\)$/DC_\1="\2"/p' "$WORK/dovecot.env")"
 }
 
+# natidle probe, bounded in time like lab_probe.
+run_probe() { timeout -k 10 "${PROBE_LIMIT:-60}" "$BIN" probe "$@"; }
+
 # The probe's connection options for that Dovecot over IMAPS.
 dc_args() {
   echo --server "$DC_HOST" --port "$DC_PORT_IMAPS" --tls imaps --ca-file "$DC_CA_FILE" \
@@ -86,9 +89,11 @@ lab_up() {
   eval "$(sed -n 's/^\([A-Z_][A-Z0-9_]*\)=\(.*\)$/LAB_\1="\2"/p' "$WORK/lab.env")"
 }
 
-# Run natidle probe in the lab's client namespace against its server.
+# Run natidle probe in the lab's client namespace against its server, bounded
+# in time (SIGTERM, then SIGKILL) so that a hung probe fails the test with
+# its cleanup done instead of being killed with the test by ctest.
 lab_probe() {
-  "$LAB" exec "$LAB_NAME" "$BIN" probe --server "$LAB_SERVER_ADDR" --tls imaps \
+  timeout -k 10 "${PROBE_LIMIT:-120}" "$LAB" exec "$LAB_NAME" "$BIN" probe --server "$LAB_SERVER_ADDR" --tls imaps \
     --ca-file "$LAB_CA_FILE" --user "$LAB_USER" --password-file "$LAB_PASSWORD_FILE" "$@"
 }
 

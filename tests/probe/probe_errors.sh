@@ -12,7 +12,7 @@ expect() {
   local code=$1 pattern=$2 rc=0
   shift 3
   rm -f "$WORK/obs.csv" "$WORK/sum.csv"
-  "$BIN" probe "$@" --csv "$WORK/obs.csv" --summary "$WORK/sum.csv" --max 5 --quiet \
+  run_probe "$@" --csv "$WORK/obs.csv" --summary "$WORK/sum.csv" --max 5 --quiet \
     >"$WORK/out" 2>"$WORK/err" </dev/null || rc=$?
   [ "$rc" -eq "$code" ] || { cat "$WORK/err"; fail "expected exit $code, got $rc for: $*"; }
   [ "$(wc -l <"$WORK/err")" -eq 1 ] || { cat "$WORK/err"; fail "expected one line on stderr"; }

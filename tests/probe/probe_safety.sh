@@ -31,7 +31,7 @@ wait_mailboxes() {
 }
 
 say "1. a whole probe"
-"$BIN" probe "${A[@]}" --max 4 --sessions 3 --csv "$WORK/p1.csv" --summary "$WORK/p1s.csv" --quiet
+run_probe "${A[@]}" --max 4 --sessions 3 --csv "$WORK/p1.csv" --summary "$WORK/p1s.csv" --quiet
 same_inbox "after a probe"
 no_leftovers "after a probe"
 [ "$(summary_field "$WORK/p1s.csv" inbound verdict)" = above_max ] || fail "loopback has no NAT: above_max expected"
@@ -54,7 +54,7 @@ cp "$WORK/k.csv" "$WORK/k.before-resume.csv"
 # probe's: --cleanup leaves it alone and does not refuse because of it.
 imapctl seed natidle-probes-notes 2
 imapctl dump natidle-probes-notes >"$WORK/notes.before"
-"$BIN" probe "${A[@]}" --cleanup >"$WORK/cleanup.out"
+run_probe "${A[@]}" --cleanup >"$WORK/cleanup.out"
 imapctl dump natidle-probes-notes | cmp -s - "$WORK/notes.before" || fail "natidle-probes-notes changed"
 grep -q 'cleanup: [1-9][0-9]* probe mailboxes deleted, 0 refused' "$WORK/cleanup.out" ||
   { cat "$WORK/cleanup.out"; fail "cleanup output"; }
@@ -62,7 +62,7 @@ no_leftovers "after --cleanup"
 same_inbox "after SIGKILL and --cleanup"
 
 say "3. --read-only"
-"$BIN" probe "${A[@]}" --read-only --max 4 --sessions 2 --csv "$WORK/ro.csv" --summary "$WORK/ros.csv" --quiet
+run_probe "${A[@]}" --read-only --max 4 --sessions 2 --csv "$WORK/ro.csv" --summary "$WORK/ros.csv" --quiet
 same_inbox "after --read-only"
 no_leftovers "after --read-only"
 [ "$(summary_field "$WORK/ros.csv" outbound verdict)" = above_max ] || fail "read-only verdict"
@@ -86,7 +86,7 @@ same_inbox "after SIGINT"
 
 say "5. --resume continues the killed run"
 run=$(tail -n 1 "$WORK/k.csv" | cut -d, -f1)
-"$BIN" probe "${A[@]}" --max 6 --sessions 3 --csv "$WORK/k.csv" --summary "$WORK/ks.csv" --resume --quiet
+run_probe "${A[@]}" --max 6 --sessions 3 --csv "$WORK/k.csv" --summary "$WORK/ks.csv" --resume --quiet
 head -n $((rows_killed + 1)) "$WORK/k.csv" | cmp -s - "$WORK/k.before-resume.csv" ||
   fail "earlier rows changed by --resume"
 [ "$(csv_rows "$WORK/k.csv")" -gt "$rows_killed" ] || fail "no new rows after --resume"
@@ -95,7 +95,7 @@ head -n $((rows_killed + 1)) "$WORK/k.csv" | cmp -s - "$WORK/k.before-resume.csv
 [ "$(sort "$WORK/k.csv" | uniq -d | wc -l)" -eq 0 ] || fail "duplicated rows"
 no_leftovers "after --resume"
 rc=0
-"$BIN" probe --server "$DC_HOST" --port "$DC_PORT_IMAP" --tls starttls --ca-file "$DC_CA_FILE" \
+run_probe --server "$DC_HOST" --port "$DC_PORT_IMAP" --tls starttls --ca-file "$DC_CA_FILE" \
   --user "$DC_USER" --password-file "$DC_PASSWORD_FILE" --csv "$WORK/k.csv" --resume --quiet \
   2>"$WORK/mm.err" || rc=$?
 [ "$rc" -eq 7 ] || fail "--resume of another server's file: exit $rc, 7 expected"
@@ -107,7 +107,7 @@ foreign="natidle-probe${sep}20200101T000000Z-0000${sep}1"
 imapctl seed "$foreign" 1
 imapctl dump "$foreign" >"$WORK/foreign.before"
 rc=0
-"$BIN" probe "${A[@]}" --cleanup >/dev/null 2>"$WORK/refuse.err" || rc=$?
+run_probe "${A[@]}" --cleanup >/dev/null 2>"$WORK/refuse.err" || rc=$?
 [ "$rc" -eq 7 ] || { cat "$WORK/refuse.err"; fail "exit $rc, 7 expected"; }
 grep -q 'refusing to delete' "$WORK/refuse.err" || fail "refusal message"
 imapctl dump "$foreign" | cmp -s - "$WORK/foreign.before" || fail "foreign mailbox changed"
