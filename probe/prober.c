@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "natidle/common.h"
@@ -157,6 +159,7 @@ struct probe {
   unsigned port;
   const char *tls_name;
   ni_csv_writer *csv;
+  ni_csv_writer *summary; /* opened before a privilege drop, else at the end */
   ni_resume resume;
   ni_search *s_in, *s_out;
   int cur_dir;         /* direction being checked now */
@@ -1390,16 +1393,43 @@ static void pcap_cb(uv_poll_t *h, int status, int events) {
     ni__pcap_dispatch(p->pcap);
 }
 
-/* Open the packet capture (the server's address is known once the control
- * connection is up), then give up root when asked to.  Capturing is
- * optional: without the privilege the probe says so once and goes on.
- * Returns 0, or an error after which the run must stop (privileges could
- * not be dropped). */
+/* The server's address as the connections will pick it (IPv4 first, as
+ * imap/conn.c does), for a capture opened before the first connection. */
+static int server_addr(const probe *p, struct sockaddr_storage *ss) {
+  struct addrinfo hints, *res = NULL, *ai;
+  char port[16];
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  snprintf(port, sizeof port, "%u", p->port);
+  if (getaddrinfo(p->o->server, port, &hints, &res) != 0 || !res)
+    return NI_EDNS;
+  for (ai = res; ai && ai->ai_family != AF_INET; ai = ai->ai_next)
+    ;
+  if (!ai)
+    ai = res;
+  memset(ss, 0, sizeof *ss);
+  memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+  freeaddrinfo(res);
+  return 0;
+}
+
+/* Open the packet capture, then give up root before the first connection,
+ * so that no byte from the network is parsed with privileges (tcpdump's
+ * order).  Capturing is optional: without the privilege the probe says so
+ * once and goes on.  A privileged process always drops to --pcap-user
+ * (default nobody) unless capturing was turned off; the summary file is
+ * opened first, the --csv file already is.  Returns 0, or an error after
+ * which the run must stop (the privileges could not be dropped, or the
+ * CA file is out of reach afterwards). */
 static int capture_open(probe *p) {
   const ni_probe_opts *o = p->o;
   struct sockaddr_storage ss;
   char err[256] = "";
-  if (!o->no_capture && ni_imap_peer_addr(p->ctl.c, &ss) == 0) {
+  int privileged = getuid() == 0 || geteuid() == 0;
+  if (!o->no_capture && server_addr(p, &ss) != 0)
+    note(p, 0, "no packet evidence: cannot resolve %s before connecting", o->server);
+  else if (!o->no_capture) {
     if (ni__pcap_open(&p->pcap, o->capture_iface ? o->capture_iface : "auto",
                       (struct sockaddr *)&ss, o->pcap_out, err, sizeof err) != 0) {
       p->pcap = NULL;
@@ -1411,11 +1441,28 @@ static int capture_open(probe *p) {
       note(p, 1, "capturing on %s for packet evidence", ni__pcap_iface(p->pcap));
     }
   }
-  if (o->run_as && ni__pcap_drop_privileges(o->run_as, err, sizeof err) != 0) {
+  if (!o->run_as && (o->no_capture || (!privileged && !p->pcap)))
+    return 0;
+  if (o->summary_path) {
+    int e = 0;
+    p->summary = ni_csv_writer_open(o->summary_path, ni_summary_columns, NI_SUMMARY_NCOLS, &e);
+    if (!p->summary) {
+      ni_error("probe", "cannot open %s: %s", o->summary_path, ni_strerror(e));
+      return e;
+    }
+  }
+  int ca_readable = o->ca_file && access(o->ca_file, R_OK) == 0;
+  int rc = ni__pcap_drop_privileges(o->run_as, err, sizeof err);
+  if (rc != 0) {
     ni_error("probe", "%s", err);
-    p->fatal = NI_EUSAGE;
-    begin_shutdown(p);
-    return -1;
+    return rc;
+  }
+  note(p, 1, "running as %s from now on", o->run_as ? o->run_as : "nobody");
+  /* OpenSSL reads the CA file at every connection, after the drop. */
+  if (ca_readable && access(o->ca_file, R_OK) != 0) {
+    ni_error("probe", "%s cannot read %s: choose a --pcap-user who can",
+             o->run_as ? o->run_as : "nobody", o->ca_file);
+    return NI_EUSAGE;
   }
   return 0;
 }
@@ -1425,8 +1472,6 @@ static void ctl_ready(probe *p) {
   k->state = CT_READY;
   k->backoff_ms = 0;
   k->noop_inflight = 0;
-  if (p->phase == PH_CONNECT && !p->o->cleanup && capture_open(p) != 0)
-    return;
   if (p->phase == PH_CONNECT) {
     /* The hierarchy separator: LIST "" "" answers with it. */
     if (ni_imap_list(k->c, "", "", p->o->cleanup ? cleanup_list_sep_cb : list_sep_cb, p) != 0)
@@ -2016,7 +2061,9 @@ static void write_summary(probe *p, ni_search *se, const char *dir, double wall_
     return;
   int err = 0;
   ni_csv_writer *w =
-      ni_csv_writer_open(p->o->summary_path, ni_summary_columns, NI_SUMMARY_NCOLS, &err);
+      p->summary ? p->summary
+                 : ni_csv_writer_open(p->o->summary_path, ni_summary_columns, NI_SUMMARY_NCOLS,
+                                      &err);
   if (!w) {
     ni_error("probe", "cannot write %s: %s", p->o->summary_path, ni_strerror(err));
     return;
@@ -2049,7 +2096,8 @@ static void write_summary(probe *p, ni_search *se, const char *dir, double wall_
                                      dir,       l,             u,            e,    n,
                                      wall,      ka,            rec,          verdict_csv(v)};
   int rc = ni_csv_write_row(w, f);
-  int rc2 = ni_csv_writer_close(w);
+  /* The writer opened before the privilege drop serves both directions. */
+  int rc2 = w == p->summary ? 0 : ni_csv_writer_close(w);
   if (rc || rc2)
     ni_error("probe", "cannot write %s: %s", p->o->summary_path, ni_strerror(rc ? rc : rc2));
 }
@@ -2222,6 +2270,21 @@ int ni__probe_run(const ni_probe_opts *o) {
       free(p);
       return err == NI_EMISMATCH ? NI_EXIT_SAFETY : NI_EXIT_USAGE;
     }
+    /* The summary is written at the end, possibly hours from now: find out
+     * now whether it can be (a directory that is not there, a file of
+     * another layout), not when the measurement is done. */
+    if (o->summary_path) {
+      ni_csv_writer *sw =
+          ni_csv_writer_open(o->summary_path, ni_summary_columns, NI_SUMMARY_NCOLS, &err);
+      if (!sw) {
+        ni_error("probe", "cannot open %s: %s", o->summary_path,
+                 err == NI_EMISMATCH ? "it is not a summary file" : ni_strerror(err));
+        ni_csv_writer_close(p->csv);
+        free(p);
+        return err == NI_EMISMATCH ? NI_EXIT_SAFETY : NI_EXIT_USAGE;
+      }
+      ni_csv_writer_close(sw);
+    }
     if (o->resume) {
       char why[512];
       rc = ni__resume_load(o->csv_path, o->server, p->port, p->tls_name, &p->resume, why,
@@ -2276,7 +2339,12 @@ int ni__probe_run(const ni_probe_opts *o) {
   if (p->st.mode == NI_STATUS_TTY)
     uv_timer_start(&p->tick, tick_cb, 250, 250);
 
-  if (o->cleanup) {
+  int crc = o->cleanup ? 0 : capture_open(p);
+  if (crc != 0) {
+    p->fatal = crc;
+    p->phase = PH_DONE;
+    finish(p);
+  } else if (o->cleanup) {
     /* After login, ctl_ready asks LIST "" "" for the separator; the
      * cleanup starts from its answer. */
     p->phase = PH_CONNECT;
@@ -2302,6 +2370,7 @@ int ni__probe_run(const ni_probe_opts *o) {
     ni__pcap_close(p->pcap);
   }
   ni_csv_writer_close(p->csv);
+  ni_csv_writer_close(p->summary);
   ni_search_free(p->s_in);
   ni_search_free(p->s_out);
   ni__resume_free(&p->resume);
