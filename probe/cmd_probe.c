@@ -26,7 +26,8 @@ static const char *const help_text[] = {
     "                  [--sessions K] [--direction inbound|outbound|both]\n"
     "                  [--strategy adaptive|grid|bisect] [--read-only]\n"
     "                  [--network LABEL] --csv FILE [--summary FILE] [--resume]\n"
-    "                  [--pcap-out FILE] [--no-capture] [--run-as USER]\n"
+    "                  [--pcap IFACE|auto] [--pcap-out FILE] [--pcap-user USER]\n"
+    "                  [--no-capture]\n"
     "                  [--quiet] [--verbose]\n"
     "    natidle probe --cleanup --server HOST [--port N] [--tls MODE] --user NAME ...\n"
     "\n",
@@ -104,11 +105,16 @@ static const char *const help_text[] = {
     "                         --min / 2), at least 0.5 s)\n"
     "    --pcap-out FILE      keep the packet capture of the probe sessions (pcap)\n"
     "    --no-capture         no packet capture: the evidence column stays empty\n"
-    "    --capture-iface IF   capture on IF (default: the interface towards the\n"
-    "                         server)\n"
-    "    --run-as USER        once the capture is open, give up root for USER;\n"
-    "                         --ca-file and the --summary file must then be\n"
-    "                         reachable by USER\n"
+    "    --pcap IFACE|auto    capture on IFACE (default auto: the interface towards\n"
+    "                         the server; also --capture-iface)\n"
+    "    --pcap-user USER     who to become once the capture is open (default\n"
+    "                         nobody; also --run-as).  A process started as root\n"
+    "                         opens the capture, the --csv and --summary files,\n"
+    "                         then drops its groups, gid, uid and every capability\n"
+    "                         before the first connection: no network input is\n"
+    "                         parsed with privileges.  --ca-file must be readable\n"
+    "                         by USER.  --no-capture keeps the privileges as they\n"
+    "                         are.\n"
     "    --quiet              no progress on stderr\n"
     "    --verbose            one line per event, also on a terminal\n"
     "\n",
@@ -145,7 +151,7 @@ static int takes_value(const char *opt) {
       "--server",     "--port",      "--tls",      "--user",     "--password-file", "--ca-file",
       "--min",        "--max",       "--resolution", "--sessions", "--direction",   "--strategy",
       "--network",    "--csv",       "--summary",  "--max-checks", "--noop",
-      "--pcap-out",   "--capture-iface", "--run-as", NULL};
+      "--pcap-out",   "--capture-iface", "--run-as", "--pcap", "--pcap-user", NULL};
   for (int i = 0; with[i]; i++)
     if (!strcmp(opt, with[i]))
       return 1;
@@ -235,9 +241,9 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
         goto bad;
     } else if (!strcmp(a, "--pcap-out"))
       o->pcap_out = v;
-    else if (!strcmp(a, "--capture-iface"))
+    else if (!strcmp(a, "--capture-iface") || !strcmp(a, "--pcap"))
       o->capture_iface = v;
-    else if (!strcmp(a, "--run-as"))
+    else if (!strcmp(a, "--run-as") || !strcmp(a, "--pcap-user"))
       o->run_as = v;
     else if (!strcmp(a, "--no-capture"))
       o->no_capture = 1;
@@ -294,6 +300,10 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
   }
   if (o->min_s >= o->max_s) {
     ni_usage_error("probe", "--min must be below --max");
+    return NI_EUSAGE;
+  }
+  if (o->no_capture && (o->pcap_out || o->capture_iface)) {
+    ni_usage_error("probe", "--pcap and --pcap-out need the capture: drop --no-capture");
     return NI_EUSAGE;
   }
   if (o->cleanup && (o->resume || o->read_only)) {

@@ -3,3 +3,8 @@
 # lab (label lab: root, network namespaces).
 ni_unit_test(test_pcap SOURCES test_pcap.c LABELS unit TIMEOUT 60)
 ni_unit_test(test_pcap_live SOURCES pcap/test_pcap_live.c LABELS lab TIMEOUT 60)
+# natidle probe with its capture: against a loopback Dovecot (label imap,
+# root), and in the carrier NAT lab (label lab).
+ni_script_test(probe_pcap_local tests/pcap/probe_pcap_local.sh LABELS imap TIMEOUT 180)
+ni_script_test(probe_pcap_lab_reset tests/pcap/probe_pcap_lab.sh LABELS lab TIMEOUT 180 ARGS reset 4)
+ni_script_test(probe_pcap_lab_drop tests/pcap/probe_pcap_lab.sh LABELS lab TIMEOUT 180 ARGS drop 4)
