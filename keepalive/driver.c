@@ -853,9 +853,12 @@ static void on_group_timer(uv_timer_t *t) {
   ni_ms now = ni_imap_now();
   ni_ka_action a;
   ni_ka *s;
-  /* Bounded: every session acts at most once per call pattern; the cap only
-   * guards against a scheduler that keeps answering at the same `now`. */
-  for (int i = 0; i < 10000 && (s = ni_ka_group_handle_expiry(&g->kg, now, &a)) != NULL; i++)
+  /* Bounded: at one `now` every session acts at most once (a keepalive's
+   * reply deadline lies after it, a dead session has none); the cap only
+   * guards against a scheduler that keeps answering at the same `now`.
+   * ka_act may free sessions, so the count is taken before the loop. */
+  size_t cap = 2 * g->sessions + 16;
+  for (size_t i = 0; i < cap && (s = ni_ka_group_handle_expiry(&g->kg, now, &a)) != NULL; i++)
     ka_act(push_of(s), a, now);
   group_rearm(g);
 }

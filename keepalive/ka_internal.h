@@ -44,6 +44,14 @@ ni_ms ni__ka_next_due(const ni_ka *s);
 /* Send the keepalive now: record it as outstanding, return its action. */
 ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now);
 
+/* Move s to its current place in its group's heaps (nothing when it is in
+ * no group).  Every public call that changes a session's state ends here. */
+void ni__ka_group_sync(ni_ka *s);
+
+/* 0 if the group's heaps are consistent (links, counts, order, and every
+ * key equal to what its session gives now), else -1.  For the tests. */
+int ni__ka_group_check(const ni_ka_group *g);
+
 /* Next value of the session's xorshift64 generator. */
 uint64_t ni__ka_random(ni_ka *s);
 

@@ -182,8 +182,7 @@ static int on_push_in_noop(ni_ka *s, ni_ms now) {
   return 0;
 }
 
-NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
-  if (!s || !ev) return NI_EUSAGE;
+static int on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   now = clamp_now(s, now);
   int connected = s->state == NI__KA_CONNECTED;
 
@@ -252,14 +251,20 @@ NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   return NI_EUSAGE;
 }
 
+NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
+  if (!s || !ev) return NI_EUSAGE;
+  int rc = on_event(s, ev, now);
+  ni__ka_group_sync(s);
+  return rc;
+}
+
 NI_API ni_ms ni_ka_get_expiry(const ni_ka *s) {
   if (!s || s->state != NI__KA_CONNECTED) return NI_TIME_NEVER;
   if (s->outstanding) return s->out_deadline;
   return ni__ka_next_due(s);
 }
 
-NI_API ni_ka_action ni_ka_handle_expiry(ni_ka *s, ni_ms now) {
-  if (!s || s->state != NI__KA_CONNECTED) return NI_KA_NONE;
+static ni_ka_action handle_expiry(ni_ka *s, ni_ms now) {
   now = clamp_now(s, now);
   if (s->outstanding) {
     if (now < s->out_deadline) return NI_KA_NONE;
@@ -269,6 +274,13 @@ NI_API ni_ka_action ni_ka_handle_expiry(ni_ka *s, ni_ms now) {
   }
   if (now < ni__ka_next_due(s)) return NI_KA_NONE;
   return ni__ka_fire(s, now);
+}
+
+NI_API ni_ka_action ni_ka_handle_expiry(ni_ka *s, ni_ms now) {
+  if (!s || s->state != NI__KA_CONNECTED) return NI_KA_NONE;
+  ni_ka_action a = handle_expiry(s, now);
+  ni__ka_group_sync(s);
+  return a;
 }
 
 NI_API ni_ms ni_ka_reply_deadline(const ni_ka *s) {

@@ -196,6 +196,21 @@ typedef struct ni_ka_stats {
 
 struct ni_ka_group;
 
+/* Private: a session's place in one of its group's binary min-heaps (see
+ * ni_ka_group).  Linked through the sessions themselves, so that a group
+ * allocates nothing. */
+typedef struct ni__ka_node {
+  struct ni__ka_node *left, *right, *parent;
+  ni_ms key;
+  int in_heap;
+} ni__ka_node;
+
+/* Private: a binary min-heap of ni__ka_node by key. */
+typedef struct ni__ka_heap {
+  ni__ka_node *root;
+  size_t n;
+} ni__ka_heap;
+
 /* One push session's scheduler.  Caller-allocated; fields are private. */
 typedef struct ni_ka {
   ni_ka_config cfg;
@@ -223,7 +238,8 @@ typedef struct ni_ka {
   uint64_t rng;
   unsigned bracket_gen;
   ni_ka_stats stats;
-  struct ni_ka *group_next;
+  ni__ka_node due_node;  /* in group->due: keyed by ni_ka_get_expiry() */
+  ni__ka_node pull_node; /* in group->pull while it may be pulled forward */
   struct ni_ka_group *group;
 } ni_ka;
 
@@ -294,14 +310,23 @@ NI_API void ni_ka_get_stats(const ni_ka *s, ni_ka_stats *out);
  * later than its own due time, learning probes are never pulled forward (it
  * would falsify what they measure), and a pulled session keeps at least
  * half of its cadence, so cadences cannot collapse.
- * Sessions are linked through their own struct: nothing is allocated.
+ * Sessions are linked through their own struct: nothing is allocated.  The
+ * group keeps its sessions in two heaps (by expiry, and by the earliest time
+ * each may be pulled forward), updated by every ni_ka_ call on a member, so
+ * ni_ka_group_get_expiry() is O(1), a member's event costs O(log N), and
+ * ni_ka_group_handle_expiry() touches only the sessions that act, at
+ * O(log N) each, however many sessions the group holds.
  */
 typedef struct ni_ka_group {
-  ni_ka *head;      /* private */
+  ni__ka_heap due;  /* private: every member, by its expiry */
+  ni__ka_heap pull; /* private: members that may be pulled forward, by the
+                       earliest time they may be */
   ni_ms awake_at;   /* private: time of the current shared wakeup */
   int awake;        /* private */
   uint64_t wakeups; /* distinct wakeups (times at which a keepalive, or a
                        dead connection's reconnect, happened) */
+  uint64_t visits;  /* private: heap nodes and members touched, a measure
+                       of the group's work that tests can bound */
 } ni_ka_group;
 
 /* Initialise an empty group. */
