@@ -10,7 +10,8 @@
  * broken push.
  *
  * The search, from nothing: start at start_ms (60 s, below almost every
- * carrier), grow by half while probes survive (so the 29-min limit is
+ * carrier; shorter silences seen to survive do not lower it), grow by half
+ * while probes survive (so the 29-min limit is
  * reached in nine intervals, about 75 min, not hours of +60 s steps), never
  * beyond the re-IDLE limit; after the first failure bisect (lower, upper]
  * until it is narrower than the resolution.  That needs
@@ -147,6 +148,11 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
       iv = steady(s);
     else
       iv = up != NI_TIME_NEVER ? up / 2 : s->cfg.start_ms;
+    /* Without a known kill, a silence seen to survive is no reason to send
+     * more often than with nothing known (see below); a lower bound the
+     * caller gave is, since it is the cadence asked for. */
+    if (lo && up == NI_TIME_NEVER && !s->cfg.nat_lower_ms && iv < s->cfg.start_ms)
+      iv = s->cfg.start_ms;
   } else if (lo == 0) {
     iv = up != NI_TIME_NEVER ? up / 2 : s->cfg.start_ms;
     probe = 1;
@@ -156,7 +162,15 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
      * cap applies below); with none, the cap itself was seen to survive. */
     iv = up == NI_TIME_NEVER ? cap : steady(s);
   } else if (up == NI_TIME_NEVER) {
+    /* Growth from what survived, but never below start_ms: with no kill
+     * known, start_ms is where learning starts, and a shorter silence that
+     * survived says nothing that start_ms did not already assume.  Every
+     * session has such silences at once (the round trip of the first
+     * command after CONNECTED makes lower a few ms), and growing from them
+     * would probe at min_interval_ms, then 1.5 times that, taking five
+     * extra wakeups to reach start_ms. */
     iv = lo > cap / 3 * 2 ? cap : lo + lo / 2;
+    if (iv < s->cfg.start_ms) iv = s->cfg.start_ms;
     probe = 1;
   } else if (up - lo > ni__ka_resolution(s)) {
     iv = lo + (up - lo) / 2;

@@ -25,6 +25,7 @@ typedef struct ev {
   int stopped;
   int stop_on_message;
   ni_ka_stats kst; /* the scheduler's counters when the session stopped */
+  ni_ms first_ka_silence; /* silence before the first keepalive sent */
 } ev;
 
 static void on_message(ni_push *p, const ni_push_msg *m, void *ud) {
@@ -59,13 +60,16 @@ static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, v
 static void on_keepalive(ni_push *p, const ni_push_ka_event *kev, void *ud) {
   ev *e = ud;
   (void)p;
+  if (kev->kind == NI_PUSH_KA_SENT && !e->first_ka_silence)
+    e->first_ka_silence = kev->interval_ms;
   if (e->nka < 8)
     e->ka[e->nka++] = kev->kind;
 }
 
 /* Run a session against the script until it stops; stop_on_message: the
- * first new message stops the session gracefully. */
-static ev run(const fs_step *script, int stop_on_message) {
+ * first new message stops the session gracefully.  kc_in: the scheduler's
+ * configuration, NULL for a known NAT timeout of 1.5 s. */
+static ev run_with(const fs_step *script, int stop_on_message, const ni_ka_config *kc_in) {
   ev ev_, *e = &ev_;
   memset(e, 0, sizeof *e);
   e->stop_on_message = stop_on_message;
@@ -82,6 +86,8 @@ static ev run(const fs_step *script, int stop_on_message) {
   kc.min_interval_ms = 500;
   kc.reply_min_ms = 300;
   kc.reply_max_ms = 800;
+  if (kc_in)
+    kc = *kc_in;
 
   ni_push_opts o;
   memset(&o, 0, sizeof o);
@@ -114,6 +120,10 @@ static ev run(const fs_step *script, int stop_on_message) {
   assert_null(strstr(pw + 1, "not-a-real-secret"));
   fs_free(s);
   return ev_;
+}
+
+static ev run(const fs_step *script, int stop_on_message) {
+  return run_with(script, stop_on_message, NULL);
 }
 
 #define HDR "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: hi there\r\n\r\n"
@@ -233,11 +243,47 @@ static void test_push_in_keepalive_answer(void **state) {
   assert_int_equal(e.stopped, 1);
 }
 
+/* Learning from nothing, the first keepalive waits start_ms of silence,
+ * even though the setup's own round trips (NOTIFY, "+ idling") were
+ * silences that survived: growing from those few milliseconds sent the
+ * first probe at min_interval_ms (10 s instead of 60 s by default).
+ * Time-scaled: start 2 s, floor 0.5 s. */
+static void test_first_probe_at_start(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      LOGIN_SELECT("IMAP4rev1 IDLE NOTIFY", "9", "12"),
+      FS_EXPECT("NOTIFY SET"),
+      FS_STALL(30), /* a round trip longer than loopback's, as over a network */
+      FS_SEND("$T OK NOTIFY completed"),
+      FS_EXPECT("IDLE"),
+      FS_STALL(30),
+      FS_SEND("+ idling"),
+      FS_EXPECT_LINE("DONE"),
+      FS_SEND("$T OK IDLE terminated"),
+      FS_EXPECT("IDLE"),
+      FS_SEND("+ idling"),
+      FS_CLOSE()};
+  ni_ka_config kc;
+  ni_ka_config_default(&kc); /* adaptive, nothing known */
+  kc.start_ms = 2000;
+  kc.min_interval_ms = 500;
+  kc.reply_min_ms = 300;
+  kc.reply_max_ms = 800;
+  ev e = run_with(script, 0, &kc);
+  assert_true(e.nka >= 2);
+  assert_int_equal(e.ka[0], NI_PUSH_KA_SENT);
+  assert_int_equal(e.ka[1], NI_PUSH_KA_ANSWERED);
+  assert_true(e.first_ka_silence >= 1900);
+  assert_true(e.first_ka_silence < 3000);
+  assert_int_equal(e.kst.probes, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_idle_fetch_and_keepalives),
       cmocka_unit_test(test_notify_and_graceful_stop),
       cmocka_unit_test(test_push_in_keepalive_answer),
+      cmocka_unit_test(test_first_probe_at_start),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,6 +106,45 @@ static void test_known_timeout_cadence(void **state) {
   }
 }
 
+/* With nothing known, the first probe waits start_ms of silence whatever
+ * shorter silences the session survived before it: the round trips of the
+ * setup (a NOTIFY answer, "+ idling") made the lower bound a few ms and the
+ * first probe went out at min_interval_ms.  A push after a real silence
+ * still grows the probe by half (test_rx_and_push_evidence). */
+static void test_first_probe_at_start(void **state) {
+  (void)state;
+  for (int adaptive = 0; adaptive <= 1; adaptive++) {
+    ni_ka k;
+    ni_ka_config c;
+    ni_ka_config_default(&c);
+    c.adaptive = adaptive;
+    ni_ms t0 = 5000;
+    assert_int_equal(ni_ka_init(&k, &c), 0);
+    ev(&k, NI_KA_EV_CONNECTED, t0);
+    ev(&k, NI_KA_EV_TX, t0 + 1); /* NOTIFY SET */
+    ev(&k, NI_KA_EV_RX, t0 + 4); /* its OK */
+    ev(&k, NI_KA_EV_TX, t0 + 5); /* IDLE */
+    ev(&k, NI_KA_EV_RX, t0 + 8); /* + idling */
+    ev(&k, NI_KA_EV_IDLE_ENTERED, t0 + 8);
+    ni_ms lo;
+    ni_ka_bracket(&k, &lo, NULL);
+    assert_int_equal(lo, 3); /* the evidence is still kept */
+    assert_int_equal(ni_ka_interval(&k), NI_KA_START_MS);
+    assert_int_equal(ni_ka_is_probing(&k), adaptive);
+    assert_int_equal(ni_ka_get_expiry(&k), t0 + 8 + NI_KA_START_MS);
+    /* A push after 15 s of silence: still below the start, no change. */
+    ev(&k, NI_KA_EV_PUSH_IN_IDLE, t0 + 8 + 15 * S);
+    assert_int_equal(ni_ka_interval(&k), NI_KA_START_MS);
+    ni_ms t = ni_ka_get_expiry(&k);
+    assert_int_equal(t, t0 + 8 + 15 * S + NI_KA_START_MS);
+    assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
+    answered(&k, 100, t + 100);
+    /* Survived: learning grows by half from there; the fixed cadence
+     * stays at start_ms. */
+    assert_int_equal(ni_ka_interval(&k), adaptive ? 90 * S : NI_KA_START_MS);
+  }
+}
+
 /* Inside IDLE the keepalive is DONE + IDLE; outside, NOOP. */
 static void test_action_depends_on_idle(void **state) {
   (void)state;
@@ -497,6 +536,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_init_rejects_bad_config),
       cmocka_unit_test(test_known_timeout_cadence),
+      cmocka_unit_test(test_first_probe_at_start),
       cmocka_unit_test(test_action_depends_on_idle),
       cmocka_unit_test(test_reidle_deadline_with_traffic),
       cmocka_unit_test(test_autologout_configurable),
