@@ -181,6 +181,51 @@ static void ctx_put(struct ctx_entry *e) {
   uv_mutex_unlock(&g_lock);
 }
 
+/* Preloaded contexts hold one reference each, dropped by ni_tls_unload_ca. */
+struct preload {
+  struct ctx_entry *e;
+  struct preload *next;
+};
+static struct preload *g_preloads; /* guarded by g_lock */
+
+int ni_tls_preload_ca(const char *ca_file, char *err, size_t errlen) {
+  uv_once(&g_once, tls_global_init);
+  struct preload *pl = calloc(1, sizeof *pl);
+  if (!pl) {
+    snprintf(err, errlen, "TLS setup: out of memory");
+    return NI_ETLS;
+  }
+  pl->e = ctx_get(ca_file, err, errlen);
+  if (!pl->e) {
+    free(pl);
+    return NI_ETLS;
+  }
+  uv_mutex_lock(&g_lock);
+  pl->next = g_preloads;
+  g_preloads = pl;
+  uv_mutex_unlock(&g_lock);
+  return 0;
+}
+
+void ni_tls_unload_ca(const char *ca_file) {
+  uv_once(&g_once, tls_global_init);
+  struct preload *found = NULL;
+  uv_mutex_lock(&g_lock);
+  for (struct preload **pp = &g_preloads; *pp; pp = &(*pp)->next) {
+    const char *have = (*pp)->e->ca_file;
+    if ((!have && !ca_file) || (have && ca_file && !strcmp(have, ca_file))) {
+      found = *pp;
+      *pp = found->next;
+      break;
+    }
+  }
+  uv_mutex_unlock(&g_lock);
+  if (found) {
+    ctx_put(found->e);
+    free(found);
+  }
+}
+
 static int is_ip_literal(const char *host) {
   unsigned char buf[16];
   return uv_inet_pton(AF_INET, host, buf) == 0 || uv_inet_pton(AF_INET6, host, buf) == 0;

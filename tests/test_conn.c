@@ -580,6 +580,25 @@ static void test_imaps_wrong_name_insecure(void **state) {
   imaps_case("wrongname", "other-ca.pem", 1, 0, NULL);
 }
 
+/* A preloaded CA keeps working after its file is gone (a process that gave
+ * up the privileges to read it), until it is unloaded. */
+static void test_preload_ca(void **state) {
+  (void)state;
+  char src[300], copy[300], cmd[700], err[300];
+  path(src, sizeof src, "ca.pem");
+  path(copy, sizeof copy, "ca-preloaded.pem");
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, copy);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(ni_tls_preload_ca(copy, err, sizeof err), 0);
+  assert_int_equal(unlink(copy), 0);
+  imaps_case("server", "ca-preloaded.pem", 0, 0, NULL);
+  ni_tls_unload_ca(copy);
+  ni_tls_unload_ca(copy); /* a second unload does nothing */
+  imaps_case("server", "ca-preloaded.pem", 0, NI_ETLS, "cannot load CA");
+  assert_int_equal(ni_tls_preload_ca(copy, err, sizeof err), NI_ETLS);
+  assert_non_null(strstr(err, "cannot load CA"));
+}
+
 static void test_logindisabled(void **state) {
   (void)state;
   static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] hi"),
@@ -746,6 +765,7 @@ int main(void) {
       cmocka_unit_test(test_imaps_other_ca),
       cmocka_unit_test(test_imaps_wrong_name),
       cmocka_unit_test(test_imaps_wrong_name_insecure),
+      cmocka_unit_test(test_preload_ca),
       cmocka_unit_test(test_free_in_callback),
       cmocka_unit_test(test_logindisabled),
       cmocka_unit_test(test_logout),

@@ -56,6 +56,17 @@ NI_API int ni_tls_mode_parse(const char *s, ni_tls_mode *out);
 /* Name of a TLS mode: "none", "imaps", "starttls" ("?" if out of range). */
 NI_API const char *ni_tls_mode_name(ni_tls_mode m);
 
+/* Load the trust anchors of ca_file (NULL = the system store) now, and keep
+ * them in memory for every later connection that names the same ca_file,
+ * until ni_tls_unload_ca().  A process that reads a root-only CA file and
+ * then gives up its privileges (natidle probe with packet capture) calls this
+ * before the drop.  Returns 0, or NI_ETLS with a one-line reason in err. */
+NI_API int ni_tls_preload_ca(const char *ca_file, char *err, size_t errlen);
+
+/* Release what ni_tls_preload_ca() kept (connections still open keep their
+ * own reference).  Does nothing when ca_file was not preloaded. */
+NI_API void ni_tls_unload_ca(const char *ca_file);
+
 /* Connection options.  Zero-initialise and fill in what you need; the
  * strings are copied by ni_imap_new(), so they need not outlive the call. */
 typedef struct ni_imap_opts {
