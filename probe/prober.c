@@ -160,6 +160,7 @@ struct probe {
   const char *tls_name;
   ni_csv_writer *csv;
   ni_csv_writer *summary; /* opened before a privilege drop, else at the end */
+  int ca_preloaded;       /* ni_tls_preload_ca() done before a privilege drop */
   ni_resume resume;
   ni_search *s_in, *s_out;
   int cur_dir;         /* direction being checked now */
@@ -1451,19 +1452,20 @@ static int capture_open(probe *p) {
       return e;
     }
   }
-  int ca_readable = o->ca_file && access(o->ca_file, R_OK) == 0;
-  int rc = ni__pcap_drop_privileges(o->run_as, err, sizeof err);
+  /* Every connection after the drop verifies against these anchors, read
+   * now while the CA file (often root's own) can still be read. */
+  int rc = ni_tls_preload_ca(o->ca_file, err, sizeof err);
+  if (rc != 0) {
+    ni_error("probe", "%s", err);
+    return NI_EUSAGE;
+  }
+  p->ca_preloaded = 1;
+  rc = ni__pcap_drop_privileges(o->run_as, err, sizeof err);
   if (rc != 0) {
     ni_error("probe", "%s", err);
     return rc;
   }
   note(p, 1, "running as %s from now on", o->run_as ? o->run_as : "nobody");
-  /* OpenSSL reads the CA file at every connection, after the drop. */
-  if (ca_readable && access(o->ca_file, R_OK) != 0) {
-    ni_error("probe", "%s cannot read %s: choose a --pcap-user who can",
-             o->run_as ? o->run_as : "nobody", o->ca_file);
-    return NI_EUSAGE;
-  }
   return 0;
 }
 
@@ -2371,6 +2373,8 @@ int ni__probe_run(const ni_probe_opts *o) {
   }
   ni_csv_writer_close(p->csv);
   ni_csv_writer_close(p->summary);
+  if (p->ca_preloaded)
+    ni_tls_unload_ca(p->o->ca_file);
   ni_search_free(p->s_in);
   ni_search_free(p->s_out);
   ni__resume_free(&p->resume);
