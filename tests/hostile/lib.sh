@@ -5,9 +5,6 @@ set -euo pipefail
 BIN=$NATIDLE_BIN
 HOSTILE=$NATIDLE_SRC/tests/hostile
 WORK=$(mktemp -d /tmp/natidle-hostile.XXXXXX)
-# natidle probe drops root for nobody once its capture is open: nobody must
-# reach the CA file here (the password file stays 0600).
-chmod 755 "$WORK"
 FAILS=0
 PIDS=()
 
