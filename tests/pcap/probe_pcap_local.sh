@@ -76,7 +76,7 @@ say "3. usage"
 grep -q -- "need the capture" "$WORK/u.err" || fail "usage message"
 "$BIN" probe --help >"$WORK/help"
 grep -q -- "--pcap-user USER" "$WORK/help" || fail "--help does not tell about --pcap-user"
-grep -q "parsed with privileges" "$WORK/help" || fail "--help does not tell about the privilege drop"
+grep -q "no network input is parsed" "$WORK/help" || fail "--help does not tell about the privilege drop"
 "$BIN" probe "${A[@]}" --csv "$WORK/u.csv" --pcap-user natidle-no-such-user 2>"$WORK/u.err" &&
   fail "an unknown --pcap-user accepted"
 grep -q "no user 'natidle-no-such-user'" "$WORK/u.err" || { cat "$WORK/u.err" >&2; fail "unknown user message"; }
