@@ -162,6 +162,17 @@ static void vline(FILE *out, const xaxis *ax, double v, double y1, double ly, co
   fputs("</text>\n", out);
 }
 
+/* One legend entry drawn as a short line: colour, an optional dash
+ * attribute (" stroke-dasharray=..." or ""), and its label. */
+static void legend_line(FILE *out, double x, double y, const char *color, const char *dash,
+                        const char *label) {
+  fprintf(out,
+          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+          "stroke-width=\"2\"%s/>\n",
+          x - 6, y, x + 6, y, color, dash);
+  fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", x + 12, y + 4, label);
+}
+
 static void legend(FILE *out, const marks *m, double y) {
   double x = RIGHT + 22;
   fprintf(out, "<g font-size=\"12\">\n");
@@ -188,27 +199,15 @@ static void legend(FILE *out, const marks *m, double y) {
     y += 20;
   }
   if (!isnan(m->estimate)) {
-    fprintf(out,
-            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_ESTIMATE
-            "\" stroke-width=\"2\" stroke-dasharray=\"6 3\"/>\n",
-            x - 6, y, x + 6, y);
-    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">estimated timeout</text>\n", x + 12, y + 4);
+    legend_line(out, x, y, C_ESTIMATE, " stroke-dasharray=\"6 3\"", "estimated timeout");
     y += 20;
   }
   if (!isnan(m->keepalive)) {
-    fprintf(out,
-            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_KEEPALIVE
-            "\" stroke-width=\"2\"/>\n",
-            x - 6, y, x + 6, y);
-    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">recommended keepalive</text>\n", x + 12, y + 4);
+    legend_line(out, x, y, C_KEEPALIVE, "", "recommended keepalive");
     y += 20;
   }
   if (!isnan(m->server_keepalive)) {
-    fprintf(out,
-            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_OTHER
-            "\" stroke-width=\"2\" stroke-dasharray=\"2 3\"/>\n",
-            x - 6, y, x + 6, y);
-    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">server keepalive</text>\n", x + 12, y + 4);
+    legend_line(out, x, y, C_OTHER, " stroke-dasharray=\"2 3\"", "server keepalive");
   }
   fputs("</g>\n", out);
 }
