@@ -6,7 +6,7 @@
 set -euo pipefail
 : "${NATIDLE_SRC:?}" "${NATIDLE_BUILD:?}"
 if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
-if ! command -v dovecot >/dev/null; then echo "SKIP: dovecot-imapd not installed"; exit 77; fi
+if ! command -v dovecot >/dev/null; then echo "FAIL: dovecot-imapd is not installed (sudo ./run deps)"; exit 1; fi
 BIN=$NATIDLE_BUILD/tests/test_dovecot
 INSTANCE=$NATIDLE_SRC/lab/dovecot-instance
 

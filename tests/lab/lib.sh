@@ -3,8 +3,8 @@
 #
 # Each test brings up its own lab, named after the test and its pid so
 # tests can run in parallel, and a trap removes the lab on exit even when
-# the test fails.  Tests exit 77 (skipped) without root or without the
-# lab's tools.
+# the test fails.  Tests exit 77 (skipped) without root; a missing tool is
+# a failure (./run installs every tool the tests use).
 
 set -euo pipefail
 
@@ -33,8 +33,8 @@ skip_unless_possible() {
     exit 77
   fi
   local c
-  for c in ip nft conntrack tc dovecot python3; do
-    command -v "$c" >/dev/null || { say "skipped: '$c' not installed"; exit 77; }
+  for c in ip nft conntrack tc dovecot python3 ping "$@"; do
+    command -v "$c" >/dev/null || { say "FAIL: '$c' is not installed (sudo ./run deps)"; exit 1; }
   done
 }
 

@@ -7,7 +7,7 @@ trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 bin=${NATIDLE_BIN:?}
 fx=${NATIDLE_SRC:?}/tests/reports
 for tool in xmllint rsvg-convert; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
+  command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (sudo ./run deps)"; exit 1; }
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -6,7 +6,7 @@ trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 bin=${NATIDLE_BIN:?}
 fx=${NATIDLE_SRC:?}/tests/reports
 browser=$(command -v chromium || command -v chromium-browser || true)
-[ -n "$browser" ] || { echo "SKIP: chromium not installed"; exit 77; }
+[ -n "$browser" ] || { echo "FAIL: chromium is not installed (sudo ./run deps)"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -8,8 +8,8 @@
 . "$NATIDLE_SRC/tests/lab/lib.sh"
 . "$NATIDLE_SRC/tests/faults/lib.sh"
 CASE=${1:?usage: valgrind.sh probe|keepalive}
+skip_unless_possible valgrind
 lab_test_init "valgrind-$CASE"
-command -v valgrind >/dev/null || { say "skipped: valgrind not installed"; exit 77; }
 T=4
 L=vg${CASE:0:4}$$
 lab_up "$L" --timeout "$T" --mode drop --accounts 1
