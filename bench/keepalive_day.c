@@ -4,7 +4,7 @@
  * policies.  Deterministic: a simulated day runs in milliseconds.
  *
  * Simulation model (implemented in keepalive/sim.c, described in full in
- * include/natidle/keepalive_sim.h):
+ * keepalive/sim.h):
  *  - one session in IDLE behind a NAT with idle timeout T that forgets the
  *    mapping after T of silence, silently, and drops everything for it
  *    afterwards (conntrack, tcp_loose=0, invalid dropped);
@@ -15,14 +15,14 @@
  *  - broken push: from the mapping's expiry to the end of the reconnect;
  *  - a wakeup: a keepalive sent, or a reconnect started;
  *  - the minimum: one wakeup per min(T, 29 min) (RFC 2177 re-IDLE rule).
- * The baselines follow their published rules (keepalive_sim.h).
+ * The baselines follow their published rules (keepalive/sim.h).
  *
  * Usage: bench_keepalive_day  (prints markdown; exit 1 if a goal is missed)
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "natidle/keepalive_sim.h"
+#include "keepalive/sim.h"
 
 #define MIN_MS 60000ull
 #define DAY_MS (24ull * 3600 * 1000)
@@ -63,9 +63,9 @@ typedef struct cell {
 } cell;
 
 static int run(enum row row, ni_ms T, cell *out) {
-  ni_sim_config c;
-  ni_sim_result r;
-  ni_sim_config_default(&c, T);
+  ni__sim_config c;
+  ni__sim_result r;
+  ni__sim_config_default(&c, T);
   c.duration_ms = DAY_MS;
   switch (row) {
   case KNOWN:
@@ -97,12 +97,12 @@ static int run(enum row row, ni_ms T, cell *out) {
   case NROWS:
     return -1;
   }
-  if (ni_sim_run(&c, &r)) return -1;
+  if (ni__sim_run(&c, &r)) return -1;
   int after = row == ADAPTIVE_AFTER || row == ADAPTIVE_LOSSY;
-  const ni_sim_tally *w = after ? &r.after : &r.all;
+  const ni__sim_tally *w = after ? &r.after : &r.all;
   ni_ms span = after ? r.span_ms : c.duration_ms;
   out->wakeups = (double)w->wakeups;
-  out->ratio = out->wakeups / ni_sim_min_wakeups(span, T, r.cap_ms);
+  out->ratio = out->wakeups / ni__sim_min_wakeups(span, T, r.cap_ms);
   out->broken_min = (double)w->broken_ms / 60000.0;
   out->failures = w->failures;
   return 0;
@@ -157,7 +157,7 @@ int main(void) {
   header("policy");
   printf("| minimum: 86400 s / min(T, 29 min) |");
   for (size_t j = 0; j < NT; j++)
-    printf(" %.0f |", ni_sim_min_wakeups(DAY_MS, timeouts[j], cap));
+    printf(" %.0f |", ni__sim_min_wakeups(DAY_MS, timeouts[j], cap));
   printf("\n");
   for (int i = 0; i < NROWS; i++) {
     printf("| %s |", row_name[i]);

@@ -1,16 +1,16 @@
 /*
  * keepalive/sim.c - a deterministic simulated NAT and the baseline tuners.
  *
- * The model is spelled out in include/natidle/keepalive_sim.h.  One loop
+ * The model is spelled out in keepalive/sim.h.  One loop
  * drives either the natidle scheduler (through its public API only, exactly
  * as a driver would) or a baseline tuner, so that both meet the same NAT and
  * are tallied by the same code.
  */
 #include <string.h>
 
-#include "natidle/keepalive_sim.h"
+#include "keepalive/sim.h"
 
-NI_API int ni_sim_tuner_init(ni_sim_tuner *t, ni_sim_policy policy, ni_ms fixed_ms) {
+NI_API int ni__sim_tuner_init(ni__sim_tuner *t, ni__sim_policy policy, ni_ms fixed_ms) {
   if (!t) return NI_EUSAGE;
   memset(t, 0, sizeof(*t));
   t->policy = policy;
@@ -31,11 +31,11 @@ NI_API int ni_sim_tuner_init(ni_sim_tuner *t, ni_sim_policy policy, ni_ms fixed_
   return NI_EUSAGE;
 }
 
-NI_API ni_ms ni_sim_tuner_interval(const ni_sim_tuner *t) {
+NI_API ni_ms ni__sim_tuner_interval(const ni__sim_tuner *t) {
   return t ? t->interval : 0;
 }
 
-static void wechat_report(ni_sim_tuner *t, int answered) {
+static void wechat_report(ni__sim_tuner *t, int answered) {
   if (!answered) {
     ni_ms back =
         t->interval > NI_SIM_WECHAT_BACKOFF_MS ? t->interval - NI_SIM_WECHAT_BACKOFF_MS : 0;
@@ -61,7 +61,7 @@ static void wechat_report(ni_sim_tuner *t, int answered) {
   }
 }
 
-static void fairemail_report(ni_sim_tuner *t, int answered) {
+static void fairemail_report(ni__sim_tuner *t, int answered) {
   if (t->settled) return; /* tuning stopped for good */
   if (answered) {
     t->fail_run = 0;
@@ -76,7 +76,7 @@ static void fairemail_report(ni_sim_tuner *t, int answered) {
   }
 }
 
-NI_API void ni_sim_tuner_report(ni_sim_tuner *t, int answered) {
+NI_API void ni__sim_tuner_report(ni__sim_tuner *t, int answered) {
   if (!t) return;
   if (t->policy == NI_SIM_WECHAT)
     wechat_report(t, answered);
@@ -84,7 +84,7 @@ NI_API void ni_sim_tuner_report(ni_sim_tuner *t, int answered) {
     fairemail_report(t, answered);
 }
 
-NI_API void ni_sim_config_default(ni_sim_config *c, ni_ms nat_timeout_ms) {
+NI_API void ni__sim_config_default(ni__sim_config *c, ni_ms nat_timeout_ms) {
   if (!c) return;
   memset(c, 0, sizeof(*c));
   c->nat_timeout_ms = nat_timeout_ms;
@@ -98,7 +98,7 @@ NI_API void ni_sim_config_default(ni_sim_config *c, ni_ms nat_timeout_ms) {
   ni_ka_config_default(&c->ka);
 }
 
-NI_API double ni_sim_min_wakeups(ni_ms span_ms, ni_ms nat_timeout_ms, ni_ms cap_ms) {
+NI_API double ni__sim_min_wakeups(ni_ms span_ms, ni_ms nat_timeout_ms, ni_ms cap_ms) {
   ni_ms per = nat_timeout_ms < cap_ms ? nat_timeout_ms : cap_ms;
   return per ? (double)span_ms / (double)per : 0.0;
 }
@@ -106,10 +106,10 @@ NI_API double ni_sim_min_wakeups(ni_ms span_ms, ni_ms nat_timeout_ms, ni_ms cap_
 /* The client under test: the natidle scheduler or a baseline tuner behind
  * one small interface, so the loop below treats them alike. */
 typedef struct client {
-  const ni_sim_config *c;
+  const ni__sim_config *c;
   int natidle;
   ni_ka ka;
-  ni_sim_tuner tu;
+  ni__sim_tuner tu;
   ni_ms last_act;    /* tuner: end of the last exchange */
   int tu_waiting;    /* tuner: its keepalive is lost, waiting in vain */
   ni_ms tu_deadline; /* ...until then */
@@ -127,13 +127,13 @@ static void client_connected(client *k, ni_ms t) {
 
 static ni_ms client_next(const client *k) {
   if (k->natidle) return ni_ka_get_expiry(&k->ka);
-  return k->tu_waiting ? k->tu_deadline : k->last_act + ni_sim_tuner_interval(&k->tu);
+  return k->tu_waiting ? k->tu_deadline : k->last_act + ni__sim_tuner_interval(&k->tu);
 }
 
 static ni_ka_action client_act(client *k, ni_ms t) {
   if (k->natidle) return ni_ka_handle_expiry(&k->ka, t);
   if (k->tu_waiting) {
-    ni_sim_tuner_report(&k->tu, 0);
+    ni__sim_tuner_report(&k->tu, 0);
     return NI_KA_DEAD;
   }
   return NI_KA_REIDLE;
@@ -143,7 +143,7 @@ static void client_answered(client *k, ni_ms t, ni_ms rtt) {
   if (k->natidle) {
     ni_ka_on_event(&k->ka, &(ni_ka_event){.type = NI_KA_EV_KA_ANSWERED, .rtt_ms = rtt}, t);
   } else {
-    ni_sim_tuner_report(&k->tu, 1);
+    ni__sim_tuner_report(&k->tu, 1);
     k->last_act = t;
   }
 }
@@ -157,9 +157,9 @@ static void client_unanswered(client *k, ni_ms t) {
 }
 
 /* Count one event at time t in the windows it falls into. */
-static void tally(ni_sim_result *r, const ni_sim_config *c, ni_ms t, int wakeup, int keepalive,
+static void tally(ni__sim_result *r, const ni__sim_config *c, ni_ms t, int wakeup, int keepalive,
                   int failure) {
-  ni_sim_tally *w[2] = {&r->all, t >= c->after_ms ? &r->after : NULL};
+  ni__sim_tally *w[2] = {&r->all, t >= c->after_ms ? &r->after : NULL};
   for (int i = 0; i < 2; i++) {
     if (!w[i]) continue;
     w[i]->wakeups += (uint64_t)wakeup;
@@ -168,7 +168,7 @@ static void tally(ni_sim_result *r, const ni_sim_config *c, ni_ms t, int wakeup,
   }
 }
 
-static void tally_broken(ni_sim_result *r, const ni_sim_config *c, ni_ms from, ni_ms to) {
+static void tally_broken(ni__sim_result *r, const ni__sim_config *c, ni_ms from, ni_ms to) {
   if (to > c->duration_ms) to = c->duration_ms;
   if (to <= from) return;
   r->all.broken_ms += to - from;
@@ -177,7 +177,7 @@ static void tally_broken(ni_sim_result *r, const ni_sim_config *c, ni_ms from, n
 }
 
 /* Whether the next answer is lost at random (xorshift64, seeded). */
-static int random_loss(const ni_sim_config *c, uint64_t *x) {
+static int random_loss(const ni__sim_config *c, uint64_t *x) {
   if (!c->loss_permille) return 0;
   *x ^= *x << 13;
   *x ^= *x >> 7;
@@ -185,21 +185,21 @@ static int random_loss(const ni_sim_config *c, uint64_t *x) {
   return *x % 1000 < c->loss_permille;
 }
 
-static int in_band(const ni_sim_config *c, ni_ms cap, ni_ms silence) {
+static int in_band(const ni__sim_config *c, ni_ms cap, ni_ms silence) {
   ni_ms ref = c->nat_timeout_ms < cap ? c->nat_timeout_ms : cap;
   ni_ms lo = ref / 1000 * c->band_permille + ref % 1000 * c->band_permille / 1000;
   if (c->nat_timeout_ms > cap) return silence >= lo && silence <= cap;
   return silence >= lo && silence < ref;
 }
 
-NI_API int ni_sim_run(const ni_sim_config *c, ni_sim_result *r) {
+NI_API int ni__sim_run(const ni__sim_config *c, ni__sim_result *r) {
   client k;
   if (!c || !r || !c->nat_timeout_ms || !c->duration_ms) return NI_EUSAGE;
   memset(r, 0, sizeof(*r));
   memset(&k, 0, sizeof(k));
   k.c = c;
   k.natidle = c->policy == NI_SIM_NATIDLE;
-  if (k.natidle ? ni_ka_init(&k.ka, &c->ka) : ni_sim_tuner_init(&k.tu, c->policy, c->fixed_ms))
+  if (k.natidle ? ni_ka_init(&k.ka, &c->ka) : ni__sim_tuner_init(&k.tu, c->policy, c->fixed_ms))
     return NI_EUSAGE;
   ni_ms logout = c->ka.autologout_ms ? c->ka.autologout_ms : NI_KA_AUTOLOGOUT_MS;
   r->cap_ms = logout > 120000 ? logout - 60000 : logout / 2;
@@ -244,6 +244,6 @@ NI_API int ni_sim_run(const ni_sim_config *c, ni_sim_result *r) {
     }
   }
   if (dead_since != NI_TIME_NEVER) tally_broken(r, c, dead_since, c->duration_ms);
-  r->final_interval_ms = k.natidle ? ni_ka_interval(&k.ka) : ni_sim_tuner_interval(&k.tu);
+  r->final_interval_ms = k.natidle ? ni_ka_interval(&k.ka) : ni__sim_tuner_interval(&k.tu);
   return 0;
 }

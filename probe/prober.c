@@ -28,7 +28,7 @@
 #include "natidle/common.h"
 #include "natidle/conn.h"
 #include "natidle/csv.h"
-#include "probe/cliutil.h"
+#include "cli/util.h"
 #include "probe/pcap.h"
 #include "probe/prober.h"
 #include "probe/search.h"

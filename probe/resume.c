@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "natidle/csv.h"
-#include "probe/cliutil.h"
+#include "cli/util.h"
 #include "probe/prober.h"
 
 int ni__outcome_alive(const char *outcome) {

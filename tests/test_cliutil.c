@@ -11,8 +11,8 @@
 #include <cmocka.h>
 
 #include "natidle/common.h"
-#include "probe/cliutil.h"
-#include "probe/secret.h"
+#include "cli/util.h"
+#include "cli/password.h"
 
 static void test_parse_uint(void **state) {
   (void)state;

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "natidle/keepalive_sim.h"
+#include "keepalive/sim.h"
 
 #define S 1000ull
 #define MIN (60 * S)
@@ -31,15 +31,15 @@ static ni_ms grid(int i) {
   return (ni_ms)(30000.0 * pow(7200.0 / 30.0, i / (double)(NGRID - 1)));
 }
 
-static void run(ni_sim_policy p, ni_ms T, ni_sim_result *r) {
-  ni_sim_config c;
-  ni_sim_config_default(&c, T);
+static void run(ni__sim_policy p, ni_ms T, ni__sim_result *r) {
+  ni__sim_config c;
+  ni__sim_config_default(&c, T);
   c.duration_ms = DURATION;
   c.policy = p;
-  assert_int_equal(ni_sim_run(&c, r), 0);
+  assert_int_equal(ni__sim_run(&c, r), 0);
 }
 
-static int settled(const ni_sim_result *r) {
+static int settled(const ni__sim_result *r) {
   return r->last_bad_ms < SETTLED_BY;
 }
 
@@ -49,7 +49,7 @@ static void test_adaptive_settles(void **state) {
   (void)state;
   for (int i = 0; i < NGRID; i++) {
     ni_ms T = grid(i), C = T < CAP ? T : CAP;
-    ni_sim_result r;
+    ni__sim_result r;
     run(NI_SIM_NATIDLE, T, &r);
     if (!settled(&r))
       fail_msg("T=%llu ms: not settled (last bad keepalive at %llu ms)", (unsigned long long)T,
@@ -62,7 +62,7 @@ static void test_adaptive_settles(void **state) {
     assert_in_range(r.all.failures, 0, 6);
     assert_true(r.last_bad_ms < 3 * HOUR);
     /* Once settled it costs close to the minimum (the bench's goal). */
-    assert_true((double)r.after.wakeups <= 1.30 * ni_sim_min_wakeups(r.span_ms, T, r.cap_ms));
+    assert_true((double)r.after.wakeups <= 1.30 * ni__sim_min_wakeups(r.span_ms, T, r.cap_ms));
   }
 }
 
@@ -74,7 +74,7 @@ static void test_baselines_never_settle_outside_their_range(void **state) {
   (void)state;
   for (int i = 0; i < NGRID; i++) {
     ni_ms T = grid(i);
-    ni_sim_result w, f;
+    ni__sim_result w, f;
     run(NI_SIM_WECHAT, T, &w);
     run(NI_SIM_FAIREMAIL, T, &f);
     if (T < NI_SIM_WECHAT_START_MS) {
@@ -102,7 +102,7 @@ static void test_fewer_failures_than_fairemail(void **state) {
   int n = 0;
   for (int i = 0; i < NGRID; i++) {
     ni_ms T = grid(i);
-    ni_sim_result a, f;
+    ni__sim_result a, f;
     run(NI_SIM_FAIREMAIL, T, &f);
     if (!settled(&f)) continue;
     run(NI_SIM_NATIDLE, T, &a);
@@ -135,7 +135,7 @@ static void test_settles_sooner_than_wechat(void **state) {
   int n = 0;
   for (int i = 0; i < NGRID; i++) {
     ni_ms T = grid(i);
-    ni_sim_result a, w;
+    ni__sim_result a, w;
     run(NI_SIM_WECHAT, T, &w);
     if (!settled(&w)) continue;
     run(NI_SIM_NATIDLE, T, &a);
@@ -161,15 +161,15 @@ static void test_adaptive_on_lossy_path(void **state) {
   double sum = 0, worst = 0;
   for (int i = 0; i < NGRID; i += 2) {
     ni_ms T = grid(i);
-    ni_sim_config c;
-    ni_sim_result r;
-    ni_sim_config_default(&c, T);
+    ni__sim_config c;
+    ni__sim_result r;
+    ni__sim_config_default(&c, T);
     c.duration_ms = 7 * 24 * HOUR;
     c.after_ms = 24 * HOUR;
     c.loss_permille = 20;
     c.loss_seed = (uint64_t)i + 7;
-    assert_int_equal(ni_sim_run(&c, &r), 0);
-    double ratio = (double)r.after.wakeups / ni_sim_min_wakeups(r.span_ms, T, r.cap_ms);
+    assert_int_equal(ni__sim_run(&c, &r), 0);
+    double ratio = (double)r.after.wakeups / ni__sim_min_wakeups(r.span_ms, T, r.cap_ms);
     sum += ratio;
     worst = ratio > worst ? ratio : worst;
     /* Broken push stays rare: the cadence is not pushed above T by noise. */
@@ -187,19 +187,19 @@ static void test_adaptive_on_lossy_path(void **state) {
  * fails every time, and the broken time is what the model says. */
 static void test_sim_model(void **state) {
   (void)state;
-  ni_sim_config c;
-  ni_sim_result r;
-  ni_sim_config_default(&c, 5 * MIN);
+  ni__sim_config c;
+  ni__sim_result r;
+  ni__sim_config_default(&c, 5 * MIN);
   c.policy = NI_SIM_FIXED;
   c.fixed_ms = 4 * MIN;
-  assert_int_equal(ni_sim_run(&c, &r), 0);
+  assert_int_equal(ni__sim_run(&c, &r), 0);
   assert_int_equal(r.all.failures, 0);
   assert_int_equal(r.all.broken_ms, 0);
   /* 24 h / (4 min + 200 ms answer) keepalives. */
   assert_int_equal(r.all.keepalives, (24 * HOUR) / (4 * MIN + 200));
 
   c.fixed_ms = 6 * MIN;
-  assert_int_equal(ni_sim_run(&c, &r), 0);
+  assert_int_equal(ni__sim_run(&c, &r), 0);
   assert_int_equal(r.all.failures, r.all.keepalives);
   /* Each cycle: 5 min alive, then broken from 5 min to 6 min + 10 s reply
    * wait + 2 s reconnect; a wakeup for the keepalive and the reconnect. */
@@ -208,52 +208,52 @@ static void test_sim_model(void **state) {
   assert_true(r.all.broken_ms >= (24 * HOUR / cycle) * (MIN + 12 * S));
 
   c.fixed_ms = 0;
-  assert_int_equal(ni_sim_run(&c, &r), NI_EUSAGE);
-  assert_int_equal(ni_sim_run(NULL, &r), NI_EUSAGE);
+  assert_int_equal(ni__sim_run(&c, &r), NI_EUSAGE);
+  assert_int_equal(ni__sim_run(NULL, &r), NI_EUSAGE);
 }
 
 /* Same inputs, same outputs: nothing random, nothing read from a clock. */
 static void test_sim_deterministic(void **state) {
   (void)state;
-  ni_sim_config c;
-  ni_sim_result a, b;
-  ni_sim_config_default(&c, 14 * MIN);
-  assert_int_equal(ni_sim_run(&c, &a), 0);
-  assert_int_equal(ni_sim_run(&c, &b), 0);
+  ni__sim_config c;
+  ni__sim_result a, b;
+  ni__sim_config_default(&c, 14 * MIN);
+  assert_int_equal(ni__sim_run(&c, &a), 0);
+  assert_int_equal(ni__sim_run(&c, &b), 0);
   assert_memory_equal(&a, &b, sizeof(a));
 }
 
 /* The baseline tuners follow their published rules. */
 static void test_tuners(void **state) {
   (void)state;
-  ni_sim_tuner t;
-  assert_int_equal(ni_sim_tuner_init(&t, NI_SIM_NATIDLE, 0), NI_EUSAGE);
-  assert_int_equal(ni_sim_tuner_init(&t, NI_SIM_WECHAT, 0), 0);
-  assert_int_equal(ni_sim_tuner_interval(&t), 270 * S);
+  ni__sim_tuner t;
+  assert_int_equal(ni__sim_tuner_init(&t, NI_SIM_NATIDLE, 0), NI_EUSAGE);
+  assert_int_equal(ni__sim_tuner_init(&t, NI_SIM_WECHAT, 0), 0);
+  assert_int_equal(ni__sim_tuner_interval(&t), 270 * S);
   for (int i = 0; i < 3; i++)
-    ni_sim_tuner_report(&t, 1);
-  assert_int_equal(ni_sim_tuner_interval(&t), 330 * S);
-  ni_sim_tuner_report(&t, 0);
-  assert_int_equal(ni_sim_tuner_interval(&t), 270 * S); /* 250 s, floored */
+    ni__sim_tuner_report(&t, 1);
+  assert_int_equal(ni__sim_tuner_interval(&t), 330 * S);
+  ni__sim_tuner_report(&t, 0);
+  assert_int_equal(ni__sim_tuner_interval(&t), 270 * S); /* 250 s, floored */
   for (int i = 0; i < 30; i++)
-    ni_sim_tuner_report(&t, 1);
-  assert_int_equal(ni_sim_tuner_interval(&t), 270 * S); /* settled */
+    ni__sim_tuner_report(&t, 1);
+  assert_int_equal(ni__sim_tuner_interval(&t), 270 * S); /* settled */
 
-  assert_int_equal(ni_sim_tuner_init(&t, NI_SIM_FAIREMAIL, 0), 0);
-  assert_int_equal(ni_sim_tuner_interval(&t), 15 * MIN);
-  ni_sim_tuner_report(&t, 0);
-  ni_sim_tuner_report(&t, 0);
-  assert_int_equal(ni_sim_tuner_interval(&t), 15 * MIN);
-  ni_sim_tuner_report(&t, 0);
-  assert_int_equal(ni_sim_tuner_interval(&t), 13 * MIN);
+  assert_int_equal(ni__sim_tuner_init(&t, NI_SIM_FAIREMAIL, 0), 0);
+  assert_int_equal(ni__sim_tuner_interval(&t), 15 * MIN);
+  ni__sim_tuner_report(&t, 0);
+  ni__sim_tuner_report(&t, 0);
+  assert_int_equal(ni__sim_tuner_interval(&t), 15 * MIN);
+  ni__sim_tuner_report(&t, 0);
+  assert_int_equal(ni__sim_tuner_interval(&t), 13 * MIN);
   for (int i = 0; i < 30; i++)
-    ni_sim_tuner_report(&t, 0);
-  assert_int_equal(ni_sim_tuner_interval(&t), 9 * MIN);
+    ni__sim_tuner_report(&t, 0);
+  assert_int_equal(ni__sim_tuner_interval(&t), 9 * MIN);
   for (int i = 0; i < 3; i++)
-    ni_sim_tuner_report(&t, 1);
+    ni__sim_tuner_report(&t, 1);
   for (int i = 0; i < 9; i++)
-    ni_sim_tuner_report(&t, 0);
-  assert_int_equal(ni_sim_tuner_interval(&t), 9 * MIN); /* stopped tuning */
+    ni__sim_tuner_report(&t, 0);
+  assert_int_equal(ni__sim_tuner_interval(&t), 9 * MIN); /* stopped tuning */
 }
 
 int main(void) {

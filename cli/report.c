@@ -6,7 +6,7 @@
 
 #include "natidle/common.h"
 #include "natidle/report.h"
-#include "probe/commands.h"
+#include "cli/commands.h"
 
 static const char help_report[] =
     "NAME\n"

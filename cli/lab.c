@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "natidle/common.h"
-#include "probe/commands.h"
+#include "cli/commands.h"
 
 #define LAB_SCRIPT "natidle-lab"
 

@@ -1,5 +1,5 @@
 /*
- * natidle/keepalive_sim.h - a deterministic simulated NAT, and the keepalive
+ * keepalive/sim.h - a deterministic simulated NAT, and the keepalive
  * policies natidle is compared with, for tests and benchmarks.
  *
  * The model (all in simulated milliseconds; nothing sleeps, nothing is
@@ -58,36 +58,36 @@ extern "C" {
 #define NI_SIM_FAIREMAIL_MIN_MS 540000u
 
 /* Which client keeps the session alive. */
-typedef enum ni_sim_policy {
-  NI_SIM_NATIDLE = 1, /* the natidle scheduler, configured by ni_sim_config.ka */
-  NI_SIM_FIXED,       /* a fixed cadence of ni_sim_config.fixed_ms */
+typedef enum ni__sim_policy {
+  NI_SIM_NATIDLE = 1, /* the natidle scheduler, configured by ni__sim_config.ka */
+  NI_SIM_FIXED,       /* a fixed cadence of ni__sim_config.fixed_ms */
   NI_SIM_WECHAT,      /* linear climb, settles below a failure */
   NI_SIM_FAIREMAIL    /* starts high, steps down only */
-} ni_sim_policy;
+} ni__sim_policy;
 
 /* A baseline tuner: the interval it uses next and what it does with the
  * outcome of a keepalive.  Caller-allocated; fields are private. */
-typedef struct ni_sim_tuner {
-  ni_sim_policy policy;
+typedef struct ni__sim_tuner {
+  ni__sim_policy policy;
   ni_ms interval;
   unsigned ok_run, fail_run; /* consecutive successes / failures */
   int settled;               /* WeChat: climb stopped; FairEmail: tuning stopped */
   ni_ms settled_for;         /* WeChat: silence survived since the last change */
-} ni_sim_tuner;
+} ni__sim_tuner;
 
 /* Initialise a baseline tuner (NI_SIM_FIXED, NI_SIM_WECHAT or
  * NI_SIM_FAIREMAIL; fixed_ms is used by NI_SIM_FIXED only).  Returns 0 or
  * NI_EUSAGE (NULL, NI_SIM_NATIDLE, or a fixed cadence of 0). */
-NI_API int ni_sim_tuner_init(ni_sim_tuner *t, ni_sim_policy policy, ni_ms fixed_ms);
+int ni__sim_tuner_init(ni__sim_tuner *t, ni__sim_policy policy, ni_ms fixed_ms);
 
 /* The silence (ms) after which the tuner sends its next keepalive. */
-NI_API ni_ms ni_sim_tuner_interval(const ni_sim_tuner *t);
+ni_ms ni__sim_tuner_interval(const ni__sim_tuner *t);
 
 /* Tell the tuner how its last keepalive went: answered (1) or not (0). */
-NI_API void ni_sim_tuner_report(ni_sim_tuner *t, int answered);
+void ni__sim_tuner_report(ni__sim_tuner *t, int answered);
 
 /* One simulation. */
-typedef struct ni_sim_config {
+typedef struct ni__sim_config {
   ni_ms nat_timeout_ms;    /* T: the NAT forgets after this much silence */
   ni_ms duration_ms;       /* simulated time (default 24 h) */
   ni_ms rtt_ms;            /* round trip (default 200 ms) */
@@ -104,41 +104,41 @@ typedef struct ni_sim_config {
    * loss). */
   unsigned loss_permille;
   uint64_t loss_seed;
-  ni_sim_policy policy;
+  ni__sim_policy policy;
   ni_ms fixed_ms;  /* NI_SIM_FIXED */
   ni_ka_config ka; /* NI_SIM_NATIDLE */
-} ni_sim_config;
+} ni__sim_config;
 
 /* Tallies over a window of the simulation. */
-typedef struct ni_sim_tally {
+typedef struct ni__sim_tally {
   uint64_t wakeups;    /* keepalives + reconnects */
   uint64_t keepalives; /* keepalives sent */
   uint64_t failures;   /* keepalives lost to an expired mapping */
   ni_ms broken_ms;     /* time push was broken */
-} ni_sim_tally;
+} ni__sim_tally;
 
-typedef struct ni_sim_result {
-  ni_sim_tally all;        /* the whole run */
-  ni_sim_tally after;      /* from after_ms to the end */
+typedef struct ni__sim_result {
+  ni__sim_tally all;        /* the whole run */
+  ni__sim_tally after;      /* from after_ms to the end */
   ni_ms span_ms;           /* duration - after_ms: the second window's length */
   ni_ms cap_ms;            /* the re-IDLE cap the band was measured against */
   ni_ms final_interval_ms; /* the interval in use at the end */
   /* Time of the last keepalive that failed or fell outside the band; 0 if
    * none did.  The policy "settled" if this is well before the end. */
   ni_ms last_bad_ms;
-} ni_sim_result;
+} ni__sim_result;
 
 /* Fill `c` with the defaults above for a NAT timeout of nat_timeout_ms;
  * policy NI_SIM_NATIDLE with ni_ka_config_default(). */
-NI_API void ni_sim_config_default(ni_sim_config *c, ni_ms nat_timeout_ms);
+void ni__sim_config_default(ni__sim_config *c, ni_ms nat_timeout_ms);
 
 /* Run one simulation.  Returns 0, or NI_EUSAGE for a NULL pointer, a zero
  * timeout or duration, or a configuration the policy rejects. */
-NI_API int ni_sim_run(const ni_sim_config *c, ni_sim_result *r);
+int ni__sim_run(const ni__sim_config *c, ni__sim_result *r);
 
 /* The fewest wakeups any client could need over `span_ms` with a NAT timeout
  * T and the 29-min rule: span / min(T, cap), as a real number. */
-NI_API double ni_sim_min_wakeups(ni_ms span_ms, ni_ms nat_timeout_ms, ni_ms cap_ms);
+double ni__sim_min_wakeups(ni_ms span_ms, ni_ms nat_timeout_ms, ni_ms cap_ms);
 
 #ifdef __cplusplus
 }

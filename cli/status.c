@@ -9,7 +9,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "probe/cliutil.h"
+#include "cli/util.h"
 #include "probe/prober.h"
 
 /* The live line is redrawn at most this often: fast enough to look alive,

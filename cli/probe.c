@@ -7,11 +7,11 @@
 
 #include "natidle/common.h"
 #include "natidle/conn.h"
-#include "probe/cliutil.h"
-#include "probe/commands.h"
+#include "cli/util.h"
+#include "cli/commands.h"
 #include "probe/prober.h"
 #include "probe/search.h"
-#include "probe/secret.h"
+#include "cli/password.h"
 
 /* The help, one section per string (ISO C caps a string literal at 4095
  * bytes). */

@@ -15,9 +15,9 @@
 #include "natidle/keepalive.h"
 #include "natidle/push.h"
 #include "natidle/report.h"
-#include "probe/cliutil.h"
-#include "probe/commands.h"
-#include "probe/secret.h"
+#include "cli/util.h"
+#include "cli/commands.h"
+#include "cli/password.h"
 
 #define CMD "keepalive"
 #define MAX_ACCOUNTS 64

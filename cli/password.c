@@ -1,5 +1,5 @@
 /* Password input that keeps the secret out of argv, logs and core dumps. */
-#include "probe/secret.h"
+#include "cli/password.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "natidle/common.h"
-#include "probe/commands.h"
+#include "cli/commands.h"
 
 static const struct {
   const char *name;

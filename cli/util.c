@@ -1,5 +1,5 @@
 /* Bounded number parsing and one-line error output for the subcommands. */
-#include "probe/cliutil.h"
+#include "cli/util.h"
 
 #include <ctype.h>
 #include <errno.h>
