@@ -1,7 +1,6 @@
 /* natidle keepalive: hold push sessions alive with the fewest keepalives,
  * print new mail as it arrives, log every keepalive and connection event. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,9 +14,10 @@
 #include "natidle/keepalive.h"
 #include "natidle/push.h"
 #include "natidle/report.h"
-#include "cli/util.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/password.h"
+#include "cli/util.h"
 
 #define CMD "keepalive"
 #define MAX_ACCOUNTS 64
@@ -79,16 +79,9 @@ static const char *const help_text[] = {
     "    --quiet.  The password is never taken from the command line.\n"
     "\n"
     ,
-    "OPTIONS\n"
-    "    --server HOST        IMAP server (name or address)\n"
-    "    --port N             port (default 993 for imaps, 143 otherwise)\n"
-    "    --tls MODE           imaps (default), starttls or none\n"
-    "    --user NAME          login name\n"
-    "    --password-file FILE file holding the password (else $NATIDLE_PASSWORD,\n"
-    "                         else a prompt on the terminal)\n"
-    "    --ca-file FILE       PEM CA bundle to trust instead of the system's\n"
-    "    --insecure           do not verify the server certificate\n"
-    "    --allow-plaintext    allow logging in without TLS (--tls none)\n"
+    "OPTIONS\n",
+    ni__conn_opts_help,
+    "  Keepalive:\n"
     "    --mailbox NAME       mailbox to watch (default INBOX)\n"
     ,
     "    --nat-timeout S      the NAT's idle timeout is known to be S seconds:\n"
@@ -100,8 +93,7 @@ static const char *const help_text[] = {
     "                         whatever the scheduler would choose\n"
     "    --state FILE         remember what was learned per network in FILE and\n"
     "                         start from it next time\n"
-    "    --network LABEL      network label for --state and --from-summary\n"
-    "                         (default \"default\")\n"
+    "                         (per --network, default \"default\")\n"
     "    --accounts FILE      several accounts, one per line:\n"
     "                             user password_file [server [port [tls]]]\n"
     "                         (server, port and tls default to the options);\n"
@@ -418,7 +410,7 @@ static char *xstrdup(const char *s) {
 static int read_accounts(app *a, const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) {
-    ni_usage_error(CMD, "--accounts %s: %s", path, strerror(errno));
+    ni__usage_error(CMD, "--accounts %s: %s", path, strerror(errno));
     return NI_EUSAGE;
   }
   char line[1024];
@@ -431,13 +423,13 @@ static int read_accounts(app *a, const char *path) {
     if (n == 0 || w[0][0] == '#')
       continue;
     if (n < 2 || n > 5) {
-      ni_usage_error(CMD, "--accounts %s:%u: expected: user password_file [server [port [tls]]]",
+      ni__usage_error(CMD, "--accounts %s:%u: expected: user password_file [server [port [tls]]]",
                      path, lineno);
       rc = NI_EUSAGE;
       break;
     }
     if (a->nacc == MAX_ACCOUNTS) {
-      ni_usage_error(CMD, "--accounts %s: more than %d accounts", path, MAX_ACCOUNTS);
+      ni__usage_error(CMD, "--accounts %s: more than %d accounts", path, MAX_ACCOUNTS);
       rc = NI_EUSAGE;
       break;
     }
@@ -445,15 +437,15 @@ static int read_accounts(app *a, const char *path) {
     ac->user = xstrdup(w[0]);
     ac->password_file = xstrdup(w[1]);
     ac->server = n > 2 ? xstrdup(w[2]) : NULL;
-    if (n > 3 && ni_parse_uint(w[3], 1, 65535, &ac->port) < 0) {
-      ni_usage_error(CMD, "--accounts %s:%u: bad port '%s'", path, lineno, w[3]);
+    if (n > 3 && ni__parse_uint(w[3], 1, 65535, &ac->port) < 0) {
+      ni__usage_error(CMD, "--accounts %s:%u: bad port '%s'", path, lineno, w[3]);
       rc = NI_EUSAGE;
     }
     ac->tls_name = n > 4 ? xstrdup(w[4]) : NULL;
   }
   fclose(f);
   if (rc == 0 && a->nacc == 0) {
-    ni_usage_error(CMD, "--accounts %s: no account in it", path);
+    ni__usage_error(CMD, "--accounts %s: no account in it", path);
     rc = NI_EUSAGE;
   }
   return rc;
@@ -469,7 +461,7 @@ static int bracket_from_summary(const char *path, const char *network, ni_ms *lo
     return -ENOMEM;
   int rc = ni_report_load(rep, path, NULL, err, sizeof err);
   if (rc < 0) {
-    ni_usage_error(CMD, "--from-summary: %s", *err ? err : ni_strerror(rc));
+    ni__usage_error(CMD, "--from-summary: %s", *err ? err : ni_strerror(rc));
     ni_report_free(rep);
     return NI_EUSAGE;
   }
@@ -487,7 +479,7 @@ static int bracket_from_summary(const char *path, const char *network, ni_ms *lo
   }
   ni_report_free(rep);
   if (isnan(best_lo)) {
-    ni_usage_error(CMD, "--from-summary %s: no measured bracket%s%s", path,
+    ni__usage_error(CMD, "--from-summary %s: no measured bracket%s%s", path,
                    network ? " for network " : "", network ? network : "");
     return NI_EUSAGE;
   }
@@ -496,123 +488,50 @@ static int bracket_from_summary(const char *path, const char *network, ni_ms *lo
   return 0;
 }
 
-enum {
-  OPT_SERVER = 256, OPT_PORT, OPT_TLS, OPT_USER, OPT_PWFILE, OPT_CA, OPT_INSECURE, OPT_PLAIN,
-  OPT_MAILBOX, OPT_NAT, OPT_SUMMARY, OPT_NETWORK, OPT_ADAPTIVE, OPT_INTERVAL, OPT_STATE,
-  OPT_ACCOUNTS, OPT_LOG, OPT_DURATION, OPT_NONOTIFY, OPT_QUIET
-};
-
-static const struct option long_opts[] = {
-    {"server", required_argument, NULL, OPT_SERVER},
-    {"port", required_argument, NULL, OPT_PORT},
-    {"tls", required_argument, NULL, OPT_TLS},
-    {"user", required_argument, NULL, OPT_USER},
-    {"password-file", required_argument, NULL, OPT_PWFILE},
-    {"ca-file", required_argument, NULL, OPT_CA},
-    {"insecure", no_argument, NULL, OPT_INSECURE},
-    {"allow-plaintext", no_argument, NULL, OPT_PLAIN},
-    {"mailbox", required_argument, NULL, OPT_MAILBOX},
-    {"nat-timeout", required_argument, NULL, OPT_NAT},
-    {"from-summary", required_argument, NULL, OPT_SUMMARY},
-    {"network", required_argument, NULL, OPT_NETWORK},
-    {"adaptive", no_argument, NULL, OPT_ADAPTIVE},
-    {"interval", required_argument, NULL, OPT_INTERVAL},
-    {"state", required_argument, NULL, OPT_STATE},
-    {"accounts", required_argument, NULL, OPT_ACCOUNTS},
-    {"log", required_argument, NULL, OPT_LOG},
-    {"duration", required_argument, NULL, OPT_DURATION},
-    {"no-notify", no_argument, NULL, OPT_NONOTIFY},
-    {"quiet", no_argument, NULL, OPT_QUIET},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
 typedef struct cli {
-  const char *server, *tls, *user, *password_file, *ca_file, *mailbox, *summary, *accounts,
-      *log;
-  unsigned long port;
-  int insecure, allow_plaintext, adaptive, no_notify, have_nat, have_interval;
+  ni__conn_args conn;
+  const char *mailbox, *summary, *accounts, *log;
+  int adaptive, no_notify, have_nat, have_interval;
   double nat_s, interval_s, duration_s;
 } cli;
 
 /* Parse argv into *c and the app's plain fields.  Returns 0, 1 for --help
  * (printed), or NI_EUSAGE (message printed). */
 static int parse_args(int argc, char **argv, cli *c, app *a) {
-  int ch, li = 0;
-  /* getopt_long takes any unambiguous abbreviation, so "--password SECRET"
-   * would be read as "--password-file SECRET" and the password echoed back
-   * as a file name.  Refuse the abbreviations that look like a password
-   * option, without repeating what follows them. */
-  static const char pwfile[] = "--password-file";
-  for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-    size_t n = strcspn(argv[i], "=");
-    if (n >= 5 && n <= strlen("--password") && !strncmp(argv[i], pwfile, n)) {
-      ni_usage_error(CMD, "there is no %.*s option: the password is read from --password-file "
-                     "FILE, $NATIDLE_PASSWORD or a prompt, never from the command line",
-                     (int)n, argv[i]);
-      return NI_EUSAGE;
-    }
+  c->conn.tls = "imaps";
+  const ni__opt opts[] = {
+      NI__CONN_OPTS(&c->conn),
+      {"mailbox", 0, NI__OPT_STRING, &c->mailbox, 0, 0, NULL},
+      {"nat-timeout", 0, NI__OPT_SECONDS, &c->nat_s, 1, 86400, &c->have_nat},
+      {"from-summary", 0, NI__OPT_STRING, &c->summary, 0, 0, NULL},
+      {"adaptive", 0, NI__OPT_FLAG, &c->adaptive, 0, 0, NULL},
+      {"interval", 0, NI__OPT_SECONDS, &c->interval_s, 1, 86400, &c->have_interval},
+      {"state", 0, NI__OPT_STRING, &a->state_file, 0, 0, NULL},
+      {"accounts", 0, NI__OPT_STRING, &c->accounts, 0, 0, NULL},
+      {"log", 0, NI__OPT_STRING, &c->log, 0, 0, NULL},
+      {"duration", 0, NI__OPT_SECONDS, &c->duration_s, 0.001, 366.0 * 86400, NULL},
+      {"no-notify", 0, NI__OPT_FLAG, &c->no_notify, 0, 0, NULL},
+      {"quiet", 0, NI__OPT_FLAG, &a->quiet, 0, 0, NULL},
+  };
+  int rc = ni__opts_parse(CMD, argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
+  if (rc == 1) {
+    for (const char *const *h = help_text; *h; h++)
+      fputs(*h, stdout);
+    return 1;
   }
-  optind = 1;
-  opterr = 0;
-  while ((ch = getopt_long(argc, argv, ":h", long_opts, &li)) != -1) {
-    int rc = 0;
-    switch (ch) {
-    case 'h':
-      for (const char *const *h = help_text; *h; h++)
-        fputs(*h, stdout);
-      return 1;
-    case OPT_SERVER: c->server = optarg; break;
-    case OPT_PORT: rc = ni_parse_uint(optarg, 1, 65535, &c->port); break;
-    case OPT_TLS: c->tls = optarg; break;
-    case OPT_USER: c->user = optarg; break;
-    case OPT_PWFILE: c->password_file = optarg; break;
-    case OPT_CA: c->ca_file = optarg; break;
-    case OPT_INSECURE: c->insecure = 1; break;
-    case OPT_PLAIN: c->allow_plaintext = 1; break;
-    case OPT_MAILBOX: c->mailbox = optarg; break;
-    case OPT_NAT: c->have_nat = 1; rc = ni_parse_seconds(optarg, 1, 86400, &c->nat_s); break;
-    case OPT_SUMMARY: c->summary = optarg; break;
-    case OPT_NETWORK: a->network = optarg; break;
-    case OPT_ADAPTIVE: c->adaptive = 1; break;
-    case OPT_INTERVAL:
-      c->have_interval = 1;
-      rc = ni_parse_seconds(optarg, 1, 86400, &c->interval_s);
-      break;
-    case OPT_STATE: a->state_file = optarg; break;
-    case OPT_ACCOUNTS: c->accounts = optarg; break;
-    case OPT_LOG: c->log = optarg; break;
-    case OPT_DURATION: rc = ni_parse_seconds(optarg, 0.001, 366.0 * 86400, &c->duration_s); break;
-    case OPT_NONOTIFY: c->no_notify = 1; break;
-    case OPT_QUIET: a->quiet = 1; break;
-    case ':':
-      ni_usage_error(CMD, "%s needs a value", argv[optind - 1]);
-      return NI_EUSAGE;
-    default:
-      /* The name only: "--opt=VALUE" may carry something secret. */
-      ni_usage_error(CMD, "unknown option '%.*s'", (int)strcspn(argv[optind - 1], "="),
-                     argv[optind - 1]);
-      return NI_EUSAGE;
-    }
-    if (rc < 0) {
-      ni_usage_error(CMD, "bad value '%s' for --%s", optarg, long_opts[li].name);
-      return NI_EUSAGE;
-    }
-  }
-  if (optind < argc) {
-    ni_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
-    return NI_EUSAGE;
-  }
+  if (rc != 0)
+    return rc;
+  a->network = c->conn.network;
   if (c->have_nat + !!c->summary + c->adaptive > 1) {
-    ni_usage_error(CMD, "--nat-timeout, --from-summary and --adaptive exclude each other");
+    ni__usage_error(CMD, "--nat-timeout, --from-summary and --adaptive exclude each other");
     return NI_EUSAGE;
   }
-  if (!c->accounts && (!c->server || !c->user)) {
-    ni_usage_error(CMD, "--server and --user are needed (or --accounts)");
+  if (!c->accounts && (!c->conn.server || !c->conn.user)) {
+    ni__usage_error(CMD, "--server and --user are needed (or --accounts)");
     return NI_EUSAGE;
   }
-  if (c->accounts && (c->user || c->password_file)) {
-    ni_usage_error(CMD, "--accounts names users and password files itself");
+  if (c->accounts && (c->conn.user || c->conn.password_file)) {
+    ni__usage_error(CMD, "--accounts names users and password files itself");
     return NI_EUSAGE;
   }
   if (a->state_file && !a->network)
@@ -661,7 +580,7 @@ static int make_ka_config(const cli *c, app *a, ni_ka_config *kc) {
 
 static int parse_tls(const char *name, ni_tls_mode *m) {
   if (ni_tls_mode_parse(name ? name : "imaps", m) < 0) {
-    ni_usage_error(CMD, "--tls must be imaps, starttls or none, not '%s'", name);
+    ni__usage_error(CMD, "--tls must be imaps, starttls or none, not '%s'", name);
     return NI_EUSAGE;
   }
   return 0;
@@ -719,7 +638,7 @@ int ni_cmd_keepalive(int argc, char **argv) {
     return rc > 0 ? NI_EXIT_OK : NI_EXIT_USAGE;
 
   ni_tls_mode tls_default;
-  if (parse_tls(c.tls, &tls_default) < 0)
+  if (parse_tls(c.conn.tls, &tls_default) < 0)
     return NI_EXIT_USAGE;
   if (c.accounts) {
     if (read_accounts(&a, c.accounts) < 0) {
@@ -727,8 +646,8 @@ int ni_cmd_keepalive(int argc, char **argv) {
       return NI_EXIT_USAGE;
     }
   } else {
-    a.acc[0].user = xstrdup(c.user);
-    a.acc[0].password_file = xstrdup(c.password_file);
+    a.acc[0].user = xstrdup(c.conn.user);
+    a.acc[0].password_file = xstrdup(c.conn.password_file);
     a.nacc = 1;
   }
   ni_ka_config kc;
@@ -739,15 +658,15 @@ int ni_cmd_keepalive(int argc, char **argv) {
   for (size_t i = 0; i < a.nacc; i++) {
     char err[256] = "";
     account *ac = &a.acc[i];
-    if ((!ac->server && !c.server) ||
+    if ((!ac->server && !c.conn.server) ||
         (ac->tls_name && parse_tls(ac->tls_name, &(ni_tls_mode){0}) < 0)) {
-      if (!ac->server && !c.server)
-        ni_usage_error(CMD, "account %s has no server and --server is not given", ac->user);
+      if (!ac->server && !c.conn.server)
+        ni__usage_error(CMD, "account %s has no server and --server is not given", ac->user);
       free_accounts(&a);
       return NI_EXIT_USAGE;
     }
     if (ni_secret_read(ac->password_file, &ac->password, err, sizeof err) < 0) {
-      ni_usage_error(CMD, "password of %s: %s", ac->user, err);
+      ni__usage_error(CMD, "password of %s: %s", ac->user, err);
       free_accounts(&a);
       return NI_EXIT_USAGE;
     }
@@ -756,7 +675,7 @@ int ni_cmd_keepalive(int argc, char **argv) {
     int err = 0;
     a.log = ni_csv_writer_open(c.log, ni_kalog_columns, NI_KALOG_NCOLS, &err);
     if (!a.log) {
-      ni_usage_error(CMD, "--log %s: %s", c.log, ni_strerror(err));
+      ni__usage_error(CMD, "--log %s: %s", c.log, ni_strerror(err));
       free_accounts(&a);
       return ni_exit_code_for(err) == NI_EXIT_OK ? NI_EXIT_USAGE : ni_exit_code_for(err);
     }
@@ -774,16 +693,16 @@ int ni_cmd_keepalive(int argc, char **argv) {
     account *ac = &a.acc[i];
     ni_push_opts o;
     memset(&o, 0, sizeof o);
-    o.host = ac->server ? ac->server : c.server;
-    o.port = (uint16_t)(ac->port ? ac->port : ac->server ? 0 : c.port);
+    o.host = ac->server ? ac->server : c.conn.server;
+    o.port = (uint16_t)(ac->port ? ac->port : ac->server ? 0 : c.conn.port);
     o.tls = tls_default;
     if (ac->tls_name)
       ni_tls_mode_parse(ac->tls_name, &o.tls);
     o.user = ac->user;
     o.password = ac->password;
-    o.ca_file = c.ca_file;
-    o.insecure = c.insecure;
-    o.allow_plaintext = c.allow_plaintext;
+    o.ca_file = c.conn.ca_file;
+    o.insecure = c.conn.insecure;
+    o.allow_plaintext = c.conn.allow_plaintext;
     o.mailbox = c.mailbox;
     o.no_notify = c.no_notify;
     o.ka = &kc;

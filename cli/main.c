@@ -1,4 +1,5 @@
 /* natidle: find a NAT's idle timeout with IMAP IDLE, keep push alive, report. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,10 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  /* A write to a connection the peer closed must come back as EPIPE, an
+   * error the code handles, not kill the process.  The tool ignores SIGPIPE
+   * once, here, for every subcommand. */
+  signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
     usage(stderr);
     return NI_EXIT_USAGE;

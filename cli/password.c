@@ -13,7 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
+#include "common/secret.h"
 
 #include "natidle/common.h"
 
@@ -37,7 +37,7 @@ static char *secret_alloc(void) {
 void ni_secret_free(char *s) {
   if (!s)
     return;
-  OPENSSL_cleanse(s, NI_SECRET_MAX + 1);
+  ni__wipe(s, NI_SECRET_MAX + 1);
   (void)munlock(s, NI_SECRET_MAX + 1);
   free(s);
 }
@@ -88,7 +88,7 @@ static int from_file(const char *path, char *buf, char *err, size_t errlen) {
   buf[used] = '\0';
   char *nl = strchr(buf, '\n');
   if (nl)
-    OPENSSL_cleanse(nl, used - (size_t)(nl - buf)); /* keep only the first line */
+    ni__wipe(nl, used - (size_t)(nl - buf)); /* keep only the first line */
   strip_eol(buf);
   if (buf[0] == '\0') {
     snprintf(err, errlen, "password file %s is empty", path);
@@ -169,7 +169,7 @@ int ni_secret_read(const char *password_file, char **out, char *err, size_t errl
       rc = 0;
     }
     /* The environment block stays in memory; overwrite it before unsetting. */
-    OPENSSL_cleanse((char *)env, n);
+    ni__wipe((char *)env, n);
     unsetenv(NI_PASSWORD_ENV);
   } else {
     rc = from_tty(buf, err, errlen);

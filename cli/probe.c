@@ -7,8 +7,10 @@
 
 #include "natidle/common.h"
 #include "natidle/conn.h"
-#include "cli/util.h"
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/util.h"
+#include "common/defaults.h"
 #include "probe/prober.h"
 #include "probe/search.h"
 #include "cli/password.h"
@@ -73,27 +75,20 @@ static const char *const help_text[] = {
     "    deleted.  The server may limit connections per user and address; when it\n"
     "    refuses one, the probe goes on with fewer sessions and says so.\n"
     "\n",
-    "OPTIONS\n"
-    "    --server HOST        IMAP server (name or address)\n"
-    "    --port N             port (default 993 for imaps, 143 otherwise)\n"
-    "    --tls MODE           imaps (default), starttls (required, never skipped) or\n"
-    "                         none (needs --allow-plaintext to log in)\n"
-    "    --user NAME          account name\n"
-    "    --password-file FILE password in the first line of FILE; else the\n"
-    "                         NATIDLE_PASSWORD environment variable; else a prompt\n"
-    "                         on the terminal.  Never on the command line.\n"
-    "    --ca-file FILE       trust the CAs in FILE instead of the system store\n"
-    "    --insecure           do not verify the server certificate\n"
-    "    --allow-plaintext    allow logging in without TLS\n"
-    "    --min S              shortest silence to test (default 2 s)\n"
-    "    --max S              longest silence to test (default 7440 s)\n"
+    "OPTIONS\n",
+    ni__conn_opts_help,
+    "  Probe:\n"
+    "    --min S              shortest silence to test (default "
+    NI_STR(NI_PROBE_DEFAULT_MIN_S) " s)\n"
+    "    --max S              longest silence to test (default "
+    NI_STR(NI_PROBE_DEFAULT_MAX_S) " s)\n"
     "    --resolution S       stop when U - L <= S (default max(1 s, 2 % of L))\n"
-    "    --sessions K         silent sessions in parallel (default 8), plus one\n"
+    "    --sessions K         silent sessions in parallel (default "
+    NI_STR(NI_PROBE_DEFAULT_SESSIONS) "), plus one\n"
     "                         control connection\n"
     "    --direction D        inbound (default), outbound or both\n"
     "    --strategy S         adaptive (default), grid or bisect\n"
     "    --read-only          outbound only, EXAMINE INBOX, write nothing at all\n"
-    "    --network LABEL      label of the network in the CSV files\n"
     "    --csv FILE           observations, one row per check, appended\n"
     "    --summary FILE       one row per direction at the end, appended\n"
     "    --resume             continue the last run found in --csv\n"
@@ -145,19 +140,6 @@ static const char *const help_text[] = {
     "    natidle probe --server imap.example.org --user me --cleanup\n",
     NULL};
 
-/* Options that take a value. */
-static int takes_value(const char *opt) {
-  static const char *const with[] = {
-      "--server",     "--port",      "--tls",      "--user",     "--password-file", "--ca-file",
-      "--min",        "--max",       "--resolution", "--sessions", "--direction",   "--strategy",
-      "--network",    "--csv",       "--summary",  "--max-checks", "--noop",
-      "--pcap-out",   "--capture-iface", "--run-as", "--pcap", "--pcap-user", NULL};
-  for (int i = 0; with[i]; i++)
-    if (!strcmp(opt, with[i]))
-      return 1;
-  return 0;
-}
-
 static int parse_direction(const char *s, int *out) {
   if (!strcmp(s, "inbound"))
     *out = NI_PDIR_INBOUND;
@@ -170,165 +152,112 @@ static int parse_direction(const char *s, int *out) {
   return 0;
 }
 
-/* Parse argv into o.  Returns 0, or NI_EUSAGE after printing the reason. */
+/* Parse argv into o.  Returns 0, 1 for --help, or NI_EUSAGE after printing
+ * the reason. */
 static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **password_file) {
-  const char *tls = "imaps", *strategy = "adaptive", *direction = NULL;
+  const char *strategy = "adaptive", *direction = NULL;
   int dir_given = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = NULL;
-    if (takes_value(a)) {
-      if (i + 1 >= argc) {
-        ni_usage_error("probe", "%s needs a value", a);
-        return NI_EUSAGE;
-      }
-      v = argv[++i];
-    }
-    unsigned long n = 0;
-    if (!strcmp(a, "--server"))
-      o->server = v;
-    else if (!strcmp(a, "--port")) {
-      if (ni_parse_uint(v, 1, 65535, &n) != 0)
-        goto bad;
-      o->port = (unsigned)n;
-    } else if (!strcmp(a, "--tls"))
-      tls = v;
-    else if (!strcmp(a, "--user"))
-      o->user = v;
-    else if (!strcmp(a, "--password-file"))
-      *password_file = v;
-    else if (!strcmp(a, "--ca-file"))
-      o->ca_file = v;
-    else if (!strcmp(a, "--insecure"))
-      o->insecure = 1;
-    else if (!strcmp(a, "--allow-plaintext"))
-      o->allow_plaintext = 1;
-    else if (!strcmp(a, "--min")) {
-      if (ni_parse_seconds(v, 1, 86400, &o->min_s) != 0)
-        goto bad;
-    } else if (!strcmp(a, "--max")) {
-      if (ni_parse_seconds(v, 1, 86400, &o->max_s) != 0)
-        goto bad;
-    } else if (!strcmp(a, "--resolution")) {
-      if (ni_parse_seconds(v, 0.1, 3600, &o->resolution_s) != 0)
-        goto bad;
-    } else if (!strcmp(a, "--sessions")) {
-      if (ni_parse_uint(v, 1, 64, &n) != 0)
-        goto bad;
-      o->sessions = (unsigned)n;
-    } else if (!strcmp(a, "--direction")) {
-      direction = v;
-      dir_given = 1;
-    } else if (!strcmp(a, "--strategy"))
-      strategy = v;
-    else if (!strcmp(a, "--read-only"))
-      o->read_only = 1;
-    else if (!strcmp(a, "--network"))
-      o->network = v;
-    else if (!strcmp(a, "--csv"))
-      o->csv_path = v;
-    else if (!strcmp(a, "--summary"))
-      o->summary_path = v;
-    else if (!strcmp(a, "--resume"))
-      o->resume = 1;
-    else if (!strcmp(a, "--cleanup"))
-      o->cleanup = 1;
-    else if (!strcmp(a, "--max-checks")) {
-      if (ni_parse_uint(v, 1, 100000, &n) != 0)
-        goto bad;
-      o->max_checks = (unsigned)n;
-    } else if (!strcmp(a, "--noop")) {
-      if (ni_parse_seconds(v, 0.5, 60, &o->noop_s) != 0)
-        goto bad;
-    } else if (!strcmp(a, "--pcap-out"))
-      o->pcap_out = v;
-    else if (!strcmp(a, "--capture-iface") || !strcmp(a, "--pcap"))
-      o->capture_iface = v;
-    else if (!strcmp(a, "--run-as") || !strcmp(a, "--pcap-user"))
-      o->run_as = v;
-    else if (!strcmp(a, "--no-capture"))
-      o->no_capture = 1;
-    else if (!strcmp(a, "--quiet"))
-      o->quiet = 1;
-    else if (!strcmp(a, "--verbose"))
-      o->verbose = 1;
-    else if (!strncmp(a, "--password", 10) && strcmp(a, "--password-file") != 0) {
-      /* Never echo what follows: it may be the password itself. */
-      ni_usage_error("probe", "unknown option '--password': passwords are never taken from "
-                              "the command line (use --password-file FILE or NATIDLE_PASSWORD)");
-      return NI_EUSAGE;
-    } else {
-      /* Only the option's name: "--opt=value" may carry a secret. */
-      int len = (int)strcspn(a, "=");
-      ni_usage_error("probe", "unknown option '%.*s'", len > 64 ? 64 : len, a);
-      return NI_EUSAGE;
-    }
-    continue;
-  bad:
-    ni_usage_error("probe", "invalid value '%s' for %s", v, a);
-    return NI_EUSAGE;
-  }
+  ni__conn_args ca = {.tls = "imaps", .network = ""};
+  unsigned long sessions = o->sessions, max_checks = o->max_checks;
+  const ni__opt opts[] = {
+      NI__CONN_OPTS(&ca),
+      {"min", 0, NI__OPT_SECONDS, &o->min_s, 1, 86400, NULL},
+      {"max", 0, NI__OPT_SECONDS, &o->max_s, 1, 86400, NULL},
+      {"resolution", 0, NI__OPT_SECONDS, &o->resolution_s, 0.1, 3600, NULL},
+      {"sessions", 0, NI__OPT_UINT, &sessions, 1, 64, NULL},
+      {"direction", 0, NI__OPT_STRING, &direction, 0, 0, &dir_given},
+      {"strategy", 0, NI__OPT_STRING, &strategy, 0, 0, NULL},
+      {"read-only", 0, NI__OPT_FLAG, &o->read_only, 0, 0, NULL},
+      {"csv", 0, NI__OPT_STRING, &o->csv_path, 0, 0, NULL},
+      {"summary", 0, NI__OPT_STRING, &o->summary_path, 0, 0, NULL},
+      {"resume", 0, NI__OPT_FLAG, &o->resume, 0, 0, NULL},
+      {"cleanup", 0, NI__OPT_FLAG, &o->cleanup, 0, 0, NULL},
+      {"max-checks", 0, NI__OPT_UINT, &max_checks, 1, 100000, NULL},
+      {"noop", 0, NI__OPT_SECONDS, &o->noop_s, 0.5, 60, NULL},
+      {"pcap-out", 0, NI__OPT_STRING, &o->pcap_out, 0, 0, NULL},
+      {"pcap", 0, NI__OPT_STRING, &o->capture_iface, 0, 0, NULL},
+      {"capture-iface", 0, NI__OPT_STRING, &o->capture_iface, 0, 0, NULL},
+      {"pcap-user", 0, NI__OPT_STRING, &o->run_as, 0, 0, NULL},
+      {"run-as", 0, NI__OPT_STRING, &o->run_as, 0, 0, NULL},
+      {"no-capture", 0, NI__OPT_FLAG, &o->no_capture, 0, 0, NULL},
+      {"quiet", 0, NI__OPT_FLAG, &o->quiet, 0, 0, NULL},
+      {"verbose", 0, NI__OPT_FLAG, &o->verbose, 0, 0, NULL},
+  };
+  int rc = ni__opts_parse("probe", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
+  if (rc != 0)
+    return rc;
+  o->server = ca.server;
+  o->port = (unsigned)ca.port;
+  o->user = ca.user;
+  o->ca_file = ca.ca_file;
+  o->insecure = ca.insecure;
+  o->allow_plaintext = ca.allow_plaintext;
+  o->network = ca.network;
+  *password_file = ca.password_file;
+  o->sessions = (unsigned)sessions;
+  o->max_checks = (unsigned)max_checks;
+  const char *tls = ca.tls;
 
   ni_tls_mode mode;
   if (ni_tls_mode_parse(tls, &mode) != 0) {
-    ni_usage_error("probe", "--tls must be imaps, starttls or none, not '%s'", tls);
+    ni__usage_error("probe", "--tls must be imaps, starttls or none, not '%s'", tls);
     return NI_EUSAGE;
   }
   o->tls = (int)mode;
   ni_strategy st;
   if (ni_strategy_parse(strategy, &st) != 0) {
-    ni_usage_error("probe", "--strategy must be adaptive, grid or bisect, not '%s'", strategy);
+    ni__usage_error("probe", "--strategy must be adaptive, grid or bisect, not '%s'", strategy);
     return NI_EUSAGE;
   }
   o->strategy = (int)st;
   o->direction = o->read_only ? NI_PDIR_OUTBOUND : NI_PDIR_INBOUND;
   if (dir_given && parse_direction(direction, &o->direction) != 0) {
-    ni_usage_error("probe", "--direction must be inbound, outbound or both, not '%s'",
+    ni__usage_error("probe", "--direction must be inbound, outbound or both, not '%s'",
                    direction);
     return NI_EUSAGE;
   }
   if (o->read_only && o->direction != NI_PDIR_OUTBOUND) {
-    ni_usage_error("probe", "--read-only measures the outbound direction only");
+    ni__usage_error("probe", "--read-only measures the outbound direction only");
     return NI_EUSAGE;
   }
   if (!o->server || !o->user) {
-    ni_usage_error("probe", "--server and --user are required");
+    ni__usage_error("probe", "--server and --user are required");
     return NI_EUSAGE;
   }
   if (!o->cleanup && !o->csv_path) {
-    ni_usage_error("probe", "--csv FILE is required");
+    ni__usage_error("probe", "--csv FILE is required");
     return NI_EUSAGE;
   }
   if (o->min_s >= o->max_s) {
-    ni_usage_error("probe", "--min must be below --max");
+    ni__usage_error("probe", "--min must be below --max");
     return NI_EUSAGE;
   }
   if (o->no_capture && (o->pcap_out || o->capture_iface)) {
-    ni_usage_error("probe", "--pcap and --pcap-out need the capture: drop --no-capture");
+    ni__usage_error("probe", "--pcap and --pcap-out need the capture: drop --no-capture");
     return NI_EUSAGE;
   }
   if (o->cleanup && (o->resume || o->read_only)) {
-    ni_usage_error("probe", "--cleanup cannot be combined with --resume or --read-only");
+    ni__usage_error("probe", "--cleanup cannot be combined with --resume or --read-only");
     return NI_EUSAGE;
   }
   return 0;
 }
 
 int ni_cmd_probe(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      for (int j = 0; help_text[j]; j++)
-        fputs(help_text[j], stdout);
-      return NI_EXIT_OK;
-    }
   ni_probe_opts o;
   memset(&o, 0, sizeof o);
-  o.min_s = 2;
-  o.max_s = 7440;
-  o.sessions = 8;
+  o.min_s = NI_PROBE_DEFAULT_MIN_S;
+  o.max_s = NI_PROBE_DEFAULT_MAX_S;
+  o.sessions = NI_PROBE_DEFAULT_SESSIONS;
   o.max_checks = 2000;
-  o.network = "";
   const char *password_file = NULL;
-  if (parse_args(argc, argv, &o, &password_file) != 0)
+  int prc = parse_args(argc, argv, &o, &password_file);
+  if (prc == 1) {
+    for (int j = 0; help_text[j]; j++)
+      fputs(help_text[j], stdout);
+    return NI_EXIT_OK;
+  }
+  if (prc != 0)
     return NI_EXIT_USAGE;
 
   char *pw = NULL, err[256];

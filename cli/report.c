@@ -7,6 +7,7 @@
 #include "natidle/common.h"
 #include "natidle/report.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 
 static const char help_report[] =
     "NAME\n"
@@ -150,32 +151,16 @@ static const char help_html[] =
     "EXAMPLES\n"
     "    natidle report html summary.csv observations.csv -o report.html\n";
 
-static int usage(const char *fmt, const char *arg) {
-  fputs("natidle report: ", stderr);
-  fprintf(stderr, fmt, arg);
-  fputs(" (see natidle report --help)\n", stderr);
-  return NI_EXIT_USAGE;
-}
+#define CMD "report"
 
-static int is_help(const char *a) {
-  return !strcmp(a, "-h") || !strcmp(a, "--help");
-}
-
-/* Match option `name` in argv[*i], as "--name VALUE" or "--name=VALUE".
- * Returns 1 and sets *val when it matched, -1 when the value is missing,
- * 0 when argv[*i] is another argument. */
-static int opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
-                     const char **val) {
-  const char *a = argv[*i];
-  size_t n = strlen(name);
-  if (!strncmp(a, name, n) && a[n] == '=') {
-    *val = a + n + 1;
-    return 1;
-  }
-  if (strcmp(a, name) && (!alias || strcmp(a, alias))) return 0;
-  if (*i + 1 >= argc) return -1;
-  *val = argv[++*i];
-  return 1;
+/* Parse a report subcommand's options; operands start at *first.  Returns
+ * 0, 1 after printing help, or NI_EUSAGE (message printed). */
+static int parse(int argc, char **argv, const ni__opt *opts, size_t n, const char *help,
+                 int *first) {
+  int rc = ni__opts_parse(CMD, argc, argv, opts, n, first);
+  if (rc == 1)
+    fputs(help, stdout);
+  return rc;
 }
 
 /* Load every file; on failure print the loader's one-line message. */
@@ -221,26 +206,18 @@ static int close_out(FILE *f, const char *path, int rc) {
 
 static int cmd_summary(int argc, char **argv) {
   const char *csv = NULL;
-  char **files = calloc((size_t)argc, sizeof(char *));
-  int nfiles = 0, rc = NI_EXIT_OK, m;
-  if (!files) return NI_EXIT_FAILURE;
-  for (int i = 1; i < argc && rc == NI_EXIT_OK; i++) {
-    if (is_help(argv[i])) {
-      fputs(help_summary, stdout);
-      free(files);
-      return NI_EXIT_OK;
-    } else if ((m = opt_value(argc, argv, &i, "--csv", NULL, &csv)) != 0) {
-      if (m < 0) rc = usage("%s needs a file name", argv[i]);
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      rc = usage("report summary: unknown option %s", argv[i]);
-    } else {
-      files[nfiles++] = argv[i];
-    }
+  const ni__opt opts[] = {{"csv", 0, NI__OPT_STRING, &csv, 0, 0, NULL}};
+  int first = 0, rc = parse(argc, argv, opts, 1, help_summary, &first);
+  if (rc)
+    return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
+  if (first >= argc) {
+    ni__usage_error(CMD, "report summary: no summary CSV given");
+    return NI_EXIT_USAGE;
   }
-  if (rc == NI_EXIT_OK && nfiles == 0) rc = usage("report summary: no summary CSV given%s", "");
-  ni_report *rep = rc == NI_EXIT_OK ? ni_report_new() : NULL;
-  if (rc == NI_EXIT_OK && !rep) rc = NI_EXIT_FAILURE;
-  if (rc == NI_EXIT_OK) rc = load_all(rep, files, nfiles, NI_REPORT_SUMMARY);
+  ni_report *rep = ni_report_new();
+  if (!rep)
+    return NI_EXIT_FAILURE;
+  rc = load_all(rep, argv + first, argc - first, NI_REPORT_SUMMARY);
   if (rc == NI_EXIT_OK && csv) {
     FILE *f = open_out(csv);
     rc = f ? close_out(f, csv, ni_report_write_csv(rep, f)) : NI_EXIT_FAILURE;
@@ -248,34 +225,34 @@ static int cmd_summary(int argc, char **argv) {
     rc = close_out(stdout, "standard output", ni_report_write_table(rep, stdout));
   }
   ni_report_free(rep);
-  free(files);
   return rc;
 }
 
 static int cmd_plot(int argc, char **argv) {
-  const char *svg = NULL, *summary = NULL, *run = NULL, *dir = NULL, *obs = NULL;
-  int rc = NI_EXIT_OK, m;
-  for (int i = 1; i < argc && rc == NI_EXIT_OK; i++) {
-    if (is_help(argv[i])) {
-      fputs(help_plot, stdout);
-      return NI_EXIT_OK;
-    }
-    if ((m = opt_value(argc, argv, &i, "--svg", NULL, &svg)) != 0 ||
-        (m = opt_value(argc, argv, &i, "--summary", NULL, &summary)) != 0 ||
-        (m = opt_value(argc, argv, &i, "--run", NULL, &run)) != 0 ||
-        (m = opt_value(argc, argv, &i, "--direction", NULL, &dir)) != 0) {
-      if (m < 0) rc = usage("%s needs a value", argv[i]);
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      rc = usage("report plot: unknown option %s", argv[i]);
-    } else if (obs) {
-      rc = usage("report plot: one observations CSV at a time (got also %s)", argv[i]);
-    } else {
-      obs = argv[i];
-    }
+  const char *svg = NULL, *summary = NULL, *run = NULL, *dir = NULL;
+  const ni__opt opts[] = {
+      {"svg", 0, NI__OPT_STRING, &svg, 0, 0, NULL},
+      {"summary", 0, NI__OPT_STRING, &summary, 0, 0, NULL},
+      {"run", 0, NI__OPT_STRING, &run, 0, 0, NULL},
+      {"direction", 0, NI__OPT_STRING, &dir, 0, 0, NULL},
+  };
+  int first = 0, rc = parse(argc, argv, opts, 4, help_plot, &first);
+  if (rc)
+    return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
+  if (first >= argc) {
+    ni__usage_error(CMD, "report plot: no observations CSV given");
+    return NI_EXIT_USAGE;
   }
-  if (rc == NI_EXIT_OK && !obs) rc = usage("report plot: no observations CSV given%s", "");
-  if (rc == NI_EXIT_OK && !svg) rc = usage("report plot: --svg FILE is required%s", "");
-  if (rc != NI_EXIT_OK) return rc;
+  if (argc - first > 1) {
+    ni__usage_error(CMD, "report plot: one observations CSV at a time (got also %s)",
+                    argv[first + 1]);
+    return NI_EXIT_USAGE;
+  }
+  if (!svg) {
+    ni__usage_error(CMD, "report plot: --svg FILE is required");
+    return NI_EXIT_USAGE;
+  }
+  const char *obs = argv[first];
   ni_report *rep = ni_report_new();
   if (!rep) return NI_EXIT_FAILURE;
   char *obsv[1] = {(char *)obs}, *sumv[1] = {(char *)summary};
@@ -300,44 +277,41 @@ static int cmd_plot(int argc, char **argv) {
 
 static int cmd_html(int argc, char **argv) {
   const char *out = NULL;
-  char **files = calloc((size_t)argc, sizeof(char *));
-  int nfiles = 0, rc = NI_EXIT_OK, m;
-  if (!files) return NI_EXIT_FAILURE;
-  for (int i = 1; i < argc && rc == NI_EXIT_OK; i++) {
-    if (is_help(argv[i])) {
-      fputs(help_html, stdout);
-      free(files);
-      return NI_EXIT_OK;
-    } else if ((m = opt_value(argc, argv, &i, "--output", "-o", &out)) != 0) {
-      if (m < 0) rc = usage("%s needs a file name", argv[i]);
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      rc = usage("report html: unknown option %s", argv[i]);
-    } else {
-      files[nfiles++] = argv[i];
-    }
+  const ni__opt opts[] = {{"output", 'o', NI__OPT_STRING, &out, 0, 0, NULL}};
+  int first = 0, rc = parse(argc, argv, opts, 1, help_html, &first);
+  if (rc)
+    return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
+  if (first >= argc) {
+    ni__usage_error(CMD, "report html: no CSV file given");
+    return NI_EXIT_USAGE;
   }
-  if (rc == NI_EXIT_OK && nfiles == 0) rc = usage("report html: no CSV file given%s", "");
-  if (rc == NI_EXIT_OK && !out) rc = usage("report html: -o REPORT.html is required%s", "");
-  ni_report *rep = rc == NI_EXIT_OK ? ni_report_new() : NULL;
-  if (rc == NI_EXIT_OK && !rep) rc = NI_EXIT_FAILURE;
-  if (rc == NI_EXIT_OK) rc = load_all(rep, files, nfiles, 0);
+  if (!out) {
+    ni__usage_error(CMD, "report html: -o REPORT.html is required");
+    return NI_EXIT_USAGE;
+  }
+  ni_report *rep = ni_report_new();
+  if (!rep) return NI_EXIT_FAILURE;
+  rc = load_all(rep, argv + first, argc - first, 0);
   if (rc == NI_EXIT_OK) {
     FILE *f = open_out(out);
     rc = f ? close_out(f, out, ni_report_write_html(rep, f)) : NI_EXIT_FAILURE;
   }
   ni_report_free(rep);
-  free(files);
   return rc;
 }
 
 int ni_cmd_report(int argc, char **argv) {
-  if (argc < 2) return usage("a command is needed: summary, plot or html%s", "");
-  if (is_help(argv[1])) {
+  if (argc < 2) {
+    ni__usage_error(CMD, "a command is needed: summary, plot or html");
+    return NI_EXIT_USAGE;
+  }
+  if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
     fputs(help_report, stdout);
     return NI_EXIT_OK;
   }
   if (!strcmp(argv[1], "summary")) return cmd_summary(argc - 1, argv + 1);
   if (!strcmp(argv[1], "plot")) return cmd_plot(argc - 1, argv + 1);
   if (!strcmp(argv[1], "html")) return cmd_html(argc - 1, argv + 1);
-  return usage("unknown command '%s'", argv[1]);
+  ni__usage_error(CMD, "unknown command '%s'", argv[1]);
+  return NI_EXIT_USAGE;
 }

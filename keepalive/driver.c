@@ -18,6 +18,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/prng.h"
+#include "common/secret.h"
 #include "keepalive/driver_internal.h"
 
 /* Fetch attributes for a new message, on both paths: the UID, the server's
@@ -56,11 +58,12 @@ struct ni_push {
   ni_push_cb cb;
   void *ud;
 
-  /* Options (strings owned).  The password is held masked (see
-   * secret_keep()): pw_mask XOR pw_pad, pw_len bytes. */
+  /* Options (strings owned).  A session lives for days and reconnects at
+   * any time, so it keeps the password, masked (common/secret.h): the
+   * plaintext exists only while a login is being built (ni_imap_login()
+   * copies it into the command and wipes its copies once sent). */
   char *account, *host, *user, *ca_file, *mailbox;
-  unsigned char *pw_mask, *pw_pad;
-  size_t pw_len;
+  ni__secret password;
   uint16_t port;
   ni_tls_mode tls;
   int insecure, allow_plaintext, no_notify;
@@ -111,69 +114,10 @@ static char *dup_or_null(const char *s) {
   return d;
 }
 
-/* Wipe n bytes of a secret in a way the compiler may not drop as a dead
- * store. */
-static void wipe_n(void *s, size_t n) {
-  volatile unsigned char *v = s;
-  while (v && n--)
-    *v++ = 0;
-}
-
-/* A session lives for days and reconnects at any time, so it must keep the
- * password; it keeps it masked, XORed with a random pad held in another
- * allocation.  The plaintext then exists only while a login is being built
- * (ni_imap_login() copies it into the command and wipes its own copies once
- * sent), and a heap scan, a swapped-out page or a debugger's memory dump of
- * a running session finds no copy of it.  Returns 0 or -ENOMEM. */
-static int secret_keep(ni_push *p, const char *pw) {
-  p->pw_len = strlen(pw);
-  p->pw_mask = malloc(p->pw_len + 1);
-  p->pw_pad = malloc(p->pw_len + 1);
-  if (!p->pw_mask || !p->pw_pad)
-    return -ENOMEM;
-  /* A weak pad (no entropy source) still keeps the plaintext out of memory,
-   * which is all the mask is for. */
-  if (uv_random(NULL, NULL, p->pw_pad, p->pw_len + 1, 0, NULL) != 0)
-    for (size_t i = 0; i <= p->pw_len; i++)
-      p->pw_pad[i] = (unsigned char)(0xa5 ^ (i * 131) ^ (uv_hrtime() >> (i % 32)));
-  for (size_t i = 0; i < p->pw_len; i++)
-    p->pw_mask[i] = (unsigned char)pw[i] ^ p->pw_pad[i];
-  return 0;
-}
-
-/* The plaintext password in a fresh buffer (wipe_n + free it at once), or
- * NULL when out of memory. */
-static char *secret_reveal(const ni_push *p) {
-  char *pw = malloc(p->pw_len + 1);
-  if (pw) {
-    for (size_t i = 0; i < p->pw_len; i++)
-      pw[i] = (char)(p->pw_mask[i] ^ p->pw_pad[i]);
-    pw[p->pw_len] = '\0';
-  }
-  return pw;
-}
-
-static void secret_drop(ni_push *p) {
-  wipe_n(p->pw_mask, p->pw_len);
-  wipe_n(p->pw_pad, p->pw_len + 1);
-  free(p->pw_mask);
-  free(p->pw_pad);
-  p->pw_mask = p->pw_pad = NULL;
-}
-
 static int64_t wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint64_t ni__xorshift64(uint64_t *s) {
-  uint64_t x = *s ? *s : 0x9e3779b97f4a7c15u;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  *s = x;
-  return x;
 }
 
 ni_ms ni__backoff_ms(unsigned attempt, ni_ms min_ms, ni_ms max_ms, uint64_t *rng) {
@@ -189,7 +133,7 @@ ni_ms ni__backoff_ms(unsigned attempt, ni_ms min_ms, ni_ms max_ms, uint64_t *rng
   /* Equal jitter keeps at least half the delay (so a storm of sessions never
    * retries at once at the start) and spreads the other half. */
   ni_ms half = d / 2;
-  return half + ni__xorshift64(rng) % (d - half + 1);
+  return half + ni__prng_next(rng) % (d - half + 1);
 }
 
 static int lower(int ch) { return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch; }
@@ -768,12 +712,9 @@ static void on_connected(ni_imap *c, int status, const ni_resp *tagged, void *ar
     return;
   }
   set_state(p, NI_PUSH_AUTHENTICATING, 0, "");
-  char *pw = secret_reveal(p);
+  char *pw = ni__secret_reveal(&p->password);
   int rc = pw ? ni_imap_login(c, p->user, pw, on_login, p) : -ENOMEM;
-  if (pw) {
-    wipe_n(pw, p->pw_len);
-    free(pw);
-  }
+  ni__secret_free_plain(&p->password, pw);
   if (rc < 0)
     cmd_failed(p, rc, "login");
 }
@@ -951,7 +892,7 @@ int ni_push_group_free(ni_push_group *g) {
 }
 
 static void free_strings(ni_push *p) {
-  secret_drop(p);
+  ni__secret_drop(&p->password);
   free(p->account);
   free(p->host);
   free(p->user);
@@ -986,7 +927,7 @@ int ni_push_new(uv_loop_t *loop, const ni_push_opts *o, const ni_push_cb *cb, vo
   p->account = dup_or_null(o->account ? o->account : o->user);
   p->host = dup_or_null(o->host);
   p->user = dup_or_null(o->user);
-  int pw_rc = secret_keep(p, o->password);
+  int pw_rc = ni__secret_keep(&p->password, o->password, strlen(o->password));
   p->ca_file = dup_or_null(o->ca_file);
   p->mailbox = dup_or_null(o->mailbox ? o->mailbox : "INBOX");
   p->group = o->group;

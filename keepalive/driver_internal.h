@@ -36,7 +36,5 @@ int64_t ni__internaldate(const char *raw, size_t n);
  */
 ni_ms ni__backoff_ms(unsigned attempt, ni_ms min_ms, ni_ms max_ms, uint64_t *rng);
 
-/* One step of xorshift64: returns the next value and stores it in *s. */
-uint64_t ni__xorshift64(uint64_t *s);
 
 #endif

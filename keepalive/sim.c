@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "common/prng.h"
 #include "keepalive/sim.h"
 
 NI_API int ni__sim_tuner_init(ni__sim_tuner *t, ni__sim_policy policy, ni_ms fixed_ms) {
@@ -176,13 +177,10 @@ static void tally_broken(ni__sim_result *r, const ni__sim_config *c, ni_ms from,
   if (to > from) r->after.broken_ms += to - from;
 }
 
-/* Whether the next answer is lost at random (xorshift64, seeded). */
+/* Whether the next answer is lost at random (seeded). */
 static int random_loss(const ni__sim_config *c, uint64_t *x) {
   if (!c->loss_permille) return 0;
-  *x ^= *x << 13;
-  *x ^= *x >> 7;
-  *x ^= *x << 17;
-  return *x % 1000 < c->loss_permille;
+  return ni__prng_next(x) % 1000 < c->loss_permille;
 }
 
 static int in_band(const ni__sim_config *c, ni_ms cap, ni_ms silence) {

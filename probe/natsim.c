@@ -6,6 +6,7 @@
  * the benchmark measure is what the real probe would do against a NAT with
  * the same timeout and overheads.
  */
+#include "common/prng.h"
 #include "probe/natsim.h"
 
 #include <math.h>
@@ -51,12 +52,10 @@ void ni_natsim_cfg_default(ni_natsim_cfg *c) {
   c->seed = 1;
 }
 
-/* xorshift64*: small, deterministic, good enough for jitter. */
+/* A uniform value in [0, 1) from the shared generator: deterministic from
+ * the seed, good enough for jitter. */
 static double ni_ns_rand(ni_ns *m) {
-  m->rng ^= m->rng >> 12;
-  m->rng ^= m->rng << 25;
-  m->rng ^= m->rng >> 27;
-  return (double)((m->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+  return (double)(ni__prng_next(&m->rng) >> 11) / 9007199254740992.0;
 }
 
 static ni_ms ni_ns_ms(double s) { return (ni_ms)ceil(s * 1000.0 - 1e-6); }

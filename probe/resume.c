@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "natidle/csv.h"
-#include "cli/util.h"
+#include "common/num.h"
 #include "probe/prober.h"
 
 int ni__outcome_alive(const char *outcome) {
@@ -95,18 +95,18 @@ int ni__resume_load(const char *path, const char *server, unsigned port, const c
       start_run(out, run);
       snprintf(where.server, sizeof where.server, "%s", ni_csv_get(r, "server"));
       snprintf(where.tls, sizeof where.tls, "%s", ni_csv_get(r, "tls"));
-      if (ni_parse_uint(ni_csv_get(r, "port"), 0, 65535, &where.port) != 0)
+      if (ni__parse_uint(ni_csv_get(r, "port"), 0, 65535, &where.port) != 0)
         where.port = 0;
     }
     out->rows++;
     unsigned long sess = 0;
-    if (ni_parse_uint(ni_csv_get(r, "session"), 0, 1000000, &sess) == 0 &&
+    if (ni__parse_uint(ni_csv_get(r, "session"), 0, 1000000, &sess) == 0 &&
         sess > out->max_session)
       out->max_session = (unsigned)sess;
     const char *outcome = ni_csv_get(r, "outcome");
     int alive = ni__outcome_alive(outcome);
     double silence = 0;
-    if (alive < 0 || ni_parse_seconds(ni_csv_get(r, "silence_s"), 0, 1e9, &silence) != 0)
+    if (alive < 0 || ni__parse_seconds(ni_csv_get(r, "silence_s"), 0, 1e9, &silence) != 0)
       continue;
     const char *dir = ni_csv_get(r, "direction");
     ni_resume_obs o = {silence, !strcmp(dir, "outbound") ? NI_PDIR_OUTBOUND : NI_PDIR_INBOUND,

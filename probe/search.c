@@ -39,6 +39,7 @@
  * resolution, confirmed, in at most 0.81 x (2.5 T + 30 s) for T from 3 s
  * to 2 h.
  */
+#include "common/defaults.h"
 #include "probe/search.h"
 
 #include <math.h>
@@ -114,10 +115,10 @@ const char *ni_verdict_name(ni_verdict v) {
 
 void ni_search_cfg_default(ni_search_cfg *c) {
   memset(c, 0, sizeof *c);
-  c->min_s = 2;
-  c->max_s = 7440;
+  c->min_s = NI_PROBE_DEFAULT_MIN_S;
+  c->max_s = NI_PROBE_DEFAULT_MAX_S;
   c->resolution_s = 0;
-  c->sessions = 8;
+  c->sessions = NI_PROBE_DEFAULT_SESSIONS;
   c->strategy = NI_STRAT_ADAPTIVE;
   c->grid_step_s = 0;
   c->detect_s = 2;

@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "common/prng.h"
 #include "probe/pcap.h"
 
 /* ---- frames ------------------------------------------------------------- */
@@ -359,15 +360,10 @@ static void test_parse_mutations(void **state) {
              (uint32_t)(round % 40)};
     size_t n = build_frame(b, dlt, &s);
     for (int m = 0; m < 4; m++) {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
+      ni__prng_next(&x);
       b[x % n] = (uint8_t)(x >> 32);
     }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    size_t cut = x % (n + 1);
+    size_t cut = ni__prng_next(&x) % (n + 1);
     ni__pkt k;
     int rc = ni__pkt_parse(dlt, b, cut, n, &k);
     assert_true(rc == 0 || rc == NI_EPARSE || rc == -ENOTSUP);

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "common/prng.h"
 #include "keepalive/driver_internal.h"
 #include "natidle/push.h"
 
@@ -123,7 +124,7 @@ static void test_backoff_grows_and_spreads(void **state) {
 static void test_xorshift_never_stuck(void **state) {
   (void)state;
   uint64_t s = 0;
-  uint64_t a = ni__xorshift64(&s), b = ni__xorshift64(&s);
+  uint64_t a = ni__prng_next(&s), b = ni__prng_next(&s);
   assert_true(a != 0);
   assert_true(a != b);
 }

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "common/prng.h"
 #include "probe/natsim.h"
 #include "probe/search.h"
 
@@ -345,7 +346,10 @@ static void t_void_does_not_move(void **st) {
   x.nc.void_every = 3;
   sim_go(&x);
   assert_measured(&x);
-  assert_true(x.r.voids >= x.r.checks / 3);
+  /* checks counts the checks started; up to one per session may still be
+   * in flight when the run ends, their outcome never recorded. */
+  assert_true(x.r.voids >= (x.r.checks - 8) / 3);
+  assert_true(x.r.voids <= x.r.checks / 3);
 }
 
 static void t_contradiction(void **st) {
@@ -636,11 +640,7 @@ static void t_baselines(void **st) {
 /* ---- many random cases --------------------------------------------------- */
 
 static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
-static double rnd(void) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (double)(rng_state >> 11) / 9007199254740992.0;
+static double rnd(void) { return (double)(ni__prng_next(&rng_state) >> 11) / 9007199254740992.0;
 }
 
 static void t_property(void **st) {

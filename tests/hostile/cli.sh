@@ -83,9 +83,9 @@ expect 2 "cannot open" -- probe --server 127.0.0.1 --port "$FREE" --tls none --a
 say "keepalive"
 expect 2 "unknown option '--bogus'" -- "${K[@]}" --bogus
 expect 2 "unknown option '--bogus'" -- "${K[@]}" "--bogus=$SECRET"
-expect 2 "no --password option" -- "${K[@]}" --password "$SECRET"
-expect 2 "no --password option" -- "${K[@]}" "--password=$SECRET"
-expect 2 "no --pass option" -- "${K[@]}" --pass "$SECRET"
+expect 2 "unknown option '--password': passwords are never taken" -- "${K[@]}" --password "$SECRET"
+expect 2 "unknown option '--password': passwords are never taken" -- "${K[@]}" "--password=$SECRET"
+expect 2 "unknown option '--pass': passwords are never taken" -- "${K[@]}" --pass "$SECRET"
 expect 2 "needs a value" -- "${K[@]}" --port
 for a in "--port 0" "--port 65536" "--nat-timeout 0" "--nat-timeout nan" "--interval inf" \
          "--interval 0.5" "--duration -3" "--duration abc" "--tls ssl" \

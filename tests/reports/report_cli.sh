@@ -88,7 +88,7 @@ expect_exit 2 "a summary CSV where an observations CSV was expected" -- report p
 expect_exit 2 "no checks of run 'nope'" -- report plot "$fx"/obs-carrier-a.csv --run nope --svg "$tmp/x.svg"
 expect_exit 2 "--svg FILE is required" -- report plot "$fx"/obs-carrier-a.csv
 expect_exit 2 "-o REPORT.html is required" -- report html "$fx"/summary-home.csv
-expect_exit 2 "unknown option --bogus" -- report summary --bogus "$fx"/summary-home.csv
+expect_exit 2 "unknown option '--bogus'" -- report summary --bogus "$fx"/summary-home.csv
 expect_exit 2 "unknown command 'pie'" -- report pie
 expect_exit 2 "a command is needed" -- report
 expect_exit 1 "" -- report html "$fx"/summary-home.csv -o /nonexistent/dir/r.html

@@ -1,0 +1,65 @@
+/* Tests of the password reader (cli/password.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "natidle/common.h"
+#include "cli/password.h"
+
+static char *write_tmp(const char *content, mode_t mode) {
+  char *path = strdup("/tmp/natidle-pw-XXXXXX");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+  fchmod(fd, mode);
+  close(fd);
+  return path;
+}
+
+static void test_secret_file(void **state) {
+  (void)state;
+  char err[256];
+  char *pw = NULL;
+  char *path = write_tmp("s3cret pass\"word\r\nsecond line\n", 0600);
+  assert_int_equal(ni_secret_read(path, &pw, err, sizeof err), 0);
+  assert_string_equal(pw, "s3cret pass\"word");
+  ni_secret_free(pw);
+  unlink(path);
+  free(path);
+
+  path = write_tmp("\n", 0600);
+  assert_int_equal(ni_secret_read(path, &pw, err, sizeof err), NI_EUSAGE);
+  assert_null(pw);
+  assert_non_null(strstr(err, "empty"));
+  unlink(path);
+  free(path);
+
+  assert_int_equal(ni_secret_read("/nonexistent/pw", &pw, err, sizeof err), NI_EUSAGE);
+  assert_non_null(strstr(err, "/nonexistent/pw"));
+}
+
+static void test_secret_env_removed(void **state) {
+  (void)state;
+  char err[256];
+  char *pw = NULL;
+  setenv(NI_PASSWORD_ENV, "from-env", 1);
+  assert_int_equal(ni_secret_read(NULL, &pw, err, sizeof err), 0);
+  assert_string_equal(pw, "from-env");
+  assert_null(getenv(NI_PASSWORD_ENV));
+  ni_secret_free(pw);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_secret_file),
+      cmocka_unit_test(test_secret_env_removed),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
