@@ -26,6 +26,28 @@
  */
 int ni_secret_read(const char *password_file, char **out, char *err, size_t errlen);
 
+/*
+ * Read a secret from the first line of a file, as ni_secret_read does for
+ * the password file; `what` names it in messages ("OAuth2 token file").
+ * Returns 0 and the secret in *out (release with ni_secret_free), or
+ * NI_EUSAGE with a one-line reason in err.
+ */
+int ni_secret_read_file(const char *path, const char *what, char **out, char *err,
+                        size_t errlen);
+
+/*
+ * Run `cmd` with /bin/sh -c, its stdin from /dev/null and its stderr
+ * passed through, and take the first line its stdout prints as the secret
+ * (e.g. an OAuth2 access token from a token helper, as isync's PassCmd).
+ * The command must print the line within timeout_ms and exit 0; else the
+ * child is killed and the call fails.  The secret never passes through
+ * argv or the environment.  `what` names the command in messages.
+ * Returns 0 and the secret in *out (release with ni_secret_free), or
+ * NI_EUSAGE with a one-line reason in err.
+ */
+int ni_secret_from_command(const char *cmd, const char *what, unsigned timeout_ms, char **out,
+                           char *err, size_t errlen);
+
 /* Cleanse and free a password from ni_secret_read.  NULL is fine. */
 void ni_secret_free(char *s);
 

@@ -56,10 +56,61 @@ static void test_secret_env_removed(void **state) {
   ni_secret_free(pw);
 }
 
+/* A token command's first output line is the secret; its failures are
+ * one-line errors. */
+static void test_from_command(void **state) {
+  (void)state;
+  char err[256];
+  char *tok = NULL;
+  assert_int_equal(ni_secret_from_command("printf 'ya29.tok%s\\nrest\\n' en", "token command",
+                                          5000, &tok, err, sizeof err),
+                   0);
+  assert_string_equal(tok, "ya29.token");
+  ni_secret_free(tok);
+  /* Reads nothing from natidle's stdin. */
+  assert_int_equal(ni_secret_from_command("read x; echo \"got$x\"", "token command", 5000, &tok,
+                                          err, sizeof err),
+                   0);
+  assert_string_equal(tok, "got");
+  ni_secret_free(tok);
+  assert_int_equal(ni_secret_from_command("echo t; exit 3", "token command", 5000, &tok, err,
+                                          sizeof err),
+                   NI_EUSAGE);
+  assert_null(tok);
+  assert_non_null(strstr(err, "exited with status 3"));
+  assert_int_equal(ni_secret_from_command("echo", "token command", 5000, &tok, err, sizeof err),
+                   NI_EUSAGE);
+  assert_non_null(strstr(err, "empty"));
+  assert_int_equal(ni_secret_from_command("sleep 30", "token command", 300, &tok, err,
+                                          sizeof err),
+                   NI_EUSAGE);
+  assert_non_null(strstr(err, "no line within"));
+  /* A 4 kB token (a JWT with claims) fits. */
+  assert_int_equal(ni_secret_from_command("head -c 4096 /dev/zero | tr '\\0' a; echo",
+                                          "token command", 5000, &tok, err, sizeof err),
+                   0);
+  assert_int_equal(strlen(tok), 4096);
+  ni_secret_free(tok);
+}
+
+static void test_read_file_named(void **state) {
+  (void)state;
+  char err[256];
+  char *tok = NULL;
+  char *path = write_tmp("\n", 0600);
+  assert_int_equal(ni_secret_read_file(path, "OAuth2 token file", &tok, err, sizeof err),
+                   NI_EUSAGE);
+  assert_non_null(strstr(err, "OAuth2 token file"));
+  unlink(path);
+  free(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_secret_file),
       cmocka_unit_test(test_secret_env_removed),
+      cmocka_unit_test(test_from_command),
+      cmocka_unit_test(test_read_file_named),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
