@@ -38,6 +38,16 @@ skip_unless_possible() {
   done
 }
 
+# wait_ns_process NS: wait (up to 5 s) until a process runs in namespace NS.
+wait_ns_process() {
+  local i
+  for i in $(seq 100); do
+    [ -n "$(ip netns pids "$1" 2>/dev/null)" ] && return 0
+    sleep 0.05
+  done
+  fail "no process appeared in namespace $1"
+}
+
 cleanup() {
   local rc=$? l
   trap - EXIT

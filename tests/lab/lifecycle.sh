@@ -88,7 +88,7 @@ if grep -q "^$A " <<<"$list" && grep -q "^$B " <<<"$list"; then ok "list shows b
 
 # A client of A still running when A goes down must not survive it.
 timeout 60 "${LAB_CMD[@]}" exec "$A" sleep 50 & sleeper=$!
-sleep 0.3
+wait_ns_process "natidle-$A-client"
 lab down "$A" || fail "down $A failed"
 left=$(leftovers "$A")
 if [ -z "$left" ]; then ok "down $A left nothing"; else fail "down $A left: $left"; fi
@@ -102,7 +102,7 @@ ip netns add "natidle-$C-nat"
 mkdir -p "/run/natidle-lab/$C"
 T_LABS+=("$C")
 ip netns exec "natidle-$C-nat" sleep 50 & sleeper=$!
-sleep 0.2
+wait_ns_process "natidle-$C-nat"
 lab down "$C" || fail "down of a half-built lab failed"
 left=$(leftovers "$C")
 if [ -z "$left" ]; then ok "down of a half-built lab left nothing"; else fail "down $C left: $left"; fi
