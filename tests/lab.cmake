@@ -8,3 +8,9 @@ endforeach()
 
 # "natidle lab" finding its script; no root needed.
 ni_script_test(lab_cli tests/lab/cli.sh LABELS unit TIMEOUT 60)
+
+# The link relay's model (delay, loss, a radio that sleeps and wakes), no
+# interfaces needed.
+add_test(NAME lab_link_relay COMMAND python3 ${PROJECT_SOURCE_DIR}/tests/lab/link_relay_test.py)
+set_tests_properties(lab_link_relay PROPERTIES TIMEOUT 30 LABELS unit
+  ENVIRONMENT "NATIDLE_SRC=${PROJECT_SOURCE_DIR}")
