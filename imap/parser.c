@@ -2,9 +2,9 @@
  * imap/parser.c - incremental IMAP response parser (RFC 3501, RFC 9051).
  *
  * Parsing happens in two steps.  Framing (ni_parser_feed) copies bytes into a
- * buffer until one whole response is there: lines end in CRLF, and a line that
- * ends in a literal announcement "{n}" is followed by n literal bytes and then
- * more lines.  Framing enforces every size limit before it stores a byte, so
+ * buffer until one whole response is there: lines end in CRLF (or a bare LF,
+ * which some servers send), and a line that ends in a literal announcement
+ * "{n}" is followed by n literal bytes and then more lines.  Framing enforces every size limit before it stores a byte, so
  * memory never grows past max_response whatever the peer announces.  Then the
  * grammar step (parse_response) walks the complete response once and fills an
  * ni_resp.  Splitting the two keeps the grammar code free of "need more bytes"
@@ -37,6 +37,7 @@ struct ni_parser {
   size_t line_start; /* offset where the current line began */
   int state;
   size_t lit_left; /* literal bytes still expected in ST_LITERAL */
+  size_t eol;      /* length of the last line end stored: 2 (CRLF) or 1 (LF) */
   int done;        /* buf holds the response handed out by the last call */
   int err;         /* sticky error, 0 when none */
   const char *errstr;
@@ -90,6 +91,7 @@ void ni_parser_reset(ni_parser *p) {
   p->line_start = 0;
   p->state = ST_LINE;
   p->lit_left = 0;
+  p->eol = 0;
   p->done = 0;
   p->err = 0;
   p->errstr = "";
@@ -164,7 +166,7 @@ static int is_digit(int c) { return c >= '0' && c <= '9'; }
  * in one, 0 when it does not, <0 on a limit error. */
 static int line_literal(ni_parser *p, size_t *n) {
   const char *s = p->buf + p->line_start;
-  size_t e = p->len - p->line_start - 2; /* line length without CRLF */
+  size_t e = p->len - p->line_start - p->eol; /* line length without its end */
   size_t j, d, v = 0;
   if (e < 3 || s[e - 1] != '}')
     return 0;
@@ -197,8 +199,34 @@ static int line_literal(ni_parser *p, size_t *n) {
 
 static int parse_response(ni_parser *p);
 
+/* A line just ended (its CRLF or LF is stored, eol says which).  Either a
+ * literal follows, or the response is complete and parsed.  Returns 1 when
+ * the response is complete, 0 when more bytes belong to it, <0 on error. */
+static int line_end(ni_parser *p, size_t eol) {
+  size_t n;
+  int rc;
+  p->eol = eol;
+  p->state = ST_LINE;
+  rc = line_literal(p, &n);
+  if (rc < 0)
+    return rc;
+  if (rc == 1) {
+    p->line_start = p->len;
+    if (n > 0) {
+      p->state = ST_LITERAL;
+      p->lit_left = n;
+    }
+    return 0;
+  }
+  if ((rc = parse_response(p)) < 0)
+    return rc;
+  p->done = 1;
+  p->line_start = 0;
+  return 1;
+}
+
 int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, ni_resp *out) {
-  size_t used = 0, n;
+  size_t used = 0;
   int rc;
   *consumed = 0;
   if (p->err)
@@ -210,6 +238,8 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
   }
   while (used < len) {
     if (p->state == ST_LITERAL) {
+      /* A literal's bytes are counted, never scanned: CR, LF and NUL in
+       * them are data. */
       size_t k = len - used < p->lit_left ? len - used : p->lit_left;
       if ((rc = buf_append(p, buf + used, k)) < 0)
         goto fail;
@@ -229,29 +259,10 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
       if ((rc = line_append(p, "\n", 1)) < 0)
         goto fail;
       used++;
-      p->state = ST_LINE;
-      rc = line_literal(p, &n);
-      if (rc < 0)
-        goto fail;
-      if (rc == 1) {
-        p->line_start = p->len;
-        if (n > 0) {
-          p->state = ST_LITERAL;
-          p->lit_left = n;
-        }
-        continue;
-      }
-      if ((rc = parse_response(p)) < 0)
-        goto fail;
-      p->done = 1;
-      p->line_start = 0;
-      *out = p->resp;
-      *consumed = used;
-      return 1;
-    }
-    /* ST_LINE: store the run of ordinary bytes, then deal with the byte
-     * that ended it. */
-    {
+      rc = line_end(p, 2);
+    } else {
+      /* ST_LINE: store the run of ordinary bytes, then deal with the byte
+       * that ended it. */
       size_t k = 0;
       while (used + k < len && buf[used + k] != '\r' && buf[used + k] != '\n' &&
              buf[used + k] != '\0')
@@ -262,19 +273,29 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
         used += k;
         continue;
       }
+      if (buf[used] == '\0') {
+        rc = set_err(p, NI_EPARSE, "NUL byte outside a literal");
+        goto fail;
+      }
+      if ((rc = line_append(p, buf + used, 1)) < 0)
+        goto fail;
+      used++;
+      if (buf[used - 1] == '\r') {
+        p->state = ST_CR;
+        continue;
+      }
+      /* A bare LF outside a literal ends the line as CRLF would: some
+       * servers send one (seen after AUTHENTICATE).  It is decided from this
+       * byte alone, so every split of the input frames alike. */
+      rc = line_end(p, 1);
     }
-    if (buf[used] == '\0') {
-      rc = set_err(p, NI_EPARSE, "NUL byte outside a literal");
+    if (rc < 0)
       goto fail;
+    if (rc == 1) {
+      *out = p->resp;
+      *consumed = used;
+      return 1;
     }
-    if (buf[used] == '\n') {
-      rc = set_err(p, NI_EPARSE, "LF without CR");
-      goto fail;
-    }
-    if ((rc = line_append(p, "\r", 1)) < 0)
-      goto fail;
-    used++;
-    p->state = ST_CR;
   }
   *consumed = used;
   return 0;
@@ -471,9 +492,13 @@ static int parse_literal(cur *c, val *v) {
     c->pos++;
   if (expect(c, '}', "bad literal length") < 0)
     return c->p->err;
-  if (c->end - c->pos < 2 || c->s[c->pos] != '\r' || c->s[c->pos + 1] != '\n')
+  /* Framing ended the line here, with CRLF or a bare LF. */
+  if (peek(c) == '\r' && c->end - c->pos >= 2 && c->s[c->pos + 1] == '\n')
+    c->pos += 2;
+  else if (peek(c) == '\n')
+    c->pos++;
+  else
     return perr(c, "literal not at end of line");
-  c->pos += 2;
   if (n > c->end - c->pos)
     return perr(c, "literal longer than response");
   v->off = c->pos;
@@ -960,7 +985,7 @@ static int parse_response(ni_parser *p) {
   c.p = p;
   c.s = p->buf;
   c.pos = 0;
-  c.end = p->len - 2;
+  c.end = p->len - p->eol;
   c.depth = 0;
   p->alen = 0;
   p->nfix = 0;

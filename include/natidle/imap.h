@@ -10,6 +10,17 @@
  * are sticky: once ni_parser_feed() failed it keeps returning the same error
  * until ni_parser_reset().
  *
+ * Line ends: RFC 3501 ends every line with CRLF, but some servers end a line
+ * with a bare LF (seen after AUTHENTICATE).  The parser takes a bare LF
+ * wherever a line may end, as if it were CRLF: at the end of a response, and
+ * after a literal announcement "{n}", whose n bytes follow it.  It is never
+ * looked for inside a literal's n bytes (CR, LF and NUL there are data).  A
+ * CR must still be followed by LF, and a NUL outside a literal is an error.
+ * The decision rests on each byte alone, so every split of the input gives
+ * the same responses, and the limits count the line end as received (1 byte
+ * for LF, 2 for CRLF).  ni_resp.raw holds the bytes as received; the other
+ * fields exclude the final line end, whichever it was.
+ *
  * The command builder produces one command line (without its tag) as a list of
  * chunks, splitting it after every synchronizing literal so the sender can wait
  * for the server's "+" continuation before sending the literal's bytes.
@@ -36,7 +47,7 @@ typedef struct ni_str {
 
 /* Hard bounds on what one parser accepts.  All sizes are in bytes.
  *   max_line:     one line of a response, from its start or from the end of
- *                 the previous literal to its CRLF (CRLF included).
+ *                 the previous literal to its line end (CRLF or LF, included).
  *   max_literal:  one literal's announced length {n}.
  *   max_response: one whole response, all lines and literals together.
  *   max_depth:    nesting depth of parenthesised lists (and of brackets).

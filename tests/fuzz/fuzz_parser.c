@@ -4,7 +4,13 @@
  * pattern; the rest is the byte stream.  The stream is fed whole, then in
  * pieces whose sizes come from the seed, then one byte at a time; all three
  * must give the same responses and the same error.  Every response is also
- * checked against the ni_str invariants and the limits. */
+ * checked against the ni_str invariants and the limits.
+ *
+ * Bare LF line ends: when the stream parses without error, it is framed once
+ * more here, independently of the parser, and every CRLF that ends a line
+ * (never one inside a literal's counted bytes) becomes a bare LF.  That
+ * stream must give the same responses, fields compared with CRLF read as LF
+ * and raw left out, since raw keeps the line ends as received. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +33,21 @@ static uint64_t fold(uint64_t h, const ni_str *s) {
   return h;
 }
 
+/* fold() of s with every CRLF read as LF. */
+static uint64_t fold_lf(uint64_t h, const ni_str *s) {
+  size_t i, n = 0;
+  if (s->p == NULL || s->p[s->n] != '\0')
+    abort();
+  for (i = 0; i < s->n; i++)
+    n += !(s->p[i] == '\r' && i + 1 < s->n && s->p[i + 1] == '\n');
+  for (i = 0; i < sizeof(n); i++)
+    h = (h ^ ((n >> (8 * i)) & 0xff)) * 1099511628211u;
+  for (i = 0; i < s->n; i++)
+    if (!(s->p[i] == '\r' && i + 1 < s->n && s->p[i + 1] == '\n'))
+      h = (h ^ (unsigned char)s->p[i]) * 1099511628211u;
+  return h;
+}
+
 static uint64_t fold_u(uint64_t h, uint64_t v) {
   ni_str s;
   char b[24];
@@ -35,9 +56,10 @@ static uint64_t fold_u(uint64_t h, uint64_t v) {
   return fold(h, &s);
 }
 
-static uint64_t resp_hash(const ni_resp *r, const ni_parser_limits *lim) {
+/* lf: compare line ends loosely (CRLF read as LF) and leave raw out. */
+static uint64_t resp_hash(const ni_resp *r, const ni_parser_limits *lim, int lf) {
   const ni_str *all[] = {&r->tag,  &r->code, &r->code_arg, &r->text, &r->caps,
-                         &r->data, &r->raw,  &r->fetch.flags, &r->fetch.env_date,
+                         &r->data, &r->fetch.flags, &r->fetch.env_date,
                          &r->fetch.env_subject, &r->fetch.env_from,
                          &r->fetch.env_message_id, &r->fetch.header_section,
                          &r->fetch.header};
@@ -46,7 +68,9 @@ static uint64_t resp_hash(const ni_resp *r, const ni_parser_limits *lim) {
   if (r->raw.n > lim->max_response)
     abort();
   for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-    h = fold(h, all[i]);
+    h = lf ? fold_lf(h, all[i]) : fold(h, all[i]);
+  if (!lf)
+    h = fold(h, &r->raw);
   h = fold_u(h, (uint64_t)r->kind);
   h = fold_u(h, (uint64_t)r->type);
   h = fold_u(h, r->number);
@@ -68,7 +92,8 @@ typedef struct result {
 } result;
 
 /* Feed the stream in pieces: mode 0 whole, 1 one byte at a time, 2 sizes
- * drawn from a small generator seeded by seed. */
+ * drawn from a small generator seeded by seed, 3 whole with responses hashed
+ * for the LF comparison. */
 static void feed(const ni_parser_limits *lim, const uint8_t *s, size_t len, int mode,
                  uint32_t seed, result *out) {
   ni_parser *p = ni_parser_new(lim);
@@ -105,7 +130,7 @@ static void feed(const ni_parser_limits *lim, const uint8_t *s, size_t len, int 
       }
       if (rc == 1) {
         if (out->n < MAX_RESP)
-          out->h[out->n] = resp_hash(&r, lim);
+          out->h[out->n] = resp_hash(&r, lim, mode == 3);
         out->n++;
       } else if (rc != 0 || piece != 0) {
         abort();
@@ -122,6 +147,62 @@ static void same(const result *a, const result *b) {
   if (a->n != b->n || a->err != b->err || strcmp(a->errstr, b->errstr) != 0 ||
       memcmp(a->h, b->h, n * sizeof(a->h[0])) != 0)
     abort();
+}
+
+/* The length announced by a literal at the end of line s[0..e), RFC 3501
+ * section 4.3 ("{" number ["+"] "}" or "~{" number "}", starting a token),
+ * or -1 when the line does not end in one.  Written from the grammar, not
+ * taken from the parser, so that the two can disagree. */
+static long long announced(const uint8_t *s, size_t e) {
+  size_t j, d;
+  long long v = 0;
+  if (e < 3 || s[e - 1] != '}')
+    return -1;
+  j = e - 1;
+  if (s[j - 1] == '+')
+    j--;
+  for (d = j; d > 0 && s[d - 1] >= '0' && s[d - 1] <= '9'; d--)
+    ;
+  if (d == j || d < 2 || s[d - 1] != '{')
+    return -1;
+  if (s[d - 2] == '~' ? d < 3 || (s[d - 3] != ' ' && s[d - 3] != '(')
+                      : s[d - 2] != ' ' && s[d - 2] != '(')
+    return -1;
+  for (; d < j; d++) {
+    v = v * 10 + (s[d] - '0');
+    if (v > (1 << 30))
+      return -1; /* the parser refused it: never compared */
+  }
+  return v;
+}
+
+/* in[0..len) with every CRLF that ends a line turned into LF, in out
+ * (len bytes at least).  Returns the new length. */
+static size_t to_lf(const uint8_t *in, size_t len, uint8_t *out) {
+  size_t i = 0, o = 0;
+  while (i < len) {
+    const uint8_t *nl = memchr(in + i, '\n', len - i);
+    size_t e, k;
+    long long lit;
+    if (nl == NULL) {
+      memcpy(out + o, in + i, len - i);
+      return o + len - i;
+    }
+    e = (size_t)(nl - in); /* the LF */
+    k = e > i && in[e - 1] == '\r' ? e - 1 : e;
+    memcpy(out + o, in + i, k - i);
+    o += k - i;
+    out[o++] = '\n';
+    lit = announced(in + i, k - i);
+    i = e + 1;
+    if (lit > 0) {
+      size_t n = (size_t)lit < len - i ? (size_t)lit : len - i;
+      memcpy(out + o, in + i, n);
+      o += n;
+      i += n;
+    }
+  }
+  return o;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -145,5 +226,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   feed(&lim, data, size, 2, seed, &pieces);
   same(&whole, &bytes);
   same(&whole, &pieces);
+  if (whole.err == 0 && size > 0) {
+    static result strict, loose;
+    uint8_t *lf = malloc(size);
+    size_t n;
+    if (lf == NULL)
+      abort();
+    n = to_lf(data, size, lf);
+    feed(&lim, data, size, 3, seed, &strict);
+    feed(&lim, lf, n, 3, seed, &loose);
+    free(lf);
+    same(&strict, &loose);
+  }
   return 0;
 }
