@@ -342,21 +342,25 @@ typedef struct val {
   int quoted;
 } val;
 
+/* Copy a value's bytes to dst (room for v.n bytes), removing the
+ * backslashes of a quoted string.  Returns the number of bytes written. */
+static size_t val_copy(const char *buf, val v, char *dst) {
+  const char *s = buf + v.off;
+  size_t i, o = 0;
+  for (i = 0; i < v.n; i++) {
+    if (v.quoted && s[i] == '\\')
+      i++; /* keep the escaped byte */
+    dst[o++] = s[i];
+  }
+  return o;
+}
+
 /* Append a value's bytes, removing the backslashes of a quoted string. */
 static int arena_put_val(ni_parser *p, val v) {
-  const char *s = p->buf + v.off;
-  size_t i = 0, start = 0;
-  int rc;
-  if (!v.quoted)
-    return arena_put(p, s, v.n);
-  for (; i < v.n; i++) {
-    if (s[i] == '\\') {
-      if ((rc = arena_put(p, s + start, i - start)) < 0)
-        return rc;
-      start = ++i; /* keep the escaped byte, which starts the next run */
-    }
-  }
-  return arena_put(p, s + start, v.n - start);
+  if (grow(&p->arena, &p->acap, p->alen + v.n + 1, SIZE_MAX) < 0)
+    return set_err(p, -ENOMEM, "out of memory");
+  p->alen += val_copy(p->buf, v, p->arena + p->alen);
+  return 0;
 }
 
 static int emit_val(ni_parser *p, ni_str *dst, val v) {
@@ -941,12 +945,17 @@ static int parse_untagged(cur *c) {
       return rc;
     return emit_span(p, &r->caps, c->pos, c->end);
   }
-  if (span_is(c, a, b, "FLAGS") || span_is(c, a, b, "LIST") || span_is(c, a, b, "STATUS")) {
-    /* RFC 3501 section 7.2.2 (LIST), 7.2.4 (STATUS), 7.2.6 (FLAGS): the data
-     * is kept raw, but its lists are checked for balance and depth. */
-    r->type = span_is(c, a, b, "FLAGS") ? NI_R_FLAGS
+  if (span_is(c, a, b, "FLAGS") || span_is(c, a, b, "LIST") || span_is(c, a, b, "STATUS") ||
+      span_is(c, a, b, "NAMESPACE")) {
+    /* RFC 3501 section 7.2.2 (LIST), 7.2.4 (STATUS), 7.2.6 (FLAGS), RFC 2342
+     * section 5 (NAMESPACE): the data is kept raw, but its lists are checked
+     * for balance and depth.  ni_list_delimiter() and ni_namespace_parse()
+     * read it when asked, so a server's odd LIST or NAMESPACE costs only
+     * that answer, never the connection. */
+    r->type = span_is(c, a, b, "FLAGS")  ? NI_R_FLAGS
               : span_is(c, a, b, "LIST") ? NI_R_LIST
-                                         : NI_R_STATUS;
+              : span_is(c, a, b, "STATUS") ? NI_R_STATUS
+                                           : NI_R_NAMESPACE;
     if ((rc = expect(c, ' ', "expected SP")) < 0)
       return rc;
     a = c->pos;
@@ -1090,4 +1099,141 @@ int ni_uint_list_next(ni_str *list, uint32_t *out) {
   list->p += i;
   list->n -= i;
   return 1;
+}
+
+/* ---- LIST and NAMESPACE data --------------------------------------------- */
+
+/* A cursor over the data of a response the parser handed out.  The data was
+ * framed and balance-checked when it was parsed, so the grammar functions
+ * run on it as they did then; their errors land in a scratch parser. */
+static void data_cursor(cur *c, ni_parser *scratch, ni_str data) {
+  memset(scratch, 0, sizeof(*scratch));
+  ni_parser_limits_default(&scratch->lim);
+  c->p = scratch;
+  c->s = data.p;
+  c->pos = 0;
+  c->end = data.n;
+  c->depth = 0;
+}
+
+/* RFC 3501 section 9: mailbox-list = "(" [mbx-list-flags] ")" SP
+ * (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox.  Also RFC 2342 section 5:
+ * the delimiter of a namespace, the same shape.  A literal of one byte is
+ * taken too.  Sets *delim ('\0' for NIL). */
+static int parse_delim(cur *c, char *delim) {
+  val v;
+  char one[2];
+  int rc = parse_nstring(c, &v);
+  if (rc < 0)
+    return rc;
+  if (v.n == 0 && !v.quoted) {
+    *delim = '\0'; /* NIL, or an empty literal, which says as much */
+    return 0;
+  }
+  if (v.n > 2 || val_copy(c->s, v, one) != 1)
+    return perr(c, "bad hierarchy delimiter");
+  *delim = one[0];
+  return 0;
+}
+
+int ni_list_delimiter(const ni_resp *r, char *delim) {
+  ni_parser scratch;
+  cur c;
+  if (r == NULL || r->kind != NI_RESP_UNTAGGED || r->type != NI_R_LIST)
+    return NI_EPARSE;
+  data_cursor(&c, &scratch, r->data);
+  if (peek(&c) != '(' || skip_list(&c) < 0 || expect(&c, ' ', "expected SP") < 0 ||
+      parse_delim(&c, delim) < 0 || expect(&c, ' ', "expected SP") < 0)
+    return NI_EPARSE;
+  return 0;
+}
+
+/* The output of ni_namespace_parse(). */
+typedef struct ns_out {
+  ni_namespace *ns;
+  size_t max, count;
+  char *buf;
+  size_t cap, used;
+} ns_out;
+
+/* RFC 2342 section 5: Namespace = nil / "(" 1*( "(" string SP (<">
+ * QUOTED_CHAR <"> / nil) *(Namespace_Response_Extension) ")" ) ")";
+ * Namespace_Response_Extension = SP string SP "(" string *(SP string) ")".
+ * Descriptors follow each other with no SP; one SP between them is taken
+ * too.  out NULL steps over the list. */
+static int parse_ns_list(cur *c, ns_out *out) {
+  int rc;
+  if (at_nil(c)) {
+    c->pos += 3;
+    return 0;
+  }
+  if (peek(c) != '(' || (rc = deeper(c)) < 0)
+    return perr(c, "bad namespace");
+  c->pos++;
+  do {
+    val prefix;
+    char delim;
+    if (peek(c) == ' ')
+      c->pos++;
+    if (peek(c) != '(' || (rc = deeper(c)) < 0)
+      return perr(c, "bad namespace");
+    c->pos++;
+    if (at_nil(c) || (rc = parse_nstring(c, &prefix)) < 0 ||
+        (rc = expect(c, ' ', "bad namespace")) < 0 || (rc = parse_delim(c, &delim)) < 0)
+      return perr(c, "bad namespace");
+    while (peek(c) == ' ') { /* extensions: a string and a list of strings */
+      c->pos++;
+      if ((rc = skip_value(c)) < 0 || (rc = expect(c, ' ', "bad namespace")) < 0 ||
+          peek(c) != '(' || (rc = skip_list(c)) < 0)
+        return perr(c, "bad namespace");
+    }
+    if ((rc = expect(c, ')', "bad namespace")) < 0)
+      return rc;
+    c->depth--;
+    if (out != NULL) {
+      if (out->count < out->max) {
+        ni_namespace *ns = &out->ns[out->count];
+        if (prefix.n >= out->cap - out->used)
+          return NI_ELIMIT;
+        ns->prefix.p = out->buf + out->used;
+        ns->prefix.n = val_copy(c->s, prefix, out->buf + out->used);
+        out->buf[out->used + ns->prefix.n] = '\0';
+        out->used += ns->prefix.n + 1;
+        ns->delim = delim;
+      }
+      out->count++;
+    }
+  } while (peek(c) != ')');
+  close_list(c);
+  return 0;
+}
+
+int ni_namespace_parse(const ni_resp *r, ni_ns_kind kind, ni_namespace *ns, size_t max, char *buf,
+                       size_t cap) {
+  ni_parser scratch;
+  ns_out out;
+  cur c;
+  int i, rc;
+  if (r == NULL || r->kind != NI_RESP_UNTAGGED || r->type != NI_R_NAMESPACE ||
+      (unsigned)kind > NI_NS_SHARED)
+    return NI_EPARSE;
+  memset(&out, 0, sizeof(out));
+  out.ns = ns;
+  out.max = ns != NULL && buf != NULL && cap > 0 ? max : 0;
+  out.buf = buf;
+  out.cap = cap;
+  data_cursor(&c, &scratch, r->data);
+  for (i = 0; i <= NI_NS_SHARED; i++) {
+    if (i > 0 && expect(&c, ' ', "expected SP") < 0)
+      return NI_EPARSE;
+    rc = parse_ns_list(&c, i == (int)kind ? &out : NULL);
+    if (rc == NI_ELIMIT)
+      return rc;
+    if (rc < 0)
+      return NI_EPARSE;
+  }
+  /* RFC 2342 leaves room for nothing after the third list. */
+  if (c.pos != c.end)
+    return NI_EPARSE;
+  return out.count > (size_t)INT32_MAX ? INT32_MAX : (int)out.count;
 }

@@ -532,6 +532,146 @@ static void test_buffered(void **state) {
   ni_parser_free(NULL);
 }
 
+/* ---- NAMESPACE and LIST delimiters ------------------------------------------ */
+
+/* One namespace list of s, which must parse: the count, and "prefix|delim"
+ * joined by spaces in out ("." for a NIL delimiter). */
+static int ns_list(const char *s, size_t len, ni_ns_kind kind, char *out, size_t outn) {
+  ni_namespace ns[4];
+  char buf[256];
+  int i, n;
+  ni_resp r = parse_len(s, len);
+  assert_int_equal(r.type, NI_R_NAMESPACE);
+  n = ni_namespace_parse(&r, kind, ns, 4, buf, sizeof(buf));
+  assert_true(n >= 0);
+  out[0] = '\0';
+  for (i = 0; i < n && i < 4; i++) {
+    size_t o = strlen(out);
+    assert_int_equal(ns[i].prefix.p[ns[i].prefix.n], '\0');
+    snprintf(out + o, outn - o, "%s%.*s|%c", i ? " " : "", (int)ns[i].prefix.n, ns[i].prefix.p,
+             ns[i].delim ? ns[i].delim : '0');
+  }
+  return n;
+}
+
+static void expect_ns(const char *s, ni_ns_kind kind, int n, const char *want) {
+  char got[256];
+  assert_int_equal(ns_list(s, strlen(s), kind, got, sizeof(got)), n);
+  assert_string_equal(got, want);
+}
+
+static void test_namespace(void **state) {
+  static const char dovecot[] = "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n";
+  static const char cyrus[] = "* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) ((\"\" \".\"))\r\n";
+  static const char lit[] = "* NAMESPACE (({5}\r\nINBOX \"/\")) NIL NIL\r\n";
+  ni_namespace ns[1];
+  char buf[8];
+  ni_resp r;
+  (void)state;
+  /* Dovecot, with its default separators. */
+  expect_ns(dovecot, NI_NS_PERSONAL, 1, "|/");
+  expect_ns(dovecot, NI_NS_OTHER_USERS, 0, "");
+  expect_ns(dovecot, NI_NS_SHARED, 0, "");
+  expect_ns("* NAMESPACE ((\"\" \".\")) NIL NIL\r\n", NI_NS_PERSONAL, 1, "|.");
+  /* Cyrus, default and with altnamespace. */
+  expect_ns(cyrus, NI_NS_PERSONAL, 1, "INBOX.|.");
+  expect_ns(cyrus, NI_NS_OTHER_USERS, 1, "user.|.");
+  expect_ns(cyrus, NI_NS_SHARED, 1, "|.");
+  expect_ns("* NAMESPACE ((\"\" \".\")) ((\"Other Users.\" \".\")) ((\"Shared Folders.\" "
+            "\".\"))\r\n",
+            NI_NS_PERSONAL, 1, "|.");
+  /* Courier: no other users, several shared namespaces. */
+  expect_ns("* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\"))\r\n", NI_NS_PERSONAL, 1,
+            "INBOX.|.");
+  expect_ns("* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\")(\"shared.\" \".\"))\r\n",
+            NI_NS_SHARED, 2, "#shared.|. shared.|.");
+  /* No personal namespace at all. */
+  expect_ns("* NAMESPACE NIL NIL ((\"\" \"/\"))\r\n", NI_NS_PERSONAL, 0, "");
+  /* Several personal namespaces, one with extension data (RFC 2342 5),
+   * one flat (NIL delimiter), one in modified UTF-7 kept as sent. */
+  expect_ns("* NAMESPACE ((\"\" \"/\")(\"#mh/\" \"/\" \"X-PARAM\" (\"FLAG1\" \"FLAG2\"))"
+            "(\"flat\" NIL) (\"Entw&APw-rfe/\" \"/\")) NIL NIL\r\n",
+            NI_NS_PERSONAL, 4, "|/ #mh/|/ flat|0 Entw&APw-rfe/|/");
+  /* Quoting removed; a literal prefix; lower-case keywords. */
+  expect_ns("* NAMESPACE ((\"a\\\"b\\\\.\" \"\\\\\")) nil nil\r\n", NI_NS_PERSONAL, 1, "a\"b\\.|\\");
+  {
+    char got[64];
+    assert_int_equal(ns_list(lit, sizeof(lit) - 1, NI_NS_PERSONAL, got, sizeof(got)), 1);
+    assert_string_equal(got, "INBOX|/");
+  }
+  /* The same with bare LF line ends. */
+  expect_ns("* NAMESPACE (({5}\nINBOX \"/\")) NIL NIL\n", NI_NS_PERSONAL, 1, "INBOX|/");
+
+  /* More namespaces than room: counted, the first stored; a buffer too
+   * small; counting only. */
+  r = parse1(cyrus);
+  assert_int_equal(ni_namespace_parse(&r, NI_NS_PERSONAL, ns, 1, buf, 6), NI_ELIMIT);
+  assert_int_equal(ni_namespace_parse(&r, NI_NS_PERSONAL, ns, 1, buf, 7), 1);
+  assert_str(ns[0].prefix, "INBOX.");
+  assert_int_equal(ni_namespace_parse(&r, NI_NS_PERSONAL, NULL, 0, NULL, 0), 1);
+  r = parse1("* NAMESPACE ((\"a\" \"/\")(\"b\" \"/\")(\"c\" \"/\")) NIL NIL\r\n");
+  assert_int_equal(ni_namespace_parse(&r, NI_NS_PERSONAL, ns, 1, buf, sizeof(buf)), 3);
+  assert_str(ns[0].prefix, "a");
+
+  /* Malformed namespace data is the helper's error, not the parser's. */
+  {
+    static const char *bad[] = {
+        "* NAMESPACE ((\"\" \"/\"))\r\n",
+        "* NAMESPACE () NIL NIL\r\n",
+        "* NAMESPACE ((\"\" \"//\")) NIL NIL\r\n",
+        "* NAMESPACE ((\"\" \"\")) NIL NIL\r\n",
+        "* NAMESPACE ((NIL \"/\")) NIL NIL\r\n",
+        "* NAMESPACE ((\"\")) NIL NIL\r\n",
+        "* NAMESPACE ((\"\" \"/\" \"X\")) NIL NIL\r\n",
+        "* NAMESPACE ((\"\" \"/\")) NIL NIL NIL\r\n",
+        "* NAMESPACE (\"\" \"/\") NIL NIL\r\n",
+        "* NAMESPACE X NIL NIL\r\n",
+    };
+    size_t i;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+      r = parse1(bad[i]);
+      assert_int_equal(r.type, NI_R_NAMESPACE);
+      assert_int_equal(ni_namespace_parse(&r, NI_NS_PERSONAL, ns, 1, buf, sizeof(buf)),
+                       NI_EPARSE);
+    }
+  }
+  r = parse1("* LIST () \"/\" INBOX\r\n");
+  assert_int_equal(ni_namespace_parse(&r, NI_NS_PERSONAL, ns, 1, buf, sizeof(buf)), NI_EPARSE);
+  assert_int_equal(ni_namespace_parse(&r, (ni_ns_kind)3, ns, 1, buf, sizeof(buf)), NI_EPARSE);
+  expect_error("* NAMESPACE ((\"\" \"/\") NIL NIL\r\n", NI_EPARSE, "unbalanced parentheses");
+}
+
+static void test_list_delimiter(void **state) {
+  static const struct {
+    const char *resp;
+    int rc;
+    char delim;
+  } table[] = {
+      {"* LIST (\\Noselect) \"/\" \"\"\r\n", 0, '/'},
+      {"* LIST (\\Noselect) \".\" \"\"\r\n", 0, '.'},
+      {"* LIST (\\Noselect) NIL \"\"\r\n", 0, '\0'},
+      {"* LIST (\\Noselect) \"\\\\\" \"\"\r\n", 0, '\\'},
+      {"* LIST () \"/\" INBOX\r\n", 0, '/'},
+      {"* LIST (\\HasNoChildren) \".\" {5}\r\nINBOX\r\n", 0, '.'},
+      {"* LIST (\\Noselect) \"/\" \"\"\n", 0, '/'},
+      {"* LIST (\\Noselect) \"ab\" \"\"\r\n", NI_EPARSE, 0},
+      {"* LIST (\\Noselect) \"/\"\r\n", NI_EPARSE, 0},
+      {"* LIST \\Noselect \"/\" \"\"\r\n", NI_EPARSE, 0},
+      {"* STATUS INBOX (MESSAGES 1)\r\n", NI_EPARSE, 0},
+      {"a1 OK LIST done\r\n", NI_EPARSE, 0},
+  };
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+    char d = 'x';
+    ni_resp r = parse1(table[i].resp);
+    assert_int_equal(ni_list_delimiter(&r, &d), table[i].rc);
+    if (table[i].rc == 0)
+      assert_int_equal(d, table[i].delim);
+  }
+  assert_int_equal(ni_list_delimiter(NULL, NULL), NI_EPARSE);
+}
+
 /* ---- bare LF line ends ----------------------------------------------------- */
 
 /* Every field but raw of every response in s[0..n), fed whole, which must
@@ -950,6 +1090,8 @@ int main(void) {
       cmocka_unit_test_teardown(test_fetch_variants, teardown),
       cmocka_unit_test_teardown(test_stream_every_split, teardown),
       cmocka_unit_test_teardown(test_buffered, teardown),
+      cmocka_unit_test_teardown(test_namespace, teardown),
+      cmocka_unit_test_teardown(test_list_delimiter, teardown),
       cmocka_unit_test_teardown(test_bare_lf, teardown),
       cmocka_unit_test_teardown(test_malformed, teardown),
       cmocka_unit_test_teardown(test_nesting_bombs, teardown),

@@ -56,6 +56,31 @@ static uint64_t fold_u(uint64_t h, uint64_t v) {
   return fold(h, &s);
 }
 
+/* Fold in what the LIST and NAMESPACE helpers read from r, so they are
+ * fuzzed too and must agree across splits. */
+static uint64_t helpers_hash(uint64_t h, const ni_resp *r, int lf) {
+  ni_namespace ns[4];
+  char buf[256], d = 0;
+  int kind, i, n;
+  if (r->type == NI_R_LIST) {
+    h = fold_u(h, (uint64_t)(ni_list_delimiter(r, &d) + 8192));
+    return fold_u(h, (unsigned char)d);
+  }
+  if (r->type != NI_R_NAMESPACE)
+    return h;
+  for (kind = NI_NS_PERSONAL; kind <= NI_NS_SHARED; kind++) {
+    n = ni_namespace_parse(r, (ni_ns_kind)kind, ns, 4, buf, sizeof(buf));
+    h = fold_u(h, (uint64_t)(n + 8192));
+    for (i = 0; i < n && i < 4; i++) {
+      if (ns[i].prefix.p < buf || ns[i].prefix.p + ns[i].prefix.n >= buf + sizeof(buf))
+        abort();
+      h = lf ? fold_lf(h, &ns[i].prefix) : fold(h, &ns[i].prefix);
+      h = fold_u(h, (unsigned char)ns[i].delim);
+    }
+  }
+  return h;
+}
+
 /* lf: compare line ends loosely (CRLF read as LF) and leave raw out. */
 static uint64_t resp_hash(const ni_resp *r, const ni_parser_limits *lim, int lf) {
   const ni_str *all[] = {&r->tag,  &r->code, &r->code_arg, &r->text, &r->caps,
@@ -71,6 +96,7 @@ static uint64_t resp_hash(const ni_resp *r, const ni_parser_limits *lim, int lf)
     h = lf ? fold_lf(h, all[i]) : fold(h, all[i]);
   if (!lf)
     h = fold(h, &r->raw);
+  h = helpers_hash(h, r, lf);
   h = fold_u(h, (uint64_t)r->kind);
   h = fold_u(h, (uint64_t)r->type);
   h = fold_u(h, r->number);
