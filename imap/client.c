@@ -159,10 +159,12 @@ static ni__pcmd *enqueue(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg,
   p->is_auth = kind == Q_AUTH;
   p->caps_gen = c->caps_gen;
   if (ni_cmd_is_secret(cmd)) {
-    /* The trace shows the tag and the verb only. */
+    /* The trace shows the tag and the verb only, and for AUTHENTICATE
+     * the mechanism too (it is no secret, and says which one was used). */
     ni_str ch = ni_cmd_chunk(cmd, 0);
     size_t v = 0;
-    while (v < ch.n && v < 24 && ch.p[v] != ' ' && ch.p[v] != '\r')
+    int words = kind == Q_AUTH ? 2 : 1;
+    while (v < ch.n && v < 32 && ch.p[v] != '\r' && (ch.p[v] != ' ' || --words > 0))
       v++;
     p->secret = 1;
     snprintf(p->label, sizeof p->label, "%s %.*s ***", p->tag, (int)v, ch.p);
