@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/sasl.h"
 #include "natidle/imap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -56,12 +57,25 @@ static uint64_t fold_u(uint64_t h, uint64_t v) {
   return fold(h, &s);
 }
 
-/* Fold in what the LIST and NAMESPACE helpers read from r, so they are
- * fuzzed too and must agree across splits. */
+/* Fold in what the LIST and NAMESPACE helpers read from r, and what the
+ * client makes of a continuation as an OAuth2 error (base64 JSON), so they
+ * are fuzzed too and must agree across splits. */
 static uint64_t helpers_hash(uint64_t h, const ni_resp *r, int lf) {
   ni_namespace ns[4];
   char buf[256], d = 0;
   int kind, i, n;
+  if (r->kind == NI_RESP_CONTINUE) {
+    ni_str st;
+    n = ni__oauth2_error_status(r->text.p, r->text.n, buf, 64);
+    st.p = buf;
+    st.n = strlen(buf);
+    if (st.n >= 64 || (n < 0 && st.n > 0))
+      abort();
+    for (i = 0; i < (int)st.n; i++)
+      if (buf[i] < 0x20 || buf[i] > 0x7e)
+        abort();
+    return fold(fold_u(h, (uint64_t)(n + 8192)), &st);
+  }
   if (r->type == NI_R_LIST) {
     h = fold_u(h, (uint64_t)(ni_list_delimiter(r, &d) + 8192));
     return fold_u(h, (unsigned char)d);
