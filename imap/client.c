@@ -121,7 +121,7 @@ static void send_chunks(ni_imap *c, ni__pcmd *p) {
     trace_text(c, 1, buf, o, lit);
   else if (first == 0)
     trace_text(c, 1, p->label, strlen(p->label), 0);
-  if (p->secret) ni__secure_zero(buf, o);
+  if (p->secret) ni__wipe(buf, o);
   free(buf);
   if (p->next_chunk >= nch) {
     ni_cmd_free(p->cmd); /* wipes a password it may hold */

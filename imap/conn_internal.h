@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/secret.h"
 #include "natidle/conn.h"
 
 /* ---- TLS (imap/tls.c, the only file that includes OpenSSL) ---- */
@@ -46,8 +47,6 @@ int ni__tls_write(ni__tls *t, const char *p, size_t n, char *err, size_t errlen)
  * or NULL when there is none. */
 char *ni__tls_take_output(ni__tls *t, size_t *n);
 
-/* Zero memory in a way the compiler may not optimise away. */
-void ni__secure_zero(void *p, size_t n);
 
 /* ---- the connection object (conn.c + client.c) ---- */
 

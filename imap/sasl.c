@@ -64,7 +64,7 @@ size_t ni__base64_decode(const char *in, size_t n, unsigned char *out) {
 
 void ni__sasl_free(char *buf, size_t n) {
   if (!buf) return;
-  ni__secure_zero(buf, n);
+  ni__wipe(buf, n);
   free(buf);
 }
 
