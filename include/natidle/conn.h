@@ -293,8 +293,8 @@ NI_API int ni_imap_notify_set(ni_imap *c, const char *spec, ni_imap_done_cb cb, 
 /* NOTIFY NONE; NI_ENOCAP without NOTIFY. */
 NI_API int ni_imap_notify_none(ni_imap *c, ni_imap_done_cb cb, void *arg);
 /* Learn the personal namespace: the prefix under which the user's own
- * mailboxes are created and its hierarchy delimiter, e.g. "" and '/' on
- * Dovecot, "INBOX." and '.' on Cyrus and Courier.  When the server offers
+ * mailboxes are created and its hierarchy delimiter, e.g. "" and '.' or
+ * '/' on Dovecot (as configured), "INBOX." and '.' on Cyrus and Courier.  When the server offers
  * NAMESPACE (RFC 2342), sends NAMESPACE; its "* NAMESPACE" response also
  * goes to on_untagged (type NI_R_NAMESPACE, see ni_namespace_parse()) and
  * its first personal namespace is kept.  When the server lacks NAMESPACE,
