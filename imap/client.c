@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "imap/conn_internal.h"
+#include "imap/sasl.h"
 
 /* ---- tracing ---- */
 
@@ -70,10 +71,7 @@ static void trace_text(ni_imap *c, int dir, const char *p, size_t n, size_t lit)
 static void pcmd_free(ni__pcmd *p) {
   if (!p) return;
   ni_cmd_free(p->cmd);
-  if (p->sasl) {
-    ni__secure_zero(p->sasl, p->sasl_n);
-    free(p->sasl);
-  }
+  ni__sasl_free(p->sasl, p->sasl_n);
   free(p);
 }
 
@@ -123,7 +121,7 @@ static void send_chunks(ni_imap *c, ni__pcmd *p) {
     trace_text(c, 1, buf, o, lit);
   else if (first == 0)
     trace_text(c, 1, p->label, strlen(p->label), 0);
-  if (p->secret) ni__secure_zero(buf, o);
+  if (p->secret) ni__wipe(buf, o);
   free(buf);
   if (p->next_chunk >= nch) {
     ni_cmd_free(p->cmd); /* wipes a password it may hold */
@@ -161,10 +159,12 @@ static ni__pcmd *enqueue(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg,
   p->is_auth = kind == Q_AUTH;
   p->caps_gen = c->caps_gen;
   if (ni_cmd_is_secret(cmd)) {
-    /* The trace shows the tag and the verb only. */
+    /* The trace shows the tag and the verb only, and for AUTHENTICATE
+     * the mechanism too (it is no secret, and says which one was used). */
     ni_str ch = ni_cmd_chunk(cmd, 0);
     size_t v = 0;
-    while (v < ch.n && v < 24 && ch.p[v] != ' ' && ch.p[v] != '\r')
+    int words = kind == Q_AUTH ? 2 : 1;
+    while (v < ch.n && v < 32 && ch.p[v] != '\r' && (ch.p[v] != ' ' || --words > 0))
       v++;
     p->secret = 1;
     snprintf(p->label, sizeof p->label, "%s %.*s ***", p->tag, (int)v, ch.p);
@@ -353,6 +353,8 @@ static void send_done_line(ni_imap *c) {
   ni__trace(c, 1, "DONE", 4);
 }
 
+static void oauth_error_challenge(ni_imap *c, ni__pcmd *p, const ni_resp *r);
+
 static void on_continue(ni_imap *c, const ni_resp *r) {
   ni__pcmd *p = c->q_head;
   if (!p || !p->started) {
@@ -375,22 +377,29 @@ static void on_continue(ni_imap *c, const ni_resp *r) {
     size_t n = p->sasl_n;
     p->sasl = NULL;
     ni__conn_send(c, sasl, n, 1);
-    ni__secure_zero(sasl, n);
-    free(sasl);
+    ni__sasl_free(sasl, n);
     ni__trace(c, 1, "***", 3);
+  } else if (p->oauth && !p->oauth_answered) {
+    oauth_error_challenge(c, p, r);
   } else if (p->is_auth) {
-    /* A further challenge during AUTHENTICATE PLAIN: cancel the exchange
-     * (RFC 3501 6.2.2) rather than guess. */
+    /* A further challenge during AUTHENTICATE: cancel the exchange (RFC
+     * 3501 6.2.2) rather than guess. */
     ni__conn_send(c, "*\r\n", 3, 0);
     ni__trace(c, 1, "*", 1);
   }
-  (void)r;
 }
+
+static void ns_take_namespace(ni_imap *c, const ni_resp *r);
+static void ns_take_list(ni_imap *c, const ni_resp *r);
 
 static void on_response(ni_imap *c, const ni_resp *r) {
   if (r->caps.n) set_caps(c, r->caps);
   switch (r->kind) {
   case NI_RESP_UNTAGGED:
+    if (r->type == NI_R_NAMESPACE)
+      ns_take_namespace(c, r);
+    else if (r->type == NI_R_LIST && c->q_head && c->q_head->is_ns_list)
+      ns_take_list(c, r);
     if (c->cb.on_untagged) NI__USER(c, c->cb.on_untagged(c, r, c->ud));
     if (c->st == NI__ST_ENDED) return;
     if (c->st == NI__ST_GREETING) {
@@ -465,6 +474,8 @@ void ni__client_free(ni_imap *c) {
   while ((p = pop_head(c)) != NULL)
     pcmd_free(p);
   clear_caps(c);
+  free(c->ns_prefix);
+  c->ns_prefix = NULL;
 }
 
 /* ---- commands ---- */
@@ -661,36 +672,32 @@ int ni_imap_logout(ni_imap *c, ni_imap_done_cb cb, void *arg) {
 
 /* ---- login ---- */
 
-static void base64(const unsigned char *in, size_t n, char *out) {
-  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t o = 0, i;
-  for (i = 0; i + 2 < n; i += 3) {
-    unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-    out[o++] = tbl[v >> 18 & 63];
-    out[o++] = tbl[v >> 12 & 63];
-    out[o++] = tbl[v >> 6 & 63];
-    out[o++] = tbl[v & 63];
-  }
-  if (i < n) {
-    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0);
-    out[o++] = tbl[v >> 18 & 63];
-    out[o++] = tbl[v >> 12 & 63];
-    out[o++] = i + 1 < n ? tbl[v >> 6 & 63] : '=';
-    out[o++] = '=';
-  }
-  out[o] = '\0';
-}
-
 static void login_caps_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
   (void)status;
   /* The login itself succeeded; a failing CAPABILITY leaves the old list. */
   call_done(c, p->cb, p->arg, 0, r);
 }
 
+/* Say why a login was refused, with what an OAuth2 server added. */
+static void login_refused(ni_imap *c, const ni__pcmd *p, const ni_resp *r) {
+  int n = (int)(r->text.n > 200 ? 200 : r->text.n);
+  if (!p->oauth) {
+    ni__errf(c, "login refused by %s: %.*s", c->host, n, r->text.p);
+    return;
+  }
+  c->oauth_refusal = c->oauth_status[0] && ni__oauth2_status_is_token(c->oauth_status)
+                         ? NI_OAUTH_TOKEN_REFUSED
+                         : NI_OAUTH_REFUSED;
+  ni__errf(c, "login refused by %s: %.*s (%s%s)", c->host, n, r->text.p,
+           c->oauth_refusal == NI_OAUTH_TOKEN_REFUSED ? "token refused, status "
+           : c->oauth_status[0]                       ? "OAuth2 status "
+                                                      : "no OAuth2 error status",
+           c->oauth_status);
+}
+
 static void login_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
   if (status != 0) {
-    ni__errf(c, "login refused by %s: %.*s", c->host, (int)(r->text.n > 200 ? 200 : r->text.n),
-             r->text.p);
+    login_refused(c, p, r);
     call_done(c, p->cb, p->arg, NI_EAUTH, r);
     return;
   }
@@ -707,80 +714,217 @@ static void login_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
     ni__conn_end(c, NI_END_ERROR, -ENOMEM);
 }
 
-int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_cb cb, void *arg) {
-  if (!c || !user || !pass) return NI_EUSAGE;
+/* The checks every login makes before anything is sent: the connection can
+ * log in, and a secret goes out only under TLS unless plaintext was
+ * allowed.  what names the secret in the error text. */
+static int login_allowed(ni_imap *c, const char *what) {
   if (!ready(c) || c->authenticated) return NI_ESTATE;
   if (!c->tls_up && !c->allow_plaintext) {
-    ni__errf(c, "refusing to send the password to %s without TLS", c->host);
+    ni__errf(c, "refusing to send the %s to %s without TLS", what, c->host);
     return NI_EPLAINTEXT;
   }
-  ni_cmd *cmd;
-  char *sasl = NULL;
-  size_t sasl_n = 0;
-  int r = 0, is_auth = 0;
-  if (ni_imap_has_cap(c, "AUTH=PLAIN")) {
-    /* RFC 4616: authzid NUL authcid NUL passwd, base64. */
-    is_auth = 1;
-    size_t ul = strlen(user), pl = strlen(pass), rawn = 2 + ul + pl;
-    unsigned char *raw = malloc(rawn);
-    sasl = malloc((rawn + 2) / 3 * 4 + 3);
-    if (!raw || !sasl) {
-      free(raw);
-      free(sasl);
-      return -ENOMEM;
-    }
-    raw[0] = 0;
-    memcpy(raw + 1, user, ul);
-    raw[1 + ul] = 0;
-    memcpy(raw + 2 + ul, pass, pl);
-    base64(raw, rawn, sasl);
-    ni__secure_zero(raw, rawn);
-    free(raw);
-    sasl_n = strlen(sasl);
+  return 0;
+}
+
+/* Queue "AUTHENTICATE mech" with the base64 initial response sasl[0..n)
+ * (from ni__sasl_*, with room for CRLF; taken over in all cases, wiped
+ * after use).  With SASL-IR (RFC 4959) it goes on the command line;
+ * otherwise it waits for the server's empty "+" challenge.  Returns the
+ * queued command or NULL when out of memory. */
+static ni__pcmd *queue_authenticate(ni_imap *c, const char *mech, char *sasl, size_t n,
+                                    ni_imap_done_cb cb, void *arg) {
+  char verb[48];
+  snprintf(verb, sizeof verb, "AUTHENTICATE %s", mech);
+  ni_cmd *cmd = sasl ? ni_cmd_new(verb) : NULL;
+  int r = 0;
+  if (cmd) {
+    ni_cmd_secret(cmd);
     if (ni_imap_has_cap(c, "SASL-IR")) {
-      cmd = ni_cmd_new("AUTHENTICATE PLAIN");
-      if (cmd) {
-        ni_cmd_secret(cmd);
-        r = ni_cmd_atom(cmd, sasl);
-      }
-      ni__secure_zero(sasl, sasl_n);
-      free(sasl);
+      r = ni_cmd_atom(cmd, sasl);
+      ni__sasl_free(sasl, n);
       sasl = NULL;
     } else {
-      cmd = ni_cmd_new("AUTHENTICATE PLAIN");
-      if (cmd) ni_cmd_secret(cmd);
-      memcpy(sasl + sasl_n, "\r\n", 3);
-      sasl_n += 2;
+      memcpy(sasl + n, "\r\n", 3);
+      n += 2;
     }
-  } else if (ni_imap_has_cap(c, "LOGINDISABLED")) {
+  }
+  ni__pcmd *p = cmd && r == 0 ? enqueue(c, cmd, cb, arg, login_done, Q_AUTH) : NULL;
+  if (!p) {
+    if (r < 0) ni_cmd_free(cmd);
+    ni__sasl_free(sasl, n);
+    return NULL;
+  }
+  /* Needed only once the "+" arrives, which cannot happen before this
+   * returns. */
+  p->sasl = sasl;
+  p->sasl_n = n;
+  return p;
+}
+
+int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_cb cb, void *arg) {
+  if (!c || !user || !pass) return NI_EUSAGE;
+  int r = login_allowed(c, "password");
+  if (r < 0) return r;
+  if (ni_imap_has_cap(c, "AUTH=PLAIN")) {
+    size_t n = 0;
+    char *sasl = ni__sasl_plain(user, pass, &n);
+    return queue_authenticate(c, "PLAIN", sasl, n, cb, arg) ? 0 : -ENOMEM;
+  }
+  if (ni_imap_has_cap(c, "LOGINDISABLED")) {
     ni__errf(c, "server %s disables LOGIN and offers no AUTH=PLAIN", c->host);
     return NI_ENOCAP;
-  } else {
-    cmd = ni_cmd_new("LOGIN");
-    if (cmd) {
-      ni_cmd_secret(cmd);
-      ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(user) + strlen(pass)));
-      r = ni_cmd_string(cmd, user, strlen(user));
-      if (r == 0) r = ni_cmd_string(cmd, pass, strlen(pass));
-    }
   }
-  if (!cmd || r < 0) {
+  ni_cmd *cmd = ni_cmd_new("LOGIN");
+  if (!cmd) return -ENOMEM;
+  ni_cmd_secret(cmd);
+  ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(user) + strlen(pass)));
+  r = ni_cmd_string(cmd, user, strlen(user));
+  if (r == 0) r = ni_cmd_string(cmd, pass, strlen(pass));
+  if (r < 0) {
     ni_cmd_free(cmd);
-    if (sasl) {
-      ni__secure_zero(sasl, sasl_n);
-      free(sasl);
-    }
-    return cmd ? r : -ENOMEM;
+    return r;
   }
-  ni__pcmd *p = enqueue(c, cmd, cb, arg, login_done, is_auth ? Q_AUTH : Q_PLAIN);
-  if (!p) {
-    if (sasl) {
-      ni__secure_zero(sasl, sasl_n);
-      free(sasl);
-    }
+  return enqueue(c, cmd, cb, arg, login_done, Q_PLAIN) ? 0 : -ENOMEM;
+}
+
+/* ---- OAuth2 ---- */
+
+/* No control characters (they would split the SASL message's fields), and
+ * for a token nothing outside printable ASCII either (RFC 6750 2.1 allows
+ * less still, but other tokens are seen in the wild). */
+static int oauth_text_ok(const char *s, size_t n, int token) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch < 0x20 || ch == 0x7f || (token && (ch == ' ' || ch > 0x7e))) return 0;
+  }
+  return n > 0;
+}
+
+int ni_imap_authenticate_oauth2(ni_imap *c, const char *user, const char *token, size_t len,
+                                ni_oauth_mech mech, ni_imap_done_cb cb, void *arg) {
+  if (!c || !user || !token || !oauth_text_ok(user, strlen(user), 0) ||
+      !oauth_text_ok(token, len, 1) || (unsigned)mech > NI_OAUTH_XOAUTH2)
+    return NI_EUSAGE;
+  int r = login_allowed(c, "access token");
+  if (r < 0) return r;
+  int bearer = ni_imap_has_cap(c, "AUTH=OAUTHBEARER"), xoauth2 = ni_imap_has_cap(c, "AUTH=XOAUTH2");
+  if (mech == NI_OAUTH_AUTO && !bearer && !xoauth2) {
+    ni__errf(c, "server %s offers neither AUTH=OAUTHBEARER nor AUTH=XOAUTH2", c->host);
+    return NI_ENOCAP;
+  }
+  if (mech == NI_OAUTH_AUTO) mech = bearer ? NI_OAUTH_OAUTHBEARER : NI_OAUTH_XOAUTH2;
+  if (mech == NI_OAUTH_OAUTHBEARER ? !bearer : !xoauth2) {
+    ni__errf(c, "server %s does not offer AUTH=%s", c->host,
+             mech == NI_OAUTH_OAUTHBEARER ? "OAUTHBEARER" : "XOAUTH2");
+    return NI_ENOCAP;
+  }
+  c->oauth_refusal = NI_OAUTH_NOT_REFUSED;
+  c->oauth_status[0] = '\0';
+  bearer = mech == NI_OAUTH_OAUTHBEARER;
+  size_t n = 0;
+  char *sasl = ni__sasl_oauth2(bearer, user, c->host, c->port, token, len, &n);
+  ni__pcmd *p = queue_authenticate(c, bearer ? "OAUTHBEARER" : "XOAUTH2", sasl, n, cb, arg);
+  if (!p) return -ENOMEM;
+  p->oauth = bearer ? 1 : 2;
+  return 0;
+}
+
+/* The server refused the token and says why in a "+" challenge (RFC 7628
+ * 3.2.2): keep its status, and answer as the exchange requires before the
+ * tagged NO can come: a single %x01 for OAUTHBEARER, an empty line for
+ * XOAUTH2. */
+static void oauth_error_challenge(ni_imap *c, ni__pcmd *p, const ni_resp *r) {
+  p->oauth_answered = 1;
+  if (ni__oauth2_error_status(r->text.p, r->text.n, c->oauth_status, sizeof c->oauth_status) < 0)
+    c->oauth_status[0] = '\0';
+  if (p->oauth == 1) {
+    ni__conn_send(c, "AQ==\r\n", 6, 0);
+    ni__trace(c, 1, "AQ==", 4);
+  } else {
+    ni__conn_send(c, "\r\n", 2, 0);
+    ni__trace(c, 1, "", 0);
+  }
+}
+
+ni_oauth_refusal ni_imap_oauth_refusal(const ni_imap *c, const char **status) {
+  if (status) *status = c->oauth_status;
+  return c->oauth_refusal;
+}
+
+/* ---- NAMESPACE ---- */
+
+/* Keep prefix (malloc'ed and taken over; NULL means "") as the personal
+ * namespace. */
+static void ns_set(ni_imap *c, char *prefix, char delim) {
+  free(c->ns_prefix);
+  c->ns_prefix = prefix;
+  c->ns_delim = delim;
+  c->ns_known = 1;
+}
+
+/* An untagged NAMESPACE: keep its first personal namespace.  Its prefix is
+ * copied to the start of buf, which is then kept as the prefix itself. */
+static void ns_take_namespace(ni_imap *c, const ni_resp *r) {
+  ni_namespace ns;
+  size_t cap = r->data.n + 2;
+  char *buf = malloc(cap);
+  if (buf && ni_namespace_parse(r, NI_NS_PERSONAL, &ns, 1, buf, cap) >= 1) {
+    ns_set(c, buf, ns.delim);
+    return;
+  }
+  free(buf);
+}
+
+/* An untagged LIST while the fallback LIST "" "" runs: the delimiter of the
+ * root, with an empty prefix. */
+static void ns_take_list(ni_imap *c, const ni_resp *r) {
+  char delim;
+  if (ni_list_delimiter(r, &delim) == 0) ns_set(c, NULL, delim);
+}
+
+static void ns_list_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
+  /* A server that answers LIST "" "" without a LIST line has no hierarchy
+   * to tell of: a flat name space. */
+  if (status == 0 && !c->ns_known) ns_set(c, NULL, '\0');
+  call_done(c, p->cb, p->arg, status, r);
+}
+
+/* Queue LIST "" "" (RFC 3501 6.3.8: the hierarchy delimiter and root). */
+static int queue_ns_list(ni_imap *c, ni_imap_done_cb cb, void *arg) {
+  ni_cmd *cmd = ni_cmd_new("LIST");
+  if (!cmd) return -ENOMEM;
+  if (ni_cmd_atom(cmd, "\"\" \"\"") < 0) {
+    ni_cmd_free(cmd);
     return -ENOMEM;
   }
-  p->sasl = sasl;
-  p->sasl_n = sasl_n;
+  ni__pcmd *p = enqueue(c, cmd, cb, arg, ns_list_done, Q_PLAIN);
+  if (!p) return -ENOMEM;
+  p->is_ns_list = 1; /* read from the first LIST response on */
+  return 0;
+}
+
+static void namespace_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
+  if (status == 0 && c->ns_known) {
+    call_done(c, p->cb, p->arg, 0, r);
+    return;
+  }
+  /* NAMESPACE refused, unreadable or naming no personal namespace: ask for
+   * the delimiter the old way. */
+  if (queue_ns_list(c, p->cb, p->arg) < 0) ni__conn_end(c, NI_END_ERROR, -ENOMEM);
+}
+
+int ni_imap_namespace(ni_imap *c, ni_imap_done_cb cb, void *arg) {
+  if (!ready(c)) return NI_ESTATE;
+  c->ns_known = 0;
+  if (!ni_imap_has_cap(c, "NAMESPACE")) return queue_ns_list(c, cb, arg);
+  ni_cmd *cmd = ni_cmd_new("NAMESPACE");
+  if (!cmd) return -ENOMEM;
+  return enqueue(c, cmd, cb, arg, namespace_done, Q_PLAIN) ? 0 : -ENOMEM;
+}
+
+int ni_imap_personal_namespace(const ni_imap *c, const char **prefix, char *delim) {
+  if (!c->ns_known) return NI_ESTATE;
+  if (prefix) *prefix = c->ns_prefix ? c->ns_prefix : "";
+  if (delim) *delim = c->ns_delim;
   return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/secret.h"
 #include "natidle/imap.h"
 
 /* Strings longer than this go as literals even when they could be atoms or
@@ -33,16 +34,6 @@ struct ni_cmd {
   int secret;
   int finished;
 };
-
-/* Overwrite memory that may hold a password before it goes back to the
- * allocator.  Calling memset through a volatile pointer keeps the compiler
- * from dropping the store as dead (plain memset before free may be removed). */
-static void *(*const volatile wipe_memset)(void *, int, size_t) = memset;
-
-static void wipe(void *p, size_t n) {
-  if (p != NULL && n > 0)
-    wipe_memset(p, 0, n);
-}
 
 static int chunk_new(ni_cmd *c, int sync) {
   if (c->nch == c->chcap) {
@@ -80,7 +71,7 @@ static int put(ni_cmd *c, const char *s, size_t n) {
     if (np == NULL)
       return -ENOMEM;
     memcpy(np, k->p, k->n);
-    wipe(k->p, k->cap);
+    ni__wipe(k->p, k->cap);
     free(k->p);
     k->p = np;
     k->cap = ncap;
@@ -124,7 +115,7 @@ void ni_cmd_free(ni_cmd *c) {
   if (c == NULL)
     return;
   for (i = 0; i < c->nch; i++) {
-    wipe(c->ch[i].p, c->ch[i].cap);
+    ni__wipe(c->ch[i].p, c->ch[i].cap);
     free(c->ch[i].p);
   }
   free(c->ch);

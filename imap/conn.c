@@ -241,7 +241,7 @@ static void write_failed(ni_imap *c, int err) {
 static void on_write(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
   ni_imap *c = w->c;
-  if (w->secret) ni__secure_zero(w->buf.base, w->buf.len);
+  if (w->secret) ni__wipe(w->buf.base, w->buf.len);
   size_t n = w->buf.len;
   free(w->buf.base);
   ni_ms ts = w->ts;
@@ -260,7 +260,7 @@ static void on_write(uv_write_t *req, int status) {
 static int wire_write(ni_imap *c, char *buf, size_t n, int secret) {
   wreq *w = calloc(1, sizeof *w);
   if (!w) {
-    if (secret) ni__secure_zero(buf, n);
+    if (secret) ni__wipe(buf, n);
     free(buf);
     ni__conn_end(c, NI_END_ERROR, -ENOMEM);
     return -ENOMEM;
@@ -271,7 +271,7 @@ static int wire_write(ni_imap *c, char *buf, size_t n, int secret) {
   w->ts = ni_imap_now();
   int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->buf, 1, on_write);
   if (r < 0) {
-    if (secret) ni__secure_zero(buf, n);
+    if (secret) ni__wipe(buf, n);
     free(buf);
     free(w);
     write_failed(c, r);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/secret.h"
 #include "natidle/conn.h"
 
 /* ---- TLS (imap/tls.c, the only file that includes OpenSSL) ---- */
@@ -46,8 +47,6 @@ int ni__tls_write(ni__tls *t, const char *p, size_t n, char *err, size_t errlen)
  * or NULL when there is none. */
 char *ni__tls_take_output(ni__tls *t, size_t *n);
 
-/* Zero memory in a way the compiler may not optimise away. */
-void ni__secure_zero(void *p, size_t n);
 
 /* ---- the connection object (conn.c + client.c) ---- */
 
@@ -75,11 +74,16 @@ struct ni__pcmd {
   char label[48];    /* what the trace shows of a secret command */
   char *sasl;        /* AUTHENTICATE response sent after "+", wiped after use */
   size_t sasl_n;
-  int started;       /* its first chunk was sent */
-  unsigned caps_gen; /* c->caps_gen when the command was queued */
-  int is_logout;     /* LOGOUT: BYE and close are expected once sent */
-  int is_auth;       /* AUTHENTICATE: a further "+" is answered with "*" */
-  int is_idle;       /* IDLE: "+" means idling */
+  int started;        /* its first chunk was sent */
+  unsigned caps_gen;  /* c->caps_gen when the command was queued */
+  int is_logout;      /* LOGOUT: BYE and close are expected once sent */
+  int is_auth;        /* AUTHENTICATE: a further "+" is answered with "*" */
+  int oauth;          /* 1 OAUTHBEARER, 2 XOAUTH2: the first "+" after the
+                         initial response carries the server's error */
+  int oauth_answered; /* that error challenge was answered */
+  int is_ns_list;     /* LIST "" "" of ni_imap_namespace(): its LIST line
+                         gives the delimiter */
+  int is_idle;        /* IDLE: "+" means idling */
   void (*on_idling)(ni_imap *c, void *arg);
   ni__internal_done internal; /* completion handled inside the client */
   ni_imap_done_cb cb;
@@ -134,10 +138,15 @@ struct ni_imap {
   size_t caps_n;
   unsigned caps_gen; /* bumped whenever the capability list changes */
   int authenticated;
-  int idling;      /* "+" of IDLE arrived, DONE not yet sent */
-  int done_wanted; /* DONE asked for before the "+" arrived */
-  int logout_sent; /* LOGOUT is on the wire: BYE and EOF are expected */
-  int starttls_go; /* STARTTLS OK seen: drop buffered input, start TLS */
+  int idling;                     /* "+" of IDLE arrived, DONE not yet sent */
+  int done_wanted;                /* DONE asked for before the "+" arrived */
+  int logout_sent;                /* LOGOUT is on the wire: BYE and EOF are expected */
+  int starttls_go;                /* STARTTLS OK seen: drop buffered input, start TLS */
+  ni_oauth_refusal oauth_refusal; /* why the last OAuth2 login failed */
+  char oauth_status[64];          /* the status of its error challenge */
+  char *ns_prefix;                /* personal namespace prefix; NULL = "" */
+  char ns_delim;                  /* its delimiter, '\0' when flat */
+  int ns_known;                   /* ns_prefix and ns_delim were learnt */
   ni_imap_done_cb connect_cb;
   void *connect_arg;
 };

@@ -2,9 +2,9 @@
  * imap/parser.c - incremental IMAP response parser (RFC 3501, RFC 9051).
  *
  * Parsing happens in two steps.  Framing (ni_parser_feed) copies bytes into a
- * buffer until one whole response is there: lines end in CRLF, and a line that
- * ends in a literal announcement "{n}" is followed by n literal bytes and then
- * more lines.  Framing enforces every size limit before it stores a byte, so
+ * buffer until one whole response is there: lines end in CRLF (or a bare LF,
+ * which some servers send), and a line that ends in a literal announcement
+ * "{n}" is followed by n literal bytes and then more lines.  Framing enforces every size limit before it stores a byte, so
  * memory never grows past max_response whatever the peer announces.  Then the
  * grammar step (parse_response) walks the complete response once and fills an
  * ni_resp.  Splitting the two keeps the grammar code free of "need more bytes"
@@ -37,6 +37,7 @@ struct ni_parser {
   size_t line_start; /* offset where the current line began */
   int state;
   size_t lit_left; /* literal bytes still expected in ST_LITERAL */
+  size_t eol;      /* length of the last line end stored: 2 (CRLF) or 1 (LF) */
   int done;        /* buf holds the response handed out by the last call */
   int err;         /* sticky error, 0 when none */
   const char *errstr;
@@ -90,6 +91,7 @@ void ni_parser_reset(ni_parser *p) {
   p->line_start = 0;
   p->state = ST_LINE;
   p->lit_left = 0;
+  p->eol = 0;
   p->done = 0;
   p->err = 0;
   p->errstr = "";
@@ -164,7 +166,7 @@ static int is_digit(int c) { return c >= '0' && c <= '9'; }
  * in one, 0 when it does not, <0 on a limit error. */
 static int line_literal(ni_parser *p, size_t *n) {
   const char *s = p->buf + p->line_start;
-  size_t e = p->len - p->line_start - 2; /* line length without CRLF */
+  size_t e = p->len - p->line_start - p->eol; /* line length without its end */
   size_t j, d, v = 0;
   if (e < 3 || s[e - 1] != '}')
     return 0;
@@ -197,8 +199,34 @@ static int line_literal(ni_parser *p, size_t *n) {
 
 static int parse_response(ni_parser *p);
 
+/* A line just ended (its CRLF or LF is stored, eol says which).  Either a
+ * literal follows, or the response is complete and parsed.  Returns 1 when
+ * the response is complete, 0 when more bytes belong to it, <0 on error. */
+static int line_end(ni_parser *p, size_t eol) {
+  size_t n;
+  int rc;
+  p->eol = eol;
+  p->state = ST_LINE;
+  rc = line_literal(p, &n);
+  if (rc < 0)
+    return rc;
+  if (rc == 1) {
+    p->line_start = p->len;
+    if (n > 0) {
+      p->state = ST_LITERAL;
+      p->lit_left = n;
+    }
+    return 0;
+  }
+  if ((rc = parse_response(p)) < 0)
+    return rc;
+  p->done = 1;
+  p->line_start = 0;
+  return 1;
+}
+
 int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, ni_resp *out) {
-  size_t used = 0, n;
+  size_t used = 0;
   int rc;
   *consumed = 0;
   if (p->err)
@@ -210,6 +238,8 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
   }
   while (used < len) {
     if (p->state == ST_LITERAL) {
+      /* A literal's bytes are counted, never scanned: CR, LF and NUL in
+       * them are data. */
       size_t k = len - used < p->lit_left ? len - used : p->lit_left;
       if ((rc = buf_append(p, buf + used, k)) < 0)
         goto fail;
@@ -229,29 +259,10 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
       if ((rc = line_append(p, "\n", 1)) < 0)
         goto fail;
       used++;
-      p->state = ST_LINE;
-      rc = line_literal(p, &n);
-      if (rc < 0)
-        goto fail;
-      if (rc == 1) {
-        p->line_start = p->len;
-        if (n > 0) {
-          p->state = ST_LITERAL;
-          p->lit_left = n;
-        }
-        continue;
-      }
-      if ((rc = parse_response(p)) < 0)
-        goto fail;
-      p->done = 1;
-      p->line_start = 0;
-      *out = p->resp;
-      *consumed = used;
-      return 1;
-    }
-    /* ST_LINE: store the run of ordinary bytes, then deal with the byte
-     * that ended it. */
-    {
+      rc = line_end(p, 2);
+    } else {
+      /* ST_LINE: store the run of ordinary bytes, then deal with the byte
+       * that ended it. */
       size_t k = 0;
       while (used + k < len && buf[used + k] != '\r' && buf[used + k] != '\n' &&
              buf[used + k] != '\0')
@@ -262,19 +273,29 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
         used += k;
         continue;
       }
+      if (buf[used] == '\0') {
+        rc = set_err(p, NI_EPARSE, "NUL byte outside a literal");
+        goto fail;
+      }
+      if ((rc = line_append(p, buf + used, 1)) < 0)
+        goto fail;
+      used++;
+      if (buf[used - 1] == '\r') {
+        p->state = ST_CR;
+        continue;
+      }
+      /* A bare LF outside a literal ends the line as CRLF would: some
+       * servers send one (seen after AUTHENTICATE).  It is decided from this
+       * byte alone, so every split of the input frames alike. */
+      rc = line_end(p, 1);
     }
-    if (buf[used] == '\0') {
-      rc = set_err(p, NI_EPARSE, "NUL byte outside a literal");
+    if (rc < 0)
       goto fail;
+    if (rc == 1) {
+      *out = p->resp;
+      *consumed = used;
+      return 1;
     }
-    if (buf[used] == '\n') {
-      rc = set_err(p, NI_EPARSE, "LF without CR");
-      goto fail;
-    }
-    if ((rc = line_append(p, "\r", 1)) < 0)
-      goto fail;
-    used++;
-    p->state = ST_CR;
   }
   *consumed = used;
   return 0;
@@ -321,21 +342,25 @@ typedef struct val {
   int quoted;
 } val;
 
+/* Copy a value's bytes to dst (room for v.n bytes), removing the
+ * backslashes of a quoted string.  Returns the number of bytes written. */
+static size_t val_copy(const char *buf, val v, char *dst) {
+  const char *s = buf + v.off;
+  size_t i, o = 0;
+  for (i = 0; i < v.n; i++) {
+    if (v.quoted && s[i] == '\\')
+      i++; /* keep the escaped byte */
+    dst[o++] = s[i];
+  }
+  return o;
+}
+
 /* Append a value's bytes, removing the backslashes of a quoted string. */
 static int arena_put_val(ni_parser *p, val v) {
-  const char *s = p->buf + v.off;
-  size_t i = 0, start = 0;
-  int rc;
-  if (!v.quoted)
-    return arena_put(p, s, v.n);
-  for (; i < v.n; i++) {
-    if (s[i] == '\\') {
-      if ((rc = arena_put(p, s + start, i - start)) < 0)
-        return rc;
-      start = ++i; /* keep the escaped byte, which starts the next run */
-    }
-  }
-  return arena_put(p, s + start, v.n - start);
+  if (grow(&p->arena, &p->acap, p->alen + v.n + 1, SIZE_MAX) < 0)
+    return set_err(p, -ENOMEM, "out of memory");
+  p->alen += val_copy(p->buf, v, p->arena + p->alen);
+  return 0;
 }
 
 static int emit_val(ni_parser *p, ni_str *dst, val v) {
@@ -471,9 +496,13 @@ static int parse_literal(cur *c, val *v) {
     c->pos++;
   if (expect(c, '}', "bad literal length") < 0)
     return c->p->err;
-  if (c->end - c->pos < 2 || c->s[c->pos] != '\r' || c->s[c->pos + 1] != '\n')
+  /* Framing ended the line here, with CRLF or a bare LF. */
+  if (peek(c) == '\r' && c->end - c->pos >= 2 && c->s[c->pos + 1] == '\n')
+    c->pos += 2;
+  else if (peek(c) == '\n')
+    c->pos++;
+  else
     return perr(c, "literal not at end of line");
-  c->pos += 2;
   if (n > c->end - c->pos)
     return perr(c, "literal longer than response");
   v->off = c->pos;
@@ -916,12 +945,17 @@ static int parse_untagged(cur *c) {
       return rc;
     return emit_span(p, &r->caps, c->pos, c->end);
   }
-  if (span_is(c, a, b, "FLAGS") || span_is(c, a, b, "LIST") || span_is(c, a, b, "STATUS")) {
-    /* RFC 3501 section 7.2.2 (LIST), 7.2.4 (STATUS), 7.2.6 (FLAGS): the data
-     * is kept raw, but its lists are checked for balance and depth. */
-    r->type = span_is(c, a, b, "FLAGS") ? NI_R_FLAGS
+  if (span_is(c, a, b, "FLAGS") || span_is(c, a, b, "LIST") || span_is(c, a, b, "STATUS") ||
+      span_is(c, a, b, "NAMESPACE")) {
+    /* RFC 3501 section 7.2.2 (LIST), 7.2.4 (STATUS), 7.2.6 (FLAGS), RFC 2342
+     * section 5 (NAMESPACE): the data is kept raw, but its lists are checked
+     * for balance and depth.  ni_list_delimiter() and ni_namespace_parse()
+     * read it when asked, so a server's odd LIST or NAMESPACE costs only
+     * that answer, never the connection. */
+    r->type = span_is(c, a, b, "FLAGS")  ? NI_R_FLAGS
               : span_is(c, a, b, "LIST") ? NI_R_LIST
-                                         : NI_R_STATUS;
+              : span_is(c, a, b, "STATUS") ? NI_R_STATUS
+                                           : NI_R_NAMESPACE;
     if ((rc = expect(c, ' ', "expected SP")) < 0)
       return rc;
     a = c->pos;
@@ -960,7 +994,7 @@ static int parse_response(ni_parser *p) {
   c.p = p;
   c.s = p->buf;
   c.pos = 0;
-  c.end = p->len - 2;
+  c.end = p->len - p->eol;
   c.depth = 0;
   p->alen = 0;
   p->nfix = 0;
@@ -1065,4 +1099,141 @@ int ni_uint_list_next(ni_str *list, uint32_t *out) {
   list->p += i;
   list->n -= i;
   return 1;
+}
+
+/* ---- LIST and NAMESPACE data --------------------------------------------- */
+
+/* A cursor over the data of a response the parser handed out.  The data was
+ * framed and balance-checked when it was parsed, so the grammar functions
+ * run on it as they did then; their errors land in a scratch parser. */
+static void data_cursor(cur *c, ni_parser *scratch, ni_str data) {
+  memset(scratch, 0, sizeof(*scratch));
+  ni_parser_limits_default(&scratch->lim);
+  c->p = scratch;
+  c->s = data.p;
+  c->pos = 0;
+  c->end = data.n;
+  c->depth = 0;
+}
+
+/* RFC 3501 section 9: mailbox-list = "(" [mbx-list-flags] ")" SP
+ * (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox.  Also RFC 2342 section 5:
+ * the delimiter of a namespace, the same shape.  A literal of one byte is
+ * taken too.  Sets *delim ('\0' for NIL). */
+static int parse_delim(cur *c, char *delim) {
+  val v;
+  char one[2];
+  int rc = parse_nstring(c, &v);
+  if (rc < 0)
+    return rc;
+  if (v.n == 0 && !v.quoted) {
+    *delim = '\0'; /* NIL, or an empty literal, which says as much */
+    return 0;
+  }
+  if (v.n > 2 || val_copy(c->s, v, one) != 1)
+    return perr(c, "bad hierarchy delimiter");
+  *delim = one[0];
+  return 0;
+}
+
+int ni_list_delimiter(const ni_resp *r, char *delim) {
+  ni_parser scratch;
+  cur c;
+  if (r == NULL || r->kind != NI_RESP_UNTAGGED || r->type != NI_R_LIST)
+    return NI_EPARSE;
+  data_cursor(&c, &scratch, r->data);
+  if (peek(&c) != '(' || skip_list(&c) < 0 || expect(&c, ' ', "expected SP") < 0 ||
+      parse_delim(&c, delim) < 0 || expect(&c, ' ', "expected SP") < 0)
+    return NI_EPARSE;
+  return 0;
+}
+
+/* The output of ni_namespace_parse(). */
+typedef struct ns_out {
+  ni_namespace *ns;
+  size_t max, count;
+  char *buf;
+  size_t cap, used;
+} ns_out;
+
+/* RFC 2342 section 5: Namespace = nil / "(" 1*( "(" string SP (<">
+ * QUOTED_CHAR <"> / nil) *(Namespace_Response_Extension) ")" ) ")";
+ * Namespace_Response_Extension = SP string SP "(" string *(SP string) ")".
+ * Descriptors follow each other with no SP; one SP between them is taken
+ * too.  out NULL steps over the list. */
+static int parse_ns_list(cur *c, ns_out *out) {
+  int rc;
+  if (at_nil(c)) {
+    c->pos += 3;
+    return 0;
+  }
+  if (peek(c) != '(' || (rc = deeper(c)) < 0)
+    return perr(c, "bad namespace");
+  c->pos++;
+  do {
+    val prefix;
+    char delim;
+    if (peek(c) == ' ')
+      c->pos++;
+    if (peek(c) != '(' || (rc = deeper(c)) < 0)
+      return perr(c, "bad namespace");
+    c->pos++;
+    if (at_nil(c) || (rc = parse_nstring(c, &prefix)) < 0 ||
+        (rc = expect(c, ' ', "bad namespace")) < 0 || (rc = parse_delim(c, &delim)) < 0)
+      return perr(c, "bad namespace");
+    while (peek(c) == ' ') { /* extensions: a string and a list of strings */
+      c->pos++;
+      if ((rc = skip_value(c)) < 0 || (rc = expect(c, ' ', "bad namespace")) < 0 ||
+          peek(c) != '(' || (rc = skip_list(c)) < 0)
+        return perr(c, "bad namespace");
+    }
+    if ((rc = expect(c, ')', "bad namespace")) < 0)
+      return rc;
+    c->depth--;
+    if (out != NULL) {
+      if (out->count < out->max) {
+        ni_namespace *ns = &out->ns[out->count];
+        if (prefix.n >= out->cap - out->used)
+          return NI_ELIMIT;
+        ns->prefix.p = out->buf + out->used;
+        ns->prefix.n = val_copy(c->s, prefix, out->buf + out->used);
+        out->buf[out->used + ns->prefix.n] = '\0';
+        out->used += ns->prefix.n + 1;
+        ns->delim = delim;
+      }
+      out->count++;
+    }
+  } while (peek(c) != ')');
+  close_list(c);
+  return 0;
+}
+
+int ni_namespace_parse(const ni_resp *r, ni_ns_kind kind, ni_namespace *ns, size_t max, char *buf,
+                       size_t cap) {
+  ni_parser scratch;
+  ns_out out;
+  cur c;
+  int i, rc;
+  if (r == NULL || r->kind != NI_RESP_UNTAGGED || r->type != NI_R_NAMESPACE ||
+      (unsigned)kind > NI_NS_SHARED)
+    return NI_EPARSE;
+  memset(&out, 0, sizeof(out));
+  out.ns = ns;
+  out.max = ns != NULL && buf != NULL && cap > 0 ? max : 0;
+  out.buf = buf;
+  out.cap = cap;
+  data_cursor(&c, &scratch, r->data);
+  for (i = 0; i <= NI_NS_SHARED; i++) {
+    if (i > 0 && expect(&c, ' ', "expected SP") < 0)
+      return NI_EPARSE;
+    rc = parse_ns_list(&c, i == (int)kind ? &out : NULL);
+    if (rc == NI_ELIMIT)
+      return rc;
+    if (rc < 0)
+      return NI_EPARSE;
+  }
+  /* RFC 2342 leaves room for nothing after the third list. */
+  if (c.pos != c.end)
+    return NI_EPARSE;
+  return out.count > (size_t)INT32_MAX ? INT32_MAX : (int)out.count;
 }

@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include <openssl/bio.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -49,10 +48,6 @@ static uv_once_t g_once = UV_ONCE_INIT;
 static uv_mutex_t g_lock;
 static struct ctx_entry *g_ctxs;
 static BIO_METHOD *g_bio_meth;
-
-void ni__secure_zero(void *p, size_t n) {
-  if (p && n) OPENSSL_cleanse(p, n);
-}
 
 static int bio_write(BIO *b, const char *in, int len) {
   struct ni__tls *t = BIO_get_data(b);

@@ -130,7 +130,7 @@ static int do_send(fs *s, const char *text, int crlf) {
   return r;
 }
 
-static int do_expect(fs *s, const char *prefix) {
+static int do_expect(fs *s, const char *prefix, int exact) {
   size_t n;
   const char *line = take_line(s, &n);
   if (!line) {
@@ -143,7 +143,7 @@ static int do_expect(fs *s, const char *prefix) {
   const char *rest = sp ? sp + 1 : line + n;
   size_t rn = (size_t)(line + n - rest);
   size_t pn = strlen(prefix);
-  if (rn < pn || strncasecmp(rest, prefix, pn) != 0) {
+  if (rn < pn || strncasecmp(rest, prefix, pn) != 0 || (exact && rn != pn)) {
     fail(s, "expected '%s', got '%.*s'", prefix, (int)(n > 200 ? 200 : n), line);
     return -1;
   }
@@ -238,7 +238,8 @@ static void run(void *arg) {
       do_send(s, st->s, 0);
       break;
     case FS_OP_EXPECT:
-      do_expect(s, st->s);
+    case FS_OP_EXPECT_EXACT:
+      do_expect(s, st->s, st->op == FS_OP_EXPECT_EXACT);
       break;
     case FS_OP_EXPECT_LINE:
       do_expect_line(s, st->s);
@@ -261,6 +262,13 @@ static void run(void *arg) {
     case FS_OP_TLS:
       do_tls(s, st->s);
       break;
+    case FS_OP_QUIET: {
+      struct pollfd q = {s->fd, POLLIN, 0};
+      if (s->rx_n > s->rx_pos || (s->ssl && SSL_pending(s->ssl) > 0) ||
+          poll(&q, 1, (int)st->n) != 0)
+        fail(s, "the client sent something within %zu ms where it had to wait", st->n);
+      break;
+    }
     case FS_OP_WAIT_EOF: {
       ssize_t r;
       while ((r = fill(s)) > 0) {

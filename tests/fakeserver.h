@@ -25,20 +25,24 @@
 #include <stdint.h>
 
 typedef enum {
-  FS_OP_DONE = 0,    /* end of script (the connection is then closed) */
-  FS_OP_SEND,        /* send s + CRLF ($T replaced by the last tag) */
-  FS_OP_SEND_RAW,    /* send s exactly ($T replaced) */
-  FS_OP_EXPECT,      /* read one line; after its tag it must start with s
-                        (case-insensitive); remember the tag */
-  FS_OP_EXPECT_LINE, /* read one untagged line (e.g. DONE); it must equal s
-                        exactly; the remembered tag is kept */
-  FS_OP_EXPECT_LIT,  /* read n literal bytes, then the rest of that line */
-  FS_OP_STALL,       /* sleep n ms, reading nothing */
-  FS_OP_CLOSE,       /* close (FIN) and end the script */
-  FS_OP_RESET,       /* SO_LINGER 0 and close (RST), end the script */
-  FS_OP_GARBAGE,     /* send n bytes that are not IMAP */
-  FS_OP_TLS,         /* TLS server handshake with s.pem / s.key (s = path prefix) */
-  FS_OP_WAIT_EOF     /* read until the client closes (or 5 s pass: failure) */
+  FS_OP_DONE = 0,     /* end of script (the connection is then closed) */
+  FS_OP_SEND,         /* send s + CRLF ($T replaced by the last tag) */
+  FS_OP_SEND_RAW,     /* send s exactly ($T replaced) */
+  FS_OP_EXPECT,       /* read one line; after its tag it must start with s
+                         (case-insensitive); remember the tag */
+  FS_OP_EXPECT_EXACT, /* as FS_OP_EXPECT, but the rest after the tag must
+                         equal s exactly */
+  FS_OP_EXPECT_LINE,  /* read one untagged line (e.g. DONE); it must equal s
+                         exactly; the remembered tag is kept */
+  FS_OP_EXPECT_LIT,   /* read n literal bytes, then the rest of that line */
+  FS_OP_STALL,        /* sleep n ms, reading nothing */
+  FS_OP_CLOSE,        /* close (FIN) and end the script */
+  FS_OP_RESET,        /* SO_LINGER 0 and close (RST), end the script */
+  FS_OP_GARBAGE,      /* send n bytes that are not IMAP */
+  FS_OP_TLS,          /* TLS server handshake with s.pem / s.key (s = path prefix) */
+  FS_OP_WAIT_EOF,     /* read until the client closes (or 5 s pass: failure) */
+  FS_OP_QUIET         /* for n ms the client must send nothing (e.g. a literal
+                         or SASL response before the "+" that allows it) */
 } fs_op;
 
 typedef struct fs_step {
@@ -53,6 +57,8 @@ typedef struct fs_step {
   { FS_OP_SEND_RAW, (text), 0 }
 #define FS_EXPECT(prefix)                                                                          \
   { FS_OP_EXPECT, (prefix), 0 }
+#define FS_EXPECT_EXACT(text)                                                                      \
+  { FS_OP_EXPECT_EXACT, (text), 0 }
 #define FS_EXPECT_LINE(text)                                                                       \
   { FS_OP_EXPECT_LINE, (text), 0 }
 #define FS_EXPECT_LIT(nbytes)                                                                      \
@@ -69,6 +75,8 @@ typedef struct fs_step {
   { FS_OP_TLS, (prefix), 0 }
 #define FS_WAIT_EOF()                                                                              \
   { FS_OP_WAIT_EOF, NULL, 0 }
+#define FS_QUIET(ms)                                                                               \
+  { FS_OP_QUIET, NULL, (ms) }
 #define FS_DONE()                                                                                  \
   { FS_OP_DONE, NULL, 0 }
 

@@ -1,4 +1,5 @@
-/* Tests of the IMAP command builder (imap/command.c). */
+/* Tests of the IMAP command builder (imap/command.c) and of the SASL
+ * messages AUTHENTICATE sends (imap/sasl.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "imap/sasl.h"
 #include "natidle/imap.h"
 
 /* All chunks joined, for commands that are one chunk or where only the
@@ -307,6 +309,152 @@ static void test_mailbox_names(void **state) {
   ni_cmd_free(c);
 }
 
+/* ---- SASL messages (imap/sasl.c) ---------------------------------------- */
+
+/* Base64 of s decoded, NUL-terminated (the caller frees it). */
+static char *unb64(const char *s, size_t *n) {
+  unsigned char *out = malloc(strlen(s) / 4 * 3 + 4);
+  assert_non_null(out);
+  *n = ni__base64_decode(s, strlen(s), out);
+  assert_true(*n != (size_t)-1);
+  out[*n] = '\0';
+  return (char *)out;
+}
+
+static void test_base64(void **state) {
+  /* RFC 4648 section 10. */
+  static const char *vec[][2] = {{"", ""},
+                                 {"f", "Zg=="},
+                                 {"fo", "Zm8="},
+                                 {"foo", "Zm9v"},
+                                 {"foob", "Zm9vYg=="},
+                                 {"fooba", "Zm9vYmE="},
+                                 {"foobar", "Zm9vYmFy"}};
+  static const char *bad[] = {"Zg=", "Z", "Zm9v=", "Zm9vY", "Zm 9v", "Zm9v\n", "Z===", "Zm-v"};
+  char out[16];
+  unsigned char dec[16];
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+    size_t n = strlen(vec[i][0]);
+    assert_int_equal(ni__base64_encode((const unsigned char *)vec[i][0], n, out),
+                     strlen(vec[i][1]));
+    assert_string_equal(out, vec[i][1]);
+    assert_int_equal(ni__base64_decode(vec[i][1], strlen(vec[i][1]), dec), n);
+    assert_memory_equal(dec, vec[i][0], n);
+  }
+  /* Padding may be left out. */
+  assert_int_equal(ni__base64_decode("Zg", 2, dec), 1);
+  assert_int_equal(ni__base64_decode("Zm9vYmE", 7, dec), 5);
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(ni__base64_decode(bad[i], strlen(bad[i]), dec), (size_t)-1);
+  assert_int_equal(ni__base64_decode("Zg\0=", 4, dec), (size_t)-1);
+}
+
+static void test_sasl_messages(void **state) {
+  /* The example of RFC 7628 section 4.1. */
+  static const char rfc7628[] = "n,a=user@example.com,\x01host=server.example.com\x01port=143\x01"
+                                "auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01";
+  static const char tok[] = "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==";
+  size_t n, dn;
+  char *m, *d;
+  (void)state;
+  m = ni__sasl_plain("user", "secret", &n);
+  assert_string_equal(m, "AHVzZXIAc2VjcmV0");
+  assert_int_equal(n, 16);
+  ni__sasl_free(m, n);
+
+  m = ni__sasl_oauth2(1, "user@example.com", "server.example.com", 143, tok, strlen(tok), &n);
+  assert_string_equal(m, "bixhPXVzZXJAZXhhbXBsZS5jb20sAWhvc3Q9c2VydmVyLmV4YW1wbGUuY29tAXBvcnQ9MT"
+                         "QzAWF1dGg9QmVhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZMjl0Q2c"
+                         "9PQEB");
+  d = unb64(m, &dn);
+  assert_int_equal(dn, sizeof(rfc7628) - 1);
+  assert_memory_equal(d, rfc7628, dn);
+  free(d);
+  ni__sasl_free(m, n);
+
+  /* The gs2 header escapes "," and "=" of the user name (RFC 5801 4);
+   * XOAUTH2 has no escaping.  The token is used for len bytes only. */
+  m = ni__sasl_oauth2(1, "a,b=c", "h", 993, "tok.1xyz", 5, &n);
+  d = unb64(m, &dn);
+  assert_string_equal(d, "n,a=a=2Cb=3Dc,\x01host=h\x01port=993\x01"
+                         "auth=Bearer tok.1\x01\x01");
+  free(d);
+  ni__sasl_free(m, n);
+  m = ni__sasl_oauth2(0, "someuser@example.com", "imap.example.com", 993,
+                      "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg", 45, &n);
+  d = unb64(m, &dn);
+  assert_string_equal(d, "user=someuser@example.com\x01"
+                         "auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01");
+  free(d);
+  ni__sasl_free(m, n);
+  ni__sasl_free(NULL, 0);
+}
+
+/* Base64 of json, then what ni__oauth2_error_status makes of it. */
+static int status_of(const char *json, char *status, size_t cap) {
+  char b64[512];
+  assert_true(strlen(json) < 300);
+  ni__base64_encode((const unsigned char *)json, strlen(json), b64);
+  return ni__oauth2_error_status(b64, strlen(b64), status, cap);
+}
+
+static void test_oauth2_error(void **state) {
+  static const struct {
+    const char *json;
+    int rc;
+    const char *status;
+  } table[] = {
+      /* Dovecot's XOAUTH2 and OAUTHBEARER errors, and RFC 7628's example. */
+      {"{\"status\":\"401\",\"schemes\":\"bearer\",\"scope\":\"mail\"}", 0, "401"},
+      {"{\"status\":\"invalid_token\"}", 0, "invalid_token"},
+      {"{\"status\":\"invalid_token\",\"scope\":\"example_scope\",\"openid-configuration\":"
+       "\"https://example.com/.well-known/openid-configuration\"}",
+       0, "invalid_token"},
+      {" { \"schemes\" : \"bearer\" , \"status\" : 401 } ", 0, "401"},
+      {"{\"a\":{\"status\":\"x\",\"b\":[1,{\"c\":\"}\"}]},\"status\":\"400\"}", 0, "400"},
+      {"{\"status\":\"in\\u0076alid_tok\\\"en\\n\"}", 0, "invalid_tok\"en?"},
+      {"{\"status\":\"\\u00e9\"}", 0, "?"},
+      {"{\"status\":\"a\",\"status\":\"b\"}", 0, "a"},
+      {"{\"status\":true}", 0, "true"},
+      {"{\"status\":{\"code\":1}}", 0, ""},
+      {"{\"scope\":\"mail\"}", 0, ""},
+      {"{}", 0, ""},
+      {"[\"status\",\"401\"]", -1, ""},
+      {"{\"status\":\"401\"", -1, ""},
+      {"{\"status\":\"401}", -1, ""},
+      {"{\"status\" \"401\"}", -1, ""},
+      {"{\"status\":\"\\x\"}", -1, ""},
+      {"{\"a\":{\"b\":[}", -1, ""},
+      {"", -1, ""},
+  };
+  char status[64];
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+    strcpy(status, "junk");
+    assert_int_equal(status_of(table[i].json, status, sizeof(status)), table[i].rc);
+    assert_string_equal(status, table[i].status);
+  }
+  /* Cut to fit. */
+  assert_int_equal(status_of("{\"status\":\"invalid_token\"}", status, 8), 0);
+  assert_string_equal(status, "invalid");
+  assert_int_equal(status_of("{\"status\":12345678901}", status, 4), 0);
+  assert_string_equal(status, "123");
+  /* Not base64 at all, or an empty challenge. */
+  assert_int_equal(ni__oauth2_error_status("not base64!", 11, status, sizeof(status)), -1);
+  assert_string_equal(status, "");
+  assert_int_equal(ni__oauth2_error_status("", 0, status, sizeof(status)), -1);
+
+  assert_true(ni__oauth2_status_is_token("401"));
+  assert_true(ni__oauth2_status_is_token("invalid_token"));
+  assert_true(ni__oauth2_status_is_token("INVALID_TOKEN"));
+  assert_false(ni__oauth2_status_is_token("400"));
+  assert_false(ni__oauth2_status_is_token("insufficient_scope"));
+  assert_false(ni__oauth2_status_is_token(""));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_quoting_table),
@@ -318,6 +466,9 @@ int main(void) {
       cmocka_unit_test(test_hostile),
       cmocka_unit_test(test_no_line_injection),
       cmocka_unit_test(test_mailbox_names),
+      cmocka_unit_test(test_base64),
+      cmocka_unit_test(test_sasl_messages),
+      cmocka_unit_test(test_oauth2_error),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

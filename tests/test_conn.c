@@ -1,8 +1,9 @@
 /*
  * tests/test_conn.c - the IMAP connection and client against a scripted fake
  * server on 127.0.0.1: faults (garbage, BYE, stall, reset, close, a huge
- * literal), STARTTLS injection and downgrade, login rules, literals, IDLE,
- * certificate checks, and freeing from inside callbacks.
+ * literal), STARTTLS injection and downgrade, login rules, OAuth2 logins,
+ * NAMESPACE and its LIST fallback, literals, IDLE, certificate checks, and
+ * freeing from inside callbacks.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <cmocka.h>
 
 #include "fakeserver.h"
+#include "imap/sasl.h"
 #include "natidle/conn.h"
 
 /* Certificates made once for the whole run. */
@@ -39,9 +41,17 @@ typedef struct ev {
   int io_checked;
   char trace[16384];
   size_t trace_n;
+  int namespaces, uidnext_seen;
+  /* After an OAuth2 login: ni_imap_oauth_refusal() and its status. */
+  ni_oauth_refusal refusal;
+  char oauth_status[64];
+  /* After ni_imap_namespace(): ni_imap_personal_namespace(). */
+  int ns_rc;
+  char ns_prefix[64], ns_delim;
   /* What to do once connected. */
   void (*then)(ni_imap *c, struct ev *e);
   const char *user, *pass;
+  ni_oauth_mech mech;
 } ev;
 
 /* memmem is a GNU extension; this is all the tests need. */
@@ -56,6 +66,8 @@ static void on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
   (void)c;
   e->untagged++;
   if (r->type == NI_R_EXISTS) e->exists = (int)r->number;
+  if (r->type == NI_R_NAMESPACE) e->namespaces++;
+  if (r->code.n && strcmp(r->code.p, "UIDNEXT") == 0) e->uidnext_seen++;
   if (find(r->raw.p, r->raw.n, "INJECTED", 8) || find(r->raw.p, r->raw.n, "injected", 8))
     e->saw_injected = 1;
   if (r->type == NI_R_EXISTS && ni_imap_is_idling(c)) assert_int_equal(ni_imap_idle_done(c), 0);
@@ -101,9 +113,14 @@ static void on_trace(ni_imap *c, int dir, const char *line, size_t n, void *ud) 
 
 static void cmd_done(ni_imap *c, int status, const ni_resp *r, void *arg) {
   ev *e = arg;
+  const char *st = NULL, *prefix = NULL;
   (void)r;
   e->cmd_called++;
   e->cmd_status = status;
+  e->refusal = ni_imap_oauth_refusal(c, &st);
+  snprintf(e->oauth_status, sizeof e->oauth_status, "%s", st);
+  e->ns_rc = ni_imap_personal_namespace(c, &prefix, &e->ns_delim);
+  snprintf(e->ns_prefix, sizeof e->ns_prefix, "%s", prefix ? prefix : "(none)");
   if (status == 0 || status == NI_ENO || status == NI_EBAD || status == NI_EAUTH) ni_imap_close(c);
 }
 
@@ -343,15 +360,20 @@ static void try_login(ni_imap *c, ev *e) {
 }
 
 /* The client must refuse before sending a single byte. */
-static void refused_silently(ni_tls_mode mode, int allow_plaintext, ev *e) {
-  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi"),
-                                   FS_WAIT_EOF(), FS_DONE()};
+static void refused_silently_script(const fs_step *script, ni_tls_mode mode, int allow_plaintext,
+                                    ev *e) {
   fs *s = run_script_tls(script, mode, e, allow_plaintext);
   assert_int_equal(fs_wait(s), 0);
   size_t n;
   fs_received(s, &n);
   assert_int_equal(n, 0);
   fs_free(s);
+}
+
+static void refused_silently(ni_tls_mode mode, int allow_plaintext, ev *e) {
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi"),
+                                   FS_WAIT_EOF(), FS_DONE()};
+  refused_silently_script(script, mode, allow_plaintext, e);
 }
 
 static void test_starttls_missing(void **state) {
@@ -427,6 +449,319 @@ static void test_login_literal(void **state) {
              "s\xc3\xa9"
              "cret",
              0);
+}
+
+/* A PLAIN login without SASL-IR: the initial response waits for the
+ * server's "+" (nothing is sent before it). */
+static void test_login_no_sasl_ir(void **state) {
+  (void)state;
+  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi"),
+                                   FS_EXPECT_EXACT("AUTHENTICATE PLAIN"),
+                                   FS_QUIET(100),
+                                   FS_SEND("+ "),
+                                   FS_EXPECT_LINE("AHVzZXIAc2VjcmV0"),
+                                   FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE] logged in"),
+                                   FS_WAIT_EOF(),
+                                   FS_DONE()};
+  login_case(script, "secret", 0);
+}
+
+/* ---- OAuth2 ---- */
+
+static const char k_token[] = "tok.en-1";
+/* base64("user=user" ^A "auth=Bearer tok.en-1" ^A ^A) */
+static const char k_xoauth2[] = "dXNlcj11c2VyAWF1dGg9QmVhcmVyIHRvay5lbi0xAQE=";
+/* base64 of the first 30 bytes of OAUTHBEARER's message to 127.0.0.1:
+ * "n,a=user," ^A "host=127.0.0.1" ^A "port=" */
+static const char k_bearer_head[] = "bixhPXVzZXIsAWhvc3Q9MTI3LjAuMC4xAXBvcnQ9";
+
+static void try_oauth(ni_imap *c, ev *e) {
+  int r = ni_imap_authenticate_oauth2(c, e->user, e->pass, strlen(e->pass), e->mech, cmd_done, e);
+  if (r < 0) {
+    e->cmd_called++;
+    e->cmd_status = r;
+    ni_imap_close(c);
+  }
+}
+
+/* Set e up for an OAuth2 login once connected. */
+static void oauth_ev(ev *e, const char *user, const char *token, ni_oauth_mech mech) {
+  memset(e, 0, sizeof *e);
+  e->then = try_oauth;
+  e->user = user;
+  e->pass = token;
+  e->mech = mech;
+}
+
+/* Run an OAuth2 login with the test token against script. */
+static fs *oauth_case(const fs_step *script, ni_oauth_mech mech, int want, ev *e) {
+  oauth_ev(e, "user", k_token, mech);
+  fs *s = run_script(script, e, 1);
+  assert_int_equal(e->connect_status, 0);
+  assert_int_equal(e->cmd_called, 1);
+  assert_int_equal(e->cmd_status, want);
+  if (fs_wait(s) != 0) fail_msg("fake server: %s", fs_error(s));
+  /* The token never shows in the trace, in clear or in base64. */
+  assert_null(strstr(e->trace, k_token));
+  assert_null(strstr(e->trace, k_xoauth2));
+  assert_null(strstr(e->trace, k_bearer_head));
+  return s;
+}
+
+/* The OAUTHBEARER message on the wire, decoded, must be RFC 7628's with the
+ * server's address and port. */
+static void check_bearer_message(fs *s) {
+  size_t n, dn;
+  const char *rx = fs_received(s, &n);
+  const char *at = find(rx, n, k_bearer_head, strlen(k_bearer_head));
+  assert_non_null(at);
+  size_t len = strcspn(at, "\r\n");
+  unsigned char dec[256];
+  assert_true(len < 300);
+  dn = ni__base64_decode(at, len, dec);
+  char want[128];
+  int k = snprintf(want, sizeof want,
+                   "n,a=user,\x01host=127.0.0.1\x01port=%u\x01"
+                   "auth=Bearer tok.en-1\x01\x01",
+                   (unsigned)fs_port(s));
+  assert_int_equal(dn, (size_t)k);
+  assert_memory_equal(dec, want, dn);
+}
+
+static void test_oauth_bearer_sasl_ir(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER] hi"),
+      FS_EXPECT("AUTHENTICATE OAUTHBEARER bixhPXVzZXIsAWhvc3Q9MTI3LjAuMC4xAXBvcnQ9"),
+      FS_SEND("$T OK [CAPABILITY IMAP4rev1 IDLE] Logged in"), FS_WAIT_EOF(), FS_DONE()};
+  ev e;
+  fs *s = oauth_case(script, NI_OAUTH_AUTO, 0, &e);
+  assert_int_equal(e.refusal, NI_OAUTH_NOT_REFUSED);
+  assert_string_equal(e.oauth_status, "");
+  assert_non_null(strstr(e.trace, "AUTHENTICATE OAUTHBEARER ***"));
+  check_bearer_message(s);
+  fs_free(s);
+}
+
+/* XOAUTH2 forced although OAUTHBEARER is offered, without SASL-IR: the
+ * message waits for the "+". */
+static void test_oauth_xoauth2_continuation(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 AUTH=OAUTHBEARER] hi"),
+      FS_EXPECT_EXACT("AUTHENTICATE XOAUTH2"),
+      FS_QUIET(100),
+      FS_SEND("+ "),
+      FS_EXPECT_LINE("dXNlcj11c2VyAWF1dGg9QmVhcmVyIHRvay5lbi0xAQE="),
+      FS_SEND("$T OK Logged in"),
+      FS_EXPECT("CAPABILITY"),
+      FS_SEND("* CAPABILITY IMAP4rev1 IDLE"),
+      FS_SEND("$T OK done"),
+      FS_WAIT_EOF(),
+      FS_DONE()};
+  ev e;
+  fs *s = oauth_case(script, NI_OAUTH_XOAUTH2, 0, &e);
+  assert_non_null(strstr(e.trace, "AUTHENTICATE XOAUTH2 ***"));
+  fs_free(s);
+}
+
+/* An expired token with OAUTHBEARER: the error challenge (ended by a bare
+ * LF, as servers do) is answered with %x01 and its status kept. */
+static void test_oauth_token_refused(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=OAUTHBEARER] hi"),
+      FS_EXPECT("AUTHENTICATE OAUTHBEARER "),
+      FS_SEND_RAW("+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\n"),
+      FS_EXPECT_LINE("AQ=="),
+      FS_SEND("$T NO [AUTHENTICATIONFAILED] Authentication failed."),
+      FS_WAIT_EOF(),
+      FS_DONE()};
+  ev e;
+  fs *s = oauth_case(script, NI_OAUTH_AUTO, NI_EAUTH, &e);
+  assert_int_equal(e.refusal, NI_OAUTH_TOKEN_REFUSED);
+  assert_string_equal(e.oauth_status, "invalid_token");
+  assert_non_null(strstr(e.errstr, "token refused, status invalid_token"));
+  assert_non_null(strstr(e.errstr, "Authentication failed."));
+  fs_free(s);
+}
+
+/* XOAUTH2's error challenge is answered with an empty line; "401" means
+ * the token. */
+static void test_oauth_xoauth2_401(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] hi"),
+      FS_EXPECT("AUTHENTICATE XOAUTH2 dXNlcj11c2VyAWF1dGg9QmVhcmVyIHRvay5lbi0xAQE="),
+      FS_SEND("+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJtYWlsIn0="),
+      FS_EXPECT_LINE(""),
+      FS_SEND("$T NO [AUTHENTICATIONFAILED] Invalid credentials"),
+      FS_WAIT_EOF(),
+      FS_DONE()};
+  ev e;
+  fs *s = oauth_case(script, NI_OAUTH_AUTO, NI_EAUTH, &e);
+  assert_int_equal(e.refusal, NI_OAUTH_TOKEN_REFUSED);
+  assert_string_equal(e.oauth_status, "401");
+  fs_free(s);
+}
+
+/* Refusals a fresh token would not cure: a scope error, and a NO with no
+ * error challenge.  A second challenge is cancelled with "*". */
+static void test_oauth_refused_otherwise(void **state) {
+  (void)state;
+  static const fs_step scope[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=OAUTHBEARER] hi"),
+      FS_EXPECT("AUTHENTICATE OAUTHBEARER "),
+      FS_SEND("+ eyJzdGF0dXMiOiJpbnN1ZmZpY2llbnRfc2NvcGUiLCJzY29wZSI6Im1haWwifQ=="),
+      FS_EXPECT_LINE("AQ=="),
+      FS_SEND("+ again?"),
+      FS_EXPECT_LINE("*"),
+      FS_SEND("$T BAD [CLIENTBUG] Authentication cancelled"),
+      FS_WAIT_EOF(),
+      FS_DONE()};
+  static const fs_step bare_no[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] hi"),
+                                    FS_EXPECT("AUTHENTICATE XOAUTH2 "),
+                                    FS_SEND("$T NO AUTHENTICATE failed."), FS_WAIT_EOF(),
+                                    FS_DONE()};
+  ev e;
+  fs *s = oauth_case(scope, NI_OAUTH_AUTO, NI_EAUTH, &e);
+  assert_int_equal(e.refusal, NI_OAUTH_REFUSED);
+  assert_string_equal(e.oauth_status, "insufficient_scope");
+  assert_non_null(strstr(e.errstr, "OAuth2 status insufficient_scope"));
+  fs_free(s);
+  s = oauth_case(bare_no, NI_OAUTH_AUTO, NI_EAUTH, &e);
+  assert_int_equal(e.refusal, NI_OAUTH_REFUSED);
+  assert_string_equal(e.oauth_status, "");
+  assert_non_null(strstr(e.errstr, "no OAuth2 error status"));
+  fs_free(s);
+}
+
+/* Refused before a byte is sent: no TLS, no mechanism, a bad token. */
+static void test_oauth_refused_locally(void **state) {
+  (void)state;
+  static const fs_step none[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi"),
+                                 FS_WAIT_EOF(), FS_DONE()};
+  static const fs_step bearer_only[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=OAUTHBEARER] hi"),
+                                        FS_WAIT_EOF(), FS_DONE()};
+  ev e;
+  oauth_ev(&e, "user", k_token, NI_OAUTH_AUTO);
+  refused_silently_script(bearer_only, NI_TLS_NONE, 0, &e);
+  assert_int_equal(e.cmd_status, NI_EPLAINTEXT);
+  assert_non_null(strstr(e.errstr, "refusing to send the access token"));
+  oauth_ev(&e, "user", k_token, NI_OAUTH_AUTO);
+  refused_silently_script(none, NI_TLS_NONE, 1, &e);
+  assert_int_equal(e.cmd_status, NI_ENOCAP);
+  oauth_ev(&e, "user", k_token, NI_OAUTH_XOAUTH2);
+  refused_silently_script(bearer_only, NI_TLS_NONE, 1, &e);
+  assert_int_equal(e.cmd_status, NI_ENOCAP);
+  static const char *bad[][2] = {{"user", ""},
+                                 {"user", "a\x01"
+                                          "b"},
+                                 {"user", "a b"},
+                                 {"user", "a\r\nA2 LOGOUT"},
+                                 {"user", "caf\xc3\xa9"},
+                                 {"us\x01"
+                                  "er",
+                                  "tok"},
+                                 {"", "tok"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    oauth_ev(&e, bad[i][0], bad[i][1], NI_OAUTH_AUTO);
+    refused_silently_script(bearer_only, NI_TLS_NONE, 1, &e);
+    assert_int_equal(e.cmd_status, NI_EUSAGE);
+  }
+}
+
+/* ---- NAMESPACE ---- */
+
+static void do_namespace(ni_imap *c, ev *e) {
+  assert_int_equal(ni_imap_personal_namespace(c, NULL, NULL), NI_ESTATE);
+  assert_int_equal(ni_imap_namespace(c, cmd_done, e), 0);
+}
+
+static void namespace_case(const fs_step *script, int want_ns, const char *prefix, char delim) {
+  ev e = {0};
+  e.then = do_namespace;
+  fs *s = run_script(script, &e, 0);
+  assert_int_equal(e.cmd_status, 0);
+  assert_int_equal(e.namespaces, want_ns);
+  assert_int_equal(e.ns_rc, 0);
+  assert_string_equal(e.ns_prefix, prefix);
+  assert_int_equal(e.ns_delim, delim);
+  if (fs_wait(s) != 0) fail_msg("fake server: %s", fs_error(s));
+  fs_free(s);
+}
+
+static void test_namespace(void **state) {
+  (void)state;
+  /* Cyrus in its default configuration. */
+  static const fs_step cyrus[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 NAMESPACE] hi"),
+      FS_EXPECT("NAMESPACE"),
+      FS_SEND("* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) ((\"\" \".\"))"),
+      FS_SEND("$T OK Completed"),
+      FS_WAIT_EOF(),
+      FS_DONE()};
+  /* No NAMESPACE capability: LIST "" "" gives the delimiter. */
+  static const fs_step no_cap[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"),
+                                   FS_EXPECT_EXACT("LIST \"\" \"\""),
+                                   FS_SEND("* LIST (\\Noselect) \"/\" \"\""),
+                                   FS_SEND("$T OK List completed"),
+                                   FS_WAIT_EOF(),
+                                   FS_DONE()};
+  /* No personal namespace, then LIST with a NIL delimiter. */
+  static const fs_step nil_personal[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 NAMESPACE] hi"),
+                                         FS_EXPECT("NAMESPACE"),
+                                         FS_SEND("* NAMESPACE NIL NIL ((\"#shared/\" \"/\"))"),
+                                         FS_SEND("$T OK done"),
+                                         FS_EXPECT_EXACT("LIST \"\" \"\""),
+                                         FS_SEND("* LIST (\\Noselect) NIL \"\""),
+                                         FS_SEND("$T OK done"),
+                                         FS_WAIT_EOF(),
+                                         FS_DONE()};
+  /* NAMESPACE advertised but refused. */
+  static const fs_step refused[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 NAMESPACE] hi"),
+                                    FS_EXPECT("NAMESPACE"),
+                                    FS_SEND("$T BAD not now"),
+                                    FS_EXPECT_EXACT("LIST \"\" \"\""),
+                                    FS_SEND("* LIST (\\Noselect) \".\" \"\""),
+                                    FS_SEND("$T OK done"),
+                                    FS_WAIT_EOF(),
+                                    FS_DONE()};
+  namespace_case(cyrus, 1, "INBOX.", '.');
+  namespace_case(no_cap, 0, "", '/');
+  namespace_case(nil_personal, 1, "", '\0');
+  namespace_case(refused, 0, "", '.');
+}
+
+/* ---- what already worked ---- */
+
+/* SELECT on a server that sends no UIDNEXT (RFC 3501 leaves it optional
+ * before RFC 9051): the command completes and the data arrives. */
+static void do_select(ni_imap *c, ev *e) {
+  assert_int_equal(ni_imap_select(c, "INBOX", 0, cmd_done, e), 0);
+}
+
+static void test_select_without_uidnext(void **state) {
+  (void)state;
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"),
+      FS_EXPECT("SELECT INBOX"),
+      FS_SEND("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"),
+      FS_SEND("* 2 EXISTS"),
+      FS_SEND("* 0 RECENT"),
+      FS_SEND("* OK [UIDVALIDITY 1700000000] UIDs valid"),
+      FS_SEND("$T OK [READ-WRITE] SELECT completed"),
+      FS_WAIT_EOF(),
+      FS_DONE()};
+  ev e = {0};
+  e.then = do_select;
+  fs *s = run_script(script, &e, 0);
+  assert_int_equal(e.cmd_status, 0);
+  assert_int_equal(e.exists, 2);
+  assert_int_equal(e.uidnext_seen, 0);
+  assert_int_equal(e.untagged, 5);
+  if (fs_wait(s) != 0) fail_msg("fake server: %s", fs_error(s));
+  fs_free(s);
 }
 
 static void on_idling(ni_imap *c, void *arg) {
@@ -509,8 +844,10 @@ static void literal_case(const fs_step *script) {
 
 static void test_sync_literal(void **state) {
   (void)state;
+  /* No LITERAL+: the 9 bytes wait for the "+". */
   static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"),
-                                   FS_EXPECT("APPEND INBOX {9}"),
+                                   FS_EXPECT_EXACT("APPEND INBOX {9}"),
+                                   FS_QUIET(100),
                                    FS_SEND("+ ok"),
                                    FS_EXPECT_LIT(9),
                                    FS_SEND("$T OK [APPENDUID 1 1] appended"),
@@ -757,6 +1094,15 @@ int main(void) {
       cmocka_unit_test(test_login_sasl_ir),
       cmocka_unit_test(test_login_continuation_refused),
       cmocka_unit_test(test_login_literal),
+      cmocka_unit_test(test_login_no_sasl_ir),
+      cmocka_unit_test(test_oauth_bearer_sasl_ir),
+      cmocka_unit_test(test_oauth_xoauth2_continuation),
+      cmocka_unit_test(test_oauth_token_refused),
+      cmocka_unit_test(test_oauth_xoauth2_401),
+      cmocka_unit_test(test_oauth_refused_otherwise),
+      cmocka_unit_test(test_oauth_refused_locally),
+      cmocka_unit_test(test_namespace),
+      cmocka_unit_test(test_select_without_uidnext),
       cmocka_unit_test(test_idle),
       cmocka_unit_test(test_idle_done_early),
       cmocka_unit_test(test_sync_literal),

@@ -4,8 +4,11 @@
  * Run by tests/test_dovecot.sh, which starts a private Dovecot instance and
  * passes it in the environment: NI_DV_HOST, NI_DV_PORT_IMAP, NI_DV_PORT_IMAPS,
  * NI_DV_CA_FILE, NI_DV_USER, NI_DV_PASSWORD_FILE, NI_DV_TMP (a scratch
- * directory) and NI_DV_MISMATCH_HOST (a name for the server's address that
- * its certificate does not carry; empty skips that case).
+ * directory), NI_DV_MISMATCH_HOST (a name for the server's address that
+ * its certificate does not carry; empty skips that case), NI_DV_TOKEN_DIR
+ * (OAuth2 access tokens for NI_DV_USER, one file each: valid, expired,
+ * badsig) and NI_DV_NO_SASL_IR_FROM (a loopback source address to which
+ * the server offers no SASL-IR and only a short capability list).
  *
  * The test is linear: each step starts one operation and runs the loop until
  * its callback has run (bounded by a guard timer).
@@ -27,7 +30,7 @@
 
 #define STEP_MS 10000 /* no single step may take longer */
 
-static const char *g_host, *g_ca, *g_user, *g_tmp, *g_mismatch;
+static const char *g_host, *g_ca, *g_user, *g_tmp, *g_mismatch, *g_token_dir, *g_no_sasl_ir;
 static uint16_t g_port_imap, g_port_imaps;
 static char g_pass[256];
 static uv_loop_t g_loop;
@@ -75,6 +78,9 @@ typedef struct sess {
   int list_hits;
   const char *list_needle;
   int ended;
+  int namespaces;
+  char trace[8192];
+  size_t trace_n;
 } sess;
 
 static void s_untagged(ni_imap *c, const ni_resp *r, void *ud) {
@@ -82,6 +88,20 @@ static void s_untagged(ni_imap *c, const ni_resp *r, void *ud) {
   (void)c;
   if (r->type == NI_R_EXISTS) s->exists = r->number;
   if (r->type == NI_R_LIST && s->list_needle && strstr(r->data.p, s->list_needle)) s->list_hits++;
+  if (r->type == NI_R_NAMESPACE) s->namespaces++;
+}
+
+/* The protocol trace, one line each, "<" from the server and ">" to it. */
+static void s_trace(ni_imap *c, int dir, const char *line, size_t n, void *ud) {
+  sess *s = ud;
+  (void)c;
+  if (s->trace_n + n + 3 < sizeof s->trace) {
+    s->trace[s->trace_n++] = dir ? '>' : '<';
+    memcpy(s->trace + s->trace_n, line, n);
+    s->trace_n += n;
+    s->trace[s->trace_n++] = '\n';
+    s->trace[s->trace_n] = '\0';
+  }
 }
 
 static void s_end(ni_imap *c, ni_end how, int err, void *ud) {
@@ -92,8 +112,10 @@ static void s_end(ni_imap *c, ni_end how, int err, void *ud) {
   s->ended = 1;
 }
 
-/* Connect; returns the connect status, s->c is set either way. */
-static int open_sess(sess *s, ni_tls_mode mode, const char *host, const char *ca, int plain_ok) {
+/* Connect from the local address from (NULL: any); returns the connect
+ * status, s->c is set either way. */
+static int open_sess_from(sess *s, ni_tls_mode mode, const char *host, const char *ca, int plain_ok,
+                          const char *from) {
   memset(s, 0, sizeof *s);
   ni_imap_opts o;
   memset(&o, 0, sizeof o);
@@ -103,12 +125,17 @@ static int open_sess(sess *s, ni_tls_mode mode, const char *host, const char *ca
   o.ca_file = ca;
   o.allow_plaintext = plain_ok;
   o.connect_timeout_ms = 5000;
-  ni_imap_cb cb = {s_untagged, NULL, s_end, NULL};
+  o.bind_addr = from;
+  ni_imap_cb cb = {s_untagged, NULL, s_end, s_trace};
   s->c = ni_imap_new(&g_loop, &o, &cb, s);
   assert_non_null(s->c);
   res x = {0};
   assert_int_equal(ni_imap_connect(s->c, done_cb, &x), 0);
   return wait_res(&x);
+}
+
+static int open_sess(sess *s, ni_tls_mode mode, const char *host, const char *ca, int plain_ok) {
+  return open_sess_from(s, mode, host, ca, plain_ok, NULL);
 }
 
 static void login_sess(sess *s) {
@@ -365,6 +392,160 @@ static void test_idle_session_memory(void **state) {
   close_sess(&warm);
 }
 
+/* ---- OAuth2 (Dovecot's oauth2 passdb, JWTs checked locally) ---- */
+
+/* Read the token named name (valid, expired, badsig) into buf. */
+static size_t read_token(const char *name, char *buf, size_t cap) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", g_token_dir, name);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  size_t n = fread(buf, 1, cap - 1, f);
+  fclose(f);
+  assert_true(n > 0 && n < cap - 1);
+  buf[n] = '\0';
+  return n;
+}
+
+/* Start an OAuth2 login with token name and wait for it; returns its
+ * status.  The token is wiped from memory afterwards, and neither it nor its
+ * signature may show in the trace or the error text. */
+static int oauth_login(sess *s, const char *name, ni_oauth_mech mech) {
+  char tok[2048];
+  size_t n = read_token(name, tok, sizeof tok);
+  res x = {0};
+  assert_int_equal(ni_imap_authenticate_oauth2(s->c, g_user, tok, n, mech, done_cb, &x), 0);
+  int st = wait_res(&x);
+  const char *sig = strrchr(tok, '.');
+  assert_non_null(sig);
+  assert_null(strstr(s->trace, sig + 1));
+  assert_null(strstr(ni_imap_errstr(s->c), sig + 1));
+  memset(tok, 0, sizeof tok);
+  return st;
+}
+
+/* A valid token logs in, with the mechanism chosen, over TLS; from the
+ * address the server offers no SASL-IR, the client waits for the "+". */
+static void oauth_ok(ni_tls_mode mode, const char *from, ni_oauth_mech mech, const char *label) {
+  sess s;
+  assert_int_equal(open_sess_from(&s, mode, g_host, g_ca, 0, from), 0);
+  assert_true(ni_imap_is_tls(s.c));
+  assert_int_equal(ni_imap_has_cap(s.c, "SASL-IR"), from == NULL);
+  size_t before = s.trace_n;
+  if (oauth_login(&s, "valid", mech) != 0) fail_msg("OAuth2 login failed: %s", ni_imap_errstr(s.c));
+  assert_true(ni_imap_is_authenticated(s.c));
+  assert_true(ni_imap_has_cap(s.c, "IDLE"));
+  assert_int_equal(ni_imap_oauth_refusal(s.c, NULL), NI_OAUTH_NOT_REFUSED);
+  const char *sent = strstr(s.trace + before, label);
+  if (!sent) fail_msg("'%s' not in the trace:\n%s", label, s.trace + before);
+  /* An empty "+" challenge came before the response exactly when there
+   * was no SASL-IR. */
+  assert_int_equal(strstr(sent, "\n<+") != NULL, from != NULL);
+  res x = {0};
+  assert_int_equal(ni_imap_noop(s.c, done_cb, &x), 0);
+  assert_int_equal(wait_res(&x), 0);
+  close_sess(&s);
+}
+
+static void test_oauth2_login(void **state) {
+  (void)state;
+  oauth_ok(NI_TLS_IMAPS, NULL, NI_OAUTH_AUTO, "AUTHENTICATE OAUTHBEARER ***");
+  oauth_ok(NI_TLS_IMAPS, NULL, NI_OAUTH_XOAUTH2, "AUTHENTICATE XOAUTH2 ***");
+  oauth_ok(NI_TLS_STARTTLS, g_no_sasl_ir, NI_OAUTH_OAUTHBEARER, "AUTHENTICATE OAUTHBEARER ***");
+  oauth_ok(NI_TLS_STARTTLS, g_no_sasl_ir, NI_OAUTH_XOAUTH2, "AUTHENTICATE XOAUTH2 ***");
+}
+
+/* Without TLS the token is refused before a byte is sent, unless plaintext
+ * was allowed by name. */
+static void test_oauth2_plaintext(void **state) {
+  (void)state;
+  sess s;
+  char tok[2048];
+  size_t n = read_token("valid", tok, sizeof tok);
+  assert_int_equal(open_sess(&s, NI_TLS_NONE, g_host, g_ca, 0), 0);
+  uint64_t out = ni_imap_bytes_out(s.c);
+  res x = {0};
+  assert_int_equal(ni_imap_authenticate_oauth2(s.c, g_user, tok, n, NI_OAUTH_AUTO, done_cb, &x),
+                   NI_EPLAINTEXT);
+  memset(tok, 0, sizeof tok);
+  assert_int_equal(ni_imap_bytes_out(s.c), out);
+  assert_non_null(strstr(ni_imap_errstr(s.c), "without TLS"));
+  close_sess(&s);
+  assert_int_equal(open_sess(&s, NI_TLS_NONE, g_host, g_ca, 1), 0);
+  assert_int_equal(oauth_login(&s, "valid", NI_OAUTH_AUTO), 0);
+  close_sess(&s);
+}
+
+/* Refused tokens: expired, or signed with a key the server does not hold.
+ * Each case connects from a loopback address of its own, so Dovecot's
+ * growing delay after failed logins from one address stays at its first
+ * step.  After a refusal the session is still usable: a fresh token logs
+ * in on the same connection (what a client does after refreshing). */
+static void oauth_refused(const char *token, ni_oauth_mech mech, const char *from,
+                          const char *want_status, int retry) {
+  sess s;
+  const char *status = NULL;
+  assert_int_equal(open_sess_from(&s, NI_TLS_IMAPS, g_host, g_ca, 0, from), 0);
+  assert_int_equal(oauth_login(&s, token, mech), NI_EAUTH);
+  assert_int_equal(ni_imap_oauth_refusal(s.c, &status), NI_OAUTH_TOKEN_REFUSED);
+  assert_string_equal(status, want_status);
+  assert_non_null(strstr(ni_imap_errstr(s.c), "token refused"));
+  assert_false(ni_imap_is_authenticated(s.c));
+  if (retry) {
+    assert_int_equal(oauth_login(&s, "valid", mech), 0);
+    assert_true(ni_imap_is_authenticated(s.c));
+    assert_int_equal(ni_imap_oauth_refusal(s.c, NULL), NI_OAUTH_NOT_REFUSED);
+  }
+  close_sess(&s);
+}
+
+static void test_oauth2_refused(void **state) {
+  (void)state;
+  oauth_refused("expired", NI_OAUTH_OAUTHBEARER, "127.0.0.21", "invalid_token", 1);
+  oauth_refused("expired", NI_OAUTH_XOAUTH2, "127.0.0.22", "401", 1);
+  oauth_refused("badsig", NI_OAUTH_OAUTHBEARER, "127.0.0.23", "invalid_token", 0);
+  /* The error challenge after a response sent on "+" (no SASL-IR). */
+  oauth_refused("badsig", NI_OAUTH_XOAUTH2, g_no_sasl_ir, "401", 0);
+}
+
+/* ---- NAMESPACE ---- */
+
+/* Log in with the password and learn the personal namespace. */
+static void namespace_of(sess *s, const char *from, char *prefix, size_t cap, char *delim) {
+  const char *p = NULL;
+  res x = {0};
+  assert_int_equal(open_sess_from(s, NI_TLS_IMAPS, g_host, g_ca, 0, from), 0);
+  assert_int_equal(ni_imap_login(s->c, g_user, g_pass, done_cb, &x), 0);
+  assert_int_equal(wait_res(&x), 0);
+  memset(&x, 0, sizeof x);
+  assert_int_equal(ni_imap_namespace(s->c, done_cb, &x), 0);
+  assert_int_equal(wait_res(&x), 0);
+  assert_int_equal(ni_imap_personal_namespace(s->c, &p, delim), 0);
+  snprintf(prefix, cap, "%s", p);
+}
+
+/* NAMESPACE where the server offers it, LIST "" "" where it does not (the
+ * short capability list): both name the same personal namespace. */
+static void test_namespace(void **state) {
+  (void)state;
+  sess a, b;
+  char pa[64], pb[64], da = 'x', db = 'y';
+  namespace_of(&a, NULL, pa, sizeof pa, &da);
+  assert_true(ni_imap_has_cap(a.c, "NAMESPACE"));
+  assert_int_equal(a.namespaces, 1);
+  namespace_of(&b, g_no_sasl_ir, pb, sizeof pb, &db);
+  assert_false(ni_imap_has_cap(b.c, "NAMESPACE"));
+  assert_int_equal(b.namespaces, 0);
+  assert_non_null(strstr(b.trace, "LIST \"\" \"\""));
+  printf("# personal namespace: prefix \"%s\", delimiter '%c'\n", pa, da ? da : '0');
+  assert_string_equal(pa, "");
+  assert_string_equal(pb, pa);
+  assert_int_equal(db, da);
+  assert_true(da == '.' || da == '/');
+  close_sess(&a);
+  close_sess(&b);
+}
+
 static const char *env(const char *k) {
   const char *v = getenv(k);
   if (!v || !*v) {
@@ -379,6 +560,8 @@ int main(void) {
   g_ca = env("NI_DV_CA_FILE");
   g_user = env("NI_DV_USER");
   g_tmp = env("NI_DV_TMP");
+  g_token_dir = env("NI_DV_TOKEN_DIR");
+  g_no_sasl_ir = env("NI_DV_NO_SASL_IR_FROM");
   g_mismatch = getenv("NI_DV_MISMATCH_HOST");
   if (!g_mismatch) g_mismatch = "";
   g_port_imap = (uint16_t)atoi(env("NI_DV_PORT_IMAP"));
@@ -401,6 +584,8 @@ int main(void) {
       cmocka_unit_test(test_bad_password),  cmocka_unit_test(test_other_ca),
       cmocka_unit_test(test_name_mismatch), cmocka_unit_test(test_idle_exists),
       cmocka_unit_test(test_mailbox_names), cmocka_unit_test(test_idle_session_memory),
+      cmocka_unit_test(test_oauth2_login),  cmocka_unit_test(test_oauth2_plaintext),
+      cmocka_unit_test(test_namespace),     cmocka_unit_test(test_oauth2_refused),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   uv_run(&g_loop, UV_RUN_DEFAULT);

@@ -168,6 +168,65 @@ NI_API int ni_imap_connect(ni_imap *c, ni_imap_done_cb cb, void *arg);
 NI_API int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_cb cb,
                          void *arg);
 
+/* SASL mechanisms that carry an OAuth2 access token. */
+typedef enum {
+  NI_OAUTH_AUTO = 0,    /* OAUTHBEARER when the server offers AUTH=OAUTHBEARER,
+                           else XOAUTH2 when it offers AUTH=XOAUTH2 */
+  NI_OAUTH_OAUTHBEARER, /* RFC 7628 */
+  NI_OAUTH_XOAUTH2      /* the older mechanism of Google and Microsoft */
+} ni_oauth_mech;
+
+/* Log in with an OAuth2 access token token[0..len) (not NUL-terminated
+ * necessarily) for user: AUTHENTICATE with mech (NI_OAUTH_AUTO picks from
+ * CAPABILITY, OAUTHBEARER first).  The initial response is
+ *   XOAUTH2:     base64("user=" user ^A "auth=Bearer " token ^A ^A)
+ *   OAUTHBEARER: base64("n,a=" user "," ^A "host=" host ^A "port=" port
+ *                ^A "auth=Bearer " token ^A ^A), with "," and "=" in user
+ *                written "=2C" and "=3D"; host and port are the ones
+ *                connected to (ni_imap_opts)
+ * and goes on the AUTHENTICATE line when the server offers SASL-IR, else
+ * after its empty "+" challenge.  When the server refuses the token it
+ * sends a "+" challenge holding base64 JSON with a "status"; the client
+ * answers it (a single %x01, "AQ==", for OAUTHBEARER; an empty line for
+ * XOAUTH2), keeps the status, and then gets the tagged NO.  Then the
+ * capabilities are read again, as after ni_imap_login().
+ * The token is handled as the password is: allowed only under TLS unless
+ * allow_plaintext is set, sent only in chunks marked secret, shown as
+ * "***" in the trace, never in ni_imap_errstr(), and every copy the client
+ * made is zeroed once written (the caller's own copy stays the caller's).
+ * Returns 0, NI_EUSAGE (user or token NULL or empty, a control character
+ * in user, anything but printable ASCII without space in the token, mech
+ * out of range), NI_ESTATE (not connected / already logged in),
+ * NI_EPLAINTEXT (link not encrypted and allow_plaintext not set),
+ * NI_ENOCAP (the mechanism asked for, or with NI_OAUTH_AUTO both, not
+ * offered), -ENOMEM.  cb gets 0 (logged in), NI_EAUTH (refused: see
+ * ni_imap_oauth_refusal() for whether the token was the reason; the
+ * server's text is in ni_imap_errstr() and tagged) or a transport error. */
+NI_API int ni_imap_authenticate_oauth2(ni_imap *c, const char *user, const char *token, size_t len,
+                                       ni_oauth_mech mech, ni_imap_done_cb cb, void *arg);
+
+/* Why the last ni_imap_authenticate_oauth2() on c was refused. */
+typedef enum {
+  NI_OAUTH_NOT_REFUSED = 0, /* logged in, not tried, still running, or it
+                               failed on the transport (status not NI_EAUTH) */
+  NI_OAUTH_TOKEN_REFUSED,   /* the server refused the token itself: its error
+                               status was "401" (XOAUTH2) or "invalid_token"
+                               (RFC 6750), e.g. expired, revoked or not signed
+                               by a key it trusts.  Get a fresh access token
+                               and retry once. */
+  NI_OAUTH_REFUSED          /* refused otherwise: another status (e.g. "400"
+                               invalid_request, "403"/"insufficient_scope"),
+                               or a tagged NO with no error challenge at all
+                               (some servers send just NO [AUTHENTICATIONFAILED]).
+                               A fresh token is unlikely to help. */
+} ni_oauth_refusal;
+
+/* The refusal of the last OAuth2 login (see ni_oauth_refusal).  When status
+ * is not NULL, *status is the "status" member of the server's JSON error
+ * as it was sent (e.g. "401", "invalid_token"; printable ASCII, at most 63
+ * bytes), "" when there was none; valid until the next login on c. */
+NI_API ni_oauth_refusal ni_imap_oauth_refusal(const ni_imap *c, const char **status);
+
 /* Queue any command built with the ni_cmd builder (no tag: the client adds
  * it; finished or not, the client finishes it).  Choose ni_cmd_literal_plus()
  * yourself from ni_imap_has_cap(c, "LITERAL+").  A command marked
@@ -233,6 +292,27 @@ NI_API int ni_imap_status(ni_imap *c, const char *mailbox, const char *items, ni
 NI_API int ni_imap_notify_set(ni_imap *c, const char *spec, ni_imap_done_cb cb, void *arg);
 /* NOTIFY NONE; NI_ENOCAP without NOTIFY. */
 NI_API int ni_imap_notify_none(ni_imap *c, ni_imap_done_cb cb, void *arg);
+/* Learn the personal namespace: the prefix under which the user's own
+ * mailboxes are created and its hierarchy delimiter, e.g. "" and '.' or
+ * '/' on Dovecot (as configured), "INBOX." and '.' on Cyrus and Courier.  When the server offers
+ * NAMESPACE (RFC 2342), sends NAMESPACE; its "* NAMESPACE" response also
+ * goes to on_untagged (type NI_R_NAMESPACE, see ni_namespace_parse()) and
+ * its first personal namespace is kept.  When the server lacks NAMESPACE,
+ * refuses it, or names no personal namespace, sends LIST "" "" instead
+ * (RFC 3501 6.3.8) and keeps the prefix "" with the delimiter of its LIST
+ * line ('\0' when NIL, or when no LIST line came).  cb gets the tagged
+ * completion of the last command sent: 0 when ni_imap_personal_namespace()
+ * has the result, NI_ENO / NI_EBAD when the server refused LIST too, or a
+ * transport error.  Returns 0, NI_ESTATE, -ENOMEM. */
+NI_API int ni_imap_namespace(ni_imap *c, ni_imap_done_cb cb, void *arg);
+
+/* The personal namespace learnt by the last ni_imap_namespace(): *prefix
+ * (NUL-terminated, as the server sent it: modified UTF-7, "" for the root;
+ * valid until the next ni_imap_namespace() or ni_imap_free()) and *delim
+ * ('\0' when the server has no hierarchy).  Either pointer may be NULL.
+ * Returns 0, or NI_ESTATE when none was learnt (yet). */
+NI_API int ni_imap_personal_namespace(const ni_imap *c, const char **prefix, char *delim);
+
 /* LOGOUT; after the tagged OK the connection closes and on_end reports
  * NI_END_LOCAL. */
 NI_API int ni_imap_logout(ni_imap *c, ni_imap_done_cb cb, void *arg);

@@ -10,6 +10,17 @@
  * are sticky: once ni_parser_feed() failed it keeps returning the same error
  * until ni_parser_reset().
  *
+ * Line ends: RFC 3501 ends every line with CRLF, but some servers end a line
+ * with a bare LF (seen after AUTHENTICATE).  The parser takes a bare LF
+ * wherever a line may end, as if it were CRLF: at the end of a response, and
+ * after a literal announcement "{n}", whose n bytes follow it.  It is never
+ * looked for inside a literal's n bytes (CR, LF and NUL there are data).  A
+ * CR must still be followed by LF, and a NUL outside a literal is an error.
+ * The decision rests on each byte alone, so every split of the input gives
+ * the same responses, and the limits count the line end as received (1 byte
+ * for LF, 2 for CRLF).  ni_resp.raw holds the bytes as received; the other
+ * fields exclude the final line end, whichever it was.
+ *
  * The command builder produces one command line (without its tag) as a list of
  * chunks, splitting it after every synchronizing literal so the sender can wait
  * for the server's "+" continuation before sending the literal's bytes.
@@ -36,7 +47,7 @@ typedef struct ni_str {
 
 /* Hard bounds on what one parser accepts.  All sizes are in bytes.
  *   max_line:     one line of a response, from its start or from the end of
- *                 the previous literal to its CRLF (CRLF included).
+ *                 the previous literal to its line end (CRLF or LF, included).
  *   max_literal:  one literal's announced length {n}.
  *   max_response: one whole response, all lines and literals together.
  *   max_depth:    nesting depth of parenthesised lists (and of brackets).
@@ -65,7 +76,8 @@ typedef enum {
 } ni_resp_kind;
 
 /* The response's type.  Unknown untagged responses are NI_R_OTHER with their
- * raw text in data, so the client survives server extensions. */
+ * raw text in data, so the client survives server extensions.  New types
+ * are added at the end, so the values of the others never change. */
 typedef enum {
   NI_R_OK,
   NI_R_NO,
@@ -82,7 +94,8 @@ typedef enum {
   NI_R_LIST,
   NI_R_STATUS,
   NI_R_ENABLED,
-  NI_R_OTHER
+  NI_R_OTHER,
+  NI_R_NAMESPACE /* RFC 2342: data is the three lists, raw; see ni_namespace_parse() */
 } ni_resp_type;
 
 /* The parts of a FETCH response natidle uses.  Fields that were not in the
@@ -114,7 +127,7 @@ typedef struct ni_resp {
   uint32_t code_n2;   /* APPENDUID uid; else 0 */
   ni_str text;        /* human-readable text after the code, or continuation text */
   ni_str caps;        /* CAPABILITY list (untagged or [CAPABILITY ...]), space-separated */
-  ni_str data;        /* raw data of SEARCH/LIST/STATUS/FLAGS/ENABLED/OTHER */
+  ni_str data;        /* raw data of SEARCH/LIST/STATUS/FLAGS/ENABLED/NAMESPACE/OTHER */
   ni_fetch fetch;     /* NI_R_FETCH only */
   ni_str raw;         /* the whole response as received, literals and CRLFs included */
 } ni_resp;
@@ -160,6 +173,47 @@ NI_API int ni_caps_has(ni_str caps, const char *cap);
  * Returns 1 with *out set, 0 at the end of the list, NI_EPARSE when the next
  * token is not a number that fits in 32 bits. */
 NI_API int ni_uint_list_next(ni_str *list, uint32_t *out);
+
+/* The hierarchy delimiter of an untagged LIST response (RFC 3501 7.2.2),
+ * e.g. '/' from '* LIST (\Noselect) "/" ""'.  It is how a client learns
+ * the separator from a server without NAMESPACE: the reply to LIST "" ""
+ * names the delimiter and the root (RFC 3501 6.3.8).  Sets *delim, '\0' when
+ * the server sent NIL (a flat name space, no hierarchy).
+ * Returns 0, or NI_EPARSE when r is not an untagged LIST response or its
+ * data is not "(flags) SP delimiter SP ...". */
+NI_API int ni_list_delimiter(const ni_resp *r, char *delim);
+
+/* The three lists of a NAMESPACE response (RFC 2342 section 5). */
+typedef enum {
+  NI_NS_PERSONAL = 0,    /* the user's own mailboxes */
+  NI_NS_OTHER_USERS = 1, /* other users' mailboxes shared with the user */
+  NI_NS_SHARED = 2       /* shared folders */
+} ni_ns_kind;
+
+/* One namespace: a mailbox name starting with prefix belongs to it, and its
+ * levels are separated by delim.  prefix is as the server sent it, with the
+ * quoting removed but modified UTF-7 (RFC 3501 5.1.3) left as is, e.g.
+ * "INBOX." or "#shared/"; it is NUL-terminated in the caller's buffer.
+ * delim is '\0' when the server sent NIL (no hierarchy). */
+typedef struct ni_namespace {
+  ni_str prefix;
+  char delim;
+} ni_namespace;
+
+/* Read one list of an untagged NAMESPACE response r (type NI_R_NAMESPACE),
+ * e.g. for kind NI_NS_PERSONAL, from
+ *   * NAMESPACE (("INBOX." ".")) (("user." ".")) (("" "."))
+ * the one namespace prefix "INBOX." with delim '.'.  The prefixes may be
+ * quoted strings or literals; extension data after a delimiter is skipped.
+ * The first max namespaces are stored in ns[0..max), their prefixes copied
+ * into buf[0..cap) (r->data.n + max bytes always suffice).  ns or buf NULL
+ * only counts.
+ * Returns the number of namespaces of that kind (more than max when some
+ * were not stored; 0 when the server sent NIL: it has none of that kind),
+ * NI_EPARSE when r is not a well-formed NAMESPACE response, NI_ELIMIT when
+ * buf is too small. */
+NI_API int ni_namespace_parse(const ni_resp *r, ni_ns_kind kind, ni_namespace *ns, size_t max,
+                              char *buf, size_t cap);
 
 /*
  * Command builder.  A command is built WITHOUT its tag (the client prepends
