@@ -1,5 +1,9 @@
 /* natidle probe: the command line.  Parses options into ni_probe_opts,
- * reads the password (never from argv) and hands over to ni__probe_run(). */
+ * reads the password (never from argv), hands over to ni__probe_run() and
+ * turns the engine's events into the progress on stderr and the result
+ * lines on stdout, and its return into the exit code. */
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +12,9 @@
 #include "natidle/common.h"
 #include "natidle/conn.h"
 #include "cli/commands.h"
+#include "cli/exit.h"
 #include "cli/options.h"
+#include "cli/status.h"
 #include "cli/util.h"
 #include "common/defaults.h"
 #include "probe/prober.h"
@@ -243,6 +249,78 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
   return 0;
 }
 
+/* ---- Running and printing ------------------------------------------------ */
+
+/* The result line of one direction, which a person and a script can read
+ * (UTF-8 dash and arrow). */
+static void print_result(const ni_probe_result *r) {
+  const char *dir = ni__probe_dir_name(r->dir);
+  char wall[32];
+  ni_fmt_duration(r->wall_s, wall, sizeof wall);
+  switch (r->verdict) {
+  case NI_VERDICT_MEASURED:
+    printf("timeout %.1f s (%s, %.1f\u2013%.1f s, %u checks, %s) \u2192 keep alive every %.0f s\n",
+           r->estimate_s, dir, r->lower_s, r->upper_s, r->checks, wall, r->recommended_s);
+    break;
+  case NI_VERDICT_ABOVE_MAX:
+    printf("timeout above %.0f s (%s, alive at %.1f s, %u checks, %s) \u2192 keep alive every "
+           "%.0f s\n",
+           r->max_s, dir, r->lower_s, r->checks, wall, r->recommended_s);
+    break;
+  case NI_VERDICT_MASKED:
+    printf("masked by server keepalive every %.1f s (%s, NAT timeout above %.1f s, %u checks, "
+           "%s) \u2192 this server keeps IDLE alive by itself; probe another server to see "
+           "the NAT\n",
+           r->server_keepalive_s, dir, r->lower_s, r->checks, wall);
+    break;
+  default:
+    if (isinf(r->upper_s))
+      printf("inconclusive (%s, alive at %.1f s, no death seen, %u checks, %s)\n", dir,
+             r->lower_s, r->checks, wall);
+    else
+      printf("inconclusive (%s, bracket %.1f\u2013%.1f s, %u checks, %s)\n", dir, r->lower_s,
+             r->upper_s, r->checks, wall);
+    break;
+  }
+}
+
+/* The engine's events: progress and errors on stderr through the status
+ * output, results on stdout. */
+static void on_event(const ni_probe_event *ev, void *arg) {
+  ni_status *st = arg;
+  switch (ev->kind) {
+  case NI_PROBE_EV_NOTE:
+    ni__status_event(st, ev->now, ev->level, "%s", ev->text);
+    break;
+  case NI_PROBE_EV_STATUS:
+    ni__status_draw(st, ev->now, ev->status, 0);
+    break;
+  case NI_PROBE_EV_ERROR:
+    ni__status_clear(st);
+    ni_error("probe", "%s", ev->text);
+    break;
+  case NI_PROBE_EV_RESULT:
+    ni__status_clear(st);
+    print_result(ev->result);
+    fflush(stdout);
+    break;
+  case NI_PROBE_EV_CLEANUP:
+    printf("cleanup: %u probe mailboxes deleted, %u refused\n", ev->deleted, ev->refused);
+    break;
+  }
+}
+
+/* Run the probe described by o; returns the exit code. */
+static int run(const ni_probe_opts *o) {
+  ni_status st;
+  ni__status_init(&st, stderr, o->quiet, o->verbose, ni_imap_now());
+  ni_probe_hooks hooks = {on_event, &st, ni__status_every_ms(&st)};
+  ni_probe_end end = NI_PROBE_END_VERDICT;
+  int rc = ni__probe_run(o, &hooks, &end);
+  ni__status_clear(&st);
+  return ni__probe_exit_code(rc, end);
+}
+
 int ni_cmd_probe(int argc, char **argv) {
   ni_probe_opts o;
   memset(&o, 0, sizeof o);
@@ -281,7 +359,7 @@ int ni_cmd_probe(int argc, char **argv) {
   o.pw_masked = mask;
   o.pw_key = mask + n;
   o.pw_len = n;
-  int rc = ni__probe_run(&o);
+  int rc = run(&o);
   explicit_bzero(mask, 2 * n + 1);
   free(mask);
   return rc;

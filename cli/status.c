@@ -9,8 +9,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "cli/status.h"
 #include "cli/util.h"
-#include "probe/prober.h"
 
 /* The live line is redrawn at most this often: fast enough to look alive,
  * slow enough not to flood a slow terminal (or a serial console). */
@@ -27,6 +27,10 @@ void ni__status_init(ni_status *st, FILE *f, int quiet, int verbose, ni_ms now) 
     st->mode = NI_STATUS_TTY;
   else
     st->mode = NI_STATUS_LOG;
+}
+
+unsigned ni__status_every_ms(const ni_status *st) {
+  return st->mode == NI_STATUS_TTY ? DRAW_EVERY_MS : 0;
 }
 
 void ni__status_clear(ni_status *st) {

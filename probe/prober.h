@@ -1,29 +1,37 @@
 /*
- * probe/prober.h - the probe run of `natidle probe`: the silent IDLE
+ * probe/prober.h - the probe engine behind `natidle probe`: the silent IDLE
  * sessions, the control connection, the checks, calibration, connection
  * limits, CSV output, resume and cleanup.  Internal to the natidle tool (not
  * part of libnatidle).
  *
+ * The engine prints nothing and knows no exit codes: it reports through an
+ * event callback (progress, status snapshots, error lines, the results) and
+ * returns an error code plus how the run ended; the tool (cli/probe.c)
+ * turns those into terminal output and an exit code.
+ *
  * The search itself (which silence to test next, when the bracket is good
- * enough) lives in probe/search.h and does no I/O; this file owns everything
- * that touches the network, the clock and the files.
+ * enough) lives in probe/search.h and does no I/O; the engine owns
+ * everything that touches the network, the clock and the files.
  */
 #ifndef NATIDLE_PROBER_H
 #define NATIDLE_PROBER_H
 
 #include <stddef.h>
-#include <stdio.h>
 
 #include "natidle/common.h"
+#include "probe/search.h"
 
 /* Which direction(s) of the NAT mapping a run measures.  Inbound: can the
  * server still push to the client after a silence?  Outbound: can the client
- * still reach the server? */
-enum {
+ * still reach the server?  BOTH is the two bits together. */
+typedef enum ni_probe_dir {
   NI_PDIR_INBOUND = 1,
   NI_PDIR_OUTBOUND = 2,
   NI_PDIR_BOTH = 3
-};
+} ni_probe_dir;
+
+/* "inbound" or "outbound", as in the CSV files and the result lines. */
+const char *ni__probe_dir_name(ni_probe_dir dir);
 
 /* Everything `natidle probe` was asked to do.  Strings are borrowed for the
  * duration of ni__probe_run(). */
@@ -59,23 +67,7 @@ typedef struct ni_probe_opts {
   const char *run_as;      /* user to switch to once the capture is open */
 } ni_probe_opts;
 
-/* Run the probe (or the cleanup) described by o on a fresh event loop.
- * Prints progress on stderr and the result line on stdout.  Returns a process
- * exit code (enum ni_exit). */
-int ni__probe_run(const ni_probe_opts *o);
-
-/* ---- Status output (probe/status.c) ------------------------------------ */
-
-enum { NI_STATUS_QUIET, NI_STATUS_LOG, NI_STATUS_TTY };
-
-typedef struct ni_status {
-  int mode;          /* NI_STATUS_* */
-  int verbose;
-  FILE *f;           /* stderr */
-  ni_ms t0;          /* start of the run, for the elapsed time */
-  ni_ms last_draw;   /* when the live line was last drawn */
-  int shown;         /* a live line is on screen and must be erased first */
-} ni_status;
+/* ---- Events: how the engine reports ------------------------------------ */
 
 /* What the live status line shows. */
 typedef struct ni_status_view {
@@ -86,33 +78,82 @@ typedef struct ni_status_view {
   double eta_s;             /* < 0 when unknown */
 } ni_status_view;
 
-/* Choose the mode: quiet, else a live line on a terminal, else log lines. */
-void ni__status_init(ni_status *st, FILE *f, int quiet, int verbose, ni_ms now);
+/* The result of one direction, at the end of a run that measured. */
+typedef struct ni_probe_result {
+  ni_probe_dir dir;            /* NI_PDIR_INBOUND or NI_PDIR_OUTBOUND */
+  ni_verdict verdict;          /* never NI_VERDICT_RUNNING */
+  double lower_s, upper_s;     /* the bracket (L, U]; U is INFINITY when no death was seen */
+  double estimate_s;           /* the timeout, when the verdict is measured */
+  double max_s;                /* --max: what above_max is above */
+  unsigned checks;             /* observations that carried information */
+  double wall_s;               /* the run's wall time */
+  double server_keepalive_s;   /* the server's own keepalive interval, 0 when none seen */
+  double recommended_s;        /* keepalive interval to use, whole seconds (meant
+                                * for measured, above_max and masked) */
+} ni_probe_result;
 
-/* One event.  level 0: always shown (unless quiet); 1: shown as a log line,
- * and on a terminal only with --verbose; 2: only with --verbose. */
-void ni__status_event(ni_status *st, ni_ms now, int level, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    /* Lets the compiler check the format string against its arguments. */
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
+typedef enum ni_probe_event_kind {
+  NI_PROBE_EV_NOTE,    /* progress: level and text */
+  NI_PROBE_EV_STATUS,  /* a snapshot for a live status line: status */
+  NI_PROBE_EV_ERROR,   /* an error the user must see, even when quiet: text.
+                        * The run stops after most of them, not after all
+                        * (a summary row that cannot be written, a probe
+                        * mailbox that holds foreign data). */
+  NI_PROBE_EV_RESULT,  /* the result of one direction: result */
+  NI_PROBE_EV_CLEANUP  /* --cleanup is done: deleted and refused */
+} ni_probe_event_kind;
 
-/* Redraw the live line on a terminal, at most four times a second unless
- * force is set.  Does nothing in the other modes. */
-void ni__status_draw(ni_status *st, ni_ms now, const ni_status_view *v, int force);
+/* One event.  Pointers are valid during the callback only. */
+typedef struct ni_probe_event {
+  ni_probe_event_kind kind;
+  ni_ms now;                     /* when, on the clock of ni_imap_now() */
+  int level;                     /* NOTE: 0 always worth showing, 1 a log line,
+                                  * 2 detail for --verbose */
+  const char *text;              /* NOTE, ERROR: one line, no newline */
+  const ni_status_view *status;  /* STATUS */
+  const ni_probe_result *result; /* RESULT */
+  unsigned deleted, refused;     /* CLEANUP: probe mailboxes deleted, and kept
+                                  * because they held foreign data */
+} ni_probe_event;
 
-/* Erase the live line (before the final output). */
-void ni__status_clear(ni_status *st);
+typedef void (*ni_probe_event_cb)(const ni_probe_event *ev, void *arg);
+
+/* Where the engine's events go. */
+typedef struct ni_probe_hooks {
+  ni_probe_event_cb cb;  /* NULL: nothing is reported */
+  void *arg;
+  /* STATUS snapshots every status_ms milliseconds and whenever the targets
+   * move (the receiver limits how often it draws); 0: no STATUS events. */
+  unsigned status_ms;
+} ni_probe_hooks;
+
+/* How a run that returned 0 ended. */
+typedef enum ni_probe_end {
+  NI_PROBE_END_VERDICT,       /* every direction asked for reached a verdict */
+  NI_PROBE_END_INCONCLUSIVE,  /* a direction ended without a usable bracket */
+  NI_PROBE_END_INTERRUPTED,   /* SIGINT or SIGTERM; what is known was written */
+  NI_PROBE_END_SAFETY,        /* a probe mailbox held foreign data and was kept */
+  NI_PROBE_END_CLEANED        /* --cleanup finished */
+} ni_probe_end;
+
+/* Run the probe (or the cleanup) described by o on a fresh event loop,
+ * reporting through h (may be NULL).  Returns 0 with *end set, or a
+ * negative error (NI_E* or -errno) after an ERROR event that said why:
+ * NI_EUSAGE for a file named in o that cannot be used, NI_EMISMATCH for a
+ * --csv, --summary or --resume file of another kind or server, and the
+ * connection's or the server's error when the run could not start.  The
+ * one error without an event is -EBUSY after a run that otherwise
+ * succeeded: a handle was left open (a bug). */
+int ni__probe_run(const ni_probe_opts *o, const ni_probe_hooks *h, ni_probe_end *end);
 
 /* ---- Resume (probe/resume.c) ------------------------------------------- */
 
 /* One earlier observation that says something about the mapping. */
 typedef struct ni_resume_obs {
   double silence_s;
-  int direction;  /* NI_PDIR_INBOUND or NI_PDIR_OUTBOUND */
-  int alive;      /* 1 alive, 0 dead */
-  int outcome;    /* index into ni_obs_outcomes */
+  ni_probe_dir direction;  /* NI_PDIR_INBOUND or NI_PDIR_OUTBOUND */
+  int alive;               /* 1 alive, 0 dead */
+  int outcome;             /* index into ni_obs_outcomes */
 } ni_resume_obs;
 
 typedef struct ni_resume {

@@ -1,7 +1,9 @@
-# natidle probe: resume and status output (label unit), the runtime against a
-# loopback Dovecot (label imap) and against the carrier NAT lab (label lab).
-# Scripts live in tests/probe/.
+# natidle probe: resume, the status output and the engine's contract with
+# the tool (label unit), the runtime against a loopback Dovecot (label imap)
+# and against the carrier NAT lab (label lab).  Scripts live in tests/probe/.
 ni_unit_test(test_probe_resume SOURCES test_probe_resume.c)
+ni_unit_test(test_status SOURCES test_status.c)
+ni_unit_test(test_probe_run SOURCES test_probe_run.c)
 ni_script_test(probe_errors tests/probe/probe_errors.sh LABELS imap TIMEOUT 120)
 ni_script_test(probe_safety tests/probe/probe_safety.sh LABELS imap TIMEOUT 180)
 ni_script_test(probe_lab_drop5 tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 150 ARGS drop 5)

@@ -1,5 +1,4 @@
-/* Tests of --resume's reading of the observations CSV (probe/resume.c) and
- * of the status output's modes (probe/status.c). */
+/* Tests of --resume's reading of the observations CSV (probe/resume.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -119,37 +118,11 @@ static void test_malformed(void **state) {
   unlink(p);
 }
 
-static void test_status_modes(void **state) {
-  (void)state;
-  /* A regular file is not a terminal: log lines, no live line. */
-  FILE *f = tmpfile();
-  assert_non_null(f);
-  ni_status st;
-  ni__status_init(&st, f, 0, 0, 1000);
-  assert_int_equal(st.mode, NI_STATUS_LOG);
-  ni__status_event(&st, 3500, 1, "session %u: %s", 3u, "alive");
-  ni__status_event(&st, 3600, 2, "hidden without --verbose");
-  ni_status_view v = {1.0, -1, 2, 1, 0, 0, 3, 0.5, -1};
-  ni__status_draw(&st, 3700, &v, 1);
-  rewind(f);
-  char buf[256] = {0};
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  buf[n] = '\0';
-  assert_string_equal(buf, "[    2.5 s] session 3: alive\n");
-  fclose(f);
-  f = tmpfile();
-  ni__status_init(&st, f, 1, 1, 0);
-  assert_int_equal(st.mode, NI_STATUS_QUIET);
-  ni__status_event(&st, 10, 0, "never shown");
-  assert_int_equal(ftell(f), 0);
-  fclose(f);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_outcome_alive), cmocka_unit_test(test_missing_and_empty),
       cmocka_unit_test(test_last_run_only), cmocka_unit_test(test_mismatch),
-      cmocka_unit_test(test_malformed),     cmocka_unit_test(test_status_modes),
+      cmocka_unit_test(test_malformed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,6 +36,9 @@ def config(text):
 
 c = config("300 0\n")
 check(c.one_way == 0.15 and c.loss == 0 and c.radio_idle == 0, "two numbers: delay only")
+check(c.delay() == 0.15, "one-way delay without jitter")
+c = config("300 100\n")
+check(all(0.1 <= c.delay() <= 0.2 for _ in range(1000)), "jitter stays within half of it")
 c = config("200 0 10 5000 3000\n")
 check(c.one_way == 0.1 and c.loss == 0.01 and c.radio_idle == 5 and c.radio_wake == 3,
       "five numbers: loss and radio")

@@ -1,0 +1,388 @@
+/*
+ * probe/internal.h - what the files of the probe engine share: its
+ * deadlines, the run's state (struct ni__probe), one silent session
+ * (struct ni__sess), the control connection (struct ni__ctl), the janitor
+ * that removes probe mailboxes, and the functions the files call across.
+ * Not for use outside probe/.
+ *
+ * Everything runs on one libuv loop.  Each probe session is a small state
+ * machine driven by its connection's callbacks and one timer; the control
+ * connection APPENDs the markers and sends a NOOP every few seconds so that
+ * its own NAT mapping never expires: it is the witness that the network
+ * works while a session's check says "dead".
+ *
+ *   probe/run.c        ni__probe_run: setup, signals, timers, shutdown, end
+ *   probe/capture.c    the packet capture, the privilege drop, resolving
+ *   probe/control.c    the control connection, the marker APPEND
+ *   probe/session.c    a session's connection: connect, login, SELECT, IDLE
+ *   probe/check.c      arming, the checks, the end of a silence
+ *   probe/calibrate.c  the detection deadline, the searches
+ *   probe/record.c     observation and summary rows, results, events
+ *   probe/janitor.c    probe mailbox names, creation and removal
+ */
+#ifndef NATIDLE_PROBE_INTERNAL_H
+#define NATIDLE_PROBE_INTERNAL_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "natidle/common.h"
+#include "natidle/conn.h"
+#include "natidle/csv.h"
+#include "probe/pcap.h"
+#include "probe/prober.h"
+#include "probe/search.h"
+
+/* ---- Deadlines and other durations (ms unless named otherwise) ---------- */
+
+/* Calibration: this many APPEND-to-EXISTS samples on fresh sessions (or NOOP
+ * round trips for outbound-only runs), and the detection deadline is
+ * max(DETECT_FLOOR_MS, DETECT_FACTOR x the worst sample).  Five times the
+ * worst of a few samples covers a busy server or a jittery radio link
+ * without waiting long on a dead mapping; the 1 s floor covers delayed ACKs
+ * and a single retransmission on a fast link. */
+#define CAL_SAMPLES 3
+#define DETECT_FACTOR 5
+#define DETECT_FLOOR_MS 1000
+/* The detection deadline before calibration has measured one: only the
+ * shutdown of a run that ends during setup waits on it. */
+#define DETECT_DEFAULT_MS 2000
+/* A calibration sample that takes longer than this means the server does
+ * not report new mail to IDLE sessions (or the path is unusable). */
+#define CAL_TIMEOUT_MS 10000
+/* The control connection's connect and login must finish within this. */
+#define CTL_SETUP_MS 30000
+/* Session setup (connect, login, SELECT, IDLE) must finish within this. */
+#define SETUP_TIMEOUT_MS 30000
+/* Reconnect backoff after a failed setup: doubles up to the cap. */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+/* After the server refused a connection for a limit, wait longer: dead
+ * sessions only leave the server's count when its TCP gives up. */
+#define LIMIT_BACKOFF_MIN_MS 30000
+#define LIMIT_BACKOFF_MAX_MS 300000
+/* Each stage of the shutdown (DONE and LOGOUT of the sessions; the cleanup
+ * of the mailboxes, a few round trips each) never takes longer than this. */
+#define SHUTDOWN_MS 60000
+/* Checks are aimed this much after their target (see ni__due_at). */
+#define DUE_MARGIN_MS 10
+/* A target timer that fires this close before its target counts as on
+ * time: timers and clocks are both rounded to the millisecond. */
+#define EARLY_SLACK_MS 2
+/* Two reads closer than this are one burst of unsolicited data. */
+#define BURST_MS 200
+/* Server keepalive detection: the last few intervals between unsolicited
+ * bursts are kept, and intervals that agree within KA_AGREE are taken as
+ * the server's cadence.  A new cadence replaces a known one only when it is
+ * clearly shorter (below KA_SHORTER of it), not on every jitter. */
+#define KA_SAMPLES 4
+#define KA_AGREE 1.25
+#define KA_SHORTER 0.9
+
+/* The answer to DONE (or to LOGOUT) once the outcome of a check is known:
+ * one round trip, which the detection deadline already bounds; twice that
+ * plus DONE_GRACE_MS leaves room for a retransmission on a slow link
+ * before the session is given up as a zombie. */
+#define DONE_GRACE_MS 2000
+#define DONE_WAIT_MS(p) (2 * (p)->t.detect_ms + DONE_GRACE_MS)
+/* The answer to DONE after a push was lost: the client's packet may need
+ * to wake a radio or retransmit, so never less than DONE_FLOOR_MS. */
+#define DONE_FLOOR_MS 2000
+
+/* The control connection's NOOP cadence when --noop is not given: half the
+ * shortest silence tested, so its mapping never idles as long as a probe
+ * session's, within [NOOP_MIN_S, NOOP_MAX_S]. */
+#define NOOP_MIN_S 0.5
+#define NOOP_MAX_S 5.0
+/* A NOOP unanswered this long means the control connection is lost.  Before
+ * calibration: NOOP_MISSES cadences, at least NOOP_DEADLINE_SETUP_MS.  After
+ * it: twice the detection deadline, at least NOOP_DEADLINE_MIN_MS, and
+ * never under two cadences. */
+#define NOOP_MISSES 3
+#define NOOP_DEADLINE_SETUP_MS 5000
+#define NOOP_DEADLINE_MIN_MS 3000
+/* A NOOP slower than STALL_FACTOR round trips plus STALL_SLACK_MS (at least
+ * STALL_FLOOR_MS) means the network stalled: generous next to a round trip,
+ * short next to the detection deadline. */
+#define STALL_FACTOR 4
+#define STALL_SLACK_MS 500
+#define STALL_FLOOR_MS 1000
+/* The control connection witnesses a dead check only when it answered
+ * within one NOOP cadence plus two round trips plus this. */
+#define WITNESS_SLACK_MS 1000
+/* A hard cap on a run's wall time, whatever the search does: WALL_FACTOR x
+ * --max (a few rounds of checks at the longest silence) plus WALL_EXTRA_MS
+ * for setup, calibration and reconnects. */
+#define WALL_FACTOR 3
+#define WALL_EXTRA_MS 600000u
+/* Reconnects are bounded: RECONNECTS_PER x (checks allowed + sessions). */
+#define RECONNECTS_PER 4
+
+/* ---- States ------------------------------------------------------------- */
+
+typedef enum ni__sess_state {
+  SS_OFF,     /* no connection; maybe waiting for the backoff timer */
+  SS_SETUP,   /* connecting, logging in, selecting, entering IDLE */
+  SS_SILENT,  /* IDLE and silent: armed (timer at its target) or parked */
+  SS_CHECK,   /* inbound check: marker APPENDed, waiting for EXISTS */
+  SS_DONE,    /* DONE sent, waiting for the tagged OK */
+  SS_REIDLE,  /* IDLE sent again, waiting for "+" */
+  SS_LOGOUT   /* shutting down */
+} ni__sess_state;
+
+/* What a session's timer is for. */
+typedef enum ni__timer_kind {
+  TK_NONE,
+  TK_BACKOFF,  /* reconnect after the backoff */
+  TK_SETUP,    /* setup (or entering IDLE again) took too long */
+  TK_TARGET,   /* the silence reaches its target: check */
+  TK_DETECT,   /* the detection deadline of an inbound check */
+  TK_DONE      /* the answer to DONE (or LOGOUT) is overdue */
+} ni__timer_kind;
+
+/* What the DONE of a check is waiting to decide. */
+typedef enum ni__ck_result {
+  CK_OPEN,     /* nothing known yet: the answer to DONE decides */
+  CK_DECIDED   /* the outcome is recorded; DONE only ends IDLE */
+} ni__ck_result;
+
+/* The outcome of an observation: indices into ni_obs_outcomes, the names
+ * the CSV outcome column allows. */
+typedef enum ni__outcome {
+  OC_ALIVE,
+  OC_DEAD_SILENT,
+  OC_DEAD_RESET,
+  OC_DEAD_CLOSED,
+  OC_DEAD_INBOUND,
+  OC_REFRESHED,
+  OC_ABORTED,
+  OC_ERROR
+} ni__outcome;
+
+typedef enum ni__ctl_state { CT_OFF, CT_SETUP, CT_READY, CT_LOGOUT } ni__ctl_state;
+
+/* Where the first control connection failed: the error line names it. */
+typedef enum ni__ctl_stage { AT_CONNECT, AT_LOGIN, AT_LOGIN_STALL, AT_SETUP } ni__ctl_stage;
+
+typedef enum ni__phase {
+  PH_CONNECT,    /* the control connection logs in */
+  PH_CREATE,     /* the probe mailboxes are created */
+  PH_CALIBRATE,  /* the sessions connect; the detection deadline is measured */
+  PH_RUN,        /* the search */
+  PH_SHUTDOWN,   /* the sessions end IDLE and log out */
+  PH_CLEANUP,    /* the janitor removes the probe mailboxes */
+  PH_DONE
+} ni__phase;
+
+/* ---- State -------------------------------------------------------------- */
+
+typedef struct ni__probe ni__probe;
+
+/* One silent probe session. */
+typedef struct ni__sess {
+  ni__probe *p;
+  unsigned slot;       /* index for the search, 0..K-1 */
+  unsigned num;        /* number in the CSV and in the mailbox name */
+  char mbox[320];
+  ni_imap *c;
+  ni__sess_state state;
+  uv_timer_t timer;
+  ni__timer_kind tk;   /* what the timer is for */
+  ni_ms due;           /* when a TK_TARGET timer should fire */
+  ni_ms silent_since;
+  ni_search *armed;    /* the search it is armed in, NULL when parked */
+  ni_ms last_unsol;    /* last unsolicited data on this connection */
+  unsigned backoff_ms;
+  uint16_t lport;      /* local port watched by the capture, 0 = none */
+  int limited;         /* the last setup failure was a server limit */
+  char bye[200];       /* last BYE / NO text, to recognise limit refusals */
+  struct {             /* the check in progress */
+    ni_probe_dir dir;
+    int cal;           /* a calibration sample, not an observation */
+    ni__ck_result result;
+    ni_search *search;
+    double target, silence;
+    ni_ms fire;        /* when the check started (0: the silence ended without one) */
+    ni_ms sent;        /* when the marker (or DONE) went out */
+    ni_ms ok;          /* when the server confirmed the marker (0: not yet) */
+    unsigned epoch;    /* control connection generation at the start */
+  } ck;
+} ni__sess;
+
+/* The control connection. */
+typedef struct ni__ctl {
+  ni_imap *c;
+  ni__ctl_state state;
+  unsigned epoch;      /* incremented whenever the connection is lost */
+  uv_timer_t timer;    /* NOOP cadence, or the reconnect backoff */
+  ni_ms noop_sent;
+  int noop_inflight;
+  unsigned backoff_ms;
+  double srtt_ms;      /* smoothed NOOP round trip */
+  ni_ms last_reply;    /* when the server last answered a command */
+  ni_ms stall_end;     /* when the last slow NOOP was answered (0: none) */
+} ni__ctl;
+
+/* Sequential check-then-delete of probe mailboxes on the control
+ * connection. */
+typedef struct ni__janitor {
+  char **names;
+  size_t n, cap, i;
+  char criteria[160];  /* UID SEARCH criteria that select our markers */
+  char root[200];      /* the mailbox whose tree is cleaned */
+  uint32_t all, ours;
+  uint32_t *counting;  /* where SEARCH results are being counted */
+  int listing;         /* LIST responses go into names */
+  unsigned deleted, refused;
+  void (*done)(ni__probe *p);
+} ni__janitor;
+
+struct ni__probe {
+  const ni_probe_opts *o;
+  ni_probe_hooks hooks;
+  uv_loop_t loop;
+  struct {                    /* the run's own handles */
+    uv_signal_t sigint, sigterm;
+    uv_timer_t wall;          /* the hard cap on wall time */
+    uv_timer_t tick;          /* STATUS snapshots */
+    uv_timer_t stop;          /* bounds each stage of the shutdown */
+    uv_timer_t kick;          /* re-plans after a result, from the loop */
+  } h;
+  ni__ctl ctl;
+  ni__sess *ss;
+  unsigned k;                 /* sessions */
+  ni__phase phase;
+  ni_ms t0;
+  struct {                    /* who the run is, in the CSV rows and mailbox names */
+    char run_id[64];
+    char sep;                 /* hierarchy separator from LIST */
+    char prefix[200];         /* "natidle-probe<sep><run>" */
+    unsigned port;
+    const char *tls_name;
+  } id;
+  ni_csv_writer *csv;
+  ni_csv_writer *summary;     /* opened before a privilege drop, else at the end */
+  ni_resume resume;
+  struct {
+    ni_search *in, *out;
+    ni_probe_dir cur;         /* direction being checked now */
+  } search;
+  struct {                    /* calibration */
+    unsigned n;
+    int busy;                 /* a sample is being taken */
+    ni_ms worst;
+    ni_ms samples[CAL_SAMPLES];
+  } cal;
+  struct {                    /* timing, measured and derived */
+    ni_ms push_ms;            /* typical APPEND-to-EXISTS time (median sample) */
+    ni_ms lead_ms;            /* shortest APPEND-to-EXISTS time seen */
+    ni_ms detect_ms;          /* detection deadline */
+    ni_ms noop_ms, noop_deadline_ms;
+    double jitter_ms;         /* worst lateness of a check timer */
+  } t;
+  struct {
+    unsigned checks;          /* checks started, calibration included */
+    unsigned connects;        /* session connection attempts */
+    unsigned zombies;         /* sessions abandoned without LOGOUT */
+    unsigned creates_left;    /* CREATEs not answered yet */
+  } n;
+  struct {                    /* the server's own keepalive */
+    double samples[KA_SAMPLES];
+    unsigned n;
+    double interval_s;        /* detected interval, 0 = none */
+  } ka;
+  int limit_noted;            /* the server's connection limit was reported */
+  ni__janitor jan;
+  struct {                    /* packet evidence */
+    ni_pcap *pcap;            /* NULL when capturing is not possible */
+    uv_poll_t poll;
+    int polling;
+    int ca_preloaded;         /* ni_tls_preload_ca() done before the privilege drop */
+  } cap;
+  struct {                    /* how the run ends */
+    int fatal;                /* error that ends the run before measuring */
+    int interrupted;
+    int signals;
+    int safety;               /* refused to delete something */
+    int cleanup_retry;        /* reconnected once to remove the probe mailboxes */
+    int finished;
+  } end;
+};
+
+/* ---- Across the files ---------------------------------------------------- */
+
+/* Events (probe/record.c).  ni__emit: any event (it sets ev->now);
+ * ni__note: a progress line at level 0, 1 or 2; ni__error: an error line;
+ * ni__status: a STATUS snapshot, when the hooks ask for them. */
+void ni__emit(ni__probe *p, ni_probe_event *ev);
+void ni__note(ni__probe *p, int level, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    /* Lets the compiler check the format string against its arguments. */
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void ni__error(ni__probe *p, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void ni__status(ni__probe *p);
+
+/* Observations and results (probe/record.c). */
+ni_search *ni__search_for(ni__probe *p, ni_probe_dir dir);
+void ni__derive_outbound(ni__probe *p, ni_probe_dir dir, ni__outcome oc, double silence);
+void ni__record(ni__sess *s, ni__outcome oc, long detect_ms);
+void ni__results(ni__probe *p, double wall_s);
+
+/* Connections (probe/control.c). */
+int ni__login(ni__probe *p, ni_imap *c, ni_imap_done_cb cb, void *arg);
+void ni__imap_opts(const ni__probe *p, ni_imap_opts *io);
+void ni__ignore_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg);
+void ni__ctl_connect(ni__probe *p);
+void ni__ctl_send_noop(ni__probe *p);
+void ni__ctl_fatal(ni__probe *p, int err, ni__ctl_stage at, const ni_resp *tagged);
+ni_ms ni__stall_ms(const ni__probe *p);
+void ni__send_marker(ni__sess *s);
+
+/* Sessions (probe/session.c, probe/check.c). */
+void ni__sess_connect(ni__sess *s);
+void ni__sess_drop_conn(ni__sess *s);
+void ni__sess_schedule_reconnect(ni__sess *s, unsigned delay_ms);
+void ni__sess_setup_failed(ni__sess *s, int err);
+void ni__sess_arm(ni__sess *s);
+void ni__sess_check_done_now(ni__sess *s);
+void ni__sess_timer_cb(uv_timer_t *t);
+void ni__timer_set(ni__sess *s, ni__timer_kind kind, ni_ms at);
+void ni__timer_clear(ni__sess *s);
+ni_ms ni__silence_of(const ni__sess *s, ni_ms now);
+void ni__end_silence(ni__sess *s, ni_ms now, ni__outcome oc);
+void ni__check_exists(ni__sess *s, ni_ms now);
+void ni__unsolicited(ni__sess *s, ni_ms now);
+void ni__retarget_all(ni__probe *p);
+
+/* Calibration and the searches (probe/calibrate.c). */
+void ni__sessions_start(ni__probe *p);
+void ni__calibrate_step(ni__probe *p);
+void ni__calibrate_exists(ni__sess *s, ni_ms took);
+void ni__calibrate_rtt(ni__probe *p, ni_ms rtt);
+
+/* Probe mailboxes (probe/janitor.c). */
+int ni__mailboxes_begin(ni__probe *p);
+void ni__janitor_untagged(ni__probe *p, const ni_resp *r);
+void ni__cleanup_run_mailboxes(ni__probe *p);
+void ni__cleanup_done(ni__probe *p);
+void ni__janitor_free(ni__janitor *j);
+
+/* The capture (probe/capture.c).  Returns 0, or an error that ends the run. */
+int ni__capture_open(ni__probe *p);
+void ni__capture_close(ni__probe *p);
+
+/* The run (probe/run.c). */
+void ni__maybe_finish(ni__probe *p);
+void ni__stop_searches(ni__probe *p);
+void ni__begin_shutdown(ni__probe *p);
+void ni__shutdown_step(ni__probe *p);
+void ni__finish(ni__probe *p);
+void ni__kick(ni__probe *p);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * What the probe tells: events for the tool (progress notes, error lines,
+ * status snapshots), one CSV row per observation, and at the end one
+ * summary row and one result per direction with its verdict and the
+ * keepalive cadence it recommends.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "probe/internal.h"
+
+/* ---- events ------------------------------------------------------------- */
+
+void ni__emit(ni__probe *p, ni_probe_event *ev) {
+  if (!p->hooks.cb)
+    return;
+  ev->now = ni_imap_now();
+  p->hooks.cb(ev, p->hooks.arg);
+}
+
+/* A note or an error line, formatted. */
+static void emit_text(ni__probe *p, ni_probe_event_kind kind, int level, const char *fmt,
+                      va_list ap) {
+  char buf[512];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  ni_probe_event ev = {.kind = kind, .level = level, .text = buf};
+  ni__emit(p, &ev);
+}
+
+void ni__note(ni__probe *p, int level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  emit_text(p, NI_PROBE_EV_NOTE, level, fmt, ap);
+  va_end(ap);
+}
+
+void ni__error(ni__probe *p, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  emit_text(p, NI_PROBE_EV_ERROR, 0, fmt, ap);
+  va_end(ap);
+}
+
+void ni__status(ni__probe *p) {
+  if (!p->hooks.status_ms)
+    return;
+  ni_status_view v;
+  memset(&v, 0, sizeof v);
+  ni_search *se = ni__search_for(p, p->search.cur);
+  double lo = 0, up = INFINITY;
+  if (se)
+    ni_search_bracket(se, &lo, &up);
+  ni_ms now = ni_imap_now();
+  v.lower_s = lo;
+  v.upper_s = isinf(up) ? -1 : up;
+  v.next_check_s = -1;
+  v.eta_s = se ? ni_search_eta_s(se, now) : -1;
+  v.checks = p->n.checks;
+  for (unsigned i = 0; i < p->k; i++) {
+    ni__sess *s = &p->ss[i];
+    if (s->state == SS_SILENT && s->armed) {
+      v.armed++;
+      double in = s->due > now ? (double)(s->due - now) / 1000.0 : 0;
+      if (v.next_check_s < 0 || in < v.next_check_s)
+        v.next_check_s = in;
+    } else if (s->state == SS_SILENT)
+      v.parked++;
+    else if (s->state == SS_CHECK || s->state == SS_DONE)
+      v.checking++;
+    else if (s->state == SS_OFF || s->state == SS_SETUP || s->state == SS_REIDLE)
+      v.reconnecting++;
+  }
+  ni_probe_event ev = {.kind = NI_PROBE_EV_STATUS, .status = &v};
+  ni__emit(p, &ev);
+}
+
+/* ---- observations ------------------------------------------------------- */
+
+const char *ni__probe_dir_name(ni_probe_dir dir) {
+  return dir == NI_PDIR_OUTBOUND ? "outbound" : "inbound";
+}
+
+ni_search *ni__search_for(ni__probe *p, ni_probe_dir dir) {
+  return dir == NI_PDIR_OUTBOUND ? p->search.out : p->search.in;
+}
+
+static int is_dead(ni__outcome oc) {
+  return oc == OC_DEAD_SILENT || oc == OC_DEAD_RESET || oc == OC_DEAD_CLOSED ||
+         oc == OC_DEAD_INBOUND;
+}
+
+static uint64_t unix_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void write_obs(ni__probe *p, const ni__sess *s, ni__outcome oc, long detect_ms,
+                      const char *evidence) {
+  if (!p->csv)
+    return;
+  char port[16], session[16], tgt[32], sil[32], det[32], rtt[32], at[NI_CSV_TIME_LEN];
+  snprintf(port, sizeof port, "%u", p->id.port);
+  snprintf(session, sizeof session, "%u", s->num);
+  snprintf(tgt, sizeof tgt, "%.3f", s->ck.target);
+  snprintf(sil, sizeof sil, "%.3f", s->ck.silence);
+  if (detect_ms >= 0)
+    snprintf(det, sizeof det, "%ld", detect_ms);
+  else
+    det[0] = '\0';
+  if (p->ctl.srtt_ms >= 0)
+    snprintf(rtt, sizeof rtt, "%.0f", p->ctl.srtt_ms);
+  else
+    rtt[0] = '\0';
+  ni_csv_fmt_utc(at, sizeof at, unix_ms());
+  const char *f[NI_OBS_NCOLS] = {p->id.run_id,
+                                 p->o->network,
+                                 p->o->server,
+                                 port,
+                                 p->id.tls_name,
+                                 session,
+                                 tgt,
+                                 sil,
+                                 ni__probe_dir_name(s->ck.dir),
+                                 ni_obs_outcomes[oc],
+                                 det,
+                                 rtt,
+                                 evidence,
+                                 at};
+  int rc = ni_csv_write_row(p->csv, f);
+  if (rc != 0)
+    ni__note(p, 0, "cannot write %s: %s", p->o->csv_path, ni_strerror(rc));
+}
+
+/* Feed an observation of direction dir into the searches: inbound checks
+ * also tell about the outbound direction when both are measured (a push that
+ * got through, or a DONE answered after a lost push, both prove the client
+ * could still reach the server; a reset or silence proves it could not). */
+void ni__derive_outbound(ni__probe *p, ni_probe_dir dir, ni__outcome oc, double silence) {
+  if (dir != NI_PDIR_INBOUND || !p->search.out || !p->search.in)
+    return;
+  if (oc == OC_ALIVE || oc == OC_DEAD_INBOUND)
+    ni_search_observe(p->search.out, silence, NI_OBS_ALIVE);
+  else if (is_dead(oc))
+    ni_search_observe(p->search.out, silence, NI_OBS_DEAD);
+}
+
+/* Is the control connection a witness for a dead check of s now?  Its NOOP
+ * cadence gives a reply at least every noop_ms plus a round trip while the
+ * network works; a stall during the check, a lost connection or a silent
+ * one mean the whole network may have been down and the push lost with
+ * it. */
+static int witnessed(const ni__probe *p, const ni__sess *s, ni_ms now) {
+  const ni__ctl *k = &p->ctl;
+  ni_ms fresh = p->t.noop_ms + (ni_ms)(2 * k->srtt_ms) + WITNESS_SLACK_MS;
+  int stalled = (k->stall_end && k->stall_end >= s->ck.sent) ||
+                (k->noop_inflight && now - k->noop_sent > ni__stall_ms(p));
+  return s->ck.epoch == k->epoch && k->state == CT_READY && k->last_reply + fresh >= now &&
+         !stalled;
+}
+
+/* The check of session s ended with outcome oc: CSV row, search, log. */
+void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
+  ni__probe *p = s->p;
+  ni_ms now = ni_imap_now();
+  ni_obs o = oc == OC_ALIVE ? NI_OBS_ALIVE : is_dead(oc) ? NI_OBS_DEAD : NI_OBS_VOID;
+  /* A dead check only counts when the control connection stayed up and is
+   * still answering now, when the verdict is drawn. */
+  if (o == NI_OBS_DEAD && !witnessed(p, s, now)) {
+    oc = OC_ABORTED;
+    o = NI_OBS_VOID;
+  }
+  s->ck.result = CK_DECIDED;
+  /* What the packets say about this check: the wire silence, who reset,
+   * what refreshed.  A silence that ended without a check has no check
+   * time. */
+  char evidence[512] = "";
+  if (p->cap.pcap && s->lport) {
+    int checked = oc != OC_REFRESHED && s->ck.fire != 0;
+    ni__pcap_evidence(p->cap.pcap, s->lport, checked ? s->ck.sent : NI_TIME_NEVER,
+                      s->ck.dir == NI_PDIR_INBOUND ? p->t.push_ms : 0, evidence, sizeof evidence,
+                      NULL);
+  }
+  write_obs(p, s, oc, detect_ms, evidence);
+  if (s->ck.search) {
+    ni_search_result(s->ck.search, s->slot, s->ck.silence, o, now);
+    s->ck.search = NULL;
+  }
+  ni__derive_outbound(p, s->ck.dir, oc, s->ck.silence);
+  if (detect_ms >= 0)
+    ni__note(p, 1, "session %u: %s at %.1f s (%s, %ld ms)", s->num, ni_obs_outcomes[oc],
+             s->ck.silence, ni__probe_dir_name(s->ck.dir), detect_ms);
+  else
+    ni__note(p, 1, "session %u: %s at %.1f s (%s)", s->num, ni_obs_outcomes[oc], s->ck.silence,
+             ni__probe_dir_name(s->ck.dir));
+  ni__kick(p);
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+/* The result of one direction, as the summary row and the RESULT event
+ * give it. */
+static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall_s,
+                      ni_probe_result *r) {
+  memset(r, 0, sizeof *r);
+  r->dir = dir;
+  /* A result never says "running": a run that ends early is whatever the
+   * data supports, which ni_search_stop has already decided. */
+  r->verdict = ni_search_verdict(se);
+  if (r->verdict == NI_VERDICT_RUNNING)
+    r->verdict = NI_VERDICT_INCONCLUSIVE;
+  r->upper_s = INFINITY;
+  ni_search_bracket(se, &r->lower_s, &r->upper_s);
+  r->estimate_s = ni_search_estimate(se);
+  r->max_s = p->o->max_s;
+  r->checks = ni_search_checks(se);
+  r->wall_s = wall_s;
+  r->server_keepalive_s = p->ka.interval_s;
+  r->recommended_s = floor(ni_recommended_keepalive(r->lower_s, p->t.jitter_ms / 1000.0,
+                                                    (double)p->t.detect_ms / 1000.0));
+}
+
+static void write_summary(ni__probe *p, const ni_probe_result *r) {
+  if (!p->o->summary_path)
+    return;
+  int err = 0;
+  ni_csv_writer *w =
+      p->summary ? p->summary
+                 : ni_csv_writer_open(p->o->summary_path, ni_summary_columns, NI_SUMMARY_NCOLS,
+                                      &err);
+  if (!w) {
+    ni__error(p, "cannot write %s: %s", p->o->summary_path, ni_strerror(err));
+    return;
+  }
+  ni_verdict v = r->verdict;
+  char port[16], l[32], u[32], e[32], n[32], wall[32], ka[32], rec[32];
+  snprintf(port, sizeof port, "%u", p->id.port);
+  snprintf(l, sizeof l, "%.3f", r->lower_s);
+  if (isinf(r->upper_s))
+    u[0] = '\0';
+  else
+    snprintf(u, sizeof u, "%.3f", r->upper_s);
+  if (v == NI_VERDICT_MEASURED)
+    snprintf(e, sizeof e, "%.3f", r->estimate_s);
+  else
+    e[0] = '\0';
+  snprintf(n, sizeof n, "%u", r->checks);
+  snprintf(wall, sizeof wall, "%.1f", r->wall_s);
+  if (r->server_keepalive_s > 0)
+    snprintf(ka, sizeof ka, "%.1f", r->server_keepalive_s);
+  else
+    ka[0] = '\0';
+  if (v == NI_VERDICT_MEASURED || v == NI_VERDICT_ABOVE_MAX || v == NI_VERDICT_MASKED)
+    snprintf(rec, sizeof rec, "%.0f", r->recommended_s);
+  else
+    rec[0] = '\0';
+  const char *f[NI_SUMMARY_NCOLS] = {p->id.run_id,
+                                     p->o->network,
+                                     p->o->server,
+                                     port,
+                                     p->id.tls_name,
+                                     ni__probe_dir_name(r->dir),
+                                     l,
+                                     u,
+                                     e,
+                                     n,
+                                     wall,
+                                     ka,
+                                     rec,
+                                     ni_verdict_name(v)};
+  int rc = ni_csv_write_row(w, f);
+  /* The writer opened before the privilege drop serves both directions. */
+  int rc2 = w == p->summary ? 0 : ni_csv_writer_close(w);
+  if (rc || rc2)
+    ni__error(p, "cannot write %s: %s", p->o->summary_path, ni_strerror(rc ? rc : rc2));
+}
+
+/* The summary row and the RESULT event of each direction measured. */
+void ni__results(ni__probe *p, double wall_s) {
+  ni_search *se[2] = {p->search.in, p->search.out};
+  ni_probe_dir dir[2] = {NI_PDIR_INBOUND, NI_PDIR_OUTBOUND};
+  for (int i = 0; i < 2; i++) {
+    if (!se[i])
+      continue;
+    ni_probe_result r;
+    result_of(p, se[i], dir[i], wall_s, &r);
+    write_summary(p, &r);
+    ni_probe_event ev = {.kind = NI_PROBE_EV_RESULT, .result = &r};
+    ni__emit(p, &ev);
+  }
+}
