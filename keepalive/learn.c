@@ -113,11 +113,12 @@ static ni_ms steady(const ni_ka *s, ni_ms *raised) {
 
 NI_API ni_ms ni_ka_margin(const ni_ka *s) {
   if (!s) return 0;
-  ni_ms m = margin_wanted(s), raised;
-  if (!s->lower) return m;
+  ni_ms raised, iv;
+  if (!s->lower) return margin_wanted(s);
   /* The truth when the floor leaves less room than asked for. */
-  steady(s, &raised);
-  return m > raised ? m - raised : 0;
+  iv = steady(s, &raised);
+  if (!raised) return margin_wanted(s);
+  return s->lower > iv ? s->lower - iv : 0;
 }
 
 NI_API unsigned ni_ka_warnings(const ni_ka *s) {

@@ -665,10 +665,19 @@ static void test_known_short_timeout(void **state) {
       assert_int_equal(ni_ka_get_expiry(&k), t + 50 + cases[i].cadence);
     }
   }
-  /* A caller that allows shorter intervals gets them: a 1.5-s NAT on a
-   * time-scaled test with min_interval_ms 500 ms. */
+  /* A margin asked for that is larger than the timeout itself: the margin
+   * reported is still what the cadence keeps. */
   ni_ka k;
   ni_ka_config c;
+  ni_ka_config_default(&c);
+  c.nat_lower_ms = c.nat_upper_ms = 3 * S;
+  c.margin_ms = 5 * S;
+  start(&k, &c, 0);
+  assert_int_equal(ni_ka_interval(&k), 2 * S);
+  assert_int_equal(ni_ka_margin(&k), 1 * S);
+  assert_int_equal(ni_ka_warnings(&k), NI_KA_WARN_MARGIN);
+  /* A caller that allows shorter intervals gets them: a 1.5-s NAT on a
+   * time-scaled test with min_interval_ms 500 ms. */
   ni_ka_config_default(&c);
   c.nat_lower_ms = c.nat_upper_ms = 1500;
   c.margin_ms = 500;
