@@ -92,14 +92,16 @@ static ni_ms margin_wanted(const ni_ka *s) {
   return m;
 }
 
-/* The lowest steady cadence.  For a lower bound the caller gave (a
- * measured NAT), the floor: the margin wins over min_interval_ms, since a
- * NAT known to forget after 8 s needs 6 s, not 10.  For one the scheduler
- * learned by itself, min_interval_ms, which guards against noise: a
- * connection reset by a flaky radio after a few seconds must not make it
- * send every few seconds. */
+/* The lowest steady cadence.  For the lower bound the caller gave (a
+ * measured NAT), or a longer one learned since, the floor: the margin wins
+ * over min_interval_ms, since a NAT known to forget after 8 s needs 6 s,
+ * not 10.  For one the scheduler learned by itself, or re-learned below
+ * the one given after failures, min_interval_ms, which guards against
+ * noise: a connection reset by a flaky radio after a few seconds must not
+ * make it send every few seconds. */
 static ni_ms steady_floor(const ni_ka *s) {
-  return s->cfg.nat_lower_ms ? ni__ka_floor(s) : s->cfg.min_interval_ms;
+  int given = s->cfg.nat_lower_ms && s->lower >= s->cfg.nat_lower_ms;
+  return given ? ni__ka_floor(s) : s->cfg.min_interval_ms;
 }
 
 /* The steady cadence: the lower bound less the margin, but not below

@@ -64,10 +64,12 @@ static int normalize(const ni_ka_config *c, ni_ka_config *k_out) {
   return 0;
 }
 
-/* Take the bracket given in s->cfg as what is known. */
+/* Take the bracket given in s->cfg as what is known of the NAT, and
+ * forget what was learned of the one before. */
 static void set_given(ni_ka *s) {
   s->lower = s->cfg.nat_lower_ms;
   s->upper = s->cfg.nat_upper_ms ? s->cfg.nat_upper_ms : NI_TIME_NEVER;
+  s->recreates = 0;
   s->strike = 0;
   s->last_failure = 0;
   s->prev_valid = 0;

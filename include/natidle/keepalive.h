@@ -60,12 +60,13 @@
  *    after TCP's retransmission timeout of many minutes.  The 3-s floor
  *    covers a phone radio's wake-up from idle (1-2 s on 3G/LTE); the 15-s
  *    cap keeps a path that became slow from hiding a dead connection.
- *  - For a lower bound the caller gave (nat_lower_ms), the margin wins over
- *    min_interval_ms: the cadence is lower_ms - margin even below
- *    min_interval_ms (a NAT known to forget after 8 s gets 6 s), down to
- *    the floor, min(min_interval_ms, NI_KA_FLOOR_MS).  A bracket learned by
- *    the scheduler alone keeps min_interval_ms as its floor, as a guard
- *    against noise.  Whenever a floor lifts the steady cadence above
+ *  - For the lower bound the caller gave (nat_lower_ms), or a longer one
+ *    learned since, the margin wins over min_interval_ms: the cadence is
+ *    lower - margin even below min_interval_ms (a NAT known to forget after
+ *    8 s gets 6 s), down to the floor, min(min_interval_ms, NI_KA_FLOOR_MS).
+ *    A lower bound learned by the scheduler alone, or re-learned below the
+ *    one given after failures, keeps min_interval_ms as its floor, as a
+ *    guard against noise.  Whenever a floor lifts the steady cadence above
  *    lower - margin, ni_ka_margin() says how much margin is really left (0
  *    if none) and ni_ka_warnings() has NI_KA_WARN_MARGIN set.
  *  - Not every lost keepalive is the NAT's doing: one lost at a silence that

@@ -67,10 +67,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ni_ms lo, up, iv = ni_ka_interval(&k), rt = ni_ka_reply_timeout(&k);
     ni_ka_bracket(&k, &lo, &up);
     if (lo && up && lo > up) abort();
-    /* A lower bound given keeps its margin down to the 2-s floor; all
-     * else stays at or above min_interval_ms. */
-    ni_ms floor = cur->nat_lower_ms ? NI_KA_FLOOR_MS : cur->min_interval_ms;
-    if (iv < floor || iv > 29u * 60000u) abort();
+    /* The lower bound given (or a longer one) keeps its margin down to
+     * the 2-s floor; all else stays at or above min_interval_ms.  (While
+     * disconnected the interval is the last one chosen, and is chosen
+     * anew on CONNECTED.) */
+    ni_ms floor =
+        cur->nat_lower_ms && lo >= cur->nat_lower_ms ? NI_KA_FLOOR_MS : cur->min_interval_ms;
+    if (ni_ka_get_expiry(&k) != NI_TIME_NEVER && iv < floor) abort();
+    if (iv < NI_KA_FLOOR_MS || iv > 29u * 60000u) abort();
     if (rt < 3000 || rt > 15000) abort();
     /* The margin reported is what the steady cadence keeps: never more
      * than the lower bound itself, and all of it without a warning. */
