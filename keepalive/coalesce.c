@@ -23,6 +23,27 @@
 
 #include "keepalive/ka_internal.h"
 
+/* ni_ka_init() reads a session's group link to tell a member from fresh
+ * memory, and fresh memory is uninitialised by design (`ni_ka ka;
+ * ni_ka_init(&ka, ...)`).  Those fields are overwritten right after, so
+ * memory checkers are told they are defined, lest every such call be
+ * reported; nothing the caller left undefined elsewhere is hidden. */
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#include <sanitizer/msan_interface.h>
+#define NI__KA_READ_ANYWAY(p, n) __msan_unpoison((p), (n))
+#endif
+#endif
+#if !defined(NI__KA_READ_ANYWAY) && defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define NI__KA_READ_ANYWAY(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#endif
+#endif
+#ifndef NI__KA_READ_ANYWAY
+#define NI__KA_READ_ANYWAY(p, n) ((void)(p), (void)(n))
+#endif
+
 /*
  * The group's two heaps.  A scan over every member on every call would make
  * the group's cost grow with its size: with thousands of sessions, every
@@ -221,6 +242,33 @@ int ni__ka_group_check(const ni_ka_group *g) {
   return d >= 0 && p >= 0 && (size_t)d == g->due.n && (size_t)p == g->pull.n ? 0 : -1;
 }
 
+/* What ni_ka.group_key holds for a member of g: the pair of addresses,
+ * mixed, so that memory that merely held a member once (a struct copied
+ * from one, or one whose group was re-initialised) does not pass for one. */
+static uintptr_t group_key(const ni_ka *s, const ni_ka_group *g) {
+  return (uintptr_t)s ^ ((uintptr_t)g << 1) ^ (uintptr_t)0x5bd1e995u;
+}
+
+int ni__ka_in_group(const ni_ka *s) {
+  NI__KA_READ_ANYWAY(&s->group, sizeof s->group);
+  NI__KA_READ_ANYWAY(&s->group_key, sizeof s->group_key);
+  NI__KA_READ_ANYWAY(&s->due_node, sizeof s->due_node);
+  const ni_ka_group *g = s->group;
+  if (!g || s->group_key != group_key(s, g) || s->due_node.in_heap != 1) return 0;
+  /* The key holds, yet the group may have been re-initialised (or refilled)
+   * without s being removed, as when a client discards a group with its
+   * sessions and later reuses their memory: s is a member only if the
+   * path from its node leads, link by link, to the group's root.  A heap
+   * of any size that fits in memory is less than 64 levels deep. */
+  const ni__ka_node *n = &s->due_node;
+  for (int depth = 0; n->parent; depth++) {
+    const ni__ka_node *p = n->parent;
+    if (depth >= 64 || (p->left != n && p->right != n)) return 0;
+    n = p;
+  }
+  return g->due.n > 0 && g->due.root == n;
+}
+
 NI_API void ni_ka_group_init(ni_ka_group *g) {
   if (!g) return;
   g->due.root = g->pull.root = NULL;
@@ -235,6 +283,7 @@ NI_API int ni_ka_group_add(ni_ka_group *g, ni_ka *s) {
   if (!g || !s) return NI_EUSAGE;
   if (s->group) return NI_ESTATE;
   s->group = g;
+  s->group_key = group_key(s, g);
   s->due_node.in_heap = s->pull_node.in_heap = 0;
   heap_insert(g, &g->due, &s->due_node, ni_ka_get_expiry(s));
   if (may_pull(s)) heap_insert(g, &g->pull, &s->pull_node, pull_from(s));
@@ -246,6 +295,7 @@ NI_API int ni_ka_group_remove(ni_ka_group *g, ni_ka *s) {
   heap_remove(g, &g->due, &s->due_node);
   if (s->pull_node.in_heap) heap_remove(g, &g->pull, &s->pull_node);
   s->group = NULL;
+  s->group_key = 0;
   return 0;
 }
 

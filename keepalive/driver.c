@@ -84,10 +84,11 @@ struct ni_push {
   int need_fetch;         /* new messages to fetch once out of IDLE */
   ni_ms need_fetch_since; /* when the EXISTS that asked for it arrived */
   ni_ms fetch_since;      /* the same, for the fetch in flight */
+  int need_fetch_pushed;  /* that EXISTS was pushed inside IDLE */
+  int fetch_pushed;       /* the same, for the fetch in flight */
   int resyncing;          /* the fetch in flight is a post-reconnect resync */
   int baseline;           /* the fetch in flight only learns the highest UID */
   int ka_inflight;        /* a keepalive was sent and not yet answered */
-  int ka_tainted;         /* ...and new mail came only in its answer */
   int ka_suspect;         /* an EXISTS came in a keepalive's answer */
   int in_idle_cmd;        /* an IDLE command is queued or running */
   int64_t ka_sent_wall;   /* its wall-clock time, ms */
@@ -266,7 +267,7 @@ static ni_push *push_of(ni_ka *s) { return (ni_push *)(void *)((char *)s - offse
 /* Tell the scheduler something; every call is followed by a re-arm of the
  * group's timer, since any event can move the next expiry. */
 static void ka_event(ni_push *p, ni_ka_event_type type, ni_ms rtt, ni_ms silent, ni_ms now) {
-  ni_ka_event ev = {type, rtt, silent};
+  ni_ka_event ev = {.type = type, .rtt_ms = rtt, .silent_ms = silent};
   ni_ka_on_event(&p->ka, &ev, now);
   group_rearm(p->group);
 }
@@ -336,21 +337,62 @@ static void conn_lost(ni_push *p, int err, const char *detail, ni_ms silent) {
   rearm(p);
 }
 
-/* A new message arrived in the answer to a keepalive rather than as a push
- * during the silence before it: the NAT lost the mapping and our keepalive
- * re-created it, so push was broken at that silence.  Only a message the
- * server stored (INTERNALDATE, whole seconds) before the keepalive left
- * counts: one that arrived during the round trip proves nothing.  Called for
- * every new message; acts only while a keepalive is out, or while fetching
- * after an EXISTS that came in a keepalive's answer. */
-static void check_push_in_keepalive(ni_push *p, int64_t internaldate) {
-  if (p->ka_tainted || (!p->ka_inflight && !p->ka_suspect))
-    return;
-  if (internaldate < 0 || internaldate * 1000 + 1000 > p->ka_sent_wall)
-    return;
-  p->ka_tainted = 1;
-  ka_event(p, NI_KA_EV_PUSH_IN_NOOP, 0, 0, ni_imap_now());
+/* ---- mail timing for the scheduler (NI_KA_EV_PUSH_IN_NOOP and
+ * NI_KA_EV_PUSH_DELAY; the rule that judges them is in keepalive.h) ---- */
+
+/* An INTERNALDATE is taken as the moment the message reached the server
+ * only when it is sane: not before 2000 (a server clock never set, or a
+ * date made up by whoever appended the message) and not later than the
+ * local wall clock plus one second of skew between the two machines (more
+ * is a wrong clock).  A message moved in from another folder keeps its old
+ * INTERNALDATE and still passes; the scheduler's rule copes with that. */
+#define NI_PUSH_DATE_MIN_S 946684800 /* 2000-01-01T00:00:00Z */
+#define NI_PUSH_DATE_SKEW_MS 1000
+
+static int internaldate_sane(int64_t date_s, int64_t wall_now) {
+  return date_s >= NI_PUSH_DATE_MIN_S && date_s <= (wall_now + NI_PUSH_DATE_SKEW_MS) / 1000;
 }
+
+static void ka_mail_event(ni_push *p, const ni_ka_event *ev) {
+  ni_ka_on_event(&p->ka, ev, ni_imap_now());
+  group_rearm(p->group);
+}
+
+/* A new message came in the answer to a keepalive rather than as a push
+ * during the silence before it.  Either the NAT lost the push (it forgot
+ * the mapping and our keepalive re-created it) or the server had not sent
+ * it yet; the scheduler tells them apart by the message's age when the
+ * keepalive left.  A message stored after that proves nothing and is not
+ * reported; one of unknown age is reported with age 0.  Called for every
+ * new message; acts only while a keepalive is out, or while fetching after
+ * an EXISTS that came in a keepalive's answer. */
+static void check_push_in_keepalive(ni_push *p, int64_t internaldate) {
+  if (!p->ka_inflight && !p->ka_suspect)
+    return;
+  ni_ka_event ev = {.type = NI_KA_EV_PUSH_IN_NOOP};
+  if (internaldate_sane(internaldate, wall_ms())) {
+    int64_t age = p->ka_sent_wall - internaldate * 1000;
+    if (age <= 0)
+      return;
+    ev.age_ms = (ni_ms)age;
+  }
+  ka_mail_event(p, &ev);
+}
+
+/* A message pushed inside IDLE (by NOTIFY, or fetched after an EXISTS that
+ * came in IDLE): its delay from the server's INTERNALDATE to the push, for
+ * the scheduler's estimate of how late this server pushes.  seen_at is when
+ * the push arrived (ni_imap_now() clock), now the current time. */
+static void report_push_delay(ni_push *p, int64_t internaldate, ni_ms seen_at, ni_ms now) {
+  int64_t wall = wall_ms();
+  if (!internaldate_sane(internaldate, wall))
+    return;
+  int64_t d = wall - (int64_t)(now - seen_at) - internaldate * 1000;
+  ni_ka_event ev = {.type = NI_KA_EV_PUSH_DELAY, .delay_ms = d > 0 ? (ni_ms)d : 0};
+  ka_mail_event(p, &ev);
+}
+
+/* ---- end of mail timing ---- */
 
 /* Report one FETCH of a message whose UID is above the last one known. */
 static void report_fetch(ni_push *p, const ni_resp *r) {
@@ -402,6 +444,9 @@ static void report_fetch(ni_push *p, const ni_resp *r) {
   check_push_in_keepalive(p, m.internaldate);
   if (m.pushed && p->state == NI_PUSH_IDLE)
     ka_event(p, NI_KA_EV_PUSH_IN_IDLE, 0, 0, now);
+  if ((m.pushed && p->state == NI_PUSH_IDLE) ||
+      (p->state == NI_PUSH_FETCHING && p->fetch_pushed && !p->ka_suspect && !p->ka_inflight))
+    report_push_delay(p, m.internaldate, m.seen_at, now);
   p->st.last_uid = f->uid;
   p->st.messages++;
   if (m.late)
@@ -434,8 +479,10 @@ static void on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
       ka_event(p, NI_KA_EV_PUSH_IN_IDLE, 0, 0, ni_imap_now());
     else if (p->state == NI_PUSH_KEEPALIVE)
       p->ka_suspect = 1; /* judged by the INTERNALDATE the fetch brings */
-    if (!p->need_fetch)
+    if (!p->need_fetch) {
       p->need_fetch_since = ni_imap_now();
+      p->need_fetch_pushed = p->state == NI_PUSH_IDLE; /* its delay is a push delay */
+    }
     p->need_fetch = 1;
     if (p->state == NI_PUSH_IDLE && p->c)
       ni_imap_idle_done(p->c);
@@ -592,6 +639,7 @@ static void start_fetch(ni_push *p) {
   set_state(p, NI_PUSH_FETCHING, 0, "");
   /* Cleared before sending: an EXISTS during the fetch sets it again. */
   p->fetch_since = p->need_fetch ? p->need_fetch_since : ni_imap_now();
+  p->fetch_pushed = p->need_fetch && p->need_fetch_pushed;
   p->need_fetch = 0;
   int rc = ni_imap_uid_fetch(p->c, set, NI_PUSH_FETCH_ITEMS, on_fetch_done, p);
   if (rc < 0)
@@ -770,7 +818,6 @@ static void ka_act(ni_push *p, ni_ka_action a, ni_ms now) {
    * as soon as the "+" arrives, where a NOOP would wait behind the IDLE. */
   int idling = p->in_idle_cmd;
   p->ka_inflight = 1;
-  p->ka_tainted = 0;
   p->ka_suspect = 0;
   /* Inside IDLE the keepalive is DONE (its tagged OK is the answer, then
    * IDLE again); outside IDLE (fetching) it is a NOOP queued behind. */

@@ -27,12 +27,28 @@ ni_ms ni__ka_cap(const ni_ka *s);
 /* The bracket width under which learning stops (ms). */
 ni_ms ni__ka_resolution(const ni_ka *s);
 
+/* The floor of any steady cadence: min(min_interval_ms, NI_KA_FLOOR_MS). */
+ni_ms ni__ka_floor(const ni_ka *s);
+
 /* The NAT survived `silence` ms / did not survive it; `now` is the time the
- * evidence arrived.  Both keep the bracket consistent.  `strong`: the loss
- * is certainly the NAT's doing (a push seen only in a keepalive's answer),
- * not merely a keepalive that went unanswered. */
+ * evidence arrived.  Both keep the bracket consistent.  `ambiguous`: the
+ * loss may well not be the NAT's doing (a message in a keepalive's answer
+ * that the rule of NI_KA_EV_PUSH_IN_NOOP counts as evidence): it is
+ * believed only when it confirms an earlier one, at any silence.  A
+ * keepalive that went unanswered is believed at once above the lower
+ * bound and needs confirmation at or below it. */
 void ni__ka_learn_alive(ni_ka *s, ni_ms silence);
-void ni__ka_learn_dead(ni_ka *s, ni_ms silence, ni_ms now, int strong);
+void ni__ka_learn_dead(ni_ka *s, ni_ms silence, ni_ms now, int ambiguous);
+
+/* What a message seen first in a keepalive's answer says, by the rule of
+ * NI_KA_EV_PUSH_IN_NOOP: its age (0 = unknown) against the silence before
+ * that keepalive.  Also learns the push delay it reveals. */
+enum { NI__KA_MAIL_LATE = 0, NI__KA_MAIL_AMBIGUOUS = 1, NI__KA_MAIL_LOST = 2 };
+int ni__ka_judge_mail(ni_ka *s, ni_ms age, ni_ms silence);
+
+/* One push delay sample (ms).  Returns 1, or 0 if it was discarded as no
+ * push delay at all (longer than the re-IDLE limit). */
+int ni__ka_push_sample(ni_ka *s, ni_ms delay);
 
 /* Choose the next interval (steady cadence or learning probe) from the
  * bracket, at `now`. */
@@ -47,6 +63,10 @@ ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now);
 /* Move s to its current place in its group's heaps (nothing when it is in
  * no group).  Every public call that changes a session's state ends here. */
 void ni__ka_group_sync(ni_ka *s);
+
+/* 1 if s is really linked in the group it names (s->group), 0 if s->group
+ * is stale or garbage: ni_ka_init() may get either. */
+int ni__ka_in_group(const ni_ka *s);
 
 /* 0 if the group's heaps are consistent (links, counts, order, and every
  * key equal to what its session gives now), else -1.  For the tests. */

@@ -8,9 +8,13 @@
  * IDLE, when the RFC 2177 re-IDLE limit is reached, whichever comes first.
  * What the bracket is and how the interval is chosen lives in learn.c.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "keepalive/ka_internal.h"
+
+/* ni_ka_config.defaulted of a config made by ni_ka_config_default(). */
+#define DEFAULTED 0x6e694b41u
 
 NI_API void ni_ka_config_default(ni_ka_config *c) {
   if (!c) return;
@@ -25,19 +29,25 @@ NI_API void ni_ka_config_default(ni_ka_config *c) {
   c->reply_min_ms = NI_KA_REPLY_MIN_MS;
   c->reply_max_ms = NI_KA_REPLY_MAX_MS;
   c->seed = 1;
+  c->defaulted = DEFAULTED;
 }
 
 static void take_default(uint64_t *v, uint64_t d) {
   if (*v == 0) *v = d;
 }
 
-NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c) {
+/* The config `c` with every default filled in, into *k; NI_EUSAGE if it is
+ * inconsistent. */
+static int normalize(const ni_ka_config *c, ni_ka_config *k_out) {
   ni_ka_config d;
-
-  if (!s || !c) return NI_EUSAGE;
   ni_ka_config_default(&d);
   ni_ka_config k = *c;
-  /* Zero means "default" for every field that has one. */
+  /* Zero means "default" for every field that has one.  For `adaptive` a
+   * zero is a choice only in a config that ni_ka_config_default() filled:
+   * in one that was zeroed and partly set, it is a field nobody set, and
+   * silently turning learning off there broke the rule above. */
+  if (k.defaulted != DEFAULTED && !k.adaptive) k.adaptive = d.adaptive;
+  k.defaulted = DEFAULTED;
   take_default(&k.autologout_ms, d.autologout_ms);
   take_default(&k.margin_min_ms, d.margin_min_ms);
   take_default(&k.min_interval_ms, d.min_interval_ms);
@@ -50,15 +60,40 @@ NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c) {
   if (k.nat_lower_ms && k.nat_upper_ms && k.nat_lower_ms > k.nat_upper_ms) return NI_EUSAGE;
   if (k.max_interval_ms && k.min_interval_ms > k.max_interval_ms) return NI_EUSAGE;
   if (k.reply_min_ms > k.reply_max_ms || k.margin_permille >= 1000) return NI_EUSAGE;
+  *k_out = k;
+  return 0;
+}
 
+/* Take the bracket given in s->cfg as what is known of the NAT, and
+ * forget what was learned of the one before. */
+static void set_given(ni_ka *s) {
+  s->lower = s->cfg.nat_lower_ms;
+  s->upper = s->cfg.nat_upper_ms ? s->cfg.nat_upper_ms : NI_TIME_NEVER;
+  s->recreates = 0;
+  s->strike = 0;
+  s->last_failure = 0;
+  s->prev_valid = 0;
+}
+
+NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c) {
+  ni_ka_config k;
+  if (!s || !c) return NI_EUSAGE;
+  int rc = normalize(c, &k);
+  if (rc) return rc;
+  /* A client re-initialises a session on a network change; wiping a group
+   * member's links made its group's expiry 0, stranded the other members
+   * and crashed the next removal.  A member leaves the group and comes
+   * back at its new place instead. */
+  ni_ka_group *g = ni__ka_in_group(s) ? s->group : NULL;
+  if (g) ni_ka_group_remove(g, s);
   memset(s, 0, sizeof(*s));
   s->cfg = k;
-  s->lower = k.nat_lower_ms;
-  s->upper = k.nat_upper_ms ? k.nat_upper_ms : NI_TIME_NEVER;
+  set_given(s);
   s->rng = k.seed;
   s->state = NI__KA_DISCONNECTED;
   ni__ka_choose_interval(s, 0);
   s->reprobe_at = 0; /* set from the first real `now` */
+  if (g) ni_ka_group_add(g, s);
   return 0;
 }
 
@@ -95,7 +130,8 @@ ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now) {
   ni_ka_action a = s->in_idle ? NI_KA_REIDLE : NI_KA_NOOP;
   s->outstanding = (int)a;
   s->out_probe = s->probing;
-  s->out_tainted = 0;
+  s->out_taint = NI__KA_MAIL_LATE;
+  s->out_void = 0;
   s->out_sent_at = now;
   s->out_deadline = ni__ka_add(now, ni_ka_reply_timeout(s));
   s->out_silence = silence_at(s, now);
@@ -108,7 +144,7 @@ ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now) {
 
 /* The outstanding keepalive (or the connection) died. */
 static void die(ni_ka *s, ni_ms now) {
-  ni__ka_learn_dead(s, s->out_silence, now, 0);
+  if (!s->out_void) ni__ka_learn_dead(s, s->out_silence, now, 0);
   s->outstanding = 0;
   s->state = NI__KA_DISCONNECTED;
 }
@@ -141,17 +177,39 @@ static void evidence_rx(ni_ka *s, ni_ms now) {
   s->last_activity = now;
 }
 
+/* Apply to the last answered keepalive what mail in its answer said: `how`
+ * (NI__KA_MAIL_*) against s->prev_taint, what was applied so far.  The
+ * answer counted as a success only while nothing was said; that success is
+ * taken back first (the bracket and strike as they were before it). */
+static void taint(ni_ka *s, int how, ni_ms now) {
+  if (how <= s->prev_taint) return;
+  if (s->prev_taint == NI__KA_MAIL_LATE) {
+    if (s->lower != s->prev_lower || s->upper != s->prev_upper) s->bracket_gen++;
+    s->lower = s->prev_lower;
+    s->upper = s->prev_upper;
+    s->strike = s->prev_strike;
+  }
+  if (how == NI__KA_MAIL_LOST) ni__ka_learn_dead(s, s->prev_silence, now, 1);
+  s->prev_taint = how;
+}
+
 static int on_answered(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   ni_ms rtt = ev->rtt_ms ? ev->rtt_ms : now - s->out_sent_at;
   rtt_sample(s, rtt);
   s->stats.answered++;
-  if (s->out_tainted) {
-    ni__ka_learn_dead(s, s->out_silence, now, 1);
+  s->prev_lower = s->lower;
+  s->prev_upper = s->upper;
+  s->prev_strike = s->strike;
+  s->prev_silence = s->out_silence;
+  s->prev_valid = 1;
+  s->prev_taint = NI__KA_MAIL_LATE;
+  if (s->out_void) {
+    /* Sent before a reconfiguration: mail in its answer changes nothing. */
+    s->prev_taint = NI__KA_MAIL_LOST;
+  } else if (s->out_taint == NI__KA_MAIL_LATE) {
+    if (!s->recreates) ni__ka_learn_alive(s, s->out_silence);
   } else {
-    s->prev_lower = s->lower;
-    s->prev_silence = s->out_silence;
-    s->prev_valid = 1;
-    ni__ka_learn_alive(s, s->out_silence);
+    taint(s, s->out_taint, now);
   }
   /* The DONE was answered; the caller re-enters IDLE at once, so the
    * re-IDLE clock restarts here (IDLE_ENTERED restarts it again). */
@@ -162,19 +220,22 @@ static int on_answered(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   return 0;
 }
 
-static int on_push_in_noop(ni_ka *s, ni_ms now) {
+/* A message seen first in a keepalive's answer (the rule is in
+ * keepalive.h).  The keepalive may still be out (its answer is being read)
+ * or already answered (the message came in a fetch after it). */
+static int on_push_in_noop(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   if (s->outstanding) {
-    /* The answer is still coming: the keepalive will count as a failure. */
-    s->out_tainted = 1;
-  } else if (s->prev_valid) {
-    /* Undo the success the answer recorded, then count the failure. */
-    if (s->lower != s->prev_lower) {
-      s->lower = s->prev_lower;
-      s->bracket_gen++;
+    /* Applied when the answer comes. */
+    if (!s->out_void) {
+      int how = ni__ka_judge_mail(s, ev->age_ms, s->out_silence);
+      if (how > s->out_taint) s->out_taint = how;
     }
-    ni__ka_learn_dead(s, s->prev_silence, now, 1);
-    s->prev_valid = 0;
-    ni__ka_choose_interval(s, now);
+  } else if (s->prev_valid) {
+    if (s->prev_taint < NI__KA_MAIL_LOST) {
+      int how = ni__ka_judge_mail(s, ev->age_ms, s->prev_silence);
+      taint(s, how, now);
+      ni__ka_choose_interval(s, now);
+    }
   } else {
     return NI_ESTATE;
   }
@@ -240,13 +301,17 @@ static int on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
       /* A loss during silence teaches something only when the caller knows
        * it came from the silence, and only beyond what was seen to survive:
        * a shorter one is a network change, not the NAT's timeout. */
-      if (ev->silent_ms > s->lower) ni__ka_learn_dead(s, ev->silent_ms, now, 1);
+      if (ev->silent_ms > s->lower) ni__ka_learn_dead(s, ev->silent_ms, now, 0);
       s->state = NI__KA_DISCONNECTED;
     }
     return 0;
   case NI_KA_EV_PUSH_IN_NOOP:
     if (!connected) return NI_ESTATE;
-    return on_push_in_noop(s, now);
+    return on_push_in_noop(s, ev, now);
+  case NI_KA_EV_PUSH_DELAY:
+    /* A property of the server, not of the connection: any state. */
+    if (ni__ka_push_sample(s, ev->delay_ms) && s->push_known < UINT_MAX) s->push_known++;
+    return 0;
   }
   return NI_EUSAGE;
 }
@@ -256,6 +321,25 @@ NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   int rc = on_event(s, ev, now);
   ni__ka_group_sync(s);
   return rc;
+}
+
+NI_API int ni_ka_reconfigure(ni_ka *s, const ni_ka_config *c, ni_ms now) {
+  ni_ka_config k;
+  if (!s || !c) return NI_EUSAGE;
+  int rc = normalize(c, &k);
+  if (rc) return rc;
+  now = clamp_now(s, now);
+  s->cfg = k;
+  set_given(s);
+  /* A keepalive sent on the old network says nothing about the new one:
+   * its answer still gives an RTT sample, its loss still ends the
+   * connection, but neither teaches the bracket. */
+  if (s->outstanding) s->out_void = 1;
+  s->reprobe_at = 0;
+  s->bracket_gen++;
+  ni__ka_choose_interval(s, now);
+  ni__ka_group_sync(s);
+  return 0;
 }
 
 NI_API ni_ms ni_ka_get_expiry(const ni_ka *s) {

@@ -218,8 +218,11 @@ static void test_notify_and_graceful_stop(void **state) {
 }
 
 /* New mail that the server stored before a keepalive left, but that came
- * only in the keepalive's answer, means the push was lost on the way: the
- * scheduler must count that silence as a failure. */
+ * only in the keepalive's answer, is passed to the scheduler with its age.
+ * This one was stored years before the silence began, on a server whose
+ * push delay is not known yet: no evidence that a NAT lost its push (the
+ * server may poll, or the message was moved in with an old date), so the
+ * silence is not counted as a failure. */
 static void test_push_in_keepalive_answer(void **state) {
   (void)state;
   static const fs_step script[] = {
@@ -239,7 +242,7 @@ static void test_push_in_keepalive_answer(void **state) {
   assert_int_equal(e.pushed, 0);
   assert_int_equal(e.nka, 2);
   assert_int_equal(e.ka[1], NI_PUSH_KA_ANSWERED);
-  assert_true(e.kst.failures >= 1);
+  assert_int_equal(e.kst.failures, 0);
   assert_int_equal(e.stopped, 1);
 }
 

@@ -179,6 +179,119 @@ static void test_group_membership(void **state) {
   assert_int_equal(ni_ka_group_add(NULL, &a), NI_EUSAGE);
 }
 
+static void connect_at(ni_ka *k, ni_ms now) {
+  ni_ka_event e = {.type = NI_KA_EV_CONNECTED};
+  assert_int_equal(ni_ka_on_event(k, &e, now), 0);
+  e.type = NI_KA_EV_IDLE_ENTERED;
+  assert_int_equal(ni_ka_on_event(k, &e, now), 0);
+}
+
+/* A client re-initialises a session on a network change while it sits in
+ * a group.  That used to wipe its links: the group's expiry became 0, the
+ * other member never fired, a second ni_ka_group_add() returned 0 and
+ * ni_ka_group_remove() then read freed links (heap-use-after-free under
+ * ASan).  Now the session stays a member, at its new place. */
+static void test_reinit_member(void **state) {
+  (void)state;
+  ni_ka_group g;
+  ni_ka *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *d = calloc(1, sizeof *d);
+  assert_true(a && b && d);
+  ni_ka_config c;
+  ni_ka_config_default(&c);
+  c.nat_lower_ms = c.nat_upper_ms = 10 * MIN;
+  c.adaptive = 0;
+  ni_ka_group_init(&g);
+  assert_int_equal(ni_ka_init(a, &c), 0);
+  assert_int_equal(ni_ka_init(b, &c), 0);
+  assert_int_equal(ni_ka_init(d, &c), 0);
+  assert_int_equal(ni_ka_group_add(&g, a), 0);
+  assert_int_equal(ni_ka_group_add(&g, b), 0);
+  assert_int_equal(ni_ka_group_add(&g, d), 0);
+  connect_at(a, 0);
+  connect_at(b, 100 * S);
+  connect_at(d, 200 * S);
+  assert_int_equal(ni__ka_group_check(&g), 0);
+
+  /* The network changed: a is re-initialised, with nothing known. */
+  ni_ka_config n;
+  ni_ka_config_default(&n);
+  assert_int_equal(ni_ka_init(a, &n), 0);
+  assert_int_equal(ni__ka_group_check(&g), 0);
+  assert_int_equal(ni_ka_group_add(&g, a), NI_ESTATE); /* still a member */
+  assert_int_equal(ni_ka_group_get_expiry(&g), ni_ka_get_expiry(b));
+  /* A bad config leaves the member as it was. */
+  n.nat_lower_ms = 2 * MIN;
+  n.nat_upper_ms = 1 * MIN;
+  assert_int_equal(ni_ka_init(a, &n), NI_EUSAGE);
+  assert_int_equal(ni__ka_group_check(&g), 0);
+
+  /* The others keep firing; a fires once it reconnected. */
+  ni_ms t = ni_ka_group_get_expiry(&g);
+  ni_ka_action act;
+  assert_true(ni_ka_group_handle_expiry(&g, t, &act) == b);
+  assert_int_equal(act, NI_KA_REIDLE);
+  connect_at(a, t);
+  assert_int_equal(ni__ka_group_check(&g), 0);
+  while (ni_ka_group_handle_expiry(&g, t, &act) != NULL)
+    ;
+  t = ni_ka_group_get_expiry(&g);
+  assert_true(t != NI_TIME_NEVER && t > 0);
+
+  /* Re-initialised again, and re-configured live: still consistent. */
+  assert_int_equal(ni_ka_init(d, &c), 0);
+  assert_int_equal(ni_ka_reconfigure(a, &c, t), 0);
+  assert_int_equal(ni__ka_group_check(&g), 0);
+  assert_int_equal(ni_ka_group_remove(&g, a), 0);
+  assert_int_equal(ni_ka_group_remove(&g, a), NI_ESTATE);
+  assert_int_equal(ni_ka_group_remove(&g, d), 0);
+  assert_int_equal(ni_ka_group_remove(&g, b), 0);
+  assert_int_equal(ni_ka_group_get_expiry(&g), NI_TIME_NEVER);
+  assert_int_equal(ni__ka_group_check(&g), 0);
+  free(a);
+  free(b);
+  free(d);
+}
+
+/* Memory that only looks like a member: a copy of a member's struct, or a
+ * member of a group that was re-initialised without removing it (a client
+ * that discards the group with its sessions and reuses their memory).
+ * ni_ka_init() starts such a session outside any group, and the group it
+ * names is left alone. */
+static void test_reinit_stale_member(void **state) {
+  (void)state;
+  ni_ka_group g;
+  ni_ka *k = calloc(4, sizeof *k);
+  assert_non_null(k);
+  ni_ka_config c;
+  ni_ka_config_default(&c);
+  ni_ka_group_init(&g);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(ni_ka_init(&k[i], &c), 0);
+    assert_int_equal(ni_ka_group_add(&g, &k[i]), 0);
+    connect_at(&k[i], (ni_ms)i * S);
+  }
+  k[3] = k[1]; /* a copy of a member */
+  assert_int_equal(ni_ka_init(&k[3], &c), 0);
+  assert_int_equal(ni__ka_group_check(&g), 0);
+  assert_int_equal(g.due.n, 3);
+
+  /* The group is thrown away with its members, then used afresh. */
+  ni_ka_group_init(&g);
+  assert_int_equal(ni_ka_init(&k[1], &c), 0); /* its parent link is stale */
+  assert_int_equal(ni_ka_group_add(&g, &k[1]), 0);
+  assert_int_equal(ni_ka_init(&k[0], &c), 0); /* its child is now a root */
+  assert_int_equal(ni_ka_init(&k[2], &c), 0);
+  assert_int_equal(g.due.n, 1);
+  assert_int_equal(ni_ka_group_add(&g, &k[0]), 0);
+  assert_int_equal(ni_ka_group_add(&g, &k[2]), 0);
+  assert_int_equal(ni_ka_group_add(&g, &k[3]), 0);
+  assert_int_equal(ni__ka_group_check(&g), 0);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(ni_ka_group_remove(&g, &k[i]), 0);
+  assert_int_equal(ni_ka_group_get_expiry(&g), NI_TIME_NEVER);
+  free(k);
+}
+
 /* ---- the group's cost at large N ---------------------------------------- */
 
 #define BIG_N 10000
@@ -411,6 +524,8 @@ int main(void) {
       cmocka_unit_test(test_three_sessions_different_cadences),
       cmocka_unit_test(test_probes_not_pulled),
       cmocka_unit_test(test_group_membership),
+      cmocka_unit_test(test_reinit_member),
+      cmocka_unit_test(test_reinit_stale_member),
       cmocka_unit_test(test_large_group_bounded_work),
       cmocka_unit_test(test_heap_matches_scan),
   };

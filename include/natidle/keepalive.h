@@ -60,10 +60,29 @@
  *    after TCP's retransmission timeout of many minutes.  The 3-s floor
  *    covers a phone radio's wake-up from idle (1-2 s on 3G/LTE); the 15-s
  *    cap keeps a path that became slow from hiding a dead connection.
+ *  - For the lower bound the caller gave (nat_lower_ms), or a longer one
+ *    learned since, the margin wins over min_interval_ms: the cadence is
+ *    lower - margin even below min_interval_ms (a NAT known to forget after
+ *    8 s gets 6 s), down to the floor, min(min_interval_ms, NI_KA_FLOOR_MS).
+ *    A lower bound learned by the scheduler alone, or re-learned below the
+ *    one given after failures, keeps min_interval_ms as its floor, as a
+ *    guard against noise.  Whenever a floor lifts the steady cadence above
+ *    lower - margin, ni_ka_margin() says how much margin is really left (0
+ *    if none) and ni_ka_warnings() has NI_KA_WARN_MARGIN set.
  *  - Not every lost keepalive is the NAT's doing: one lost at a silence that
  *    survived before is retried at the same silence before it is believed
- *    (two in a row restart learning below it); a push seen only in a
- *    keepalive's answer is believed at once.
+ *    (two in a row restart learning below it).
+ *  - Not every message seen first in a keepalive's answer is a push the NAT
+ *    lost: servers that poll (Cyrus without idled, Courier: about once a
+ *    minute) or push after a delay report new mail late, and a keepalive's
+ *    answer may simply come before their push.  The scheduler learns the
+ *    server's push delay (NI_KA_EV_PUSH_DELAY) and judges such mail by its
+ *    age (NI_KA_EV_PUSH_IN_NOOP); even a message that passes that test is
+ *    one ambiguous signal and needs a second before it is believed.  The
+ *    exact rule is under "Mail in a keepalive's answer" below.
+ *  - Without learning (adaptive 0), failures may lower the cadence below
+ *    the bracket given, for safety, but not for good: after reprobe_ms / 8
+ *    (3 h) without a failure the bracket given is back.
  *
  * Persisting what was learned: ni_ka_bracket() gives the bracket and a change
  * counter; ni_ka_state_save()/ni_ka_state_load() keep one bracket per network
@@ -90,9 +109,26 @@ extern "C" {
 #define NI_KA_REPLY_MIN_MS 3000u                /* reply deadline floor */
 #define NI_KA_REPLY_MAX_MS 15000u               /* reply deadline cap */
 #define NI_KA_REPROBE_MS (24u * 3600u * 1000u)  /* re-probe upward once a day */
+/* The floor of the cadence: no keepalive more often than every 2 s, unless
+ * min_interval_ms is set lower.  A phone's radio stays up about 2 s after a
+ * packet, so a shorter cadence keeps it up for good: the connection is then
+ * no longer idle, and no keepalive schedule can make it cheap. */
+#define NI_KA_FLOOR_MS 2000u
+/* Slack on the age of a message seen in a keepalive's answer (see
+ * NI_KA_EV_PUSH_IN_NOOP): INTERNALDATE has whole seconds, and the server's
+ * clock and the caller's may differ by about a second. */
+#define NI_KA_AGE_SLACK_MS 2000u
+/* Push delays needed before mail in a keepalive's answer can be judged. */
+#define NI_KA_PUSH_MIN_SAMPLES 4u
+/* The push delay estimate is the largest of the last 16 to 32 delays. */
+#define NI_KA_PUSH_WINDOW 16u
 
 /* What the scheduler was told and how it should behave.  Fill it with
- * ni_ka_config_default() and change what you know. */
+ * ni_ka_config_default() and change what you know.  A config that did not
+ * come from ni_ka_config_default() (e.g. one zeroed with memset or `= {0}`)
+ * is accepted too: every field left at 0 then takes its default, `adaptive`
+ * included (learning on); only in a config made by ni_ka_config_default()
+ * does adaptive 0 mean "do not learn". */
 typedef struct ni_ka_config {
   /* The NAT's idle timeout bracket, if measured (e.g. by natidle probe, or
    * loaded with ni_ka_state_load()): a mapping survived lower_ms of silence
@@ -107,14 +143,21 @@ typedef struct ni_ka_config {
   ni_ms margin_ms;
   ni_ms margin_min_ms;
   unsigned margin_permille;
-  /* Bounds of the interval between keepalives.  max_interval_ms 0 = only
-   * the autologout limit applies. */
+  /* Bounds of the interval between keepalives.  min_interval_ms bounds
+   * what the scheduler picks on its own (learning probes, guesses without
+   * a lower bound, a cadence from a bracket it learned) and is the
+   * shortest silence at which a NAT is believed to have lost a push; a
+   * cadence from a lower bound given here keeps its margin below it, down
+   * to min(min_interval_ms, NI_KA_FLOOR_MS).  max_interval_ms 0 = only the
+   * autologout limit applies. */
   ni_ms min_interval_ms;
   ni_ms max_interval_ms;
   /* Learning: 1 = learn the bracket online (default), 0 = keep the cadence
-   * given by the bracket, never probing upward (failures still lower it,
-   * for safety).  Without learning, a bracket with only upper_ms gives half
-   * of it, and no bracket at all gives start_ms. */
+   * given by the bracket, never probing upward (failures still lower it
+   * for a while, for safety; see the top of this file).  Without learning,
+   * a bracket with only upper_ms gives half of it, and no bracket at all
+   * gives start_ms.  0 means "off" only in a config made by
+   * ni_ka_config_default() (see above). */
   int adaptive;
   ni_ms start_ms;   /* first interval tried when nothing is known */
   ni_ms reprobe_ms; /* time between upward re-probes once settled */
@@ -128,6 +171,9 @@ typedef struct ni_ka_config {
   /* Seed of the scheduler's private xorshift generator (used to spread the
    * re-probes of many clients in time).  Same seed, same decisions. */
   uint64_t seed;
+  /* Private: set by ni_ka_config_default(), so that ni_ka_init() can tell
+   * a deliberate adaptive 0 from a field nobody set. */
+  uint32_t defaulted;
 } ni_ka_config;
 
 /* What the caller must do now. */
@@ -163,11 +209,21 @@ typedef enum ni_ka_event_type {
                              silent_ms = its silence when it broke */
   NI_KA_EV_PUSH_IN_IDLE,  /* new mail was pushed inside IDLE (EXISTS/RECENT/
                              FETCH): push works at the current silence */
-  NI_KA_EV_PUSH_IN_NOOP   /* new mail was seen only in the answer to the
-                             keepalive: the IDLE push path died silently
-                             during the last silence (a NAT that forgot the
-                             mapping and re-created it for our packet).
-                             The last interval counts as a failure. */
+  NI_KA_EV_PUSH_IN_NOOP,  /* a new message was seen first in the answer to
+                             the keepalive (outstanding, or the last one
+                             answered); age_ms set.  Either a push the NAT
+                             lost (it forgot the mapping and re-created it
+                             for our packet) or one the server had not yet
+                             sent: see "Mail in a keepalive's answer"
+                             below.  Report every such message; the
+                             scheduler keeps the strongest. */
+  NI_KA_EV_PUSH_DELAY     /* a message was pushed inside IDLE delay_ms after
+                             it reached the server, as far as the caller
+                             knows (e.g. from INTERNALDATE).  Teaches the
+                             server's push delay; a delay above the re-IDLE
+                             limit is ignored (a message with an old date,
+                             e.g. moved in from another folder).  Valid in
+                             any state. */
 } ni_ka_event_type;
 
 typedef struct ni_ka_event {
@@ -179,7 +235,45 @@ typedef struct ni_ka_event {
    * caller knows it died on its own (e.g. a RST while nothing was sent);
    * 0 = unknown, and then the loss says nothing about the NAT. */
   ni_ms silent_ms;
+  /* PUSH_IN_NOOP: how long before the keepalive left the message reached
+   * the server (ms); 0 = unknown.  A message that reached it after the
+   * keepalive left proves nothing and needs no event. */
+  ni_ms age_ms;
+  /* PUSH_DELAY: from the message's arrival on the server to its push (ms). */
+  ni_ms delay_ms;
 } ni_ka_event;
+
+/*
+ * Mail in a keepalive's answer (NI_KA_EV_PUSH_IN_NOOP).  Servers that poll
+ * (Cyrus without idled, Courier: about once a minute) or push after a delay
+ * report new mail late, so a message seen first in a keepalive's answer
+ * may be a push the server had not yet sent.  With
+ *
+ *     a = age_ms, s = the silence before that keepalive,
+ *     D = the server's push delay (ni_ka_push_delay()),
+ *     r = 2 x smoothed RTT (reply_max_ms before the first sample),
+ *     threshold = D + max(NI_KA_AGE_SLACK_MS, D / 4) + r,   all in ms:
+ *
+ *  - The message is evidence that the NAT lost its push when D is known
+ *    (NI_KA_PUSH_MIN_SAMPLES delays reported), a > threshold (later than
+ *    any push the server is seen to send, or than a push crossing the
+ *    keepalive on the wire), and s + D - a >= min_interval_ms (the push
+ *    was due inside the silence, after a silence long enough for a NAT to
+ *    matter).  It is one ambiguous signal: the same silence is tried again
+ *    (like a keepalive lost below the lower bound, but at any silence) and
+ *    only a second failure before a success at that silence is believed.
+ *    Once one is believed, the NAT is known to re-create a forgotten
+ *    mapping for the keepalive (it was answered, the push was lost): from
+ *    then on an answered keepalive no longer counts as a silence survived;
+ *    only bytes from the server after a silence do.
+ *  - Of unknown age (a = 0), or while D is not known, it is ambiguous and
+ *    never evidence by itself: that keepalive does not count as a silence
+ *    survived, nor as one the NAT killed.
+ *  - Otherwise it is a late push, and the keepalive counts as survived.
+ * When a > s, the push was not sent before the silence began, while the
+ * mapping was alive: the server's delay is at least a - s, and that is
+ * learned too.
+ */
 
 /* Counters, for reports and the benchmark. */
 typedef struct ni_ka_stats {
@@ -190,7 +284,9 @@ typedef struct ni_ka_stats {
   uint64_t lost;       /* NI_KA_EV_LOST events */
   uint64_t probes;     /* keepalives that were learning probes */
   uint64_t failures;   /* silences the NAT did not survive (dead, a
-                          telling loss, a push seen only in a NOOP) */
+                          telling loss, a message in a keepalive's answer
+                          that is evidence by the rule above), believed
+                          or not yet */
   uint64_t pulled;     /* keepalives sent early to share a group wakeup */
 } ni_ka_stats;
 
@@ -218,8 +314,15 @@ typedef struct ni_ka {
   int in_idle;     /* the session sits in IDLE */
   int outstanding; /* keepalive awaiting its answer: its ni_ka_action */
   int out_probe;   /* ...and it was a learning probe */
-  int out_tainted; /* ...and a push came only in its answer */
+  int out_taint;   /* ...and what mail in its answer said (0 nothing,
+                      1 ambiguous, 2 evidence) */
+  int out_void;    /* ...and it left before a reconfiguration: it teaches
+                      nothing about the new network */
+  int prev_taint;  /* the same for the last answered keepalive */
   int probing;     /* the current interval is a learning probe */
+  int floor_hit;   /* the steady cadence was raised to the floor */
+  int recreates;   /* the NAT re-creates forgotten mappings: answers do
+                      not prove a silence was survived */
   int have_rtt;
   ni_ms now;           /* latest time seen */
   ni_ms last_activity; /* last byte either way */
@@ -228,19 +331,28 @@ typedef struct ni_ka {
   ni_ms out_deadline;  /* ...and must be answered by */
   ni_ms out_silence;   /* silence when it left */
   ni_ms prev_silence;  /* silence of the last answered keepalive */
-  ni_ms prev_lower;    /* lower bound before that answer */
+  ni_ms prev_lower;    /* bracket and strike before that answer, to undo */
+  ni_ms prev_upper;    /* its success if mail in it says so */
+  ni_ms prev_strike;
   int prev_valid;
   ni_ms lower, upper; /* learned bracket; upper NI_TIME_NEVER = unknown */
   ni_ms srtt, rttvar;
-  ni_ms interval;   /* silence after which the next keepalive is due */
-  ni_ms reprobe_at; /* earliest next upward re-probe; 0 = not set */
-  ni_ms strike;     /* silence of an unconfirmed loss below lower; 0 = none */
+  ni_ms interval;      /* silence after which the next keepalive is due */
+  ni_ms reprobe_at;    /* earliest next upward re-probe; 0 = not set */
+  ni_ms strike;        /* silence of an unconfirmed loss; 0 = none */
+  ni_ms last_failure;  /* time of the last failure, believed or not */
+  ni_ms push_max[2];   /* largest push delay of the current and of the
+                          previous window of NI_KA_PUSH_WINDOW samples */
+  unsigned push_n;     /* samples in the current window */
+  unsigned push_known; /* delays reported (saturating) */
   uint64_t rng;
   unsigned bracket_gen;
   ni_ka_stats stats;
   ni__ka_node due_node;  /* in group->due: keyed by ni_ka_get_expiry() */
   ni__ka_node pull_node; /* in group->pull while it may be pulled forward */
   struct ni_ka_group *group;
+  uintptr_t group_key; /* ties `group` to this session's address, so that
+                          ni_ka_init() tells a member from stale memory */
 } ni_ka;
 
 /* Fill `c` with the defaults above: nothing known, adaptive, 30-min
@@ -249,10 +361,25 @@ NI_API void ni_ka_config_default(ni_ka_config *c);
 
 /* Initialise `s` from `c` (copied).  The session starts disconnected: report
  * NI_KA_EV_CONNECTED when it is ready.  Zero fields of `c` that have a
- * default take it.  Returns 0, or NI_EUSAGE if a pointer is NULL or the
- * config is inconsistent (lower > upper when both are given, or
- * min_interval_ms > max_interval_ms). */
+ * default take it (see ni_ka_config).  `s` may be uninitialised memory, or
+ * a session already initialised: one that is in an ni_ka_group stays in it
+ * (at its new, disconnected, place), so re-initialising a member is safe.
+ * A session that is configured for a NAT timeout it cannot keep the margin
+ * below is still initialised: see ni_ka_warnings().  Returns 0, or
+ * NI_EUSAGE if a pointer is NULL or the config is inconsistent (lower >
+ * upper when both are given, min_interval_ms > max_interval_ms,
+ * reply_min_ms > reply_max_ms, margin_permille >= 1000); `s` is then left
+ * as it was. */
 NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c);
+
+/* Replace what a live session was told, at `now`: e.g. on a network change,
+ * the bracket stored for the new network (or none).  The bracket, its
+ * pending strike and the re-probe clock are taken from `c` as by
+ * ni_ka_init(); the connection state, an outstanding keepalive (whose
+ * outcome then teaches nothing), the counters, the RTT estimate, the
+ * server's push delay and the group membership are kept.  Returns 0, or
+ * NI_EUSAGE as ni_ka_init() (the session is then unchanged). */
+NI_API int ni_ka_reconfigure(ni_ka *s, const ni_ka_config *c, ni_ms now);
 
 /* Tell the scheduler what happened at time `now` (ms).  Returns 0,
  * NI_EUSAGE for a NULL pointer or an unknown event type, or NI_ESTATE for an
@@ -288,8 +415,29 @@ NI_API ni_ms ni_ka_interval(const ni_ka *s);
  * cadence. */
 NI_API int ni_ka_is_probing(const ni_ka *s);
 
-/* The safety margin (ms) currently kept below the lower bound. */
+/* The safety margin (ms) the steady cadence keeps below the lower bound:
+ * max(margin_min_ms, margin_permille of the lower bound, smoothed RTT), or
+ * margin_ms when set; less when a floor (see the top of this file) holds
+ * the cadence closer to the lower bound: lower bound - floor, or 0 when
+ * the floor is at or above the lower bound. */
 NI_API ni_ms ni_ka_margin(const ni_ka *s);
+
+/* Conditions the caller should know of, as a bit mask (0 = none).  Read
+ * them after ni_ka_init() and whenever the bracket changed.
+ *
+ * NI_KA_WARN_MARGIN: the steady cadence in use is held above lower - margin
+ * by its floor, so keepalives keep less margin than asked (ni_ka_margin()),
+ * or none.  E.g. nat_lower_ms 3 s: cadence 2 s, margin 1 s; nat_lower_ms
+ * 1.5 s: cadence 2 s, margin 0, and push will break. */
+#define NI_KA_WARN_MARGIN 1u
+NI_API unsigned ni_ka_warnings(const ni_ka *s);
+
+/* The server's push delay (ms) as learned from NI_KA_EV_PUSH_DELAY (and
+ * from mail in keepalive answers older than the silence before them): the
+ * largest of the last NI_KA_PUSH_WINDOW to 2 x NI_KA_PUSH_WINDOW delays.
+ * NI_TIME_NEVER while fewer than NI_KA_PUSH_MIN_SAMPLES delays were
+ * reported. */
+NI_API ni_ms ni_ka_push_delay(const ni_ka *s);
 
 /* The bracket learned so far: *lower = longest silence seen survived,
  * *upper = shortest silence seen fatal; 0 = unknown for either.  Either
@@ -337,7 +485,11 @@ NI_API void ni_ka_group_init(ni_ka_group *g);
 NI_API int ni_ka_group_add(ni_ka_group *g, ni_ka *s);
 
 /* Remove a session (call before discarding a session that is in a group).
- * Returns 0, or NI_ESTATE if it is not in this group. */
+ * Returns 0, or NI_ESTATE if it is not in this group.  Remove the sessions
+ * before freeing a group's memory too: ni_ka_init() on a session that still
+ * names a freed group would read it.  (A group re-initialised with
+ * ni_ka_group_init() while sessions were in it is safe: ni_ka_init() on
+ * such a session sees that it is no longer a member.) */
 NI_API int ni_ka_group_remove(ni_ka_group *g, ni_ka *s);
 
 /* The earliest expiry (ms) of all sessions; NI_TIME_NEVER if none. */
