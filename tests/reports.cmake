@@ -6,3 +6,6 @@ ni_script_test(test_report_cli tests/reports/report_cli.sh LABELS unit TIMEOUT 1
 # Headless Chromium renders the page: local files only, but slow to start.
 ni_script_test(test_report_html tests/reports/report_html.sh LABELS unit TIMEOUT 240)
 set_tests_properties(test_report_cli test_report_html PROPERTIES SKIP_RETURN_CODE 77)
+# natidle keepalive --log: the layout of a new log, and an old or foreign
+# CSV refused and left alone (no server needed: nothing listens on the port).
+ni_script_test(keepalive_log_layout tests/keepalive/log_layout.sh LABELS unit TIMEOUT 60)
