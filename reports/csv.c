@@ -591,6 +591,9 @@ static int digits(const char **p, int n, unsigned *v) {
   return 0;
 }
 
+/* Second 60 (a leap second) is refused: gmtime() never gives it, so
+ * natidle never writes it, and 9999-12-31T23:59:60 would have no time that
+ * formats back to it. */
 int ni_csv_parse_utc(const char *s, uint64_t *unix_ms) {
   static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   unsigned y, mo, d, h, mi, sec, ms = 0;
@@ -608,7 +611,7 @@ int ni_csv_parse_utc(const char *s, uint64_t *unix_ms) {
       ms *= 10;
   }
   if (*p++ != 'Z' || *p || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
-      mi > 59 || sec > 60)
+      mi > 59 || sec > 59)
     return NI_EUSAGE;
   if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) return NI_EUSAGE;
   int64_t days = days_from_civil(y, mo, d);
