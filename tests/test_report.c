@@ -648,6 +648,48 @@ static void test_html_probe_and_keepalive(void **state) {
   ni_report_free(rep);
 }
 
+/* A real run on the lab (README, "Keepalive logs"): natidle keepalive
+ * --adaptive learning a 12 s NAT from nothing for 8 minutes, and natidle
+ * probe on the same network.  The counts were taken from the log with
+ * Python's csv module. */
+static void test_kalog_lab_run(void **state) {
+  (void)state;
+  char warn[512];
+  ni_report *rep = ni_report_new();
+  load_kalog(rep, fixture("kalog-lab-12s.csv"), warn, sizeof(warn));
+  assert_string_equal(warn, "");
+  load_ok(rep, fixture("summary-lab-12s.csv"), NI_REPORT_SUMMARY);
+  load_ok(rep, fixture("obs-lab-12s.csv"), NI_REPORT_OBSERVATIONS);
+  const ni_kalog_summary *k = ni_report_kalog(rep, 0);
+  assert_string_equal(k->network, "lab-12s");
+  assert_int_equal(k->rows, 60);
+  assert_int_equal(k->runs, 1);
+  assert_float_equal(k->covered_s, 480.012, 1e-6);
+  assert_int_equal(k->keepalives, 29);
+  assert_int_equal(k->unanswered, 5);
+  assert_string_equal(k->reconnect_reasons, "timedout:5");
+  assert_int_equal(k->pushed, 3);
+  assert_int_equal(k->late, 1);
+  assert_float_equal(k->delay_max_s, 51.022, 1e-9);
+  assert_int_equal(k->wakeups, 36);
+  assert_float_equal(k->cadence_start_s, 60, 1e-9);
+  assert_float_equal(k->cadence_end_s, 10, 1e-9);
+  assert_string_equal(k->phase_end, "steady");
+  assert_float_equal(k->lower_s, 11.665, 1e-9);
+  assert_float_equal(k->upper_s, 13.412, 1e-9);
+  char *svg = timeline_of(rep, 0, 1);
+  assert_non_null(strstr(svg, "probe: recommended keepalive 8 s"));
+  assert_int_equal(count(svg, "<title>keepalive after"), 29);
+  free(svg);
+  char *html = capture(rep, ni_report_write_html);
+  assert_non_null(strstr(html, "natidle probe: recommended keepalive (203.0.113.58:993 inbound, 1 "
+                               "run, timeout estimate 12.139 s)</td><td class=\"n\">8</td>"));
+  assert_non_null(strstr(html, "the cadence it settled on (measured over 0:08:00 in 1 run)</td>"
+                               "<td class=\"n\">10</td><td class=\"n\">6480</td>"));
+  free(html);
+  ni_report_free(rep);
+}
+
 int main(void) {
   const char *src = getenv("NATIDLE_SRC");
   snprintf(fixture_dir, sizeof(fixture_dir), "%s/tests/reports", src ? src : ".");
@@ -666,6 +708,7 @@ int main(void) {
       cmocka_unit_test(test_kalog_table_and_csv),
       cmocka_unit_test(test_timeline),
       cmocka_unit_test(test_html_probe_and_keepalive),
+      cmocka_unit_test(test_kalog_lab_run),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
