@@ -4,7 +4,7 @@ ni_unit_test(test_csv SOURCES test_csv.c LABELS unit)
 ni_unit_test(test_report SOURCES test_report.c LABELS unit)
 ni_script_test(test_report_cli tests/reports/report_cli.sh LABELS unit TIMEOUT 120)
 # Headless Chromium renders the page: local files only, but slow to start.
-ni_script_test(test_report_html tests/reports/report_html.sh LABELS unit TIMEOUT 240)
+ni_script_test(test_report_html tests/reports/report_html.sh LABELS slow TIMEOUT 240)
 set_tests_properties(test_report_cli test_report_html PROPERTIES SKIP_RETURN_CODE 77)
 # natidle keepalive --log: the layout of a new log, and an old or foreign
 # CSV refused and left alone (no server needed: nothing listens on the port).
