@@ -104,11 +104,11 @@ rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 
 val() { sed -n "s/^$2=//p" "$OUT/$1.txt" | head -1; }
-printf '%-17s %-7s %-7s %-9s %-8s %-9s %-7s %-7s %-7s %-8s %-6s\n' variant up_ms srv_ms pre_auth tls_auth ns sep fresh_ms idle_ms gap_ms ka
+printf '%-17s %-7s %-7s %-11s %-10s %-7s %-4s %-8s %-8s %-8s %-8s %-6s\n' variant up_ms srv_ms pre_auth tls_auth ns sep fresh_ms idle_ms gap_ms reidle ka
 for v in "${variants[@]}"; do
-  printf '%-17s %-7s %-7s %-9s %-8s %-9s %-7s %-7s %-7s %-8s %-6s\n' "$v" "$(val "$v" LAB_UP_MS)" \
+  printf '%-17s %-7s %-7s %-11s %-10s %-7s %-4s %-8s %-8s %-8s %-8s %-6s\n' "$v" "$(val "$v" LAB_UP_MS)" \
     "$(val "$v" SERVER_UP_MS)" "$(val "$v" PRE_TLS_AUTH | tr ' ' ,)" "$(val "$v" STARTTLS_AUTH | tr ' ' ,)" \
     "$(val "$v" PERSONAL_PREFIX)" "$(val "$v" NAMESPACE_SEPARATOR)" "$(val "$v" PUSH_FRESH_MS)" \
-    "$(val "$v" PUSH_IDLE_MS)" "$(val "$v" PUSH_GAP_MS)" "$(val "$v" KEEPALIVE_INTERVAL_S)"
+    "$(val "$v" PUSH_IDLE_MS)" "$(val "$v" PUSH_GAP_MS)" "$(val "$v" PUSH_REIDLE_MS)" "$(val "$v" KEEPALIVE_INTERVAL_S)"
 done
 exit "$rc"
