@@ -17,39 +17,12 @@
 #include "keepalive/sim.h"
 #include "natidle/keepalive.h"
 
-#define S 1000ull
-#define MIN (60 * S)
-#define HOUR (60 * MIN)
-
-static void ev(ni_ka *k, ni_ka_event_type type, ni_ms now) {
-  ni_ka_event e = {.type = type};
-  assert_int_equal(ni_ka_on_event(k, &e, now), 0);
-}
-
-static void answered(ni_ka *k, ni_ms rtt, ni_ms now) {
-  ni_ka_event e = {.type = NI_KA_EV_KA_ANSWERED, .rtt_ms = rtt};
-  assert_int_equal(ni_ka_on_event(k, &e, now), 0);
-}
-
-/* A session behind a NAT given as `nat` ms, learning or not, in IDLE from
- * t0. */
-static void start_nat(ni_ka *k, ni_ms nat, int adaptive, ni_ms t0) {
-  ni_ka_config c;
-  ni_ka_config_default(&c);
-  c.nat_lower_ms = c.nat_upper_ms = nat;
-  c.adaptive = adaptive;
-  assert_int_equal(ni_ka_init(k, &c), 0);
-  ev(k, NI_KA_EV_CONNECTED, t0);
-  ev(k, NI_KA_EV_IDLE_ENTERED, t0);
-}
+#include "sched_helpers.h"
 
 /* The next keepalive, sent when due and answered `rtt` ms later; returns
  * the time it left. */
 static ni_ms cycle(ni_ka *k, ni_ms rtt) {
-  ni_ms t = ni_ka_get_expiry(k);
-  assert_int_equal(ni_ka_handle_expiry(k, t), NI_KA_REIDLE);
-  answered(k, rtt, t + rtt);
-  return t;
+  return cycles(k, 1, rtt);
 }
 
 /* Round trips of an awake radio say nothing of one that must wake first:
@@ -153,7 +126,7 @@ static void test_answer_after_verdict_revives(void **state) {
   for (int i = 0; i < 2; i++) {
     t = ni_ka_get_expiry(&k);
     assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
-    assert_int_equal(ni_ka_handle_expiry(&k, ni_ka_dead_deadline(&k)), NI_KA_DEAD);
+    verdict(&k);
     ni_ms lo;
     ni_ka_bracket(&k, &lo, NULL);
     assert_int_equal(lo, i ? 0 : 30 * S);
@@ -169,7 +142,7 @@ static void test_answer_after_verdict_revives(void **state) {
   /* After a new connection, a stray answer of the old one is refused. */
   t = ni_ka_get_expiry(&k);
   assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
-  assert_int_equal(ni_ka_handle_expiry(&k, ni_ka_dead_deadline(&k)), NI_KA_DEAD);
+  verdict(&k);
   ev(&k, NI_KA_EV_CONNECTED, t + 30 * S);
   e = (ni_ka_event){.type = NI_KA_EV_KA_ANSWERED};
   assert_int_equal(ni_ka_on_event(&k, &e, t + 30 * S), NI_ESTATE);
@@ -189,7 +162,7 @@ static void test_first_loss_excused_and_measured(void **state) {
   ni_ms t = ni_ka_get_expiry(&k);
   assert_int_equal(t, 28 * S);
   assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
-  assert_int_equal(ni_ka_handle_expiry(&k, ni_ka_dead_deadline(&k)), NI_KA_DEAD);
+  verdict(&k);
   ni_ka_stats st;
   ni_ka_get_stats(&k, &st);
   assert_int_equal(st.excused, 1);
@@ -208,7 +181,7 @@ static void test_first_loss_excused_and_measured(void **state) {
   /* The next loss is no longer excused: a strike, then a confirmation. */
   t = ni_ka_get_expiry(&k);
   assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
-  assert_int_equal(ni_ka_handle_expiry(&k, ni_ka_dead_deadline(&k)), NI_KA_DEAD);
+  verdict(&k);
   ni_ka_get_stats(&k, &st);
   assert_int_equal(st.excused, 1);
   ev(&k, NI_KA_EV_CONNECTED, t + 20 * S);
@@ -216,7 +189,7 @@ static void test_first_loss_excused_and_measured(void **state) {
   assert_int_equal(ni_ka_interval(&k), 26800);
   t = ni_ka_get_expiry(&k);
   assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
-  assert_int_equal(ni_ka_handle_expiry(&k, ni_ka_dead_deadline(&k)), NI_KA_DEAD);
+  verdict(&k);
   ni_ka_bracket(&k, &lo, &up);
   assert_int_equal(lo, 0);
 
@@ -228,14 +201,14 @@ static void test_first_loss_excused_and_measured(void **state) {
   ev(&k, NI_KA_EV_CONNECTED, 0);
   t = ni_ka_get_expiry(&k);
   assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_NOOP);
-  assert_int_equal(ni_ka_handle_expiry(&k, ni_ka_dead_deadline(&k)), NI_KA_DEAD);
+  verdict(&k);
   ni_ka_get_stats(&k, &st);
   assert_int_equal(st.excused, 0);
   start_nat(&k, 30 * S, 0, 0);
   cycle(&k, 200);
   t = ni_ka_get_expiry(&k);
   assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
-  assert_int_equal(ni_ka_handle_expiry(&k, ni_ka_dead_deadline(&k)), NI_KA_DEAD);
+  verdict(&k);
   ni_ka_get_stats(&k, &st);
   assert_int_equal(st.excused, 0);
 }
