@@ -272,6 +272,39 @@ static void test_radio_awake_below_idle(void **state) {
   assert_int_equal(b.final_interval_ms, 3 * S);
 }
 
+/* The simulator's radio itself: a keepalive after more than 5 s of
+ * silence reaches the NAT 3 s late and is answered 3.2 s after it left; a
+ * fixed 26-s cadence behind a 30-s NAT holds (the NAT sees 29 s), a 27.5-s
+ * one never does (30.5 s); a client that waits only 3 s for the answer
+ * declares every live connection dead. */
+static void test_sim_radio_model(void **state) {
+  (void)state;
+  ni__sim_config c;
+  ni__sim_result r;
+  ni__sim_config_default(&c, 30 * S);
+  c.policy = NI_SIM_FIXED;
+  c.radio_idle_ms = 5 * S;
+  c.radio_wake_ms = 3 * S;
+  c.fixed_ms = 26 * S;
+  assert_int_equal(ni__sim_run(&c, &r), 0);
+  assert_int_equal(r.all.failures, 0);
+  assert_int_equal(r.all.false_dead, 0);
+  /* The first at 26 s, then one per 26 s + the 3.2-s answer. */
+  assert_int_equal(r.all.keepalives, 1 + (24 * HOUR - 26 * S) / (26 * S + 3200));
+  c.fixed_ms = 27500;
+  assert_int_equal(ni__sim_run(&c, &r), 0);
+  assert_int_equal(r.all.failures, r.all.keepalives);
+  /* The baseline's wait is its own: 3 s is too short for a 3.2-s answer. */
+  c.fixed_ms = 26 * S;
+  c.baseline_reply_ms = 3 * S;
+  c.policy = NI_SIM_NATIDLE;
+  c.ka.nat_lower_ms = c.ka.nat_upper_ms = 30 * S;
+  c.ka.reply_min_ms = c.ka.reply_max_ms = 3 * S;
+  assert_int_equal(ni__sim_run(&c, &r), 0);
+  assert_true(r.all.false_dead > 1000);
+  assert_int_equal(r.final_interval_ms, 10 * S);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_deadline_from_round_trips_after_silence),
@@ -280,6 +313,7 @@ int main(void) {
       cmocka_unit_test(test_first_loss_excused_and_measured),
       cmocka_unit_test(test_sleeping_radio_day),
       cmocka_unit_test(test_radio_awake_below_idle),
+      cmocka_unit_test(test_sim_radio_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
