@@ -140,10 +140,10 @@ static void header(const char *first) {
 typedef struct scenario {
   const char *name;
   ni_ms T;
-  int known;        /* the NAT's timeout given (learning off), else learned */
-  int radio;        /* a radio asleep after 5 s of silence, 3 s to wake */
-  int after;        /* count from the first hour on */
-  ni_ms reply_ms;   /* reply deadline held there (reply_min = reply_max); 0 = as usual */
+  int known;      /* the NAT's timeout given (learning off), else learned */
+  int radio;      /* a radio asleep after 5 s of silence, 3 s to wake */
+  int after;      /* count from the first hour on */
+  ni_ms reply_ms; /* reply deadline held there (reply_min = reply_max); 0 = as usual */
 } scenario;
 
 static const scenario scenarios[] = {

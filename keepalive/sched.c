@@ -168,7 +168,7 @@ ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now) {
    * wakes includes whatever it does then (re-attaching to the network), not
    * the radio's usual wake-up, and would inflate margins and deadlines. */
   s->out_slept = s->verify;
-  s->out_extended = 0;
+  s->out_grace = 0;
   s->out_blind = ni_lat_count(&s->lat, s->out_silence) == 0;
   s->out_timeout = s->verify ? s->cfg.reply_max_ms : ni__ka_reply_timeout_for(s, s->out_silence);
   arm_deadlines(s, now);
@@ -270,8 +270,8 @@ static void check_jump(ni_ka *s, ni_ms now) {
     s->out_slept = 1;
     /* Its answer may be in a buffer nobody read yet: one more generous
      * wait before the verdict, once. */
-    if (!s->out_extended) {
-      s->out_extended = 1;
+    if (!s->out_grace) {
+      s->out_grace = 1;
       s->out_timeout = s->cfg.reply_max_ms;
       s->out_deadline = ni__ka_add(now, s->cfg.reply_max_ms);
       if (s->out_dead_at < s->out_deadline) s->out_dead_at = s->out_deadline;

@@ -136,8 +136,8 @@ static void test_zeroed_config_and_learning_off(void **state) {
   static const struct {
     int zeroed, adaptive, learns;
   } cases[] = {
-      {1, 0, 1},  {1, 1, 1},  {1, 7, 1},  {1, NI_KA_LEARN_OFF, 0},
-      {0, 0, 0},  {0, 1, 1},  {0, 7, 1},  {0, NI_KA_LEARN_OFF, 0},
+      {1, 0, 1}, {1, 1, 1}, {1, 7, 1}, {1, NI_KA_LEARN_OFF, 0},
+      {0, 0, 0}, {0, 1, 1}, {0, 7, 1}, {0, NI_KA_LEARN_OFF, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     ni_ka_config c;
@@ -167,7 +167,7 @@ static void test_pipelined_done_idle(void **state) {
   assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
   ev(&k, NI_KA_EV_TX, t); /* "DONE\r\nB IDLE\r\n" */
   ev(&k, NI_KA_EV_RX, t + 150);
-  answered(&k, 0, t + 150); /* "A OK IDLE terminated" */
+  answered(&k, 0, t + 150);               /* "A OK IDLE terminated" */
   ev(&k, NI_KA_EV_IDLE_ENTERED, t + 150); /* "+ idling" */
   assert_int_equal(ni_ka_get_expiry(&k), t + 150 + CAP);
   /* Traffic keeps the NAT busy; the re-IDLE is still due 29 min on. */

@@ -545,19 +545,19 @@ typedef struct ni_ka {
                       comparable silence */
   int out_slept;   /* ...and the device slept while it was out: its round
                       trip is no sample */
-  int out_extended; /* ...and its verdict was put off once for that */
+  int out_grace;   /* ...and its verdict was put off once for that */
   int prev_taint;  /* the same for the last answered keepalive */
   int probing;     /* the current interval is a learning probe */
   int floor_hit;   /* the steady cadence was raised to the floor */
   int recreates;   /* the NAT re-creates forgotten mappings: answers do
                       not prove a silence was survived */
-  int have_rtt;
   int excused;     /* a loss was excused (one per ni_ka_init()) */
   int measure;     /* ...so the next keepalive measures the radio */
   int verify;      /* the device slept through its alarm: a keepalive is
                       due at verify_at, to verify the connection */
   int slept;       /* the silence in progress spanned that sleep */
   int revivable;   /* a NI_KA_DEAD verdict a late answer may take back */
+  int have_rtt;
   ni_ms now;           /* latest time seen */
   ni_ms last_activity; /* last byte either way */
   ni_ms idle_since;    /* IDLE (re)entered */
@@ -566,7 +566,7 @@ typedef struct ni_ka {
   ni_ms out_dead_at;   /* ...is declared dead then (verdict deadline) */
   ni_ms out_timeout;   /* ...its reply timeout */
   ni_ms out_silence;   /* silence when it left */
-  ni_ms verify_at;
+  ni_ms verify_at;     /* the verification is due then */
   ni_ms prev_silence;  /* silence of the last answered keepalive */
   ni_ms prev_lower;    /* bracket and strike before that answer, to undo */
   ni_ms prev_upper;    /* its success if mail in it says so */

@@ -89,7 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
      * due. */
     ni_ka_status st = ni_ka_get_status(&k);
     ni_ms rd = ni_ka_reply_deadline(&k), dd = ni_ka_dead_deadline(&k);
-    if ((st == NI_KA_ST_WAITING) != (dd != NI_TIME_NEVER) || (rd == NI_TIME_NEVER) != (dd == NI_TIME_NEVER))
+    if ((st == NI_KA_ST_WAITING) != (dd != NI_TIME_NEVER) ||
+        (rd == NI_TIME_NEVER) != (dd == NI_TIME_NEVER))
       abort();
     if (dd != NI_TIME_NEVER && (dd < rd || dd - rd > 15000u)) abort();
     if ((st == NI_KA_ST_UP || st == NI_KA_ST_WAITING) != (ni_ka_last_activity(&k) != NI_TIME_NEVER))
