@@ -152,7 +152,7 @@ static void client_answered(client *k, ni_ms t, ni_ms rtt) {
 }
 
 static void client_unanswered(client *k, ni_ms t) {
-  /* natidle notices by its own reply deadline. */
+  /* natidle notices by its own verdict deadline. */
   if (!k->natidle) {
     k->tu_waiting = 1;
     k->tu_deadline = t + k->c->baseline_reply_ms;

@@ -15,9 +15,10 @@
  *    case that decides the battery cost.
  *  - A keepalive sent while the mapping lives is answered one RTT later; the
  *    answer crosses the NAT then and restarts its silence.  One sent after
- *    expiry is lost; the client notices when its reply deadline passes
- *    (natidle: its RTT-based deadline; the baselines: baseline_reply_ms),
- *    then reconnects, which takes reconnect_ms and gives a fresh mapping.
+ *    expiry is lost; the client notices when its deadline passes (natidle:
+ *    its verdict deadline, from the round trips after such a silence, see
+ *    keepalive.h; the baselines: baseline_reply_ms), then reconnects, which
+ *    takes reconnect_ms and gives a fresh mapping.
  *  - Push is broken from the moment the mapping expired until the
  *    reconnect completes.
  *  - A wakeup is a keepalive sent or a reconnect started: each wakes the
@@ -30,8 +31,8 @@
  *    The radio is on the phone's side of the NAT: a keepalive sent after a
  *    long silence reaches the NAT radio_wake_ms later, so the NAT's silence
  *    is that much longer than the client's, and its answer comes that much
- *    later.  A client whose reply deadline passes while the answer is
- *    still on its way declares a live connection dead (a false death) and
+ *    later.  A client whose deadline passes while the answer is still on
+ *    its way declares a live connection dead (a false death) and
  *    reconnects; the answer is then lost with the connection.
  *
  * The baselines, as published by their authors (see docs on prior art):
