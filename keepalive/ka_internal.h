@@ -37,10 +37,11 @@ ni_ms ni__ka_resolution(const ni_ka *s);
 ni_ms ni__ka_floor(const ni_ka *s);
 
 /* The loss of the outstanding keepalive (at its silence) is excused rather
- * than held against the NAT: it left below a lower bound the caller gave,
- * before any keepalive was answered, so a radio slower to wake than the
- * margin may have held it back until the NAT had forgotten the mapping.
- * One loss per ni_ka_init() at most (see keepalive.h). */
+ * than held against the NAT: it left less than reply_max_ms below a lower
+ * bound the caller gave, before any keepalive was answered, so a radio
+ * slower to wake than the margin may have held it back until the NAT had
+ * forgotten the mapping.  One loss per ni_ka_init() at most (see
+ * keepalive.h). */
 int ni__ka_excusable(const ni_ka *s);
 
 /* The NAT survived `silence` ms / did not survive it; `now` is the time the

@@ -185,11 +185,14 @@ ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now) {
 int ni__ka_excusable(const ni_ka *s) {
   /* A bound the scheduler learned was measured through the same radio, its
    * wake-up included; only one the caller gave (a probe measures the NAT
-   * itself) can be too long by the wake-up.  And once a keepalive was
-   * answered, the margin holds what its round trip showed. */
+   * itself) can be too long by the wake-up.  Once a keepalive was
+   * answered, the margin holds what its round trip showed.  And a wake-up
+   * is shorter than reply_max_ms (a longer one would have been a death
+   * anyway): a keepalive that left further below the bound than that was
+   * not held back past it by the radio. */
   int given = s->cfg.nat_lower_ms && s->lower >= s->cfg.nat_lower_ms;
   return given && !s->excused && s->out_blind && s->out_silence <= s->lower &&
-         ni_lat_count(&s->lat, 0) == 0;
+         s->lower - s->out_silence < s->cfg.reply_max_ms && ni_lat_count(&s->lat, 0) == 0;
 }
 
 /* The outstanding keepalive (or the connection) died. */
@@ -225,6 +228,7 @@ static void save_undo(ni_ka *s) {
   u->recreates = s->recreates;
   u->excused = s->excused;
   u->measure = s->measure;
+  u->action = s->outstanding;
 }
 
 static void restore_undo(ni_ka *s) {
@@ -404,7 +408,7 @@ static int revive(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   restore_undo(s);
   s->revivable = 0;
   s->state = NI__KA_CONNECTED;
-  s->outstanding = s->in_idle ? NI_KA_REIDLE : NI_KA_NOOP;
+  s->outstanding = s->undo.action;
   s->stats.revived++;
   return on_answered(s, ev, now);
 }

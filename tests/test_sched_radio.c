@@ -193,6 +193,16 @@ static void test_first_loss_excused_and_measured(void **state) {
   ni_ka_bracket(&k, &lo, &up);
   assert_int_equal(lo, 0);
 
+  /* No excuse 30 s below a 10-min bound: no radio's wake-up (at most the
+   * 15-s verdict) pushes a keepalive that far. */
+  start_nat(&k, 10 * MIN, 0, 0);
+  t = ni_ka_get_expiry(&k);
+  assert_int_equal(t, 10 * MIN - 30 * S);
+  assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
+  verdict(&k);
+  ni_ka_get_stats(&k, &st);
+  assert_int_equal(st.excused, 0);
+
   /* No excuse for a bound the scheduler learned (measured through the same
    * radio), nor above the bound, nor once a keepalive was answered. */
   ni_ka_config c;

@@ -101,11 +101,12 @@
  *  - Not every lost keepalive is the NAT's doing: one lost at a silence that
  *    survived before is retried at the same silence before it is believed
  *    (two in a row restart learning below it).  And the first keepalive
- *    lost at or below a lower bound the caller gave, before any keepalive
- *    was ever answered, may have been held back by a radio slower to wake
- *    than the margin allows: it is excused (ni_ka_stats.excused), and the
- *    next keepalive goes at half the lower bound to measure that radio;
- *    the margin then covers it.  Only one loss per ni_ka_init() is excused.
+ *    lost less than reply_max_ms below a lower bound the caller gave,
+ *    before any keepalive was ever answered, may have been held back past
+ *    the bound by a radio slower to wake than the margin allows: it is
+ *    excused (ni_ka_stats.excused), and the next keepalive goes at half
+ *    the lower bound to measure that radio; the margin then covers it.
+ *    Only one loss per ni_ka_init() is excused.
  *  - Not every message seen first in a keepalive's answer is a push the NAT
  *    lost: servers that poll (Cyrus without idled, Courier: about once a
  *    minute) or push after a delay report new mail late, and a keepalive's
@@ -527,6 +528,7 @@ typedef struct ni__ka_undo {
   ni_ms lower, upper, strike, reprobe_at, last_failure;
   uint64_t failures, excused_n;
   int recreates, excused, measure;
+  int action; /* the keepalive's ni_ka_action */
 } ni__ka_undo;
 
 /* One push session's scheduler.  Caller-allocated; fields are private. */
