@@ -138,15 +138,20 @@
  * A late answer, after the reply deadline and before the verdict, is an
  * answer like any other: a success for the silence before it, a sample for
  * the estimator, and counted in ni_ka_stats.late.  The caller needs to do
- * nothing for it but report NI_KA_EV_KA_ANSWERED as usual.  Even an answer
- * read after NI_KA_DEAD, before the caller reported anything else for that
- * session (e.g. bytes already in the socket buffer when the verdict's
- * timer fired), takes the verdict back when reported as
- * NI_KA_EV_KA_ANSWERED: what the death taught is undone, the answer
- * teaches as a late one, and the session is connected again, with the
- * same connection if the caller still has it (ni_ka_stats.revived).  A
- * caller that already closed it reports NI_KA_EV_LOST (which then teaches
- * nothing) or its new connection's NI_KA_EV_CONNECTED.
+ * nothing for it but report NI_KA_EV_KA_ANSWERED as usual.  So the design
+ * is: the caller tears the connection down only at NI_KA_DEAD, which comes
+ * at the second, longer deadline, and sends nothing in between.
+ *
+ * Even an answer read after NI_KA_DEAD, before the caller reported the
+ * connection closed (NI_KA_EV_LOST) or a new one (NI_KA_EV_CONNECTED), e.g.
+ * bytes already in the socket buffer when the verdict's timer fired, takes
+ * the verdict back when reported as NI_KA_EV_KA_ANSWERED (its NI_KA_EV_RX
+ * before it is refused, as any RX while disconnected, and changes
+ * nothing): what the death taught is undone, the answer teaches as a late
+ * one, and the session is connected again, on the same connection if the
+ * caller still has it (ni_ka_stats.revived).  A caller that closed the
+ * connection at NI_KA_DEAD may report NI_KA_EV_LOST (accepted once, it
+ * teaches nothing and ends that chance) and goes on with its reconnect.
  *
  * Persisting what was learned: ni_ka_bracket() gives the bracket and a change
  * counter; ni_ka_state_save()/ni_ka_state_load() keep one bracket per network
@@ -400,9 +405,10 @@ typedef struct ni_ka_event {
  *   answer                                         if it broke on its own in
  *                                                  a silence, else 0
  *   ...or the caller tore it down (a command       NI_KA_EV_LOST, silent_ms 0
- *   timed out, the application closed it, a
- *   network change) - but not after NI_KA_DEAD,
- *   which already ended the session
+ *   timed out, the application closed it, a        (after NI_KA_DEAD, which
+ *   network change)                                ended the session already,
+ *                                                  optional: it only ends a
+ *                                                  late answer's chance)
  *   login refused / account gone / certificate     NI_KA_EV_LOST, permanent 1
  *   rejected (at any point, also while
  *   reconnecting): the caller gives up
@@ -419,7 +425,7 @@ typedef struct ni_ka_event {
  * keepalive's DONE.
  *
  * Valid events per state (ni_ka_get_status()); anything else returns
- * NI_ESTATE and changes nothing, except where noted:
+ * NI_ESTATE and changes nothing but the time seen (see ni_ka_on_event()):
  *
  *   NI_KA_ST_DOWN     CONNECTED, PUSH_DELAY; right after NI_KA_DEAD also
  *   (disconnected)    KA_ANSWERED (a late answer: back to UP) and LOST
