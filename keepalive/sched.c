@@ -290,8 +290,9 @@ static void check_jump(ni_ka *s, ni_ms now) {
 /* RFC 6298's smoothing (alpha 1/8, beta 1/4), in milliseconds.  A sample
  * above 10 min is no round trip anyone can use; it is clamped so the sums
  * below cannot overflow whatever the caller passes. */
+#define RTT_MAX_MS 600000u
 static void rtt_sample(ni_ka *s, ni_ms r) {
-  if (r > 600000) r = 600000;
+  if (r > RTT_MAX_MS) r = RTT_MAX_MS;
   if (!s->have_rtt) {
     s->srtt = r;
     s->rttvar = r / 2;
@@ -348,7 +349,8 @@ static int on_answered(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   if (rtt > s->out_timeout) s->stats.late++;
   if (!s->out_slept) {
     rtt_sample(s, rtt);
-    ni_lat_add(&s->lat, s->out_silence, rtt);
+    /* Clamped as rtt_sample() does: the margin holds this value. */
+    ni_lat_add(&s->lat, s->out_silence, rtt < RTT_MAX_MS ? rtt : RTT_MAX_MS);
     s->measure = 0;
   }
   proof(s);
