@@ -9,16 +9,22 @@
  *    mapping after T of silence, silently, and drops everything for it
  *    afterwards (conntrack, tcp_loose=0, invalid dropped);
  *  - no mail and no server keepalives: the only traffic is the client's;
- *  - RTT 200 ms; a keepalive after expiry is lost and noticed when the reply
- *    deadline passes (natidle: max(3 s, 4 x smoothed RTT); others: 10 s);
+ *  - RTT 200 ms; a keepalive after expiry is lost and noticed at its verdict
+ *    (natidle: twice its reply deadline from the round trips after such a
+ *    silence, at most 15 s, see keepalive.h; others: 10 s);
  *    a reconnect takes 2 s and starts a fresh mapping;
  *  - broken push: from the mapping's expiry to the end of the reconnect;
  *  - a wakeup: a keepalive sent, or a reconnect started;
  *  - the minimum: one wakeup per min(T, 29 min) (RFC 2177 re-IDLE rule).
  * The baselines follow their published rules (keepalive/sim.h).
+ * A second table holds natidle alone on short known timeouts (5 s, 10 s,
+ * kept by the margin below min_interval_ms) and behind a phone radio that
+ * sleeps after 5 s of silence and takes 3 s to wake (the keepalive reaches
+ * the NAT only then, and its answer comes 3.2 s after it left).
  *
  * Usage: bench_keepalive_day  (prints markdown; exit 1 if a goal is missed)
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,6 +136,122 @@ static void header(const char *first) {
   printf("\n");
 }
 
+/* natidle alone on short known timeouts and behind a sleeping radio. */
+typedef struct scenario {
+  const char *name;
+  ni_ms T;
+  int known;      /* the NAT's timeout given (learning off), else learned */
+  int radio;      /* a radio asleep after 5 s of silence, 3 s to wake */
+  int after;      /* count from the first hour on */
+  ni_ms reply_ms; /* reply deadline held there (reply_min = reply_max); 0 = as usual */
+} scenario;
+
+static const scenario scenarios[] = {
+    {"known 5 s timeout", 5000, 1, 0, 0, 0},
+    {"known 10 s timeout", 10000, 1, 0, 0, 0},
+    {"known 30 s timeout, sleeping radio", 30000, 1, 1, 0, 0},
+    {"known 10 s timeout, sleeping radio", 10000, 1, 1, 0, 0},
+    {"adaptive from nothing, T = 30 s, sleeping radio (after its first hour)", 30000, 0, 1, 1, 0},
+    /* For comparison, no goal: the deadline 200-ms round trips used to
+     * give, max(3 s, 4 x RTT), whatever the silence before. */
+    {"known 30 s timeout, sleeping radio, reply deadline held at 3 s", 30000, 1, 1, 0, 3000},
+};
+#define NS (sizeof(scenarios) / sizeof(scenarios[0]))
+
+typedef struct scell {
+  double wakeups, ratio, broken_s;
+  uint64_t lost, lost_after, false_dead, late, excused;
+  ni_ms cadence;
+} scell;
+
+static int run_scenario(const scenario *sc, scell *out) {
+  ni__sim_config c;
+  ni__sim_result r;
+  ni__sim_config_default(&c, sc->T);
+  c.duration_ms = DAY_MS;
+  if (sc->known) {
+    c.ka.nat_lower_ms = c.ka.nat_upper_ms = sc->T;
+    c.ka.adaptive = NI_KA_LEARN_OFF;
+  }
+  if (sc->radio) {
+    c.radio_idle_ms = 5000;
+    c.radio_wake_ms = 3000;
+  }
+  if (sc->reply_ms) c.ka.reply_min_ms = c.ka.reply_max_ms = sc->reply_ms;
+  if (ni__sim_run(&c, &r)) return -1;
+  const ni__sim_tally *w = sc->after ? &r.after : &r.all;
+  ni_ms span = sc->after ? r.span_ms : c.duration_ms;
+  out->wakeups = (double)w->wakeups;
+  out->ratio = out->wakeups / ni__sim_min_wakeups(span, sc->T, r.cap_ms);
+  out->broken_s = (double)w->broken_ms / 1000.0;
+  out->lost = w->failures;
+  out->lost_after = r.after.failures;
+  out->false_dead = r.all.false_dead;
+  out->late = r.ka.late;
+  out->excused = r.ka.excused;
+  out->cadence = r.final_interval_ms;
+  return 0;
+}
+
+/* Print the second table and its goals; returns 1 if every goal is met.
+ * Known short timeouts: held, no keepalive lost, no broken push.  Behind
+ * the sleeping radio: no connection declared dead while alive, and the
+ * minimum's cost within 15 % (30 % while learning); with the timeout
+ * known, no keepalive lost after the first hour (at most the first one,
+ * before the radio's wake-up is measured, excused).  A learning session
+ * still loses its daily re-probe above the bound. */
+static int short_and_radio(void) {
+  scell cells[NS];
+  for (size_t i = 0; i < NS; i++)
+    if (run_scenario(&scenarios[i], &cells[i])) return -1;
+  printf("\n### Short known timeouts and a sleeping radio\n\n");
+  printf("natidle alone, same model; learning off where the timeout is known. The\n"
+         "sleeping radio sleeps after 5 s without a packet and takes 3 s to wake: a\n"
+         "keepalive after a longer silence reaches the NAT 3 s after it was sent, and\n"
+         "its answer comes 3.2 s after. A false death is a connection declared dead\n"
+         "while its answer was on its way; a late answer came after its reply\n"
+         "deadline and before the verdict, and counted. The cadence is the silence\n"
+         "before each keepalive at the end of the day.\n\n");
+  printf("| scenario | wakeups (ratio to the minimum) | broken push | keepalives lost "
+         "(excused) | false deaths | late answers | cadence |\n");
+  printf("|---|---:|---:|---:|---:|---:|---:|\n");
+  for (size_t i = 0; i < NS; i++) {
+    const scell *k = &cells[i];
+    printf("| natidle, %s | %.0f (%.2fx) | %.1f s | %llu (%llu) | %llu | %llu | %.1f s |\n",
+           scenarios[i].name, k->wakeups, k->ratio, k->broken_s, (unsigned long long)k->lost,
+           (unsigned long long)k->excused, (unsigned long long)k->false_dead,
+           (unsigned long long)k->late, (double)k->cadence / 1000.0);
+  }
+  int ok = 1;
+  printf("\nGoals:\n\n");
+  for (size_t i = 0; i < NS; i++) {
+    const scenario *sc = &scenarios[i];
+    const scell *k = &cells[i];
+    int met;
+    if (sc->reply_ms) continue; /* a comparison, not a goal */
+    if (!sc->radio) {
+      met = k->lost == 0 && k->broken_s == 0.0 && k->false_dead == 0;
+      printf("- %s: %llu lost, %.1f s broken (goal 0 and 0): %s\n", sc->name,
+             (unsigned long long)k->lost, k->broken_s, met ? "met" : "MISSED");
+    } else {
+      double goal = sc->known ? 1.15 : 1.30;
+      met = k->false_dead == 0 && k->ratio <= goal;
+      if (sc->known) {
+        met &= k->lost_after == 0 && k->lost <= k->excused;
+        printf("- %s: %llu false deaths, %llu lost after the first hour, %.2fx the minimum "
+               "(goal 0, 0, <= %.2fx): %s\n",
+               sc->name, (unsigned long long)k->false_dead, (unsigned long long)k->lost_after,
+               k->ratio, goal, met ? "met" : "MISSED");
+      } else {
+        printf("- %s: %llu false deaths, %.2fx the minimum (goal 0, <= %.2fx): %s\n", sc->name,
+               (unsigned long long)k->false_dead, k->ratio, goal, met ? "met" : "MISSED");
+      }
+    }
+    ok &= met;
+  }
+  return ok;
+}
+
 int main(void) {
   static cell cells[NROWS][NT];
   const ni_ms cap = NI_KA_AUTOLOGOUT_MS - MIN_MS;
@@ -144,7 +266,8 @@ int main(void) {
   printf("### Keepalive cost over a simulated day\n\n");
   printf("One IMAP IDLE session behind a NAT that silently forgets a mapping after T of\n"
          "silence; no mail, no server keepalives; RTT 200 ms; a lost keepalive is noticed\n"
-         "at its reply deadline (natidle: max(3 s, 4 x RTT); others: 10 s), then a 2-s\n"
+         "at its verdict (natidle: twice its reply deadline, max(3 s, 2 x the slowest\n"
+         "round trip after such a silence + 1 s), at most 15 s; others: 10 s), then a 2-s\n"
          "reconnect. Broken push runs from the mapping's expiry to the reconnect; a\n"
          "wakeup is a keepalive or a reconnect; the minimum is one wakeup per\n"
          "min(T, 29 min). \"Known timeout\" is given T by a probe; \"adaptive\" starts\n"
@@ -190,5 +313,10 @@ int main(void) {
            "%s; adaptive after its first hour: %.2fx (goal <= 1.30x): %s\n",
            t, k->broken_min, k->ratio, k_ok ? "met" : "MISSED", a->ratio, a_ok ? "met" : "MISSED");
   }
-  return ok ? 0 : 1;
+  int sr = short_and_radio();
+  if (sr < 0) {
+    fprintf(stderr, "bench_keepalive_day: simulation failed\n");
+    return 1;
+  }
+  return ok && sr ? 0 : 1;
 }

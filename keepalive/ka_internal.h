@@ -15,7 +15,13 @@ static inline ni_ms ni__ka_add(ni_ms a, ni_ms b) {
 }
 
 /* Session states (ni_ka.state). */
-enum { NI__KA_DISCONNECTED = 0, NI__KA_CONNECTED = 1 };
+enum { NI__KA_DISCONNECTED = 0, NI__KA_CONNECTED = 1, NI__KA_STOPPED = 2 };
+
+/* The reply timeout of a keepalive that leaves after `silence` ms (see
+ * "Deadlines and late answers" in keepalive.h), and the verdict timeout
+ * that goes with a reply timeout. */
+ni_ms ni__ka_reply_timeout_for(const ni_ka *s, ni_ms silence);
+ni_ms ni__ka_verdict_timeout(const ni_ka *s, ni_ms reply_timeout);
 
 /* The longest silence allowed by the server's logout rule (ms). */
 ni_ms ni__ka_reidle_limit(const ni_ka *s);
@@ -29,6 +35,14 @@ ni_ms ni__ka_resolution(const ni_ka *s);
 
 /* The floor of any steady cadence: min(min_interval_ms, NI_KA_FLOOR_MS). */
 ni_ms ni__ka_floor(const ni_ka *s);
+
+/* The loss of the outstanding keepalive (at its silence) is excused rather
+ * than held against the NAT: it left less than reply_max_ms below a lower
+ * bound the caller gave, before any keepalive was answered, so a radio
+ * slower to wake than the margin may have held it back until the NAT had
+ * forgotten the mapping.  One loss per ni_ka_init() at most (see
+ * keepalive.h). */
+int ni__ka_excusable(const ni_ka *s);
 
 /* The NAT survived `silence` ms / did not survive it; `now` is the time the
  * evidence arrived.  Both keep the bracket consistent.  `ambiguous`: the
@@ -57,7 +71,9 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now);
 /* The next keepalive's due time while connected and idle of keepalives. */
 ni_ms ni__ka_next_due(const ni_ka *s);
 
-/* Send the keepalive now: record it as outstanding, return its action. */
+/* Send the keepalive now: record it as outstanding, with its deadlines,
+ * and return its action.  A keepalive that verifies the connection after a
+ * sleep (ni_ka.verify) gets the generous deadline and teaches nothing. */
 ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now);
 
 /* Move s to its current place in its group's heaps (nothing when it is in

@@ -30,7 +30,14 @@
  *
  * Not every lost keepalive is the NAT's doing.  A loss at a silence that
  * survived before is retried once at the same silence before it is
- * believed (see ni__ka_learn_dead).
+ * believed (see ni__ka_learn_dead).  And a bound given by the caller (a
+ * probe measures the NAT itself) says nothing of the phone's radio, which
+ * after a silence may hold the keepalive back for seconds before it even
+ * reaches the NAT: the first loss below such a bound, before any round
+ * trip after a silence was measured, is excused, and the next keepalive
+ * goes at half the bound to measure the radio, whose wake-up the margin
+ * then covers (margin_wanted).  A slow answer, however slow, is never a
+ * failure: only one that never came is.
  *
  * Nor is every message seen first in a keepalive's answer a push the NAT
  * lost.  Believing so made a session with no NAT at all, on a server that
@@ -89,6 +96,12 @@ static ni_ms margin_wanted(const ni_ka *s) {
       s->lower / 1000 * s->cfg.margin_permille + s->lower % 1000 * s->cfg.margin_permille / 1000;
   if (p > m) m = p;
   if (s->have_rtt && s->srtt > m) m = s->srtt;
+  /* The keepalive reaches the NAT only once the phone's radio woke up,
+   * which after a long silence can take seconds: the slowest recent round
+   * trip after at least half the lower bound's silence bounds that, where
+   * the smoothed one would average it away. */
+  ni_ms w = ni_lat_worst_after(&s->lat, s->lower / 2);
+  if (w != NI_TIME_NEVER && w > m) m = w;
   return m;
 }
 
@@ -229,6 +242,18 @@ void ni__ka_choose_interval(ni_ka *s, ni_ms now) {
   if (s->reprobe_at == 0) s->reprobe_at = ni__ka_add(now, reprobe_period(s));
   if (!s->cfg.adaptive) restore_given(s, now);
   cap = ni__ka_cap(s);
+  if (s->measure && s->lower) {
+    /* An excused loss (ni__ka_excusable): the next keepalive measures the
+     * round trip after a silence long enough for the radio to sleep, yet
+     * short enough that even a slow wake-up reaches the NAT in time: half
+     * the lower bound, on the floor of a cadence from that bound. */
+    iv = s->lower / 2;
+    if (iv < steady_floor(s)) iv = steady_floor(s);
+    s->interval = iv < cap ? iv : cap;
+    s->probing = 0;
+    s->floor_hit = 0;
+    return;
+  }
   lo = s->lower;
   up = s->upper;
   if (!s->cfg.adaptive) {

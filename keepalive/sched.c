@@ -1,12 +1,15 @@
 /*
  * keepalive/sched.c - the keepalive scheduler's state machine.
  *
- * No I/O and no clock: every call gets `now`.  The session is either
- * disconnected (nothing due) or connected; when connected either one
- * keepalive is outstanding (the only deadline is its reply deadline) or the
- * next keepalive is due when the silence reaches the interval, or, inside
- * IDLE, when the RFC 2177 re-IDLE limit is reached, whichever comes first.
- * What the bracket is and how the interval is chosen lives in learn.c.
+ * No I/O and no clock: every call gets `now`.  The session is
+ * disconnected (nothing due), stopped (nothing due until re-initialised) or
+ * connected; when connected either one keepalive is outstanding (the only
+ * expiry is its verdict deadline) or the next keepalive is due when the
+ * silence reaches the interval, or, inside IDLE, when the RFC 2177 re-IDLE
+ * limit is reached, whichever comes first, or at once when the device
+ * slept through its alarm.  What the bracket is and how the interval is
+ * chosen lives in learn.c; round trips after a silence live in an ni_lat
+ * (latency.c), shared in design with the probe's detection deadline.
  */
 #include <limits.h>
 #include <string.h>
@@ -47,6 +50,8 @@ static int normalize(const ni_ka_config *c, ni_ka_config *k_out) {
    * in one that was zeroed and partly set, it is a field nobody set, and
    * silently turning learning off there broke the rule above. */
   if (k.defaulted != DEFAULTED && !k.adaptive) k.adaptive = d.adaptive;
+  /* NI_KA_LEARN_OFF says "off" in any config; inside, 0 or 1. */
+  k.adaptive = k.adaptive > 0;
   k.defaulted = DEFAULTED;
   take_default(&k.autologout_ms, d.autologout_ms);
   take_default(&k.margin_min_ms, d.margin_min_ms);
@@ -108,16 +113,32 @@ static ni_ms silence_at(const ni_ka *s, ni_ms now) {
   return now > s->last_activity ? now - s->last_activity : 0;
 }
 
+ni_ms ni__ka_reply_timeout_for(const ni_ka *s, ni_ms silence) {
+  /* From the round trips after a comparable silence only: those of an
+   * awake radio say nothing of one that must wake up first.  None known:
+   * the generous cap. */
+  return ni_lat_deadline(&s->lat, silence, NI_KA_REPLY_FACTOR, NI_KA_REPLY_SLACK_MS,
+                         s->cfg.reply_min_ms, s->cfg.reply_max_ms);
+}
+
+ni_ms ni__ka_verdict_timeout(const ni_ka *s, ni_ms r) {
+  /* Twice the reply timeout: an answer that comes a little after its
+   * deadline is still an answer, and declaring a live connection dead
+   * costs a reconnect and, worse, a failure learned at a silence the NAT
+   * survived.  reply_max_ms still bounds the wait, so that a path that
+   * became slow cannot hide a dead connection for long. */
+  ni_ms v = r > s->cfg.reply_max_ms / 2 ? s->cfg.reply_max_ms : 2 * r;
+  return v < r ? r : v;
+}
+
 NI_API ni_ms ni_ka_reply_timeout(const ni_ka *s) {
   if (!s) return 0;
-  if (!s->have_rtt) return s->cfg.reply_max_ms;
-  ni_ms t = s->srtt > NI_TIME_NEVER / 8 ? NI_TIME_NEVER / 2 : 4 * s->srtt;
-  if (t < s->cfg.reply_min_ms) t = s->cfg.reply_min_ms;
-  if (t > s->cfg.reply_max_ms) t = s->cfg.reply_max_ms;
-  return t;
+  return ni__ka_reply_timeout_for(s, s->interval);
 }
 
 ni_ms ni__ka_next_due(const ni_ka *s) {
+  /* After a sleep through the alarm, the connection is verified at once. */
+  if (s->verify) return s->verify_at;
   ni_ms due = ni__ka_add(s->last_activity, s->interval);
   if (s->in_idle) {
     ni_ms reidle = ni__ka_add(s->idle_since, ni__ka_reidle_limit(s));
@@ -126,15 +147,34 @@ ni_ms ni__ka_next_due(const ni_ka *s) {
   return due;
 }
 
+/* Start the outstanding keepalive's deadlines at `now`. */
+static void arm_deadlines(ni_ka *s, ni_ms now) {
+  s->out_sent_at = now;
+  s->out_deadline = ni__ka_add(now, s->out_timeout);
+  s->out_dead_at = ni__ka_add(now, ni__ka_verdict_timeout(s, s->out_timeout));
+}
+
 ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now) {
   ni_ka_action a = s->in_idle ? NI_KA_REIDLE : NI_KA_NOOP;
   s->outstanding = (int)a;
   s->out_probe = s->probing;
   s->out_taint = NI__KA_MAIL_LATE;
-  s->out_void = 0;
-  s->out_sent_at = now;
-  s->out_deadline = ni__ka_add(now, ni_ka_reply_timeout(s));
   s->out_silence = silence_at(s, now);
+  /* A keepalive that verifies the connection after a sleep measures a
+   * silence nobody chose and that may have outlived the radio's link, the
+   * network, anything: it teaches nothing, and waits the generous cap. */
+  s->out_void = s->verify;
+  /* Nor is its round trip a sample: the first exchange after a device
+   * wakes includes whatever it does then (re-attaching to the network), not
+   * the radio's usual wake-up, and would inflate margins and deadlines. */
+  s->out_slept = s->verify;
+  s->out_grace = 0;
+  s->out_blind = ni_lat_count(&s->lat, s->out_silence) == 0;
+  s->out_timeout = s->verify ? s->cfg.reply_max_ms : ni__ka_reply_timeout_for(s, s->out_silence);
+  arm_deadlines(s, now);
+  s->verify = 0;
+  s->slept = 0;
+  s->revivable = 0;
   s->last_activity = now;
   s->prev_valid = 0;
   s->stats.keepalives++;
@@ -142,18 +182,117 @@ ni_ka_action ni__ka_fire(ni_ka *s, ni_ms now) {
   return a;
 }
 
+int ni__ka_excusable(const ni_ka *s) {
+  /* A bound the scheduler learned was measured through the same radio, its
+   * wake-up included; only one the caller gave (a probe measures the NAT
+   * itself) can be too long by the wake-up.  Once a keepalive was
+   * answered, the margin holds what its round trip showed.  And a wake-up
+   * is shorter than reply_max_ms (a longer one would have been a death
+   * anyway): a keepalive that left further below the bound than that was
+   * not held back past it by the radio. */
+  int given = s->cfg.nat_lower_ms && s->lower >= s->cfg.nat_lower_ms;
+  return given && !s->excused && s->out_blind && s->out_silence <= s->lower &&
+         s->lower - s->out_silence < s->cfg.reply_max_ms && ni_lat_count(&s->lat, 0) == 0;
+}
+
 /* The outstanding keepalive (or the connection) died. */
 static void die(ni_ka *s, ni_ms now) {
-  if (!s->out_void) ni__ka_learn_dead(s, s->out_silence, now, 0);
+  if (s->out_void) {
+    /* Teaches nothing (reconfigured, or slept through). */
+  } else if (ni__ka_excusable(s)) {
+    s->stats.failures++;
+    s->stats.excused++;
+    s->last_failure = now;
+    s->excused = 1;
+    s->measure = 1;
+    ni__ka_choose_interval(s, now);
+  } else {
+    ni__ka_learn_dead(s, s->out_silence, now, 0);
+  }
   s->outstanding = 0;
   s->state = NI__KA_DISCONNECTED;
+  s->verify = 0;
+  s->slept = 0;
+}
+
+/* Keep what a verdict is about to change, for a late answer to undo. */
+static void save_undo(ni_ka *s) {
+  ni__ka_undo *u = &s->undo;
+  u->lower = s->lower;
+  u->upper = s->upper;
+  u->strike = s->strike;
+  u->reprobe_at = s->reprobe_at;
+  u->last_failure = s->last_failure;
+  u->failures = s->stats.failures;
+  u->excused_n = s->stats.excused;
+  u->recreates = s->recreates;
+  u->excused = s->excused;
+  u->measure = s->measure;
+  u->action = s->outstanding;
+}
+
+static void restore_undo(ni_ka *s) {
+  const ni__ka_undo *u = &s->undo;
+  if (s->lower != u->lower || s->upper != u->upper) s->bracket_gen++;
+  s->lower = u->lower;
+  s->upper = u->upper;
+  s->strike = u->strike;
+  s->reprobe_at = u->reprobe_at;
+  s->last_failure = u->last_failure;
+  s->stats.failures = u->failures;
+  s->stats.excused = u->excused_n;
+  s->recreates = u->recreates;
+  s->excused = u->excused;
+  s->measure = u->measure;
+}
+
+/* The expiry the caller armed, if it re-armed after its last call. */
+static ni_ms expiry(const ni_ka *s) {
+  if (s->state != NI__KA_CONNECTED) return NI_TIME_NEVER;
+  return s->outstanding ? s->out_dead_at : ni__ka_next_due(s);
+}
+
+/* A `now` this much later than the expiry means a sleep through the alarm
+ * (see NI_KA_JUMP_MS). */
+static ni_ms jump_threshold(const ni_ka *s) {
+  ni_ms q = s->interval / 4;
+  return q > NI_KA_JUMP_MS ? q : NI_KA_JUMP_MS;
+}
+
+/* The device slept through the alarm if `now` lies well past the expiry:
+ * with a clock that counts suspended time (see "Time" in keepalive.h) the
+ * silence grew while nothing ran, and the connection may have died with
+ * its mapping, its radio link or its network.  Verify it rather than trust
+ * it, and learn nothing from a silence or a round trip that spanned the
+ * sleep.  Called before an event or expiry is applied. */
+static void check_jump(ni_ka *s, ni_ms now) {
+  ni_ms e = expiry(s);
+  if (e == NI_TIME_NEVER || now <= e || now - e <= jump_threshold(s)) return;
+  s->stats.jumps++;
+  if (s->outstanding) {
+    s->out_void = 1;
+    s->out_slept = 1;
+    /* Its answer may be in a buffer nobody read yet: one more generous
+     * wait before the verdict, once. */
+    if (!s->out_grace) {
+      s->out_grace = 1;
+      s->out_timeout = s->cfg.reply_max_ms;
+      s->out_deadline = ni__ka_add(now, s->cfg.reply_max_ms);
+      if (s->out_dead_at < s->out_deadline) s->out_dead_at = s->out_deadline;
+    }
+  } else {
+    s->slept = 1;
+    s->verify = 1;
+    s->verify_at = now;
+  }
 }
 
 /* RFC 6298's smoothing (alpha 1/8, beta 1/4), in milliseconds.  A sample
  * above 10 min is no round trip anyone can use; it is clamped so the sums
  * below cannot overflow whatever the caller passes. */
+#define RTT_MAX_MS 600000u
 static void rtt_sample(ni_ka *s, ni_ms r) {
-  if (r > 600000) r = 600000;
+  if (r > RTT_MAX_MS) r = RTT_MAX_MS;
   if (!s->have_rtt) {
     s->srtt = r;
     s->rttvar = r / 2;
@@ -165,15 +304,24 @@ static void rtt_sample(ni_ka *s, ni_ms r) {
   s->srtt = (7 * s->srtt + r) / 8;
 }
 
+/* Bytes from the server arrived: the connection lives, so a verification
+ * after a sleep is no longer needed, and the silence that spanned the sleep
+ * is over. */
+static void proof(ni_ka *s) {
+  s->verify = 0;
+  s->slept = 0;
+}
+
 /* Bytes from the server after a silence: the NAT kept the mapping through
  * it.  Only when no keepalive is outstanding, since then the silence is
  * what the keepalive measures. */
 static void evidence_rx(ni_ka *s, ni_ms now) {
-  if (!s->outstanding) {
+  if (!s->outstanding && !s->slept) {
     unsigned gen = s->bracket_gen;
     ni__ka_learn_alive(s, silence_at(s, now));
     if (gen != s->bracket_gen) ni__ka_choose_interval(s, now);
   }
+  proof(s);
   s->last_activity = now;
 }
 
@@ -195,7 +343,17 @@ static void taint(ni_ka *s, int how, ni_ms now) {
 
 static int on_answered(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   ni_ms rtt = ev->rtt_ms ? ev->rtt_ms : now - s->out_sent_at;
-  rtt_sample(s, rtt);
+  /* A late answer is an answer: it teaches like any other, and its round
+   * trip is what the next deadline after such a silence must cover.  Only
+   * one that spanned a sleep is no round trip at all. */
+  if (rtt > s->out_timeout) s->stats.late++;
+  if (!s->out_slept) {
+    rtt_sample(s, rtt);
+    /* Clamped as rtt_sample() does: the margin holds this value. */
+    ni_lat_add(&s->lat, s->out_silence, rtt < RTT_MAX_MS ? rtt : RTT_MAX_MS);
+    s->measure = 0;
+  }
+  proof(s);
   s->stats.answered++;
   s->prev_lower = s->lower;
   s->prev_upper = s->upper;
@@ -204,7 +362,8 @@ static int on_answered(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   s->prev_valid = 1;
   s->prev_taint = NI__KA_MAIL_LATE;
   if (s->out_void) {
-    /* Sent before a reconfiguration: mail in its answer changes nothing. */
+    /* Sent before a reconfiguration, or its silence spanned a sleep: mail
+     * in its answer changes nothing. */
     s->prev_taint = NI__KA_MAIL_LOST;
   } else if (s->out_taint == NI__KA_MAIL_LATE) {
     if (!s->recreates) ni__ka_learn_alive(s, s->out_silence);
@@ -239,20 +398,57 @@ static int on_push_in_noop(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   } else {
     return NI_ESTATE;
   }
+  proof(s);
   s->last_activity = now;
   return 0;
 }
 
+/* An answer read after NI_KA_DEAD, before anything else was reported: the
+ * verdict was wrong.  What it taught is undone, and the keepalive is
+ * answered as a late one, on the connection the caller may still hold. */
+static int revive(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
+  restore_undo(s);
+  s->revivable = 0;
+  s->state = NI__KA_CONNECTED;
+  s->outstanding = s->undo.action;
+  s->stats.revived++;
+  return on_answered(s, ev, now);
+}
+
+/* The connection is gone for good: nothing is scheduled until re-init. */
+static void stop(ni_ka *s) {
+  s->state = NI__KA_STOPPED;
+  s->outstanding = 0;
+  s->verify = 0;
+  s->slept = 0;
+  s->revivable = 0;
+}
+
 static int on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
+  if (ev->type < NI_KA_EV_CONNECTED || ev->type > NI_KA_EV_PUSH_DELAY) return NI_EUSAGE;
   now = clamp_now(s, now);
+  if (s->state == NI__KA_STOPPED) {
+    /* Given up for good: only what is harmless is taken. */
+    if (ev->type == NI_KA_EV_LOST && ev->permanent) return 0;
+    if (ev->type != NI_KA_EV_PUSH_DELAY) return NI_ESTATE;
+  }
+  /* Time is taken in from every event, even one refused below: a jump in
+   * it is news whatever the event. */
+  if (ev->type != NI_KA_EV_CONNECTED) check_jump(s, now);
   int connected = s->state == NI__KA_CONNECTED;
 
+  /* Right after a verdict, a late answer may still come (after its RX,
+   * which is refused while disconnected and so changes nothing), until
+   * the caller reports the connection closed or a new one. */
   switch (ev->type) {
   case NI_KA_EV_CONNECTED:
+    s->revivable = 0;
     s->state = NI__KA_CONNECTED;
     s->in_idle = 0;
     s->outstanding = 0;
     s->prev_valid = 0;
+    s->verify = 0;
+    s->slept = 0;
     s->last_activity = now;
     s->idle_since = now;
     ni__ka_choose_interval(s, now);
@@ -264,26 +460,31 @@ static int on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
     return 0;
   case NI_KA_EV_TX:
     if (!connected) return NI_ESTATE;
+    /* Our bytes start a new silence, but prove nothing: a verification
+     * after a sleep stays due. */
+    s->slept = 0;
     s->last_activity = now;
     return 0;
   case NI_KA_EV_IDLE_ENTERED:
     if (!connected) return NI_ESTATE;
     s->in_idle = 1;
     s->idle_since = now;
+    proof(s);
     s->last_activity = now;
     return 0;
   case NI_KA_EV_IDLE_LEFT:
     if (!connected) return NI_ESTATE;
     s->in_idle = 0;
+    proof(s);
     s->last_activity = now;
     return 0;
   case NI_KA_EV_KA_SENT:
     if (!connected || !s->outstanding) return NI_ESTATE;
-    s->out_sent_at = now;
-    s->out_deadline = ni__ka_add(now, ni_ka_reply_timeout(s));
+    arm_deadlines(s, now);
     s->last_activity = now;
     return 0;
   case NI_KA_EV_KA_ANSWERED:
+    if (!connected && s->revivable) return revive(s, ev, now);
     if (!connected || !s->outstanding) return NI_ESTATE;
     return on_answered(s, ev, now);
   case NI_KA_EV_KA_UNANSWERED:
@@ -292,7 +493,20 @@ static int on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
     die(s, now);
     return 0;
   case NI_KA_EV_LOST:
-    if (!connected) return NI_ESTATE;
+    if (ev->permanent) {
+      /* A refused login says nothing about the NAT; nor, then, does the
+       * verdict's keepalive get a chance to be revived. */
+      if (connected) s->stats.lost++;
+      stop(s);
+      return 0;
+    }
+    /* The caller closed the connection a verdict condemned: the verdict
+     * already taught what it could. */
+    if (!connected) {
+      if (!s->revivable) return NI_ESTATE;
+      s->revivable = 0;
+      return 0;
+    }
     s->stats.lost++;
     if (s->outstanding) {
       /* It broke while a keepalive was on its way: that silence killed it. */
@@ -300,9 +514,12 @@ static int on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
     } else {
       /* A loss during silence teaches something only when the caller knows
        * it came from the silence, and only beyond what was seen to survive:
-       * a shorter one is a network change, not the NAT's timeout. */
-      if (ev->silent_ms > s->lower) ni__ka_learn_dead(s, ev->silent_ms, now, 0);
+       * a shorter one is a network change, not the NAT's timeout.  Nor
+       * when the silence spanned a sleep. */
+      if (!s->slept && ev->silent_ms > s->lower) ni__ka_learn_dead(s, ev->silent_ms, now, 0);
       s->state = NI__KA_DISCONNECTED;
+      s->verify = 0;
+      s->slept = 0;
     }
     return 0;
   case NI_KA_EV_PUSH_IN_NOOP:
@@ -329,8 +546,10 @@ NI_API int ni_ka_reconfigure(ni_ka *s, const ni_ka_config *c, ni_ms now) {
   int rc = normalize(c, &k);
   if (rc) return rc;
   now = clamp_now(s, now);
+  check_jump(s, now);
   s->cfg = k;
   set_given(s);
+  s->revivable = 0;
   /* A keepalive sent on the old network says nothing about the new one:
    * its answer still gives an RTT sample, its loss still ends the
    * connection, but neither teaches the bracket. */
@@ -343,17 +562,18 @@ NI_API int ni_ka_reconfigure(ni_ka *s, const ni_ka_config *c, ni_ms now) {
 }
 
 NI_API ni_ms ni_ka_get_expiry(const ni_ka *s) {
-  if (!s || s->state != NI__KA_CONNECTED) return NI_TIME_NEVER;
-  if (s->outstanding) return s->out_deadline;
-  return ni__ka_next_due(s);
+  return s ? expiry(s) : NI_TIME_NEVER;
 }
 
 static ni_ka_action handle_expiry(ni_ka *s, ni_ms now) {
   now = clamp_now(s, now);
+  check_jump(s, now);
   if (s->outstanding) {
-    if (now < s->out_deadline) return NI_KA_NONE;
+    if (now < s->out_dead_at) return NI_KA_NONE;
     s->stats.dead++;
+    save_undo(s);
     die(s, now);
+    s->revivable = 1;
     return NI_KA_DEAD;
   }
   if (now < ni__ka_next_due(s)) return NI_KA_NONE;
@@ -367,9 +587,26 @@ NI_API ni_ka_action ni_ka_handle_expiry(ni_ka *s, ni_ms now) {
   return a;
 }
 
+NI_API ni_ka_status ni_ka_get_status(const ni_ka *s) {
+  if (!s) return NI_KA_ST_DOWN;
+  if (s->state == NI__KA_STOPPED) return NI_KA_ST_STOPPED;
+  if (s->state != NI__KA_CONNECTED) return NI_KA_ST_DOWN;
+  return s->outstanding ? NI_KA_ST_WAITING : NI_KA_ST_UP;
+}
+
 NI_API ni_ms ni_ka_reply_deadline(const ni_ka *s) {
   if (!s || s->state != NI__KA_CONNECTED || !s->outstanding) return NI_TIME_NEVER;
   return s->out_deadline;
+}
+
+NI_API ni_ms ni_ka_dead_deadline(const ni_ka *s) {
+  if (!s || s->state != NI__KA_CONNECTED || !s->outstanding) return NI_TIME_NEVER;
+  return s->out_dead_at;
+}
+
+NI_API ni_ms ni_ka_last_activity(const ni_ka *s) {
+  if (!s || s->state != NI__KA_CONNECTED) return NI_TIME_NEVER;
+  return s->last_activity;
 }
 
 NI_API ni_ms ni_ka_interval(const ni_ka *s) {

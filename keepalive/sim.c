@@ -114,6 +114,7 @@ typedef struct client {
   ni_ms last_act;    /* tuner: end of the last exchange */
   int tu_waiting;    /* tuner: its keepalive is lost, waiting in vain */
   ni_ms tu_deadline; /* ...until then */
+  int in_flight;     /* a keepalive's answer is on its way */
 } client;
 
 static void client_connected(client *k, ni_ms t) {
@@ -128,6 +129,7 @@ static void client_connected(client *k, ni_ms t) {
 
 static ni_ms client_next(const client *k) {
   if (k->natidle) return ni_ka_get_expiry(&k->ka);
+  if (k->in_flight) return NI_TIME_NEVER; /* a tuner waits for its answer */
   return k->tu_waiting ? k->tu_deadline : k->last_act + ni__sim_tuner_interval(&k->tu);
 }
 
@@ -150,7 +152,7 @@ static void client_answered(client *k, ni_ms t, ni_ms rtt) {
 }
 
 static void client_unanswered(client *k, ni_ms t) {
-  /* natidle notices by its own reply deadline. */
+  /* natidle notices by its own verdict deadline. */
   if (!k->natidle) {
     k->tu_waiting = 1;
     k->tu_deadline = t + k->c->baseline_reply_ms;
@@ -159,14 +161,22 @@ static void client_unanswered(client *k, ni_ms t) {
 
 /* Count one event at time t in the windows it falls into. */
 static void tally(ni__sim_result *r, const ni__sim_config *c, ni_ms t, int wakeup, int keepalive,
-                  int failure) {
+                  int failure, int false_dead) {
   ni__sim_tally *w[2] = {&r->all, t >= c->after_ms ? &r->after : NULL};
   for (int i = 0; i < 2; i++) {
     if (!w[i]) continue;
     w[i]->wakeups += (uint64_t)wakeup;
     w[i]->keepalives += (uint64_t)keepalive;
     w[i]->failures += (uint64_t)failure;
+    w[i]->false_dead += (uint64_t)false_dead;
   }
+}
+
+/* When a packet the phone sends at t leaves its radio: at once while the
+ * radio is awake, radio_wake_ms later once it slept. */
+static ni_ms radio_depart(const ni__sim_config *c, ni_ms radio_last, ni_ms t) {
+  if (!c->radio_wake_ms || t - radio_last < c->radio_idle_ms) return t;
+  return t + c->radio_wake_ms;
 }
 
 static void tally_broken(ni__sim_result *r, const ni__sim_config *c, ni_ms from, ni_ms to) {
@@ -206,42 +216,70 @@ NI_API int ni__sim_run(const ni__sim_config *c, ni__sim_result *r) {
   const ni_ms T = c->nat_timeout_ms;
   ni_ms nat_last = 0;               /* last packet through the NAT */
   ni_ms client_last = 0;            /* last packet the client sent or got */
+  ni_ms radio_last = 0;             /* last packet through the phone's radio */
   ni_ms dead_since = NI_TIME_NEVER; /* the mapping expired then */
+  ni_ms answer_at = NI_TIME_NEVER;  /* the keepalive's answer arrives then */
+  ni_ms sent_at = 0;                /* ...and the keepalive left the client */
   ni_ms t = 0;
   uint64_t rng = c->loss_seed ? c->loss_seed : 1;
   client_connected(&k, 0);
 
-  /* Every pass sends a keepalive or reconnects, and each takes at least a
-   * millisecond of simulated time, so the loop ends; the bound only guards
-   * against a policy that stops advancing time. */
+  /* Every pass sends a keepalive, delivers its answer or reconnects, and
+   * each takes at least a millisecond of simulated time, so the loop ends;
+   * the bound only guards against a policy that stops advancing time. */
   for (uint64_t guard = 0; guard < 100000000; guard++) {
     ni_ms e = client_next(&k);
-    if (e == NI_TIME_NEVER || e >= c->duration_ms) break;
-    if (e < t) return NI_ESTATE;
-    t = e;
+    ni_ms next = e < answer_at ? e : answer_at;
+    if (next == NI_TIME_NEVER || next >= c->duration_ms) break;
+    if (next < t) return NI_ESTATE;
+    t = next;
+    if (answer_at <= e) {
+      /* The answer arrives (on a tie, before the client's deadline: it
+       * was already there). */
+      answer_at = NI_TIME_NEVER;
+      k.in_flight = 0;
+      nat_last = client_last = radio_last = t;
+      client_answered(&k, t, t - sent_at);
+      continue;
+    }
     if (dead_since == NI_TIME_NEVER && t - nat_last >= T) dead_since = nat_last + T;
     ni_ka_action a = client_act(&k, t);
     if (a == NI_KA_NOOP || a == NI_KA_REIDLE) {
       ni_ms silence = t - client_last;
-      int lost = dead_since != NI_TIME_NEVER || random_loss(c, &rng);
-      tally(r, c, t, 1, 1, lost);
+      /* The NAT sees the keepalive only once the radio let it go. */
+      ni_ms depart = radio_depart(c, radio_last, t);
+      radio_last = depart;
+      if (dead_since == NI_TIME_NEVER && depart - nat_last >= T) dead_since = nat_last + T;
+      int expired = dead_since != NI_TIME_NEVER;
+      int lost = expired || random_loss(c, &rng);
+      tally(r, c, t, 1, 1, lost, 0);
       if (lost || !in_band(c, r->cap_ms, silence)) r->last_bad_ms = t;
+      /* A keepalive whose answer is lost at random still crossed the NAT
+       * and refreshed the mapping on its way out. */
+      if (!expired) nat_last = depart;
       if (lost) {
         client_unanswered(&k, t);
       } else {
-        nat_last = client_last = t + c->rtt_ms;
-        client_answered(&k, t + c->rtt_ms, c->rtt_ms);
+        sent_at = t;
+        answer_at = depart + c->rtt_ms;
+        k.in_flight = 1;
       }
     } else if (a == NI_KA_DEAD) {
-      ni_ms done = t + c->reconnect_ms;
-      tally(r, c, t, 1, 0, 0);
+      /* Declared dead with its answer still on the way: the connection
+       * lived, and is torn down for nothing. */
+      int false_dead = answer_at != NI_TIME_NEVER;
+      answer_at = NI_TIME_NEVER;
+      k.in_flight = 0;
+      ni_ms done = radio_depart(c, radio_last, t) + c->reconnect_ms;
+      tally(r, c, t, 1, 0, 0, false_dead);
       if (dead_since != NI_TIME_NEVER) tally_broken(r, c, dead_since, done);
       dead_since = NI_TIME_NEVER;
-      nat_last = client_last = done;
+      nat_last = client_last = radio_last = done;
       client_connected(&k, done);
     }
   }
   if (dead_since != NI_TIME_NEVER) tally_broken(r, c, dead_since, c->duration_ms);
   r->final_interval_ms = k.natidle ? ni_ka_interval(&k.ka) : ni__sim_tuner_interval(&k.tu);
+  if (k.natidle) ni_ka_get_stats(&k.ka, &r->ka);
   return 0;
 }

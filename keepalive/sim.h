@@ -15,15 +15,25 @@
  *    case that decides the battery cost.
  *  - A keepalive sent while the mapping lives is answered one RTT later; the
  *    answer crosses the NAT then and restarts its silence.  One sent after
- *    expiry is lost; the client notices when its reply deadline passes
- *    (natidle: its RTT-based deadline; the baselines: baseline_reply_ms),
- *    then reconnects, which takes reconnect_ms and gives a fresh mapping.
+ *    expiry is lost; the client notices when its deadline passes (natidle:
+ *    its verdict deadline, from the round trips after such a silence, see
+ *    keepalive.h; the baselines: baseline_reply_ms), then reconnects, which
+ *    takes reconnect_ms and gives a fresh mapping.
  *  - Push is broken from the moment the mapping expired until the
  *    reconnect completes.
  *  - A wakeup is a keepalive sent or a reconnect started: each wakes the
  *    radio.  (Both happen at separate moments of the client's choosing.)
  *  - Optionally (loss_permille) an answer is lost at random although the
  *    mapping lives: the client counts a failure and reconnects for nothing.
+ *  - Optionally (radio_idle_ms, radio_wake_ms) the phone's radio sleeps
+ *    after radio_idle_ms without a packet either way, and the next packet
+ *    first waits radio_wake_ms for it to wake, as lab/link-relay models it.
+ *    The radio is on the phone's side of the NAT: a keepalive sent after a
+ *    long silence reaches the NAT radio_wake_ms later, so the NAT's silence
+ *    is that much longer than the client's, and its answer comes that much
+ *    later.  A client whose deadline passes while the answer is still on
+ *    its way declares a live connection dead (a false death) and
+ *    reconnects; the answer is then lost with the connection.
  *
  * The baselines, as published by their authors (see docs on prior art):
  *  - fixed: a keepalive after every fixed_ms of silence (K-9 24 min,
@@ -104,6 +114,9 @@ typedef struct ni__sim_config {
    * loss). */
   unsigned loss_permille;
   uint64_t loss_seed;
+  /* The radio (see the model above); 0 = a radio that never sleeps. */
+  ni_ms radio_idle_ms;
+  ni_ms radio_wake_ms;
   ni__sim_policy policy;
   ni_ms fixed_ms;  /* NI_SIM_FIXED */
   ni_ka_config ka; /* NI_SIM_NATIDLE */
@@ -115,6 +128,8 @@ typedef struct ni__sim_tally {
   uint64_t keepalives; /* keepalives sent */
   uint64_t failures;   /* keepalives lost to an expired mapping */
   ni_ms broken_ms;     /* time push was broken */
+  uint64_t false_dead; /* connections declared dead while the keepalive's
+                          answer was on its way */
 } ni__sim_tally;
 
 typedef struct ni__sim_result {
@@ -126,6 +141,7 @@ typedef struct ni__sim_result {
   /* Time of the last keepalive that failed or fell outside the band; 0 if
    * none did.  The policy "settled" if this is well before the end. */
   ni_ms last_bad_ms;
+  ni_ka_stats ka; /* NI_SIM_NATIDLE: the scheduler's counters at the end */
 } ni__sim_result;
 
 /* Fill `c` with the defaults above for a NAT timeout of nat_timeout_ms;

@@ -29,22 +29,51 @@
  * The struct fields are visible only so the caller can allocate the struct;
  * they are private: use the functions.
  *
- * Time is ni_ms, milliseconds on any monotonic clock of the caller's choice,
- * as long as every call uses the same clock.  A `now` that goes backwards is
- * treated as the latest time seen.  "Silence" is the time since the last byte
- * in either direction on the connection: a NAT forgets a mapping after its
- * idle timeout of silence, and any byte resets it.
+ * Time.  Time is ni_ms, milliseconds on one clock for every call, and that
+ * clock must keep counting while the device is suspended, because the NAT's
+ * idle timer does: a phone in deep sleep for ten minutes has had ten minutes
+ * of silence on its connection.  Use
+ *  - Linux, Android (NDK): clock_gettime(CLOCK_BOOTTIME); from Java,
+ *    SystemClock.elapsedRealtime().  Not CLOCK_MONOTONIC, which stops in
+ *    suspend; libuv's uv_now() and uv_hrtime() read CLOCK_MONOTONIC, so a
+ *    libuv program arms its timers with libuv but must read `now` for the
+ *    scheduler from CLOCK_BOOTTIME (timer delays are differences, so the
+ *    two clocks mix safely there);
+ *  - iOS, macOS: mach_continuous_time() (scaled by mach_timebase_info).
+ *    Not mach_absolute_time() nor CLOCK_UPTIME_RAW, which stop in sleep;
+ *  - Windows: QueryInterruptTime() or GetTickCount64(), which count sleep
+ *    and hibernation.  Not QueryUnbiasedInterruptTime(), which leaves them
+ *    out.
+ * With such a clock a device that slept through its alarm shows as a jump:
+ * the next call's `now` lies later than the expiry the scheduler gave by
+ * more than NI_KA_JUMP_MS (or a quarter of the interval, whichever is
+ * longer).  The connection is then verified instead of trusted: with no
+ * keepalive out, one is due at once and gets the generous deadline
+ * (reply_max_ms); a keepalive that was out gets one more reply_max_ms
+ * before its verdict.  A silence that spanned the sleep is evidence of
+ * nothing: not a silence survived, not a death, and a round trip that
+ * spanned it is no sample.  (With a clock that stops in suspend the jump
+ * cannot be seen, and a mapping that died during the sleep is only found
+ * at the next keepalive.)  A `now` that goes backwards is treated as the
+ * latest time seen.  "Silence" is the time since the last byte in either
+ * direction on the connection: a NAT forgets a mapping after its idle
+ * timeout of silence, and any byte resets it.
  *
  * How the cadence is chosen:
  *  - A known bracket (the NAT kept a mapping through lower_ms of silence and
  *    lost one after upper_ms) gives a cadence of lower_ms - margin, where the
- *    margin is max(margin_min_ms, margin_permille of lower_ms, smoothed RTT):
- *    2 s for the NAT's timer granularity and the caller's timer slop, 5 %
- *    because deferred alarms and clock drift grow with the interval, and one
- *    RTT because the NAT's silence began when the server's last packet
- *    crossed it, before the client saw that packet.
+ *    margin is max(margin_min_ms, margin_permille of lower_ms, the round
+ *    trip): 2 s for the NAT's timer granularity and the caller's timer
+ *    slop, 5 % because deferred alarms and clock drift grow with the
+ *    interval, and the round trip because the NAT's silence began when the
+ *    server's last packet crossed it, before the client saw that packet,
+ *    and ends only when the keepalive reaches it, after the phone's radio
+ *    woke up.  The round trip is the larger of the smoothed one and the
+ *    slowest recent one measured after at least half the lower bound's
+ *    silence (see ni_lat in natidle/latency.h), so a radio that takes 3 s
+ *    to wake costs 3 s of margin, not a keepalive lost at the NAT.
  *  - With nothing known (or a bracket wider than the resolution, lower/16)
- *    and `adaptive` set, the scheduler learns: it starts at start_ms, grows
+ *    and learning on, the scheduler learns: it starts at start_ms, grows
  *    the interval by half while keepalives are answered, and bisects the
  *    bracket on a failure, so it settles in O(log) failures.  Once settled
  *    it keeps the cadence just below the learned lower bound and re-probes
@@ -54,12 +83,12 @@
  *  - Never more than autologout_ms - 1 min of silence (RFC 2177: re-IDLE at
  *    least every 29 min when the server logs out after 30), and inside IDLE a
  *    re-IDLE at least that often even when traffic keeps the NAT busy.
- *  - Every keepalive has a reply deadline of max(reply_min_ms, 4 x smoothed
- *    RTT), capped at reply_max_ms (reply_max_ms before the first RTT sample):
- *    an unanswered keepalive is reported as NI_KA_DEAD within seconds, not
- *    after TCP's retransmission timeout of many minutes.  The 3-s floor
- *    covers a phone radio's wake-up from idle (1-2 s on 3G/LTE); the 15-s
- *    cap keeps a path that became slow from hiding a dead connection.
+ *  - Every keepalive has two deadlines (see "Deadlines and late answers"
+ *    below): its reply deadline, by which an answer is expected, from the
+ *    round trips measured after a comparable silence, and a later verdict
+ *    deadline, at which an unanswered keepalive is reported as NI_KA_DEAD
+ *    within seconds, not after TCP's retransmission timeout of many
+ *    minutes.  An answer between the two is late, and still an answer.
  *  - For the lower bound the caller gave (nat_lower_ms), or a longer one
  *    learned since, the margin wins over min_interval_ms: the cadence is
  *    lower - margin even below min_interval_ms (a NAT known to forget after
@@ -71,7 +100,13 @@
  *    if none) and ni_ka_warnings() has NI_KA_WARN_MARGIN set.
  *  - Not every lost keepalive is the NAT's doing: one lost at a silence that
  *    survived before is retried at the same silence before it is believed
- *    (two in a row restart learning below it).
+ *    (two in a row restart learning below it).  And the first keepalive
+ *    lost less than reply_max_ms below a lower bound the caller gave,
+ *    before any keepalive was ever answered, may have been held back past
+ *    the bound by a radio slower to wake than the margin allows: it is
+ *    excused (ni_ka_stats.excused), and the next keepalive goes at half
+ *    the lower bound to measure that radio; the margin then covers it.
+ *    Only one loss per ni_ka_init() is excused.
  *  - Not every message seen first in a keepalive's answer is a push the NAT
  *    lost: servers that poll (Cyrus without idled, Courier: about once a
  *    minute) or push after a delay report new mail late, and a keepalive's
@@ -80,13 +115,51 @@
  *    age (NI_KA_EV_PUSH_IN_NOOP); even a message that passes that test is
  *    one ambiguous signal and needs a second before it is believed.  The
  *    exact rule is under "Mail in a keepalive's answer" below.
- *  - Without learning (adaptive 0), failures may lower the cadence below
- *    the bracket given, for safety, but not for good: after reprobe_ms / 8
- *    (3 h) without a failure the bracket given is back.
+ *  - Without learning, failures may lower the cadence below the bracket
+ *    given, for safety, but not for good: after reprobe_ms / 8 (3 h)
+ *    without a failure the bracket given is back.  A slow answer is never
+ *    a failure: it says nothing about the NAT.
+ *
+ * Deadlines and late answers.  A keepalive that left after a silence s
+ * gets
+ *
+ *     reply timeout   R = max(reply_min_ms, NI_KA_REPLY_FACTOR x W
+ *                             + NI_KA_REPLY_SLACK_MS), at most reply_max_ms,
+ *     verdict timeout V = min(2 x R, reply_max_ms), and never less than R,
+ *
+ * where W is the slowest of the recent round trips measured after a silence
+ * of at least min(s, NI_LAT_SLEEP_MS) (ni_lat_worst_after()).  Before any
+ * such round trip is known, nothing is known of how long the radio takes
+ * to wake after such a silence, and R = V = reply_max_ms, the generous cap.
+ * Every answered keepalive is a sample, with the silence before it, so the
+ * next deadline after a like silence covers it.  The scheduler arms its
+ * expiry at the verdict (ni_ka_dead_deadline()); the reply deadline
+ * (ni_ka_reply_deadline()) only tells an answer on time from a late one.
+ * A late answer, after the reply deadline and before the verdict, is an
+ * answer like any other: a success for the silence before it, a sample for
+ * the estimator, and counted in ni_ka_stats.late.  The caller needs to do
+ * nothing for it but report NI_KA_EV_KA_ANSWERED as usual.  So the design
+ * is: the caller tears the connection down only at NI_KA_DEAD, which comes
+ * at the second, longer deadline, and sends nothing in between.
+ *
+ * Even an answer read after NI_KA_DEAD, before the caller reported the
+ * connection closed (NI_KA_EV_LOST) or a new one (NI_KA_EV_CONNECTED), e.g.
+ * bytes already in the socket buffer when the verdict's timer fired, takes
+ * the verdict back when reported as NI_KA_EV_KA_ANSWERED (its NI_KA_EV_RX
+ * before it is refused, as any RX while disconnected, and changes
+ * nothing): what the death taught is undone, the answer teaches as a late
+ * one, and the session is connected again, on the same connection if the
+ * caller still has it (ni_ka_stats.revived).  A caller that closed the
+ * connection at NI_KA_DEAD may report NI_KA_EV_LOST (accepted once, it
+ * teaches nothing and ends that chance) and goes on with its reconnect.
  *
  * Persisting what was learned: ni_ka_bracket() gives the bracket and a change
  * counter; ni_ka_state_save()/ni_ka_state_load() keep one bracket per network
- * label in a small text file written atomically.
+ * label in a small text file written atomically.  The counter is the way to
+ * learn that the bracket changed, instead of a callback: the scheduler
+ * changes it only inside an ni_ka_ call the caller made, so the caller
+ * compares it after its calls (e.g. after each batch of events, or before
+ * re-arming its timer) and saves when it moved, without re-entrancy.
  *
  * Several sessions of one process (several accounts) should share wakeups:
  * put them in an ni_ka_group and arm one timer for the group.
@@ -95,6 +168,7 @@
 #define NATIDLE_KEEPALIVE_H
 
 #include "natidle/common.h"
+#include "natidle/latency.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -107,8 +181,19 @@ extern "C" {
 #define NI_KA_MIN_INTERVAL_MS 10000u            /* never more often than 10 s */
 #define NI_KA_START_MS 60000u                   /* first learning probe: 60 s */
 #define NI_KA_REPLY_MIN_MS 3000u                /* reply deadline floor */
-#define NI_KA_REPLY_MAX_MS 15000u               /* reply deadline cap */
+#define NI_KA_REPLY_MAX_MS 15000u               /* reply and verdict cap */
 #define NI_KA_REPROBE_MS (24u * 3600u * 1000u)  /* re-probe upward once a day */
+/* The reply timeout from round trips measured after a comparable silence:
+ * twice the slowest, plus a second (see "Deadlines and late answers").
+ * Twice, because the slowest recent wake-up is not the slowest there will
+ * be; the second, for the server's own time to answer. */
+#define NI_KA_REPLY_FACTOR 2u
+#define NI_KA_REPLY_SLACK_MS 1000u
+/* A call whose `now` is later than the expiry the scheduler gave by more
+ * than this, or by more than a quarter of the interval, whichever is
+ * longer, means the device slept through its alarm (see "Time" above).
+ * Shorter delays are a phone's deferred alarms, which the margin covers. */
+#define NI_KA_JUMP_MS 10000u
 /* The floor of the cadence: no keepalive more often than every 2 s, unless
  * min_interval_ms is set lower.  A phone's radio stays up about 2 s after a
  * packet, so a shorter cadence keeps it up for good: the connection is then
@@ -123,12 +208,31 @@ extern "C" {
 /* The push delay estimate is the largest of the last 16 to 32 delays. */
 #define NI_KA_PUSH_WINDOW 16u
 
-/* What the scheduler was told and how it should behave.  Fill it with
- * ni_ka_config_default() and change what you know.  A config that did not
- * come from ni_ka_config_default() (e.g. one zeroed with memset or `= {0}`)
- * is accepted too: every field left at 0 then takes its default, `adaptive`
- * included (learning on); only in a config made by ni_ka_config_default()
- * does adaptive 0 mean "do not learn". */
+/* ni_ka_config.adaptive: learning off, whatever else the config holds. */
+#define NI_KA_LEARN_OFF (-1)
+
+/*
+ * What the scheduler was told and how it should behave.  A config zeroed
+ * with memset or `= {0}` means every default, learning included: each field
+ * left at 0 takes its default (the NI_KA_ values above for autologout_ms,
+ * margin_min_ms, margin_permille, min_interval_ms, start_ms, reprobe_ms,
+ * reply_min_ms, reply_max_ms; 1 for seed) or means "unknown" or
+ * "automatic" where there is no default value (nat_lower_ms, nat_upper_ms,
+ * margin_ms, max_interval_ms, coalesce_ms, each described below).  So
+ * ni_ka_config_default() is a convenience, not a requirement: it fills in
+ * those same defaults.  Learning is controlled by `adaptive`:
+ *
+ *     adaptive        zeroed config      config from ni_ka_config_default()
+ *     1 (or > 0)      learn              learn (its value)
+ *     0               learn (default)    do not learn
+ *     NI_KA_LEARN_OFF do not learn       do not learn
+ *
+ * NI_KA_LEARN_OFF is the explicit way to turn learning off in any config;
+ * the middle line keeps older callers that set adaptive 0 after
+ * ni_ka_config_default() working as before.  (The private `defaulted`
+ * field tells the two kinds of config apart; a struct copy of a config
+ * from ni_ka_config_default() counts as one.)
+ */
 typedef struct ni_ka_config {
   /* The NAT's idle timeout bracket, if measured (e.g. by natidle probe, or
    * loaded with ni_ka_state_load()): a mapping survived lower_ms of silence
@@ -139,7 +243,8 @@ typedef struct ni_ka_config {
    * kept one minute below it.  0 = default (30 min). */
   ni_ms autologout_ms;
   /* Safety margin below the learned lower bound.  0 = automatic:
-   * max(margin_min_ms, margin_permille/1000 x lower bound, smoothed RTT). */
+   * max(margin_min_ms, margin_permille/1000 x lower bound, round trip; see
+   * the top of this file). */
   ni_ms margin_ms;
   ni_ms margin_min_ms;
   unsigned margin_permille;
@@ -152,16 +257,16 @@ typedef struct ni_ka_config {
    * autologout limit applies. */
   ni_ms min_interval_ms;
   ni_ms max_interval_ms;
-  /* Learning: 1 = learn the bracket online (default), 0 = keep the cadence
-   * given by the bracket, never probing upward (failures still lower it
-   * for a while, for safety; see the top of this file).  Without learning,
-   * a bracket with only upper_ms gives half of it, and no bracket at all
-   * gives start_ms.  0 means "off" only in a config made by
-   * ni_ka_config_default() (see above). */
+  /* Learning (see the table above): learn the bracket online, or keep the
+   * cadence given by the bracket, never probing upward (failures still
+   * lower it for a while, for safety; see the top of this file).  Without
+   * learning, a bracket with only upper_ms gives half of it, and no
+   * bracket at all gives start_ms. */
   int adaptive;
   ni_ms start_ms;   /* first interval tried when nothing is known */
   ni_ms reprobe_ms; /* time between upward re-probes once settled */
-  /* Reply deadline bounds for every keepalive. */
+  /* Bounds of every keepalive's reply timeout; reply_max_ms also bounds its
+   * verdict timeout (see "Deadlines and late answers"). */
   ni_ms reply_min_ms;
   ni_ms reply_max_ms;
   /* How far a keepalive may be pulled forward to share another session's
@@ -182,12 +287,15 @@ typedef enum ni_ka_action {
   NI_KA_NOOP,     /* outside IDLE: send "tag NOOP" */
   NI_KA_REIDLE,   /* inside IDLE: send "DONE", then "tag IDLE" (cheaper than
                      leaving IDLE for a NOOP: one round trip) */
-  NI_KA_DEAD      /* the keepalive was not answered by its reply deadline:
-                     the connection is dead; close it and reconnect, then
-                     report NI_KA_EV_CONNECTED */
+  NI_KA_DEAD      /* the keepalive was not answered by its verdict
+                     deadline: the connection is dead; close it and
+                     reconnect, then report NI_KA_EV_CONNECTED (an answer
+                     read before the close may still take the verdict
+                     back: see "Deadlines and late answers") */
 } ni_ka_action;
 
-/* What happened on the connection. */
+/* What happened on the connection.  When to report which is in "The event
+ * protocol" below. */
 typedef enum ni_ka_event_type {
   NI_KA_EV_CONNECTED = 1, /* logged in and ready (mailbox selected): the
                              silence clock starts */
@@ -199,14 +307,16 @@ typedef enum ni_ka_event_type {
                              other commands */
   NI_KA_EV_KA_SENT,       /* optional: the keepalive asked for by the last
                              handle_expiry actually left only now (e.g.
-                             after a write queue); restarts its deadline */
+                             after a write queue); restarts its deadlines */
   NI_KA_EV_KA_ANSWERED,   /* the keepalive was answered (tagged OK of the
-                             NOOP, or of DONE for a re-IDLE); rtt_ms set */
+                             NOOP, or of DONE for a re-IDLE); rtt_ms set.
+                             Also right after NI_KA_DEAD: a late answer */
   NI_KA_EV_KA_UNANSWERED, /* the caller gave up on the keepalive itself
                              (the scheduler reports NI_KA_DEAD on its own
                              deadline; use this only for other reasons) */
   NI_KA_EV_LOST,          /* the connection broke (RST, FIN, error);
-                             silent_ms = its silence when it broke */
+                             silent_ms = its silence when it broke;
+                             permanent = the caller gives up for good */
   NI_KA_EV_PUSH_IN_IDLE,  /* new mail was pushed inside IDLE (EXISTS/RECENT/
                              FETCH): push works at the current silence */
   NI_KA_EV_PUSH_IN_NOOP,  /* a new message was seen first in the answer to
@@ -229,7 +339,7 @@ typedef enum ni_ka_event_type {
 typedef struct ni_ka_event {
   ni_ka_event_type type;
   /* KA_ANSWERED: the keepalive's round trip; 0 = let the scheduler use the
-   * time since it asked for the keepalive. */
+   * time since the keepalive left (handle_expiry, or KA_SENT). */
   ni_ms rtt_ms;
   /* LOST: how long the connection had been silent when it broke, if the
    * caller knows it died on its own (e.g. a RST while nothing was sent);
@@ -241,7 +351,99 @@ typedef struct ni_ka_event {
   ni_ms age_ms;
   /* PUSH_DELAY: from the message's arrival on the server to its push (ms). */
   ni_ms delay_ms;
+  /* LOST: nonzero when the caller will not reconnect without a change only
+   * the user can make (login or token refused, account disabled, server
+   * certificate rejected, the mailbox gone).  The session then stops
+   * (NI_KA_ST_STOPPED): nothing is due, ni_ka_get_expiry() is
+   * NI_TIME_NEVER, every event but this one and PUSH_DELAY is refused
+   * with NI_ESTATE, until ni_ka_init().  Such a loss teaches nothing about
+   * the NAT.  Valid in any state, so a reconnect that fails for good (no
+   * CONNECTED since the last loss) is reported too. */
+  int permanent;
 } ni_ka_event;
+
+/*
+ * The event protocol: which IMAP wire event is which call.  `now` is the
+ * time the caller saw the event (read it from the clock once per batch of
+ * bytes handled; see "Time" above).  Every call may move the expiry:
+ * re-arm the timer after the last call of a batch.
+ *
+ *   on the wire                                    call
+ *   ---------------------------------------------  ----------------------------
+ *   connection set up: greeting, (STARTTLS,)       nothing until ready, then
+ *   LOGIN/AUTHENTICATE, SELECT, any resync done    NI_KA_EV_CONNECTED
+ *   any bytes received (every response, untagged   NI_KA_EV_RX, first, for
+ *   or tagged, "+" continuations included)         each batch read
+ *   any bytes sent by the application (its own     NI_KA_EV_TX
+ *   commands, "tag IDLE", NOTIFY, FETCH...)
+ *   "tag IDLE" answered by "+ idling"              NI_KA_EV_RX, then
+ *                                                  NI_KA_EV_IDLE_ENTERED
+ *   DONE (the application's, to run commands)      NI_KA_EV_TX; its tagged OK:
+ *   answered by the IDLE's tagged OK               RX, then NI_KA_EV_IDLE_LEFT
+ *   handle_expiry() returned NI_KA_NOOP/REIDLE:    nothing more (the keepalive
+ *   "tag NOOP", or "DONE" (then "tag IDLE")        counts as sent at that
+ *   written at once                                `now`); its bytes may also
+ *                                                  be reported as TX
+ *   ...written only later (queued behind other     NI_KA_EV_KA_SENT when it
+ *   writes)                                        leaves
+ *   the keepalive's answer: the NOOP's tagged OK,  NI_KA_EV_RX, then
+ *   or for a re-IDLE the tagged OK of the IDLE      NI_KA_EV_KA_ANSWERED
+ *   that DONE ended                                (rtt_ms, or 0)
+ *   for a re-IDLE, the new IDLE's "+ idling"       NI_KA_EV_RX,
+ *                                                  NI_KA_EV_IDLE_ENTERED
+ *   EXISTS / RECENT / FETCH pushed inside IDLE     NI_KA_EV_RX, then
+ *                                                  NI_KA_EV_PUSH_IN_IDLE; and
+ *                                                  NI_KA_EV_PUSH_DELAY with
+ *                                                  now - INTERNALDATE once the
+ *                                                  date is known (per message)
+ *   a new message seen first in a keepalive's      NI_KA_EV_PUSH_IN_NOOP with
+ *   answer (an EXISTS before its tagged OK, or     age_ms = time the keepalive
+ *   found by the FETCH right after it)             left - INTERNALDATE (per
+ *                                                  message; 0 if unknown)
+ *   the connection broke: RST, FIN, TLS or read    NI_KA_EV_LOST, silent_ms =
+ *   error, BYE, while nothing of ours awaited an   now - ni_ka_last_activity()
+ *   answer                                         if it broke on its own in
+ *                                                  a silence, else 0
+ *   ...or the caller tore it down (a command       NI_KA_EV_LOST, silent_ms 0
+ *   timed out, the application closed it, a        (after NI_KA_DEAD, which
+ *   network change)                                ended the session already,
+ *                                                  optional: it only ends a
+ *                                                  late answer's chance)
+ *   login refused / account gone / certificate     NI_KA_EV_LOST, permanent 1
+ *   rejected (at any point, also while
+ *   reconnecting): the caller gives up
+ *   the caller gives up on a keepalive for a       NI_KA_EV_KA_UNANSWERED
+ *   reason of its own
+ *
+ * Pipelined DONE + IDLE: a caller may write "DONE" and the next "tag IDLE"
+ * together.  The keepalive is still answered by the tagged OK of the IDLE
+ * that DONE ended (NI_KA_EV_KA_ANSWERED, which also restarts the re-IDLE
+ * clock), and the new IDLE's "+ idling" that follows is
+ * NI_KA_EV_IDLE_ENTERED.  Nothing is reported for the second command
+ * before its "+": the session stays in IDLE for the scheduler throughout,
+ * so the next keepalive is a re-IDLE again.  Do not report IDLE_LEFT for a
+ * keepalive's DONE.
+ *
+ * Valid events per state (ni_ka_get_status()); anything else returns
+ * NI_ESTATE and changes nothing but the time seen (see ni_ka_on_event()):
+ *
+ *   NI_KA_ST_DOWN     CONNECTED, PUSH_DELAY; right after NI_KA_DEAD also
+ *   (disconnected)    KA_ANSWERED (a late answer: back to UP) and LOST
+ *                     (the caller closed it: teaches nothing, returns 0);
+ *                     LOST with permanent set.
+ *   NI_KA_ST_UP       CONNECTED (a new connection replaces this one), RX,
+ *   (connected, no    TX, IDLE_ENTERED, IDLE_LEFT, LOST, PUSH_IN_IDLE,
+ *   keepalive out)    PUSH_DELAY; PUSH_IN_NOOP only after a keepalive was
+ *                     answered on this connection.
+ *   NI_KA_ST_WAITING  everything UP takes, and KA_SENT, KA_ANSWERED,
+ *   (a keepalive out) KA_UNANSWERED, PUSH_IN_NOOP.
+ *   NI_KA_ST_STOPPED  PUSH_DELAY, LOST with permanent set (returns 0, no
+ *                     change); nothing else until ni_ka_init().
+ *
+ * A caller computes the silence of its connection as
+ * now - ni_ka_last_activity(): the time of the last byte either way as
+ * reported (RX, TX, any event that implies bytes, a keepalive sent).
+ */
 
 /*
  * Mail in a keepalive's answer (NI_KA_EV_PUSH_IN_NOOP).  Servers that poll
@@ -272,23 +474,42 @@ typedef struct ni_ka_event {
  *  - Otherwise it is a late push, and the keepalive counts as survived.
  * When a > s, the push was not sent before the silence began, while the
  * mapping was alive: the server's delay is at least a - s, and that is
- * learned too.
+ * learned too.  The rule holds for late answers as for answers on time.
+ * The messages of a keepalive whose silence spanned a sleep, or that left
+ * before ni_ka_reconfigure(), teach nothing.
  */
 
 /* Counters, for reports and the benchmark. */
 typedef struct ni_ka_stats {
   uint64_t keepalives; /* NOOP + REIDLE asked for */
-  uint64_t answered;   /* keepalives answered */
-  uint64_t dead;       /* keepalives that missed their deadline or were
-                          reported unanswered */
+  uint64_t answered;   /* keepalives answered (late ones included) */
+  uint64_t dead;       /* keepalives that missed their verdict deadline or
+                          were reported unanswered */
   uint64_t lost;       /* NI_KA_EV_LOST events */
   uint64_t probes;     /* keepalives that were learning probes */
   uint64_t failures;   /* silences the NAT did not survive (dead, a
                           telling loss, a message in a keepalive's answer
                           that is evidence by the rule above), believed
-                          or not yet */
+                          or not yet, excused ones included */
   uint64_t pulled;     /* keepalives sent early to share a group wakeup */
+  uint64_t late;       /* keepalives answered after their reply deadline */
+  uint64_t revived;    /* NI_KA_DEAD verdicts taken back by an answer read
+                          before the connection was closed */
+  uint64_t excused;    /* losses not held against the NAT: the radio's
+                          wake-up, not yet measured, may have held the
+                          keepalive back (see the top of this file) */
+  uint64_t jumps;      /* times the device slept through its alarm */
 } ni_ka_stats;
+
+/* Where a session stands (ni_ka_get_status()). */
+typedef enum ni_ka_status {
+  NI_KA_ST_DOWN = 0, /* no connection: nothing is due */
+  NI_KA_ST_UP,       /* connected, no keepalive out: the next one is due at
+                        ni_ka_get_expiry() */
+  NI_KA_ST_WAITING,  /* connected, a keepalive is out: its verdict is due at
+                        ni_ka_get_expiry() */
+  NI_KA_ST_STOPPED   /* given up for good (a permanent NI_KA_EV_LOST) */
+} ni_ka_status;
 
 struct ni_ka_group;
 
@@ -307,29 +528,53 @@ typedef struct ni__ka_heap {
   size_t n;
 } ni__ka_heap;
 
+/* Private: what a NI_KA_DEAD verdict changed, so that a late answer can
+ * take it back. */
+typedef struct ni__ka_undo {
+  ni_ms lower, upper, strike, reprobe_at, last_failure;
+  uint64_t failures, excused_n;
+  int recreates, excused, measure;
+  int action; /* the keepalive's ni_ka_action */
+} ni__ka_undo;
+
 /* One push session's scheduler.  Caller-allocated; fields are private. */
 typedef struct ni_ka {
   ni_ka_config cfg;
-  int state;       /* private: disconnected / connected */
+  int state;       /* private: disconnected / connected / stopped */
   int in_idle;     /* the session sits in IDLE */
   int outstanding; /* keepalive awaiting its answer: its ni_ka_action */
   int out_probe;   /* ...and it was a learning probe */
   int out_taint;   /* ...and what mail in its answer said (0 nothing,
                       1 ambiguous, 2 evidence) */
-  int out_void;    /* ...and it left before a reconfiguration: it teaches
-                      nothing about the new network */
+  int out_void;    /* ...and it teaches nothing about the NAT: it left
+                      before a reconfiguration, or its silence spanned a
+                      sleep */
+  int out_blind;   /* ...and it left with no round trip known after a
+                      comparable silence */
+  int out_slept;   /* ...and the device slept while it was out: its round
+                      trip is no sample */
+  int out_grace;   /* ...and its verdict was put off once for that */
   int prev_taint;  /* the same for the last answered keepalive */
   int probing;     /* the current interval is a learning probe */
   int floor_hit;   /* the steady cadence was raised to the floor */
   int recreates;   /* the NAT re-creates forgotten mappings: answers do
                       not prove a silence was survived */
+  int excused;     /* a loss was excused (one per ni_ka_init()) */
+  int measure;     /* ...so the next keepalive measures the radio */
+  int verify;      /* the device slept through its alarm: a keepalive is
+                      due at verify_at, to verify the connection */
+  int slept;       /* the silence in progress spanned that sleep */
+  int revivable;   /* a NI_KA_DEAD verdict a late answer may take back */
   int have_rtt;
   ni_ms now;           /* latest time seen */
   ni_ms last_activity; /* last byte either way */
   ni_ms idle_since;    /* IDLE (re)entered */
   ni_ms out_sent_at;   /* outstanding keepalive left */
-  ni_ms out_deadline;  /* ...and must be answered by */
+  ni_ms out_deadline;  /* ...should be answered by (reply deadline) */
+  ni_ms out_dead_at;   /* ...is declared dead then (verdict deadline) */
+  ni_ms out_timeout;   /* ...its reply timeout */
   ni_ms out_silence;   /* silence when it left */
+  ni_ms verify_at;     /* the verification is due then */
   ni_ms prev_silence;  /* silence of the last answered keepalive */
   ni_ms prev_lower;    /* bracket and strike before that answer, to undo */
   ni_ms prev_upper;    /* its success if mail in it says so */
@@ -337,10 +582,12 @@ typedef struct ni_ka {
   int prev_valid;
   ni_ms lower, upper; /* learned bracket; upper NI_TIME_NEVER = unknown */
   ni_ms srtt, rttvar;
+  ni_lat lat;          /* round trips with the silence before each */
   ni_ms interval;      /* silence after which the next keepalive is due */
   ni_ms reprobe_at;    /* earliest next upward re-probe; 0 = not set */
   ni_ms strike;        /* silence of an unconfirmed loss; 0 = none */
   ni_ms last_failure;  /* time of the last failure, believed or not */
+  ni__ka_undo undo;    /* what the last NI_KA_DEAD verdict changed */
   ni_ms push_max[2];   /* largest push delay of the current and of the
                           previous window of NI_KA_PUSH_WINDOW samples */
   unsigned push_n;     /* samples in the current window */
@@ -355,57 +602,84 @@ typedef struct ni_ka {
                           ni_ka_init() tells a member from stale memory */
 } ni_ka;
 
-/* Fill `c` with the defaults above: nothing known, adaptive, 30-min
+/* Fill `c` with the defaults above: nothing known, learning on, 30-min
  * autologout, automatic margin, seed 1. */
 NI_API void ni_ka_config_default(ni_ka_config *c);
 
 /* Initialise `s` from `c` (copied).  The session starts disconnected: report
- * NI_KA_EV_CONNECTED when it is ready.  Zero fields of `c` that have a
- * default take it (see ni_ka_config).  `s` may be uninitialised memory, or
- * a session already initialised: one that is in an ni_ka_group stays in it
- * (at its new, disconnected, place), so re-initialising a member is safe.
- * A session that is configured for a NAT timeout it cannot keep the margin
- * below is still initialised: see ni_ka_warnings().  Returns 0, or
- * NI_EUSAGE if a pointer is NULL or the config is inconsistent (lower >
- * upper when both are given, min_interval_ms > max_interval_ms,
- * reply_min_ms > reply_max_ms, margin_permille >= 1000); `s` is then left
- * as it was. */
+ * NI_KA_EV_CONNECTED when it is ready.  Zero fields of `c` take their
+ * default (see ni_ka_config).  `s` may be uninitialised memory, or a
+ * session already initialised (a stopped one too): one that is in an
+ * ni_ka_group stays in it (at its new, disconnected, place), so
+ * re-initialising a member is safe.  Everything learned is forgotten,
+ * round trips included; keep the bracket with ni_ka_bracket() first to
+ * carry it over.  A session that is configured for a NAT timeout it cannot
+ * keep the margin below is still initialised: see ni_ka_warnings().
+ * Returns 0, or NI_EUSAGE if a pointer is NULL or the config is
+ * inconsistent (lower > upper when both are given, min_interval_ms >
+ * max_interval_ms, reply_min_ms > reply_max_ms, margin_permille >= 1000);
+ * `s` is then left as it was. */
 NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c);
 
 /* Replace what a live session was told, at `now`: e.g. on a network change,
  * the bracket stored for the new network (or none).  The bracket, its
  * pending strike and the re-probe clock are taken from `c` as by
- * ni_ka_init(); the connection state, an outstanding keepalive (whose
- * outcome then teaches nothing), the counters, the RTT estimate, the
- * server's push delay and the group membership are kept.  Returns 0, or
- * NI_EUSAGE as ni_ka_init() (the session is then unchanged). */
+ * ni_ka_init(); the connection state (stopped included), an outstanding
+ * keepalive (whose outcome then teaches nothing about the NAT), the
+ * counters, the RTT estimate and round trips after silences, the server's
+ * push delay and the group membership are kept.  A NI_KA_DEAD verdict can
+ * no longer be taken back.  Returns 0, or NI_EUSAGE as ni_ka_init() (the
+ * session is then unchanged). */
 NI_API int ni_ka_reconfigure(ni_ka *s, const ni_ka_config *c, ni_ms now);
 
 /* Tell the scheduler what happened at time `now` (ms).  Returns 0,
  * NI_EUSAGE for a NULL pointer or an unknown event type, or NI_ESTATE for an
- * event that makes no sense in the current state (e.g. KA_ANSWERED with no
- * keepalive outstanding); such an event is ignored, the scheduler stays
- * consistent. */
+ * event that makes no sense in the current state (see "The event protocol"
+ * above; e.g. KA_ANSWERED with no keepalive outstanding); such an event is
+ * ignored, the scheduler stays consistent (its `now` still counts as time
+ * seen, a jump in it included). */
 NI_API int ni_ka_on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now);
 
-/* When ni_ka_handle_expiry() must next be called (ms, same clock as `now`);
- * NI_TIME_NEVER when nothing is due (disconnected).  Call it again after
- * every other ni_ka_ call and re-arm the timer. */
+/* When ni_ka_handle_expiry() must next be called (ms, same clock as `now`):
+ * the next keepalive's due time, or the outstanding keepalive's verdict
+ * deadline; NI_TIME_NEVER when nothing is due (disconnected, stopped).
+ * Call it again after every other ni_ka_ call and re-arm the timer. */
 NI_API ni_ms ni_ka_get_expiry(const ni_ka *s);
 
 /* Run what is due at `now`: returns the action the caller must take now
  * (NI_KA_NONE if nothing was due).  A NOOP or REIDLE is counted as sent at
- * `now` and its reply deadline starts; NI_KA_DEAD means the connection must
- * be closed and re-established. */
+ * `now` and its deadlines start; NI_KA_DEAD means the connection must be
+ * closed and re-established.  A `now` past the expiry by more than the jump
+ * threshold (see "Time") verifies the connection instead of trusting it:
+ * a keepalive with the generous deadline, or a verdict put off once. */
 NI_API ni_ka_action ni_ka_handle_expiry(ni_ka *s, ni_ms now);
 
-/* The time budget (ms) an answer to a keepalive sent now would get:
- * max(reply_min_ms, 4 x smoothed RTT), at most reply_max_ms. */
+/* Where the session stands: NI_KA_ST_DOWN, _UP, _WAITING or _STOPPED
+ * (NI_KA_ST_DOWN for NULL). */
+NI_API ni_ka_status ni_ka_get_status(const ni_ka *s);
+
+/* The reply timeout (ms) a keepalive gets when it leaves after
+ * ni_ka_interval() of silence (see "Deadlines and late answers"): from the
+ * round trips measured after such a silence, reply_max_ms while none is
+ * known; always within [reply_min_ms, reply_max_ms]. */
 NI_API ni_ms ni_ka_reply_timeout(const ni_ka *s);
 
-/* The absolute reply deadline (ms) of the outstanding keepalive, or
- * NI_TIME_NEVER when none is outstanding. */
+/* The absolute reply deadline (ms) of the outstanding keepalive, after
+ * which its answer is late (but still an answer), or NI_TIME_NEVER when
+ * none is outstanding. */
 NI_API ni_ms ni_ka_reply_deadline(const ni_ka *s);
+
+/* The absolute verdict deadline (ms) of the outstanding keepalive, when
+ * ni_ka_handle_expiry() reports NI_KA_DEAD if no answer came, or
+ * NI_TIME_NEVER when none is outstanding.  Never before the reply
+ * deadline. */
+NI_API ni_ms ni_ka_dead_deadline(const ni_ka *s);
+
+/* The time (ms) of the last byte either way on the current connection, as
+ * reported (the connection's start, RX, TX, a keepalive sent...), so that
+ * the caller can compute its silence as now - this; NI_TIME_NEVER when
+ * there is no connection (down or stopped). */
+NI_API ni_ms ni_ka_last_activity(const ni_ka *s);
 
 /* The silence (ms) after which the next keepalive is due: the current
  * cadence, or the learning probe being tried. */
@@ -416,8 +690,8 @@ NI_API ni_ms ni_ka_interval(const ni_ka *s);
 NI_API int ni_ka_is_probing(const ni_ka *s);
 
 /* The safety margin (ms) the steady cadence keeps below the lower bound:
- * max(margin_min_ms, margin_permille of the lower bound, smoothed RTT), or
- * margin_ms when set; less when a floor (see the top of this file) holds
+ * max(margin_min_ms, margin_permille of the lower bound, round trip; see
+ * the top of this file), or margin_ms when set; less when a floor holds
  * the cadence closer to the lower bound: lower bound - floor, or 0 when
  * the floor is at or above the lower bound. */
 NI_API ni_ms ni_ka_margin(const ni_ka *s);
@@ -436,13 +710,22 @@ NI_API unsigned ni_ka_warnings(const ni_ka *s);
  * from mail in keepalive answers older than the silence before them): the
  * largest of the last NI_KA_PUSH_WINDOW to 2 x NI_KA_PUSH_WINDOW delays.
  * NI_TIME_NEVER while fewer than NI_KA_PUSH_MIN_SAMPLES delays were
- * reported. */
+ * reported.  A caller may use it to tell a late push from a lost one in
+ * its own reports, as the scheduler does (see "Mail in a keepalive's
+ * answer"). */
 NI_API ni_ms ni_ka_push_delay(const ni_ka *s);
 
 /* The bracket learned so far: *lower = longest silence seen survived,
  * *upper = shortest silence seen fatal; 0 = unknown for either.  Either
- * pointer may be NULL.  Returns a counter that grows every time the bracket
- * changes, so the caller saves it (ni_ka_state_save) only when it moved. */
+ * pointer may be NULL.  Returns the bracket's change counter: it grows
+ * every time the bracket changes (and may grow when it was reset to the
+ * same values, e.g. by ni_ka_reconfigure()), and never otherwise.  This is
+ * how a caller learns of a change (see "Persisting what was learned"):
+ *
+ *     unsigned gen = ni_ka_bracket(&ka, &lo, &up);
+ *     if (gen != saved_gen) { ni_ka_state_save(path, net, lo, up, t);
+ *                             saved_gen = gen; }
+ */
 NI_API unsigned ni_ka_bracket(const ni_ka *s, ni_ms *lower, ni_ms *upper);
 
 /* Copy the counters into *out. */

@@ -3,9 +3,11 @@
  * and times (3 bytes per step: what, how much time passes, a parameter).
  * Two sessions share a group; the steps drive the first one, and may also
  * re-initialise or re-configure it in the group (a client on a network
- * change).  It must never ask to be called in the past again after
- * handling an expiry, its interval, reply timeout and bracket must stay
- * sane, and the group's heaps must stay consistent.
+ * change).  Time steps reach an hour, so the device "sleeps through its
+ * alarm" often; a loss is now and then one for good (the session stops
+ * until a re-init).  It must never ask to be called in the past again
+ * after handling an expiry, its interval, deadlines, status and bracket
+ * must stay sane, and the group's heaps must stay consistent.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                        .rtt_ms = (ni_ms)arg * 40u,
                        .silent_ms = (ni_ms)arg * 15000u,
                        .age_ms = (ni_ms)arg * 2000u,
-                       .delay_ms = (ni_ms)arg * 500u};
+                       .delay_ms = (ni_ms)arg * 500u,
+                       .permanent = arg >= 250};
       int rc = ni_ka_on_event(&k, &e, now);
       if (rc != 0 && rc != NI_ESTATE) abort();
     }
@@ -80,6 +83,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
      * than the lower bound itself, and all of it without a warning. */
     if (lo && ni_ka_margin(&k) > lo && ni_ka_warnings(&k)) abort();
     if (ni_ka_warnings(&k) & ~NI_KA_WARN_MARGIN) abort();
+    /* Deadlines: the verdict never before the reply deadline, and within
+     * reply_max_ms of it; both exactly while a keepalive is out.  Only a
+     * connected session has a last activity; a stopped one has nothing
+     * due. */
+    ni_ka_status st = ni_ka_get_status(&k);
+    ni_ms rd = ni_ka_reply_deadline(&k), dd = ni_ka_dead_deadline(&k);
+    if ((st == NI_KA_ST_WAITING) != (dd != NI_TIME_NEVER) ||
+        (rd == NI_TIME_NEVER) != (dd == NI_TIME_NEVER))
+      abort();
+    if (dd != NI_TIME_NEVER && (dd < rd || dd - rd > 15000u)) abort();
+    if ((st == NI_KA_ST_UP || st == NI_KA_ST_WAITING) != (ni_ka_last_activity(&k) != NI_TIME_NEVER))
+      abort();
+    if ((st == NI_KA_ST_DOWN || st == NI_KA_ST_STOPPED) && ni_ka_get_expiry(&k) != NI_TIME_NEVER)
+      abort();
   }
   if (ni_ka_group_remove(&g, &k) != 0 || ni_ka_group_remove(&g, &other) != 0) abort();
   return 0;
