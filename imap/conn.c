@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include "imap/conn_internal.h"
@@ -37,6 +38,12 @@ typedef struct {
 } wreq;
 
 ni_ms ni_imap_now(void) {
+#ifdef CLOCK_BOOTTIME
+  /* Linux-specific (since 2.6.39): counts the time spent suspended. */
+  struct timespec ts;
+  if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+    return (ni_ms)ts.tv_sec * 1000u + (ni_ms)ts.tv_nsec / 1000000u;
+#endif
   return (ni_ms)(uv_hrtime() / 1000000u);
 }
 

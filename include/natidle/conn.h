@@ -14,9 +14,10 @@
  * keepalive (SO_KEEPALIVE stays off), no automatic NOOP.  natidle measures
  * silence, and any packet would refresh a NAT mapping.
  *
- * Time: every timestamp is ni_imap_now(), milliseconds on the monotonic
- * clock libuv uses (uv_hrtime() / 1e6).  Callers compare against the same
- * clock.
+ * Time: every timestamp is ni_imap_now(), milliseconds on a clock that
+ * keeps counting while the device is suspended (CLOCK_BOOTTIME on Linux and
+ * Android), because a NAT's idle timer runs on while a phone sleeps.
+ * Callers compare against the same clock.
  *
  * Memory and callbacks follow the libuv rules: the connection's handles are
  * freed in their close callbacks, so ni_imap_free() only starts the teardown
@@ -134,7 +135,11 @@ typedef struct ni_imap_cb {
 typedef void (*ni_imap_done_cb)(ni_imap *c, int status, const ni_resp *tagged, void *arg);
 
 /* The clock every natidle timestamp uses: milliseconds since an arbitrary
- * point, monotonic (uv_hrtime() / 1e6). */
+ * point, monotonic, and counting suspended time (CLOCK_BOOTTIME where the
+ * system has it, else CLOCK_MONOTONIC).  The keepalive scheduler needs such
+ * a clock to see that the device slept through an alarm (keepalive.h).
+ * libuv's own timers (uv_hrtime) stop during suspend; only durations are
+ * ever handed to them. */
 NI_API ni_ms ni_imap_now(void);
 
 /* Create a connection on loop.  Copies o (and its strings) and cb.  Nothing
