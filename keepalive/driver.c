@@ -107,13 +107,14 @@ void ni__push_rearm(ni_push *p) {
 /* ---- public API ------------------------------------------------------------- */
 
 const char *ni_push_state_name(ni_push_state s) {
-  static const char *const names[] = {"stopped", "connecting", "authenticating",
-                                      "selecting", "syncing", "idle",
-                                      "keepalive", "fetching", "reconnect-wait"};
+  static const char *const names[] = {"stopped",  "connecting", "authenticating",
+                                      "selecting", "syncing",    "idle",
+                                      "keepalive", "fetching",   "reconnect-wait",
+                                      "failed"};
   return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
-int ni_push_group_new(uv_loop_t *loop, ni_push_group **out) {
+int ni_push_group_new(struct uv_loop_s *loop, ni_push_group **out) {
   ni_push_group *g = calloc(1, sizeof *g);
   *out = NULL;
   if (!g)
@@ -152,10 +153,40 @@ static void free_strings(ni_push *p) {
   free(p->mailbox);
 }
 
-int ni_push_new(uv_loop_t *loop, const ni_push_opts *o, const ni_push_cb *cb, void *ud,
+/* The connection's TLS mode for a session's security choice; -1 when out of
+ * range. */
+static int tls_mode_of(ni_push_security s) {
+  switch (s) {
+  case NI_PUSH_IMAPS:
+    return NI_TLS_IMAPS;
+  case NI_PUSH_STARTTLS:
+    return NI_TLS_STARTTLS;
+  case NI_PUSH_PLAINTEXT:
+    return NI_TLS_NONE;
+  }
+  return -1;
+}
+
+static int opts_valid(const ni_push_opts *o, const ni_push_cb *cb) {
+  if (!o->host || !*o->host || !o->user || !*o->user || tls_mode_of(o->security) < 0)
+    return 0;
+  if (o->last_uid && !o->uidvalidity)
+    return 0; /* a UID means nothing without its UIDVALIDITY */
+  switch (o->auth) {
+  case NI_PUSH_AUTH_PASSWORD:
+    return o->password != NULL;
+  case NI_PUSH_AUTH_OAUTH2:
+  case NI_PUSH_AUTH_OAUTHBEARER:
+  case NI_PUSH_AUTH_XOAUTH2:
+    return cb && cb->on_token;
+  }
+  return 0;
+}
+
+int ni_push_new(struct uv_loop_s *loop, const ni_push_opts *o, const ni_push_cb *cb, void *ud,
                 ni_push **out) {
   *out = NULL;
-  if (!loop || !o || !o->host || !*o->host || !o->user || !*o->user || !o->password)
+  if (!loop || !o || !opts_valid(o, cb))
     return NI_EUSAGE;
   if (o->group && o->group->closing)
     return NI_ESTATE;
@@ -179,7 +210,11 @@ int ni_push_new(uv_loop_t *loop, const ni_push_opts *o, const ni_push_cb *cb, vo
   p->account = dup_or_null(o->account ? o->account : o->user);
   p->host = dup_or_null(o->host);
   p->user = dup_or_null(o->user);
-  int pw_rc = ni__secret_keep(&p->password, o->password, strlen(o->password));
+  /* With OAuth2 the session keeps no secret at all: it asks for a token at
+   * every login. */
+  int pw_rc = o->auth == NI_PUSH_AUTH_PASSWORD
+                  ? ni__secret_keep(&p->password, o->password, strlen(o->password))
+                  : 0;
   p->ca_file = dup_or_null(o->ca_file);
   p->mailbox = dup_or_null(o->mailbox ? o->mailbox : "INBOX");
   p->group = o->group;
@@ -199,7 +234,11 @@ int ni_push_new(uv_loop_t *loop, const ni_push_opts *o, const ni_push_cb *cb, vo
   ni_ka_group_add(&p->group->kg, &p->ka);
   p->group->sessions++;
   p->port = o->port;
-  p->tls = o->tls;
+  p->tls = (ni_tls_mode)tls_mode_of(o->security);
+  p->auth = o->auth;
+  p->trace = o->trace;
+  p->st.uidvalidity = o->uidvalidity;
+  p->st.last_uid = o->last_uid;
   p->insecure = o->insecure;
   p->allow_plaintext = o->allow_plaintext;
   p->no_notify = o->no_notify;
@@ -222,6 +261,12 @@ int ni_push_start(ni_push *p) {
   p->running = 1;
   p->stopping = 0;
   p->stop_deadline = NI_TIME_NEVER;
+  p->failure = 0;
+  p->failure_detail[0] = 0;
+  p->token_refresh = 0;
+  p->attempts = 0;
+  ni__sigpipe_hold();
+  p->sigpipe_held = 1;
   ni__push_start_connect(p);
   return 0;
 }
@@ -250,12 +295,21 @@ int ni_push_stop(ni_push *p, int graceful) {
       return 0;
     }
   }
-  p->running = 0;
+  ni__push_run_ended(p);
   ni__push_conn_lost(p, 0, "", 0);
   return 0;
 }
 
 ni_push_state ni_push_get_state(const ni_push *p) { return p->state; }
+
+int ni_push_failure(const ni_push *p, const char **detail) {
+  int failed = p->state == NI_PUSH_FAILED;
+  if (detail)
+    *detail = failed ? p->failure_detail : "";
+  return failed ? p->failure : 0;
+}
+
+ni_ms ni_push_now(void) { return ni_imap_now(); }
 
 void ni_push_get_stats(const ni_push *p, ni_push_stats *st) { *st = p->st; }
 
@@ -284,7 +338,7 @@ void ni_push_free(ni_push *p) {
   if (!p || p->freed)
     return;
   p->freed = 1;
-  p->running = 0;
+  ni__push_run_ended(p);
   if (p->c) {
     ni_imap_free(p->c);
     p->c = NULL;

@@ -38,6 +38,9 @@
 
 #define NI_PUSH_FIELD_MAX 512
 
+/* Longest line given to on_log (longer ones are cut). */
+#define NI_PUSH_LOG_MAX 512
+
 struct ni_push_group {
   uv_loop_t *loop;
   uv_timer_t timer; /* the scheduler timer of every session in the group */
@@ -66,7 +69,8 @@ struct ni_push {
   ni__secret password;
   uint16_t port;
   ni_tls_mode tls;
-  int insecure, allow_plaintext, no_notify;
+  ni_push_auth auth;
+  int insecure, allow_plaintext, no_notify, trace;
   ni_ms setup_timeout, backoff_min, backoff_max;
   uint64_t rng;
 
@@ -74,6 +78,13 @@ struct ni_push {
   int running;   /* between ni_push_start() and the end of ni_push_stop() */
   int stopping;  /* a graceful LOGOUT is under way */
   int freed;     /* ni_push_free() was called: no more callbacks */
+  int sigpipe_held; /* this session holds SIGPIPE blocked (driver_sigpipe.c) */
+  int failure;      /* the error that ended it in NI_PUSH_FAILED, else 0 */
+  char failure_detail[256];
+  int synced_once;  /* a first sync completed: later resyncs report "late",
+                       the first one "backlog" */
+  int token_refresh; /* OAuth2: the last token was refused; the next one
+                        asked for is a fresh one, and its refusal final */
 
   /* Connection-scoped state, reset by every connect. */
   ni_ms setup_deadline;   /* NI_TIME_NEVER once in IDLE */
@@ -98,6 +109,9 @@ struct ni_push {
   ni_ms up_since;         /* first IDLE of the current connection, 0 = not yet */
   int ka_connected;       /* the scheduler was told CONNECTED, not yet LOST */
   int started_once;       /* later connects count as reconnects */
+  int token_wanted;       /* on_token was called; ni_push_set_token() awaited */
+  uint32_t old_uidvalidity; /* a UIDVALIDITY found void by this SELECT, for
+                               on_uidvalidity once the sync is over */
 
   ni_ms last_traffic;     /* last wire read or write, any connection */
   ni_push_stats st;
@@ -120,6 +134,25 @@ void ni__push_go_idle(ni_push *p);
 void ni__push_after_sync(ni_push *p);
 void ni__push_start_connect(ni_push *p);
 void ni__push_ka_act(ni_push *p, ni_ka_action a, ni_ms now);
+
+/* driver_session.c: end the session for good (NI_PUSH_FAILED): no retry. */
+void ni__push_fail(ni_push *p, int err, const char *detail);
+/* driver_session.c: give the application a log line (printf format). */
+void ni__push_log(ni_push *p, ni_push_log_level level, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    /* Lets the compiler check every format against its arguments. */
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* driver_session.c: the session's running state is over (stopped, failed
+ * or freed): forget the SIGPIPE hold. */
+void ni__push_run_ended(ni_push *p);
+
+/* driver_sigpipe.c: block SIGPIPE in the calling thread while at least one
+ * hold is taken (see natidle/push.h, "SIGPIPE"); releasing the last hold
+ * consumes a SIGPIPE raised meanwhile and restores the thread's mask. */
+void ni__sigpipe_hold(void);
+void ni__sigpipe_release(void);
 
 /* driver_mail.c */
 void ni__push_report_fetch(ni_push *p, const ni_resp *r);

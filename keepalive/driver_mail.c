@@ -227,7 +227,11 @@ void ni__push_report_fetch(ni_push *p, const ni_resp *r) {
   } else {
     m.delay_ms = now - m.seen_at;
   }
-  m.late = p->resyncing;
+  /* The first sync of a session started from a known last UID finds mail
+   * that arrived while no session ran; a later one, mail whose push a lost
+   * connection kept from us. */
+  m.backlog = p->resyncing && !p->synced_once;
+  m.late = p->resyncing && p->synced_once;
   m.pushed = p->notify && (p->state == NI_PUSH_IDLE || p->state == NI_PUSH_KEEPALIVE);
   check_push_in_keepalive(p, m.internaldate);
   if (m.pushed && p->state == NI_PUSH_IDLE)
@@ -239,8 +243,12 @@ void ni__push_report_fetch(ni_push *p, const ni_resp *r) {
   p->st.messages++;
   if (m.late)
     p->st.messages_late++;
-  if (m.delay_ms > p->st.worst_delay_ms)
+  /* A backlog message's delay is how long the application was away, not
+   * how late a push came. */
+  if (!m.backlog && m.delay_ms > p->st.worst_delay_ms)
     p->st.worst_delay_ms = m.delay_ms;
+  ni__push_log(p, NI_PUSH_LOG_DEBUG, "new message uid %lu%s", (unsigned long)m.uid,
+               m.backlog ? " (backlog)" : m.late ? " (late)" : m.pushed ? " (pushed)" : "");
   if (!p->freed && p->cb.on_message)
     p->cb.on_message(p, &m, p->ud);
 }
@@ -271,13 +279,25 @@ void ni__push_start_fetch(ni_push *p) {
     ni__push_cmd_failed(p, rc, "UID FETCH");
 }
 
+/* The sync is over: tell the application when the UIDVALIDITY it knew is
+ * void (now that the new last UID is known), then go on to IDLE. */
+static void sync_over(ni_push *p, ni_imap *c) {
+  uint32_t old = p->old_uidvalidity;
+  p->old_uidvalidity = 0;
+  if (old && !p->freed && p->cb.on_uidvalidity) {
+    p->cb.on_uidvalidity(p, old, p->st.uidvalidity, p->st.last_uid, p->ud);
+    if (p->freed || p->c != c)
+      return; /* the callback freed or stopped the session */
+  }
+  ni__push_after_sync(p);
+}
+
 static void on_sync_done(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni_push *p = arg;
-  (void)c;
   (void)tagged;
   if (ni__push_cmd_failed(p, status, p->baseline ? "UID FETCH *" : "UID FETCH (resync)"))
     return;
-  ni__push_after_sync(p);
+  sync_over(p, c);
 }
 
 void ni__push_on_selected(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
@@ -287,8 +307,11 @@ void ni__push_on_selected(ni_imap *c, int status, const ni_resp *tagged, void *a
     return;
   const char *items = NI_PUSH_FETCH_ITEMS;
   char set[32];
+  ni__push_log(p, NI_PUSH_LOG_INFO, "selected %s: uidvalidity %lu, uidnext %lu", p->mailbox,
+               (unsigned long)p->sel_uidvalidity, (unsigned long)p->sel_uidnext);
   if (p->st.uidvalidity && p->sel_uidvalidity == p->st.uidvalidity) {
-    /* Reconnected to the same mailbox: fetch what arrived meanwhile. */
+    /* The mailbox we knew (from an earlier connection, or from the
+     * application's opts.last_uid): fetch what arrived meanwhile. */
     if (p->sel_uidnext && p->sel_uidnext - 1 <= p->st.last_uid) {
       ni__push_after_sync(p);
       return;
@@ -303,12 +326,16 @@ void ni__push_on_selected(ni_imap *c, int status, const ni_resp *tagged, void *a
       char buf[128];
       snprintf(buf, sizeof buf, "uidvalidity changed from %lu to %lu: resync from now",
                (unsigned long)p->st.uidvalidity, (unsigned long)p->sel_uidvalidity);
+      p->old_uidvalidity = p->st.uidvalidity;
+      ni__push_log(p, NI_PUSH_LOG_WARN, "%s", buf);
       ni__push_set_state(p, NI_PUSH_SYNCING, 0, buf);
+      if (p->freed || p->c != c)
+        return; /* the callback freed or stopped the session */
     }
     p->st.uidvalidity = p->sel_uidvalidity;
     if (p->sel_uidnext) {
       p->st.last_uid = p->sel_uidnext - 1;
-      ni__push_after_sync(p);
+      sync_over(p, c);
       return;
     }
     /* No UIDNEXT in the SELECT answer: learn the highest UID instead. */
@@ -318,6 +345,8 @@ void ni__push_on_selected(ni_imap *c, int status, const ni_resp *tagged, void *a
     snprintf(set, sizeof set, "*");
     ni__push_set_state(p, NI_PUSH_SYNCING, 0, "");
   }
+  if (p->freed || p->c != c)
+    return; /* the callback freed or stopped the session */
   int rc = ni_imap_uid_fetch(c, set, items, on_sync_done, p);
   if (rc < 0)
     ni__push_cmd_failed(p, rc, "UID FETCH");

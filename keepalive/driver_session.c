@@ -6,6 +6,7 @@
  * driver.c.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -54,6 +55,25 @@ void ni__push_set_state(ni_push *p, ni_push_state s, int err, const char *detail
     p->cb.on_state(p, s, err, detail ? detail : "", p->ud);
 }
 
+void ni__push_log(ni_push *p, ni_push_log_level level, const char *fmt, ...) {
+  if (p->freed || !p->cb.on_log)
+    return;
+  char line[NI_PUSH_LOG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  p->cb.on_log(p, level, line, p->ud);
+}
+
+void ni__push_run_ended(ni_push *p) {
+  p->running = 0;
+  if (p->sigpipe_held) {
+    p->sigpipe_held = 0;
+    ni__sigpipe_release();
+  }
+}
+
 static void emit_ka(ni_push *p, ni_push_ka_kind kind, ni_ms now, ni_ms rtt) {
   if (p->freed || !p->cb.on_keepalive)
     return;
@@ -75,6 +95,7 @@ static void drop_conn(ni_push *p) {
   p->resyncing = 0;
   p->baseline = 0;
   p->notify = 0;
+  p->token_wanted = 0;
 }
 
 /* The connection is gone or declared dead: tell the scheduler, wait out the
@@ -89,7 +110,7 @@ void ni__push_conn_lost(ni_push *p, int err, const char *detail, ni_ms silent) {
     ni__push_ka_event(p, NI_KA_EV_LOST, 0, silent, now);
   }
   if (!p->running || p->stopping) {
-    p->running = 0;
+    ni__push_run_ended(p);
     p->stopping = 0;
     p->stop_deadline = NI_TIME_NEVER;
     p->reconnect_at = NI_TIME_NEVER;
@@ -107,8 +128,94 @@ void ni__push_conn_lost(ni_push *p, int err, const char *detail, ni_ms silent) {
   if (p->attempts < 32)
     p->attempts++;
   p->reconnect_at = now + wait;
+  ni__push_log(p, NI_PUSH_LOG_WARN, "connection lost: %s; reconnecting in %.1f s",
+               detail && *detail ? detail : ni_strerror(err), (double)wait / 1000.0);
   ni__push_set_state(p, NI_PUSH_RECONNECT_WAIT, err, detail);
   ni__push_rearm(p);
+}
+
+void ni__push_fail(ni_push *p, int err, const char *detail) {
+  ni_ms now = ni_imap_now();
+  drop_conn(p);
+  p->setup_deadline = p->reconnect_at = p->stop_deadline = NI_TIME_NEVER;
+  p->stopping = 0;
+  p->token_wanted = 0;
+  if (p->ka_connected) {
+    p->ka_connected = 0;
+    ni__push_ka_event(p, NI_KA_EV_LOST, 0, 0, now);
+  }
+  p->failure = err;
+  snprintf(p->failure_detail, sizeof p->failure_detail, "%s",
+           detail && *detail ? detail : ni_strerror(err));
+  ni__push_run_ended(p);
+  ni__push_log(p, NI_PUSH_LOG_ERROR, "failed, not retrying: %s", p->failure_detail);
+  ni__push_set_state(p, NI_PUSH_FAILED, err, p->failure_detail);
+  ni__push_rearm(p);
+}
+
+/* Response codes of a refusal that says "not now" rather than "never"
+ * (RFC 5530): the server is unavailable, overloaded or broken, or the
+ * account is busy.  A login refused with one of them is retried. */
+static int temporary_refusal(const ni_resp *tagged) {
+  static const char *const codes[] = {"UNAVAILABLE", "SERVERBUG", "INUSE", "LIMIT"};
+  if (!tagged)
+    return 0;
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+    if (tagged->code.n == strlen(codes[i]) && !memcmp(tagged->code.p, codes[i], tagged->code.n))
+      return 1;
+  return 0;
+}
+
+/* Whether a failed connect or login is permanent: retrying cannot help, and
+ * for a refused login it hurts, since servers lock an account after a few
+ * failed logins in a row.  A certificate that is not trusted, credentials
+ * that would go out in clear, a capability the server lacks (STARTTLS, the
+ * login mechanism, IDLE), a login the server refused (unless it said it is
+ * only for now).  An NI_EAUTH without a tagged answer is a login cut short,
+ * not refused. */
+static int permanent(int status, const ni_resp *tagged) {
+  switch (status) {
+  case NI_ECERT:
+  case NI_EPLAINTEXT:
+  case NI_ENOCAP:
+    return 1;
+  case NI_EAUTH:
+    return tagged && !temporary_refusal(tagged);
+  default:
+    return 0;
+  }
+}
+
+/* The completion of a connect or login step: 0 when it succeeded, else 1
+ * after failing the session (permanent) or dropping the connection. */
+static int setup_failed(ni_push *p, int status, const ni_resp *tagged, const char *what) {
+  if (status >= 0)
+    return 0;
+  if (!permanent(status, tagged))
+    return ni__push_cmd_failed(p, status, what);
+  char buf[256];
+  const char *es = p->c ? ni_imap_errstr(p->c) : "";
+  snprintf(buf, sizeof buf, "%s: %s", what, *es ? es : ni_strerror(status));
+  ni__push_fail(p, status, buf);
+  return 1;
+}
+
+/* The IMAP protocol trace, for on_log (opts.trace).  Secrets are "***"
+ * already; control characters a hostile server sent become '?', so the line
+ * is safe for any log. */
+static void on_trace(ni_imap *c, int dir, const char *line, size_t n, void *ud) {
+  ni_push *p = ud;
+  (void)c;
+  if (!p->trace)
+    return;
+  char buf[NI_PUSH_LOG_MAX - 8];
+  size_t w = 0;
+  for (size_t i = 0; i < n && w + 1 < sizeof buf; i++) {
+    unsigned char ch = (unsigned char)line[i];
+    buf[w++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+  }
+  buf[w] = 0;
+  ni__push_log(p, NI_PUSH_LOG_TRACE, "%s%s", dir ? "C: " : "S: ", buf);
 }
 
 static void on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
@@ -187,7 +294,7 @@ static void on_end(ni_imap *c, ni_end how, int err, void *ud) {
   ni__push_conn_lost(p, err ? err : NI_ECLOSED, buf, silent);
 }
 
-static const ni_imap_cb imap_cb = {on_untagged, on_io, on_end, NULL};
+static const ni_imap_cb imap_cb = {on_untagged, on_io, on_end, on_trace};
 
 /* Completion of a command whose failure ends the connection: say why. */
 int ni__push_cmd_failed(ni_push *p, int status, const char *what) {
@@ -296,6 +403,7 @@ static void on_notify_done(ni_imap *c, int status, const ni_resp *tagged, void *
 void ni__push_after_sync(ni_push *p) {
   p->resyncing = 0;
   p->baseline = 0;
+  p->synced_once = 1;
   p->ka_connected = 1;
   ni__push_ka_event(p, NI_KA_EV_CONNECTED, 0, 0, ni_imap_now());
   if (!p->no_notify && ni_imap_has_cap(p->c, "NOTIFY")) {
@@ -312,11 +420,11 @@ void ni__push_after_sync(ni_push *p) {
 
 static void on_login(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni_push *p = arg;
-  (void)tagged;
-  if (ni__push_cmd_failed(p, status, "login"))
+  if (setup_failed(p, status, tagged, "login"))
     return;
+  ni__push_log(p, NI_PUSH_LOG_INFO, "logged in as %s", p->user);
   if (!ni_imap_has_cap(c, "IDLE")) {
-    ni__push_conn_lost(p, NI_ENOCAP, "server lacks IDLE", 0);
+    ni__push_fail(p, NI_ENOCAP, "server lacks IDLE");
     return;
   }
   p->sel_uidvalidity = p->sel_uidnext = 0;
@@ -326,21 +434,94 @@ static void on_login(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
     ni__push_cmd_failed(p, rc, "SELECT");
 }
 
+/* ---- OAuth2 ---- */
+
+/* Ask the application for an access token (cb.on_token, required with
+ * OAuth2); ni_push_set_token() carries on. */
+static void ask_token(ni_push *p) {
+  p->token_wanted = 1;
+  ni__push_log(p, NI_PUSH_LOG_INFO, "asking for %s access token",
+               p->token_refresh ? "a fresh" : "an");
+  p->cb.on_token(p, p->token_refresh, p->ud);
+}
+
+static void on_oauth_login(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
+  ni_push *p = arg;
+  if (status != NI_EAUTH || !tagged || temporary_refusal(tagged)) {
+    if (status == 0)
+      p->token_refresh = 0;
+    on_login(c, status, tagged, p);
+    return;
+  }
+  const char *why = "";
+  ni_oauth_refusal r = ni_imap_oauth_refusal(c, &why);
+  char buf[256];
+  if (r == NI_OAUTH_TOKEN_REFUSED && !p->token_refresh) {
+    /* Expired or revoked: the one case a fresh token cures.  Asked for
+     * once per login, so that a token source that keeps handing out dead
+     * tokens cannot make the session knock forever. */
+    p->token_refresh = 1;
+    ni__push_log(p, NI_PUSH_LOG_WARN, "the server refused the access token (%s)",
+                 *why ? why : "no status");
+    if (!ni_imap_is_ended(c)) {
+      ask_token(p);
+      return;
+    }
+    /* The server hung up after the refusal: the next connection asks for
+     * the fresh token, and its refusal is final. */
+    ni__push_cmd_failed(p, NI_ECLOSED, "OAuth2 login");
+    return;
+  }
+  snprintf(buf, sizeof buf, "OAuth2 login: %s%s%s%s",
+           r == NI_OAUTH_TOKEN_REFUSED ? "fresh access token refused too"
+                                       : "access token refused",
+           *why ? " (" : "", why, *why ? ")" : "");
+  ni__push_fail(p, NI_EAUTH, buf);
+}
+
+int ni_push_set_token(ni_push *p, const char *token, size_t len) {
+  if (!p || p->freed || !p->token_wanted || !p->c)
+    return NI_ESTATE;
+  p->token_wanted = 0;
+  if (!token || !len) {
+    ni__push_fail(p, NI_EAUTH, "OAuth2 login: no access token to be had");
+    return 0;
+  }
+  ni_oauth_mech mech = p->auth == NI_PUSH_AUTH_OAUTHBEARER ? NI_OAUTH_OAUTHBEARER
+                       : p->auth == NI_PUSH_AUTH_XOAUTH2   ? NI_OAUTH_XOAUTH2
+                                                           : NI_OAUTH_AUTO;
+  int rc = ni_imap_authenticate_oauth2(p->c, p->user, token, len, mech, on_oauth_login, p);
+  if (rc == NI_EUSAGE) {
+    /* Characters no bearer token holds: the application's token source
+     * is broken, and sending it again will not mend it. */
+    ni__push_fail(p, NI_EAUTH, "OAuth2 login: the access token is malformed");
+    return NI_EUSAGE;
+  }
+  setup_failed(p, rc, NULL, "OAuth2 login");
+  return 0;
+}
+
 static void on_connected(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni_push *p = arg;
-  (void)tagged;
-  if (ni__push_cmd_failed(p, status, "connect"))
+  if (setup_failed(p, status, tagged, "connect"))
     return;
+  ni__push_log(p, NI_PUSH_LOG_INFO, "connected to %s%s", p->host,
+               ni_imap_is_tls(c) ? " (TLS)" : " (no TLS)");
   if (ni_imap_is_authenticated(c)) {
     on_login(c, 0, NULL, p);
     return;
   }
   ni__push_set_state(p, NI_PUSH_AUTHENTICATING, 0, "");
+  if (p->freed || p->c != c)
+    return; /* the callback freed or stopped the session */
+  if (p->auth != NI_PUSH_AUTH_PASSWORD) {
+    ask_token(p);
+    return;
+  }
   char *pw = ni__secret_reveal(&p->password);
   int rc = pw ? ni_imap_login(c, p->user, pw, on_login, p) : -ENOMEM;
   ni__secret_free_plain(&p->password, pw);
-  if (rc < 0)
-    ni__push_cmd_failed(p, rc, "login");
+  setup_failed(p, rc, NULL, "login");
 }
 
 void ni__push_start_connect(ni_push *p) {
@@ -402,8 +583,12 @@ void ni__push_ka_act(ni_push *p, ni_ka_action a, ni_ms now) {
   p->ka_sent_wall = ni__push_wall_ms();
   p->ka_interval = p->last_traffic && now > p->last_traffic ? now - p->last_traffic : 0;
   p->st.keepalives++;
+  ni__push_log(p, NI_PUSH_LOG_DEBUG, "keepalive after %.1f s of silence",
+               (double)p->ka_interval / 1000.0);
   if (idling) {
     ni__push_set_state(p, NI_PUSH_KEEPALIVE, 0, "");
+    if (!p->c)
+      return; /* the callback stopped or freed the session */
     ni_imap_idle_done(p->c);
   } else if (ni_imap_noop(p->c, on_noop_done, p) < 0) {
     ni__push_cmd_failed(p, NI_ESTATE, "NOOP");
