@@ -6,8 +6,11 @@
  * The driver is split by responsibility:
  *   driver.c          public API, the group's scheduler timer and the
  *                     session's own timer (setup, backoff, LOGOUT)
- *   driver_session.c  the connection's state machine: connect, login,
- *                     SELECT, NOTIFY, IDLE, keepalives, loss and failure
+ *   driver_session.c  the connection's state machine: connect, SELECT,
+ *                     NOTIFY, IDLE, keepalives, loss and failure
+ *   driver_login.c    the login (password or OAuth2 token), and which
+ *                     setup failures are permanent
+ *   driver_sigpipe.c  SIGPIPE held off in the loop's thread
  *   driver_mail.c     new mail: FETCH parsing, reporting, the resync
  */
 #ifndef NATIDLE_DRIVER_INTERNAL_H
@@ -134,6 +137,9 @@ void ni__push_go_idle(ni_push *p);
 void ni__push_after_sync(ni_push *p);
 void ni__push_start_connect(ni_push *p);
 void ni__push_ka_act(ni_push *p, ni_ka_action a, ni_ms now);
+
+/* driver_login.c: the completion of ni_imap_connect(): log in. */
+void ni__push_on_connected(ni_imap *c, int status, const ni_resp *tagged, void *arg);
 
 /* driver_session.c: end the session for good (NI_PUSH_FAILED): no retry. */
 void ni__push_fail(ni_push *p, int err, const char *detail);
