@@ -306,7 +306,8 @@ static int all_ended(app *a) {
 static void session_failed(app *a, account *ac, int err, const char *detail) {
   char outcome[32];
   err_outcome(err, outcome, sizeof outcome);
-  ni_error(CMD, "%s: %s (not retrying)", ni_push_account(ac->push), *detail ? detail : ni_strerror(err));
+  ni_error(CMD, "%s: %s (not retrying)", ni_push_account(ac->push),
+           *detail ? detail : ni_strerror(err));
   log_row(a, ac, "failed", NI_TIME_NEVER, outcome, NI_TIME_NEVER);
   ac->up = 0;
   ac->failed = 1;
@@ -685,7 +686,9 @@ static int parse_tls(const char *name, ni_push_security *sec) {
     ni__usage_error(CMD, "--tls must be imaps, starttls or none, not '%s'", name);
     return NI_EUSAGE;
   }
-  *sec = m == NI_TLS_NONE ? NI_PUSH_PLAINTEXT : m == NI_TLS_STARTTLS ? NI_PUSH_STARTTLS : NI_PUSH_IMAPS;
+  *sec = m == NI_TLS_NONE       ? NI_PUSH_PLAINTEXT
+         : m == NI_TLS_STARTTLS ? NI_PUSH_STARTTLS
+                                : NI_PUSH_IMAPS;
   return 0;
 }
 

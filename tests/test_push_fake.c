@@ -609,7 +609,9 @@ static void test_oauth2_refresh(void **state) {
       FS_EXPECT("IDLE"),
       FS_SEND("+ idling"),
       FS_CLOSE()};
-  tweak tw = {.opts = oauth2, .tokens = {"tok.en-expired", "tok.en-fresh"}, .no_password_check = 1};
+  tweak tw = {.opts = oauth2,
+              .tokens = {"tok.en-expired", "tok.en-fresh"},
+              .no_password_check = 1};
   ev e = run_full(script, 0, NULL, &tw);
   assert_int_equal(e.failed, 0);
   assert_int_equal(e.token_asks, 2);
@@ -636,7 +638,9 @@ static void test_oauth2_refused_twice(void **state) {
       FS_SEND("$T NO [AUTHENTICATIONFAILED] Invalid credentials"),
       FS_WAIT_EOF(),
       FS_DONE()};
-  tweak tw = {.opts = oauth2, .tokens = {"tok.en-expired", "tok.en-expired"}, .no_password_check = 1};
+  tweak tw = {.opts = oauth2,
+              .tokens = {"tok.en-expired", "tok.en-expired"},
+              .no_password_check = 1};
   ev e = run_full(script, 0, NULL, &tw);
   assert_int_equal(e.failed, 1);
   assert_int_equal(e.fail_err, NI_EAUTH);
@@ -649,8 +653,9 @@ static void test_oauth2_refused_twice(void **state) {
 /* An application that has no token: the session fails at once. */
 static void test_oauth2_no_token(void **state) {
   (void)state;
-  static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 IDLE] hi"),
-                                   FS_WAIT_EOF(), FS_DONE()};
+  static const fs_step script[] = {
+      FS_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 IDLE] hi"), FS_WAIT_EOF(),
+      FS_DONE()};
   tweak tw = {.opts = oauth2, .no_password_check = 1};
   ev e = run_full(script, 0, NULL, &tw);
   assert_int_equal(e.failed, 1);
