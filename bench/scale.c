@@ -45,6 +45,7 @@
 
 #include <openssl/crypto.h>
 
+#include "natidle/conn.h"
 #include "natidle/push.h"
 
 #define SCALE_MAX_SESSIONS 20000L
@@ -180,7 +181,7 @@ static void on_keepalive(ni_push *p, const ni_push_ka_event *ev, void *ud) {
   if (ev->kind == NI_PUSH_KA_UNANSWERED) g_ka_unanswered++;
 }
 
-static const ni_push_cb g_cb = {NULL, on_state, on_keepalive};
+static const ni_push_cb g_cb = {.on_state = on_state, .on_keepalive = on_keepalive};
 
 /* Start sessions until `limit` have started, keeping at most
  * g_concurrency in setup at once: a burst of thousands of handshakes would
@@ -355,7 +356,7 @@ int main(int argc, char **argv) {
   memset(&g_opts, 0, sizeof g_opts);
   g_opts.host = host;
   g_opts.port = (uint16_t)port;
-  g_opts.tls = mode;
+  g_opts.security = mode == NI_TLS_NONE ? NI_PUSH_PLAINTEXT : NI_PUSH_IMAPS;
   g_opts.ca_file = ca_file;
   g_opts.allow_plaintext = mode == NI_TLS_NONE;
   /* The benchmark server accepts any credentials; "bench" is no secret. */

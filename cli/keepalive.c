@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "natidle/common.h"
+#include "natidle/conn.h"
 #include "natidle/csv.h"
 #include "natidle/keepalive.h"
 #include "natidle/push.h"
@@ -35,6 +36,7 @@ static const char *const help_text[] = {
     "                      [--interval S] [--state FILE] [--network LABEL]\n"
     "                      [--accounts FILE] [--log FILE.csv] [--duration S]\n"
     "                      [--no-notify] [--quiet]\n"
+    "                      [--oauth2-token-file FILE | --oauth2-token-cmd CMD]\n"
     "\n"
     ,
     "DESCRIPTION\n"
@@ -79,6 +81,24 @@ static const char *const help_text[] = {
     "    --quiet.  The password is never taken from the command line.\n"
     "\n"
     ,
+    "    A permanent error ends a session instead of being retried: a login or\n"
+    "    access token the server refused, a certificate that is not trusted,\n"
+    "    credentials that would go out without TLS, a server without IDLE.\n"
+    "    Servers lock accounts after a few failed logins, so a wrong password is\n"
+    "    sent once.  The session's state becomes \"failed\" with the reason, and\n"
+    "    the command ends when no session is left.\n"
+    "\n"
+    "    OAuth2: with --oauth2-token-file or --oauth2-token-cmd the session logs\n"
+    "    in with an access token (AUTHENTICATE OAUTHBEARER, or XOAUTH2 when that\n"
+    "    is all the server offers) instead of a password.  The token is read\n"
+    "    anew at every login (tokens expire; keep the file fresh with your token\n"
+    "    helper), and the command is run anew.  When the server refuses a token\n"
+    "    as expired or invalid, a fresh one is asked for once: the file is read\n"
+    "    again, or the command run again with NATIDLE_OAUTH2_REFRESH=1 in its\n"
+    "    environment (so it can refresh instead of printing a cached token).  A\n"
+    "    second refusal is permanent.  The token never appears in logs.\n"
+    "\n"
+    ,
     "OPTIONS\n",
     ni__conn_opts_help,
     "  Keepalive:\n"
@@ -110,11 +130,19 @@ static const char *const help_text[] = {
     "                         timedout, closed, reset), message (pushed, fetched\n"
     "                         or late; delay_ms = push delay), cadence (the\n"
     "                         learned bracket or the cadence changed: probing\n"
-    "                         or steady), stop.  'natidle report' reads it.  A\n"
+    "                         or steady), failed (the permanent error, e.g.\n"
+    "                         auth, cert), stop.  'natidle report' reads it.  A\n"
     "                         log of an older natidle (8 columns) is refused:\n"
     "                         give a new file\n"
     "    --duration S         stop after S seconds (default: run until a signal)\n"
     "    --no-notify          never use NOTIFY: IDLE, then FETCH on EXISTS\n"
+    "    --oauth2-token-file FILE\n"
+    "                         log in with the OAuth2 access token on FILE's first\n"
+    "                         line, read at every login (not with --accounts)\n"
+    "    --oauth2-token-cmd CMD\n"
+    "                         log in with the access token CMD prints on its\n"
+    "                         first line (run by /bin/sh at every login, within\n"
+    "                         20 s; not with --accounts)\n"
     "    --quiet              no progress on standard error\n"
     "    -h, --help           this text\n"
     "\n"
@@ -125,7 +153,8 @@ static const char *const help_text[] = {
     "    the command: 3 login refused (or no TLS without --allow-plaintext),\n"
     "    4 TLS or certificate failure, 5 network failure, 6 the server lacks\n"
     "    IDLE or STARTTLS, 1 anything else.  After a session has once reached\n"
-    "    IDLE, failures only make it reconnect.\n"
+    "    IDLE, only a permanent error ends it (the command then ends with the\n"
+    "    same codes once no session is left); other failures make it reconnect.\n"
     "\n"
     "EXAMPLES\n"
     "    Keep push alive behind a NAT measured at 5 minutes:\n"
@@ -149,6 +178,7 @@ typedef struct account {
   ni_push *push;
   int reached_idle; /* has reached IDLE at least once */
   int up;           /* in IDLE/keepalive/fetching since the last connect */
+  int failed;       /* ended by a permanent error */
   unsigned saved_gen;
   /* The scheduler's state as the last cadence row of --log gave it. */
   int logged_cadence;
@@ -164,6 +194,7 @@ typedef struct app {
   ni_csv_writer *log;
   const char *log_path;
   const char *state_file, *network;
+  const char *token_file, *token_cmd; /* OAuth2 access token sources */
   int quiet;
   int stopping;     /* stop_all() was called */
   int in_stop_all;
@@ -317,11 +348,41 @@ static void on_push_message(ni_push *p, const ni_push_msg *m, void *ud) {
               NI_TIME_NEVER, m->delay_ms);
 }
 
+/* Whether every session has ended (stopped, failed, or never made). */
+static int all_ended(app *a) {
+  for (size_t i = 0; i < a->nacc; i++) {
+    ni_push_state st = a->acc[i].push ? ni_push_get_state(a->acc[i].push) : NI_PUSH_STOPPED;
+    if (st != NI_PUSH_STOPPED && st != NI_PUSH_FAILED)
+      return 0;
+  }
+  return 1;
+}
+
+/* A session ended for good: say why, log it, and end the command once no
+ * session is left. */
+static void session_failed(app *a, account *ac, int err, const char *detail) {
+  char outcome[32];
+  err_outcome(err, outcome, sizeof outcome);
+  ni_error(CMD, "%s: %s (not retrying)", ni_push_account(ac->push),
+           *detail ? detail : ni_strerror(err));
+  log_row(a, ac, "failed", NI_TIME_NEVER, outcome, NI_TIME_NEVER, NI_TIME_NEVER, 0);
+  ac->up = 0;
+  ac->failed = 1;
+  if (!a->stopping && all_ended(a))
+    stop_all(a, ni_exit_code_for(err) == NI_EXIT_OK ? NI_EXIT_FAILURE : ni_exit_code_for(err));
+  else if (a->stopping && !a->in_stop_all)
+    finish(a);
+}
+
 static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, void *ud) {
   app *a = ud;
   account *ac = account_of(a, p);
   if (!ac)
     return;
+  if (s == NI_PUSH_FAILED) {
+    session_failed(a, ac, err, detail);
+    return;
+  }
   /* A session that never reached IDLE and fails ends the command below,
    * with its own message. */
   int fatal = s == NI_PUSH_RECONNECT_WAIT && !ac->reached_idle && !a->stopping;
@@ -390,6 +451,34 @@ static void on_keepalive(ni_push *p, const ni_push_ka_event *ev, void *ud) {
   }
 }
 
+/* OAuth2: read the access token for a login from --oauth2-token-file or
+ * --oauth2-token-cmd.  Blocking is acceptable here: the tool runs one
+ * OAuth2 account, whose login waits for the token anyway. */
+static void on_token(ni_push *p, int refresh, void *ud) {
+  app *a = ud;
+  char *tok = NULL, err[256] = "";
+  int rc;
+  if (a->token_file) {
+    rc = ni_secret_read_file(a->token_file, "OAuth2 token file", &tok, err, sizeof err);
+  } else {
+    /* Tells the command to refresh rather than print a cached token. */
+    if (refresh)
+      setenv("NATIDLE_OAUTH2_REFRESH", "1", 1);
+    else
+      unsetenv("NATIDLE_OAUTH2_REFRESH");
+    rc = ni_secret_from_command(a->token_cmd, "OAuth2 token command", 20000, &tok, err,
+                                sizeof err);
+    unsetenv("NATIDLE_OAUTH2_REFRESH");
+  }
+  if (rc < 0) {
+    ni_error(CMD, "%s: %s", ni_push_account(p), err);
+    ni_push_set_token(p, NULL, 0); /* the session fails: no token to be had */
+    return;
+  }
+  ni_push_set_token(p, tok, strlen(tok));
+  ni_secret_free(tok);
+}
+
 /* ---- start and stop ---------------------------------------------------------- */
 
 static void close_handle(uv_handle_t *h) {
@@ -397,11 +486,10 @@ static void close_handle(uv_handle_t *h) {
     uv_close(h, NULL);
 }
 
-/* All sessions stopped: free them and close our handles so uv_run returns. */
+/* All sessions ended: close our handles so uv_run returns. */
 static void finish(app *a) {
-  for (size_t i = 0; i < a->nacc; i++)
-    if (a->acc[i].push && ni_push_get_state(a->acc[i].push) != NI_PUSH_STOPPED)
-      return;
+  if (!all_ended(a))
+    return;
   if (a->finished)
     return;
   a->finished = 1;
@@ -549,6 +637,7 @@ typedef struct cli {
   ni__conn_args conn;
   const char *mailbox, *summary, *accounts, *log;
   int adaptive, no_notify, have_nat, have_interval;
+  const char *token_file, *token_cmd;
   double nat_s, interval_s, duration_s;
 } cli;
 
@@ -569,6 +658,8 @@ static int parse_args(int argc, char **argv, cli *c, app *a) {
       {"duration", 0, NI__OPT_SECONDS, &c->duration_s, 0.001, 366.0 * 86400, NULL},
       {"no-notify", 0, NI__OPT_FLAG, &c->no_notify, 0, 0, NULL},
       {"quiet", 0, NI__OPT_FLAG, &a->quiet, 0, 0, NULL},
+      {"oauth2-token-file", 0, NI__OPT_STRING, &c->token_file, 0, 0, NULL},
+      {"oauth2-token-cmd", 0, NI__OPT_STRING, &c->token_cmd, 0, 0, NULL},
   };
   int rc = ni__opts_parse(CMD, argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
   if (rc == 1) {
@@ -591,6 +682,17 @@ static int parse_args(int argc, char **argv, cli *c, app *a) {
     ni__usage_error(CMD, "--accounts names users and password files itself");
     return NI_EUSAGE;
   }
+  if (c->token_file && c->token_cmd) {
+    ni__usage_error(CMD, "--oauth2-token-file and --oauth2-token-cmd exclude each other");
+    return NI_EUSAGE;
+  }
+  if ((c->token_file || c->token_cmd) && (c->accounts || c->conn.password_file)) {
+    ni__usage_error(CMD, "an OAuth2 token is for the --user account, without --password-file "
+                         "or --accounts");
+    return NI_EUSAGE;
+  }
+  a->token_file = c->token_file;
+  a->token_cmd = c->token_cmd;
   if (a->state_file && !a->network)
     a->network = "default";
   return 0;
@@ -635,11 +737,15 @@ static int make_ka_config(const cli *c, app *a, ni_ka_config *kc) {
   return 0;
 }
 
-static int parse_tls(const char *name, ni_tls_mode *m) {
-  if (ni_tls_mode_parse(name ? name : "imaps", m) < 0) {
+static int parse_tls(const char *name, ni_push_security *sec) {
+  ni_tls_mode m;
+  if (ni_tls_mode_parse(name ? name : "imaps", &m) < 0) {
     ni__usage_error(CMD, "--tls must be imaps, starttls or none, not '%s'", name);
     return NI_EUSAGE;
   }
+  *sec = m == NI_TLS_NONE       ? NI_PUSH_PLAINTEXT
+         : m == NI_TLS_STARTTLS ? NI_PUSH_STARTTLS
+                                : NI_PUSH_IMAPS;
   return 0;
 }
 
@@ -742,7 +848,7 @@ int ni_cmd_keepalive(int argc, char **argv) {
   if (rc)
     return rc > 0 ? NI_EXIT_OK : NI_EXIT_USAGE;
 
-  ni_tls_mode tls_default;
+  ni_push_security tls_default;
   if (parse_tls(c.conn.tls, &tls_default) < 0)
     return NI_EXIT_USAGE;
   if (c.accounts) {
@@ -764,13 +870,14 @@ int ni_cmd_keepalive(int argc, char **argv) {
     char err[256] = "";
     account *ac = &a.acc[i];
     if ((!ac->server && !c.conn.server) ||
-        (ac->tls_name && parse_tls(ac->tls_name, &(ni_tls_mode){0}) < 0)) {
+        (ac->tls_name && parse_tls(ac->tls_name, &(ni_push_security){0}) < 0)) {
       if (!ac->server && !c.conn.server)
         ni__usage_error(CMD, "account %s has no server and --server is not given", ac->user);
       free_accounts(&a);
       return NI_EXIT_USAGE;
     }
-    if (ni_secret_read(ac->password_file, &ac->password, err, sizeof err) < 0) {
+    if (!a.token_file && !a.token_cmd &&
+        ni_secret_read(ac->password_file, &ac->password, err, sizeof err) < 0) {
       ni__usage_error(CMD, "password of %s: %s", ac->user, err);
       free_accounts(&a);
       return NI_EXIT_USAGE;
@@ -788,18 +895,21 @@ int ni_cmd_keepalive(int argc, char **argv) {
     ni_csv_writer_close(a.log);
     return NI_EXIT_FAILURE;
   }
-  ni_push_cb cb = {on_push_message, on_state, on_keepalive};
+  ni_push_cb cb = {.on_message = on_push_message, .on_state = on_state,
+                   .on_keepalive = on_keepalive, .on_token = on_token};
   for (size_t i = 0; i < a.nacc; i++) {
     account *ac = &a.acc[i];
     ni_push_opts o;
     memset(&o, 0, sizeof o);
     o.host = ac->server ? ac->server : c.conn.server;
     o.port = (uint16_t)(ac->port ? ac->port : ac->server ? 0 : c.conn.port);
-    o.tls = tls_default;
+    o.security = tls_default;
     if (ac->tls_name)
-      ni_tls_mode_parse(ac->tls_name, &o.tls);
+      parse_tls(ac->tls_name, &o.security);
     o.user = ac->user;
     o.password = ac->password;
+    if (a.token_file || a.token_cmd)
+      o.auth = NI_PUSH_AUTH_OAUTH2;
     o.ca_file = c.conn.ca_file;
     o.insecure = c.conn.insecure;
     o.allow_plaintext = c.conn.allow_plaintext;

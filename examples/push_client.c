@@ -13,11 +13,21 @@
  *
  * The optional NAT timeout (e.g. measured with "natidle probe") lets the
  * scheduler keep every silence just below it; without it the scheduler
- * learns the timeout by itself.  Ctrl-C stops it.
+ * learns the timeout by itself.  Ctrl-C stops it.  The connection is IMAPS
+ * with the certificate verified: the zero value of ni_push_opts is the safe
+ * one.  A wrong password ends it (the library does not retry a refused
+ * login: servers lock accounts for that).
+ *
+ * It builds as strict ISO C11 (-std=c11 -pedantic): natidle/push.h needs
+ * nothing else, and the POSIX declarations <uv.h> needs are asked for by
+ * name below.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <uv.h>
 
 #include <natidle/push.h>
 
@@ -30,9 +40,13 @@ static void on_message(ni_push *p, const ni_push_msg *m, void *ud) {
 }
 
 static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, void *ud) {
+  uv_signal_t *sig = ud;
   (void)p;
-  (void)ud;
   fprintf(stderr, "[%s] %s\n", ni_push_state_name(s), *detail ? detail : err ? ni_strerror(err) : "");
+  /* A permanent error (wrong password, untrusted certificate...): the
+   * session has stopped for good; let the loop end. */
+  if (s == NI_PUSH_FAILED && !uv_is_closing((uv_handle_t *)sig))
+    uv_close((uv_handle_t *)sig, NULL);
 }
 
 static void on_keepalive(ni_push *p, const ni_push_ka_event *ev, void *ud) {
@@ -71,24 +85,26 @@ int main(int argc, char **argv) {
     ka.adaptive = 0;
   }
 
-  ni_push_opts o = {0};
+  ni_push_opts o = {0}; /* IMAPS, certificate verified, INBOX */
   o.host = argv[1];
   o.user = argv[2];
   o.password = password; /* copied; the library wipes its copy on free */
-  o.tls = NI_TLS_IMAPS;
   o.ka = &ka;
 
-  ni_push_cb cb = {on_message, on_state, on_keepalive};
   uv_loop_t *loop = uv_default_loop();
+  uv_signal_t sig;
+  uv_signal_init(loop, &sig);
+
+  ni_push_cb cb = {0};
+  cb.on_message = on_message;
+  cb.on_state = on_state;
+  cb.on_keepalive = on_keepalive;
   ni_push *p;
-  int rc = ni_push_new(loop, &o, &cb, NULL, &p);
+  int rc = ni_push_new(loop, &o, &cb, &sig, &p);
   if (rc < 0) {
     fprintf(stderr, "ni_push_new: %s\n", ni_strerror(rc));
     return 1;
   }
-
-  uv_signal_t sig;
-  uv_signal_init(loop, &sig);
   sig.data = p;
   uv_signal_start(&sig, on_sigint, SIGINT);
 
@@ -99,8 +115,9 @@ int main(int argc, char **argv) {
   ni_push_get_stats(p, &st);
   printf("%llu messages, %llu keepalives, %llu reconnects\n", (unsigned long long)st.messages,
          (unsigned long long)st.keepalives, (unsigned long long)st.reconnects);
+  int failed = ni_push_get_state(p) == NI_PUSH_FAILED;
   ni_push_free(p);
   uv_run(loop, UV_RUN_DEFAULT); /* lets the session's handles close */
   uv_loop_close(loop);
-  return 0;
+  return failed ? 1 : 0;
 }

@@ -11,3 +11,9 @@ foreach(case nat-timeout interval flush)
 endforeach()
 # The driver against the scripted fake server on 127.0.0.1 (no root).
 ni_unit_test(test_push_fake SOURCES test_push_fake.c fakeserver.c TIMEOUT 60)
+# examples/poll_client, the scheduler alone on plain sockets, behind the lab's
+# NAT (root).
+ni_script_test(poll_client_lab tests/keepalive/poll_client_lab.sh LABELS lab TIMEOUT 90)
+# Password and OAuth2 logins against a real Dovecot (root): a refused token
+# refreshed once, a permanent refusal, a wrong password tried once.
+ni_script_test(push_auth tests/keepalive/push_auth.sh LABELS imap TIMEOUT 120)

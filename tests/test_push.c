@@ -156,6 +156,61 @@ static void test_push_api_without_server(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void on_token_unused(ni_push *p, int refresh, void *ud) {
+  (void)p;
+  (void)refresh;
+  (void)ud;
+}
+
+/* What ni_push_new() refuses, and the API of a session that never ran. */
+static void test_push_options_checked(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ni_push *p = NULL;
+  ni_push_opts o;
+  memset(&o, 0, sizeof o);
+  o.host = "192.0.2.1";
+  o.user = "u";
+  o.password = "secret";
+  /* A UID without its UIDVALIDITY means nothing. */
+  o.last_uid = 7;
+  assert_int_equal(ni_push_new(&loop, &o, NULL, NULL, &p), NI_EUSAGE);
+  o.uidvalidity = 3;
+  assert_int_equal(ni_push_new(&loop, &o, NULL, NULL, &p), 0);
+  ni_push_stats st;
+  ni_push_get_stats(p, &st);
+  assert_int_equal(st.last_uid, 7);
+  assert_int_equal(st.uidvalidity, 3);
+  ni_push_free(p);
+  o.last_uid = o.uidvalidity = 0;
+  /* Out of range. */
+  o.security = (ni_push_security)3;
+  assert_int_equal(ni_push_new(&loop, &o, NULL, NULL, &p), NI_EUSAGE);
+  o.security = NI_PUSH_STARTTLS;
+  o.auth = (ni_push_auth)4;
+  assert_int_equal(ni_push_new(&loop, &o, NULL, NULL, &p), NI_EUSAGE);
+  /* OAuth2 needs the token callback, and no password. */
+  o.auth = NI_PUSH_AUTH_OAUTH2;
+  o.password = NULL;
+  assert_int_equal(ni_push_new(&loop, &o, NULL, NULL, &p), NI_EUSAGE);
+  ni_push_cb cb = {.on_token = on_token_unused};
+  assert_int_equal(ni_push_new(&loop, &o, &cb, NULL, &p), 0);
+  /* Nobody asked for a token. */
+  assert_int_equal(ni_push_set_token(p, "t", 1), NI_ESTATE);
+  const char *d = "x";
+  assert_int_equal(ni_push_failure(p, &d), 0);
+  assert_string_equal(d, "");
+  assert_string_equal(ni_push_state_name(NI_PUSH_FAILED), "failed");
+  assert_true(ni_push_now() > 0);
+  ni_push_free(p);
+  /* A password session needs its password. */
+  o.auth = NI_PUSH_AUTH_PASSWORD;
+  assert_int_equal(ni_push_new(&loop, &o, NULL, NULL, &p), NI_EUSAGE);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_group_refuses_free_with_sessions(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -196,6 +251,7 @@ int main(void) {
       cmocka_unit_test(test_xorshift_never_stuck),
       cmocka_unit_test(test_push_api_without_server),
       cmocka_unit_test(test_group_refuses_free_with_sessions),
+      cmocka_unit_test(test_push_options_checked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

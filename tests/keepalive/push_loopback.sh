@@ -7,31 +7,8 @@
 # Needs root (Dovecot switches users); exits 77 (skipped) without it.
 set -euo pipefail
 : "${NATIDLE_SRC:?}" "${NATIDLE_BIN:?}"
-if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root"; exit 77; fi
-if ! command -v dovecot >/dev/null; then echo "FAIL: dovecot-imapd is not installed (sudo ./run deps)"; exit 1; fi
-INSTANCE=$NATIDLE_SRC/lab/dovecot-instance
-SOAK=$NATIDLE_SRC/tests/keepalive/soak.py
-
-WORK=$(mktemp -d /tmp/natidle-push-test.XXXXXX)
-chmod 755 "$WORK" # Dovecot's login processes must reach their sockets
-DIR=$WORK/dovecot
-cleanup() {
-  "$INSTANCE" stop "$DIR" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# Two ports the kernel just reported free (the race with other tests is
-# short: Dovecot binds them at once).
-read -r p1 p2 < <(python3 -c 'import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in ss))')
-out=$("$INSTANCE" start "$DIR" --listen 127.0.0.1 --port-imap "$p1" --port-imaps "$p2" \
-        --accounts 2) ||
-  { echo "cannot start Dovecot" >&2; exit 1; }
-declare -A E
-while IFS= read -r line; do E[${line%%=*}]=${line#*=}; done <<<"$out"
+. "$NATIDLE_SRC/tests/keepalive/dovecot.sh"
+dovecot_start --accounts 2
 
 conn=(--host "${E[HOST]}" --port "${E[PORT_IMAPS]}" --ca-file "${E[CA_FILE]}"
       --user "${E[USER]}" --password-file "${E[PASSWORD_FILE]}")
