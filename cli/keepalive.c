@@ -851,6 +851,10 @@ int ni_cmd_keepalive(int argc, char **argv) {
   ni_push_security tls_default;
   if (parse_tls(c.conn.tls, &tls_default) < 0)
     return NI_EXIT_USAGE;
+  if (c.conn.family) { /* the push session (push.h) takes no address family yet */
+    ni__usage_error("keepalive", "--family is not available for keepalive yet");
+    return NI_EXIT_USAGE;
+  }
   if (c.accounts) {
     if (read_accounts(&a, c.accounts) < 0) {
       free_accounts(&a);

@@ -24,7 +24,20 @@ const char ni__conn_opts_help[] =
     "    --insecure           do not verify the server's certificate\n"
     "    --allow-plaintext    allow a login without TLS\n"
     "    --network LABEL      label of the network, written to the CSV files and\n"
-    "                         used to remember what was learned\n";
+    "                         used to remember what was learned\n"
+    "    --family 4|6         probe only: connect over IPv4 or IPv6 only (default: IPv4\n"
+    "                         when the server has an IPv4 address, else what it has)\n";
+
+int ni__conn_family(const char *cmd, const char *value, int *family) {
+  *family = 0;
+  if (!value) return 0;
+  if (!strcmp(value, "4") || !strcmp(value, "6")) {
+    *family = value[0] - '0';
+    return 0;
+  }
+  ni__usage_error(cmd, "--family must be 4 or 6, not '%s'", value);
+  return NI_EUSAGE;
+}
 
 void ni__usage_error(const char *cmd, const char *fmt, ...) {
   va_list ap;

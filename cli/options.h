@@ -35,6 +35,7 @@ typedef struct ni__opt {
 /* The options of a connection to an IMAP server. */
 typedef struct ni__conn_args {
   const char *server, *tls, *user, *password_file, *ca_file, *network;
+  const char *family; /* "4", "6", or NULL: see ni__conn_family() */
   unsigned long port; /* 0: the TLS mode's default */
   int insecure, allow_plaintext;
 } ni__conn_args;
@@ -49,11 +50,17 @@ typedef struct ni__conn_args {
       {"ca-file", 0, NI__OPT_STRING, &(ca)->ca_file, 0, 0, NULL},              \
       {"insecure", 0, NI__OPT_FLAG, &(ca)->insecure, 0, 0, NULL},              \
       {"allow-plaintext", 0, NI__OPT_FLAG, &(ca)->allow_plaintext, 0, 0, NULL}, \
-      {"network", 0, NI__OPT_STRING, &(ca)->network, 0, 0, NULL}
+      {"network", 0, NI__OPT_STRING, &(ca)->network, 0, 0, NULL},              \
+      {"family", 0, NI__OPT_STRING, &(ca)->family, 0, 0, NULL}
 
 /* The help text of the connection block, for the OPTIONS section of a
  * subcommand's --help. */
 extern const char ni__conn_opts_help[];
+
+/* The IP version --family asks for: *family = 4 or 6, or 0 when the option
+ * was not given (any: IPv4 first).  Anything else is a usage error of cmd,
+ * printed; returns 0 or NI_EUSAGE. */
+int ni__conn_family(const char *cmd, const char *value, int *family);
 
 /*
  * Parse argv[1..argc-1] against opts[0..n-1] plus -h/--help.  Options and

@@ -199,6 +199,7 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
   o->insecure = ca.insecure;
   o->allow_plaintext = ca.allow_plaintext;
   o->network = ca.network;
+  if (ni__conn_family("probe", ca.family, &o->family) != 0) return NI_EUSAGE;
   *password_file = ca.password_file;
   o->sessions = (unsigned)sessions;
   o->max_checks = (unsigned)max_checks;

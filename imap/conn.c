@@ -151,6 +151,7 @@ ni_imap *ni_imap_new(uv_loop_t *loop, const ni_imap_opts *o, const ni_imap_cb *c
   c->host = dupstr(o->host, &fail);
   c->ca_file = dupstr(o->ca_file, &fail);
   c->bind_addr = dupstr(o->bind_addr, &fail);
+  c->family = o->family == 4 ? AF_INET : o->family == 6 ? AF_INET6 : 0;
   c->tls_mode = o->tls;
   c->port = o->port ? o->port : (o->tls == NI_TLS_IMAPS ? 993 : 143);
   c->insecure = o->insecure;
@@ -158,7 +159,7 @@ ni_imap *ni_imap_new(uv_loop_t *loop, const ni_imap_opts *o, const ni_imap_cb *c
   c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 15000;
   c->parser = ni_parser_new(o->limits);
   c->next_tag = 1;
-  if (fail || !c->parser ||
+  if (fail || !c->parser || (o->family != 0 && o->family != 4 && o->family != 6) ||
       (c->tls_mode != NI_TLS_NONE && c->tls_mode != NI_TLS_IMAPS &&
        c->tls_mode != NI_TLS_STARTTLS)) {
     really_free(c);
@@ -438,8 +439,9 @@ static void on_connect(uv_connect_t *req, int status) {
     ni__client_on_transport_ready(c);
 }
 
-/* Pick the address to use: the family of bind_addr when given, otherwise
- * IPv4 first (natidle measures IPv4 NATs), otherwise the first. */
+/* Pick the address to use: the family asked for (family option or
+ * bind_addr) when given, otherwise IPv4 first (natidle measures IPv4 NATs),
+ * otherwise the first. */
 static const struct addrinfo *pick_addr(const struct addrinfo *res, int family) {
   const struct addrinfo *ai;
   for (ai = res; ai; ai = ai->ai_next)
@@ -477,10 +479,22 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
       return;
     }
   }
+  if (c->family && family && family != c->family) {
+    uv_freeaddrinfo(res);
+    ni__errf(c, "local address %s is not an IPv%d address", c->bind_addr,
+             c->family == AF_INET6 ? 6 : 4);
+    ni__conn_end(c, NI_END_ERROR, NI_EUSAGE);
+    return;
+  }
+  const int bound = family != 0;
+  if (!family) family = c->family;
   const struct addrinfo *ai = pick_addr(res, family);
   if (!ai) {
     uv_freeaddrinfo(res);
-    ni__errf(c, "%s has no address of the local address's family", c->host);
+    if (bound)
+      ni__errf(c, "%s has no address of the local address's family", c->host);
+    else
+      ni__errf(c, "%s has no IPv%d address", c->host, family == AF_INET6 ? 6 : 4);
     ni__conn_end(c, NI_END_ERROR, NI_EDNS);
     return;
   }
@@ -489,7 +503,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     c->tcp.data = c;
     c->tcp_open = 1;
     c->refs++;
-    if (family) r = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&bind_ss, 0);
+    if (bound) r = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&bind_ss, 0);
   }
   if (r == 0) {
     c->connreq.data = c;

@@ -104,6 +104,7 @@ struct ni_imap {
   int allow_plaintext;
   uint32_t connect_timeout_ms;
   char *bind_addr;
+  int family; /* AF_INET, AF_INET6, or 0: any */
 
   /* libuv handles; each open handle or running request holds one ref. */
   uv_tcp_t tcp;

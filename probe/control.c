@@ -42,6 +42,7 @@ void ni__imap_opts(const ni__probe *p, ni_imap_opts *io) {
   io->ca_file = p->o->ca_file;
   io->insecure = p->o->insecure;
   io->allow_plaintext = p->o->allow_plaintext;
+  io->family = p->o->family;
 }
 
 void ni__ignore_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {}

@@ -47,6 +47,7 @@ typedef struct ni_probe_opts {
   const char *ca_file;
   int insecure;
   int allow_plaintext;
+  int family;              /* 0: any (IPv4 first); 4 or 6: that IP version */
   double min_s, max_s;     /* the silences the search may test */
   double resolution_s;     /* 0: max(1 s, 2 % of the lower bound) */
   unsigned sessions;       /* K silent sessions (plus one control connection) */

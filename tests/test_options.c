@@ -71,6 +71,27 @@ static void test_bad_values(void **state) {
 /* Any abbreviation of --password is refused before getopt could read it as
  * --password-file; --password-file itself and its abbreviation --password-f
  * are fine. */
+static void test_family(void **state) {
+  (void)state;
+  fixture f;
+  int family = -1;
+  assert_int_equal(PARSE(&f, NULL, "--family", "6"), 0);
+  assert_string_equal(f.ca.family, "6");
+  assert_int_equal(ni__conn_family("test", f.ca.family, &family), 0);
+  assert_int_equal(family, 6);
+  assert_int_equal(PARSE(&f, NULL, "--family=4"), 0);
+  assert_int_equal(ni__conn_family("test", f.ca.family, &family), 0);
+  assert_int_equal(family, 4);
+  assert_int_equal(PARSE(&f, NULL, "--server", "h"), 0);
+  assert_null(f.ca.family);
+  assert_int_equal(ni__conn_family("test", f.ca.family, &family), 0);
+  assert_int_equal(family, 0);
+  const char *bad[] = {"5", "46", "", "ipv6", "06"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(ni__conn_family("test", bad[i], &family), NI_EUSAGE);
+  assert_int_equal(PARSE(&f, NULL, "--family"), NI_EUSAGE);
+}
+
 static void test_password_refused(void **state) {
   (void)state;
   fixture f;
@@ -104,6 +125,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_values),
       cmocka_unit_test(test_bad_values),
+      cmocka_unit_test(test_family),
       cmocka_unit_test(test_password_refused),
       cmocka_unit_test(test_operands_and_help),
   };

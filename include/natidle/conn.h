@@ -73,8 +73,8 @@ NI_API void ni_tls_unload_ca(const char *ca_file);
 typedef struct ni_imap_opts {
   const char *host; /* host name or IP literal; required.  The first
                        IPv4 address is used (else the first one; with
-                       bind_addr, the first of its family) and the
-                       certificate must name host */
+                       family or bind_addr, the first of that family) and
+                       the certificate must name host */
   uint16_t port;    /* 0 = 993 for NI_TLS_IMAPS, 143 otherwise */
   ni_tls_mode tls;
   const char *ca_file;            /* PEM CA bundle to trust; NULL = system store */
@@ -83,6 +83,9 @@ typedef struct ni_imap_opts {
   uint32_t connect_timeout_ms;    /* DNS + TCP + TLS + greeting + STARTTLS +
                                      CAPABILITY, all together; 0 = 15000 */
   const char *bind_addr;          /* local IP address to bind, NULL = any */
+  int family;                     /* 0: any (IPv4 first); 4 or 6: that IP
+                                     version only (bind_addr, when given,
+                                     must be of it) */
   const ni_parser_limits *limits; /* response parser limits, NULL = defaults */
 } ni_imap_opts;
 

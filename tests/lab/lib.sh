@@ -91,12 +91,13 @@ lab_up() {
 
 # push_run OUTFILE USER SILENCE [idle_push options...]: one IDLE push
 # experiment in the client namespace of the lab loaded in E, over IMAPS
-# with the lab's CA.  Meant to run in the background (&).
+# with the lab's CA.  Meant to run in the background (&).  PUSH_HOST, when
+# set, is the server address to use instead of E[SERVER_ADDR] (an IPv6 one).
 push_run() {
   local out=$1 user=$2 silence=$3
   shift 3
   timeout 120 "${LAB_CMD[@]}" exec "${E[LAB]}" python3 "$T_DIR/idle_push.py" \
-    --host "${E[SERVER_ADDR]}" --port "${E[PORT_IMAPS]}" --ca-file "${E[CA_FILE]}" \
+    --host "${PUSH_HOST:-${E[SERVER_ADDR]}}" --port "${E[PORT_IMAPS]}" --ca-file "${E[CA_FILE]}" \
     --user "$user" --password-file "${E[PASSWORD_DIR]}/$user" --silence "$silence" "$@" >"$out"
 }
 
