@@ -25,7 +25,7 @@ Every line received is checked for its line ending.  Results are KEY=VALUE
 lines on stdout (values unquoted: split at the first '=').  Exit status 0
 when the measurement ran (the caller judges the values), 1 when it could not
 (connection, TLS, login), 2 on bad arguments.  Standard library only; every
-wait is bounded (--push-wait, --watch at most 1800 s).
+wait is bounded (--push-wait, --watch at most 3600 s).
 """
 
 import argparse
@@ -482,7 +482,7 @@ def main():
     ap.add_argument("--skip", default="",
                     help="comma-separated parts to leave out: plain, tls, idle")
     a = ap.parse_args()
-    if not (0 <= a.idle_wait <= 600 and 0 < a.push_wait <= 600 and 0 <= a.watch <= 1800):
+    if not (0 <= a.idle_wait <= 600 and 0 < a.push_wait <= 600 and 0 <= a.watch <= 3600):
         ap.error("times out of range")
     skip = set(x for x in a.skip.split(",") if x)
     with open(a.password_file) as f:
