@@ -32,12 +32,17 @@
 void ni__sessions_start(ni__probe *p) {
   p->phase = PH_CALIBRATE;
   p->cal.round = 1;
-  /* Idle samples after CAL_IDLE_MS of silence, or half of --max when that
-   * is shorter: the samples must themselves survive the NAT. */
+  /* Idle samples after the shortest silence a check tests (--min), within
+   * [1 s, CAL_IDLE_MS] and at most half of --max: the samples must
+   * themselves survive the NAT.  Longer silences are covered by the checks'
+   * own pushes as the run goes. */
+  ni_ms idle = (ni_ms)llround(p->o->min_s * 1000.0);
   ni_ms half_max = (ni_ms)llround(p->o->max_s * 500.0);
-  p->cal.idle_ms = half_max < CAL_IDLE_MS ? half_max : CAL_IDLE_MS;
-  if (p->cal.idle_ms < 1000)
-    p->cal.idle_ms = 1000;
+  if (idle > CAL_IDLE_MS)
+    idle = CAL_IDLE_MS;
+  if (idle > half_max)
+    idle = half_max;
+  p->cal.idle_ms = idle < 1000 ? 1000 : idle;
   for (unsigned i = 0; i < p->k; i++)
     ni__sess_connect(&p->ss[i]);
   /* Outbound-only runs calibrate on NOOP round trips right away. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "probe/internal.h"
 
@@ -201,7 +202,7 @@ static void jan_keep(ni__probe *p) {
 /* Parse the data of a LIST response: (flags) "sep" name.  Writes the
  * separator (0 for NIL) and the name; returns 0, or -1 for a form we do not
  * handle (a name sent as a literal is never one of ours). */
-static int parse_list(ni_str d, char *sep, char *name, size_t len) {
+static int parse_list(ni_str d, char *sep, char *name, size_t len, int *nonexistent) {
   const char *q = d.p, *e = d.p + d.n;
   while (q < e && *q == ' ')
     q++;
@@ -212,6 +213,12 @@ static int parse_list(ni_str d, char *sep, char *name, size_t len) {
   const char *close = memchr(q, ')', (size_t)(e - q));
   if (!close)
     return -1;
+  /* A parent that exists only in name (RFC 5258 \NonExistent, Dovecot's
+   * intermediate levels): it goes away with its children. */
+  *nonexistent = 0;
+  for (const char *f = q; f + 12 <= close; f++)
+    if (!strncasecmp(f, "\\NonExistent", 12))
+      *nonexistent = 1;
   q = close + 1;
   while (q < e && *q == ' ')
     q++;
@@ -253,7 +260,8 @@ void ni__janitor_untagged(ni__probe *p, const ni_resp *r) {
   ni__janitor *j = &p->jan;
   if (r->type == NI_R_LIST) {
     char sep = 0, name[512];
-    if (parse_list(r->data, &sep, name, sizeof name) != 0)
+    int nonexistent = 0;
+    if (parse_list(r->data, &sep, name, sizeof name, &nonexistent) != 0 || nonexistent)
       return;
     /* Only the probe's own tree: "natidle-probe" and what is below it,
      * never a user's "natidle-probes" that the LIST pattern also matches. */
@@ -290,6 +298,8 @@ static void jan_delete_cb(ni_imap *c, int status, const ni_resp *tagged, void *a
   if (status == 0) {
     p->clean.deleted++;
     ni__note(p, 1, "deleted %s", j->names[j->i]);
+  } else if (tagged && tagged->code.n == 11 && !strncmp(tagged->code.p, "NONEXISTENT", 11)) {
+    /* Gone already (a parent that went with its last child). */
   } else if (tagged) {
     jan_keep(p);
     if (j->quiet) {
