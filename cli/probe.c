@@ -73,7 +73,7 @@ static const char *const help_text[] = {
     "    interval P can be tested and the bracket is at best P wide; when the\n"
     "    polls do not follow the start of IDLE, each death is recorded P later\n"
     "    (the bracket widened by P).  A server whose IDLE does not report the\n"
-    "    new message within 130 s ends the run with the verdict no_push.\n"
+    "    new message within --push-wait ends the run with the verdict no_push.\n"
     "\n"
     "    A session that gets no EXISTS sends DONE: a tagged OK means\n"
     "    the client's packet revived the mapping but the push was lost\n"
@@ -125,6 +125,9 @@ static const char *const help_text[] = {
     "    --max-checks N       hard cap on checks (default 2000)\n"
     "    --noop S             control connection NOOP interval (default min(5 s,\n"
     "                         --min / 2), at least 0.5 s)\n"
+    "    --push-wait S        how long the first marker may take to be reported\n"
+    "                         before the verdict is no_push (default 130 s: two\n"
+    "                         polls of a server that polls every 60 s)\n"
     "    --pcap-out FILE      keep the packet capture of the probe sessions (pcap)\n"
     "    --no-capture         no packet capture: the evidence column stays empty\n"
     "    --pcap IFACE|auto    capture on IFACE (default auto: the interface towards\n"
@@ -258,6 +261,7 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
       {"cleanup", 0, NI__OPT_FLAG, &o->cleanup, 0, 0, NULL},
       {"max-checks", 0, NI__OPT_UINT, &max_checks, 1, 100000, NULL},
       {"noop", 0, NI__OPT_SECONDS, &o->noop_s, 0.5, 60, NULL},
+      {"push-wait", 0, NI__OPT_SECONDS, &o->push_wait_s, 1, 3600, NULL},
       {"pcap-out", 0, NI__OPT_STRING, &o->pcap_out, 0, 0, NULL},
       {"pcap", 0, NI__OPT_STRING, &o->capture_iface, 0, 0, NULL},
       {"capture-iface", 0, NI__OPT_STRING, &o->capture_iface, 0, 0, NULL},

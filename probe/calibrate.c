@@ -325,7 +325,7 @@ void ni__calibrate_exists(ni__sess *s, ni_ms took) {
 ni_ms ni__calibrate_wait_ms(const ni__sess *s) {
   const ni__probe *p = s->p;
   if (p->cal.round == 1)
-    return CAL_PUSH_WAIT_MS;
+    return p->o->push_wait_s > 0 ? (ni_ms)llround(p->o->push_wait_s * 1000.0) : CAL_PUSH_WAIT_MS;
   if (p->poll.seen)
     return p->poll.every_ms + POLL_LATE_MS + p->poll.dev_ms;
   ni_ms w = 4 * p->cal.worst + 2000;

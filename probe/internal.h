@@ -282,6 +282,9 @@ typedef struct ni__janitor {
   char criteria[160];  /* UID SEARCH criteria that select our markers */
   char root[340];      /* the mailbox whose tree is cleaned */
   int quiet;           /* a refused DELETE is expected (a shared root) */
+  int looking;         /* LIST responses tell whether the mailbox still exists */
+  int found;           /* ... and one did */
+  char why[200];       /* the server's answer to the DELETE being checked */
   uint32_t all, ours;
   uint32_t *counting;  /* where SEARCH results are being counted */
   int listing;         /* LIST responses go into names */

@@ -268,6 +268,8 @@ void ni__janitor_untagged(ni__probe *p, const ni_resp *r) {
     size_t n = strlen(j->root);
     if (j->listing && !strncmp(name, j->root, n) && (name[n] == '\0' || name[n] == p->id.sep))
       jan_add(j, name);
+    if (j->looking && !strcmp(name, j->names[j->i]))
+      j->found = 1;
   } else if (r->type == NI_R_SEARCH && j->counting) {
     ni_str list = r->data;
     uint32_t v;
@@ -313,6 +315,41 @@ static void jan_delete_cb(ni_imap *c, int status, const ni_resp *tagged, void *a
     }
   }
   jan_skip(p);
+}
+
+/* A parent that could not be selected and could not be deleted: a real
+ * failure only if it still exists.  Courier lists the levels between
+ * INBOX.natidle-probe and a probe mailbox without any folder behind them;
+ * they vanish with their last child but DELETE says they do not exist. */
+static void jan_look_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
+  ni__probe *p = arg;
+  ni__janitor *j = &p->jan;
+  j->looking = 0;
+  if (status == 0 && !j->found) {
+    ni__note(p, 2, "%s went away with its children", j->names[j->i]);
+  } else {
+    jan_keep(p);
+    p->clean.failed++;
+    ni__error(p, "cannot delete %s: the server said: %s", j->names[j->i], j->why);
+  }
+  jan_skip(p);
+}
+
+static void jan_delete_parent_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
+  ni__probe *p = arg;
+  ni__janitor *j = &p->jan;
+  if (status == 0 || !tagged || j->quiet ||
+      (tagged->code.n == 11 && !strncmp(tagged->code.p, "NONEXISTENT", 11))) {
+    jan_delete_cb(c, status, tagged, arg);
+    return;
+  }
+  snprintf(j->why, sizeof j->why, "%.*s", (int)tagged->text.n, tagged->text.p);
+  j->looking = 1;
+  j->found = 0;
+  if (ni_imap_list(c, "", j->names[j->i], jan_look_cb, p) != 0) {
+    j->looking = 0;
+    jan_delete_cb(c, status, tagged, arg);
+  }
 }
 
 static void jan_close_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
@@ -369,9 +406,9 @@ static void jan_examine_cb(ni_imap *c, int status, const ni_resp *tagged, void *
   ni__probe *p = arg;
   ni__janitor *j = &p->jan;
   if (status != 0) {
-    /* Not selectable (a \Noselect parent): it holds no messages.  Deleting
-     * it fails harmlessly while it still has children. */
-    if (ni_imap_delete(c, j->names[j->i], jan_delete_cb, p) != 0)
+    /* Not selectable (a \Noselect parent): it holds no messages, and its
+     * children were deleted before it. */
+    if (ni_imap_delete(c, j->names[j->i], jan_delete_parent_cb, p) != 0)
       jan_skip(p);
     return;
   }

@@ -71,6 +71,7 @@ typedef struct ni_probe_opts {
   int quiet, verbose;
   unsigned max_checks;     /* hard cap on checks (and so on APPENDs) */
   double noop_s;           /* control connection NOOP interval, 0 = automatic */
+  double push_wait_s;      /* how long the first push may take (0: CAL_PUSH_WAIT_MS) */
   int no_capture;          /* no libpcap evidence */
   const char *capture_iface; /* interface to capture on, NULL = auto */
   const char *pcap_out;    /* keep the capture in this pcap file */
