@@ -263,7 +263,15 @@ void ni__calibrate_step(ni__probe *p) {
     }
     if (p->cal.idle_n + p->cal.busy >= CAL_IDLE_SAMPLES)
       return;
-    if (ni__silence_of(s, now) >= p->cal.idle_ms)
+    ni_ms sil = ni__silence_of(s, now);
+    if (sil > p->cal.idle_ms + p->cal.idle_ms / 2 + 1000) {
+      /* Silent much longer than the samples are meant to be (it waited for
+       * the first sample): its mapping may be gone already.  A new IDLE
+       * starts its silence again. */
+      ni__sess_check_done_now(s);
+      continue;
+    }
+    if (sil >= p->cal.idle_ms)
       fire(p, s);
     else if (s->tk != TK_CAL)
       ni__timer_set(s, TK_CAL, s->silent_since + p->cal.idle_ms);

@@ -32,7 +32,7 @@ case $V in
   courier-nopush) ARGS=(--server courier --server-opt idle-timeout=3600) NS=INBOX. POLLS=0 MODE=nopush ;;
   *) fail "usage: servers_probe.sh VARIANT nonat|nat [T]" ;;
 esac
-[ "$MODE" = nonat ] && T=600
+[ "$MODE" != nat ] && T=600
 
 name="sp${V:0:3}${V: -3}${MODE:0:2}$$"
 lab_up "${name:0:20}" --timeout "$T" "${ARGS[@]}"
