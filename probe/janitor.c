@@ -10,6 +10,7 @@
  * else is kept and reported, and so is one the server refuses to delete.
  * Everything runs on the control connection, one command at a time.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +73,13 @@ static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
       /* The connection failed: on_end reports it. */
       return;
     }
-    int exists = tagged->code.n && !strncmp(tagged->code.p, "ALREADYEXISTS", 13);
+    /* RFC 5530's code, or the words of a server that sends none. */
+    char text[200];
+    snprintf(text, sizeof text, "%.*s", (int)tagged->text.n, tagged->text.p);
+    for (char *q = text; *q; q++)
+      *q = (char)tolower((unsigned char)*q);
+    int exists = (tagged->code.n && !strncmp(tagged->code.p, "ALREADYEXISTS", 13)) ||
+                 strstr(text, "already exist");
     if (exists && p->o->resume) {
       /* A resumed run finds its own mailboxes again. */
     } else if (s == &p->ss[0] && !p->id.has_ns && !p->id.in_inbox && p->id.sep &&

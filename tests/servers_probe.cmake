@@ -14,3 +14,9 @@ foreach(variant cyrus cyrus-idled cyrus-altns cyrus-altns-poll courier courier-e
 endforeach()
 ni_script_test(servers_probe_courier_nopush tests/servers_probe.sh LABELS lab TIMEOUT 150
                ARGS courier-nopush)
+# A killed probe's mailboxes below INBOX. are found by --cleanup and by
+# --resume (about 40 s).
+ni_script_test(servers_probe_cyrus_killed tests/servers_probe.sh LABELS lab TIMEOUT 150
+               ARGS cyrus-idled killed)
+ni_script_test(servers_probe_courier_killed tests/servers_probe.sh LABELS lab TIMEOUT 150
+               ARGS courier-enhanced killed)

@@ -7,6 +7,12 @@
 #                                    s: the bracket (L, U] holds T
 #   servers_probe.sh courier-nopush  Courier whose IDLE polls once an hour:
 #                                    verdict no_push, exit 9
+#   servers_probe.sh VARIANT killed  a probe killed with SIGKILL leaves its
+#                                    mailboxes below the personal namespace:
+#                                    --cleanup finds and removes them; a
+#                                    second killed run is continued with
+#                                    --resume, which finds its mailboxes
+#                                    there and removes them at the end
 #
 # VARIANT: cyrus (Debian's default: namespace "INBOX.", no idled, so IDLE
 # polls, here every 5 s), cyrus-idled, cyrus-altns (altnamespace yes, idled),
@@ -30,7 +36,7 @@ case $V in
   courier) ARGS=(--server courier --server-opt "idle-timeout=$POLL") NS=INBOX. POLLS=1 ;;
   courier-enhanced) ARGS=(--server courier --server-opt enhanced-idle=yes) NS=INBOX. POLLS=0 ;;
   courier-nopush) ARGS=(--server courier --server-opt idle-timeout=3600) NS=INBOX. POLLS=0 MODE=nopush ;;
-  *) fail "usage: servers_probe.sh VARIANT nonat|nat [T]" ;;
+  *) fail "usage: servers_probe.sh VARIANT nonat|nat [T]|killed" ;;
 esac
 [ "$MODE" != nat ] && T=600
 
@@ -61,6 +67,33 @@ nopush)
   lab_probe --min 2 --max 8 --sessions 2 --no-capture --verbose --push-wait 12 --csv "$obs" \
     --summary "$sum" >"$WORK/out" 2>"$WORK/err" || rc=$?
   ;;
+killed)
+  # killed_run CSV: a probe stopped by SIGKILL once it has written a row.
+  killed_run() {
+    lab_probe --min 2 --max 60 --sessions 2 --no-capture --verbose --csv "$1" \
+      >>"$WORK/out" 2>>"$WORK/err" &
+    local pid=$! i
+    for i in $(seq 300); do [ "$(csv_rows "$1")" -ge 1 ] && break; sleep 0.1; done
+    # The probe itself (inside the lab's exec), found by its own CSV path.
+    local q cmd
+    for q in /proc/[0-9]*; do
+      cmd=$(tr '\0' ' ' <"$q/cmdline" 2>/dev/null) || continue
+      case $cmd in "$BIN probe "*"--csv $1 "*) kill -KILL "${q#/proc/}" 2>/dev/null || true ;; esac
+    done
+    wait "$pid" 2>/dev/null || true
+    sleep 1
+    [ -n "$(ctl list "*natidle-probe*")" ] || fail "nothing left behind by a killed run"
+  }
+  killed_run "$WORK/k1.csv"
+  lab_probe --cleanup --verbose >>"$WORK/out" 2>>"$WORK/err" || rc=$?
+  grep -Eq '^cleanup: [1-9][0-9]* probe mailboxes deleted, 0 refused .*, 0 not deleted' "$WORK/out" ||
+    fail "cleanup line: $(grep '^cleanup' "$WORK/out")"
+  [ -z "$(ctl list "*natidle-probe*")" ] || fail "--cleanup left: $(ctl list "*natidle-probe*" | tr '\n' ' ')"
+  killed_run "$obs"
+  lab_probe --min 2 --max 8 --sessions 2 --no-capture --verbose --resume --csv "$obs" \
+    --summary "$sum" >>"$WORK/out" 2>>"$WORK/err" || rc=$?
+  grep -q 'resumed run' "$WORK/err" || fail "the run was not resumed"
+  ;;
 esac
 wall=$(($(date +%s%3N) - t0))
 cat "$WORK/out"
@@ -89,13 +122,18 @@ print("bracket (%.3f, %.3f] for T = %g: %s" % (lo, up, t, "holds" if ok else "MI
 sys.exit(0 if ok else 1)
 PY
   ;;
+killed)
+  [ "$rc" -eq 0 ] || { tail -20 "$WORK/err" >&2; fail "probe exit $rc"; }
+  ;;
 nopush)
   [ "$rc" -eq 9 ] || { tail -20 "$WORK/err" >&2; fail "probe exit $rc, 9 (no_push) expected"; }
   [ "$(summary_field "$sum" inbound verdict)" = no_push ] || fail "verdict $(summary_field "$sum" inbound verdict), no_push expected"
   grep -q '^no push' "$WORK/out" || fail "no 'no push' result line"
   ;;
 esac
-if [ "$POLLS" = 1 ]; then
+if [ "$MODE" = killed ]; then
+  : # several runs: their result lines are checked above
+elif [ "$POLLS" = 1 ]; then
   grep -Eq "polls, every [45]\.[0-9] s \(checks timed just before a poll\)" "$WORK/out" ||
     fail "the $POLL-s poll was not recognised"
 else
