@@ -73,11 +73,15 @@ killed)
     lab_probe --min 2 --max 60 --sessions 2 --no-capture --verbose --csv "$1" \
       >>"$WORK/out" 2>>"$WORK/err" &
     local pid=$! i
-    for i in $(seq 300); do [ "$(csv_rows "$1")" -ge 1 ] && break; sleep 0.1; done
+    # Until a check that says something (alive) is in: --resume starts from it.
+    for i in $(seq 300); do
+      [ -f "$1" ] && [ "$(count_outcome "$1" alive)" -ge 1 ] && break
+      sleep 0.1
+    done
     # The probe itself (inside the lab's exec), found by its own CSV path.
     local q cmd
     for q in /proc/[0-9]*; do
-      cmd=$(tr '\0' ' ' <"$q/cmdline" 2>/dev/null) || continue
+      cmd=$(tr '\0' ' ' 2>/dev/null <"$q/cmdline") || continue
       case $cmd in "$BIN probe "*"--csv $1 "*) kill -KILL "${q#/proc/}" 2>/dev/null || true ;; esac
     done
     wait "$pid" 2>/dev/null || true
@@ -92,7 +96,7 @@ killed)
   killed_run "$obs"
   lab_probe --min 2 --max 8 --sessions 2 --no-capture --verbose --resume --csv "$obs" \
     --summary "$sum" >>"$WORK/out" 2>>"$WORK/err" || rc=$?
-  grep -q 'resumed run' "$WORK/err" || fail "the run was not resumed"
+  grep -q "resumed run" "$WORK/err" || { cat "$obs" >&2; tail -5 "$WORK/err" >&2; fail "the run was not resumed"; }
   ;;
 esac
 wall=$(($(date +%s%3N) - t0))
