@@ -99,13 +99,20 @@ static const char *const help_text[] = {
     "                         (server, port and tls default to the options);\n"
     "                         blank lines and lines starting with # are skipped.\n"
     "                         All accounts share wakeups.\n"
-    "    --log FILE.csv       append one row per keepalive and connection event:\n"
-    "                         at, account, event, interval_s, outcome, rtt_ms,\n"
-    "                         bytes_out, bytes_in.  Events: keepalive (outcome\n"
-    "                         answered or unanswered; interval_s = silence before\n"
-    "                         it), connect (ok: the session reached IDLE), lost\n"
-    "                         (outcome: why, e.g. timedout, closed, reset), and\n"
-    "                         message (pushed, fetched or late).\n"
+    "    --log FILE.csv       append one row per event of each account: at,\n"
+    "                         account, event, interval_s, outcome, rtt_ms,\n"
+    "                         bytes_out, bytes_in, network, delay_ms, wakeups,\n"
+    "                         lower_s, upper_s, cadence_s (docs/CSV.md).  Events:\n"
+    "                         start (outcome: where the cadence comes from),\n"
+    "                         keepalive (answered or unanswered; interval_s =\n"
+    "                         silence before it), connect (ok: the session\n"
+    "                         reached IDLE, or the error), lost (why, e.g.\n"
+    "                         timedout, closed, reset), message (pushed, fetched\n"
+    "                         or late; delay_ms = push delay), cadence (the\n"
+    "                         learned bracket or the cadence changed: probing\n"
+    "                         or steady), stop.  'natidle report' reads it.  A\n"
+    "                         log of an older natidle (8 columns) is refused:\n"
+    "                         give a new file\n"
     "    --duration S         stop after S seconds (default: run until a signal)\n"
     "    --no-notify          never use NOTIFY: IDLE, then FETCH on EXISTS\n"
     "    --quiet              no progress on standard error\n"
@@ -143,6 +150,10 @@ typedef struct account {
   int reached_idle; /* has reached IDLE at least once */
   int up;           /* in IDLE/keepalive/fetching since the last connect */
   unsigned saved_gen;
+  /* The scheduler's state as the last cadence row of --log gave it. */
+  int logged_cadence;
+  ni_ms log_lower, log_upper, log_interval;
+  int log_probing;
 } account;
 
 typedef struct app {
@@ -151,6 +162,7 @@ typedef struct app {
   account acc[MAX_ACCOUNTS];
   size_t nacc;
   ni_csv_writer *log;
+  const char *log_path;
   const char *state_file, *network;
   int quiet;
   int stopping;     /* stop_all() was called */
@@ -170,28 +182,73 @@ static void fmt_now_utc(char *buf, size_t len) {
   ni_csv_fmt_utc(buf, len, (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }
 
-/* Write one row of the keepalive log; interval and rtt NI_TIME_NEVER = empty. */
+/* Write one row of the keepalive log.  interval, rtt and delay
+ * NI_TIME_NEVER = empty; with `bracket` the row also carries the
+ * scheduler's bracket and cadence (a cadence row). */
 static void log_row(app *a, account *ac, const char *event, ni_ms interval, const char *outcome,
-                    ni_ms rtt) {
+                    ni_ms rtt, ni_ms delay, int bracket) {
   if (!a->log)
     return;
   ni_push_stats st;
   ni_push_get_stats(ac->push, &st);
-  char at[NI_CSV_TIME_LEN], iv[32] = "", rt[32] = "", bo[32], bi[32];
+  char at[NI_CSV_TIME_LEN], iv[32] = "", rt[32] = "", bo[32], bi[32], dl[32] = "", wk[32];
+  char lo[32] = "", hi[32] = "", cad[32] = "";
   fmt_now_utc(at, sizeof at);
   if (interval != NI_TIME_NEVER)
     ni_csv_fmt_seconds(iv, sizeof iv, interval);
   if (rtt != NI_TIME_NEVER)
     snprintf(rt, sizeof rt, "%llu", (unsigned long long)rtt);
+  if (delay != NI_TIME_NEVER)
+    snprintf(dl, sizeof dl, "%llu", (unsigned long long)delay);
   snprintf(bo, sizeof bo, "%llu", (unsigned long long)st.bytes_out);
   snprintf(bi, sizeof bi, "%llu", (unsigned long long)st.bytes_in);
-  const char *row[NI_KALOG_NCOLS] = {at, ni_push_account(ac->push), event, iv, outcome, rt, bo, bi};
+  snprintf(wk, sizeof wk, "%llu", (unsigned long long)st.wakeups);
+  if (bracket) {
+    /* 0 is the scheduler's "unknown" for either end: an empty field. */
+    if (ac->log_lower)
+      ni_csv_fmt_seconds(lo, sizeof lo, ac->log_lower);
+    if (ac->log_upper)
+      ni_csv_fmt_seconds(hi, sizeof hi, ac->log_upper);
+    ni_csv_fmt_seconds(cad, sizeof cad, ac->log_interval);
+  }
+  const char *row[NI_KALOG_NCOLS] = {at, ni_push_account(ac->push), event, iv, outcome, rt,
+                                     bo, bi, a->network ? a->network : "", dl, wk, lo, hi, cad};
   int rc = ni_csv_write_row(a->log, row);
   if (rc < 0) {
     ni_error(CMD, "--log: %s; logging stops", ni_strerror(rc));
     ni_csv_writer_close(a->log);
     a->log = NULL;
   }
+}
+
+/* A cadence row when the scheduler's bracket, cadence or phase moved since
+ * the last one.  The scheduler has no callback for that, so this is asked
+ * at every event of the session: the row's time is when the change was
+ * seen, at the latest the event that follows it. */
+static void log_cadence(app *a, account *ac) {
+  if (!a->log)
+    return;
+  const ni_ka *ka = ni_push_scheduler(ac->push);
+  ni_ms lo, hi, iv = ni_ka_interval(ka);
+  int probing = ni_ka_is_probing(ka);
+  ni_ka_bracket(ka, &lo, &hi);
+  if (ac->logged_cadence && lo == ac->log_lower && hi == ac->log_upper &&
+      iv == ac->log_interval && probing == ac->log_probing)
+    return;
+  ac->logged_cadence = 1;
+  ac->log_lower = lo;
+  ac->log_upper = hi;
+  ac->log_interval = iv;
+  ac->log_probing = probing;
+  log_row(a, ac, "cadence", NI_TIME_NEVER, probing ? "probing" : "steady", NI_TIME_NEVER,
+          NI_TIME_NEVER, 1);
+}
+
+/* An event row, then the cadence row the event may have caused. */
+static void log_event(app *a, account *ac, const char *event, ni_ms interval, const char *outcome,
+                      ni_ms rtt, ni_ms delay) {
+  log_row(a, ac, event, interval, outcome, rtt, delay, 0);
+  log_cadence(a, ac);
 }
 
 /* Print a header value as a double-quoted string: \ and " escaped. */
@@ -256,8 +313,8 @@ static void on_push_message(ni_push *p, const ni_push_msg *m, void *ud) {
   putchar('\n');
   fflush(stdout);
   if (ac)
-    log_row(a, ac, "message", NI_TIME_NEVER, m->late ? "late" : m->pushed ? "pushed" : "fetched",
-            NI_TIME_NEVER);
+    log_event(a, ac, "message", NI_TIME_NEVER, m->late ? "late" : m->pushed ? "pushed" : "fetched",
+              NI_TIME_NEVER, m->delay_ms);
 }
 
 static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, void *ud) {
@@ -281,15 +338,13 @@ static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, v
   if (s == NI_PUSH_IDLE && !ac->up) {
     ac->up = 1;
     ac->reached_idle = 1;
-    log_row(a, ac, "connect", NI_TIME_NEVER, "ok", NI_TIME_NEVER);
+    log_event(a, ac, "connect", NI_TIME_NEVER, "ok", NI_TIME_NEVER, NI_TIME_NEVER);
   }
   if (s == NI_PUSH_RECONNECT_WAIT) {
     char outcome[32];
     err_outcome(err, outcome, sizeof outcome);
-    if (ac->up)
-      log_row(a, ac, "lost", NI_TIME_NEVER, outcome, NI_TIME_NEVER);
-    else
-      log_row(a, ac, "connect", NI_TIME_NEVER, outcome, NI_TIME_NEVER);
+    log_event(a, ac, ac->up ? "lost" : "connect", NI_TIME_NEVER, outcome, NI_TIME_NEVER,
+              NI_TIME_NEVER);
     ac->up = 0;
     if (fatal) {
       /* Never got going: a wrong password or certificate does not heal by
@@ -298,6 +353,7 @@ static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, v
       stop_all(a, ni_exit_code_for(err) == NI_EXIT_OK ? NI_EXIT_FAILURE : ni_exit_code_for(err));
     }
   }
+  log_cadence(a, ac);
   if (s == NI_PUSH_STOPPED) {
     ac->up = 0;
     if (a->stopping && !a->in_stop_all)
@@ -315,19 +371,20 @@ static void on_keepalive(ni_push *p, const ni_push_ka_event *ev, void *ud) {
     if (!a->quiet)
       fprintf(stderr, "natidle %s: %s keepalive after %.1f s of silence\n", CMD,
               ni_push_account(p), (double)ev->interval_ms / 1000.0);
+    log_cadence(a, ac);
     break;
   case NI_PUSH_KA_ANSWERED:
     if (!a->quiet)
       fprintf(stderr, "natidle %s: %s keepalive answered in %llu ms\n", CMD, ni_push_account(p),
               (unsigned long long)ev->rtt_ms);
-    log_row(a, ac, "keepalive", ev->interval_ms, "answered", ev->rtt_ms);
+    log_event(a, ac, "keepalive", ev->interval_ms, "answered", ev->rtt_ms, NI_TIME_NEVER);
     save_state(a, ac);
     break;
   case NI_PUSH_KA_UNANSWERED:
     if (!a->quiet)
       fprintf(stderr, "natidle %s: %s keepalive unanswered: connection dead\n", CMD,
               ni_push_account(p));
-    log_row(a, ac, "keepalive", ev->interval_ms, "unanswered", NI_TIME_NEVER);
+    log_event(a, ac, "keepalive", ev->interval_ms, "unanswered", NI_TIME_NEVER, NI_TIME_NEVER);
     save_state(a, ac);
     break;
   }
@@ -628,6 +685,54 @@ static void free_accounts(app *a) {
   }
 }
 
+/* 1 when the CSV at `path` has the keepalive log's original eight-column
+ * header, written before the network and cadence columns existed. */
+static int is_old_log(const char *path) {
+  ni_csv_reader *r = ni_csv_reader_open(path, NULL);
+  int old = r && ni_csv_ncols(r) == NI_KALOG_V1_NCOLS;
+  for (size_t i = 0; old && i < NI_KALOG_V1_NCOLS; i++)
+    old = !strcmp(ni_csv_column_name(r, i), ni_kalog_columns[i]);
+  ni_csv_reader_close(r);
+  return old;
+}
+
+/* Open --log for appending.  A log of the older layout is refused rather
+ * than extended: rows of two layouts under one header would be misread,
+ * and rewriting the user's file is not ours to do.  Returns NI_EXIT_OK, or
+ * the exit code with the message printed: a file of another layout is a
+ * wrong argument (2), like a missing directory. */
+static int open_log(app *a, const char *path) {
+  int err = 0;
+  a->log = ni_csv_writer_open(path, ni_kalog_columns, NI_KALOG_NCOLS, &err);
+  a->log_path = path;
+  if (a->log)
+    return NI_EXIT_OK;
+  if (err == NI_EMISMATCH && is_old_log(path))
+    ni__usage_error(CMD,
+                    "--log %s: a log of an older natidle (8 columns, no network or cadence); "
+                    "give a new file, or rename this one: natidle report still reads it",
+                    path);
+  else if (err == NI_EMISMATCH)
+    ni__usage_error(CMD, "--log %s: not a natidle keepalive log (other columns); give a new file",
+                    path);
+  else
+    ni__usage_error(CMD, "--log %s: %s", path, ni_strerror(err));
+  if (err == NI_EMISMATCH || ni_exit_code_for(err) == NI_EXIT_OK)
+    return NI_EXIT_USAGE;
+  return ni_exit_code_for(err);
+}
+
+/* How the cadence was chosen, for the log's start rows. */
+static const char *cadence_source(const cli *c, const ni_ka_config *kc) {
+  if (c->have_interval)
+    return "interval";
+  if (c->have_nat)
+    return "nat-timeout";
+  if (c->summary)
+    return "from-summary";
+  return kc->nat_lower_ms || kc->nat_upper_ms ? "state" : "adaptive";
+}
+
 int ni_cmd_keepalive(int argc, char **argv) {
   static app a; /* static: the signal handles must outlive any early return */
   memset(&a, 0, sizeof a);
@@ -671,14 +776,9 @@ int ni_cmd_keepalive(int argc, char **argv) {
       return NI_EXIT_USAGE;
     }
   }
-  if (c.log) {
-    int err = 0;
-    a.log = ni_csv_writer_open(c.log, ni_kalog_columns, NI_KALOG_NCOLS, &err);
-    if (!a.log) {
-      ni__usage_error(CMD, "--log %s: %s", c.log, ni_strerror(err));
-      free_accounts(&a);
-      return ni_exit_code_for(err) == NI_EXIT_OK ? NI_EXIT_USAGE : ni_exit_code_for(err);
-    }
+  if (c.log && (rc = open_log(&a, c.log)) != NI_EXIT_OK) {
+    free_accounts(&a);
+    return rc;
   }
 
   a.loop = uv_default_loop();
@@ -734,9 +834,18 @@ int ni_cmd_keepalive(int argc, char **argv) {
     a.have_duration = 1;
     uv_timer_start(&a.duration, on_duration, (uint64_t)(c.duration_s * 1000.0), 0);
   }
+  for (size_t i = 0; i < a.nacc; i++)
+    log_event(&a, &a.acc[i], "start", NI_TIME_NEVER, cadence_source(&c, &kc), NI_TIME_NEVER,
+              NI_TIME_NEVER);
   for (size_t i = 0; i < a.nacc && !a.stopping; i++)
     ni_push_start(a.acc[i].push);
   uv_run(a.loop, UV_RUN_DEFAULT);
+  for (size_t i = 0; i < a.nacc; i++)
+    log_event(&a, &a.acc[i], "stop", NI_TIME_NEVER,
+              a.exit_code == NI_EXIT_OK            ? "duration"
+              : a.exit_code == NI_EXIT_INTERRUPTED ? "signal"
+                                                   : "failed",
+              NI_TIME_NEVER, NI_TIME_NEVER);
 
   /* A run that ended because a session could not start has nothing to
    * tally; the error said it all. */
@@ -749,7 +858,7 @@ int ni_cmd_keepalive(int argc, char **argv) {
   uv_run(a.loop, UV_RUN_DEFAULT); /* let the handles' close callbacks free memory */
   rc = ni_csv_writer_close(a.log);
   if (rc < 0)
-    ni_error(CMD, "--log %s: %s", c.log, ni_strerror(rc));
+    ni_error(CMD, "--log %s: %s", a.log_path, ni_strerror(rc));
   uv_loop_close(a.loop);
   return a.exit_code;
 }

@@ -1,4 +1,5 @@
-/* natidle report: merged per-network tables, survival plots, the HTML page. */
+/* natidle report: merged per-network tables, keepalive summaries, survival
+ * plots, keepalive timelines, the HTML page. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 
-static const char help_report[] =
+static const char *const help_report[] = {
     "NAME\n"
     "    natidle report - tables, plots and an HTML page from natidle's CSV files\n"
     "\n"
@@ -17,14 +18,19 @@ static const char help_report[] =
     "    natidle report summary FILE... [--csv OUT|-]\n"
     "    natidle report plot OBS.csv --svg FILE [--summary SUMMARY.csv] [--run ID]\n"
     "                        [--direction DIR]\n"
+    "    natidle report plot LOG.csv --svg FILE [--summary SUMMARY.csv]\n"
+    "                        [--network LABEL] [--account NAME]\n"
     "    natidle report html FILE... -o REPORT.html\n"
     "    natidle report COMMAND --help\n"
     "\n"
     "DESCRIPTION\n"
     "    Reads the observations CSV (probe --csv) and the summary CSV (probe --summary)\n"
-    "    of one or many runs, on one or many networks, and turns them into a merged\n"
-    "    per-network table, a survival plot (SVG) or a self-contained HTML page.\n"
-    "    The columns of every file are described in docs/CSV.md.\n"
+    "    of one or many runs, on one or many networks, and the event logs of\n"
+    "    'natidle keepalive --log', and turns them into per-network and per-account\n"
+    "    tables, survival plots and keepalive timelines (SVG), or a self-contained\n"
+    "    HTML page.  Each file's kind is told by its header.  The columns of every\n"
+    "    file are described in docs/CSV.md.  A last row cut short (a writer killed\n"
+    "    mid-row) is left out with a warning; the rows before it are read.\n"
     "\n"
     "OPTIONS\n"
     "    -h, --help  this text; 'natidle report COMMAND --help' for each command.\n"
@@ -35,10 +41,13 @@ static const char help_report[] =
     "\n"
     "EXAMPLES\n"
     "    natidle report summary runs/*.csv\n"
+    "    natidle report summary ka.csv\n"
     "    natidle report plot obs.csv --summary summary.csv --svg survival.svg\n"
-    "    natidle report html summary.csv obs.csv -o report.html\n";
+    "    natidle report plot ka.csv --summary summary.csv --svg timeline.svg\n"
+    "    natidle report html summary.csv obs.csv ka.csv -o report.html\n",
+    NULL};
 
-static const char help_summary[] =
+static const char *const help_summary[] = {
     "NAME\n"
     "    natidle report summary - merge the summaries of many runs per network\n"
     "\n"
@@ -64,11 +73,31 @@ static const char help_summary[] =
     "                  conservative cadence that was safe in every run;\n"
     "      verdicts    how many runs ended with each verdict.\n"
     "    Rows appear in the order their first run appears in the input.\n"
+    "\n",
+    "    Keepalive logs (keepalive --log, told apart by their 'event' column) give a\n"
+    "    second table, one row per network and account, over the time the runs\n"
+    "    covered (a run: one natidle process; gaps between runs do not count):\n"
+    "      covered     h:mm:ss covered by the runs;\n"
+    "      keepalives  how many, and per day;\n"
+    "      answered    how many came back, and their share;\n"
+    "      reconnects  connections lost, and why (timedout:2 closed:1);\n"
+    "      messages    pushed in IDLE / fetched otherwise / late (found only by the\n"
+    "                  resync after a reconnect: their push was lost);\n"
+    "      delay       push delay median / 95th percentile / max, seconds;\n"
+    "      wakeups     radio wakeups per day (sends after 2 s of silence);\n"
+    "      cadence     the cadence at the start and at the end, and whether it\n"
+    "                  was still learning (probing) or steady;\n"
+    "      mAh/day     charge per day of a 3G phone at the mean interval between\n"
+    "                  wakeups, from the cost model of 'natidle report html'.\n"
+    "    Logs of older natidle versions (8 columns) give what they hold: no\n"
+    "    network, wakeups or push delays, and the cadence from the keepalives.\n"
     "\n"
     "OPTIONS\n"
-    "    --csv OUT   write the merged rows as CSV to OUT (replaced if it exists),\n"
-    "                or to standard output for '-', instead of the aligned table.\n"
-    "                Columns: docs/CSV.md, \"Merged table\".\n"
+    "    --csv OUT   write the rows as CSV to OUT (replaced if it exists), or to\n"
+    "                standard output for '-', instead of the aligned table.\n"
+    "                Columns: docs/CSV.md, \"Merged table\" for summary CSVs and\n"
+    "                \"Keepalive summary\" for keepalive logs.  One CSV holds one\n"
+    "                table: give one kind of file at a time.\n"
     "    -h, --help  this text.\n"
     "\n"
     "EXIT STATUS\n"
@@ -77,27 +106,44 @@ static const char help_summary[] =
     "\n"
     "EXAMPLES\n"
     "    natidle report summary home.csv carrier-a.csv carrier-b.csv\n"
-    "    natidle report summary runs/*.csv --csv merged.csv\n";
+    "    natidle report summary runs/*.csv --csv merged.csv\n"
+    "    natidle report summary ka-monday.csv ka-tuesday.csv --csv -\n",
+    NULL};
 
-static const char help_plot[] =
+static const char *const help_plot[] = {
     "NAME\n"
-    "    natidle report plot - survival plot of one probe run as SVG\n"
+    "    natidle report plot - survival plot of a probe run, or timeline of a\n"
+    "    keepalive log, as SVG\n"
     "\n"
     "SYNOPSIS\n"
     "    natidle report plot OBS.csv --svg FILE [--summary SUMMARY.csv] [--run ID]\n"
     "                        [--direction DIR]\n"
+    "    natidle report plot LOG.csv --svg FILE [--summary SUMMARY.csv]\n"
+    "                        [--network LABEL] [--account NAME]\n"
     "\n"
     "DESCRIPTION\n"
-    "    Draws every check of one run: the silence before the check (seconds) on x,\n"
-    "    one row per probe session on y; a green dot where the push arrived (alive),\n"
-    "    a red cross where the mapping was lost (dead_*), a grey ring for refreshed,\n"
-    "    aborted and error checks.  The bracket the timeout lies in is shaded; the\n"
-    "    estimated timeout and the recommended keepalive are labelled vertical lines.\n"
-    "    Those come from the run's row in SUMMARY.csv; without --summary the bracket\n"
-    "    is computed from the checks (longest silence alive, shortest dead) and the\n"
-    "    lines are left out.  The x axis is logarithmic when the values span more\n"
-    "    than two decades, else linear.  The output is standalone SVG 1.1 with no\n"
-    "    external resources.\n"
+    "    From an observations CSV (probe --csv): every check of one run, the\n"
+    "    silence before the check (seconds) on x, one row per probe session on y;\n"
+    "    a green dot where the push arrived (alive), a red cross where the mapping\n"
+    "    was lost (dead_*), a grey ring for refreshed, aborted and error checks.\n"
+    "    The bracket the timeout lies in is shaded; the estimated timeout and the\n"
+    "    recommended keepalive are labelled vertical lines.  Those come from the\n"
+    "    run's row in SUMMARY.csv; without --summary the bracket is computed from\n"
+    "    the checks (longest silence alive, shortest dead) and the lines are left\n"
+    "    out.  The x axis is logarithmic when the values span more than two\n"
+    "    decades, else linear.\n"
+    "\n",
+    "    From a keepalive log (keepalive --log): the timeline of one network and\n"
+    "    account, time (UTC) on x.  Above, each keepalive at the silence before\n"
+    "    it (green dot answered, red cross unanswered), the bracket the scheduler\n"
+    "    had learned at each moment as a band narrowing over time (pale while it\n"
+    "    has no upper end), its cadence as a purple line (dashed while it is a\n"
+    "    learning probe), lost connections as red dashed lines and each start of\n"
+    "    natidle keepalive as a grey line.  Below, each message at its push delay\n"
+    "    (green pushed, grey fetched, red cross late).  With --summary, the probe's\n"
+    "    recommended keepalive and timeout estimate for the same network are\n"
+    "    horizontal lines.  The output is standalone SVG 1.1 with no external\n"
+    "    resources.\n"
     "\n"
     "OPTIONS\n"
     "    --svg FILE             where to write the SVG ('-': standard output).\n"
@@ -105,17 +151,22 @@ static const char help_plot[] =
     "    --run ID               the run to draw (default: the last run in OBS.csv).\n"
     "    --direction DIR        inbound or outbound (default: the direction of that\n"
     "                           run with the most checks).\n"
+    "    --network LABEL        the network of the log to draw, and\n"
+    "    --account NAME         its account (default: the network and account\n"
+    "                           with the most rows).\n"
     "    -h, --help             this text.\n"
     "\n"
     "EXIT STATUS\n"
     "    0 done; 1 the SVG could not be written; 2 bad command line, a malformed\n"
-    "    input file or no such run.\n"
+    "    input file or no such run, network or account.\n"
     "\n"
     "EXAMPLES\n"
     "    natidle report plot obs.csv --summary summary.csv --svg survival.svg\n"
-    "    natidle report plot obs.csv --run 20261127-2155 --direction outbound --svg out.svg\n";
+    "    natidle report plot obs.csv --run 20261127-2155 --direction outbound --svg out.svg\n"
+    "    natidle report plot ka.csv --account alice --svg timeline.svg\n",
+    NULL};
 
-static const char help_html[] =
+static const char *const help_html[] = {
     "NAME\n"
     "    natidle report html - one self-contained HTML page of results\n"
     "\n"
@@ -123,7 +174,8 @@ static const char help_html[] =
     "    natidle report html FILE... -o REPORT.html\n"
     "\n"
     "DESCRIPTION\n"
-    "    Each FILE is a summary or an observations CSV, told apart by its columns.\n"
+    "    Each FILE is a summary CSV, an observations CSV or a keepalive log, told\n"
+    "    apart by its columns.\n"
     "    The page holds, with inline CSS and SVG and no script or external asset:\n"
     "      - the merged per-network table (as 'natidle report summary');\n"
     "      - per network, a cost table comparing the recommended keepalive with\n"
@@ -132,7 +184,12 @@ static const char help_html[] =
     "        radio current, charge per day, and the share of time push is broken,\n"
     "        (I - T) / I for an interval I above the timeout T (T: the median\n"
     "        estimate);\n"
-    "      - the survival plot of every run and direction of every observations CSV.\n"
+    "      - the survival plot of every run and direction of every observations CSV;\n"
+    "      - for keepalive logs: their table (as 'natidle report summary'), and per\n"
+    "        network the probe's recommended cadence next to the cadence each\n"
+    "        keepalive run settled on, with what each cost (the probe's row from\n"
+    "        the model, the run's from its measured wakeups), and each run's\n"
+    "        timeline (as 'natidle report plot').\n"
     "    Radio current comes from Haverinen, Siren, Eronen, \"Energy consumption of\n"
     "    always-on applications in WCDMA networks\", IEEE VTC 2007-Spring: average\n"
     "    3G phone current with a keepalive every 20 s 34 mA, 40 s 24 mA, 150 s 16 mA,\n"
@@ -149,40 +206,62 @@ static const char help_html[] =
     "    input file (the message names the file and the line).\n"
     "\n"
     "EXAMPLES\n"
-    "    natidle report html summary.csv observations.csv -o report.html\n";
+    "    natidle report html summary.csv observations.csv -o report.html\n"
+    "    natidle report html summary.csv ka.csv -o report.html\n",
+    NULL};
 
 #define CMD "report"
 
+static void print_help(const char *const *help) {
+  for (; *help; help++)
+    fputs(*help, stdout);
+}
+
 /* Parse a report subcommand's options; operands start at *first.  Returns
  * 0, 1 after printing help, or NI_EUSAGE (message printed). */
-static int parse(int argc, char **argv, const ni__opt *opts, size_t n, const char *help,
+static int parse(int argc, char **argv, const ni__opt *opts, size_t n, const char *const *help,
                  int *first) {
   int rc = ni__opts_parse(CMD, argc, argv, opts, n, first);
   if (rc == 1)
-    fputs(help, stdout);
+    print_help(help);
   return rc;
 }
 
-/* Load every file; on failure print the loader's one-line message. */
-static int load_all(ni_report *rep, char **files, int nfiles, enum ni_report_file want) {
+/* The kinds of file a command accepts, as a set of bits. */
+#define KIND(k) (1u << (k))
+
+static const char *kind_name(enum ni_report_file k) {
+  return k == NI_REPORT_SUMMARY        ? "a summary CSV"
+         : k == NI_REPORT_OBSERVATIONS ? "an observations CSV"
+                                       : "a keepalive log";
+}
+
+/* Load every file; on failure print the loader's one-line message, and
+ * any warning (a last row cut short) as it comes.  *seen (may be NULL)
+ * gets the set of kinds loaded.  `want` 0 accepts every kind. */
+static int load_all(ni_report *rep, char **files, int nfiles, unsigned want, unsigned *seen) {
   char err[512];
   for (int i = 0; i < nfiles; i++) {
     enum ni_report_file kind = 0;
     int rc = ni_report_load(rep, files[i], &kind, err, sizeof(err));
-    if (rc == -ENOMEM) {
-      fprintf(stderr, "natidle report: %s\n", err);
-      return NI_EXIT_FAILURE;
-    }
     if (rc) {
       fprintf(stderr, "natidle report: %s\n", err);
+      return rc == -ENOMEM ? NI_EXIT_FAILURE : NI_EXIT_USAGE;
+    }
+    if (*err)
+      fprintf(stderr, "natidle report: warning: %s\n", err);
+    if (want && !(want & KIND(kind))) {
+      char expected[96] = "";
+      for (enum ni_report_file k = NI_REPORT_SUMMARY; k <= NI_REPORT_KALOG; k++)
+        if (want & KIND(k))
+          snprintf(expected + strlen(expected), sizeof(expected) - strlen(expected), "%s%s",
+                   *expected ? " or " : "", kind_name(k));
+      fprintf(stderr, "natidle report: %s:1: %s where %s was expected\n", files[i],
+              kind_name(kind), expected);
       return NI_EXIT_USAGE;
     }
-    if (want && kind != want) {
-      fprintf(stderr, "natidle report: %s:1: %s CSV where %s CSV was expected\n", files[i],
-              kind == NI_REPORT_SUMMARY ? "a summary" : "an observations",
-              want == NI_REPORT_SUMMARY ? "a summary" : "an observations");
-      return NI_EXIT_USAGE;
-    }
+    if (seen)
+      *seen |= KIND(kind);
   }
   return NI_EXIT_OK;
 }
@@ -204,47 +283,96 @@ static int close_out(FILE *f, const char *path, int rc) {
   return NI_EXIT_OK;
 }
 
+/* The tables for a terminal: the merged probe runs, then the keepalive
+ * logs, each when such files were given. */
+static int write_tables(ni_report *rep, unsigned seen, FILE *out) {
+  int rc = 0;
+  if (seen & KIND(NI_REPORT_SUMMARY)) rc = ni_report_write_table(rep, out);
+  if (rc == 0 && (seen & KIND(NI_REPORT_SUMMARY)) && (seen & KIND(NI_REPORT_KALOG)))
+    fputc('\n', out);
+  if (rc == 0 && (seen & KIND(NI_REPORT_KALOG))) rc = ni_report_write_kalog_table(rep, out);
+  return rc;
+}
+
 static int cmd_summary(int argc, char **argv) {
   const char *csv = NULL;
   const ni__opt opts[] = {{"csv", 0, NI__OPT_STRING, &csv, 0, 0, NULL}};
+  unsigned seen = 0;
   int first = 0, rc = parse(argc, argv, opts, 1, help_summary, &first);
   if (rc)
     return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
   if (first >= argc) {
-    ni__usage_error(CMD, "report summary: no summary CSV given");
+    ni__usage_error(CMD, "report summary: no summary CSV or keepalive log given");
     return NI_EXIT_USAGE;
   }
   ni_report *rep = ni_report_new();
   if (!rep)
     return NI_EXIT_FAILURE;
-  rc = load_all(rep, argv + first, argc - first, NI_REPORT_SUMMARY);
-  if (rc == NI_EXIT_OK && csv) {
+  rc = load_all(rep, argv + first, argc - first, KIND(NI_REPORT_SUMMARY) | KIND(NI_REPORT_KALOG),
+                &seen);
+  if (rc == NI_EXIT_OK && csv && seen == (KIND(NI_REPORT_SUMMARY) | KIND(NI_REPORT_KALOG))) {
+    ni__usage_error(CMD, "report summary: --csv writes one table: give summary CSVs or "
+                         "keepalive logs, not both");
+    rc = NI_EXIT_USAGE;
+  } else if (rc == NI_EXIT_OK && csv) {
     FILE *f = open_out(csv);
-    rc = f ? close_out(f, csv, ni_report_write_csv(rep, f)) : NI_EXIT_FAILURE;
+    rc = !f ? NI_EXIT_FAILURE
+            : close_out(f, csv,
+                        seen & KIND(NI_REPORT_KALOG) ? ni_report_write_kalog_csv(rep, f)
+                                                     : ni_report_write_csv(rep, f));
   } else if (rc == NI_EXIT_OK) {
-    rc = close_out(stdout, "standard output", ni_report_write_table(rep, stdout));
+    rc = close_out(stdout, "standard output", write_tables(rep, seen, stdout));
   }
   ni_report_free(rep);
   return rc;
 }
 
+/* The keepalive summary to draw from a log loaded in rep; -1 with the
+ * message printed when there is none. */
+static long find_kalog(ni_report *rep, const char *log, const char *network, const char *account) {
+  long idx = ni_report_find_kalog(rep, network, account);
+  if (idx < 0 && !ni_report_nkalogs(rep))
+    fprintf(stderr, "natidle report: %s: no keepalive rows to plot\n", log);
+  else if (idx < 0)
+    fprintf(stderr, "natidle report: %s: no rows of%s%s%s%s\n", log, network ? " network " : "",
+            network ? network : "", account ? " account " : "", account ? account : "");
+  return idx;
+}
+
+/* The survival plot to draw from observations loaded in rep; -1 with the
+ * message printed when there is none. */
+static long find_plot(ni_report *rep, const char *obs, const char *run, const char *dir) {
+  long idx = ni_report_find_plot(rep, run, dir);
+  if (idx < 0 && !ni_report_nplots(rep))
+    fprintf(stderr, "natidle report: %s: no checks to plot\n", obs);
+  else if (idx < 0)
+    fprintf(stderr, "natidle report: %s: no checks of run '%s'%s%s\n", obs, run ? run : "",
+            dir ? " in direction " : "", dir ? dir : "");
+  return idx;
+}
+
 static int cmd_plot(int argc, char **argv) {
-  const char *svg = NULL, *summary = NULL, *run = NULL, *dir = NULL;
+  const char *svg = NULL, *summary = NULL, *run = NULL, *dir = NULL, *network = NULL,
+             *account = NULL;
   const ni__opt opts[] = {
       {"svg", 0, NI__OPT_STRING, &svg, 0, 0, NULL},
       {"summary", 0, NI__OPT_STRING, &summary, 0, 0, NULL},
       {"run", 0, NI__OPT_STRING, &run, 0, 0, NULL},
       {"direction", 0, NI__OPT_STRING, &dir, 0, 0, NULL},
+      {"network", 0, NI__OPT_STRING, &network, 0, 0, NULL},
+      {"account", 0, NI__OPT_STRING, &account, 0, 0, NULL},
   };
-  int first = 0, rc = parse(argc, argv, opts, 4, help_plot, &first);
+  unsigned seen = 0;
+  int first = 0, rc = parse(argc, argv, opts, sizeof(opts) / sizeof(*opts), help_plot, &first);
   if (rc)
     return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
   if (first >= argc) {
-    ni__usage_error(CMD, "report plot: no observations CSV given");
+    ni__usage_error(CMD, "report plot: no observations CSV or keepalive log given");
     return NI_EXIT_USAGE;
   }
   if (argc - first > 1) {
-    ni__usage_error(CMD, "report plot: one observations CSV at a time (got also %s)",
+    ni__usage_error(CMD, "report plot: one observations CSV or keepalive log at a time (got "
+                         "also %s)",
                     argv[first + 1]);
     return NI_EXIT_USAGE;
   }
@@ -252,24 +380,35 @@ static int cmd_plot(int argc, char **argv) {
     ni__usage_error(CMD, "report plot: --svg FILE is required");
     return NI_EXIT_USAGE;
   }
-  const char *obs = argv[first];
+  const char *in = argv[first];
   ni_report *rep = ni_report_new();
   if (!rep) return NI_EXIT_FAILURE;
-  char *obsv[1] = {(char *)obs}, *sumv[1] = {(char *)summary};
-  rc = load_all(rep, obsv, 1, NI_REPORT_OBSERVATIONS);
-  if (rc == NI_EXIT_OK && summary) rc = load_all(rep, sumv, 1, NI_REPORT_SUMMARY);
-  long idx = rc == NI_EXIT_OK ? ni_report_find_plot(rep, run, dir) : -1;
-  if (rc == NI_EXIT_OK && idx < 0) {
-    if (!ni_report_nplots(rep))
-      fprintf(stderr, "natidle report: %s: no checks to plot\n", obs);
-    else
-      fprintf(stderr, "natidle report: %s: no checks of run '%s'%s%s\n", obs, run ? run : "",
-              dir ? " in direction " : "", dir ? dir : "");
+  char *inv[1] = {(char *)in}, *sumv[1] = {(char *)summary};
+  rc = load_all(rep, inv, 1, KIND(NI_REPORT_OBSERVATIONS) | KIND(NI_REPORT_KALOG), &seen);
+  if (rc == NI_EXIT_OK && summary) rc = load_all(rep, sumv, 1, KIND(NI_REPORT_SUMMARY), NULL);
+  int is_log = seen == KIND(NI_REPORT_KALOG);
+  if (rc == NI_EXIT_OK && is_log && (run || dir)) {
+    ni__usage_error(CMD, "report plot: --run and --direction choose a probe run; %s is a "
+                         "keepalive log (--network, --account)",
+                    in);
+    rc = NI_EXIT_USAGE;
+  } else if (rc == NI_EXIT_OK && !is_log && (network || account)) {
+    ni__usage_error(CMD, "report plot: --network and --account choose a keepalive log; %s is "
+                         "an observations CSV (--run, --direction)",
+                    in);
     rc = NI_EXIT_USAGE;
   }
+  long idx = -1;
+  if (rc == NI_EXIT_OK)
+    idx = is_log ? find_kalog(rep, in, network, account) : find_plot(rep, in, run, dir);
+  if (rc == NI_EXIT_OK && idx < 0)
+    rc = NI_EXIT_USAGE;
   if (rc == NI_EXIT_OK) {
     FILE *f = open_out(svg);
-    rc = f ? close_out(f, svg, ni_report_write_svg(rep, (size_t)idx, f, 1)) : NI_EXIT_FAILURE;
+    rc = !f ? NI_EXIT_FAILURE
+            : close_out(f, svg,
+                        is_log ? ni_report_write_timeline(rep, (size_t)idx, f, 1)
+                               : ni_report_write_svg(rep, (size_t)idx, f, 1));
   }
   ni_report_free(rep);
   return rc;
@@ -291,7 +430,7 @@ static int cmd_html(int argc, char **argv) {
   }
   ni_report *rep = ni_report_new();
   if (!rep) return NI_EXIT_FAILURE;
-  rc = load_all(rep, argv + first, argc - first, 0);
+  rc = load_all(rep, argv + first, argc - first, 0, NULL);
   if (rc == NI_EXIT_OK) {
     FILE *f = open_out(out);
     rc = f ? close_out(f, out, ni_report_write_html(rep, f)) : NI_EXIT_FAILURE;
@@ -306,7 +445,7 @@ int ni_cmd_report(int argc, char **argv) {
     return NI_EXIT_USAGE;
   }
   if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-    fputs(help_report, stdout);
+    print_help(help_report);
     return NI_EXIT_OK;
   }
   if (!strcmp(argv[1], "summary")) return cmd_summary(argc - 1, argv + 1);

@@ -1,7 +1,8 @@
 /*
  * imap/client.c - the IMAP client over the transport of conn.c: tags, the
  * command queue, continuations, the connect sequence (greeting, CAPABILITY,
- * STARTTLS), login and the command helpers.
+ * STARTTLS), the routing of responses, and IDLE.  The commands are built in
+ * imap/client_cmd.c, the logins in imap/client_auth.c.
  *
  * One command is on the wire at a time; the others wait in the queue.  That
  * keeps continuation routing unambiguous ("+" always belongs to the head of
@@ -75,7 +76,7 @@ static void pcmd_free(ni__pcmd *p) {
   free(p);
 }
 
-static void call_done(ni_imap *c, ni_imap_done_cb cb, void *arg, int status, const ni_resp *r) {
+void ni__client_call_done(ni_imap *c, ni_imap_done_cb cb, void *arg, int status, const ni_resp *r) {
   if (cb) NI__USER(c, cb(c, status, r, arg));
 }
 
@@ -136,13 +137,10 @@ static void pump(ni_imap *c) {
   send_chunks(c, p);
 }
 
-/* Kinds of command that change how the client reads what follows. */
-enum { Q_PLAIN = 0, Q_IDLE = 1, Q_LOGOUT = 2, Q_AUTH = 3 };
-
 /* Queue cmd (and send it when nothing else is on the wire: the command is
  * fully set up here, before it can start). */
-static ni__pcmd *enqueue(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg,
-                         ni__internal_done internal, int kind) {
+ni__pcmd *ni__client_enqueue(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg,
+                             ni__internal_done internal, int kind) {
   int r = ni_cmd_finish(cmd); /* NI_EUSAGE: the caller had finished it already */
   ni__pcmd *p = (r == 0 || r == NI_EUSAGE) ? calloc(1, sizeof *p) : NULL;
   if (!p) {
@@ -154,16 +152,16 @@ static ni__pcmd *enqueue(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg,
   p->cb = cb;
   p->arg = arg;
   p->internal = internal;
-  p->is_logout = kind == Q_LOGOUT;
-  p->is_idle = kind == Q_IDLE;
-  p->is_auth = kind == Q_AUTH;
+  p->is_logout = kind == NI__Q_LOGOUT;
+  p->is_idle = kind == NI__Q_IDLE;
+  p->is_auth = kind == NI__Q_AUTH;
   p->caps_gen = c->caps_gen;
   if (ni_cmd_is_secret(cmd)) {
     /* The trace shows the tag and the verb only, and for AUTHENTICATE
      * the mechanism too (it is no secret, and says which one was used). */
     ni_str ch = ni_cmd_chunk(cmd, 0);
     size_t v = 0;
-    int words = kind == Q_AUTH ? 2 : 1;
+    int words = kind == NI__Q_AUTH ? 2 : 1;
     while (v < ch.n && v < 32 && ch.p[v] != '\r' && (ch.p[v] != ' ' || --words > 0))
       v++;
     p->secret = 1;
@@ -227,13 +225,14 @@ static void connect_done(ni_imap *c) {
   ni__conn_stop_timer(c);
   ni_imap_done_cb cb = c->connect_cb;
   c->connect_cb = NULL;
-  call_done(c, cb, c->connect_arg, 0, NULL);
+  ni__client_call_done(c, cb, c->connect_arg, 0, NULL);
   pump(c);
 }
 
 static void queue_internal(ni_imap *c, const char *verb, ni__internal_done done) {
   ni_cmd *cmd = ni_cmd_new(verb);
-  if (!cmd || !enqueue(c, cmd, NULL, NULL, done, Q_PLAIN)) ni__conn_end(c, NI_END_ERROR, -ENOMEM);
+  if (!cmd || !ni__client_enqueue(c, cmd, NULL, NULL, done, NI__Q_PLAIN))
+    ni__conn_end(c, NI_END_ERROR, -ENOMEM);
 }
 
 static void setup_after_caps(ni_imap *c);
@@ -336,7 +335,7 @@ static void on_tagged(ni_imap *c, const ni_resp *r) {
   if (p->internal)
     p->internal(c, p, st, r);
   else
-    call_done(c, p->cb, p->arg, st, r);
+    ni__client_call_done(c, p->cb, p->arg, st, r);
   int was_logout = p->is_logout;
   pcmd_free(p);
   if (was_logout) {
@@ -352,8 +351,6 @@ static void send_done_line(ni_imap *c) {
   ni__conn_send(c, "DONE\r\n", 6, 0);
   ni__trace(c, 1, "DONE", 4);
 }
-
-static void oauth_error_challenge(ni_imap *c, ni__pcmd *p, const ni_resp *r);
 
 static void on_continue(ni_imap *c, const ni_resp *r) {
   ni__pcmd *p = c->q_head;
@@ -380,7 +377,7 @@ static void on_continue(ni_imap *c, const ni_resp *r) {
     ni__sasl_free(sasl, n);
     ni__trace(c, 1, "***", 3);
   } else if (p->oauth && !p->oauth_answered) {
-    oauth_error_challenge(c, p, r);
+    ni__client_oauth_challenge(c, p, r);
   } else if (p->is_auth) {
     /* A further challenge during AUTHENTICATE: cancel the exchange (RFC
      * 3501 6.2.2) rather than guess. */
@@ -389,17 +386,14 @@ static void on_continue(ni_imap *c, const ni_resp *r) {
   }
 }
 
-static void ns_take_namespace(ni_imap *c, const ni_resp *r);
-static void ns_take_list(ni_imap *c, const ni_resp *r);
-
 static void on_response(ni_imap *c, const ni_resp *r) {
   if (r->caps.n) set_caps(c, r->caps);
   switch (r->kind) {
   case NI_RESP_UNTAGGED:
     if (r->type == NI_R_NAMESPACE)
-      ns_take_namespace(c, r);
+      ni__client_ns_take_namespace(c, r);
     else if (r->type == NI_R_LIST && c->q_head && c->q_head->is_ns_list)
-      ns_take_list(c, r);
+      ni__client_ns_take_list(c, r);
     if (c->cb.on_untagged) NI__USER(c, c->cb.on_untagged(c, r, c->ud));
     if (c->st == NI__ST_ENDED) return;
     if (c->st == NI__ST_GREETING) {
@@ -458,11 +452,11 @@ void ni__client_report_end(ni_imap *c) {
   if (c->connect_cb) {
     ni_imap_done_cb cb = c->connect_cb;
     c->connect_cb = NULL;
-    call_done(c, cb, c->connect_arg, err, NULL);
+    ni__client_call_done(c, cb, c->connect_arg, err, NULL);
   }
   ni__pcmd *p;
   while ((p = pop_head(c)) != NULL) {
-    call_done(c, p->cb, p->arg, err, NULL);
+    ni__client_call_done(c, p->cb, p->arg, err, NULL);
     pcmd_free(p);
   }
   if (c->cb.on_end)
@@ -480,160 +474,26 @@ void ni__client_free(ni_imap *c) {
 
 /* ---- commands ---- */
 
-static int ready(const ni_imap *c) {
+int ni__client_ready(const ni_imap *c) {
   return c && c->st == NI__ST_READY;
 }
 
 int ni_imap_cmd(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg) {
   if (!cmd) return NI_EUSAGE;
-  if (!ready(c)) {
+  if (!ni__client_ready(c)) {
     ni_cmd_free(cmd);
     return NI_ESTATE;
   }
-  return enqueue(c, cmd, cb, arg, NULL, Q_PLAIN) ? 0 : -ENOMEM;
-}
-
-/* Literals without waiting for "+": LITERAL+ always, LITERAL- up to 4096
- * bytes (RFC 7888). */
-static int nonsync_ok(const ni_imap *c, size_t n) {
-  return ni_imap_has_cap(c, "LITERAL+") || (n <= 4096 && ni_imap_has_cap(c, "LITERAL-"));
-}
-
-/* Add a mailbox name given in UTF-8: modified UTF-7 on the wire, since the
- * client never enables UTF8=ACCEPT. */
-static int add_mailbox(const ni_imap *c, ni_cmd *cmd, const char *name) {
-  ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(name) * 3));
-  return ni_cmd_mailbox(cmd, name, strlen(name), 0);
-}
-
-/* Build and queue "VERB [mailbox] [atoms...]": mailbox may be NULL, atoms
- * are raw and NULL-terminated. */
-static int simple(ni_imap *c, const char *verb, const char *str, const char *const *atoms,
-                  ni_imap_done_cb cb, void *arg) {
-  if (!ready(c)) return NI_ESTATE;
-  ni_cmd *cmd = ni_cmd_new(verb);
-  if (!cmd) return -ENOMEM;
-  int r = 0;
-  if (str) r = add_mailbox(c, cmd, str);
-  for (size_t i = 0; r == 0 && atoms && atoms[i]; i++)
-    r = ni_cmd_atom(cmd, atoms[i]);
-  if (r < 0) {
-    ni_cmd_free(cmd);
-    return r;
-  }
-  return ni_imap_cmd(c, cmd, cb, arg);
-}
-
-int ni_imap_select(ni_imap *c, const char *mailbox, int read_only, ni_imap_done_cb cb, void *arg) {
-  if (!mailbox) return NI_EUSAGE;
-  return simple(c, read_only ? "EXAMINE" : "SELECT", mailbox, NULL, cb, arg);
-}
-
-int ni_imap_create(ni_imap *c, const char *mailbox, ni_imap_done_cb cb, void *arg) {
-  return mailbox ? simple(c, "CREATE", mailbox, NULL, cb, arg) : NI_EUSAGE;
-}
-
-int ni_imap_delete(ni_imap *c, const char *mailbox, ni_imap_done_cb cb, void *arg) {
-  return mailbox ? simple(c, "DELETE", mailbox, NULL, cb, arg) : NI_EUSAGE;
-}
-
-int ni_imap_noop(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  return simple(c, "NOOP", NULL, NULL, cb, arg);
-}
-
-int ni_imap_capability(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  return simple(c, "CAPABILITY", NULL, NULL, cb, arg);
-}
-
-int ni_imap_expunge(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  return simple(c, "EXPUNGE", NULL, NULL, cb, arg);
-}
-
-int ni_imap_uid_search(ni_imap *c, const char *criteria, ni_imap_done_cb cb, void *arg) {
-  const char *a[] = {criteria, NULL};
-  return criteria ? simple(c, "UID SEARCH", NULL, a, cb, arg) : NI_EUSAGE;
-}
-
-int ni_imap_uid_fetch(ni_imap *c, const char *set, const char *items, ni_imap_done_cb cb,
-                      void *arg) {
-  const char *a[] = {set, items, NULL};
-  return set && items ? simple(c, "UID FETCH", NULL, a, cb, arg) : NI_EUSAGE;
-}
-
-int ni_imap_uid_store(ni_imap *c, const char *set, const char *op, const char *flags,
-                      ni_imap_done_cb cb, void *arg) {
-  const char *a[] = {set, op, flags, NULL};
-  return set && op && flags ? simple(c, "UID STORE", NULL, a, cb, arg) : NI_EUSAGE;
-}
-
-int ni_imap_uid_expunge(ni_imap *c, const char *set, ni_imap_done_cb cb, void *arg) {
-  const char *a[] = {set, NULL};
-  if (!set) return NI_EUSAGE;
-  if (ready(c) && !ni_imap_has_cap(c, "UIDPLUS")) return NI_ENOCAP;
-  return simple(c, "UID EXPUNGE", NULL, a, cb, arg);
-}
-
-int ni_imap_notify_set(ni_imap *c, const char *spec, ni_imap_done_cb cb, void *arg) {
-  const char *a[] = {spec, NULL};
-  if (!spec) return NI_EUSAGE;
-  if (ready(c) && !ni_imap_has_cap(c, "NOTIFY")) return NI_ENOCAP;
-  return simple(c, "NOTIFY SET", NULL, a, cb, arg);
-}
-
-int ni_imap_notify_none(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  if (ready(c) && !ni_imap_has_cap(c, "NOTIFY")) return NI_ENOCAP;
-  return simple(c, "NOTIFY NONE", NULL, NULL, cb, arg);
-}
-
-int ni_imap_list(ni_imap *c, const char *ref, const char *pattern, ni_imap_done_cb cb, void *arg) {
-  if (!ref || !pattern) return NI_EUSAGE;
-  if (!ready(c)) return NI_ESTATE;
-  ni_cmd *cmd = ni_cmd_new("LIST");
-  if (!cmd) return -ENOMEM;
-  ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(ref) + strlen(pattern)));
-  /* Both go as strings: the builder quotes "*" and "%" (they are not
-   * ATOM-CHARs), which list-mailbox allows. */
-  int r = ni_cmd_string(cmd, ref, strlen(ref));
-  if (r == 0) r = ni_cmd_string(cmd, pattern, strlen(pattern));
-  if (r < 0) {
-    ni_cmd_free(cmd);
-    return r;
-  }
-  return ni_imap_cmd(c, cmd, cb, arg);
-}
-
-int ni_imap_status(ni_imap *c, const char *mailbox, const char *items, ni_imap_done_cb cb,
-                   void *arg) {
-  const char *a[] = {items, NULL};
-  return mailbox && items ? simple(c, "STATUS", mailbox, a, cb, arg) : NI_EUSAGE;
-}
-
-int ni_imap_append(ni_imap *c, const char *mailbox, const char *flags, const char *msg, size_t len,
-                   ni_imap_done_cb cb, void *arg) {
-  if (!mailbox || !msg) return NI_EUSAGE;
-  if (!ready(c)) return NI_ESTATE;
-  ni_cmd *cmd = ni_cmd_new("APPEND");
-  if (!cmd) return -ENOMEM;
-  int r = add_mailbox(c, cmd, mailbox);
-  if (r == 0 && flags && *flags) r = ni_cmd_atom(cmd, flags);
-  if (r == 0) {
-    ni_cmd_literal_plus(cmd, nonsync_ok(c, len));
-    r = ni_cmd_literal(cmd, msg, len);
-  }
-  if (r < 0) {
-    ni_cmd_free(cmd);
-    return r;
-  }
-  return ni_imap_cmd(c, cmd, cb, arg);
+  return ni__client_enqueue(c, cmd, cb, arg, NULL, NI__Q_PLAIN) ? 0 : -ENOMEM;
 }
 
 int ni_imap_idle(ni_imap *c, void (*on_idling)(ni_imap *c, void *arg), ni_imap_done_cb cb,
                  void *arg) {
-  if (!ready(c)) return NI_ESTATE;
+  if (!ni__client_ready(c)) return NI_ESTATE;
   if (!ni_imap_has_cap(c, "IDLE")) return NI_ENOCAP;
   ni_cmd *cmd = ni_cmd_new("IDLE");
   if (!cmd) return -ENOMEM;
-  ni__pcmd *p = enqueue(c, cmd, cb, arg, NULL, Q_IDLE);
+  ni__pcmd *p = ni__client_enqueue(c, cmd, cb, arg, NULL, NI__Q_IDLE);
   if (!p) return -ENOMEM;
   p->on_idling = on_idling; /* needed only once the "+" arrives */
   return 0;
@@ -652,279 +512,10 @@ int ni_imap_idle_done(ni_imap *c) {
 int ni_imap_is_idling(const ni_imap *c) {
   return c->idling;
 }
-int ni_imap_is_authenticated(const ni_imap *c) {
-  return c->authenticated;
-}
 
 size_t ni_imap_pending(const ni_imap *c) {
   size_t n = 0;
   for (const ni__pcmd *p = c->q_head; p; p = p->next)
     n++;
   return n;
-}
-
-int ni_imap_logout(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  if (!ready(c)) return NI_ESTATE;
-  ni_cmd *cmd = ni_cmd_new("LOGOUT");
-  if (!cmd) return -ENOMEM;
-  return enqueue(c, cmd, cb, arg, NULL, Q_LOGOUT) ? 0 : -ENOMEM;
-}
-
-/* ---- login ---- */
-
-static void login_caps_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
-  (void)status;
-  /* The login itself succeeded; a failing CAPABILITY leaves the old list. */
-  call_done(c, p->cb, p->arg, 0, r);
-}
-
-/* Say why a login was refused, with what an OAuth2 server added. */
-static void login_refused(ni_imap *c, const ni__pcmd *p, const ni_resp *r) {
-  int n = (int)(r->text.n > 200 ? 200 : r->text.n);
-  if (!p->oauth) {
-    ni__errf(c, "login refused by %s: %.*s", c->host, n, r->text.p);
-    return;
-  }
-  c->oauth_refusal = c->oauth_status[0] && ni__oauth2_status_is_token(c->oauth_status)
-                         ? NI_OAUTH_TOKEN_REFUSED
-                         : NI_OAUTH_REFUSED;
-  ni__errf(c, "login refused by %s: %.*s (%s%s)", c->host, n, r->text.p,
-           c->oauth_refusal == NI_OAUTH_TOKEN_REFUSED ? "token refused, status "
-           : c->oauth_status[0]                       ? "OAuth2 status "
-                                                      : "no OAuth2 error status",
-           c->oauth_status);
-}
-
-static void login_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
-  if (status != 0) {
-    login_refused(c, p, r);
-    call_done(c, p->cb, p->arg, NI_EAUTH, r);
-    return;
-  }
-  c->authenticated = 1;
-  if (c->caps_gen != p->caps_gen) {
-    /* The server sent its new capabilities with the login response. */
-    call_done(c, p->cb, p->arg, 0, r);
-    return;
-  }
-  /* Capabilities change after login (RFC 3501 6.2.3); read them again
-   * before telling the caller, who may look for IDLE or NOTIFY. */
-  ni_cmd *cmd = ni_cmd_new("CAPABILITY");
-  if (!cmd || !enqueue(c, cmd, p->cb, p->arg, login_caps_done, Q_PLAIN))
-    ni__conn_end(c, NI_END_ERROR, -ENOMEM);
-}
-
-/* The checks every login makes before anything is sent: the connection can
- * log in, and a secret goes out only under TLS unless plaintext was
- * allowed.  what names the secret in the error text. */
-static int login_allowed(ni_imap *c, const char *what) {
-  if (!ready(c) || c->authenticated) return NI_ESTATE;
-  if (!c->tls_up && !c->allow_plaintext) {
-    ni__errf(c, "refusing to send the %s to %s without TLS", what, c->host);
-    return NI_EPLAINTEXT;
-  }
-  return 0;
-}
-
-/* Queue "AUTHENTICATE mech" with the base64 initial response sasl[0..n)
- * (from ni__sasl_*, with room for CRLF; taken over in all cases, wiped
- * after use).  With SASL-IR (RFC 4959) it goes on the command line;
- * otherwise it waits for the server's empty "+" challenge.  Returns the
- * queued command or NULL when out of memory. */
-static ni__pcmd *queue_authenticate(ni_imap *c, const char *mech, char *sasl, size_t n,
-                                    ni_imap_done_cb cb, void *arg) {
-  char verb[48];
-  snprintf(verb, sizeof verb, "AUTHENTICATE %s", mech);
-  ni_cmd *cmd = sasl ? ni_cmd_new(verb) : NULL;
-  int r = 0;
-  if (cmd) {
-    ni_cmd_secret(cmd);
-    if (ni_imap_has_cap(c, "SASL-IR")) {
-      r = ni_cmd_atom(cmd, sasl);
-      ni__sasl_free(sasl, n);
-      sasl = NULL;
-    } else {
-      memcpy(sasl + n, "\r\n", 3);
-      n += 2;
-    }
-  }
-  ni__pcmd *p = cmd && r == 0 ? enqueue(c, cmd, cb, arg, login_done, Q_AUTH) : NULL;
-  if (!p) {
-    if (r < 0) ni_cmd_free(cmd);
-    ni__sasl_free(sasl, n);
-    return NULL;
-  }
-  /* Needed only once the "+" arrives, which cannot happen before this
-   * returns. */
-  p->sasl = sasl;
-  p->sasl_n = n;
-  return p;
-}
-
-int ni_imap_login(ni_imap *c, const char *user, const char *pass, ni_imap_done_cb cb, void *arg) {
-  if (!c || !user || !pass) return NI_EUSAGE;
-  int r = login_allowed(c, "password");
-  if (r < 0) return r;
-  if (ni_imap_has_cap(c, "AUTH=PLAIN")) {
-    size_t n = 0;
-    char *sasl = ni__sasl_plain(user, pass, &n);
-    return queue_authenticate(c, "PLAIN", sasl, n, cb, arg) ? 0 : -ENOMEM;
-  }
-  if (ni_imap_has_cap(c, "LOGINDISABLED")) {
-    ni__errf(c, "server %s disables LOGIN and offers no AUTH=PLAIN", c->host);
-    return NI_ENOCAP;
-  }
-  ni_cmd *cmd = ni_cmd_new("LOGIN");
-  if (!cmd) return -ENOMEM;
-  ni_cmd_secret(cmd);
-  ni_cmd_literal_plus(cmd, nonsync_ok(c, strlen(user) + strlen(pass)));
-  r = ni_cmd_string(cmd, user, strlen(user));
-  if (r == 0) r = ni_cmd_string(cmd, pass, strlen(pass));
-  if (r < 0) {
-    ni_cmd_free(cmd);
-    return r;
-  }
-  return enqueue(c, cmd, cb, arg, login_done, Q_PLAIN) ? 0 : -ENOMEM;
-}
-
-/* ---- OAuth2 ---- */
-
-/* No control characters (they would split the SASL message's fields), and
- * for a token nothing outside printable ASCII either (RFC 6750 2.1 allows
- * less still, but other tokens are seen in the wild). */
-static int oauth_text_ok(const char *s, size_t n, int token) {
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (ch < 0x20 || ch == 0x7f || (token && (ch == ' ' || ch > 0x7e))) return 0;
-  }
-  return n > 0;
-}
-
-int ni_imap_authenticate_oauth2(ni_imap *c, const char *user, const char *token, size_t len,
-                                ni_oauth_mech mech, ni_imap_done_cb cb, void *arg) {
-  if (!c || !user || !token || !oauth_text_ok(user, strlen(user), 0) ||
-      !oauth_text_ok(token, len, 1) || (unsigned)mech > NI_OAUTH_XOAUTH2)
-    return NI_EUSAGE;
-  int r = login_allowed(c, "access token");
-  if (r < 0) return r;
-  int bearer = ni_imap_has_cap(c, "AUTH=OAUTHBEARER"), xoauth2 = ni_imap_has_cap(c, "AUTH=XOAUTH2");
-  if (mech == NI_OAUTH_AUTO && !bearer && !xoauth2) {
-    ni__errf(c, "server %s offers neither AUTH=OAUTHBEARER nor AUTH=XOAUTH2", c->host);
-    return NI_ENOCAP;
-  }
-  if (mech == NI_OAUTH_AUTO) mech = bearer ? NI_OAUTH_OAUTHBEARER : NI_OAUTH_XOAUTH2;
-  if (mech == NI_OAUTH_OAUTHBEARER ? !bearer : !xoauth2) {
-    ni__errf(c, "server %s does not offer AUTH=%s", c->host,
-             mech == NI_OAUTH_OAUTHBEARER ? "OAUTHBEARER" : "XOAUTH2");
-    return NI_ENOCAP;
-  }
-  c->oauth_refusal = NI_OAUTH_NOT_REFUSED;
-  c->oauth_status[0] = '\0';
-  bearer = mech == NI_OAUTH_OAUTHBEARER;
-  size_t n = 0;
-  char *sasl = ni__sasl_oauth2(bearer, user, c->host, c->port, token, len, &n);
-  ni__pcmd *p = queue_authenticate(c, bearer ? "OAUTHBEARER" : "XOAUTH2", sasl, n, cb, arg);
-  if (!p) return -ENOMEM;
-  p->oauth = bearer ? 1 : 2;
-  return 0;
-}
-
-/* The server refused the token and says why in a "+" challenge (RFC 7628
- * 3.2.2): keep its status, and answer as the exchange requires before the
- * tagged NO can come: a single %x01 for OAUTHBEARER, an empty line for
- * XOAUTH2. */
-static void oauth_error_challenge(ni_imap *c, ni__pcmd *p, const ni_resp *r) {
-  p->oauth_answered = 1;
-  if (ni__oauth2_error_status(r->text.p, r->text.n, c->oauth_status, sizeof c->oauth_status) < 0)
-    c->oauth_status[0] = '\0';
-  if (p->oauth == 1) {
-    ni__conn_send(c, "AQ==\r\n", 6, 0);
-    ni__trace(c, 1, "AQ==", 4);
-  } else {
-    ni__conn_send(c, "\r\n", 2, 0);
-    ni__trace(c, 1, "", 0);
-  }
-}
-
-ni_oauth_refusal ni_imap_oauth_refusal(const ni_imap *c, const char **status) {
-  if (status) *status = c->oauth_status;
-  return c->oauth_refusal;
-}
-
-/* ---- NAMESPACE ---- */
-
-/* Keep prefix (malloc'ed and taken over; NULL means "") as the personal
- * namespace. */
-static void ns_set(ni_imap *c, char *prefix, char delim) {
-  free(c->ns_prefix);
-  c->ns_prefix = prefix;
-  c->ns_delim = delim;
-  c->ns_known = 1;
-}
-
-/* An untagged NAMESPACE: keep its first personal namespace.  Its prefix is
- * copied to the start of buf, which is then kept as the prefix itself. */
-static void ns_take_namespace(ni_imap *c, const ni_resp *r) {
-  ni_namespace ns;
-  size_t cap = r->data.n + 2;
-  char *buf = malloc(cap);
-  if (buf && ni_namespace_parse(r, NI_NS_PERSONAL, &ns, 1, buf, cap) >= 1) {
-    ns_set(c, buf, ns.delim);
-    return;
-  }
-  free(buf);
-}
-
-/* An untagged LIST while the fallback LIST "" "" runs: the delimiter of the
- * root, with an empty prefix. */
-static void ns_take_list(ni_imap *c, const ni_resp *r) {
-  char delim;
-  if (ni_list_delimiter(r, &delim) == 0) ns_set(c, NULL, delim);
-}
-
-static void ns_list_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
-  /* A server that answers LIST "" "" without a LIST line has no hierarchy
-   * to tell of: a flat name space. */
-  if (status == 0 && !c->ns_known) ns_set(c, NULL, '\0');
-  call_done(c, p->cb, p->arg, status, r);
-}
-
-/* Queue LIST "" "" (RFC 3501 6.3.8: the hierarchy delimiter and root). */
-static int queue_ns_list(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  ni_cmd *cmd = ni_cmd_new("LIST");
-  if (!cmd) return -ENOMEM;
-  if (ni_cmd_atom(cmd, "\"\" \"\"") < 0) {
-    ni_cmd_free(cmd);
-    return -ENOMEM;
-  }
-  ni__pcmd *p = enqueue(c, cmd, cb, arg, ns_list_done, Q_PLAIN);
-  if (!p) return -ENOMEM;
-  p->is_ns_list = 1; /* read from the first LIST response on */
-  return 0;
-}
-
-static void namespace_done(ni_imap *c, ni__pcmd *p, int status, const ni_resp *r) {
-  if (status == 0 && c->ns_known) {
-    call_done(c, p->cb, p->arg, 0, r);
-    return;
-  }
-  /* NAMESPACE refused, unreadable or naming no personal namespace: ask for
-   * the delimiter the old way. */
-  if (queue_ns_list(c, p->cb, p->arg) < 0) ni__conn_end(c, NI_END_ERROR, -ENOMEM);
-}
-
-int ni_imap_namespace(ni_imap *c, ni_imap_done_cb cb, void *arg) {
-  if (!ready(c)) return NI_ESTATE;
-  c->ns_known = 0;
-  if (!ni_imap_has_cap(c, "NAMESPACE")) return queue_ns_list(c, cb, arg);
-  ni_cmd *cmd = ni_cmd_new("NAMESPACE");
-  if (!cmd) return -ENOMEM;
-  return enqueue(c, cmd, cb, arg, namespace_done, Q_PLAIN) ? 0 : -ENOMEM;
-}
-
-int ni_imap_personal_namespace(const ni_imap *c, const char **prefix, char *delim) {
-  if (!c->ns_known) return NI_ESTATE;
-  if (prefix) *prefix = c->ns_prefix ? c->ns_prefix : "";
-  if (delim) *delim = c->ns_delim;
-  return 0;
 }

@@ -1,7 +1,7 @@
 /*
- * imap/conn_internal.h - what conn.c (transport), client.c (IMAP client)
- * and tls.c (OpenSSL) share.  Not installed; nothing outside imap/ and its
- * tests may include it.
+ * imap/conn_internal.h - what conn.c (transport), the IMAP client (client.c,
+ * client_cmd.c, client_auth.c) and tls.c (OpenSSL) share.  Not installed;
+ * nothing outside imap/ and its tests may include it.
  */
 #ifndef NATIDLE_IMAP_CONN_INTERNAL_H
 #define NATIDLE_IMAP_CONN_INTERNAL_H
@@ -48,7 +48,7 @@ int ni__tls_write(ni__tls *t, const char *p, size_t n, char *err, size_t errlen)
 char *ni__tls_take_output(ni__tls *t, size_t *n);
 
 
-/* ---- the connection object (conn.c + client.c) ---- */
+/* ---- the connection object (conn.c + client*.c) ---- */
 
 /* Where the connection is in its life. */
 typedef enum {
@@ -198,5 +198,31 @@ void ni__client_on_data(ni_imap *c, const char *p, size_t n);
 void ni__client_report_end(ni_imap *c);
 /* client.c: free the queue and client state (no callbacks). */
 void ni__client_free(ni_imap *c);
+
+/* ---- inside the client (client.c, client_cmd.c, client_auth.c) ---- */
+
+/* Kinds of command that change how the client reads what follows. */
+enum { NI__Q_PLAIN = 0, NI__Q_IDLE = 1, NI__Q_LOGOUT = 2, NI__Q_AUTH = 3 };
+
+/* client.c: the connection is ready for commands (c may be NULL). */
+int ni__client_ready(const ni_imap *c);
+/* client.c: queue cmd (taken over in all cases) of the kind given, and send
+ * it when nothing else is on the wire; internal, when set, handles the
+ * completion instead of cb.  Returns the queued command (its fields may be
+ * set until the loop runs again) or NULL when out of memory. */
+ni__pcmd *ni__client_enqueue(ni_imap *c, ni_cmd *cmd, ni_imap_done_cb cb, void *arg,
+                             ni__internal_done internal, int kind);
+/* client.c: run a command's callback, if any, as a user callback. */
+void ni__client_call_done(ni_imap *c, ni_imap_done_cb cb, void *arg, int status, const ni_resp *r);
+/* client_cmd.c: a literal of n bytes may go without waiting for "+"
+ * (LITERAL+, or LITERAL- up to 4096 bytes; RFC 7888). */
+int ni__client_nonsync_ok(const ni_imap *c, size_t n);
+/* client_cmd.c: learn the personal namespace from an untagged NAMESPACE, or
+ * from the LIST of the LIST "" "" fallback. */
+void ni__client_ns_take_namespace(ni_imap *c, const ni_resp *r);
+void ni__client_ns_take_list(ni_imap *c, const ni_resp *r);
+/* client_auth.c: answer the "+" that carries an OAuth2 server's error
+ * (RFC 7628 3.2.2) and keep its status. */
+void ni__client_oauth_challenge(ni_imap *c, ni__pcmd *p, const ni_resp *r);
 
 #endif /* NATIDLE_IMAP_CONN_INTERNAL_H */

@@ -23,8 +23,14 @@ const char *const ni_summary_columns[NI_SUMMARY_NCOLS] = {"run_id",
                                                           "recommended_keepalive_s",
                                                           "verdict"};
 
+/* The first eight are the log's original layout; the rest were appended so
+ * that older readers, which look columns up by name, keep working. */
 const char *const ni_kalog_columns[NI_KALOG_NCOLS] = {
-    "at", "account", "event", "interval_s", "outcome", "rtt_ms", "bytes_out", "bytes_in"};
+    "at",       "account", "event",    "interval_s", "outcome", "rtt_ms",  "bytes_out",
+    "bytes_in", "network", "delay_ms", "wakeups",    "lower_s", "upper_s", "cadence_s"};
+
+const char *const ni_kalog_events[] = {"start",   "connect", "lost", "keepalive",
+                                       "message", "cadence", "stop", NULL};
 
 const char *const ni_obs_outcomes[] = {"alive",       "dead_silent",  "dead_reset",
                                        "dead_closed", "dead_inbound", "refreshed",

@@ -256,6 +256,7 @@ struct ni_csv_reader {
   size_t *off;
   size_t off_cap, nf;
   int have_row;
+  int cut; /* the record ended at the end of input with no line end at all */
 
   /* The header, a copy of the first record. */
   char *hdr_buf;
@@ -338,6 +339,7 @@ static int rd_record(ni_csv_reader *r) {
   int c, rc;
   r->len = 0;
   r->nf = 0;
+  r->cut = 0;
   for (;;) { /* skip empty lines */
     c = rd_get(r);
     if (c == NI_CSV_EOF) return 0;
@@ -353,7 +355,10 @@ static int rd_record(ni_csv_reader *r) {
       size_t qline = r->line;
       for (;;) {
         c = rd_get(r);
-        if (c == NI_CSV_EOF) return rd_fail(r, qline, "unterminated quoted field");
+        if (c == NI_CSV_EOF) {
+          r->cut = r->line == r->row_line;
+          return rd_fail(r, qline, "unterminated quoted field");
+        }
         if (c == '"') {
           c = rd_get(r);
           if (c != '"') break; /* closing quote; c is the byte after it */
@@ -383,7 +388,10 @@ static int rd_record(ni_csv_reader *r) {
       continue;
     }
     if (c == '\r' && (rc = rd_crlf(r)) != 0) return rc;
-    if (c != NI_CSV_EOF) r->line++;
+    if (c != NI_CSV_EOF)
+      r->line++;
+    else
+      r->cut = r->line == r->row_line;
     return 1;
   }
 }
@@ -488,8 +496,11 @@ int ni_csv_reader_next(ni_csv_reader *r) {
   r->have_row = 0;
   int rc = rd_check_io(r, rd_record(r));
   if (rc <= 0) return rc;
-  if (r->nf != r->ncols)
+  if (r->nf != r->ncols) {
+    /* A row cut short can only have lost fields, never gained any. */
+    if (r->nf > r->ncols) r->cut = 0;
     return rd_fail(r, r->row_line, "expected %zu fields, found %zu", r->ncols, r->nf);
+  }
   r->have_row = 1;
   return 1;
 }
@@ -516,6 +527,10 @@ size_t ni_csv_ncols(const ni_csv_reader *r) {
 
 const char *ni_csv_column_name(const ni_csv_reader *r, size_t i) {
   return i < r->ncols ? r->hdr_buf + r->hdr_off[i] : NULL;
+}
+
+int ni_csv_reader_cut_short(const ni_csv_reader *r) {
+  return r->cut && (r->have_row || r->err == NI_ECSV);
 }
 
 size_t ni_csv_reader_line(const ni_csv_reader *r) {
@@ -551,6 +566,56 @@ int ni_csv_fmt_utc(char *buf, size_t len, uint64_t unix_ms) {
     if (len) buf[0] = '\0';
     return NI_EUSAGE;
   }
+  return 0;
+}
+
+/* Days from 1970-01-01 to year-month-day in the proleptic Gregorian
+ * calendar (H. Hinnant's days_from_civil), so no timegm() is needed. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/* `n` decimal digits at *p into *v; advances *p.  0, or -1 when a byte is
+ * not a digit. */
+static int digits(const char **p, int n, unsigned *v) {
+  *v = 0;
+  for (int i = 0; i < n; i++, (*p)++) {
+    if (**p < '0' || **p > '9') return -1;
+    *v = *v * 10 + (unsigned)(**p - '0');
+  }
+  return 0;
+}
+
+/* Second 60 (a leap second) is refused: gmtime() never gives it, so
+ * natidle never writes it, and 9999-12-31T23:59:60 would have no time that
+ * formats back to it. */
+int ni_csv_parse_utc(const char *s, uint64_t *unix_ms) {
+  static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  unsigned y, mo, d, h, mi, sec, ms = 0;
+  const char *p = s;
+  if (!s || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+      digits(&p, 2, &d) || *p++ != 'T' || digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) ||
+      *p++ != ':' || digits(&p, 2, &sec))
+    return NI_EUSAGE;
+  if (*p == '.') {
+    int n = 0;
+    for (p++; *p >= '0' && *p <= '9' && n < 9; p++, n++)
+      if (n < 3) ms = ms * 10 + (unsigned)(*p - '0');
+    if (n == 0) return NI_EUSAGE;
+    for (; n < 3; n++)
+      ms *= 10;
+  }
+  if (*p++ != 'Z' || *p || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
+      mi > 59 || sec > 59)
+    return NI_EUSAGE;
+  if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) return NI_EUSAGE;
+  int64_t days = days_from_civil(y, mo, d);
+  *unix_ms = ((uint64_t)days * 86400u + h * 3600u + mi * 60u + sec) * 1000u + ms;
   return 0;
 }
 

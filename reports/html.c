@@ -18,7 +18,8 @@ static const char css[] =
     "tr.rec td{background:#eef6ee;font-weight:bold}\n"
     "td.bad{color:#b2182b}p.note{color:#555;font-size:.9em}\n"
     "figure{margin:1em 0}figcaption{color:#555;font-size:.9em}\n"
-    "svg{max-width:100%;height:auto}div.wide{overflow-x:auto}\n";
+    "svg{max-width:100%;height:auto}div.wide{overflow-x:auto}\n"
+    "#keepalive-table td.n{white-space:normal}\n";
 
 static const char citation[] =
     "H. Haverinen, J. Siren, P. Eronen, &#8220;Energy consumption of always-on "
@@ -109,14 +110,12 @@ static const struct {
     {1740, "every 29 min (RFC 2177 re-IDLE limit)"},
 };
 
-static void cost_row(FILE *out, const char *cls, const char *who, double interval, double timeout,
-                     double lower) {
+/* The cells every cost row shares: the interval, wakeups per day, the
+ * average current, the charge per day and its part above the idle phone. */
+static void cost_cells(FILE *out, double interval, double per_day, double ma) {
   char b[64];
-  double ma = ni_radio_current_ma(interval), broken = ni_push_broken_share(interval, timeout);
-  fprintf(out, "<tr%s%s%s><td>%s</td>", cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "",
-          who);
   cell_s(out, interval, "-");
-  snprintf(b, sizeof(b), "%.0f", 86400.0 / interval);
+  snprintf(b, sizeof(b), "%.0f", per_day);
   cell(out, "n", b);
   snprintf(b, sizeof(b), "%.1f", ma);
   cell(out, "n", b);
@@ -124,6 +123,18 @@ static void cost_row(FILE *out, const char *cls, const char *who, double interva
   cell(out, "n", b);
   snprintf(b, sizeof(b), "%.0f", (ma - ni_radio_current_ma(0)) * 24);
   cell(out, "n", b);
+}
+
+/* The opening of a cost row; `who` is markup, written as it is. */
+static void cost_row_start(FILE *out, const char *cls, const char *who) {
+  fprintf(out, "<tr%s%s%s><td>%s</td>", cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "",
+          who);
+}
+
+/* The last cell of a cost row: the share of time push is broken. */
+static void broken_cell(FILE *out, double interval, double timeout, double lower) {
+  char b[64];
+  double broken = ni_push_broken_share(interval, timeout);
   if (!isnan(broken))
     snprintf(b, sizeof(b), "%.0f %%", broken * 100);
   else if (!isnan(lower) && interval <= lower)
@@ -131,8 +142,20 @@ static void cost_row(FILE *out, const char *cls, const char *who, double interva
   else
     snprintf(b, sizeof(b), "unknown");
   cell(out, broken > 0 ? "n bad" : "n", b);
+}
+
+static void cost_row(FILE *out, const char *cls, const char *who, double interval, double timeout,
+                     double lower) {
+  cost_row_start(out, cls, who);
+  cost_cells(out, interval, 86400.0 / interval, ni_radio_current_ma(interval));
+  broken_cell(out, interval, timeout, lower);
   fputs("</tr>\n", out);
 }
+
+static const char cost_head[] =
+    "<thead><tr><th>Keepalive cadence</th><th>Interval (s)</th><th>Wakeups per day</th>"
+    "<th>Average current (mA)</th><th>Charge per day (mAh)</th><th>Of which keepalives (mAh)</th>"
+    "<th>%s</th></tr></thead>\n<tbody>\n";
 
 /* The timeout a cost table uses: the median estimate when the runs reached
  * one, else nothing (push breakage then only known below the lower bound). */
@@ -155,11 +178,8 @@ static void cost_table(FILE *out, const ni_net_row *r) {
             ni__fmt_s(t, sizeof(t), lower, ""));
   else
     fputs("No timeout estimate for this network.", out);
-  fputs("</p>\n<table class=\"cost\">\n<thead><tr><th>Keepalive cadence</th>"
-        "<th>Interval (s)</th><th>Wakeups per day</th><th>Average current (mA)</th>"
-        "<th>Charge per day (mAh)</th><th>Of which keepalives (mAh)</th>"
-        "<th>Time push is broken</th></tr></thead>\n<tbody>\n",
-        out);
+  fputs("</p>\n<table class=\"cost\">\n", out);
+  fprintf(out, cost_head, "Time push is broken");
   if (!isnan(r->recommended_s) && r->recommended_s > 0) {
     char who[96];
     snprintf(who, sizeof(who), "recommended by natidle, every %s s",
@@ -220,6 +240,142 @@ static void plots_section(FILE *out, const ni_report *rep) {
   }
 }
 
+/* A table of the plain-text cells the terminal table shows. */
+static void text_table(FILE *out, const char *id, const char *const *head, int ncols, size_t nrows,
+                       ni__fill_row fill, void *ctx) {
+  char cells[NI__TABLE_MAXCOLS][NI__TABLE_CELL];
+  fprintf(out, "<div class=\"wide\"><table id=\"%s\">\n<thead><tr>", id);
+  for (int j = 0; j < ncols; j++) {
+    fputs("<th>", out);
+    ni__xml_text(out, head[j]);
+    fputs("</th>", out);
+  }
+  fputs("</tr></thead>\n<tbody>\n", out);
+  for (size_t i = 0; i < nrows; i++) {
+    fill(ctx, i, cells);
+    fputs("<tr>", out);
+    for (int j = 0; j < ncols; j++)
+      cell(out, j < 2 ? NULL : "n", cells[j]);
+    fputs("</tr>\n", out);
+  }
+  fputs("</tbody></table></div>\n", out);
+}
+
+/* The probe's recommendation for one merged row, as a cost row. */
+static void probe_compare_row(FILE *out, const ni_net_row *r) {
+  char b[48];
+  fputs("<tr class=\"rec\"><td>natidle probe: recommended keepalive (", out);
+  ni__xml_text(out, r->server);
+  fprintf(out, ":%u ", r->port);
+  ni__xml_text(out, r->direction);
+  fprintf(out, ", %zu run%s", r->runs, r->runs == 1 ? "" : "s");
+  if (!isnan(r->est_median_s))
+    fprintf(out, ", timeout estimate %s s", ni__fmt_s(b, sizeof(b), r->est_median_s, ""));
+  fputs(")</td>", out);
+  cost_cells(out, r->recommended_s, 86400.0 / r->recommended_s,
+             ni_radio_current_ma(r->recommended_s));
+  broken_cell(out, r->recommended_s, r->est_median_s,
+              r->bracket != NI_BRACKET_NONE ? r->lower_s : NAN);
+  fputs("</tr>\n", out);
+}
+
+/* What one keepalive run measured, as a cost row. */
+static void kalog_compare_row(FILE *out, const ni_kalog_summary *k) {
+  char b[48];
+  long long t = llround(k->covered_s);
+  fputs("<tr><td>natidle keepalive, account ", out);
+  ni__xml_text(out, k->account);
+  if (!strcmp(k->phase_end, "steady"))
+    fputs(": the cadence it settled on", out);
+  else if (!strcmp(k->phase_end, "probing"))
+    fputs(": still learning at its end (the last probe)", out);
+  else
+    fputs(": its last answered silence", out);
+  fprintf(out, " (measured over %lld:%02lld:%02lld in %zu run%s)</td>", t / 3600, t / 60 % 60,
+          t % 60, k->runs, k->runs == 1 ? "" : "s");
+  /* Measured wakeups when the log counts them, else its keepalives. */
+  double per_day = k->wakeups >= 0 ? k->wakeups_per_day : k->keepalives_per_day;
+  if (isnan(per_day) || isnan(k->cadence_end_s)) {
+    fputs("<td class=\"n\" colspan=\"5\">too short to measure</td>", out);
+  } else {
+    cost_cells(out, k->cadence_end_s, per_day, k->current_ma);
+  }
+  fprintf(out, "<td class=\"n%s\">%zu of %zu keepalives unanswered, %zu of %zu messages late",
+          k->unanswered || k->late ? " bad" : "", k->unanswered, k->keepalives, k->late,
+          k->pushed + k->fetched + k->late);
+  if (k->delays) fprintf(out, ", push delay p95 %s s", ni__fmt_s(b, sizeof(b), k->delay_p95_s, ""));
+  fputs("</td></tr>\n", out);
+}
+
+/* Probe and keepalive side by side for one network, then its timelines. */
+static void compare_network(FILE *out, ni_report *rep, const char *network) {
+  size_t probes = 0;
+  fputs("<h3>", out);
+  ni__xml_text(out, *network ? network : "(no network label)");
+  fputs(": the probe&#8217;s cadence against the keepalive runs&#8217;</h3>\n", out);
+  for (size_t i = 0; i < ni_report_nrows(rep); i++) {
+    const ni_net_row *r = ni_report_row(rep, i);
+    probes += !strcmp(r->network, network) && !isnan(r->recommended_s) && r->recommended_s > 0;
+  }
+  if (!probes)
+    fputs("<p class=\"note\">No probe summary of this network was given (natidle probe "
+          "--network with the same label, --summary FILE): only what the keepalive runs "
+          "measured.</p>\n",
+          out);
+  fputs("<table class=\"cost compare\">\n", out);
+  fprintf(out, cost_head, "Push: time broken (probe), what failed (run)");
+  for (size_t i = 0; i < ni_report_nrows(rep); i++) {
+    const ni_net_row *r = ni_report_row(rep, i);
+    if (!strcmp(r->network, network) && !isnan(r->recommended_s) && r->recommended_s > 0)
+      probe_compare_row(out, r);
+  }
+  for (size_t i = 0; i < ni_report_nkalogs(rep); i++)
+    if (!strcmp(ni_report_kalog(rep, i)->network, network))
+      kalog_compare_row(out, ni_report_kalog(rep, i));
+  fputs("</tbody></table>\n", out);
+  for (size_t i = 0; i < ni_report_nkalogs(rep); i++) {
+    const ni_kalog_summary *k = ni_report_kalog(rep, i);
+    if (strcmp(k->network, network)) continue;
+    fputs("<figure>\n", out);
+    ni_report_write_timeline(rep, i, out, 0);
+    fputs("<figcaption>Account ", out);
+    ni__xml_text(out, k->account);
+    fputs(": every keepalive at the silence before it; the shaded band is the bracket the "
+          "scheduler had learned at that time (the NAT&#8217;s timeout lies inside it), the "
+          "purple line its cadence.</figcaption>\n</figure>\n",
+          out);
+  }
+}
+
+static void keepalive_section(FILE *out, ni_report *rep) {
+  size_t n = ni_report_nkalogs(rep);
+  fputs("<h2 id=\"keepalive\">Keepalive runs</h2>\n", out);
+  if (!n) {
+    fputs("<p>No keepalive log (natidle keepalive --log) was given.</p>\n", out);
+    return;
+  }
+  text_table(out, "keepalive-table", ni__kalog_head, NI__KALOG_TCOLS, n, ni__kalog_cells, rep);
+  fputs("<p class=\"note\">Per network and account, over the time the runs covered. Answered: "
+        "the keepalives whose reply came back. Reconnects: connections lost, by reason. "
+        "Messages: pushed in IDLE, fetched otherwise, or late (found only by the resync after a "
+        "reconnect: their push was lost). Push delay: from the message&#8217;s arrival at the "
+        "server to its report. Wakeups: sends after more than 2 s of radio silence. Charge: "
+        "the cost model below at the mean interval between wakeups.</p>\n",
+        out);
+  for (size_t i = 0; i < n; i++) {
+    const char *network = ni_report_kalog(rep, i)->network;
+    size_t j = 0;
+    while (strcmp(ni_report_kalog(rep, j)->network, network))
+      j++;
+    if (j == i) compare_network(out, rep, network); /* each network once */
+  }
+  fputs("<p class=\"note\">The probe&#8217;s row is what the cost model predicts for its "
+        "recommended cadence; a keepalive run&#8217;s row is what it measured: its wakeups per "
+        "day (keepalives, and also reconnects and learning probes that failed) and the current "
+        "the same model gives for that rate.</p>\n",
+        out);
+}
+
 int ni_report_write_html(ni_report *rep, FILE *out) {
   fprintf(out,
           "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -234,6 +390,7 @@ int ni_report_write_html(ni_report *rep, FILE *out) {
   }
   fputs(".</p>\n", out);
   network_table(out, rep);
+  keepalive_section(out, rep);
   cost_section(out, rep);
   plots_section(out, rep);
   fprintf(out, "<h2 id=\"sources\">Sources</h2>\n<p>%s</p>\n</body>\n</html>\n", citation);

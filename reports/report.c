@@ -17,7 +17,7 @@ struct ni__chunk {
   char data[];
 };
 
-static const char *arena_dup(ni_report *rep, const char *s) {
+const char *ni__arena_dup(ni_report *rep, const char *s) {
   size_t n = strlen(s) + 1;
   struct ni__chunk *c = rep->arena;
   if (!c || c->cap - c->used < n) {
@@ -65,6 +65,8 @@ void ni_report_free(ni_report *rep) {
   free(rep->obs);
   free(rep->plots);
   free(rep->rows);
+  free(rep->ka);
+  free(rep->kalogs);
   free(rep);
 }
 
@@ -99,16 +101,7 @@ int ni__outcome_dead(const char *outcome) {
 
 /* ---- Loading -------------------------------------------------------------- */
 
-/* Loading context: the reader, and where to put the message. */
-typedef struct loadctx {
-  ni_report *rep;
-  ni_csv_reader *r;
-  const char *path;
-  char *errbuf;
-  size_t errlen;
-} loadctx;
-
-static int load_fail(loadctx *c, const char *fmt, ...) {
+int ni__load_fail(ni__loadctx *c, const char *fmt, ...) {
   char msg[256];
   va_list ap;
   va_start(ap, fmt);
@@ -119,15 +112,15 @@ static int load_fail(loadctx *c, const char *fmt, ...) {
   return NI_ECSV;
 }
 
-static int need_columns(loadctx *c, const char *const *cols, size_t n, const char *what) {
+static int need_columns(ni__loadctx *c, const char *const *cols, size_t n, const char *what) {
   for (size_t i = 0; i < n; i++)
     if (!ni_csv_has_column(c->r, cols[i]))
-      return load_fail(c, "%s CSV without a '%s' column", what, cols[i]);
+      return ni__load_fail(c, "%s CSV without a '%s' column", what, cols[i]);
   return 0;
 }
 
 /* A number of seconds: empty gives NAN; otherwise a finite value >= 0. */
-static int get_seconds(loadctx *c, const char *col, double *out) {
+int ni__load_seconds(ni__loadctx *c, const char *col, double *out) {
   const char *s = ni_csv_get(c->r, col);
   char *end;
   if (!s || !*s) {
@@ -137,61 +130,64 @@ static int get_seconds(loadctx *c, const char *col, double *out) {
   errno = 0;
   double v = strtod(s, &end);
   if (errno || *end || end == s || !isfinite(v) || v < 0 || v > 1e9)
-    return load_fail(c, "%s: '%.40s' is not a number of seconds", col, s);
+    return ni__load_fail(c, "%s: '%.40s' is not a number of seconds", col, s);
   *out = v;
   return 0;
 }
 
-static int get_uint(loadctx *c, const char *col, unsigned long max, unsigned long *out) {
+int ni__load_uint(ni__loadctx *c, const char *col, unsigned long max, unsigned long *out) {
   const char *s = ni_csv_get(c->r, col);
   char *end;
   if (!s || !*s || *s < '0' || *s > '9')
-    return load_fail(c, "%s: '%.40s' is not a whole number", col, s ? s : "");
+    return ni__load_fail(c, "%s: '%.40s' is not a whole number", col, s ? s : "");
   errno = 0;
   unsigned long v = strtoul(s, &end, 10);
   if (errno || *end || v > max)
-    return load_fail(c, "%s: '%.40s' is not a whole number up to %lu", col, s, max);
+    return ni__load_fail(c, "%s: '%.40s' is not a whole number up to %lu", col, s, max);
   *out = v;
   return 0;
 }
 
 /* Copy column `col` of the current row into the arena. */
-static int get_str(loadctx *c, const char *col, const char **out) {
+int ni__load_str(ni__loadctx *c, const char *col, const char **out) {
   const char *s = ni_csv_get(c->r, col);
-  *out = arena_dup(c->rep, s ? s : "");
+  *out = ni__arena_dup(c->rep, s ? s : "");
   return *out ? 0 : -ENOMEM;
 }
 
-static int load_summary_row(loadctx *c) {
+static int load_summary_row(ni__loadctx *c) {
   ni_report *rep = c->rep;
   ni_run_summary s;
   unsigned long port, nobs = 0;
   int rc;
   memset(&s, 0, sizeof(s));
-  if ((rc = get_str(c, "run_id", &s.run_id)) || (rc = get_str(c, "network", &s.network)) ||
-      (rc = get_str(c, "server", &s.server)) || (rc = get_str(c, "tls", &s.tls)) ||
-      (rc = get_str(c, "direction", &s.direction)) || (rc = get_str(c, "verdict", &s.verdict)))
+  if ((rc = ni__load_str(c, "run_id", &s.run_id)) ||
+      (rc = ni__load_str(c, "network", &s.network)) ||
+      (rc = ni__load_str(c, "server", &s.server)) || (rc = ni__load_str(c, "tls", &s.tls)) ||
+      (rc = ni__load_str(c, "direction", &s.direction)) ||
+      (rc = ni__load_str(c, "verdict", &s.verdict)))
     return rc;
   if (ni__verdict_index(s.verdict) < 0)
-    return load_fail(c,
-                     "verdict: '%.40s' is not one of measured, above_max, "
-                     "masked_by_server, inconclusive",
-                     s.verdict);
-  if ((rc = get_uint(c, "port", 65535, &port)) || (rc = get_seconds(c, "lower_s", &s.lower_s)) ||
-      (rc = get_seconds(c, "upper_s", &s.upper_s)) ||
-      (rc = get_seconds(c, "estimate_s", &s.estimate_s)) ||
-      (rc = get_seconds(c, "wall_s", &s.wall_s)) ||
-      (rc = get_seconds(c, "server_keepalive_s", &s.server_keepalive_s)) ||
-      (rc = get_seconds(c, "recommended_keepalive_s", &s.recommended_keepalive_s)))
+    return ni__load_fail(c,
+                         "verdict: '%.40s' is not one of measured, above_max, "
+                         "masked_by_server, inconclusive",
+                         s.verdict);
+  if ((rc = ni__load_uint(c, "port", 65535, &port)) ||
+      (rc = ni__load_seconds(c, "lower_s", &s.lower_s)) ||
+      (rc = ni__load_seconds(c, "upper_s", &s.upper_s)) ||
+      (rc = ni__load_seconds(c, "estimate_s", &s.estimate_s)) ||
+      (rc = ni__load_seconds(c, "wall_s", &s.wall_s)) ||
+      (rc = ni__load_seconds(c, "server_keepalive_s", &s.server_keepalive_s)) ||
+      (rc = ni__load_seconds(c, "recommended_keepalive_s", &s.recommended_keepalive_s)))
     return rc;
   const char *o = ni_csv_get(c->r, "observations");
   s.observations = -1;
   if (o && *o) {
-    if ((rc = get_uint(c, "observations", 1000000000ul, &nobs)) != 0) return rc;
+    if ((rc = ni__load_uint(c, "observations", 1000000000ul, &nobs)) != 0) return rc;
     s.observations = (long)nobs;
   }
   if (!isnan(s.lower_s) && !isnan(s.upper_s) && s.upper_s < s.lower_s)
-    return load_fail(c, "upper_s %g is below lower_s %g", s.upper_s, s.lower_s);
+    return ni__load_fail(c, "upper_s %g is below lower_s %g", s.upper_s, s.lower_s);
   s.port = (unsigned)port;
   s.source = c->path;
   s.line = ni_csv_reader_line(c->r);
@@ -216,7 +212,7 @@ static int find_or_add_plot(ni_report *rep, const ni__plot *key, size_t *idx) {
   return 0;
 }
 
-static int load_obs_row(loadctx *c) {
+static int load_obs_row(ni__loadctx *c) {
   ni_report *rep = c->rep;
   ni__plot key;
   ni__obs o;
@@ -224,21 +220,22 @@ static int load_obs_row(loadctx *c) {
   int rc;
   memset(&key, 0, sizeof(key));
   memset(&o, 0, sizeof(o));
-  if ((rc = get_str(c, "outcome", &o.outcome)) != 0) return rc;
+  if ((rc = ni__load_str(c, "outcome", &o.outcome)) != 0) return rc;
   if (!ni_csv_is_one_of(o.outcome, ni_obs_outcomes))
-    return load_fail(c, "outcome: '%.40s' is not a known outcome", o.outcome);
-  if ((rc = get_uint(c, "session", 1000000ul, &session)) ||
-      (rc = get_uint(c, "port", 65535, &port)) ||
-      (rc = get_seconds(c, "silence_s", &o.silence_s)) ||
-      (rc = get_seconds(c, "target_s", &o.target_s)))
+    return ni__load_fail(c, "outcome: '%.40s' is not a known outcome", o.outcome);
+  if ((rc = ni__load_uint(c, "session", 1000000ul, &session)) ||
+      (rc = ni__load_uint(c, "port", 65535, &port)) ||
+      (rc = ni__load_seconds(c, "silence_s", &o.silence_s)) ||
+      (rc = ni__load_seconds(c, "target_s", &o.target_s)))
     return rc;
-  if (isnan(o.silence_s)) return load_fail(c, "silence_s is empty");
+  if (isnan(o.silence_s)) return ni__load_fail(c, "silence_s is empty");
   o.session = (unsigned)session;
   key.file = rep->nfiles - 1;
   key.port = (unsigned)port;
-  if ((rc = get_str(c, "run_id", &key.run_id)) || (rc = get_str(c, "network", &key.network)) ||
-      (rc = get_str(c, "server", &key.server)) || (rc = get_str(c, "tls", &key.tls)) ||
-      (rc = get_str(c, "direction", &key.direction)))
+  if ((rc = ni__load_str(c, "run_id", &key.run_id)) ||
+      (rc = ni__load_str(c, "network", &key.network)) ||
+      (rc = ni__load_str(c, "server", &key.server)) || (rc = ni__load_str(c, "tls", &key.tls)) ||
+      (rc = ni__load_str(c, "direction", &key.direction)))
     return rc;
   if ((rc = find_or_add_plot(rep, &key, &o.plot)) != 0 ||
       (rc = ni__grow(&rep->obs, &rep->obs_cap, rep->nobs + 1, sizeof(o))) != 0)
@@ -253,7 +250,7 @@ static const char *const obs_required[] = {"run_id",  "network",   "server",    
 
 int ni_report_load(ni_report *rep, const char *path, enum ni_report_file *kind, char *errbuf,
                    size_t errlen) {
-  loadctx c = {rep, NULL, path, errbuf, errlen};
+  ni__loadctx c = {rep, NULL, path, errbuf, errlen};
   int rc = 0;
   if (errlen) errbuf[0] = '\0';
   c.r = ni__csv_reader_open_keep(path, &rc, 1);
@@ -268,26 +265,45 @@ int ni_report_load(ni_report *rep, const char *path, enum ni_report_file *kind, 
   }
   int is_summary = ni_csv_has_column(c.r, "verdict");
   int is_obs = ni_csv_has_column(c.r, "outcome") && ni_csv_has_column(c.r, "silence_s");
-  const char *stored = arena_dup(rep, path);
+  int is_kalog = !is_summary && !is_obs && ni__is_kalog(c.r);
+  int (*load_row)(ni__loadctx *) = NULL;
+  const char *stored = ni__arena_dup(rep, path);
   if (!stored || ni__grow(&rep->files, &rep->files_cap, rep->nfiles + 1, sizeof(char *))) {
     rc = -ENOMEM;
     goto out;
   }
   c.path = stored;
   rep->files[rep->nfiles++] = stored;
-  if (is_summary)
+  if (is_summary) {
     rc = need_columns(&c, ni_summary_columns, NI_SUMMARY_NCOLS, "summary");
-  else if (is_obs)
+    load_row = load_summary_row;
+  } else if (is_obs) {
     rc = need_columns(&c, obs_required, sizeof(obs_required) / sizeof(*obs_required),
                       "observations");
-  else
-    rc = load_fail(&c, "neither a summary CSV (no 'verdict' column) nor an observations CSV "
-                       "(no 'outcome' and 'silence_s' columns)");
-  if (kind) *kind = is_summary ? NI_REPORT_SUMMARY : NI_REPORT_OBSERVATIONS;
+    load_row = load_obs_row;
+  } else if (is_kalog) {
+    rc = ni__kalog_columns(&c);
+    load_row = ni__load_kalog_row;
+  } else {
+    rc = ni__load_fail(&c, "neither a summary CSV (no 'verdict' column), an observations CSV "
+                           "(no 'outcome' and 'silence_s' columns) nor a keepalive log (no "
+                           "'event' and 'account' columns)");
+  }
+  if (kind)
+    *kind = is_summary ? NI_REPORT_SUMMARY : is_kalog ? NI_REPORT_KALOG : NI_REPORT_OBSERVATIONS;
   while (rc == 0) {
     rc = ni_csv_reader_next(c.r);
+    if ((rc == 1 || rc == NI_ECSV) && ni_csv_reader_cut_short(c.r)) {
+      /* The writer flushes whole rows, so a last row without its line end
+       * is what a crash leaves: the rows before it are all there. */
+      if (errlen)
+        snprintf(errbuf, errlen, "%s:%zu: last row cut short (no line end), left out", path,
+                 ni_csv_reader_line(c.r));
+      rc = 0;
+      break;
+    }
     if (rc == 1)
-      rc = is_summary ? load_summary_row(&c) : load_obs_row(&c);
+      rc = load_row(&c);
     else if (rc == 0)
       break;
     else if (rc == NI_ECSV && errlen)
@@ -299,6 +315,7 @@ int ni_report_load(ni_report *rep, const char *path, enum ni_report_file *kind, 
     snprintf(errbuf, errlen, "%s: %s", path, ni_strerror(rc));
 out:
   rep->rows_stale = 1;
+  rep->kalogs_stale = 1;
   ni_csv_reader_close(c.r);
   return rc;
 }
@@ -501,14 +518,15 @@ int ni_report_write_csv(ni_report *rep, FILE *out) {
   return ni_csv_writer_close(w);
 }
 
-/* The terminal table's columns: a header and how to fill a cell. */
-/* Table cells join up to three row cells, so they are larger. */
-enum { TCOLS = 9, TCELL = 4 * CELL };
+/* The terminal table's columns: a header and how to fill a cell.  Table
+ * cells join up to three row cells, so they are larger. */
+enum { TCOLS = 9, TCELL = NI__TABLE_CELL };
 static const char *const table_head[TCOLS] = {"NETWORK",   "SERVER",      "PORT/TLS",
                                               "DIR",       "RUNS",        "ESTIMATE min/med/max s",
                                               "BRACKET s", "KEEPALIVE s", "VERDICTS"};
 
-static void table_cells(const ni_net_row *row, char t[TCOLS][TCELL]) {
+static void table_cells(void *ctx, size_t i, char t[][TCELL]) {
+  const ni_net_row *row = &((ni_report *)ctx)->rows[i];
   char c[NI_MERGED_NCOLS][CELL];
   row_cells(row, c);
   snprintf(t[0], TCELL, "%s", c[0]);
@@ -527,10 +545,6 @@ static void table_cells(const ni_net_row *row, char t[TCOLS][TCELL]) {
              row->bracket == NI_BRACKET_NARROWEST ? " narrowest" : "");
   snprintf(t[7], TCELL, "%s", c[12][0] ? c[12] : "-");
   snprintf(t[8], TCELL, "%s", c[14]);
-  /* Names from a file must not move the cursor or ring the bell. */
-  for (int i = 0; i < TCOLS; i++)
-    for (char *p = t[i]; *p; p++)
-      if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
 }
 
 /* Display width of UTF-8 text: one column per code point, which is right
@@ -542,30 +556,45 @@ static size_t text_width(const char *s) {
   return n;
 }
 
-int ni_report_write_table(ni_report *rep, FILE *out) {
-  size_t n = ni_report_nrows(rep), width[TCOLS];
-  char cells[TCOLS][TCELL];
-  for (int j = 0; j < TCOLS; j++)
-    width[j] = strlen(table_head[j]);
-  for (size_t i = 0; i < n; i++) {
-    table_cells(&rep->rows[i], cells);
-    for (int j = 0; j < TCOLS; j++)
+/* Fill the cells of line i of the table: the header for 0, else row i-1.
+ * Names from a file must not move the cursor or ring the bell. */
+static void aligned_line(const char *const *head, int ncols, ni__fill_row fill, void *ctx, size_t i,
+                         char cells[][NI__TABLE_CELL]) {
+  for (int j = 0; j < ncols; j++)
+    snprintf(cells[j], NI__TABLE_CELL, "%s", i == 0 ? head[j] : "");
+  if (i > 0) fill(ctx, i - 1, cells);
+  for (int j = 0; j < ncols; j++)
+    for (char *p = cells[j]; *p; p++)
+      if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
+int ni__write_aligned(FILE *out, const char *const *head, int ncols, size_t nrows,
+                      ni__fill_row fill, void *ctx, const char *none) {
+  size_t width[NI__TABLE_MAXCOLS];
+  char cells[NI__TABLE_MAXCOLS][NI__TABLE_CELL];
+  if (ncols > NI__TABLE_MAXCOLS) return -EINVAL;
+  for (int j = 0; j < ncols; j++)
+    width[j] = 0;
+  for (size_t i = 0; i <= nrows; i++) {
+    aligned_line(head, ncols, fill, ctx, i, cells);
+    for (int j = 0; j < ncols; j++)
       if (text_width(cells[j]) > width[j]) width[j] = text_width(cells[j]);
   }
-  for (size_t i = 0; i <= n; i++) {
-    if (i == 0)
-      for (int j = 0; j < TCOLS; j++)
-        snprintf(cells[j], TCELL, "%s", table_head[j]);
-    else
-      table_cells(&rep->rows[i - 1], cells);
-    for (int j = 0; j < TCOLS; j++) {
-      size_t pad = j + 1 < TCOLS ? width[j] - text_width(cells[j]) + 2 : 0;
+  for (size_t i = 0; i <= nrows; i++) {
+    aligned_line(head, ncols, fill, ctx, i, cells);
+    for (int j = 0; j < ncols; j++) {
+      size_t pad = j + 1 < ncols ? width[j] - text_width(cells[j]) + 2 : 0;
       fprintf(out, "%s%*s", cells[j], (int)pad, "");
     }
     fputc('\n', out);
   }
-  if (n == 0) fprintf(out, "(no runs)\n");
+  if (nrows == 0) fprintf(out, "%s\n", none);
   return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;
+}
+
+int ni_report_write_table(ni_report *rep, FILE *out) {
+  size_t n = ni_report_nrows(rep);
+  return ni__write_aligned(out, table_head, TCOLS, n, table_cells, rep, "(no runs)");
 }
 
 /* ---- Cost model ----------------------------------------------------------- */

@@ -14,13 +14,6 @@
 #define TOP 116.0       /* room for the title and the line labels */
 #define BOTTOM_PAD 76.0 /* ticks, minute labels and the axis title */
 
-#define C_ALIVE "#1a9850"
-#define C_DEAD "#d73027"
-#define C_OTHER "#888888"
-#define C_BRACKET "#f6c343"
-#define C_ESTIMATE "#2c5fb3"
-#define C_KEEPALIVE "#7b3294"
-
 /* The x axis: a linear or logarithmic map from seconds to px. */
 typedef struct xaxis {
   int log;
@@ -38,8 +31,7 @@ static double xpos(const xaxis *ax, double v) {
   return LEFT + fmin(fmax(t, 0.0), 1.0) * (RIGHT - LEFT);
 }
 
-/* A step of 1, 2 or 5 times a power of ten, near raw. */
-static double nice_step(double raw) {
+double ni__nice_step(double raw) {
   double m = pow(10, floor(log10(raw))), f = raw / m;
   return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * m;
 }
@@ -54,7 +46,7 @@ static void make_axis(xaxis *ax, double lo, double hi) {
     ax->d1 = pow(10, ceil(log10(hi)));
     if (ax->d1 <= ax->d0) ax->d1 = ax->d0 * 10;
   } else {
-    double step = nice_step(hi * 1.05 / 6);
+    double step = ni__nice_step(hi * 1.05 / 6);
     ax->log = 0;
     ax->d0 = 0;
     ax->d1 = ceil(hi * 1.05 / step) * step;
@@ -81,7 +73,7 @@ static void tick(FILE *out, const xaxis *ax, double v, double y0, double y1, int
 
 static void draw_ticks(FILE *out, const xaxis *ax, double y0, double y1) {
   if (!ax->log) {
-    double step = nice_step(ax->d1 / 6 * 0.999);
+    double step = ni__nice_step(ax->d1 / 6 * 0.999);
     for (double v = 0; v <= ax->d1 * (1 + 1e-9); v += step)
       tick(out, ax, v, y0, y1, 1);
     return;
@@ -162,52 +154,92 @@ static void vline(FILE *out, const xaxis *ax, double v, double y1, double ly, co
   fputs("</text>\n", out);
 }
 
-/* One legend entry drawn as a short line: colour, an optional dash
- * attribute (" stroke-dasharray=..." or ""), and its label. */
-static void legend_line(FILE *out, double x, double y, const char *color, const char *dash,
-                        const char *label) {
+void ni__svg_begin(FILE *out, double w, double h, int standalone, const char *what,
+                   const char *name, const char *sep, const char *detail) {
+  if (standalone) fputs("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n", out);
+  fprintf(out,
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" "
+          "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Helvetica, "
+          "Arial, sans-serif\" font-size=\"12\" role=\"img\">\n",
+          w, h, w, h);
+  fprintf(out, "<title>%s: ", what);
+  ni__xml_text(out, name);
+  fputs(sep, out);
+  ni__xml_text(out, detail);
+  fputs("</title>\n", out);
+  fprintf(out, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", w, h);
+}
+
+void ni__svg_mark(FILE *out, enum ni__mark kind, double x, double y, const char *title) {
+  const char *end = kind == NI__MARK_DEAD ? "</path>\n" : "</circle>\n";
+  if (kind == NI__MARK_ALIVE)
+    fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"" NI__C_ALIVE "\"", x, y);
+  else if (kind == NI__MARK_DEAD)
+    fprintf(out,
+            "<path d=\"M%.1f %.1fl8 8m-8 0l8 -8\" stroke=\"" NI__C_DEAD "\" stroke-width=\"2\"",
+            x - 4, y - 4);
+  else
+    fprintf(out,
+            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"none\" stroke=\"" NI__C_OTHER
+            "\" stroke-width=\"1.5\"",
+            x, y);
+  if (!title) {
+    fputs("/>\n", out);
+    return;
+  }
+  fputs("><title>", out);
+  ni__xml_text(out, title);
+  fputs("</title>", out);
+  fputs(end, out);
+}
+
+void ni__svg_legend_mark(FILE *out, enum ni__mark kind, double x, double y, const char *label) {
+  ni__svg_mark(out, kind, x, y, NULL);
+  fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">", x + 12, y + 4);
+  ni__xml_text(out, label);
+  fputs("</text>\n", out);
+}
+
+void ni__svg_legend_line(FILE *out, double x, double y, const char *color, const char *dash,
+                         const char *label) {
   fprintf(out,
           "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
           "stroke-width=\"2\"%s/>\n",
           x - 6, y, x + 6, y, color, dash);
-  fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", x + 12, y + 4, label);
+  fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">", x + 12, y + 4);
+  ni__xml_text(out, label);
+  fputs("</text>\n", out);
 }
 
 static void legend(FILE *out, const marks *m, double y) {
   double x = RIGHT + 22;
   fprintf(out, "<g font-size=\"12\">\n");
-  fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"" C_ALIVE "\"/>\n", x, y);
-  fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">alive: push arrived</text>\n", x + 12, y + 4);
+  ni__svg_legend_mark(out, NI__MARK_ALIVE, x, y, "alive: push arrived");
   y += 20;
-  fprintf(out, "<path d=\"M%.1f %.1fl8 8m-8 0l8 -8\" stroke=\"" C_DEAD "\" stroke-width=\"2\"/>\n",
-          x - 4, y - 4);
-  fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">dead: mapping lost</text>\n", x + 12, y + 4);
+  ni__svg_legend_mark(out, NI__MARK_DEAD, x, y, "dead: mapping lost");
   y += 20;
-  fprintf(out,
-          "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"none\" stroke=\"" C_OTHER
-          "\" stroke-width=\"1.5\"/>\n",
-          x, y);
-  fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">other: refreshed,</text>\n", x + 12, y + 4);
+  ni__svg_legend_mark(out, NI__MARK_OTHER, x, y, "other: refreshed,");
   fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">aborted, error</text>\n", x + 12, y + 18);
   y += 38;
   if (!isnan(m->lower)) {
     fprintf(out,
-            "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"" C_BRACKET
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"" NI__C_BRACKET
             "\" fill-opacity=\"0.45\"/>\n",
             x - 5, y - 5);
     fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">bracket: timeout is here</text>\n", x + 12, y + 4);
     y += 20;
   }
   if (!isnan(m->estimate)) {
-    legend_line(out, x, y, C_ESTIMATE, " stroke-dasharray=\"6 3\"", "estimated timeout");
+    ni__svg_legend_line(out, x, y, NI__C_ESTIMATE, " stroke-dasharray=\"6 3\"",
+                        "estimated timeout");
     y += 20;
   }
   if (!isnan(m->keepalive)) {
-    legend_line(out, x, y, C_KEEPALIVE, "", "recommended keepalive");
+    ni__svg_legend_line(out, x, y, NI__C_KEEPALIVE, "", "recommended keepalive");
     y += 20;
   }
   if (!isnan(m->server_keepalive)) {
-    legend_line(out, x, y, C_OTHER, " stroke-dasharray=\"2 3\"", "server keepalive");
+    ni__svg_legend_line(out, x, y, NI__C_OTHER, " stroke-dasharray=\"2 3\"", "server keepalive");
   }
   fputs("</g>\n", out);
 }
@@ -254,28 +286,18 @@ static unsigned *plot_sessions(const ni_report *rep, size_t i, size_t *n) {
 
 static void draw_checks(FILE *out, const ni_report *rep, size_t i, const xaxis *ax,
                         const unsigned *sess, size_t nsess, double rowh) {
-  char b[48];
+  char b[48], title[160];
   for (size_t j = 0; j < rep->nobs; j++) {
     const ni__obs *o = &rep->obs[j];
     if (o->plot != i) continue;
     const unsigned *at = bsearch(&o->session, sess, nsess, sizeof(*sess), cmp_uint);
     double y = TOP + ((double)(at - sess) + 0.5) * rowh, x = xpos(ax, o->silence_s);
-    if (!strcmp(o->outcome, "alive"))
-      fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"" C_ALIVE "\">", x, y);
-    else if (ni__outcome_dead(o->outcome))
-      fprintf(out, "<path d=\"M%.1f %.1fl8 8m-8 0l8 -8\" stroke=\"" C_DEAD "\" stroke-width=\"2\">",
-              x - 4, y - 4);
-    else
-      fprintf(out,
-              "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"none\" stroke=\"" C_OTHER
-              "\" stroke-width=\"1.5\">",
-              x, y);
-    fprintf(out, "<title>session %u: ", o->session);
-    ni__xml_text(out, o->outcome);
-    fprintf(out, " after %s s</title>", ni__fmt_s(b, sizeof(b), o->silence_s, ""));
-    fputs(!strcmp(o->outcome, "alive") || !ni__outcome_dead(o->outcome) ? "</circle>\n"
-                                                                        : "</path>\n",
-          out);
+    enum ni__mark kind = !strcmp(o->outcome, "alive")   ? NI__MARK_ALIVE
+                         : ni__outcome_dead(o->outcome) ? NI__MARK_DEAD
+                                                        : NI__MARK_OTHER;
+    snprintf(title, sizeof(title), "session %u: %s after %s s", o->session, o->outcome,
+             ni__fmt_s(b, sizeof(b), o->silence_s, ""));
+    ni__svg_mark(out, kind, x, y, title);
   }
 }
 
@@ -309,25 +331,14 @@ int ni_report_write_svg(const ni_report *rep, size_t i, FILE *out, int standalon
   rowh = ph / (double)(nsess ? nsess : 1);
   double bottom = TOP + ph, h = bottom + BOTTOM_PAD;
 
-  if (standalone) fputs("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n", out);
-  fprintf(out,
-          "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" "
-          "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Helvetica, "
-          "Arial, sans-serif\" font-size=\"12\" role=\"img\">\n",
-          W, h, W, h);
-  fputs("<title>natidle survival plot: ", out);
-  ni__xml_text(out, p->network);
-  fputs(", run ", out);
-  ni__xml_text(out, p->run_id);
-  fputs("</title>\n", out);
-  fprintf(out, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", W, h);
+  ni__svg_begin(out, W, h, standalone, "natidle survival plot", p->network, ", run ", p->run_id);
   title(out, p, &m);
 
   /* The bracket first, so everything else is drawn over it. */
   if (!isnan(m.lower)) {
     double x0 = xpos(&ax, m.lower), x1 = isnan(m.upper) ? RIGHT : xpos(&ax, m.upper);
     fprintf(out,
-            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"" C_BRACKET
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"" NI__C_BRACKET
             "\" fill-opacity=\"0.45\"/>\n",
             x0, TOP, fmax(x1 - x0, 1.5), ph);
   }
@@ -349,11 +360,11 @@ int ni_report_write_svg(const ni_report *rep, size_t i, FILE *out, int standalon
           LEFT, TOP, RIGHT - LEFT, ph);
 
   if (!isnan(m.server_keepalive))
-    vline(out, &ax, m.server_keepalive, bottom, TOP - 44, C_OTHER, "2 3", "server keepalive");
+    vline(out, &ax, m.server_keepalive, bottom, TOP - 44, NI__C_OTHER, "2 3", "server keepalive");
   if (!isnan(m.estimate))
-    vline(out, &ax, m.estimate, bottom, TOP - 8, C_ESTIMATE, "6 3", "estimated timeout");
+    vline(out, &ax, m.estimate, bottom, TOP - 8, NI__C_ESTIMATE, "6 3", "estimated timeout");
   if (!isnan(m.keepalive))
-    vline(out, &ax, m.keepalive, bottom, TOP - 26, C_KEEPALIVE, NULL, "recommended keepalive");
+    vline(out, &ax, m.keepalive, bottom, TOP - 26, NI__C_KEEPALIVE, NULL, "recommended keepalive");
   draw_checks(out, rep, i, &ax, sess, nsess, rowh);
 
   fprintf(out,

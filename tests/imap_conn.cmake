@@ -1,7 +1,10 @@
-# The IMAP connection and client (imap/conn.c, imap/client.c, imap/tls.c).
-# test_conn: against the scripted fake server on 127.0.0.1 (fakeserver.c is
-# reusable by other tests: add it to their SOURCES).
-ni_unit_test(test_conn SOURCES test_conn.c fakeserver.c LABELS unit TIMEOUT 120)
+# The IMAP connection and client (imap/conn.c, imap/client*.c, imap/tls.c).
+# test_conn and test_conn_auth (logins, STARTTLS): against the scripted fake
+# server on 127.0.0.1, run by conn_harness.c (fakeserver.c is reusable by
+# other tests: add it to their SOURCES).
+ni_unit_test(test_conn SOURCES test_conn.c conn_harness.c fakeserver.c LABELS unit TIMEOUT 120)
+ni_unit_test(test_conn_auth SOURCES test_conn_auth.c conn_harness.c fakeserver.c LABELS unit
+  TIMEOUT 120)
 
 # test_dovecot: against a real Dovecot started by test_dovecot.sh (root).
 # The binary is not a test by itself: it needs the instance's environment.

@@ -14,3 +14,7 @@ ni_script_test(lab_cli tests/lab/cli.sh LABELS unit TIMEOUT 60)
 add_test(NAME lab_link_relay COMMAND python3 ${PROJECT_SOURCE_DIR}/tests/lab/link_relay_test.py)
 set_tests_properties(lab_link_relay PROPERTIES TIMEOUT 30 LABELS unit
   ENVIRONMENT "NATIDLE_SRC=${PROJECT_SOURCE_DIR}")
+
+# The probe-server recipe is a configuration Dovecot accepts (doveconf, no
+# server started).
+ni_script_test(lab_server_config tests/lab/server_config.sh LABELS unit TIMEOUT 60)

@@ -1,7 +1,10 @@
-# The probe's packet evidence: the analysis on synthetic packets and pcap
-# files (no capture privileges needed), and the capture in the carrier NAT
-# lab (label lab: root, network namespaces).
-ni_unit_test(test_pcap SOURCES test_pcap.c LABELS unit TIMEOUT 60)
+# The probe's packet evidence: the frame parser, the filter and the
+# privilege drop (test_pcap), the analysis on synthetic packets and pcap
+# files (test_pcap_evidence), both without capture privileges and sharing
+# pcap_frames.c; and the capture in the carrier NAT lab (label lab: root,
+# network namespaces).
+ni_unit_test(test_pcap SOURCES test_pcap.c pcap_frames.c LABELS unit TIMEOUT 60)
+ni_unit_test(test_pcap_evidence SOURCES test_pcap_evidence.c pcap_frames.c LABELS unit TIMEOUT 60)
 ni_unit_test(test_pcap_live SOURCES pcap/test_pcap_live.c LABELS lab TIMEOUT 60)
 # natidle probe with its capture: against a loopback Dovecot (label imap,
 # root), and in the carrier NAT lab (label lab).

@@ -403,11 +403,103 @@ static void test_column_lists(void **state) {
   assert_string_equal(ni_obs_columns[0], "run_id");
   assert_string_equal(ni_obs_columns[NI_OBS_NCOLS - 1], "at");
   assert_string_equal(ni_summary_columns[NI_SUMMARY_NCOLS - 1], "verdict");
-  assert_string_equal(ni_kalog_columns[NI_KALOG_NCOLS - 1], "bytes_in");
+  /* The keepalive log's original eight columns come first, unchanged. */
+  static const char *const v1[NI_KALOG_V1_NCOLS] = {"at",      "account", "event",     "interval_s",
+                                                    "outcome", "rtt_ms",  "bytes_out", "bytes_in"};
+  for (size_t i = 0; i < NI_KALOG_V1_NCOLS; i++)
+    assert_string_equal(ni_kalog_columns[i], v1[i]);
+  assert_string_equal(ni_kalog_columns[NI_KALOG_NCOLS - 1], "cadence_s");
+  assert_true(ni_csv_is_one_of("cadence", ni_kalog_events));
+  assert_false(ni_csv_is_one_of("noop", ni_kalog_events));
   assert_true(ni_csv_is_one_of("dead_inbound", ni_obs_outcomes));
   assert_false(ni_csv_is_one_of("dead", ni_obs_outcomes));
   assert_true(ni_csv_is_one_of("masked_by_server", ni_verdicts));
   assert_false(ni_csv_is_one_of(NULL, ni_verdicts));
+}
+
+/* Read every row of `in`; returns the last ni_csv_reader_next result and
+ * whether the row it read or refused was cut short. */
+static int read_to_end(const char *in, int *rows, int *cut) {
+  int err = 0, rc;
+  ni_csv_reader *r = ni_csv_reader_from_mem(in, strlen(in), &err);
+  assert_non_null(r);
+  *rows = 0;
+  while ((rc = ni_csv_reader_next(r)) == 1) {
+    if (ni_csv_reader_cut_short(r)) break;
+    (*rows)++;
+  }
+  *cut = ni_csv_reader_cut_short(r);
+  ni_csv_reader_close(r);
+  return rc;
+}
+
+static void test_cut_short(void **state) {
+  (void)state;
+  int rows, cut;
+  /* Whole rows: nothing is cut. */
+  assert_int_equal(read_to_end("a,b,c\n1,2,3\n4,5,6\n", &rows, &cut), 0);
+  assert_int_equal(rows, 2);
+  assert_false(cut);
+  /* A last row without its line end, complete-looking or not. */
+  assert_int_equal(read_to_end("a,b,c\n1,2,3\n4,5,6", &rows, &cut), 1);
+  assert_int_equal(rows, 1);
+  assert_true(cut);
+  assert_int_equal(read_to_end("a,b,c\n1,2,3\n4,5", &rows, &cut), NI_ECSV);
+  assert_int_equal(rows, 1);
+  assert_true(cut);
+  assert_int_equal(read_to_end("a,b,c\n1,2,3\n4,\"fi", &rows, &cut), NI_ECSV);
+  assert_true(cut);
+  /* Not what a killed writer leaves: too many fields, a quoted field
+   * holding a line end, a stray quote, or a bad row before the last. */
+  assert_int_equal(read_to_end("a,b,c\n1,2,3,4", &rows, &cut), NI_ECSV);
+  assert_false(cut);
+  assert_int_equal(read_to_end("a,b,c\n1,\"x\ny", &rows, &cut), NI_ECSV);
+  assert_false(cut);
+  assert_int_equal(read_to_end("a,b,c\n1,x\"y", &rows, &cut), NI_ECSV);
+  assert_false(cut);
+  assert_int_equal(read_to_end("a,b,c\n1,2\n4,5,6", &rows, &cut), NI_ECSV);
+  assert_false(cut);
+}
+
+static void test_parse_utc(void **state) {
+  (void)state;
+  uint64_t ms = 7;
+  assert_int_equal(ni_csv_parse_utc("2026-11-27T21:55:03.120Z", &ms), 0);
+  assert_int_equal(ms, 1795816503120ull);
+  assert_int_equal(ni_csv_parse_utc("1970-01-01T00:00:00Z", &ms), 0);
+  assert_int_equal(ms, 0);
+  assert_int_equal(ni_csv_parse_utc("2024-02-29T12:00:00.5Z", &ms), 0);
+  assert_int_equal(ms % 1000, 500);
+  assert_int_equal(ni_csv_parse_utc("2026-11-27T21:55:03.123456789Z", &ms), 0);
+  assert_int_equal(ms, 1795816503123ull);
+  /* Every time the writer formats comes back the same. */
+  for (uint64_t t = 0; t < 4102444800000ull; t += 86399999ull * 37) {
+    char b[NI_CSV_TIME_LEN];
+    assert_int_equal(ni_csv_fmt_utc(b, sizeof(b), t), 0);
+    assert_int_equal(ni_csv_parse_utc(b, &ms), 0);
+    assert_int_equal(ms, t);
+  }
+  static const char *const bad[] = {"",
+                                    "2026-11-27",
+                                    "2026-11-27 21:55:03Z",
+                                    "2026-11-27T21:55:03",
+                                    "2026-11-27T21:55:03.Z",
+                                    "2026-11-27T21:55:03.1234567890Z",
+                                    "2026-11-27T21:55:03+01:00",
+                                    "2026-13-01T00:00:00Z",
+                                    "2026-02-29T00:00:00Z",
+                                    "2026-04-31T00:00:00Z",
+                                    "2026-11-27T24:00:00Z",
+                                    "2026-12-31T23:59:60Z",
+                                    "1969-12-31T23:59:59Z",
+                                    "2026-11-27T21:55:03Zjunk",
+                                    "+026-11-27T21:55:03Z"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+    ms = 42;
+    if (ni_csv_parse_utc(bad[i], &ms) != NI_EUSAGE) fail_msg("'%s' was accepted", bad[i]);
+    assert_int_equal(ms, 42);
+  }
+  assert_int_equal(ni_csv_parse_utc(NULL, &ms), NI_EUSAGE);
 }
 
 int main(void) {
@@ -428,6 +520,8 @@ int main(void) {
       cmocka_unit_test(test_every_prefix),
       cmocka_unit_test(test_formatting),
       cmocka_unit_test(test_column_lists),
+      cmocka_unit_test(test_cut_short),
+      cmocka_unit_test(test_parse_utc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

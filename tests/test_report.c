@@ -1,5 +1,6 @@
-/* Tests of the report library (reports/report.c, svg.c, html.c, xml.c):
- * loading, merging runs of three networks, the cost model, escaping. */
+/* Tests of the report library (reports/report.c, svg.c, html.c, xml.c,
+ * kalog.c, timeline.c): loading, merging runs of three networks, the cost
+ * model, escaping, keepalive logs and their timelines. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -359,6 +360,336 @@ static void test_html_contents(void **state) {
   ni_report_free(rep);
 }
 
+/* ---- Keepalive logs --------------------------------------------------- */
+
+/* Load a keepalive log that may end in a cut row; returns the warning. */
+static void load_kalog(ni_report *rep, const char *path, char *warn, size_t len) {
+  enum ni_report_file kind = 0;
+  int rc = ni_report_load(rep, path, &kind, warn, len);
+  if (rc) fail_msg("loading %s: %s", path, warn);
+  assert_int_equal(kind, NI_REPORT_KALOG);
+}
+
+/* The fixture's numbers, counted by hand from kalog-carrier-a.csv: two
+ * runs (21:00:00-21:10:00 ended by its stop row, 22:00:00-22:03:00 killed
+ * mid-row), 9 keepalives of which 2 unanswered, 3 lost connections, one
+ * failed connect, messages pushed (0.4 s, 0.6 s), late (45 s), fetched
+ * (2 s), wakeups 10 + 5. */
+static void test_kalog_summary(void **state) {
+  (void)state;
+  char warn[512];
+  ni_report *rep = ni_report_new();
+  load_kalog(rep, fixture("kalog-carrier-a.csv"), warn, sizeof(warn));
+  assert_non_null(strstr(warn, "kalog-carrier-a.csv:33: last row cut short"));
+  assert_int_equal(ni_report_nkalogs(rep), 1);
+  assert_int_equal(ni_report_nruns(rep), 0);
+  const ni_kalog_summary *k = ni_report_kalog(rep, 0);
+  assert_string_equal(k->network, "carrier-a");
+  assert_string_equal(k->account, "alice");
+  assert_int_equal(k->rows, 31);
+  assert_int_equal(k->runs, 2);
+  assert_float_equal(k->covered_s, 600 + 180, 1e-6);
+  assert_int_equal(k->keepalives, 9);
+  assert_int_equal(k->answered, 7);
+  assert_int_equal(k->unanswered, 2);
+  assert_float_equal(k->keepalives_per_day, 9 * 86400.0 / 780, 1e-9);
+  assert_float_equal(k->answered_share, 7.0 / 9, 1e-12);
+  assert_int_equal(k->reconnects, 3);
+  assert_string_equal(k->reconnect_reasons, "timedout:2 closed:1");
+  assert_int_equal(k->connect_failures, 1);
+  assert_int_equal(k->pushed, 2);
+  assert_int_equal(k->fetched, 1);
+  assert_int_equal(k->late, 1);
+  assert_int_equal(k->delays, 4);
+  assert_float_equal(k->delay_median_s, (0.6 + 2) / 2, 1e-9);
+  assert_float_equal(k->delay_p95_s, 45, 1e-9); /* rank ceil(3.8) = 4 of 4 */
+  assert_float_equal(k->delay_max_s, 45, 1e-9);
+  assert_int_equal(k->wakeups, 15);
+  assert_float_equal(k->wakeups_per_day, 15 * 86400.0 / 780, 1e-9);
+  assert_float_equal(k->cadence_start_s, 60, 1e-9);
+  assert_float_equal(k->cadence_end_s, 71.25, 1e-9);
+  assert_string_equal(k->phase_end, "steady");
+  assert_float_equal(k->lower_s, 75, 1e-9);
+  assert_float_equal(k->upper_s, 82.5, 1e-9);
+  /* The probe report's cost model at one wakeup every 52 s. */
+  assert_float_equal(k->current_ma, ni_radio_current_ma(52), 1e-9);
+  assert_float_equal(k->charge_mah_per_day, ni_radio_current_ma(52) * 24, 1e-9);
+  assert_int_equal(ni_report_find_kalog(rep, NULL, NULL), 0);
+  assert_int_equal(ni_report_find_kalog(rep, "carrier-a", "alice"), 0);
+  assert_int_equal(ni_report_find_kalog(rep, "carrier-b", NULL), -1);
+  assert_int_equal(ni_report_find_kalog(rep, NULL, "bob"), -1);
+  assert_null(ni_report_kalog(rep, 1));
+  ni_report_free(rep);
+}
+
+/* A log of the original eight columns: no network, wakeups, delays or
+ * cadence rows; runs told apart by the byte counters falling back. */
+static void test_kalog_original_layout(void **state) {
+  (void)state;
+  char warn[512];
+  ni_report *rep = ni_report_new();
+  load_kalog(rep, fixture("kalog-v1.csv"), warn, sizeof(warn));
+  assert_string_equal(warn, "");
+  const ni_kalog_summary *k = ni_report_kalog(rep, 0);
+  assert_string_equal(k->network, "");
+  assert_int_equal(k->runs, 2);
+  assert_float_equal(k->covered_s, 60.944 + 36.3, 1e-6);
+  assert_int_equal(k->keepalives, 4);
+  assert_int_equal(k->unanswered, 1);
+  assert_int_equal(k->pushed, 3);
+  assert_int_equal(k->delays, 0);
+  assert_true(isnan(k->delay_median_s));
+  assert_int_equal(k->wakeups, -1);
+  assert_true(isnan(k->wakeups_per_day));
+  /* The cadence from the answered keepalives; the charge from their rate. */
+  assert_float_equal(k->cadence_start_s, 18.017, 1e-9);
+  assert_float_equal(k->cadence_end_s, 18.1, 1e-9);
+  assert_string_equal(k->phase_end, "");
+  assert_float_equal(k->current_ma, ni_radio_current_ma(97.244 / 4), 1e-9);
+  ni_report_free(rep);
+}
+
+static const char kalog_header[] = "at,account,event,interval_s,outcome,rtt_ms,bytes_out,"
+                                   "bytes_in,network,delay_ms,wakeups,lower_s,upper_s,"
+                                   "cadence_s\n";
+
+static void test_kalog_errors(void **state) {
+  (void)state;
+  char text[1024];
+  snprintf(text, sizeof(text), "%s2026-11-27 21:00:00,a,connect,,ok,,1,1,n,,1,,,\n", kalog_header);
+  expect_load_error(text, "2: ", "at: '2026-11-27 21:00:00' is not a UTC time");
+  snprintf(text, sizeof(text),
+           "%s2026-11-27T21:00:00Z,a,connect,,ok,,1,1,n,,1,,,\n"
+           "2026-11-27T21:01:00Z,a,keepalive,60,lost,,1,1,n,,1,,,\n",
+           kalog_header);
+  expect_load_error(text, "3: ", "outcome: 'lost' is not answered or unanswered");
+  snprintf(text, sizeof(text), "%s2026-11-27T21:01:00Z,a,keepalive,,answered,,1,1,n,,1,,,\n",
+           kalog_header);
+  expect_load_error(text, "2: ", "interval_s is empty");
+  snprintf(text, sizeof(text), "%s2026-11-27T21:01:00Z,a,message,,pushed,,1,1,n,soon,1,,,\n",
+           kalog_header);
+  expect_load_error(text, "2: ", "delay_ms: 'soon' is not a whole number");
+  snprintf(text, sizeof(text), "%s2026-11-27T21:01:00Z,a,cadence,,probing,,1,1,n,,1,-3,,60\n",
+           kalog_header);
+  expect_load_error(text, "2: ", "lower_s: '-3' is not a number of seconds");
+  snprintf(text, sizeof(text), "%s2026-11-27T21:01:00Z,a,cadence,,learning,,1,1,n,,1,,,60\n",
+           kalog_header);
+  expect_load_error(text, "2: ", "is not probing or steady");
+  expect_load_error("at,account,event,outcome\n2026-11-27T21:01:00Z,a,start,adaptive\n",
+                    "1: ", "keepalive log without a 'interval_s' column");
+
+  /* Events of a later version are skipped; the rest still counts. */
+  snprintf(text, sizeof(text),
+           "%s2026-11-27T21:00:00Z,a,connect,,ok,,1,1,n,,1,,,\n"
+           "2026-11-27T21:00:30Z,a,handover,,wifi,,1,1,n,,1,,,\n"
+           "2026-11-27T21:01:00Z,a,keepalive,60,answered,5,1,1,n,,2,,,\n",
+           kalog_header);
+  char *path = temp_csv(text), warn[256];
+  ni_report *rep = ni_report_new();
+  load_kalog(rep, path, warn, sizeof(warn));
+  assert_int_equal(ni_report_kalog(rep, 0)->rows, 2);
+  assert_int_equal(ni_report_kalog(rep, 0)->keepalives, 1);
+  ni_report_free(rep);
+  unlink(path);
+  free(path);
+}
+
+static void test_kalog_table_and_csv(void **state) {
+  (void)state;
+  char warn[512];
+  ni_report *rep = ni_report_new();
+  load_kalog(rep, fixture("kalog-carrier-a.csv"), warn, sizeof(warn));
+  load_kalog(rep, fixture("kalog-v1.csv"), warn, sizeof(warn));
+  assert_int_equal(ni_report_nkalogs(rep), 2);
+  char *table = capture(rep, ni_report_write_kalog_table);
+  static const char *const want[] = {
+      "0:13:00",   "9 (997/day)",   "7 (77.8 %)", "3 (timedout:2 closed:1)",
+      "2 / 1 / 1", "1.3 / 45 / 45", "1662",       "60 -> 71.25 steady",
+      "516",       "18.017 -> 18.1"};
+  for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
+    if (!strstr(table, want[i])) fail_msg("the table lacks '%s':\n%s", want[i], table);
+  /* The log without a network shows a dash there. */
+  assert_non_null(strstr(table, "\n-  "));
+  free(table);
+
+  char *csv = capture(rep, ni_report_write_kalog_csv);
+  ni_csv_reader *r = ni_csv_reader_from_mem(csv, strlen(csv), NULL);
+  assert_non_null(r);
+  assert_int_equal(ni_csv_ncols(r), NI_KALOG_SUMMARY_NCOLS);
+  for (size_t i = 0; i < NI_KALOG_SUMMARY_NCOLS; i++)
+    assert_string_equal(ni_csv_column_name(r, i), ni_kalog_summary_columns[i]);
+  assert_int_equal(ni_csv_reader_next(r), 1);
+  static const char *const cols[][2] = {{"network", "carrier-a"},
+                                        {"rows", "31"},
+                                        {"runs", "2"},
+                                        {"first_at", "2026-11-27T21:00:00.000Z"},
+                                        {"last_at", "2026-11-27T22:03:00.000Z"},
+                                        {"covered_s", "780"},
+                                        {"keepalives", "9"},
+                                        {"keepalives_per_day", "997"},
+                                        {"answered_share", "0.778"},
+                                        {"reconnect_reasons", "timedout:2 closed:1"},
+                                        {"connect_failures", "1"},
+                                        {"messages_late", "1"},
+                                        {"delay_median_s", "1.3"},
+                                        {"delay_p95_s", "45"},
+                                        {"wakeups", "15"},
+                                        {"wakeups_per_day", "1662"},
+                                        {"cadence_end_s", "71.25"},
+                                        {"phase_end", "steady"},
+                                        {"upper_s", "82.5"},
+                                        {"charge_mah_per_day", "516"}};
+  for (size_t i = 0; i < sizeof(cols) / sizeof(*cols); i++)
+    if (strcmp(ni_csv_get(r, cols[i][0]), cols[i][1]))
+      fail_msg("%s is '%s', want '%s'", cols[i][0], ni_csv_get(r, cols[i][0]), cols[i][1]);
+  assert_int_equal(ni_csv_reader_next(r), 1);
+  assert_string_equal(ni_csv_get(r, "network"), "");
+  assert_string_equal(ni_csv_get(r, "wakeups"), ""); /* unknown, not 0 */
+  assert_string_equal(ni_csv_get(r, "delay_max_s"), "");
+  assert_int_equal(ni_csv_reader_next(r), 0);
+  ni_csv_reader_close(r);
+  free(csv);
+  ni_report_free(rep);
+}
+
+static char *timeline_of(ni_report *rep, size_t i, int standalone) {
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  assert_int_equal(ni_report_write_timeline(rep, i, f, standalone), 0);
+  return read_back(f);
+}
+
+/* Occurrences of `needle` in `s`. */
+static size_t count(const char *s, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
+    n++;
+  return n;
+}
+
+static void test_timeline(void **state) {
+  (void)state;
+  char warn[512];
+  ni_report *rep = ni_report_new();
+  load_kalog(rep, fixture("kalog-carrier-a.csv"), warn, sizeof(warn));
+  char *svg = timeline_of(rep, 0, 1);
+  assert_int_equal(strncmp(svg, "<?xml", 5), 0);
+  assert_non_null(strstr(svg, "Keepalive timeline: carrier-a, account alice"));
+  /* One mark per keepalive and message, one dashed line per lost
+   * connection, one band rectangle per cadence row. */
+  assert_int_equal(count(svg, "<title>keepalive after"), 9);
+  assert_int_equal(count(svg, "s of silence: unanswered"), 2);
+  assert_int_equal(count(svg, "<title>message "), 4);
+  assert_int_equal(count(svg, "connection lost: "), 3);
+  assert_int_equal(count(svg, "connection attempt failed: econnrefused"), 1);
+  assert_null(strstr(svg, "probe: recommended"));
+  assert_int_equal(ni_report_write_timeline(rep, 1, stdout, 1), NI_EUSAGE);
+  free(svg);
+  /* With the probe's summary of the same network: its recommendation. */
+  load_ok(rep, fixture("summary-carrier-a.csv"), NI_REPORT_SUMMARY);
+  svg = timeline_of(rep, 0, 0);
+  assert_int_equal(strncmp(svg, "<svg ", 5), 0);
+  assert_non_null(strstr(svg, "probe: recommended keepalive 45 s"));
+  assert_non_null(strstr(svg, "probe: timeout estimate 62.25 s"));
+  free(svg);
+  ni_report_free(rep);
+
+  /* Hostile text in the labels and outcomes comes out escaped. */
+  char text[1024];
+  snprintf(
+      text, sizeof(text),
+      "%s2026-11-27T21:00:00Z,\"<b>a&'\",connect,,ok,,1,1,\"]]><script>\xff\x01\",,1,,,\n"
+      "2026-11-27T21:00:09Z,\"<b>a&'\",lost,,\"<i>x</i>\",,1,1,\"]]><script>\xff\x01\",,1,,,\n",
+      kalog_header);
+  char *path = temp_csv(text);
+  rep = ni_report_new();
+  load_kalog(rep, path, warn, sizeof(warn));
+  svg = timeline_of(rep, 0, 1);
+  assert_null(strstr(svg, "<script"));
+  assert_null(strstr(svg, "<b>"));
+  assert_null(strstr(svg, "<i>"));
+  assert_null(strstr(svg, "\xff"));
+  assert_non_null(strstr(svg, "]]&gt;&lt;script&gt;\xEF\xBF\xBD\xEF\xBF\xBD"));
+  assert_non_null(strstr(svg, "account &lt;b&gt;a&amp;&#39;"));
+  assert_non_null(strstr(svg, "connection lost: &lt;i&gt;x&lt;/i&gt;"));
+  free(svg);
+  char *html = capture(rep, ni_report_write_html);
+  assert_null(strstr(html, "<script"));
+  assert_null(strstr(html, "<b>a"));
+  free(html);
+  ni_report_free(rep);
+  unlink(path);
+  free(path);
+}
+
+static void test_html_probe_and_keepalive(void **state) {
+  (void)state;
+  char warn[512];
+  ni_report *rep = three_networks();
+  load_kalog(rep, fixture("kalog-carrier-a.csv"), warn, sizeof(warn));
+  load_kalog(rep, fixture("kalog-v1.csv"), warn, sizeof(warn));
+  char *html = capture(rep, ni_report_write_html);
+  assert_non_null(strstr(html, "<table id=\"keepalive-table\">"));
+  /* carrier-a: the probe's 45 s next to the 71.25 s alice settled on. */
+  const char *cmp = strstr(html, "carrier-a: the probe&#8217;s cadence against");
+  assert_non_null(cmp);
+  assert_non_null(strstr(cmp, "natidle probe: recommended keepalive (imap.example.net:993 "
+                              "inbound, 4 runs, timeout estimate 62.25 s)"));
+  assert_non_null(strstr(cmp, "natidle keepalive, account alice: the cadence it settled on"));
+  assert_non_null(strstr(cmp, "<td class=\"n\">71.25</td><td class=\"n\">1662</td>"));
+  assert_non_null(strstr(cmp, "2 of 9 keepalives unanswered, 1 of 4 messages late"));
+  /* The log without a network label has no probe to compare with. */
+  assert_non_null(strstr(html, "(no network label): the probe"));
+  assert_non_null(strstr(html, "No probe summary of this network was given"));
+  assert_int_equal(count(html, "Keepalive timeline: "), 2);
+  assert_null(strstr(html, "<script"));
+  assert_null(strstr(html, "href="));
+  free(html);
+  ni_report_free(rep);
+}
+
+/* A real run on the lab (README, "Keepalive logs"): natidle keepalive
+ * --adaptive learning a 12 s NAT from nothing for 8 minutes, and natidle
+ * probe on the same network.  The counts were taken from the log with
+ * Python's csv module. */
+static void test_kalog_lab_run(void **state) {
+  (void)state;
+  char warn[512];
+  ni_report *rep = ni_report_new();
+  load_kalog(rep, fixture("kalog-lab-12s.csv"), warn, sizeof(warn));
+  assert_string_equal(warn, "");
+  load_ok(rep, fixture("summary-lab-12s.csv"), NI_REPORT_SUMMARY);
+  load_ok(rep, fixture("obs-lab-12s.csv"), NI_REPORT_OBSERVATIONS);
+  const ni_kalog_summary *k = ni_report_kalog(rep, 0);
+  assert_string_equal(k->network, "lab-12s");
+  assert_int_equal(k->rows, 60);
+  assert_int_equal(k->runs, 1);
+  assert_float_equal(k->covered_s, 480.012, 1e-6);
+  assert_int_equal(k->keepalives, 29);
+  assert_int_equal(k->unanswered, 5);
+  assert_string_equal(k->reconnect_reasons, "timedout:5");
+  assert_int_equal(k->pushed, 3);
+  assert_int_equal(k->late, 1);
+  assert_float_equal(k->delay_max_s, 51.022, 1e-9);
+  assert_int_equal(k->wakeups, 36);
+  assert_float_equal(k->cadence_start_s, 60, 1e-9);
+  assert_float_equal(k->cadence_end_s, 10, 1e-9);
+  assert_string_equal(k->phase_end, "steady");
+  assert_float_equal(k->lower_s, 11.665, 1e-9);
+  assert_float_equal(k->upper_s, 13.412, 1e-9);
+  char *svg = timeline_of(rep, 0, 1);
+  assert_non_null(strstr(svg, "probe: recommended keepalive 8 s"));
+  assert_int_equal(count(svg, "<title>keepalive after"), 29);
+  free(svg);
+  char *html = capture(rep, ni_report_write_html);
+  assert_non_null(strstr(html, "natidle probe: recommended keepalive (203.0.113.58:993 inbound, 1 "
+                               "run, timeout estimate 12.139 s)</td><td class=\"n\">8</td>"));
+  assert_non_null(strstr(html, "the cadence it settled on (measured over 0:08:00 in 1 run)</td>"
+                               "<td class=\"n\">10</td><td class=\"n\">6480</td>"));
+  free(html);
+  ni_report_free(rep);
+}
+
 int main(void) {
   const char *src = getenv("NATIDLE_SRC");
   snprintf(fixture_dir, sizeof(fixture_dir), "%s/tests/reports", src ? src : ".");
@@ -371,6 +702,13 @@ int main(void) {
       cmocka_unit_test(test_plot_selection_and_bracket),
       cmocka_unit_test(test_plot_log_scale),
       cmocka_unit_test(test_html_contents),
+      cmocka_unit_test(test_kalog_summary),
+      cmocka_unit_test(test_kalog_original_layout),
+      cmocka_unit_test(test_kalog_errors),
+      cmocka_unit_test(test_kalog_table_and_csv),
+      cmocka_unit_test(test_timeline),
+      cmocka_unit_test(test_html_probe_and_keepalive),
+      cmocka_unit_test(test_kalog_lab_run),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,6 +101,15 @@ NI_API int ni_csv_has_column(const ni_csv_reader *r, const char *column);
 NI_API size_t ni_csv_ncols(const ni_csv_reader *r);
 NI_API const char *ni_csv_column_name(const ni_csv_reader *r, size_t i);
 
+/* 1 when the row just read (ni_csv_reader_next returned 1), or the row it
+ * just refused with NI_ECSV for a missing field or an unterminated quoted
+ * field, ends at the end of the input without a line end and holds no line
+ * end of its own: the last row of a file whose writer was killed mid-row.
+ * natidle writes every row whole with its line end, so such a row is cut
+ * short even when it parses (its last field may be cut); readers skip it.
+ * 0 otherwise. */
+NI_API int ni_csv_reader_cut_short(const ni_csv_reader *r);
+
 /* Line number where the current row starts (1-based; the header is line 1).
  * After an error, the line where the error was found. */
 NI_API size_t ni_csv_reader_line(const ni_csv_reader *r);
@@ -127,6 +136,13 @@ NI_API int ni_csv_fmt_utc(char *buf, size_t len, uint64_t unix_ms);
  * 90500 -> "90.500".  Returns 0, or NI_EUSAGE when `len` is too small. */
 NI_API int ni_csv_fmt_seconds(char *buf, size_t len, ni_ms ms);
 
+/* Read an ISO 8601 UTC time as ni_csv_fmt_utc writes it,
+ * "YYYY-MM-DDTHH:MM:SS.mmmZ" (the fraction is optional and may have 1 to 9
+ * digits; digits after the third are dropped), into milliseconds since 1970-01-01 UTC.
+ * Years 1970 to 9999.  Returns 0, or NI_EUSAGE when `s` is not such a time
+ * (*unix_ms is then left alone). */
+NI_API int ni_csv_parse_utc(const char *s, uint64_t *unix_ms);
+
 /* ---- The files natidle writes (docs/CSV.md) ----------------------------- */
 
 /* Observations: one row per check of a probe session (probe --csv). */
@@ -137,9 +153,17 @@ NI_API extern const char *const ni_obs_columns[NI_OBS_NCOLS];
 #define NI_SUMMARY_NCOLS 14
 NI_API extern const char *const ni_summary_columns[NI_SUMMARY_NCOLS];
 
-/* Keepalive event log: one row per scheduler event (keepalive --log). */
-#define NI_KALOG_NCOLS 8
+/* Keepalive event log: one row per event of a push session (keepalive
+ * --log).  Logs written before the network and cadence columns were added
+ * hold only the first NI_KALOG_V1_NCOLS of these columns; readers accept
+ * both, and the writer of the current layout refuses to append to the
+ * older one (NI_EMISMATCH). */
+#define NI_KALOG_NCOLS 14
+#define NI_KALOG_V1_NCOLS 8
 NI_API extern const char *const ni_kalog_columns[NI_KALOG_NCOLS];
+
+/* The values of the keepalive log's `event` column, ending with NULL. */
+NI_API extern const char *const ni_kalog_events[];
 
 /* The allowed values of the observations' `outcome` column and of the
  * summary's `verdict` column, each list ending with NULL. */

@@ -3,8 +3,9 @@
  * a per-network table, survival plots (SVG) and a self-contained HTML page.
  *
  * A report is a collection of loaded files: summary CSVs (one row per run
- * and direction) and observations CSVs (one row per check), told apart by
- * their columns (docs/CSV.md).  Nothing here touches a socket or a clock.
+ * and direction), observations CSVs (one row per check) and keepalive logs
+ * (one row per event of a push session), told apart by their columns
+ * (docs/CSV.md).  Nothing here touches a socket or a clock.
  * Durations are seconds as doubles; NAN stands for "empty / unknown".
  */
 #ifndef NATIDLE_REPORT_H
@@ -60,12 +61,16 @@ NI_API ni_report *ni_report_new(void);
 NI_API void ni_report_free(ni_report *rep);
 
 /* The kinds of file ni_report_load() knows. */
-enum ni_report_file { NI_REPORT_SUMMARY = 1, NI_REPORT_OBSERVATIONS = 2 };
+enum ni_report_file { NI_REPORT_SUMMARY = 1, NI_REPORT_OBSERVATIONS = 2, NI_REPORT_KALOG = 3 };
 
-/* Load the CSV at `path`, a summary or an observations file (told apart by
- * its columns; `*kind` gets which when not NULL).  Returns 0; NI_ECSV for
- * malformed or unknown content, with "path:line: what" in errbuf; -errno
- * when the file cannot be read (message in errbuf too); -ENOMEM. */
+/* Load the CSV at `path`, a summary, an observations file or a keepalive
+ * log (told apart by their columns; `*kind` gets which when not NULL).
+ * Returns 0; NI_ECSV for malformed or unknown content, with "path:line:
+ * what" in errbuf; -errno when the file cannot be read (message in errbuf
+ * too); -ENOMEM.  A last row cut short (no line end: its writer was killed
+ * mid-row, see ni_csv_reader_cut_short) is left out and the load succeeds;
+ * errbuf then holds a one-line warning naming the file and the line, else
+ * "" on success. */
 NI_API int ni_report_load(ni_report *rep, const char *path, enum ni_report_file *kind, char *errbuf,
                           size_t errlen);
 
@@ -122,6 +127,79 @@ NI_API long ni_report_find_plot(const ni_report *rep, const char *run_id, const 
  * -errno of the failed write. */
 NI_API int ni_report_write_svg(const ni_report *rep, size_t i, FILE *out, int standalone);
 
+/* ---- Keepalive logs ------------------------------------------------------ */
+
+/* Everything the loaded keepalive logs say about one (network, account).
+ * A run is what one natidle process wrote: it begins at a `start` row (in
+ * logs without start rows: at a new file, or where the byte counters fall
+ * back, as they do when a new process starts) and ends at its `stop` row,
+ * or at its last row when the process was killed.  Per-day figures are over
+ * the time the runs covered, gaps between runs left out. */
+typedef struct ni_kalog_summary {
+  const char *network; /* "" in logs without a network column */
+  const char *account;
+  size_t rows;              /* log rows of this network and account */
+  size_t runs;              /* processes that wrote them */
+  double first_at, last_at; /* first and last row, seconds since 1970 UTC */
+  double covered_s;         /* sum over the runs of last row - first row */
+  size_t keepalives, answered, unanswered;
+  double keepalives_per_day;     /* NAN when covered_s is 0 */
+  double answered_share;         /* answered / keepalives; NAN without keepalives */
+  size_t reconnects;             /* connections lost (`lost` rows) */
+  const char *reconnect_reasons; /* "timedout:2 closed:1": why, by count */
+  size_t connect_failures;       /* connection attempts that failed */
+  size_t pushed, fetched, late;  /* messages, by how they came */
+  size_t delays;                 /* messages with a known push delay */
+  double delay_median_s, delay_p95_s, delay_max_s; /* NAN when delays == 0 */
+  long long wakeups;                               /* radio wakeups; -1 unknown (older logs) */
+  double wakeups_per_day;                          /* NAN when unknown */
+  double cadence_start_s, cadence_end_s;           /* the first and last cadence */
+  const char *phase_end;                           /* "steady", "probing", or "" when unknown */
+  double lower_s, upper_s;                         /* the learned bracket at the end; NAN unknown */
+  double current_ma;                               /* ni_radio_current_ma of the wakeup rate */
+  double charge_mah_per_day;                       /* current_ma x 24 h; NAN when unknown */
+} ni_kalog_summary;
+
+/* The keepalive summaries, one per (network, account) of the loaded logs,
+ * in order of first appearance.  Computed on demand; pointers stay valid
+ * until the next ni_report_load() or ni_report_free().  Cadence: the
+ * `cadence_s` of the first and last `start` or `cadence` row; in logs
+ * without them, the silence of the first and last answered keepalive.
+ * Push delay: median (an even count: mean of the middle two), 95th
+ * percentile (nearest rank: the ceil(0.95 n)-th smallest) and maximum of the
+ * messages' delay_ms.  Wakeups: the last `wakeups` of each run, summed
+ * (unknown when any run lacks the column).  Charge per day: the cost model
+ * below at the mean interval between wakeups (between keepalives when the
+ * wakeups are unknown). */
+NI_API size_t ni_report_nkalogs(ni_report *rep);
+NI_API const ni_kalog_summary *ni_report_kalog(ni_report *rep, size_t i);
+
+/* The summary of `network` and `account` (NULL: any) with the most rows;
+ * its index, or -1 when none matches. */
+NI_API long ni_report_find_kalog(ni_report *rep, const char *network, const char *account);
+
+/* Print the keepalive summaries as a table aligned in columns, for a
+ * terminal.  Returns 0 or -errno of the failed write. */
+NI_API int ni_report_write_kalog_table(ni_report *rep, FILE *out);
+
+/* Columns of the keepalive summary CSV (docs/CSV.md). */
+#define NI_KALOG_SUMMARY_NCOLS 29
+NI_API extern const char *const ni_kalog_summary_columns[NI_KALOG_SUMMARY_NCOLS];
+
+/* Write the keepalive summaries as CSV with a header row.  Returns 0 or
+ * -errno. */
+NI_API int ni_report_write_kalog_csv(ni_report *rep, FILE *out);
+
+/* Draw the timeline of keepalive summary `i` as SVG 1.1: time (UTC) on x;
+ * above, the silence before each keepalive (answered: green dot,
+ * unanswered: red cross), the learned bracket as a band and the cadence as
+ * a step line, lost connections as red dashed lines; below, each message at
+ * its push delay (pushed, fetched, late).  When a loaded summary CSV has a
+ * recommendation for the same network, the probe's recommended keepalive is
+ * a horizontal line.  `standalone` as for ni_report_write_svg.  Returns 0,
+ * NI_EUSAGE for a bad index, or -errno of the failed write. */
+NI_API int ni_report_write_timeline(ni_report *rep, size_t i, FILE *out, int standalone);
+
 /* ---- Cost of a keepalive cadence ------------------------------------------ */
 
 /* Average current (mA) of a 3G phone sending a keepalive every `interval_s`
@@ -145,7 +223,10 @@ NI_API double ni_push_broken_share(double interval_s, double timeout_s);
  * external assets): the merged per-network table, a cost table per network
  * with a timeout (wakeups per day, radio current and charge, share of time
  * push is broken, for the recommended cadence and for fixed cadences of 2,
- * 15, 24 and 29 min), and every survival plot.  Returns 0 or -errno. */
+ * 15, 24 and 29 min), every survival plot, and, for keepalive logs, their
+ * summary table and per network the probe's recommended cadence against the
+ * cadence each keepalive run settled on, with what each cost, and each
+ * run's timeline.  Returns 0 or -errno. */
 NI_API int ni_report_write_html(ni_report *rep, FILE *out);
 
 #ifdef __cplusplus

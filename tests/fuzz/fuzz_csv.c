@@ -1,7 +1,10 @@
 /* libFuzzer target for the CSV reader: any input either parses or fails
  * with NI_ECSV, within the limits, without crashing or leaking.  Every row
  * it accepts is written back with the writer and read again: the round trip
- * must give the same fields (the writer quotes whatever needs quoting). */
+ * must give the same fields (the writer quotes whatever needs quoting).  A
+ * row the reader calls cut short must be the input's last, and every field
+ * that reads as a UTC time must format back to a time that reads the same
+ * (the keepalive log's `at`). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +17,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* At most this many rows per input are checked, to keep runs fast. */
 #define MAX_ROWS 64
+
+static void check_utc(const char *s) {
+  uint64_t ms, again;
+  char buf[NI_CSV_TIME_LEN];
+  if (ni_csv_parse_utc(s, &ms) != 0) return;
+  if (ni_csv_fmt_utc(buf, sizeof(buf), ms) != 0) abort();
+  if (ni_csv_parse_utc(buf, &again) != 0 || again != ms) abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int err = 0, rc;
@@ -34,9 +45,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!w) abort();
   const char **fields = calloc(ncols, sizeof(*fields));
   size_t rows = 0;
+  int was_cut = 0;
   while (rows < MAX_ROWS && (rc = ni_csv_reader_next(r)) == 1) {
-    for (size_t i = 0; i < ncols; i++)
+    if (was_cut) abort(); /* a cut row ends the input: nothing may follow it */
+    was_cut = ni_csv_reader_cut_short(r);
+    for (size_t i = 0; i < ncols; i++) {
       fields[i] = ni_csv_get(r, names[i]);
+      check_utc(fields[i]);
+    }
     if (ni_csv_write_row(w, fields) != 0) abort();
     rows++;
   }

@@ -4,8 +4,8 @@
 #   sudo tests/lab/measure_servers.sh OUTDIR [--watch S] [--idle-wait S]
 #        [--push-wait S] [--poll S] VARIANT...
 #
-# Each VARIANT gets a lab of its own (NAT timeout 600 s, so the NAT plays no
-# role), tests/lab/server_measure.py runs in its client namespace, and the
+# Each VARIANT gets a lab of its own (NAT timeout 600 s more than --watch, so
+# the NAT plays no role), tests/lab/server_measure.py runs in its client namespace, and the
 # lab is removed again, also on failure.  OUTDIR/VARIANT.txt holds the
 # measurement plus LAB_UP_MS and the lab's SERVER_UP_MS; a summary table is
 # printed at the end.  --poll S sets the IDLE poll interval of the polling
@@ -44,6 +44,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$OUT"
+# The NAT must outlive the longest silence, or the end of a watch is lost.
+nat=$((${watch%.*} + 600))
 
 # lab_args VARIANT: the "natidle lab up" options of a variant.
 lab_args() {
@@ -75,7 +77,7 @@ measure() {
   local -A E=()
   t0=$(date +%s%3N)
   # shellcheck disable=SC2046 # the options of the variant
-  up=$(timeout 120 "${LAB[@]}" up "$name" --timeout 600 $(lab_args "$v")) || { echo "ERROR=lab up failed" >"$f"; return 1; }
+  up=$(timeout 120 "${LAB[@]}" up "$name" --timeout "$nat" $(lab_args "$v")) || { echo "ERROR=lab up failed" >"$f"; return 1; }
   while IFS= read -r line; do E[${line%%=*}]=${line#*=}; done <<<"$up"
   {
     echo "VARIANT=$v"
@@ -104,11 +106,11 @@ rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 
 val() { sed -n "s/^$2=//p" "$OUT/$1.txt" | head -1; }
-printf '%-17s %-7s %-7s %-9s %-8s %-9s %-7s %-7s %-7s %-8s %-6s\n' variant up_ms srv_ms pre_auth tls_auth ns sep fresh_ms idle_ms gap_ms ka
+printf '%-17s %-7s %-7s %-11s %-10s %-7s %-4s %-8s %-8s %-8s %-8s %-6s\n' variant up_ms srv_ms pre_auth tls_auth ns sep fresh_ms idle_ms gap_ms reidle ka
 for v in "${variants[@]}"; do
-  printf '%-17s %-7s %-7s %-9s %-8s %-9s %-7s %-7s %-7s %-8s %-6s\n' "$v" "$(val "$v" LAB_UP_MS)" \
+  printf '%-17s %-7s %-7s %-11s %-10s %-7s %-4s %-8s %-8s %-8s %-8s %-6s\n' "$v" "$(val "$v" LAB_UP_MS)" \
     "$(val "$v" SERVER_UP_MS)" "$(val "$v" PRE_TLS_AUTH | tr ' ' ,)" "$(val "$v" STARTTLS_AUTH | tr ' ' ,)" \
     "$(val "$v" PERSONAL_PREFIX)" "$(val "$v" NAMESPACE_SEPARATOR)" "$(val "$v" PUSH_FRESH_MS)" \
-    "$(val "$v" PUSH_IDLE_MS)" "$(val "$v" PUSH_GAP_MS)" "$(val "$v" KEEPALIVE_INTERVAL_S)"
+    "$(val "$v" PUSH_IDLE_MS)" "$(val "$v" PUSH_GAP_MS)" "$(val "$v" PUSH_REIDLE_MS)" "$(val "$v" KEEPALIVE_INTERVAL_S)"
 done
 exit "$rc"

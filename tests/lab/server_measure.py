@@ -10,13 +10,15 @@ against the lab's server, whichever kind it is (Dovecot, Cyrus, Courier):
      (LIST "" ""), and whether a top-level mailbox "natidle-probe.<id>" (and
      "natidle-probe/<id>", and one under the personal namespace) can be
      created; what it created is deleted again.
-  3. IDLE: a session enters IDLE on INBOX and a second connection APPENDs to
-     INBOX (a) at once, (b) after the session has been idle --idle-wait
-     seconds, (c) again as soon as (b)'s EXISTS arrived: the time from the
-     APPEND's tagged OK to "* N EXISTS" in each case.  When the server polls,
-     (c) is the poll interval.  Every untagged line during IDLE other than
-     EXISTS/RECENT/FETCH is counted (a server keepalive such as "* OK Still
-     here" would show there).
+  3. IDLE on INBOX, and APPENDs to INBOX from another connection: the time
+     from the APPEND's tagged OK to "* N EXISTS" (PUSH_*_MS) when the APPEND
+     comes (a) as soon as a session is in IDLE (FRESH), (b) after a new
+     session has been idle --idle-wait seconds (IDLE), (c) right after (b)'s
+     EXISTS arrived (NEXT; PUSH_GAP_MS is the time between the two EXISTS:
+     the poll interval when the server polls), (d) at once in the first
+     session's second IDLE, after a DONE (REIDLE).  Every untagged line
+     during IDLE other than EXISTS/RECENT/FETCH/EXPUNGE is counted (a
+     server keepalive such as "* OK Still here" would show there).
   4. With --watch S: one more IDLE, silent for S seconds, and every line the
      server sends in that time, with its time (server keepalives, an IDLE
      time limit).
@@ -411,9 +413,10 @@ def ms(t_end, t_start):
 
 def idle_part(a, password, out):
     A = Idler(a, password)
+    A2 = None
     B = appender(a, password)
     try:
-        # (a) at once
+        # (a) an APPEND as soon as a session is in IDLE
         A.idle()
         out["IDLE_CONTINUATION"] = A.cont
         t = append(B, 1)
@@ -421,24 +424,37 @@ def idle_part(a, password, out):
         out["PUSH_FRESH_MS"] = ms(got, t)
         out["PUSH_FRESH_AT_S"] = "%.2f" % (got - A.idle_at) if got else "-1"
         out["DONE_FRESH"] = A.done()
-        # (b) after --idle-wait seconds of IDLE
-        A.idle()
-        A.wait_exists(a.idle_wait)        # nothing expected: a silent wait
+        # (b) a new session, silent in IDLE for --idle-wait seconds
+        A2 = Idler(a, password)
+        A2.idle()
+        A2.wait_exists(a.idle_wait)        # nothing expected: a silent wait
         t = append(B, 2)
-        got = A.wait_exists(a.push_wait)
+        got = A2.wait_exists(a.push_wait)
+        A.count = A2.count
         out["PUSH_IDLE_WAIT_S"] = a.idle_wait
         out["PUSH_IDLE_MS"] = ms(got, t)
-        out["PUSH_IDLE_AT_S"] = "%.2f" % (got - A.idle_at) if got else "-1"
-        # (c) right after (b)'s EXISTS: the next one comes at the next poll
+        out["PUSH_IDLE_AT_S"] = "%.2f" % (got - A2.idle_at) if got else "-1"
+        # (c) right after (b)'s EXISTS: when the server polls, the next one
+        # comes at the next poll
         if got is not None:
             t = append(B, 3)
-            got2 = A.wait_exists(a.push_wait)
+            got2 = A2.wait_exists(a.push_wait)
             out["PUSH_NEXT_MS"] = ms(got2, t)
             out["PUSH_GAP_MS"] = ms(got2, got)
-        out["DONE_IDLE"] = A.done()
-        out["IDLE_OTHER_LINES"] = len(A.other)
-        out["IDLE_OTHER"] = " | ".join("%.1fs %s" % x for x in A.other[:5])
-        # (d) a long silent IDLE, everything the server sends
+        out["DONE_IDLE"] = A2.done()
+        # (d) the first session again, IDLE after DONE (what a client does
+        # after each push), an APPEND at once
+        A.idle()
+        # The EXISTS of (b) and (c) may come first: count from here.
+        A.wait_exists(0.5)
+        A.count = max(A.count, A2.count)
+        t = append(B, 4)
+        got = A.wait_exists(a.push_wait)
+        out["PUSH_REIDLE_MS"] = ms(got, t)
+        out["DONE_REIDLE"] = A.done()
+        out["IDLE_OTHER_LINES"] = len(A.other) + len(A2.other)
+        out["IDLE_OTHER"] = " | ".join("%.1fs %s" % x for x in (A.other + A2.other)[:5])
+        # (e) a long silent IDLE, everything the server sends
         if a.watch > 0:
             A.other = []
             A.idle()
@@ -453,13 +469,15 @@ def idle_part(a, password, out):
             out["KEEPALIVE_INTERVAL_S"] = "%.1f" % sorted(gaps)[len(gaps) // 2] if gaps else "-1"
             if not seen or seen[-1][1] != "<end of stream>":
                 out["DONE_WATCH"] = A.done()
-        try:
-            B.command(b"LOGOUT", check=False)
-            A.c.command(b"LOGOUT", check=False)
-        except (OSError, RuntimeError):
-            pass
+        for c in (B, A.c, A2.c):
+            try:
+                c.command(b"LOGOUT", check=False)
+            except (OSError, RuntimeError, ssl.SSLError):
+                pass
     finally:
         A.c.close()
+        if A2 is not None:
+            A2.c.close()
         B.close()
 
 

@@ -14,7 +14,8 @@
 # A lab with the server (NAT timeout 600 s, so the NAT plays no role); in the
 # client namespace: tests/lab/server_measure.py (STARTTLS and IMAPS logins,
 # NAMESPACE, the separator, top-level CREATE, IDLE with APPEND from a second
-# connection at once, after 11 s of IDLE and again right after), the
+# connection at once, after 11 s of IDLE, right after that, and after a
+# DONE and IDLE again), the
 # existing helpers idle_push.py (over STARTTLS) and imapctl.py unchanged;
 # restart-server; down leaves nothing behind.  Expected values are the ones
 # measured (lab/README.md, "Cyrus and Courier").  Cyrus and Courier come
@@ -116,18 +117,21 @@ expect "$M" CREATE_LEFTOVERS 0 "the created mailboxes are gone again"
 expect "$M" LINES_LF_ONLY 0 "every line ends in CRLF"
 expect "$M" IDLE_OTHER_LINES 0 "nothing but EXISTS/RECENT/FETCH during IDLE"
 if [ "$PUSHES" = push ]; then
-  # Dovecot batches changes for 0.5 s; idled and gamin tell at once (gamin
-  # about a second late after some idle time).
+  # Dovecot batches changes for 0.5 s; idled tells at once; gamin tells a
+  # session that just entered IDLE at once, one idle for a while about
+  # 1.1 s later.
   between "$M" PUSH_FRESH_MS 0 2000 "APPEND reaches a session just in IDLE"
   between "$M" PUSH_IDLE_MS 0 2500 "APPEND reaches a session idle 11 s"
   between "$M" PUSH_NEXT_MS 0 2000 "the next APPEND right after"
+  between "$M" PUSH_REIDLE_MS 0 2000 "APPEND at once after DONE and IDLE again"
 else
   # The server looks every POLL s from the start of IDLE: the first APPEND
-  # is seen about POLL s later, the one after 11 s at the next multiple of
-  # POLL (15 s), the next one POLL s after that.
+  # is seen about POLL s later, the one after 11 s of IDLE at the next
+  # multiple of POLL (15 s), the next one POLL s after that.
   between "$M" PUSH_FRESH_MS $((POLL * 1000 - 1500)) $((POLL * 1000 + 1500)) "APPEND at IDLE start is seen at the first poll"
   between "$M" PUSH_IDLE_MS 1 $((POLL * 1000 + 1500)) "APPEND after 11 s of IDLE is seen at the next poll"
   between "$M" PUSH_GAP_MS $((POLL * 1000 - 1500)) $((POLL * 1000 + 1500)) "the poll interval"
+  between "$M" PUSH_REIDLE_MS 1 $((POLL * 1000 + 1500)) "APPEND after DONE and IDLE again is seen at the first poll"
 fi
 expect "$T_TMP/p" EXISTS_BEFORE_DONE yes "idle_push.py over STARTTLS gets its push"
 expect "$T_TMP/p" DONE_RESULT ok "idle_push.py: DONE answered"

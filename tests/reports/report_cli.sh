@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # natidle report on the command line: the merged table, the SVG plot
 # (well-formed, renders, escapes hostile CSV text), the HTML page, the help
-# texts and the errors for bad input.  Local files only.
+# texts and the errors for bad input; the same for keepalive logs (their
+# table and CSV, the timeline, a log cut short, the original layout).
+# Local files only.
 set -euo pipefail
 trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 bin=${NATIDLE_BIN:?}
@@ -83,8 +85,8 @@ expect_exit 2 "$tmp/bad.csv:3: estimate_s: 'x' is not a number" -- report summar
 printf '%s\nr,n,s,993,tls,inbound,1,2,"1.5\n' "$hdr" >"$tmp/unterminated.csv"
 expect_exit 2 "$tmp/unterminated.csv:2: unterminated quoted field" -- report summary "$tmp/unterminated.csv"
 expect_exit 2 "$tmp/none.csv: No such file" -- report summary "$tmp/none.csv"
-expect_exit 2 "an observations CSV where a summary CSV was expected" -- report summary "$fx"/obs-carrier-a.csv
-expect_exit 2 "a summary CSV where an observations CSV was expected" -- report plot "$fx"/summary-home.csv --svg "$tmp/x.svg"
+expect_exit 2 "obs-carrier-a.csv:1: an observations CSV where a summary CSV or a keepalive log was expected" -- report summary "$fx"/obs-carrier-a.csv
+expect_exit 2 "summary-home.csv:1: a summary CSV where an observations CSV or a keepalive log was expected" -- report plot "$fx"/summary-home.csv --svg "$tmp/x.svg"
 expect_exit 2 "no checks of run 'nope'" -- report plot "$fx"/obs-carrier-a.csv --run nope --svg "$tmp/x.svg"
 expect_exit 2 "--svg FILE is required" -- report plot "$fx"/obs-carrier-a.csv
 expect_exit 2 "-o REPORT.html is required" -- report html "$fx"/summary-home.csv
@@ -93,4 +95,69 @@ expect_exit 2 "unknown command 'pie'" -- report pie
 expect_exit 2 "a command is needed" -- report
 expect_exit 1 "" -- report html "$fx"/summary-home.csv -o /nonexistent/dir/r.html
 [ ! -e "$tmp/x.svg" ] || fail "an SVG was written for bad input"
+
+# Keepalive logs: the table, with the probe's table when both are given.
+ka="$fx/kalog-carrier-a.csv"
+"$bin" report summary "$ka" "$fx/kalog-v1.csv" >"$tmp/ka-table" 2>"$tmp/ka-err"
+has "$tmp/ka-table" "9 (997/day)"
+has "$tmp/ka-table" "3 (timedout:2 closed:1)"
+has "$tmp/ka-table" "60 -> 71.25 steady"
+has "$tmp/ka-table" "18.017 -> 18.1"
+[ "$(wc -l <"$tmp/ka-table")" -eq 3 ] || fail "keepalive table has $(wc -l <"$tmp/ka-table") lines"
+# The cut last row is left out with a one-line warning; the load succeeds.
+has "$tmp/ka-err" "natidle report: warning: $ka:33: last row cut short (no line end), left out"
+[ "$(wc -l <"$tmp/ka-err")" -eq 1 ] || fail "more than the warning on stderr: $(cat "$tmp/ka-err")"
+"$bin" report summary "$fx"/summary-carrier-a.csv "$ka" >"$tmp/both" 2>/dev/null
+has "$tmp/both" "ESTIMATE min/med/max s"
+has "$tmp/both" "KEEPALIVES"
+"$bin" report summary "$ka" --csv "$tmp/ka.csv" 2>/dev/null
+has "$tmp/ka.csv" "network,account,rows,runs,first_at,last_at,covered_s,keepalives"
+has "$tmp/ka.csv" "carrier-a,alice,31,2,2026-11-27T21:00:00.000Z,2026-11-27T22:03:00.000Z,780,9,997,7,2,0.778,3,timedout:2 closed:1,1,2,1,1,1.3,45,45,15,1662,60,71.25,steady,75,82.5,516"
+expect_exit 2 "--csv writes one table: give summary CSVs or keepalive logs, not both" -- \
+  report summary "$fx"/summary-home.csv "$ka" --csv "$tmp/mixed.csv"
+[ ! -e "$tmp/mixed.csv" ] || fail "a CSV was written for mixed input"
+
+# The timeline: valid SVG 1.1 that renders, with the probe's line when the
+# summary of the same network is given.
+"$bin" report plot "$ka" --summary "$fx"/summary-carrier-a.csv --svg "$tmp/t.svg" 2>/dev/null
+xmllint --noout "$tmp/t.svg"
+rsvg-convert -o "$tmp/t.png" "$tmp/t.svg"
+head -c 8 "$tmp/t.png" | grep -q PNG || fail "the timeline did not render"
+has "$tmp/t.svg" 'version="1.1"'
+has "$tmp/t.svg" "probe: recommended keepalive 45 s"
+grep -qE '(href|src)=' "$tmp/t.svg" && fail "the timeline refers to something outside"
+"$bin" report plot "$fx/kalog-v1.csv" --svg "$tmp/v1.svg"
+xmllint --noout "$tmp/v1.svg"
+has "$tmp/v1.svg" "(no network label), account natidle1"
+"$bin" report plot "$ka" --account alice --network carrier-a --svg - 2>/dev/null >"$tmp/t2.svg"
+xmllint --noout "$tmp/t2.svg"
+expect_exit 2 "no rows of account bob" -- report plot "$ka" --account bob --svg "$tmp/x.svg"
+expect_exit 2 "--run and --direction choose a probe run" -- report plot "$ka" --run a1 --svg "$tmp/x.svg"
+expect_exit 2 "--network and --account choose a keepalive log" -- \
+  report plot "$fx"/obs-carrier-a.csv --account alice --svg "$tmp/x.svg"
+[ ! -e "$tmp/x.svg" ] || fail "an SVG was written for bad input"
+
+# Hostile text in a keepalive log.
+kh="at,account,event,interval_s,outcome,rtt_ms,bytes_out,bytes_in,network,delay_ms,wakeups,lower_s,upper_s,cadence_s"
+{
+  echo "$kh"
+  printf '2026-11-27T21:00:00Z,"%s",connect,,ok,,1,1,"%s",,1,,,\n' "$evil" "n$evil"
+  printf '2026-11-27T21:00:09Z,"%s",lost,,"%s",,1,1,"%s",,1,,,\n' "$evil" "$evil" "n$evil"
+  printf '2026-11-27T21:00:10Z,"%s",cadence,,probing,,1,1,"%s",,1,3,,60\n' "$evil" "n$evil"
+} >"$tmp/evil-ka.csv"
+"$bin" report plot "$tmp/evil-ka.csv" --svg "$tmp/evil-ka.svg"
+xmllint --noout "$tmp/evil-ka.svg"
+grep -q '<script' "$tmp/evil-ka.svg" && fail "unescaped markup in the timeline"
+"$bin" report html "$tmp/evil-ka.csv" "$ka" -o "$tmp/evil-ka.html" 2>/dev/null
+grep -q '<script' "$tmp/evil-ka.html" && fail "unescaped markup in the HTML"
+has "$tmp/evil-ka.html" "No probe summary of this network was given"
+
+# Bad keepalive rows: one line naming file and line, exit 2.
+printf '%s\n2026-11-27T21:00:00Z,a,keepalive,60,maybe,,1,1,n,,1,,,\n' "$kh" >"$tmp/bad-ka.csv"
+expect_exit 2 "$tmp/bad-ka.csv:2: outcome: 'maybe' is not answered or unanswered for a keepalive row" -- \
+  report summary "$tmp/bad-ka.csv"
+printf '%s\nyesterday,a,connect,,ok,,1,1,n,,1,,,\n' "$kh" >"$tmp/bad-at.csv"
+expect_exit 2 "$tmp/bad-at.csv:2: at: 'yesterday' is not a UTC time" -- report plot "$tmp/bad-at.csv" --svg "$tmp/x.svg"
+printf '%s\n2026-11-27T21:00:00Z,a,connect,,ok,,1,1,n,,1\n2026-11-27T21:00:01Z,a,connect,,ok,,1,1,n,,1,,,\n' "$kh" >"$tmp/short-ka.csv"
+expect_exit 2 "$tmp/short-ka.csv:2: expected 14 fields, found 11" -- report summary "$tmp/short-ka.csv"
 echo "report_cli: all checks passed"

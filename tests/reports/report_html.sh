@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The HTML report loads in headless Chromium and the rendered DOM holds the
-# table values, the cost table and the plots.  Only file:// URLs; no network.
+# table values, the cost table and the plots; with a keepalive log, the page
+# puts the probe's cadence next to the keepalive run's, and the timeline SVG
+# renders in Chromium to a screenshot that is not blank.  Only file:// URLs;
+# no network.
 set -euo pipefail
 trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 bin=${NATIDLE_BIN:?}
 fx=${NATIDLE_SRC:?}/tests/reports
 browser=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$browser" ] || { echo "FAIL: chromium is not installed (sudo ./run deps)"; exit 1; }
+command -v xmllint >/dev/null || { echo "FAIL: xmllint is not installed (sudo ./run deps)"; exit 1; }
+command -v xmllint >/dev/null || { echo "FAIL: xmllint is not installed (sudo ./run deps)"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -15,14 +20,17 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 "$bin" report html "$fx"/summary-carrier-a.csv "$fx"/summary-carrier-b.csv \
   "$fx"/summary-home.csv "$fx"/obs-carrier-a.csv -o "$tmp/report.html"
 
-# Bounded in time; the profile lives in the scratch directory.
-timeout -k 5 120 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-  --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$tmp/profile" --dump-dom "file://$tmp/report.html" \
-  >"$tmp/dom.html" 2>"$tmp/chromium.log" || {
-  tail -20 "$tmp/chromium.log" >&2
-  fail "chromium could not load the page"
+# Headless Chromium, bounded in time; the profile lives in the scratch
+# directory.  chrome ARGS... (stdout: what Chromium prints).
+chrome() {
+  timeout -k 5 120 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --hide-scrollbars --user-data-dir="$tmp/profile" "$@" 2>"$tmp/chromium.log" || {
+    tail -20 "$tmp/chromium.log" >&2
+    fail "chromium failed: $*"
+  }
 }
+chrome --dump-dom "file://$tmp/report.html" >"$tmp/dom.html"
 
 # Values from the per-network table, as Chromium parsed them.
 for want in '<table id="network-table">' '<b>62.25</b>' '<b>1757.5</b>' '<b>300</b>' \
@@ -34,4 +42,25 @@ done
 # The plot is inline SVG in the DOM with its marks.
 grep -q '<svg[^>]*xmlns="http://www.w3.org/2000/svg"' "$tmp/dom.html" || fail "no inline SVG"
 [ "$(grep -o '<circle' "$tmp/dom.html" | wc -l)" -ge 6 ] || fail "plot marks missing"
+
+# A keepalive log of the same network as a probe summary: side by side.
+"$bin" report html "$fx"/summary-carrier-a.csv "$fx"/kalog-carrier-a.csv -o "$tmp/ka.html" 2>/dev/null
+chrome --dump-dom "file://$tmp/ka.html" >"$tmp/ka-dom.html"
+for want in '<table id="keepalive-table">' 'the probe’s cadence against the keepalive runs’' \
+  'natidle probe: recommended keepalive (imap.example.net:993 inbound, 4 runs' \
+  'natidle keepalive, account alice: the cadence it settled on' '71.25' '1662' \
+  '2 of 9 keepalives unanswered, 1 of 4 messages late' 'Keepalive timeline: carrier-a'; do
+  grep -qF -- "$want" "$tmp/ka-dom.html" || fail "rendered keepalive page lacks '$want'"
+done
+
+# The timeline SVG itself, rendered by Chromium: a screenshot with the
+# plot's own colours (answered green, unanswered red, cadence purple)
+# inside the keepalive panel, not a blank or an error page.
+"$bin" report plot "$fx"/kalog-carrier-a.csv --summary "$fx"/summary-carrier-a.csv \
+  --svg "$tmp/timeline.svg" 2>/dev/null
+xmllint --noout "$tmp/timeline.svg"
+chrome --window-size=960,640 --screenshot="$tmp/timeline.png" "file://$tmp/timeline.svg" >/dev/null
+python3 "$fx/png_stats.py" "$tmp/timeline.png" --region 70,92,750,372 --min-colours 8 \
+  --min-ink 0.02 --want-colour 1a9850 --want-colour d73027 --want-colour 7b3294 ||
+  fail "the timeline screenshot looks blank"
 echo "report_html: all checks passed"
