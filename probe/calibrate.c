@@ -174,8 +174,12 @@ static void start_run(ni__probe *p) {
     if (p->t.detect_ms < DETECT_FLOOR_MS)
       p->t.detect_ms = DETECT_FLOOR_MS;
   }
+  /* With a polling server the wait for the poll is each check's own
+   * (ni__check_wait_ms); what stands for a round trip everywhere else (the
+   * answer to DONE, the control connection's NOOPs) is how late a poll's
+   * push may be. */
   if (p->poll.seen)
-    p->t.detect_ms = p->poll.every_ms + POLL_LATE_MS;
+    p->t.detect_ms = POLL_LATE_MS + p->poll.dev_ms + DETECT_SLACK_MS;
   p->t.noop_deadline_ms =
       2 * p->t.detect_ms > NOOP_DEADLINE_MIN_MS ? 2 * p->t.detect_ms : NOOP_DEADLINE_MIN_MS;
   if (p->t.noop_deadline_ms < 2 * p->t.noop_ms)

@@ -225,12 +225,8 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
   r->checks = ni_search_checks(se);
   r->wall_s = wall_s;
   r->server_keepalive_s = p->ka.interval_s;
-  /* The detection deadline stands for how late a silence may be known to
-   * have ended; with a polling server that is the poll's own lateness, not
-   * the wait for the poll. */
-  ni_ms late = p->poll.seen ? POLL_LATE_MS + p->poll.dev_ms : p->t.detect_ms;
-  r->recommended_s = floor(
-      ni_recommended_keepalive(r->lower_s, p->t.jitter_ms / 1000.0, (double)late / 1000.0));
+  r->recommended_s = floor(ni_recommended_keepalive(r->lower_s, p->t.jitter_ms / 1000.0,
+                                                    (double)p->t.detect_ms / 1000.0));
   if (dir == NI_PDIR_INBOUND && p->poll.seen) {
     r->poll_s = (double)p->poll.every_ms / 1000.0;
     r->poll_phase_known = p->poll.known;
