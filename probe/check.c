@@ -74,6 +74,25 @@ static ni_ms lead_of(const ni__sess *s) {
   return s->armed && s->armed == s->p->search.in ? s->p->t.lead_ms : 0;
 }
 
+/* Is the silence sil_s (seconds) already tested, or about to be, by
+ * another session than s? */
+static int poll_taken(const ni__sess *s, double sil_s, double tol_s) {
+  const ni__probe *p = s->p;
+  for (unsigned i = 0; i < p->k; i++) {
+    const ni__sess *o = &p->ss[i];
+    ni_ms at = 0;
+    if (o == s)
+      continue;
+    if (o->state == SS_SILENT && o->armed && o->plan_poll)
+      at = o->plan_poll;
+    else if (o->state == SS_CHECK && !o->ck.cal && o->ck.poll_at)
+      at = o->ck.poll_at;
+    if (at && fabs((double)(at - o->silent_since) / 1000.0 - sil_s) < tol_s)
+      return 1;
+  }
+  return 0;
+}
+
 /* A polling server reports the marker at its next poll, counted from the
  * start of IDLE: the check APPENDs just before the poll nearest the target
  * that still splits the bracket, and the push then meets exactly the
@@ -90,6 +109,15 @@ static ni_ms plan_poll(ni__sess *s, double target_s) {
    * known death and the one before it is still above the known survival. */
   if (!(k * every - since < up - tol) && k > 1 && (k - 1) * every - since > lo + tol)
     k -= 1;
+  /* Every target below the first poll is the first poll: spread the
+   * sessions over the polls that still tell something (each check costs a
+   * poll interval), up to the first one at or above --max, and below U. */
+  double kmax = fmax(1.0, ceil((p->o->max_s + since) / every - 1e-6));
+  for (double k2 = k; k2 <= kmax && k2 * every - since < up - tol; k2++)
+    if (!poll_taken(s, k2 * every - since, tol)) {
+      k = k2;
+      break;
+    }
   ni_ms lead = ni__poll_lead_ms(p);
   ni_ms now = ni_imap_now();
   ni_ms poll = s->idle_since + (ni_ms)llround(k * every * 1000.0);
