@@ -35,7 +35,7 @@ static const char *const help_text[] = {
     "                  [--ca-file FILE] [--insecure]\n"
     "                  [--allow-plaintext] [--min S] [--max S] [--resolution S]\n"
     "                  [--sessions K] [--direction inbound|outbound|both]\n"
-    "                  [--strategy adaptive|grid|bisect] [--read-only]\n"
+    "                  [--strategy adaptive|grid|bisect] [--read-only] [--push-wait S]\n"
     "                  [--network LABEL] --csv FILE [--summary FILE] [--resume]\n"
     "                  [--pcap IFACE|auto] [--pcap-out FILE] [--pcap-user USER]\n"
     "                  [--no-capture]\n"
