@@ -2,6 +2,7 @@
  * reads the password (never from argv), hands over to ni__probe_run() and
  * turns the engine's events into the progress on stderr and the result
  * lines on stdout, and its return into the exit code. */
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,10 +30,12 @@ static const char *const help_text[] = {
     "\n",
     "SYNOPSIS\n"
     "    natidle probe --server HOST [--port N] [--tls imaps|starttls|none] --user NAME\n"
-    "                  [--password-file FILE] [--ca-file FILE] [--insecure]\n"
+    "                  [--password-file FILE | --oauth2-token-file FILE |\n"
+    "                   --oauth2-token-cmd CMD] [--oauth2-mech auto|oauthbearer|xoauth2]\n"
+    "                  [--ca-file FILE] [--insecure]\n"
     "                  [--allow-plaintext] [--min S] [--max S] [--resolution S]\n"
     "                  [--sessions K] [--direction inbound|outbound|both]\n"
-    "                  [--strategy adaptive|grid|bisect] [--read-only]\n"
+    "                  [--strategy adaptive|grid|bisect] [--read-only] [--push-wait S]\n"
     "                  [--network LABEL] --csv FILE [--summary FILE] [--resume]\n"
     "                  [--pcap IFACE|auto] [--pcap-out FILE] [--pcap-user USER]\n"
     "                  [--no-capture]\n"
@@ -41,7 +44,9 @@ static const char *const help_text[] = {
     "\n",
     "DESCRIPTION\n"
     "    Opens K IMAP sessions to the server, each IDLE on a mailbox of its own\n"
-    "    (natidle-probe/RUN/N, created by the probe), keeps them silent and checks\n"
+    "    (natidle-probe/RUN/N below the personal namespace the server names with\n"
+    "    NAMESPACE, e.g. INBOX.natidle-probe.RUN.N on Cyrus and Courier; without\n"
+    "    NAMESPACE at the top level, else below INBOX), keeps them silent and checks\n"
     "    each one when its silence reaches a target: a control connection, kept\n"
     "    busy with NOOPs so its own mapping never expires, APPENDs a small marker\n"
     "    message (header X-Natidle-Probe: RUN) to the session's mailbox.  The\n"
@@ -50,11 +55,27 @@ static const char *const help_text[] = {
     "    search narrows the bracket (L, U] between the longest silence seen alive\n"
     "    and the shortest seen dead until U - L is below the resolution.\n"
     "\n",
-    "    The detection deadline is calibrated at start: a few APPENDs to freshly\n"
-    "    IDLE sessions measure the APPEND-to-EXISTS latency, and the deadline is\n"
-    "    max(1 s, 5 x the worst sample); inbound checks start one push time\n"
-    "    (the shortest sample) early, so the push meets the target silence at\n"
-    "    the NAT.  A session that gets no EXISTS sends DONE: a tagged OK means\n"
+    "    The detection deadline is calibrated at start: one APPEND to a session\n"
+    "    just in IDLE, then four to sessions silent for min(8 s, --max / 2) (a\n"
+    "    server's or a radio's push is often slower after some silence), measure\n"
+    "    the APPEND-to-EXISTS delay; a check after a silence S waits\n"
+    "    max(1 s, 4 x the slowest push seen after a comparable silence + 0.5 s),\n"
+    "    and every push that arrives adds a sample.  Inbound checks start one\n"
+    "    push time (the quickest) early, so the push meets the target silence at\n"
+    "    the NAT; a lost push is recorded at the latest silence it may have met\n"
+    "    (the slowest push), so the bracket never excludes the timeout.  An\n"
+    "    EXISTS that arrives before DONE is sent counts as alive.\n"
+    "\n",
+    "    A server that reports new mail to IDLE only when it polls the mailbox\n"
+    "    (Cyrus without idled, Courier without enhanced IDLE: every 60 s by\n"
+    "    default, from the start of IDLE) is recognised during calibration: each\n"
+    "    check then APPENDs just before a poll, so only multiples of the poll\n"
+    "    interval P can be tested and the bracket is at best P wide; when the\n"
+    "    polls do not follow the start of IDLE, each death is recorded P later\n"
+    "    (the bracket widened by P).  A server whose IDLE does not report the\n"
+    "    new message within --push-wait ends the run with the verdict no_push.\n"
+    "\n"
+    "    A session that gets no EXISTS sends DONE: a tagged OK means\n"
     "    the client's packet revived the mapping but the push was lost\n"
     "    (dead_inbound), a reset dead_reset, a close dead_closed,\n"
     "    nothing within the deadline dead_silent.  Any byte reaching a session\n"
@@ -104,6 +125,9 @@ static const char *const help_text[] = {
     "    --max-checks N       hard cap on checks (default 2000)\n"
     "    --noop S             control connection NOOP interval (default min(5 s,\n"
     "                         --min / 2), at least 0.5 s)\n"
+    "    --push-wait S        how long the first marker may take to be reported\n"
+    "                         before the verdict is no_push (default 130 s: two\n"
+    "                         polls of a server that polls every 60 s)\n"
     "    --pcap-out FILE      keep the packet capture of the probe sessions (pcap)\n"
     "    --no-capture         no packet capture: the evidence column stays empty\n"
     "    --pcap IFACE|auto    capture on IFACE (default auto: the interface towards\n"
@@ -116,6 +140,17 @@ static const char *const help_text[] = {
     "                         the first connection: no network input is parsed\n"
     "                         with privileges.  --no-capture keeps the privileges\n"
     "                         as they are.\n"
+    "  OAuth2 (instead of a password; Gmail, Outlook.com, Microsoft 365):\n"
+    "    --oauth2-token-file FILE  the access token, first line of FILE\n"
+    "    --oauth2-token-cmd CMD    run CMD (/bin/sh -c) for a fresh access token,\n"
+    "                         its first line of output, as isync's PassCmd; run at\n"
+    "                         start and once more whenever the server refuses the\n"
+    "                         token (expired); a fresh token refused again ends\n"
+    "                         the run (exit 3).  With --oauth2-token-file, the\n"
+    "                         file is read again instead.  The token never\n"
+    "                         appears on the command line, in output or in a CSV\n"
+    "    --oauth2-mech M      auto (default: OAUTHBEARER when offered, else\n"
+    "                         XOAUTH2), oauthbearer or xoauth2\n"
     "    --quiet              no progress on stderr\n"
     "    --verbose            one line per event, also on a terminal\n"
     "\n",
@@ -126,6 +161,9 @@ static const char *const help_text[] = {
     "        every 1740 s\n"
     "      masked by server keepalive every 120.0 s (inbound, NAT timeout above 117.4 s, ...)\n"
     "      inconclusive (inbound, bracket 30.0\u201390.0 s, 7 checks, 1 m 02 s)\n"
+    "      no push: the server's IDLE never reported the new message (inbound, 2 m 12 s)\n"
+    "    A polling server gets a line before it: \"the server reports new mail to\n"
+    "    IDLE only when it polls, every P s ...\".\n"
     "    The recommended keepalive is the lower bound minus the measured timer\n"
     "    jitter and the detection deadline, never above 1740 s (RFC 2177).\n"
     "    With --direction both, one line per direction.  Stderr shows a live status\n"
@@ -134,16 +172,22 @@ static const char *const help_text[] = {
     "\n",
     "EXIT STATUS\n"
     "    0 verdict reached (measured, above_max, masked_by_server), 8 inconclusive,\n"
-    "    2 usage, 3 login refused, 4 TLS, 5 network, 6 missing capability (IDLE,\n"
-    "    STARTTLS), 7 data safety (foreign data in a probe mailbox, --resume of\n"
-    "    another server's file), 130 interrupted (summary of what is known kept).\n"
+    "    2 usage, 3 login refused (an OAuth2 token refused after one refresh\n"
+    "    included), 4 TLS, 5 network or a server that breaks the protocol, 6\n"
+    "    missing capability (IDLE, STARTTLS, a login method), 7 data safety\n"
+    "    (foreign data in a probe mailbox, --resume of another server's file),\n"
+    "    9 no_push (the server's IDLE does not report new mail), 10 the server\n"
+    "    refused to create or write the probe mailboxes (try --read-only),\n"
+    "    130 interrupted (summary of what is known kept), 1 a bug in natidle.\n"
     "\n",
     "EXAMPLES\n"
     "    natidle probe --server imap.example.org --user me --password-file ~/.pw \\\n"
     "        --network home-lte --csv obs.csv --summary summary.csv\n"
     "    natidle probe --server imap.example.org --user me --read-only --csv obs.csv\n"
     "    natidle probe --server imap.example.org --user me --csv obs.csv --resume\n"
-    "    natidle probe --server imap.example.org --user me --cleanup\n",
+    "    natidle probe --server imap.example.org --user me --cleanup\n"
+    "    natidle probe --server imap.gmail.com --user me@gmail.com \\\n"
+    "        --oauth2-token-cmd 'oama access me@gmail.com' --csv obs.csv\n",
     NULL};
 
 static int parse_direction(const char *s, int *out) {
@@ -160,8 +204,45 @@ static int parse_direction(const char *s, int *out) {
 
 /* Parse argv into o.  Returns 0, 1 for --help, or NI_EUSAGE after printing
  * the reason. */
-static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **password_file) {
-  const char *strategy = "adaptive", *direction = NULL;
+/* Where an OAuth2 access token comes from (--oauth2-token-file or
+ * --oauth2-token-cmd), for the engine's token callback. */
+typedef struct token_src {
+  const char *file, *cmd;
+} token_src;
+
+/* How long --oauth2-token-cmd may take (a helper that refreshes over the
+ * network). */
+#define TOKEN_CMD_MS 30000
+/* The largest access token taken (Microsoft's and Google's are 1-3 KB). */
+#define TOKEN_MAX 16384
+
+static int get_token(void *arg, int refresh, char *buf, size_t cap, size_t *len, char *err,
+                     size_t errlen) {
+  const token_src *t = arg;
+  char *tok = NULL;
+  /* Every call reads the file or runs the command again: a refresh is
+   * just another call. */
+  (void)refresh;
+  int rc = t->cmd ? ni_secret_from_command(t->cmd, "--oauth2-token-cmd", TOKEN_CMD_MS, &tok, err,
+                                           errlen)
+                  : ni_secret_read_file(t->file, "OAuth2 token file", &tok, err, errlen);
+  if (rc != 0)
+    return rc;
+  size_t n = strlen(tok);
+  if (n == 0 || n >= cap) {
+    snprintf(err, errlen, "the OAuth2 token is %s", n ? "too long" : "empty");
+    ni_secret_free(tok);
+    return NI_EUSAGE;
+  }
+  memcpy(buf, tok, n);
+  *len = n;
+  ni_secret_free(tok);
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **password_file,
+                      token_src *tok) {
+  const char *strategy = "adaptive", *direction = NULL, *mech = "auto";
   int dir_given = 0;
   ni__conn_args ca = {.tls = "imaps", .network = ""};
   unsigned long sessions = o->sessions, max_checks = o->max_checks;
@@ -180,6 +261,7 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
       {"cleanup", 0, NI__OPT_FLAG, &o->cleanup, 0, 0, NULL},
       {"max-checks", 0, NI__OPT_UINT, &max_checks, 1, 100000, NULL},
       {"noop", 0, NI__OPT_SECONDS, &o->noop_s, 0.5, 60, NULL},
+      {"push-wait", 0, NI__OPT_SECONDS, &o->push_wait_s, 1, 3600, NULL},
       {"pcap-out", 0, NI__OPT_STRING, &o->pcap_out, 0, 0, NULL},
       {"pcap", 0, NI__OPT_STRING, &o->capture_iface, 0, 0, NULL},
       {"capture-iface", 0, NI__OPT_STRING, &o->capture_iface, 0, 0, NULL},
@@ -188,6 +270,9 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
       {"no-capture", 0, NI__OPT_FLAG, &o->no_capture, 0, 0, NULL},
       {"quiet", 0, NI__OPT_FLAG, &o->quiet, 0, 0, NULL},
       {"verbose", 0, NI__OPT_FLAG, &o->verbose, 0, 0, NULL},
+      {"oauth2-token-file", 0, NI__OPT_STRING, &tok->file, 0, 0, NULL},
+      {"oauth2-token-cmd", 0, NI__OPT_STRING, &tok->cmd, 0, 0, NULL},
+      {"oauth2-mech", 0, NI__OPT_STRING, &mech, 0, 0, NULL},
   };
   int rc = ni__opts_parse("probe", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
   if (rc != 0)
@@ -243,6 +328,25 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
     ni__usage_error("probe", "--pcap and --pcap-out need the capture: drop --no-capture");
     return NI_EUSAGE;
   }
+  if (tok->file && tok->cmd) {
+    ni__usage_error("probe", "--oauth2-token-file and --oauth2-token-cmd exclude each other");
+    return NI_EUSAGE;
+  }
+  if ((tok->file || tok->cmd) && *password_file) {
+    ni__usage_error("probe", "--password-file and an OAuth2 token exclude each other");
+    return NI_EUSAGE;
+  }
+  if (!strcmp(mech, "auto"))
+    o->oauth_mech = NI_OAUTH_AUTO;
+  else if (!strcmp(mech, "oauthbearer"))
+    o->oauth_mech = NI_OAUTH_OAUTHBEARER;
+  else if (!strcmp(mech, "xoauth2"))
+    o->oauth_mech = NI_OAUTH_XOAUTH2;
+  else {
+    ni__usage_error("probe", "--oauth2-mech must be auto, oauthbearer or xoauth2, not '%s'",
+                   mech);
+    return NI_EUSAGE;
+  }
   if (o->cleanup && (o->resume || o->read_only)) {
     ni__usage_error("probe", "--cleanup cannot be combined with --resume or --read-only");
     return NI_EUSAGE;
@@ -258,7 +362,14 @@ static void print_result(const ni_probe_result *r) {
   const char *dir = ni__probe_dir_name(r->dir);
   char wall[32];
   ni_fmt_duration(r->wall_s, wall, sizeof wall);
+  if (r->poll_s > 0)
+    printf("the server reports new mail to IDLE only when it polls, every %.1f s%s\n", r->poll_s,
+           r->poll_phase_known ? " (checks timed just before a poll)"
+                               : " (phase unknown: each death recorded one interval later)");
   switch (r->verdict) {
+  case NI_VERDICT_NO_PUSH:
+    printf("no push: the server's IDLE never reported the new message (%s, %s)\n", dir, wall);
+    break;
   case NI_VERDICT_MEASURED:
     printf("timeout %.1f s (%s, %.1f\u2013%.1f s, %u checks, %s) \u2192 keep alive every %.0f s\n",
            r->estimate_s, dir, r->lower_s, r->upper_s, r->checks, wall, r->recommended_s);
@@ -306,7 +417,9 @@ static void on_event(const ni_probe_event *ev, void *arg) {
     fflush(stdout);
     break;
   case NI_PROBE_EV_CLEANUP:
-    printf("cleanup: %u probe mailboxes deleted, %u refused\n", ev->deleted, ev->refused);
+    printf("cleanup: %u probe mailboxes deleted, %u refused (foreign data), %u not deleted by "
+           "the server\n",
+           ev->deleted, ev->refused, ev->failed);
     break;
   }
 }
@@ -330,7 +443,8 @@ int ni_cmd_probe(int argc, char **argv) {
   o.sessions = NI_PROBE_DEFAULT_SESSIONS;
   o.max_checks = 2000;
   const char *password_file = NULL;
-  int prc = parse_args(argc, argv, &o, &password_file);
+  token_src tok = {NULL, NULL};
+  int prc = parse_args(argc, argv, &o, &password_file, &tok);
   if (prc == 1) {
     for (int j = 0; help_text[j]; j++)
       fputs(help_text[j], stdout);
@@ -338,6 +452,26 @@ int ni_cmd_probe(int argc, char **argv) {
   }
   if (prc != 0)
     return NI_EXIT_USAGE;
+  if (tok.file || tok.cmd) {
+    /* Get the token once now: a missing file or a failing command is a
+     * usage error before anything connects. */
+    char err[256] = "out of memory";
+    size_t len = 0;
+    char *buf = malloc(TOKEN_MAX);
+    int rc = buf ? get_token(&tok, 0, buf, TOKEN_MAX, &len, err, sizeof err) : -ENOMEM;
+    if (buf) {
+      explicit_bzero(buf, TOKEN_MAX);
+      free(buf);
+    }
+    if (rc != 0) {
+      ni_error("probe", "%s", err);
+      return NI_EXIT_USAGE;
+    }
+    ni_secret_no_core();
+    o.token = get_token;
+    o.token_arg = &tok;
+    return run(&o);
+  }
 
   char *pw = NULL, err[256];
   if (ni_secret_read(password_file, &pw, err, sizeof err) != 0) {

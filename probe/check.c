@@ -74,7 +74,64 @@ static ni_ms lead_of(const ni__sess *s) {
   return s->armed && s->armed == s->p->search.in ? s->p->t.lead_ms : 0;
 }
 
-static ni_ms due_at(const ni__sess *s, double target_s) {
+/* Is the silence sil_s (seconds) already tested, or about to be, by
+ * another session than s? */
+static int poll_taken(const ni__sess *s, double sil_s, double tol_s) {
+  const ni__probe *p = s->p;
+  for (unsigned i = 0; i < p->k; i++) {
+    const ni__sess *o = &p->ss[i];
+    ni_ms at = 0;
+    if (o == s)
+      continue;
+    if (o->state == SS_SILENT && o->armed && o->plan_poll)
+      at = o->plan_poll;
+    else if (o->state == SS_CHECK && !o->ck.cal && o->ck.poll_at)
+      at = o->ck.poll_at;
+    if (at && fabs((double)(at - o->silent_since) / 1000.0 - sil_s) < tol_s)
+      return 1;
+  }
+  return 0;
+}
+
+/* A polling server reports the marker at its next poll, counted from the
+ * start of IDLE: the check APPENDs just before the poll nearest the target
+ * that still splits the bracket, and the push then meets exactly the
+ * silence of that poll.  Returns when to APPEND, and sets s->plan_poll. */
+static ni_ms plan_poll(ni__sess *s, double target_s) {
+  ni__probe *p = s->p;
+  double every = (double)p->poll.every_ms / 1000.0;
+  double lo = 0, up = INFINITY;
+  ni_search_bracket(s->armed, &lo, &up);
+  double since = (double)(s->silent_since - s->idle_since) / 1000.0;
+  double tol = fmax(POLL_TOL_MS / 1000.0, POLL_TOL_FRAC * every);
+  double k = fmax(1.0, ceil((target_s + since) / every - 1e-6));
+  /* The poll at or above the target, unless it is no better than the
+   * known death and the one before it is still above the known survival. */
+  if (!(k * every - since < up - tol) && k > 1 && (k - 1) * every - since > lo + tol)
+    k -= 1;
+  /* Every target below the first poll is the first poll: spread the
+   * sessions over the polls that still tell something (each check costs a
+   * poll interval), up to the first one at or above --max, and below U. */
+  double kmax = fmax(1.0, ceil((p->o->max_s + since) / every - 1e-6));
+  for (double k2 = k; k2 <= kmax && k2 * every - since < up - tol; k2++)
+    if (!poll_taken(s, k2 * every - since, tol)) {
+      k = k2;
+      break;
+    }
+  ni_ms lead = ni__poll_lead_ms(p);
+  ni_ms now = ni_imap_now();
+  ni_ms poll = s->idle_since + (ni_ms)llround(k * every * 1000.0);
+  /* Too late for that poll (a target that moved, a busy loop): the next. */
+  while (poll < now + lead / 2)
+    poll += p->poll.every_ms;
+  s->plan_poll = poll;
+  return poll - lead;
+}
+
+static ni_ms due_at(ni__sess *s, double target_s) {
+  s->plan_poll = 0;
+  if (s->armed && s->armed == s->p->search.in && s->p->poll.seen && s->p->poll.known)
+    return plan_poll(s, target_s);
   ni_ms due = s->silent_since + (ni_ms)llround(target_s * 1000.0);
   ni_ms lead = lead_of(s);
   /* Timers and arrival times jitter by a millisecond or two: aim a little
@@ -87,7 +144,8 @@ static ni_ms due_at(const ni__sess *s, double target_s) {
 void ni__sess_arm(ni__sess *s) {
   ni__probe *p = s->p;
   if (s->state != SS_SILENT || p->phase != PH_RUN) {
-    /* Before the run proper, a ready session may serve calibration. */
+    /* Before the run proper, a ready session may serve calibration; an
+     * outbound-only run's sessions wait for the NOOP samples. */
     if (s->state == SS_SILENT && p->phase == PH_CALIBRATE)
       ni__calibrate_step(p);
     return;
@@ -154,11 +212,32 @@ static void start_check(ni__sess *s, ni_ms now, double target) {
   s->ck.cal = 0;
   s->ck.dir = s->ck.search && s->ck.search == p->search.out ? NI_PDIR_OUTBOUND : NI_PDIR_INBOUND;
   s->ck.target = target;
+  s->ck.grace = 0;
+  s->ck.late_exists = 0;
+  s->ck.poll_at = 0;
+  ni_ms sil = ni__silence_of(s, now);
   /* Inbound: the silence the push will meet (corrected with the real
-   * arrival time when it does arrive); outbound: the silence DONE ends. */
-  s->ck.silence =
-      (double)(ni__silence_of(s, now) + (s->ck.dir == NI_PDIR_INBOUND ? p->t.push_ms : 0)) /
-      1000.0;
+   * arrival time when it does arrive), and the one a death is recorded at:
+   * the latest the push may have met, so that the bracket never excludes
+   * the timeout because a push was slower than usual.  Outbound: the
+   * silence DONE ends. */
+  if (s->ck.dir == NI_PDIR_OUTBOUND) {
+    s->ck.silence = s->ck.dead_s = (double)sil / 1000.0;
+  } else if (p->poll.seen && p->poll.known && s->plan_poll) {
+    s->ck.poll_at = s->plan_poll;
+    s->ck.silence = s->ck.dead_s = (double)(s->plan_poll - s->silent_since) / 1000.0;
+  } else if (p->poll.seen) {
+    /* The poll comes at most one interval after the marker: a death is
+     * known only to have come before it. */
+    s->ck.silence = (double)(sil + p->poll.every_ms / 2) / 1000.0;
+    s->ck.dead_s = (double)(sil + p->poll.every_ms + (ni_ms)p->ctl.srtt_ms) / 1000.0;
+  } else {
+    ni_ms worst = ni_lat_worst_after(&p->lat, sil);
+    if (worst == NI_TIME_NEVER || worst < p->t.worst_push_ms)
+      worst = p->t.worst_push_ms;
+    s->ck.silence = (double)(sil + p->t.push_ms) / 1000.0;
+    s->ck.dead_s = (double)(sil + worst) / 1000.0;
+  }
   s->ck.fire = now;
   s->ck.sent = now;
   s->ck.ok = 0;
@@ -190,8 +269,11 @@ void ni__check_exists(ni__sess *s, ni_ms now) {
     ni__calibrate_exists(s, (ni_ms)detect);
   } else {
     /* The push got through: the mapping was alive when it passed, which is
-     * the silence that counts. */
+     * the silence that counts.  Its delay is a sample for the deadlines of
+     * later checks after such a silence (a poll's wait is not). */
     s->ck.silence = (double)ni__silence_of(s, now) / 1000.0;
+    if (!p->poll.seen)
+      ni_lat_add(&p->lat, s->ck.fire - s->silent_since, (ni_ms)detect);
     ni__record(s, OC_ALIVE, detect);
   }
   s->state = SS_DONE;
@@ -212,8 +294,10 @@ static void on_target(ni__sess *s, ni_ms now) {
   /* Not there yet (the bracket moved the target up, or the timer ran
    * early): wait again.  Once there, the search answers with the current
    * silence, so this cannot loop. */
-  if ((ni_ms)llround(target * 1000.0) > ni__silence_of(s, now) + lead_of(s) + EARLY_SLACK_MS) {
-    ni__timer_set(s, TK_TARGET, due_at(s, target));
+  ni_ms due = due_at(s, target);
+  ni_ms margin = s->plan_poll ? 0 : DUE_MARGIN_MS;
+  if (due > now + margin + EARLY_SLACK_MS) {
+    ni__timer_set(s, TK_TARGET, due);
     return;
   }
   if (p->n.checks >= p->o->max_checks) {
@@ -226,16 +310,33 @@ static void on_target(ni__sess *s, ni_ms now) {
 }
 
 /* The detection deadline passed without the marker's EXISTS. */
+/* How long the marker's EXISTS may take after the APPEND's OK. */
+ni_ms ni__check_wait_ms(const ni__sess *s) {
+  const ni__probe *p = s->p;
+  if (s->ck.cal)
+    return ni__calibrate_wait_ms(s);
+  if (s->ck.poll_at) {
+    ni_ms to_poll = s->ck.poll_at > s->ck.ok ? s->ck.poll_at - s->ck.ok : 0;
+    return to_poll + POLL_LATE_MS + p->poll.dev_ms;
+  }
+  if (p->poll.seen)
+    return p->poll.every_ms + POLL_LATE_MS + p->poll.dev_ms;
+  return ni__detect_ms(p, s->ck.fire - s->silent_since);
+}
+
 static void on_detect(ni__sess *s, ni_ms now) {
   ni__probe *p = s->p;
   if (s->state != SS_CHECK)
     return;
+  if (!s->ck.grace) {
+    /* Let the loop read what has already arrived: an EXISTS that reached
+     * the client before its DONE went out means alive. */
+    s->ck.grace = 1;
+    ni__timer_set(s, TK_DETECT, now + DETECT_GRACE_MS);
+    return;
+  }
   if (s->ck.cal) {
-    p->end.fatal = NI_ENOCAP;
-    p->cal.busy = 0;
-    ni__error(p, "the server did not report a new message to an IDLE session within %d s",
-              CAL_TIMEOUT_MS / 1000);
-    ni__begin_shutdown(p);
+    ni__calibrate_timeout(s);
     return;
   }
   /* No EXISTS within the deadline: the push was lost.  DONE tells how. */
@@ -250,7 +351,9 @@ static void on_done_timeout(ni__sess *s) {
   ni__probe *p = s->p;
   if (s->state != SS_DONE)
     return;
-  if (s->ck.result == CK_OPEN)
+  if (s->ck.result == CK_OPEN && s->ck.cal)
+    ni__calibrate_done_answer(s, NI_ETIMEDOUT);
+  else if (s->ck.result == CK_OPEN)
     ni__record(s, OC_DEAD_SILENT, -1);
   /* The mapping is gone: the server will hold this session until its TCP
    * gives up, and it counts against the per-user limit meanwhile. */
@@ -285,6 +388,9 @@ void ni__sess_timer_cb(uv_timer_t *t) {
     break;
   case TK_DONE:
     on_done_timeout(s);
+    break;
+  case TK_CAL:
+    ni__calibrate_step(s->p);
     break;
   case TK_NONE:
     break;

@@ -18,8 +18,41 @@
  * reconnect, so it must be kept): it exists in the clear only during this
  * call, which copies it into the command (the client wipes that copy once
  * written). */
-int ni__login(ni__probe *p, ni_imap *c, ni_imap_done_cb cb, void *arg) {
+/* The size of the buffer an OAuth2 access token is read into: Microsoft's
+ * and Google's tokens are 1-3 KB. */
+#define TOKEN_CAP 16384
+
+/* Log in on c with the current OAuth2 token (asking for a fresh one when
+ * refresh is set). */
+static int login_oauth(ni__probe *p, ni_imap *c, int refresh, unsigned *gen, ni_imap_done_cb cb,
+                       void *arg) {
   const ni_probe_opts *o = p->o;
+  char *buf = malloc(TOKEN_CAP), err[256] = "";
+  if (!buf)
+    return -ENOMEM;
+  size_t len = 0;
+  int rc = o->token(o->token_arg, refresh, buf, TOKEN_CAP, &len, err, sizeof err);
+  if (rc != 0) {
+    ni__error(p, "no OAuth2 token: %s", err[0] ? err : ni_strerror(rc));
+    explicit_bzero(buf, TOKEN_CAP);
+    free(buf);
+    return NI_EAUTH;
+  }
+  if (refresh) {
+    p->tok.gen++;
+    p->tok.refreshed = 1;
+  }
+  *gen = p->tok.gen;
+  rc = ni_imap_authenticate_oauth2(c, o->user, buf, len, (ni_oauth_mech)o->oauth_mech, cb, arg);
+  explicit_bzero(buf, TOKEN_CAP);
+  free(buf);
+  return rc;
+}
+
+int ni__login(ni__probe *p, ni_imap *c, unsigned *gen, ni_imap_done_cb cb, void *arg) {
+  const ni_probe_opts *o = p->o;
+  if (o->token)
+    return login_oauth(p, c, 0, gen, cb, arg);
   char *pw = malloc(o->pw_len + 1);
   if (!pw)
     return -ENOMEM;
@@ -30,6 +63,39 @@ int ni__login(ni__probe *p, ni_imap *c, ni_imap_done_cb cb, void *arg) {
   explicit_bzero(pw, o->pw_len);
   free(pw);
   return rc;
+}
+
+/* A login on c ended with status.  When it was an OAuth2 token the server
+ * refused as such (expired, revoked), and the token in use is not itself
+ * a fresh one that was just refused, get a fresh one and log in again on
+ * the same connection: returns 0.  A fresh token refused again is
+ * permanent: NI_EAUTH after an error line.  Anything else: 1 (the caller
+ * handles the failure as before). */
+int ni__login_retry(ni__probe *p, ni_imap *c, int status, unsigned *gen, ni_imap_done_cb cb,
+                    void *arg) {
+  if (!p->o->token)
+    return 1;
+  if (status == 0) {
+    p->tok.proven = *gen;
+    return 1;
+  }
+  const char *why = "";
+  ni_oauth_refusal r = ni_imap_oauth_refusal(c, &why);
+  if (status != NI_EAUTH || r != NI_OAUTH_TOKEN_REFUSED)
+    return 1;
+  /* Another connection already got a fresher token: use that one. */
+  if (*gen != p->tok.gen)
+    return login_oauth(p, c, 0, gen, cb, arg) == 0 ? 0 : NI_EAUTH;
+  if (p->tok.refreshed && p->tok.proven != p->tok.gen) {
+    ni__error(p, "the server refused a freshly obtained OAuth2 token too (status \"%s\"): "
+                 "check the token command, the account and the token's scope",
+              why ? why : "");
+    return NI_EAUTH;
+  }
+  ni__note(p, 1, "the server refused the OAuth2 token (status \"%s\"): getting a fresh one",
+           why ? why : "");
+  int rc = login_oauth(p, c, 1, gen, cb, arg);
+  return rc == 0 ? 0 : NI_EAUTH;
 }
 
 /* Connection options for every connection of the run (the sessions and the
@@ -154,7 +220,7 @@ static void ctl_lost(ni__probe *p, const char *why) {
     ni__sess *s = &p->ss[i];
     if (s->state == SS_CHECK) {
       if (s->ck.cal) {
-        p->cal.busy = 0;
+        p->cal.busy--;
         s->ck.result = CK_DECIDED;
         p->n.checks--;
       } else {
@@ -202,6 +268,12 @@ void ni__ctl_fatal(ni__probe *p, int err, ni__ctl_stage at, const ni_resp *tagge
     ni__error(p, "%s port %u: %s", server, port, detail);
   if (at == AT_LOGIN && (err == NI_ENO || err == NI_EBAD))
     err = NI_EAUTH;
+  /* Whatever else the server did to a connection or a login that failed
+   * (a BYE, a response that breaks the protocol, an answer out of turn) is
+   * the server's doing, not natidle's: a protocol error, not a crash. */
+  if ((at == AT_LOGIN || at == AT_CONNECT || at == AT_SETUP) && err != -ENOMEM &&
+      ni_exit_code_for(err) == NI_EXIT_FAILURE && err != NI_EREFUSED)
+    err = NI_EPARSE;
   p->end.fatal = err ? err : NI_ECLOSED;
   ctl_free_conn(p);
   ni__begin_shutdown(p);
@@ -262,6 +334,16 @@ static void ctl_failed(ni__probe *p, int err, ni__ctl_stage at, const ni_resp *t
 
 static void ctl_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__probe *p = arg;
+  int rc = ni__login_retry(p, c, status, &p->ctl.tok_gen, ctl_login_cb, p);
+  if (rc == 0)
+    return;
+  if (rc == NI_EAUTH) {
+    /* The error line is out; end the run as a refused login. */
+    p->end.fatal = NI_EAUTH;
+    ctl_free_conn(p);
+    ni__begin_shutdown(p);
+    return;
+  }
   if (status != 0) {
     ctl_failed(p, status, AT_LOGIN, tagged, "login refused");
     return;
@@ -284,7 +366,7 @@ static void ctl_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void *
     ctl_failed(p, status, AT_CONNECT, NULL, NULL);
     return;
   }
-  int rc = ni__login(p, c, ctl_login_cb, p);
+  int rc = ni__login(p, c, &p->ctl.tok_gen, ctl_login_cb, p);
   if (rc != 0)
     ctl_failed(p, rc, AT_LOGIN, NULL, NULL);
 }
@@ -315,12 +397,17 @@ static void append_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
   if (status != 0) {
     if (!tagged)
       return; /* the control connection failed: ctl_lost() aborts the check */
-    ni__note(p, 0, "APPEND to %s refused: %.*s", s->mbox, (int)tagged->text.n, tagged->text.p);
     if (s->ck.cal) {
-      p->end.fatal = NI_ENO;
+      ni__error(p, "APPEND to %s refused: %.*s (the server refuses to write; --read-only "
+                   "measures the outbound direction without writing anything)",
+                s->mbox, (int)tagged->text.n, tagged->text.p);
+      p->cal.busy--;
+      s->ck.result = CK_DECIDED;
+      p->end.fatal = NI_EREFUSED;
       ni__begin_shutdown(p);
       return;
     }
+    ni__note(p, 0, "APPEND to %s refused: %.*s", s->mbox, (int)tagged->text.n, tagged->text.p);
     ni__record(s, OC_ERROR, -1);
     ni__sess_check_done_now(s);
     return;
@@ -328,7 +415,7 @@ static void append_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
   s->ck.ok = ni_imap_now();
   p->ctl.last_reply = s->ck.ok;
   /* The server has the message: from now on the push is on its way. */
-  ni__timer_set(s, TK_DETECT, s->ck.ok + (s->ck.cal ? CAL_TIMEOUT_MS : p->t.detect_ms));
+  ni__timer_set(s, TK_DETECT, s->ck.ok + ni__check_wait_ms(s));
 }
 
 /* The marker: a tiny message that names the run and the session, so that

@@ -29,27 +29,65 @@
 #include "natidle/common.h"
 #include "natidle/conn.h"
 #include "natidle/csv.h"
+#include "natidle/latency.h"
 #include "probe/pcap.h"
 #include "probe/prober.h"
 #include "probe/search.h"
 
 /* ---- Deadlines and other durations (ms unless named otherwise) ---------- */
 
-/* Calibration: this many APPEND-to-EXISTS samples on fresh sessions (or NOOP
- * round trips for outbound-only runs), and the detection deadline is
- * max(DETECT_FLOOR_MS, DETECT_FACTOR x the worst sample).  Five times the
- * worst of a few samples covers a busy server or a jittery radio link
- * without waiting long on a dead mapping; the 1 s floor covers delayed ACKs
- * and a single retransmission on a fast link. */
+/* Calibration (probe/calibrate.c).  One APPEND-to-EXISTS sample on a
+ * session that has just entered IDLE tells whether the server pushes at
+ * all and how; then CAL_IDLE_SAMPLES more on sessions that have been silent
+ * for CAL_IDLE_MS (less when --min is shorter): the push path of a server
+ * (Courier's gamin, a file system watch) or of a radio after a few seconds
+ * of silence is often slower than right after IDLE starts, and checks meet
+ * silences, not fresh sessions.  Outbound-only runs calibrate on
+ * CAL_SAMPLES NOOP round trips instead. */
 #define CAL_SAMPLES 3
-#define DETECT_FACTOR 5
+#define CAL_IDLE_SAMPLES 4
+#define CAL_IDLE_MS 8000
+/* The detection deadline of a check after a silence s comes from the push
+ * delays measured after a comparable silence (natidle/latency.h):
+ * max(DETECT_FLOOR_MS, DETECT_FACTOR x the worst + DETECT_SLACK_MS).  Four
+ * times the worst covers a busy server or a jittery radio link without
+ * waiting long on a dead mapping; the 1 s floor covers delayed ACKs and a
+ * single retransmission on a fast link.  Every check that gets its push adds
+ * a sample, so the deadline follows the path during the run. */
+#define DETECT_FACTOR 4
+#define DETECT_SLACK_MS 500
 #define DETECT_FLOOR_MS 1000
+#define DETECT_CAP_MS 120000
+/* A deadline for a silence longer than any measured one is extrapolated
+ * from the longest measured: never under this. */
+#define DETECT_EXTRAP_MS 3000
 /* The detection deadline before calibration has measured one: only the
  * shutdown of a run that ends during setup waits on it. */
 #define DETECT_DEFAULT_MS 2000
-/* A calibration sample that takes longer than this means the server does
- * not report new mail to IDLE sessions (or the path is unusable). */
-#define CAL_TIMEOUT_MS 10000
+/* The first calibration sample waits this long for its EXISTS: a server
+ * that reports new mail to IDLE only when it polls the mailbox does so
+ * every 60 s by default (Cyrus without idled, Courier without enhanced
+ * IDLE), so two of its polls fit.  Nothing by then, and DONE answered: the
+ * server does not push (verdict no_push). */
+#define CAL_PUSH_WAIT_MS 130000
+/* A push slower than this right after IDLE started is suspected to come
+ * from a poll; the suspicion is confirmed when every sample arrives within
+ * POLL_TOL_MS (or POLL_TOL_FRAC of the interval) of a multiple of the
+ * interval, counted from the session's entry into IDLE. */
+#define POLL_SUSPECT_MS 1500
+#define POLL_TOL_MS 400
+#define POLL_TOL_FRAC 0.05
+/* With a polling server, the marker is APPENDed this long before the poll
+ * it is meant for, at least: the APPEND must be stored before the server
+ * looks (more on a slow control connection, see ni__poll_lead_ms). */
+#define POLL_LEAD_MS 600
+/* The answer to a check is expected at the poll; it may come this much
+ * later (at least: more when calibration saw polls wander). */
+#define POLL_LATE_MS 1500
+/* A detection deadline that expires lets the loop read what already
+ * arrived before DONE goes out: an EXISTS that reached the client before
+ * DONE was sent means alive. */
+#define DETECT_GRACE_MS 15
 /* The control connection's connect and login must finish within this. */
 #define CTL_SETUP_MS 30000
 /* Session setup (connect, login, SELECT, IDLE) must finish within this. */
@@ -69,6 +107,10 @@
 /* A target timer that fires this close before its target counts as on
  * time: timers and clocks are both rounded to the millisecond. */
 #define EARLY_SLACK_MS 2
+/* The probe mailboxes' tree: "natidle-probe" under the personal namespace
+ * prefix (or, on a server without NAMESPACE that refuses top-level
+ * mailboxes, under INBOX). */
+#define PROBE_ROOT "natidle-probe"
 /* Two reads closer than this are one burst of unsolicited data. */
 #define BURST_MS 200
 /* Server keepalive detection: the last few intervals between unsolicited
@@ -137,7 +179,8 @@ typedef enum ni__timer_kind {
   TK_SETUP,    /* setup (or entering IDLE again) took too long */
   TK_TARGET,   /* the silence reaches its target: check */
   TK_DETECT,   /* the detection deadline of an inbound check */
-  TK_DONE      /* the answer to DONE (or LOGOUT) is overdue */
+  TK_DONE,     /* the answer to DONE (or LOGOUT) is overdue */
+  TK_CAL       /* calibration: the silence is long enough for an idle sample */
 } ni__timer_kind;
 
 /* What the DONE of a check is waiting to decide. */
@@ -183,13 +226,15 @@ typedef struct ni__sess {
   ni__probe *p;
   unsigned slot;       /* index for the search, 0..K-1 */
   unsigned num;        /* number in the CSV and in the mailbox name */
-  char mbox[320];
+  char mbox[400];
   ni_imap *c;
   ni__sess_state state;
   uv_timer_t timer;
   ni__timer_kind tk;   /* what the timer is for */
   ni_ms due;           /* when a TK_TARGET timer should fire */
+  ni_ms plan_poll;     /* polling server: the poll the armed check aims at */
   ni_ms silent_since;
+  ni_ms idle_since;    /* when IDLE began: a polling server's phase */
   ni_search *armed;    /* the search it is armed in, NULL when parked */
   ni_ms last_unsol;    /* last unsolicited data on this connection */
   unsigned backoff_ms;
@@ -206,7 +251,12 @@ typedef struct ni__sess {
     ni_ms sent;        /* when the marker (or DONE) went out */
     ni_ms ok;          /* when the server confirmed the marker (0: not yet) */
     unsigned epoch;    /* control connection generation at the start */
+    ni_ms poll_at;     /* polling server: the poll the check is for (0: none) */
+    double dead_s;     /* the silence a death is recorded at */
+    int grace;         /* the detection deadline passed; reading what came */
+    ni_ms late_exists; /* an EXISTS came after DONE was sent (0: none) */
   } ck;
+  unsigned tok_gen;    /* the OAuth2 token generation its login used */
 } ni__sess;
 
 /* The control connection. */
@@ -221,6 +271,7 @@ typedef struct ni__ctl {
   double srtt_ms;      /* smoothed NOOP round trip */
   ni_ms last_reply;    /* when the server last answered a command */
   ni_ms stall_end;     /* when the last slow NOOP was answered (0: none) */
+  unsigned tok_gen;    /* the OAuth2 token generation its login used */
 } ni__ctl;
 
 /* Sequential check-then-delete of probe mailboxes on the control
@@ -229,11 +280,15 @@ typedef struct ni__janitor {
   char **names;
   size_t n, cap, i;
   char criteria[160];  /* UID SEARCH criteria that select our markers */
-  char root[200];      /* the mailbox whose tree is cleaned */
+  char root[340];      /* the mailbox whose tree is cleaned */
+  int quiet;           /* a refused DELETE is expected (a shared root) */
+  int looking;         /* LIST responses tell whether the mailbox still exists */
+  int found;           /* ... and one did */
+  char why[200];       /* the server's answer to the DELETE being checked */
   uint32_t all, ours;
   uint32_t *counting;  /* where SEARCH results are being counted */
   int listing;         /* LIST responses go into names */
-  unsigned deleted, refused;
+  unsigned char *kept; /* per name: kept (refused or failed), or below one */
   void (*done)(ni__probe *p);
 } ni__janitor;
 
@@ -255,8 +310,12 @@ struct ni__probe {
   ni_ms t0;
   struct {                    /* who the run is, in the CSV rows and mailbox names */
     char run_id[64];
-    char sep;                 /* hierarchy separator from LIST */
-    char prefix[200];         /* "natidle-probe<sep><run>" */
+    char sep;                 /* hierarchy separator of the personal namespace */
+    char ns[200];             /* personal namespace prefix ("" at the top level) */
+    int has_ns;               /* the server offers NAMESPACE */
+    int in_inbox;             /* fell back to a tree below INBOX */
+    char root[260];           /* "<ns>natidle-probe": the tree of every run */
+    char prefix[340];         /* "<root><sep><run>" */
     unsigned port;
     const char *tls_name;
   } id;
@@ -268,15 +327,28 @@ struct ni__probe {
     ni_probe_dir cur;         /* direction being checked now */
   } search;
   struct {                    /* calibration */
-    unsigned n;
-    int busy;                 /* a sample is being taken */
+    unsigned n;               /* samples taken */
+    unsigned busy;            /* samples being taken */
+    unsigned round;           /* 1: the fresh sample, 2: idle samples */
+    unsigned idle_n;          /* idle samples taken */
+    unsigned fails;           /* idle samples that got no EXISTS */
+    ni_ms idle_ms;            /* the silence of the idle samples */
     ni_ms worst;
-    ni_ms samples[CAL_SAMPLES];
+    ni_ms samples[CAL_SAMPLES + CAL_IDLE_SAMPLES + 8];
   } cal;
+  ni_lat lat;                 /* push delays (APPEND sent to EXISTS) by silence */
+  struct {                    /* a server that reports new mail when it polls */
+    int seen;                 /* the first push looked like a poll */
+    int known;                /* every sample fits the polls: the phase is known */
+    ni_ms every_ms;           /* the poll interval P */
+    double sum_ms, sum_k;     /* for the interval's estimate: arrivals and polls */
+    ni_ms dev_ms;             /* the worst distance of an arrival from its poll */
+  } poll;
   struct {                    /* timing, measured and derived */
     ni_ms push_ms;            /* typical APPEND-to-EXISTS time (median sample) */
     ni_ms lead_ms;            /* shortest APPEND-to-EXISTS time seen */
-    ni_ms detect_ms;          /* detection deadline */
+    ni_ms worst_push_ms;      /* longest APPEND-to-EXISTS time seen */
+    ni_ms detect_ms;          /* detection deadline (of the longest silences) */
     ni_ms noop_ms, noop_deadline_ms;
     double jitter_ms;         /* worst lateness of a check timer */
   } t;
@@ -293,6 +365,15 @@ struct ni__probe {
   } ka;
   int limit_noted;            /* the server's connection limit was reported */
   ni__janitor jan;
+  struct {                    /* what the janitor did, over all its passes */
+    unsigned deleted, refused, failed;
+    unsigned root;            /* --cleanup: the candidate tree being cleaned */
+  } clean;
+  struct {                    /* OAuth2 access tokens (opts.token) */
+    unsigned gen;             /* generation of the token in use */
+    unsigned proven;          /* the last generation a login succeeded with */
+    int refreshed;            /* the token in use replaced a refused one */
+  } tok;
   struct {                    /* packet evidence */
     ni_pcap *pcap;            /* NULL when capturing is not possible */
     uv_poll_t poll;
@@ -304,6 +385,8 @@ struct ni__probe {
     int interrupted;
     int signals;
     int safety;               /* refused to delete something */
+    int nopush;               /* the server's IDLE does not report new mail */
+    int inconclusive;         /* calibration could not finish */
     int cleanup_retry;        /* reconnected once to remove the probe mailboxes */
     int finished;
   } end;
@@ -335,7 +418,9 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms);
 void ni__results(ni__probe *p, double wall_s);
 
 /* Connections (probe/control.c). */
-int ni__login(ni__probe *p, ni_imap *c, ni_imap_done_cb cb, void *arg);
+int ni__login(ni__probe *p, ni_imap *c, unsigned *gen, ni_imap_done_cb cb, void *arg);
+int ni__login_retry(ni__probe *p, ni_imap *c, int status, unsigned *gen, ni_imap_done_cb cb,
+                    void *arg);
 void ni__imap_opts(const ni__probe *p, ni_imap_opts *io);
 void ni__ignore_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg);
 void ni__ctl_connect(ni__probe *p);
@@ -357,6 +442,7 @@ void ni__timer_clear(ni__sess *s);
 ni_ms ni__silence_of(const ni__sess *s, ni_ms now);
 void ni__end_silence(ni__sess *s, ni_ms now, ni__outcome oc);
 void ni__check_exists(ni__sess *s, ni_ms now);
+ni_ms ni__check_wait_ms(const ni__sess *s);
 void ni__unsolicited(ni__sess *s, ni_ms now);
 void ni__retarget_all(ni__probe *p);
 
@@ -365,12 +451,18 @@ void ni__sessions_start(ni__probe *p);
 void ni__calibrate_step(ni__probe *p);
 void ni__calibrate_exists(ni__sess *s, ni_ms took);
 void ni__calibrate_rtt(ni__probe *p, ni_ms rtt);
+void ni__calibrate_timeout(ni__sess *s);
+ni_ms ni__calibrate_wait_ms(const ni__sess *s);
+void ni__calibrate_done_answer(ni__sess *s, int status);
+ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms);
+ni_ms ni__poll_lead_ms(const ni__probe *p);
 
 /* Probe mailboxes (probe/janitor.c). */
 int ni__mailboxes_begin(ni__probe *p);
 void ni__janitor_untagged(ni__probe *p, const ni_resp *r);
 void ni__cleanup_run_mailboxes(ni__probe *p);
 void ni__cleanup_done(ni__probe *p);
+void ni__cleanup_next_root(ni__probe *p);
 void ni__janitor_free(ni__janitor *j);
 
 /* The capture (probe/capture.c).  Returns 0, or an error that ends the run. */

@@ -44,6 +44,16 @@ typedef struct ni_probe_opts {
    * copy of it in the clear stays in memory between logins. */
   const unsigned char *pw_masked, *pw_key;
   size_t pw_len;
+  /* OAuth2 instead of the password, when token is not NULL: token() writes
+   * the access token to use into buf (cap bytes; *len its length, no NUL
+   * needed) and returns 0, or an error with a one-line reason in err.
+   * refresh = 1 asks for a fresh token because the server refused the last
+   * one (the tool runs --oauth2-token-cmd again, or re-reads the file).  The
+   * engine wipes buf after each login and never shows the token. */
+  int (*token)(void *arg, int refresh, char *buf, size_t cap, size_t *len, char *err,
+               size_t errlen);
+  void *token_arg;
+  int oauth_mech;          /* ni_oauth_mech */
   const char *ca_file;
   int insecure;
   int allow_plaintext;
@@ -62,6 +72,7 @@ typedef struct ni_probe_opts {
   int quiet, verbose;
   unsigned max_checks;     /* hard cap on checks (and so on APPENDs) */
   double noop_s;           /* control connection NOOP interval, 0 = automatic */
+  double push_wait_s;      /* how long the first push may take (0: CAL_PUSH_WAIT_MS) */
   int no_capture;          /* no libpcap evidence */
   const char *capture_iface; /* interface to capture on, NULL = auto */
   const char *pcap_out;    /* keep the capture in this pcap file */
@@ -91,6 +102,10 @@ typedef struct ni_probe_result {
   double server_keepalive_s;   /* the server's own keepalive interval, 0 when none seen */
   double recommended_s;        /* keepalive interval to use, whole seconds (meant
                                 * for measured, above_max and masked) */
+  double poll_s;               /* the server reports new mail to IDLE only when it
+                                * polls, every poll_s seconds; 0 when it pushes */
+  int poll_phase_known;        /* checks were timed just before a poll (else the
+                                * bracket was widened by poll_s) */
 } ni_probe_result;
 
 typedef enum ni_probe_event_kind {
@@ -115,6 +130,7 @@ typedef struct ni_probe_event {
   const ni_probe_result *result; /* RESULT */
   unsigned deleted, refused;     /* CLEANUP: probe mailboxes deleted, and kept
                                   * because they held foreign data */
+  unsigned failed;               /* CLEANUP: the server refused to delete them */
 } ni_probe_event;
 
 typedef void (*ni_probe_event_cb)(const ni_probe_event *ev, void *arg);
@@ -134,15 +150,21 @@ typedef enum ni_probe_end {
   NI_PROBE_END_INCONCLUSIVE,  /* a direction ended without a usable bracket */
   NI_PROBE_END_INTERRUPTED,   /* SIGINT or SIGTERM; what is known was written */
   NI_PROBE_END_SAFETY,        /* a probe mailbox held foreign data and was kept */
-  NI_PROBE_END_CLEANED        /* --cleanup finished */
+  NI_PROBE_END_CLEANED,       /* --cleanup finished */
+  NI_PROBE_END_NO_PUSH        /* the server's IDLE never reported the new message
+                               * (verdict no_push): nothing to measure inbound */
 } ni_probe_end;
 
 /* Run the probe (or the cleanup) described by o on a fresh event loop,
  * reporting through h (may be NULL).  Returns 0 with *end set, or a
  * negative error (NI_E* or -errno) after an ERROR event that said why:
  * NI_EUSAGE for a file named in o that cannot be used, NI_EMISMATCH for a
- * --csv, --summary or --resume file of another kind or server, and the
- * connection's or the server's error when the run could not start.  The
+ * --csv, --summary or --resume file of another kind or server, NI_EREFUSED
+ * when the server refused to create or write the probe's mailboxes, NI_EAUTH
+ * for a refused login (an OAuth2 token refused again after one refresh
+ * included), NI_EPARSE when the server broke the protocol before the run
+ * could start, and the connection's or the server's error when the run
+ * could not start otherwise.  The
  * one error without an event is -EBUSY after a run that otherwise
  * succeeded: a handle was left open (a bug). */
 int ni__probe_run(const ni_probe_opts *o, const ni_probe_hooks *h, ni_probe_end *end);

@@ -173,6 +173,12 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
     oc = OC_ABORTED;
     o = NI_OBS_VOID;
   }
+  /* A lost push may have met a silence as long as the slowest push seen
+   * (or the poll it was meant for): the death is recorded there, so the
+   * bracket's upper end is never below the timeout. */
+  if (o == NI_OBS_DEAD && s->ck.fire && s->ck.dir == NI_PDIR_INBOUND &&
+      s->ck.dead_s > s->ck.silence)
+    s->ck.silence = s->ck.dead_s;
   s->ck.result = CK_DECIDED;
   /* What the packets say about this check: the wire silence, who reset,
    * what refreshed.  A silence that ended without a check has no check
@@ -221,6 +227,10 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
   r->server_keepalive_s = p->ka.interval_s;
   r->recommended_s = floor(ni_recommended_keepalive(r->lower_s, p->t.jitter_ms / 1000.0,
                                                     (double)p->t.detect_ms / 1000.0));
+  if (dir == NI_PDIR_INBOUND && p->poll.seen) {
+    r->poll_s = (double)p->poll.every_ms / 1000.0;
+    r->poll_phase_known = p->poll.known;
+  }
 }
 
 static void write_summary(ni__probe *p, const ni_probe_result *r) {
@@ -280,6 +290,22 @@ static void write_summary(ni__probe *p, const ni_probe_result *r) {
 
 /* The summary row and the RESULT event of each direction measured. */
 void ni__results(ni__probe *p, double wall_s) {
+  if (p->end.nopush) {
+    /* Nothing was measured, but that the server does not push is itself
+     * the finding: a summary row and a result say so. */
+    ni_probe_result r;
+    memset(&r, 0, sizeof r);
+    r.dir = NI_PDIR_INBOUND;
+    r.verdict = NI_VERDICT_NO_PUSH;
+    r.upper_s = INFINITY;
+    r.max_s = p->o->max_s;
+    r.wall_s = wall_s;
+    r.server_keepalive_s = p->ka.interval_s;
+    write_summary(p, &r);
+    ni_probe_event ev = {.kind = NI_PROBE_EV_RESULT, .result = &r};
+    ni__emit(p, &ev);
+    return;
+  }
   ni_search *se[2] = {p->search.in, p->search.out};
   ni_probe_dir dir[2] = {NI_PDIR_INBOUND, NI_PDIR_OUTBOUND};
   for (int i = 0; i < 2; i++) {

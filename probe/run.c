@@ -316,6 +316,10 @@ static ni_probe_end end_of(const ni__probe *p) {
     return NI_PROBE_END_INTERRUPTED;
   if (p->o->cleanup)
     return NI_PROBE_END_CLEANED;
+  if (p->end.nopush)
+    return NI_PROBE_END_NO_PUSH;
+  if (p->end.inconclusive)
+    return NI_PROBE_END_INCONCLUSIVE;
   if (!p->search.in && !p->search.out)
     return NI_PROBE_END_INCONCLUSIVE;
   if ((p->search.in && ni_search_verdict(p->search.in) == NI_VERDICT_INCONCLUSIVE) ||
@@ -385,8 +389,8 @@ int ni__probe_run(const ni_probe_opts *o, const ni_probe_hooks *h, ni_probe_end 
     if (!o->cleanup)
       ni__note(p, 1, "run %s: %u sessions against %s port %u (%s)", p->id.run_id, p->k,
                o->server, p->id.port, p->id.tls_name);
-    /* After login, the control connection asks LIST "" "" for the
-     * separator; the mailboxes (or the cleanup) start from its answer. */
+    /* After login, the control connection asks for the personal
+     * namespace; the mailboxes (or the cleanup) start from its answer. */
     p->phase = PH_CONNECT;
     ni__ctl_connect(p);
   }

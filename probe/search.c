@@ -109,6 +109,7 @@ const char *ni_verdict_name(ni_verdict v) {
   case NI_VERDICT_ABOVE_MAX: return "above_max";
   case NI_VERDICT_MASKED: return "masked_by_server";
   case NI_VERDICT_INCONCLUSIVE: return "inconclusive";
+  case NI_VERDICT_NO_PUSH: return "no_push";
   }
   return "?";
 }
@@ -212,11 +213,12 @@ static ni_verdict ni_judge(const ni_search *s, int final) {
   /* Nothing at or below max died and max itself survived (or everything
    * up to within the resolution of it, when U lies beyond max). */
   if (!(s->upper <= s->cfg.max_s) &&
-      (s->lower >= s->cfg.max_s || (isfinite(s->upper) && s->cfg.max_s - s->lower <= res)))
+      (s->lower >= s->cfg.max_s - NI_SEARCH_REACH_S ||
+       (isfinite(s->upper) && s->cfg.max_s - s->lower <= res)))
     return NI_VERDICT_ABOVE_MAX;
   /* Silences above the cap cannot be seen; everything below it survived. */
   if (isfinite(s->cap) && !(s->upper <= s->cap) &&
-      (s->lower >= s->cap - 1e-9 || (isfinite(s->upper) && s->cap - s->lower <= res)))
+      (s->lower >= s->cap - NI_SEARCH_REACH_S || (isfinite(s->upper) && s->cap - s->lower <= res)))
     return NI_VERDICT_MASKED;
   if (isfinite(s->cap) && s->cap <= s->cfg.min_s)
     return NI_VERDICT_MASKED;

@@ -73,11 +73,20 @@ typedef enum {
                               points checked) */
   NI_VERDICT_ABOVE_MAX,    /* alive at max, no death below */
   NI_VERDICT_MASKED,       /* server keepalive hides silences >= its interval */
-  NI_VERDICT_INCONCLUSIVE  /* no usable bracket (no sessions, check limit,
+  NI_VERDICT_INCONCLUSIVE, /* no usable bracket (no sessions, check limit,
                               contradictory results, or ni_search_stop) */
+  NI_VERDICT_NO_PUSH       /* never from the search: the engine's verdict for a
+                              server whose IDLE does not report new mail */
 } ni_verdict;
 
-/* "running", "measured", "above_max", "masked_by_server", "inconclusive". */
+/* A check aimed at max (or at the server-keepalive cap) whose session
+ * survived this close below it counts as reaching it: timers and push
+ * times wobble by a few milliseconds, and checking again at the same
+ * silence would tell nothing new. */
+#define NI_SEARCH_REACH_S 0.05
+
+/* "running", "measured", "above_max", "masked_by_server", "inconclusive",
+ * "no_push". */
 const char *ni_verdict_name(ni_verdict v);
 
 /* Configuration.  All times in seconds. */

@@ -139,6 +139,8 @@ static void sess_on_idling(ni_imap *c, void *arg) {
   /* Silence is counted from the last byte on the wire either way. */
   ni_ms rx = ni_imap_last_rx(c), tx = ni_imap_last_tx(c);
   s->silent_since = rx > tx ? rx : tx;
+  /* A polling server counts its polls from here. */
+  s->idle_since = s->silent_since;
   s->state = SS_SILENT;
   s->backoff_ms = 0;
   s->limited = 0;
@@ -199,7 +201,13 @@ static void sess_idle_cb(ni_imap *c, int status, const ni_resp *tagged, void *ar
   if (s->state != SS_DONE)
     return;
   ni__timer_clear(s);
-  if (s->ck.result == CK_OPEN) {
+  if (s->ck.result == CK_OPEN && s->ck.cal) {
+    ni__calibrate_done_answer(s, status);
+  } else if (s->ck.result == CK_OPEN) {
+    if (s->ck.late_exists && status == 0 && s->ck.dir == NI_PDIR_INBOUND)
+      ni__note(p, 1, "session %u: the push came %llu ms after the APPEND, after DONE: lost "
+                     "and retransmitted, or slower than the deadline",
+               s->num, (unsigned long long)(s->ck.late_exists - s->ck.sent));
     if (status == 0)
       ni__record(s, s->ck.dir == NI_PDIR_OUTBOUND ? OC_ALIVE : OC_DEAD_INBOUND,
                  (long)(ni_imap_now() - s->ck.fire));
@@ -232,6 +240,19 @@ static void sess_select_cb(ni_imap *c, int status, const ni_resp *tagged, void *
 static void sess_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__sess *s = arg;
   ni__probe *p = s->p;
+  if (status == 0)
+    ni__login_retry(p, c, 0, &s->tok_gen, sess_login_cb, s);
+  if (status != 0 && p->phase < PH_SHUTDOWN) {
+    /* An OAuth2 token that expired during the run: one fresh one. */
+    int rc = ni__login_retry(p, c, status, &s->tok_gen, sess_login_cb, s);
+    if (rc == 0)
+      return;
+    if (rc == NI_EAUTH) {
+      p->end.fatal = NI_EAUTH;
+      ni__begin_shutdown(p);
+      return;
+    }
+  }
   if (status != 0) {
     if (tagged)
       keep_refusal(s, tagged);
@@ -263,7 +284,7 @@ static void sess_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void 
     return;
   }
   watch(s);
-  int rc = ni__login(s->p, c, sess_login_cb, s);
+  int rc = ni__login(s->p, c, &s->tok_gen, sess_login_cb, s);
   if (rc != 0)
     ni__sess_setup_failed(s, rc);
 }
@@ -276,6 +297,9 @@ static void sess_on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
     keep_refusal(s, r);
   if (s->state == SS_CHECK && r->type == NI_R_EXISTS)
     ni__check_exists(s, ni_imap_now());
+  else if (s->state == SS_DONE && s->ck.result == CK_OPEN && r->type == NI_R_EXISTS &&
+           !s->ck.late_exists)
+    s->ck.late_exists = ni_imap_now();
 }
 
 static void sess_on_io(ni_imap *c, int dir, size_t nbytes, ni_ms now, void *ud) {
@@ -324,10 +348,16 @@ static void sess_on_end(ni_imap *c, ni_end how, int err, void *ud) {
   else if (how == NI_END_CLOSED && st == SS_DONE)
     oc = OC_DEAD_CLOSED;
   if ((st == SS_CHECK || st == SS_DONE) && s->ck.result == CK_OPEN) {
-    if (s->ck.cal)
-      p->cal.busy = 0;
-    else
+    if (s->ck.cal && st == SS_DONE) {
+      ni__calibrate_done_answer(s, err ? err : NI_ECLOSED);
+    } else if (s->ck.cal) {
+      /* The sample is lost with the connection; another session gives it. */
+      p->cal.busy--;
+      s->ck.result = CK_DECIDED;
+      ni__kick(p);
+    } else {
       ni__record(s, oc, -1);
+    }
   } else if (st == SS_SILENT && s->armed) {
     /* A reset while silent is a death at this silence if the silence is
      * one worth checking at all; anything else voids it. */

@@ -171,6 +171,15 @@ static void test_exit_codes(void **state) {
   assert_int_equal(ni__probe_exit_code(NI_EAUTH, NI_PROBE_END_INTERRUPTED), NI_EXIT_AUTH);
   assert_int_equal(ni__probe_exit_code(NI_EMISMATCH, NI_PROBE_END_VERDICT), NI_EXIT_SAFETY);
   assert_int_equal(ni__probe_exit_code(-ENOMEM, NI_PROBE_END_VERDICT), NI_EXIT_FAILURE);
+  /* The server's doing is never "unexpected failure": a refused write, a
+   * server that does not push, a server that breaks the protocol. */
+  assert_int_equal(ni__probe_exit_code(0, NI_PROBE_END_NO_PUSH), NI_EXIT_NO_PUSH);
+  assert_int_equal(ni__probe_exit_code(NI_ENOPUSH, NI_PROBE_END_VERDICT), NI_EXIT_NO_PUSH);
+  assert_int_equal(ni__probe_exit_code(NI_EREFUSED, NI_PROBE_END_VERDICT), NI_EXIT_REFUSED);
+  assert_int_equal(ni__probe_exit_code(NI_EPARSE, NI_PROBE_END_VERDICT), NI_EXIT_NETWORK);
+  assert_int_equal(ni__probe_exit_code(NI_ELIMIT, NI_PROBE_END_VERDICT), NI_EXIT_NETWORK);
+  assert_int_equal(NI_EXIT_NO_PUSH, 9);
+  assert_int_equal(NI_EXIT_REFUSED, 10);
 }
 
 int main(void) {

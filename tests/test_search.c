@@ -83,6 +83,7 @@ static void t_names_and_cfg(void **st) {
   assert_string_equal(ni_verdict_name(NI_VERDICT_ABOVE_MAX), "above_max");
   assert_string_equal(ni_verdict_name(NI_VERDICT_MASKED), "masked_by_server");
   assert_string_equal(ni_verdict_name(NI_VERDICT_INCONCLUSIVE), "inconclusive");
+  assert_string_equal(ni_verdict_name(NI_VERDICT_NO_PUSH), "no_push");
 
   ni_search_cfg c;
   const char *why = NULL;
@@ -169,6 +170,33 @@ static void t_above_max(void **st) {
   x.sc.max_s = 300;
   sim_go(&x);
   assert_measured(&x);
+}
+
+/* A check aimed at max whose push came back a few milliseconds short of it
+ * (a fast server, a timer rounded down) reaches max: no second check there. */
+static void t_above_max_a_hair_short(void **st) {
+  (void)st;
+  ni_search_cfg c;
+  ni_search_cfg_default(&c);
+  c.min_s = 2;
+  c.max_s = 8;
+  c.sessions = 1;
+  ni_search *s = ni_search_new(&c);
+  assert_non_null(s);
+  ni_ms now = 1000;
+  /* Climb to max, each check alive 3 ms short of its target. */
+  for (int i = 0; i < 20 && ni_search_verdict(s) == NI_VERDICT_RUNNING; i++) {
+    double t = ni_search_arm(s, 0, now, now);
+    assert_true(t > 0);
+    now += (ni_ms)(t * 1000.0);
+    ni_search_result(s, 0, t - 0.003, NI_OBS_ALIVE, now);
+    now += 100;
+  }
+  assert_int_equal(ni_search_verdict(s), NI_VERDICT_ABOVE_MAX);
+  double lo = 0;
+  ni_search_bracket(s, &lo, NULL);
+  assert_true(lo > 8.0 - NI_SEARCH_REACH_S && lo < 8.0);
+  ni_search_free(s);
 }
 
 /* Nothing below min is checked: a NAT faster than that is bracketed as
@@ -762,6 +790,7 @@ int main(void) {
       cmocka_unit_test(t_adaptive_k8),
       cmocka_unit_test(t_adaptive_few_sessions),
       cmocka_unit_test(t_above_max),
+      cmocka_unit_test(t_above_max_a_hair_short),
       cmocka_unit_test(t_below_min),
       cmocka_unit_test(t_masked_by_server),
       cmocka_unit_test(t_stop_and_limits),

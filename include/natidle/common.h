@@ -54,7 +54,9 @@ typedef uint64_t ni_ms;
   X(NOTOURS, -4018, "refusing to touch data natidle did not create")          \
   X(LIMITHIT, -4019, "server refused a connection for a limit")              \
   X(CANCELED, -4020, "operation canceled")                                    \
-  X(USAGE, -4021, "invalid argument")
+  X(USAGE, -4021, "invalid argument")                                         \
+  X(NOPUSH, -4022, "server does not report new mail to IDLE sessions")       \
+  X(REFUSED, -4023, "server refused to create or write a mailbox")
 
 enum {
 #define NI_ERR_ENUM(name, val, msg) NI_E##name = (val),

@@ -19,11 +19,11 @@ make_certs
 # case|server mode|certificate|connection|probe exit|probe message|keepalive exit|keepalive message|seconds
 # (messages are extended regular expressions, with ~ for alternation)
 CASES=(
-  "garbage|garbage|server|plain-ok|1|protocol error|1|protocol error|10"
+  "garbage|garbage|server|plain-ok|5|protocol error|1|protocol error|10"
   "bye|bye_mid|server|plain-ok|5|said BYE|5|said BYE|10"
   "flood|flood|server|plain-ok|5|closed|5|closed|30"
-  "literal|literal|server|plain-ok|1|literal too large|1|literal too large|10"
-  "longline|longline|server|plain-ok|1|line too long|1|line too long|10"
+  "literal|literal|server|plain-ok|5|literal too large|1|literal too large|10"
+  "longline|longline|server|plain-ok|5|line too long|1|line too long|10"
   "slow|slow|server|plain-ok|5|timed out|5|no answer~timed out|45"
   "stall_login|stall_login|server|plain-ok|5|.|5|no answer|45"
   "tls_stall|tls_stall|server|imaps|5|timed out|5|no answer~timed out|45"

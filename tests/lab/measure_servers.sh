@@ -4,8 +4,8 @@
 #   sudo tests/lab/measure_servers.sh OUTDIR [--watch S] [--idle-wait S]
 #        [--push-wait S] [--poll S] VARIANT...
 #
-# Each VARIANT gets a lab of its own (NAT timeout 600 s, so the NAT plays no
-# role), tests/lab/server_measure.py runs in its client namespace, and the
+# Each VARIANT gets a lab of its own (NAT timeout 600 s more than --watch, so
+# the NAT plays no role), tests/lab/server_measure.py runs in its client namespace, and the
 # lab is removed again, also on failure.  OUTDIR/VARIANT.txt holds the
 # measurement plus LAB_UP_MS and the lab's SERVER_UP_MS; a summary table is
 # printed at the end.  --poll S sets the IDLE poll interval of the polling
@@ -44,6 +44,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$OUT"
+# The NAT must outlive the longest silence, or the end of a watch is lost.
+nat=$((${watch%.*} + 600))
 
 # lab_args VARIANT: the "natidle lab up" options of a variant.
 lab_args() {
@@ -75,7 +77,7 @@ measure() {
   local -A E=()
   t0=$(date +%s%3N)
   # shellcheck disable=SC2046 # the options of the variant
-  up=$(timeout 120 "${LAB[@]}" up "$name" --timeout 600 $(lab_args "$v")) || { echo "ERROR=lab up failed" >"$f"; return 1; }
+  up=$(timeout 120 "${LAB[@]}" up "$name" --timeout "$nat" $(lab_args "$v")) || { echo "ERROR=lab up failed" >"$f"; return 1; }
   while IFS= read -r line; do E[${line%%=*}]=${line#*=}; done <<<"$up"
   {
     echo "VARIANT=$v"
