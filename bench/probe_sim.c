@@ -30,19 +30,19 @@ static int ni_bench_run(double T, ni_strategy st, unsigned K, double max_s, uint
   ni_search_cfg sc;
   ni_natsim_cfg nc;
   ni_natsim_result r;
-  ni_search_cfg_default(&sc);
+  ni__search_cfg_default(&sc);
   sc.sessions = K;
   sc.strategy = st;
   if (max_s > 0)
     sc.max_s = max_s;
-  ni_natsim_cfg_default(&nc);
+  ni__natsim_cfg_default(&nc);
   nc.nat_timeout_s = T;
   nc.seed = seed;
   nc.trace = trace;
   sc.detect_s = nc.detect_s;
-  ni_search *s = ni_search_new(&sc);
-  if (!s || ni_natsim_run(&nc, s, K, &r)) {
-    ni_search_free(s);
+  ni_search *s = ni__search_new(&sc);
+  if (!s || ni__natsim_run(&nc, s, K, &r)) {
+    ni__search_free(s);
     return -1;
   }
   row->wall = r.wall_s;
@@ -51,7 +51,7 @@ static int ni_bench_run(double T, ni_strategy st, unsigned K, double max_s, uint
   row->upper = r.upper_s;
   row->holds = r.lower_s < T && T <= r.upper_s;
   row->measured = r.verdict == NI_VERDICT_MEASURED;
-  ni_search_free(s);
+  ni__search_free(s);
   return 0;
 }
 
@@ -108,20 +108,20 @@ static void ni_bench_noise(int quick) {
         ni_natsim_cfg nc;
         ni_natsim_result r;
         double T = 3 * pow(7200 / 3.0, t / (nT - 1.0));
-        ni_search_cfg_default(&sc);
+        ni__search_cfg_default(&sc);
         sc.confirm = conf;
-        ni_natsim_cfg_default(&nc);
+        ni__natsim_cfg_default(&nc);
         nc.nat_timeout_s = T;
         nc.false_dead = ps[k];
         nc.seed = 1000 + t;
-        ni_search *s = ni_search_new(&sc);
-        if (!s || ni_natsim_run(&nc, s, 8, &r)) {
-          ni_search_free(s);
+        ni_search *s = ni__search_new(&sc);
+        if (!s || ni__natsim_run(&nc, s, 8, &r)) {
+          ni__search_free(s);
           continue;
         }
         wrong += r.verdict != NI_VERDICT_MEASURED || !(r.lower_s < T && T <= r.upper_s);
         sum += r.wall_s / (2.5 * T + 30);
-        ni_search_free(s);
+        ni__search_free(s);
       }
       printf("| %.0f %% | %u | %.1f %% | %.2f |\n", 100 * ps[k], conf, 100.0 * wrong / nT,
              sum / nT);
@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
       unsigned K = 8;
       ni_bench_row row;
       double T = atof(argv[a + 1]);
-      if (a + 2 < argc && ni_strategy_parse(argv[a + 2], &st)) {
+      if (a + 2 < argc && ni__strategy_parse(argv[a + 2], &st)) {
         fprintf(stderr, "bench_probe_sim: unknown strategy '%s'\n", argv[a + 2]);
         return 2;
       }
@@ -211,7 +211,7 @@ int main(int argc, char **argv) {
         if (!holds)
           rc = 1;
         printf("| %g | %s | %.1f | %.2f | %.1f | %.0f | (%.2f, %.2f] | %s | %s |\n", T,
-               ni_strategy_name((ni_strategy)st), worst.wall, worst.wall / T,
+               ni__strategy_name((ni_strategy)st), worst.wall, worst.wall / T,
                worst.wall / adaptive_wall, worst.checks, worst.lower, worst.upper,
                holds ? "yes" : "NO", goal);
       }

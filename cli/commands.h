@@ -4,9 +4,9 @@
 #ifndef NATIDLE_COMMANDS_H
 #define NATIDLE_COMMANDS_H
 
-int ni_cmd_probe(int argc, char **argv);
-int ni_cmd_keepalive(int argc, char **argv);
-int ni_cmd_report(int argc, char **argv);
-int ni_cmd_lab(int argc, char **argv);
+int ni__cmd_probe(int argc, char **argv);
+int ni__cmd_keepalive(int argc, char **argv);
+int ni__cmd_report(int argc, char **argv);
+int ni__cmd_lab(int argc, char **argv);
 
 #endif

@@ -246,7 +246,7 @@ static void log_row(app *a, account *ac, const char *event, ni_ms interval, cons
                                      bo, bi, a->network ? a->network : "", dl, wk, lo, hi, cad};
   int rc = ni_csv_write_row(a->log, row);
   if (rc < 0) {
-    ni_error(CMD, "--log: %s; logging stops", ni_strerror(rc));
+    ni__cli_error(CMD, "--log: %s; logging stops", ni_strerror(rc));
     ni_csv_writer_close(a->log);
     a->log = NULL;
   }
@@ -316,7 +316,7 @@ static void save_state(app *a, account *ac) {
   ac->saved_gen = gen;
   int rc = ni_ka_state_save(a->state_file, a->network, lo, hi, (uint64_t)time(NULL));
   if (rc < 0)
-    ni_error(CMD, "--state %s: %s", a->state_file, ni_strerror(rc));
+    ni__cli_error(CMD, "--state %s: %s", a->state_file, ni_strerror(rc));
 }
 
 /* ---- session callbacks ----------------------------------------------------- */
@@ -363,7 +363,7 @@ static int all_ended(app *a) {
 static void session_failed(app *a, account *ac, int err, const char *detail) {
   char outcome[32];
   err_outcome(err, outcome, sizeof outcome);
-  ni_error(CMD, "%s: %s (not retrying)", ni_push_account(ac->push),
+  ni__cli_error(CMD, "%s: %s (not retrying)", ni_push_account(ac->push),
            *detail ? detail : ni_strerror(err));
   log_row(a, ac, "failed", NI_TIME_NEVER, outcome, NI_TIME_NEVER, NI_TIME_NEVER, 0);
   ac->up = 0;
@@ -410,7 +410,7 @@ static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, v
     if (fatal) {
       /* Never got going: a wrong password or certificate does not heal by
        * retrying, and a daemon that hides that helps nobody. */
-      ni_error(CMD, "%s: %s", ni_push_account(p), *detail ? detail : ni_strerror(err));
+      ni__cli_error(CMD, "%s: %s", ni_push_account(p), *detail ? detail : ni_strerror(err));
       stop_all(a, ni_exit_code_for(err) == NI_EXIT_OK ? NI_EXIT_FAILURE : ni_exit_code_for(err));
     }
   }
@@ -459,24 +459,24 @@ static void on_token(ni_push *p, int refresh, void *ud) {
   char *tok = NULL, err[256] = "";
   int rc;
   if (a->token_file) {
-    rc = ni_secret_read_file(a->token_file, "OAuth2 token file", &tok, err, sizeof err);
+    rc = ni__cred_read_file(a->token_file, "OAuth2 token file", &tok, err, sizeof err);
   } else {
     /* Tells the command to refresh rather than print a cached token. */
     if (refresh)
       setenv("NATIDLE_OAUTH2_REFRESH", "1", 1);
     else
       unsetenv("NATIDLE_OAUTH2_REFRESH");
-    rc = ni_secret_from_command(a->token_cmd, "OAuth2 token command", 20000, &tok, err,
+    rc = ni__cred_from_command(a->token_cmd, "OAuth2 token command", 20000, &tok, err,
                                 sizeof err);
     unsetenv("NATIDLE_OAUTH2_REFRESH");
   }
   if (rc < 0) {
-    ni_error(CMD, "%s: %s", ni_push_account(p), err);
+    ni__cli_error(CMD, "%s: %s", ni_push_account(p), err);
     ni_push_set_token(p, NULL, 0); /* the session fails: no token to be had */
     return;
   }
   ni_push_set_token(p, tok, strlen(tok));
-  ni_secret_free(tok);
+  ni__cred_free(tok);
 }
 
 /* ---- start and stop ---------------------------------------------------------- */
@@ -546,7 +546,7 @@ static char *xstrdup(const char *s) {
     return NULL;
   char *d = strdup(s);
   if (!d) {
-    ni_error(CMD, "out of memory");
+    ni__cli_error(CMD, "out of memory");
     exit(NI_EXIT_FAILURE);
   }
   return d;
@@ -722,7 +722,7 @@ static int make_ka_config(const cli *c, app *a, ni_ka_config *kc) {
     uint64_t when;
     int rc = ni_ka_state_load(a->state_file, a->network, &lo, &hi, &when);
     if (rc < 0 && rc != -ENOENT && !a->quiet)
-      ni_error(CMD, "--state %s: %s; starting from nothing", a->state_file, ni_strerror(rc));
+      ni__cli_error(CMD, "--state %s: %s; starting from nothing", a->state_file, ni_strerror(rc));
     if (rc < 0)
       lo = hi = 0;
     kc->adaptive = 1;
@@ -783,7 +783,7 @@ static void free_accounts(app *a) {
     account *ac = &a->acc[i];
     if (ac->push)
       ni_push_free(ac->push);
-    ni_secret_free(ac->password);
+    ni__cred_free(ac->password);
     free(ac->user);
     free(ac->password_file);
     free(ac->server);
@@ -839,7 +839,7 @@ static const char *cadence_source(const cli *c, const ni_ka_config *kc) {
   return kc->nat_lower_ms || kc->nat_upper_ms ? "state" : "adaptive";
 }
 
-int ni_cmd_keepalive(int argc, char **argv) {
+int ni__cmd_keepalive(int argc, char **argv) {
   static app a; /* static: the signal handles must outlive any early return */
   memset(&a, 0, sizeof a);
   cli c;
@@ -881,7 +881,7 @@ int ni_cmd_keepalive(int argc, char **argv) {
       return NI_EXIT_USAGE;
     }
     if (!a.token_file && !a.token_cmd &&
-        ni_secret_read(ac->password_file, &ac->password, err, sizeof err) < 0) {
+        ni__cred_read(ac->password_file, &ac->password, err, sizeof err) < 0) {
       ni__usage_error(CMD, "password of %s: %s", ac->user, err);
       free_accounts(&a);
       return NI_EXIT_USAGE;
@@ -894,7 +894,7 @@ int ni_cmd_keepalive(int argc, char **argv) {
 
   a.loop = uv_default_loop();
   if (ni_push_group_new(a.loop, &a.group) < 0) {
-    ni_error(CMD, "out of memory");
+    ni__cli_error(CMD, "out of memory");
     free_accounts(&a);
     ni_csv_writer_close(a.log);
     return NI_EXIT_FAILURE;
@@ -924,7 +924,7 @@ int ni_cmd_keepalive(int argc, char **argv) {
     kc.seed = kc.seed * 6364136223846793005u + 1442695040888963407u; /* one per session */
     rc = ni_push_new(a.loop, &o, &cb, &a, &ac->push);
     if (rc < 0) {
-      ni_error(CMD, "%s: %s", ac->user, ni_strerror(rc));
+      ni__cli_error(CMD, "%s: %s", ac->user, ni_strerror(rc));
       a.exit_code = ni_exit_code_for(rc);
       free_accounts(&a);
       ni_push_group_free(a.group);
@@ -933,7 +933,7 @@ int ni_cmd_keepalive(int argc, char **argv) {
       return a.exit_code == NI_EXIT_OK ? NI_EXIT_FAILURE : a.exit_code;
     }
     /* The password now lives (wiped on free) in the session only. */
-    ni_secret_free(ac->password);
+    ni__cred_free(ac->password);
     ac->password = NULL;
   }
 
@@ -972,7 +972,7 @@ int ni_cmd_keepalive(int argc, char **argv) {
   uv_run(a.loop, UV_RUN_DEFAULT); /* let the handles' close callbacks free memory */
   rc = ni_csv_writer_close(a.log);
   if (rc < 0)
-    ni_error(CMD, "--log %s: %s", a.log_path, ni_strerror(rc));
+    ni__cli_error(CMD, "--log %s: %s", a.log_path, ni_strerror(rc));
   uv_loop_close(a.loop);
   return a.exit_code;
 }

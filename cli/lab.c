@@ -52,7 +52,7 @@ static int find_lab(char *out, size_t size) {
   return -1;
 }
 
-int ni_cmd_lab(int argc, char **argv) {
+int ni__cmd_lab(int argc, char **argv) {
   char path[PATH_MAX];
   if (find_lab(path, sizeof path) != 0) {
     fprintf(stderr,

@@ -11,10 +11,10 @@ static const struct {
   int (*fn)(int, char **);
   const char *what;
 } commands[] = {
-    {"probe", ni_cmd_probe, "measure the NAT idle timeout with parallel silent IDLE sessions"},
-    {"keepalive", ni_cmd_keepalive, "hold a push session alive with the fewest keepalives"},
-    {"report", ni_cmd_report, "merge summaries, draw survival plots, write an HTML report"},
-    {"lab", ni_cmd_lab, "bring up a carrier NAT lab with Dovecot on this machine (root)"},
+    {"probe", ni__cmd_probe, "measure the NAT idle timeout with parallel silent IDLE sessions"},
+    {"keepalive", ni__cmd_keepalive, "hold a push session alive with the fewest keepalives"},
+    {"report", ni__cmd_report, "merge summaries, draw survival plots, write an HTML report"},
+    {"lab", ni__cmd_lab, "bring up a carrier NAT lab with Dovecot on this machine (root)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -27,7 +27,7 @@
  * kilobytes. */
 #define NI_SECRET_MAX 16384
 
-void ni_secret_no_core(void) {
+void ni__no_core_dumps(void) {
   struct rlimit rl = {0, 0};
   (void)setrlimit(RLIMIT_CORE, &rl);
   /* Also makes /proc/PID/mem and ptrace unavailable to other users' processes. */
@@ -41,7 +41,7 @@ static char *secret_alloc(void) {
   return buf;
 }
 
-void ni_secret_free(char *s) {
+void ni__cred_free(char *s) {
   if (!s)
     return;
   ni__wipe(s, NI_SECRET_MAX + 1);
@@ -176,11 +176,11 @@ static int from_tty(char *buf, char *err, size_t errlen) {
   return rc;
 }
 
-int ni_secret_read(const char *password_file, char **out, char *err, size_t errlen) {
+int ni__cred_read(const char *password_file, char **out, char *err, size_t errlen) {
   *out = NULL;
   if (errlen)
     err[0] = '\0';
-  ni_secret_no_core();
+  ni__no_core_dumps();
   char *buf = secret_alloc();
   if (!buf) {
     snprintf(err, errlen, "out of memory");
@@ -206,17 +206,17 @@ int ni_secret_read(const char *password_file, char **out, char *err, size_t errl
     rc = from_tty(buf, err, errlen);
   }
   if (rc != 0) {
-    ni_secret_free(buf);
+    ni__cred_free(buf);
     return rc;
   }
   *out = buf;
   return 0;
 }
 
-int ni_secret_read_file(const char *path, const char *what, char **out, char *err,
+int ni__cred_read_file(const char *path, const char *what, char **out, char *err,
                         size_t errlen) {
   *out = NULL;
-  ni_secret_no_core();
+  ni__no_core_dumps();
   char *buf = secret_alloc();
   if (!buf) {
     snprintf(err, errlen, "out of memory");
@@ -224,22 +224,22 @@ int ni_secret_read_file(const char *path, const char *what, char **out, char *er
   }
   int rc = from_file(path, what, buf, err, errlen);
   if (rc != 0) {
-    ni_secret_free(buf);
+    ni__cred_free(buf);
     return rc;
   }
   *out = buf;
   return 0;
 }
 
-int ni_secret_from_command(const char *cmd, const char *what, unsigned timeout_ms, char **out,
+int ni__cred_from_command(const char *cmd, const char *what, unsigned timeout_ms, char **out,
                            char *err, size_t errlen) {
   *out = NULL;
-  ni_secret_no_core();
+  ni__no_core_dumps();
   char *buf = secret_alloc();
   int fds[2];
   if (!buf || pipe(fds) != 0) {
     snprintf(err, errlen, "cannot run the %s: %s", what, buf ? strerror(errno) : "out of memory");
-    ni_secret_free(buf);
+    ni__cred_free(buf);
     return buf ? -errno : -ENOMEM;
   }
   /* Only the child's stdout may hold the write end, or the read below
@@ -251,7 +251,7 @@ int ni_secret_from_command(const char *cmd, const char *what, unsigned timeout_m
     int e = errno;
     close(fds[0]);
     close(fds[1]);
-    ni_secret_free(buf);
+    ni__cred_free(buf);
     snprintf(err, errlen, "cannot run the %s: %s", what, strerror(e));
     return -e;
   }
@@ -288,7 +288,7 @@ int ni_secret_from_command(const char *cmd, const char *what, unsigned timeout_m
   else
     rc = 1;
   if (rc != 1) {
-    ni_secret_free(buf);
+    ni__cred_free(buf);
     return NI_EUSAGE;
   }
   *out = buf;

@@ -22,17 +22,17 @@
  * (RLIMIT_CORE 0 and PR_SET_DUMPABLE 0), and the buffer is locked in memory
  * when the system allows it.
  * Returns 0 and a NUL-terminated string in *out (release it with
- * ni_secret_free), or NI_EUSAGE with a one-line reason in err.
+ * ni__cred_free), or NI_EUSAGE with a one-line reason in err.
  */
-int ni_secret_read(const char *password_file, char **out, char *err, size_t errlen);
+int ni__cred_read(const char *password_file, char **out, char *err, size_t errlen);
 
 /*
- * Read a secret from the first line of a file, as ni_secret_read does for
+ * Read a secret from the first line of a file, as ni__cred_read does for
  * the password file; `what` names it in messages ("OAuth2 token file").
- * Returns 0 and the secret in *out (release with ni_secret_free), or
+ * Returns 0 and the secret in *out (release with ni__cred_free), or
  * NI_EUSAGE with a one-line reason in err.
  */
-int ni_secret_read_file(const char *path, const char *what, char **out, char *err,
+int ni__cred_read_file(const char *path, const char *what, char **out, char *err,
                         size_t errlen);
 
 /*
@@ -42,16 +42,16 @@ int ni_secret_read_file(const char *path, const char *what, char **out, char *er
  * The command must print the line within timeout_ms and exit 0; else the
  * child is killed and the call fails.  The secret never passes through
  * argv or the environment.  `what` names the command in messages.
- * Returns 0 and the secret in *out (release with ni_secret_free), or
+ * Returns 0 and the secret in *out (release with ni__cred_free), or
  * NI_EUSAGE with a one-line reason in err.
  */
-int ni_secret_from_command(const char *cmd, const char *what, unsigned timeout_ms, char **out,
+int ni__cred_from_command(const char *cmd, const char *what, unsigned timeout_ms, char **out,
                            char *err, size_t errlen);
 
-/* Cleanse and free a password from ni_secret_read.  NULL is fine. */
-void ni_secret_free(char *s);
+/* Cleanse and free a password from ni__cred_read.  NULL is fine. */
+void ni__cred_free(char *s);
 
-/* Disable core dumps for this process (also done by ni_secret_read). */
-void ni_secret_no_core(void);
+/* Disable core dumps for this process (also done by ni__cred_read). */
+void ni__no_core_dumps(void);
 
 #endif

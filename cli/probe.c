@@ -223,20 +223,20 @@ static int get_token(void *arg, int refresh, char *buf, size_t cap, size_t *len,
   /* Every call reads the file or runs the command again: a refresh is
    * just another call. */
   (void)refresh;
-  int rc = t->cmd ? ni_secret_from_command(t->cmd, "--oauth2-token-cmd", TOKEN_CMD_MS, &tok, err,
+  int rc = t->cmd ? ni__cred_from_command(t->cmd, "--oauth2-token-cmd", TOKEN_CMD_MS, &tok, err,
                                            errlen)
-                  : ni_secret_read_file(t->file, "OAuth2 token file", &tok, err, errlen);
+                  : ni__cred_read_file(t->file, "OAuth2 token file", &tok, err, errlen);
   if (rc != 0)
     return rc;
   size_t n = strlen(tok);
   if (n == 0 || n >= cap) {
     snprintf(err, errlen, "the OAuth2 token is %s", n ? "too long" : "empty");
-    ni_secret_free(tok);
+    ni__cred_free(tok);
     return NI_EUSAGE;
   }
   memcpy(buf, tok, n);
   *len = n;
-  ni_secret_free(tok);
+  ni__cred_free(tok);
   return 0;
 }
 
@@ -297,7 +297,7 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
   }
   o->tls = (int)mode;
   ni_strategy st;
-  if (ni_strategy_parse(strategy, &st) != 0) {
+  if (ni__strategy_parse(strategy, &st) != 0) {
     ni__usage_error("probe", "--strategy must be adaptive, grid or bisect, not '%s'", strategy);
     return NI_EUSAGE;
   }
@@ -361,7 +361,7 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
 static void print_result(const ni_probe_result *r) {
   const char *dir = ni__probe_dir_name(r->dir);
   char wall[32];
-  ni_fmt_duration(r->wall_s, wall, sizeof wall);
+  ni__fmt_duration(r->wall_s, wall, sizeof wall);
   if (r->poll_s > 0)
     printf("the server reports new mail to IDLE only when it polls, every %.1f s%s\n", r->poll_s,
            r->poll_phase_known ? " (checks timed just before a poll)"
@@ -409,7 +409,7 @@ static void on_event(const ni_probe_event *ev, void *arg) {
     break;
   case NI_PROBE_EV_ERROR:
     ni__status_clear(st);
-    ni_error("probe", "%s", ev->text);
+    ni__cli_error("probe", "%s", ev->text);
     break;
   case NI_PROBE_EV_RESULT:
     ni__status_clear(st);
@@ -435,7 +435,7 @@ static int run(const ni_probe_opts *o) {
   return ni__probe_exit_code(rc, end);
 }
 
-int ni_cmd_probe(int argc, char **argv) {
+int ni__cmd_probe(int argc, char **argv) {
   ni_probe_opts o;
   memset(&o, 0, sizeof o);
   o.min_s = NI_PROBE_DEFAULT_MIN_S;
@@ -464,18 +464,18 @@ int ni_cmd_probe(int argc, char **argv) {
       free(buf);
     }
     if (rc != 0) {
-      ni_error("probe", "%s", err);
+      ni__cli_error("probe", "%s", err);
       return NI_EXIT_USAGE;
     }
-    ni_secret_no_core();
+    ni__no_core_dumps();
     o.token = get_token;
     o.token_arg = &tok;
     return run(&o);
   }
 
   char *pw = NULL, err[256];
-  if (ni_secret_read(password_file, &pw, err, sizeof err) != 0) {
-    ni_error("probe", "%s", err);
+  if (ni__cred_read(password_file, &pw, err, sizeof err) != 0) {
+    ni__cli_error("probe", "%s", err);
     return NI_EXIT_USAGE;
   }
   /* Keep the password masked with a random pad (see ni_probe_opts) and
@@ -483,14 +483,14 @@ int ni_cmd_probe(int argc, char **argv) {
   size_t n = strlen(pw);
   unsigned char *mask = malloc(2 * n + 1);
   if (!mask || uv_random(NULL, NULL, mask + n, n + 1, 0, NULL) != 0) {
-    ni_secret_free(pw);
+    ni__cred_free(pw);
     free(mask);
-    ni_error("probe", "cannot protect the password in memory");
+    ni__cli_error("probe", "cannot protect the password in memory");
     return NI_EXIT_FAILURE;
   }
   for (size_t i = 0; i < n; i++)
     mask[i] = (unsigned char)pw[i] ^ mask[n + i];
-  ni_secret_free(pw);
+  ni__cred_free(pw);
   o.pw_masked = mask;
   o.pw_key = mask + n;
   o.pw_len = n;

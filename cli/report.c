@@ -439,7 +439,7 @@ static int cmd_html(int argc, char **argv) {
   return rc;
 }
 
-int ni_cmd_report(int argc, char **argv) {
+int ni__cmd_report(int argc, char **argv) {
   if (argc < 2) {
     ni__usage_error(CMD, "a command is needed: summary, plot or html");
     return NI_EXIT_USAGE;

@@ -69,20 +69,20 @@ void ni__status_draw(ni_status *st, ni_ms now, const ni_status_view *v, int forc
     return;
   st->last_draw = now;
   char el[32], lo[32], hi[32], nx[32], eta[32];
-  ni_fmt_duration(now >= st->t0 ? (double)(now - st->t0) / 1000.0 : 0.0, el, sizeof el);
-  ni_fmt_duration(v->lower_s, lo, sizeof lo);
+  ni__fmt_duration(now >= st->t0 ? (double)(now - st->t0) / 1000.0 : 0.0, el, sizeof el);
+  ni__fmt_duration(v->lower_s, lo, sizeof lo);
   if (v->upper_s < 0)
     snprintf(hi, sizeof hi, "?");
   else
-    ni_fmt_duration(v->upper_s, hi, sizeof hi);
+    ni__fmt_duration(v->upper_s, hi, sizeof hi);
   if (v->next_check_s < 0)
     snprintf(nx, sizeof nx, "-");
   else
-    ni_fmt_duration(v->next_check_s, nx, sizeof nx);
+    ni__fmt_duration(v->next_check_s, nx, sizeof nx);
   if (v->eta_s < 0)
     snprintf(eta, sizeof eta, "?");
   else
-    ni_fmt_duration(v->eta_s, eta, sizeof eta);
+    ni__fmt_duration(v->eta_s, eta, sizeof eta);
   char line[256];
   snprintf(line, sizeof line,
            "%s  bracket (%s, %s]  next check %s  ~%s left  %u checks  sessions %u armed "

@@ -10,7 +10,7 @@
 
 #include "natidle/common.h"
 
-void ni_error(const char *cmd, const char *fmt, ...) {
+void ni__cli_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "natidle %s: ", cmd);
@@ -19,7 +19,7 @@ void ni_error(const char *cmd, const char *fmt, ...) {
   va_end(ap);
 }
 
-char *ni_fmt_duration(double s, char *buf, unsigned long len) {
+char *ni__fmt_duration(double s, char *buf, unsigned long len) {
   if (!isfinite(s) || s < 0)
     snprintf(buf, len, "?");
   else if (s < 60)

@@ -88,7 +88,7 @@ ni_ms ni__poll_lead_ms(const ni__probe *p) {
 
 static void make_searches(ni__probe *p) {
   ni_search_cfg cfg;
-  ni_search_cfg_default(&cfg);
+  ni__search_cfg_default(&cfg);
   cfg.min_s = p->o->min_s;
   cfg.max_s = p->o->max_s;
   cfg.resolution_s = p->o->resolution_s;
@@ -110,15 +110,15 @@ static void make_searches(ni__probe *p) {
     cfg.resolution_s = floor_s;
   }
   const char *why = NULL;
-  if (ni_search_cfg_check(&cfg, &why) != 0) {
+  if (ni__search_cfg_check(&cfg, &why) != 0) {
     ni__error(p, "%s", why ? why : "invalid search settings");
     p->end.fatal = NI_EUSAGE;
     return;
   }
   if (p->o->direction & NI_PDIR_INBOUND)
-    p->search.in = ni_search_new(&cfg);
+    p->search.in = ni__search_new(&cfg);
   if (p->o->direction & NI_PDIR_OUTBOUND)
-    p->search.out = ni_search_new(&cfg);
+    p->search.out = ni__search_new(&cfg);
   if (((p->o->direction & NI_PDIR_INBOUND) && !p->search.in) ||
       ((p->o->direction & NI_PDIR_OUTBOUND) && !p->search.out)) {
     p->end.fatal = -ENOMEM;
@@ -129,7 +129,7 @@ static void make_searches(ni__probe *p) {
     const ni_resume_obs *r = &p->resume.obs[i];
     ni_search *se = ni__search_for(p, r->direction);
     if (se)
-      ni_search_observe(se, r->silence_s, r->alive ? NI_OBS_ALIVE : NI_OBS_DEAD);
+      ni__search_observe(se, r->silence_s, r->alive ? NI_OBS_ALIVE : NI_OBS_DEAD);
     ni__derive_outbound(p, r->direction, (ni__outcome)r->outcome, r->silence_s);
   }
   if (p->resume.nobs)

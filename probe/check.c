@@ -24,7 +24,7 @@ void ni__end_silence(ni__sess *s, ni_ms now, ni__outcome oc) {
   s->ck.fire = 0; /* no check: the evidence has no check time */
   s->ck.search = s->armed;
   s->ck.dir = s->armed == s->p->search.out ? NI_PDIR_OUTBOUND : NI_PDIR_INBOUND;
-  s->ck.target = ni_search_target(s->armed, s->slot, now);
+  s->ck.target = ni__search_target(s->armed, s->slot, now);
   s->ck.silence = (double)ni__silence_of(s, now) / 1000.0;
   s->ck.epoch = s->p->ctl.epoch;
   s->armed = NULL;
@@ -53,9 +53,9 @@ void ni__unsolicited(ni__sess *s, ni_ms now) {
                        "mappings alive by itself",
                  lo);
         if (p->search.in)
-          ni_search_server_keepalive(p->search.in, lo);
+          ni__search_server_keepalive(p->search.in, lo);
         if (p->search.out)
-          ni_search_server_keepalive(p->search.out, lo);
+          ni__search_server_keepalive(p->search.out, lo);
       }
     }
   }
@@ -101,7 +101,7 @@ static ni_ms plan_poll(ni__sess *s, double target_s) {
   ni__probe *p = s->p;
   double every = (double)p->poll.every_ms / 1000.0;
   double lo = 0, up = INFINITY;
-  ni_search_bracket(s->armed, &lo, &up);
+  ni__search_bracket(s->armed, &lo, &up);
   double since = (double)(s->silent_since - s->idle_since) / 1000.0;
   double tol = fmax(POLL_TOL_MS / 1000.0, POLL_TOL_FRAC * every);
   double k = fmax(1.0, ceil((target_s + since) / every - 1e-6));
@@ -152,7 +152,7 @@ void ni__sess_arm(ni__sess *s) {
   }
   ni_search *se = ni__search_for(p, p->search.cur);
   ni_ms now = ni_imap_now();
-  double t = ni_search_arm(se, s->slot, s->silent_since, now);
+  double t = ni__search_arm(se, s->slot, s->silent_since, now);
   if (t <= 0) {
     s->armed = NULL;
     ni__timer_clear(s);
@@ -176,7 +176,7 @@ void ni__retarget_all(ni__probe *p) {
       ni__sess_arm(s);
       continue;
     }
-    double t = ni_search_target(s->armed, s->slot, now);
+    double t = ni__search_target(s->armed, s->slot, now);
     if (t <= 0) {
       s->armed = NULL;
       ni__timer_clear(s);
@@ -286,7 +286,7 @@ static void on_target(ni__sess *s, ni_ms now) {
   ni__probe *p = s->p;
   if (s->state != SS_SILENT || !s->armed)
     return;
-  double target = ni_search_target(s->armed, s->slot, now);
+  double target = ni__search_target(s->armed, s->slot, now);
   if (target <= 0) {
     s->armed = NULL;
     return;

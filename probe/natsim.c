@@ -38,7 +38,7 @@ typedef struct {
   int lowered;
 } ni_ns;
 
-void ni_natsim_cfg_default(ni_natsim_cfg *c) {
+void ni__natsim_cfg_default(ni_natsim_cfg *c) {
   memset(c, 0, sizeof *c);
   c->nat_timeout_s = 60;
   c->detect_s = 2;
@@ -73,7 +73,7 @@ static void ni_ns_trace(ni_ns *m, ni_ms now, unsigned i, const char *what, doubl
   double lo, hi;
   if (!m->c->trace)
     return;
-  ni_search_bracket(m->s, &lo, &hi);
+  ni__search_bracket(m->s, &lo, &hi);
   fprintf(m->c->trace, "%10.3f s%-2u %-8s %9.3f  (%.3f, %.3f]\n", now / 1000.0, i, what, v, lo,
           hi);
 }
@@ -81,7 +81,7 @@ static void ni_ns_trace(ni_ns *m, ni_ms now, unsigned i, const char *what, doubl
 /* Set the timer of armed session i from its current target, or park it. */
 static void ni_ns_schedule(ni_ns *m, unsigned i, ni_ms now) {
   ni_ns_sess *x = &m->ss[i];
-  double t = ni_search_target(m->s, i, now);
+  double t = ni__search_target(m->s, i, now);
   if (t > 0 && t < ni_ns_silence(x, now) - 1e-9)
     m->out->target_below_silence++;
   if (!(t > 0)) {
@@ -97,7 +97,7 @@ static void ni_ns_schedule(ni_ns *m, unsigned i, ni_ms now) {
 static void ni_ns_arm(ni_ns *m, unsigned i, ni_ms now) {
   ni_ns_sess *x = &m->ss[i];
   x->jit = ni_ns_ms(m->c->timer_jitter_s * ni_ns_rand(m));
-  if (ni_search_arm(m->s, i, x->since, now) > 0)
+  if (ni__search_arm(m->s, i, x->since, now) > 0)
     ni_ns_schedule(m, i, now);
   else
     x->st = NS_PARKED;
@@ -110,7 +110,7 @@ static void ni_ns_refresh(ni_ns *m, ni_ms now) {
   for (unsigned i = 0; i < m->n; i++)
     if (m->ss[i].st == NS_ARMED)
       ni_ns_schedule(m, i, now);
-  for (unsigned i = 0; i < m->n && ni_search_verdict(m->s) == NI_VERDICT_RUNNING; i++)
+  for (unsigned i = 0; i < m->n && ni__search_verdict(m->s) == NI_VERDICT_RUNNING; i++)
     if (m->ss[i].st == NS_PARKED) {
       ni_ns_arm(m, i, now);
       armed |= m->ss[i].st == NS_ARMED;
@@ -146,7 +146,7 @@ static void ni_ns_count_armed(ni_ns *m, ni_ms now) {
 
 static void ni_ns_fire(ni_ns *m, unsigned i, ni_ms now) {
   ni_ns_sess *x = &m->ss[i];
-  double t = ni_search_target(m->s, i, now);
+  double t = ni__search_target(m->s, i, now);
   if (!(t > 0)) {
     x->st = NS_PARKED;
     return;
@@ -175,7 +175,7 @@ static void ni_ns_fire(ni_ns *m, unsigned i, ni_ms now) {
 static void ni_ns_outcome(ni_ns *m, unsigned i, ni_ms now) {
   ni_ns_sess *x = &m->ss[i];
   static const char *const names[] = {"alive", "dead", "void"};
-  ni_search_result(m->s, i, x->sil, x->outcome, now);
+  ni__search_result(m->s, i, x->sil, x->outcome, now);
   ni_ns_trace(m, now, i, names[x->outcome], x->sil);
   if (m->c->on_result)
     m->c->on_result(m->c->ud, i, x->sil, x->outcome, now / 1000.0);
@@ -193,11 +193,11 @@ static void ni_ns_outcome(ni_ns *m, unsigned i, ni_ms now) {
 
 static void ni_ns_keepalive(ni_ns *m, unsigned i, ni_ms now) {
   ni_ns_sess *x = &m->ss[i];
-  ni_search_server_keepalive(m->s, m->c->server_keepalive_s);
+  ni__search_server_keepalive(m->s, m->c->server_keepalive_s);
   ni_ns_trace(m, now, i, "refresh", ni_ns_silence(x, now));
   if (x->st == NS_ARMED) {
     /* The server's data ended the silence: the pending check is void. */
-    ni_search_result(m->s, i, ni_ns_silence(x, now), NI_OBS_VOID, now);
+    ni__search_result(m->s, i, ni_ns_silence(x, now), NI_OBS_VOID, now);
     m->out->voids++;
     if (m->c->on_result)
       m->c->on_result(m->c->ud, i, ni_ns_silence(x, now), NI_OBS_VOID, now / 1000.0);
@@ -207,7 +207,7 @@ static void ni_ns_keepalive(ni_ns *m, unsigned i, ni_ms now) {
   ni_ns_refresh(m, now);
 }
 
-int ni_natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
+int ni__natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
                   ni_natsim_result *out) {
   ni_ns_sess ss[64];
   ni_ns m;
@@ -229,7 +229,7 @@ int ni_natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
   }
   ni_ms now = 0, lower_at = c->lower_at_s > 0 ? ni_ns_ms(c->lower_at_s) : NI_TIME_NEVER;
   ni_ms end = ni_ns_ms(c->max_wall_s);
-  while (ni_search_verdict(s) == NI_VERDICT_RUNNING) {
+  while (ni__search_verdict(s) == NI_VERDICT_RUNNING) {
     /* The earliest event; ties go to the lowest session, so runs repeat. */
     ni_ms best = lower_at;
     unsigned who = sessions;
@@ -254,7 +254,7 @@ int ni_natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
     if (who == sessions) {
       lower_at = NI_TIME_NEVER;
       m.lowered = 1;
-      ni_search_lower_sessions(s, c->lower_to);
+      ni__search_lower_sessions(s, c->lower_to);
       ni_ns_trace(&m, now, 0, "lower", c->lower_to);
       ni_ns_refresh(&m, now);
     } else if (kind == 2) {
@@ -279,10 +279,10 @@ int ni_natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
     }
     ni_ns_count_armed(&m, now);
   }
-  if (ni_search_verdict(s) == NI_VERDICT_RUNNING)
-    ni_search_stop(s);
-  out->verdict = ni_search_verdict(s);
-  ni_search_bracket(s, &out->lower_s, &out->upper_s);
+  if (ni__search_verdict(s) == NI_VERDICT_RUNNING)
+    ni__search_stop(s);
+  out->verdict = ni__search_verdict(s);
+  ni__search_bracket(s, &out->lower_s, &out->upper_s);
   out->wall_s = now / 1000.0;
   return 0;
 }

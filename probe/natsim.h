@@ -32,7 +32,7 @@ typedef struct ni_natsim_cfg {
   double jitter_s;           /* each overhead above gets a uniform extra 0..jitter_s */
   double timer_jitter_s;     /* timers fire late by a uniform 0..timer_jitter_s */
   double server_keepalive_s; /* the server sends data every S s of silence; 0 = never */
-  double max_wall_s;         /* stop (ni_search_stop) after this much simulated time */
+  double max_wall_s;         /* stop (ni__search_stop) after this much simulated time */
   unsigned void_every;       /* every n-th check comes back VOID (0 = never) */
   double false_dead;         /* probability that a live check looks dead (a lost or
                                 late EXISTS); drawn from the seeded generator */
@@ -62,13 +62,13 @@ typedef struct ni_natsim_result {
 /* Defaults: T = 60, detect 2 s, DONE wait 2 s, EXISTS 0.1 s, re-arm 0.1 s, connect 1 s,
  * jitter 0.2 s, timer jitter 0.05 s, no server keepalive, max wall 10 days,
  * seed 1. */
-void ni_natsim_cfg_default(ni_natsim_cfg *c);
+void ni__natsim_cfg_default(ni_natsim_cfg *c);
 
 /* Run the simulated prober with `sessions` sessions against search s (made
  * by the caller, possibly fed observations already) until its verdict is
  * reached, nothing is left to do, or max_wall_s passes.  Fills *out.
  * Returns 0, or NI_EUSAGE for a bad argument. */
-int ni_natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
+int ni__natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
                   ni_natsim_result *out);
 
 #ifdef __cplusplus

@@ -52,12 +52,12 @@ void ni__status(ni__probe *p) {
   ni_search *se = ni__search_for(p, p->search.cur);
   double lo = 0, up = INFINITY;
   if (se)
-    ni_search_bracket(se, &lo, &up);
+    ni__search_bracket(se, &lo, &up);
   ni_ms now = ni_imap_now();
   v.lower_s = lo;
   v.upper_s = isinf(up) ? -1 : up;
   v.next_check_s = -1;
-  v.eta_s = se ? ni_search_eta_s(se, now) : -1;
+  v.eta_s = se ? ni__search_eta_s(se, now) : -1;
   v.checks = p->n.checks;
   for (unsigned i = 0; i < p->k; i++) {
     ni__sess *s = &p->ss[i];
@@ -143,9 +143,9 @@ void ni__derive_outbound(ni__probe *p, ni_probe_dir dir, ni__outcome oc, double 
   if (dir != NI_PDIR_INBOUND || !p->search.out || !p->search.in)
     return;
   if (oc == OC_ALIVE || oc == OC_DEAD_INBOUND)
-    ni_search_observe(p->search.out, silence, NI_OBS_ALIVE);
+    ni__search_observe(p->search.out, silence, NI_OBS_ALIVE);
   else if (is_dead(oc))
-    ni_search_observe(p->search.out, silence, NI_OBS_DEAD);
+    ni__search_observe(p->search.out, silence, NI_OBS_DEAD);
 }
 
 /* Is the control connection a witness for a dead check of s now?  Its NOOP
@@ -192,7 +192,7 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
   }
   write_obs(p, s, oc, detect_ms, evidence);
   if (s->ck.search) {
-    ni_search_result(s->ck.search, s->slot, s->ck.silence, o, now);
+    ni__search_result(s->ck.search, s->slot, s->ck.silence, o, now);
     s->ck.search = NULL;
   }
   ni__derive_outbound(p, s->ck.dir, oc, s->ck.silence);
@@ -214,18 +214,18 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
   memset(r, 0, sizeof *r);
   r->dir = dir;
   /* A result never says "running": a run that ends early is whatever the
-   * data supports, which ni_search_stop has already decided. */
-  r->verdict = ni_search_verdict(se);
+   * data supports, which ni__search_stop has already decided. */
+  r->verdict = ni__search_verdict(se);
   if (r->verdict == NI_VERDICT_RUNNING)
     r->verdict = NI_VERDICT_INCONCLUSIVE;
   r->upper_s = INFINITY;
-  ni_search_bracket(se, &r->lower_s, &r->upper_s);
-  r->estimate_s = ni_search_estimate(se);
+  ni__search_bracket(se, &r->lower_s, &r->upper_s);
+  r->estimate_s = ni__search_estimate(se);
   r->max_s = p->o->max_s;
-  r->checks = ni_search_checks(se);
+  r->checks = ni__search_checks(se);
   r->wall_s = wall_s;
   r->server_keepalive_s = p->ka.interval_s;
-  r->recommended_s = floor(ni_recommended_keepalive(r->lower_s, p->t.jitter_ms / 1000.0,
+  r->recommended_s = floor(ni__recommended_keepalive(r->lower_s, p->t.jitter_ms / 1000.0,
                                                     (double)p->t.detect_ms / 1000.0));
   if (dir == NI_PDIR_INBOUND && p->poll.seen) {
     r->poll_s = (double)p->poll.every_ms / 1000.0;
@@ -280,7 +280,7 @@ static void write_summary(ni__probe *p, const ni_probe_result *r) {
                                      wall,
                                      ka,
                                      rec,
-                                     ni_verdict_name(v)};
+                                     ni__verdict_name(v)};
   int rc = ni_csv_write_row(w, f);
   /* The writer opened before the privilege drop serves both directions. */
   int rc2 = w == p->summary ? 0 : ni_csv_writer_close(w);

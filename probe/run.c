@@ -21,8 +21,8 @@
 /* ---- the end of the search ------------------------------------------------ */
 
 void ni__stop_searches(ni__probe *p) {
-  ni_search_stop(p->search.in);
-  ni_search_stop(p->search.out);
+  ni__search_stop(p->search.in);
+  ni__search_stop(p->search.out);
 }
 
 /* The run is over when every direction asked for has a verdict.  With
@@ -31,9 +31,9 @@ void ni__stop_searches(ni__probe *p) {
 void ni__maybe_finish(ni__probe *p) {
   if (p->phase != PH_RUN)
     return;
-  if (p->search.in && ni_search_verdict(p->search.in) == NI_VERDICT_RUNNING)
+  if (p->search.in && ni__search_verdict(p->search.in) == NI_VERDICT_RUNNING)
     return;
-  if (p->search.out && ni_search_verdict(p->search.out) == NI_VERDICT_RUNNING) {
+  if (p->search.out && ni__search_verdict(p->search.out) == NI_VERDICT_RUNNING) {
     if (p->search.cur != NI_PDIR_OUTBOUND) {
       p->search.cur = NI_PDIR_OUTBOUND;
       ni__note(p, 0, "inbound done; going on with outbound checks");
@@ -322,8 +322,8 @@ static ni_probe_end end_of(const ni__probe *p) {
     return NI_PROBE_END_INCONCLUSIVE;
   if (!p->search.in && !p->search.out)
     return NI_PROBE_END_INCONCLUSIVE;
-  if ((p->search.in && ni_search_verdict(p->search.in) == NI_VERDICT_INCONCLUSIVE) ||
-      (p->search.out && ni_search_verdict(p->search.out) == NI_VERDICT_INCONCLUSIVE))
+  if ((p->search.in && ni__search_verdict(p->search.in) == NI_VERDICT_INCONCLUSIVE) ||
+      (p->search.out && ni__search_verdict(p->search.out) == NI_VERDICT_INCONCLUSIVE))
     return NI_PROBE_END_INCONCLUSIVE;
   return NI_PROBE_END_VERDICT;
 }
@@ -331,8 +331,8 @@ static ni_probe_end end_of(const ni__probe *p) {
 static void probe_free(ni__probe *p) {
   ni_csv_writer_close(p->csv);
   ni_csv_writer_close(p->summary);
-  ni_search_free(p->search.in);
-  ni_search_free(p->search.out);
+  ni__search_free(p->search.in);
+  ni__search_free(p->search.out);
   ni__resume_free(&p->resume);
   ni__janitor_free(&p->jan);
   free(p->ss);

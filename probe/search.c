@@ -84,7 +84,7 @@ struct ni_search {
 
 static const char *const ni_strategy_names[] = {"adaptive", "grid", "bisect"};
 
-int ni_strategy_parse(const char *s, ni_strategy *out) {
+int ni__strategy_parse(const char *s, ni_strategy *out) {
   if (!s || !out)
     return NI_EUSAGE;
   for (unsigned i = 0; i < sizeof ni_strategy_names / sizeof ni_strategy_names[0]; i++) {
@@ -96,13 +96,13 @@ int ni_strategy_parse(const char *s, ni_strategy *out) {
   return NI_EUSAGE;
 }
 
-const char *ni_strategy_name(ni_strategy st) {
+const char *ni__strategy_name(ni_strategy st) {
   if ((unsigned)st < sizeof ni_strategy_names / sizeof ni_strategy_names[0])
     return ni_strategy_names[st];
   return "?";
 }
 
-const char *ni_verdict_name(ni_verdict v) {
+const char *ni__verdict_name(ni_verdict v) {
   switch (v) {
   case NI_VERDICT_RUNNING: return "running";
   case NI_VERDICT_MEASURED: return "measured";
@@ -114,7 +114,7 @@ const char *ni_verdict_name(ni_verdict v) {
   return "?";
 }
 
-void ni_search_cfg_default(ni_search_cfg *c) {
+void ni__search_cfg_default(ni_search_cfg *c) {
   memset(c, 0, sizeof *c);
   c->min_s = NI_PROBE_DEFAULT_MIN_S;
   c->max_s = NI_PROBE_DEFAULT_MAX_S;
@@ -126,7 +126,7 @@ void ni_search_cfg_default(ni_search_cfg *c) {
   c->confirm = 2;
 }
 
-int ni_search_cfg_check(const ni_search_cfg *c, const char **why) {
+int ni__search_cfg_check(const ni_search_cfg *c, const char **why) {
   const char *w = NULL;
   /* The comparisons are written so that NaN fails them too. */
   if (!c)
@@ -164,7 +164,7 @@ static int ni_frozen(const ni_search_sess *ss, ni_ms now) {
   return ss->armed && ss->target > 0 && ni_silence(ss, now) >= ss->target - NI_SEARCH_SLACK_S;
 }
 
-double ni_search_resolution(const ni_search *s) {
+double ni__search_resolution(const ni_search *s) {
   double r = s->cfg.resolution_s > 0 ? s->cfg.resolution_s : fmax(1.0, 0.02 * s->lower);
   if (s->cfg.strategy == NI_STRAT_GRID)
     r = fmax(r, s->grid_step);
@@ -175,7 +175,7 @@ double ni_search_resolution(const ni_search *s) {
  * quarter of the resolution: the timers' lateness, nothing more). */
 static int ni_confirmed(const ni_search *s) {
   unsigned n = 0;
-  double near = s->upper + ni_search_resolution(s) / 4;
+  double near = s->upper + ni__search_resolution(s) / 4;
   if (s->cfg.confirm <= 1 || !isfinite(s->upper))
     return 1;
   for (size_t k = 0; k < s->ndead; k++)
@@ -195,9 +195,9 @@ static int ni_grid_all_done(const ni_search *s) {
 }
 
 /* The verdict the data supports now; RUNNING when the search should go on.
- * `final` is set by ni_search_stop: the caller will not check any more. */
+ * `final` is set by ni__search_stop: the caller will not check any more. */
 static ni_verdict ni_judge(const ni_search *s, int final) {
-  double res = ni_search_resolution(s);
+  double res = ni__search_resolution(s);
   int grid = s->cfg.strategy == NI_STRAT_GRID;
   if (s->limit == 0 || s->checks >= NI_SEARCH_MAX_CHECKS ||
       s->contradictions > 4 * s->cfg.sessions + 4)
@@ -231,8 +231,8 @@ static double ni_ladder_ratio(unsigned k) {
   return fmin(2.0, fmax(1.2, pow(6.0, 1.0 / (k ? k : 1))));
 }
 
-ni_search *ni_search_new(const ni_search_cfg *c) {
-  if (ni_search_cfg_check(c, NULL))
+ni_search *ni__search_new(const ni_search_cfg *c) {
+  if (ni__search_cfg_check(c, NULL))
     return NULL;
   ni_search *s = calloc(1, sizeof *s);
   if (!s)
@@ -248,7 +248,7 @@ ni_search *ni_search_new(const ni_search_cfg *c) {
   s->bisect_owner = -1;
   s->ss = calloc(c->sessions, sizeof *s->ss);
   if (!s->ss) {
-    ni_search_free(s);
+    ni__search_free(s);
     return NULL;
   }
   for (unsigned i = 0; i < c->sessions; i++)
@@ -261,14 +261,14 @@ ni_search *ni_search_new(const ni_search_cfg *c) {
     s->grid_n = n > NI_SEARCH_MAX_GRID + 1 ? 0 : (unsigned)n;
     s->grid_state = s->grid_n ? calloc(s->grid_n, 1) : NULL;
     if (!s->grid_state) {
-      ni_search_free(s);
+      ni__search_free(s);
       return NULL;
     }
   }
   return s;
 }
 
-void ni_search_free(ni_search *s) {
+void ni__search_free(ni_search *s) {
   if (!s)
     return;
   free(s->ss);
@@ -338,8 +338,8 @@ static void ni_plan_section(ni_search *s, ni_free_sess *f, unsigned m, const dou
   /* The bracket is narrow enough but rests on too few deaths: the session
    * that gets to U first checks U again (unless a check in flight does). */
   if (hi >= s->upper && !ni_confirmed(s) &&
-      (s->upper - s->lower <= ni_search_resolution(s) ||
-       s->upper <= s->cfg.min_s + ni_search_resolution(s) / 4)) {
+      (s->upper - s->lower <= ni__search_resolution(s) ||
+       s->upper <= s->cfg.min_s + ni__search_resolution(s) / 4)) {
     int pending = 0;
     for (unsigned j = 0; j < ninflight; j++)
       pending |= inflight[j] >= s->upper;
@@ -390,7 +390,7 @@ static void ni_plan_section(ni_search *s, ni_free_sess *f, unsigned m, const dou
 
 static void ni_plan_bisect(ni_search *s, ni_free_sess *f, unsigned m) {
   double top = ni_top(s), hi = fmin(s->upper, top), t;
-  if (!isfinite(s->upper) && hi - s->lower <= ni_search_resolution(s))
+  if (!isfinite(s->upper) && hi - s->lower <= ni__search_resolution(s))
     t = top; /* only max itself is left to try */
   else
     t = fmax(s->cfg.min_s, (s->lower + hi) / 2);
@@ -536,7 +536,7 @@ static void ni_settle(ni_search *s, ni_ms now) {
 }
 
 /* The latest `now` seen, for the calls that take none.  A plan made with
- * it may be a little stale; ni_search_target still never returns a target
+ * it may be a little stale; ni__search_target still never returns a target
  * below the silence at the caller's `now`. */
 static ni_ms ni_latest(const ni_search *s) { return s->last_now; }
 
@@ -553,7 +553,7 @@ static unsigned ni_armed_count(const ni_search *s, unsigned except, ni_ms now) {
   return n;
 }
 
-double ni_search_arm(ni_search *s, unsigned i, ni_ms silent_since, ni_ms now) {
+double ni__search_arm(ni_search *s, unsigned i, ni_ms silent_since, ni_ms now) {
   if (!s || i >= s->cfg.sessions || s->verdict != NI_VERDICT_RUNNING)
     return 0;
   ni_search_sess *ss = &s->ss[i];
@@ -581,10 +581,10 @@ double ni_search_arm(ni_search *s, unsigned i, ni_ms silent_since, ni_ms now) {
   ss->since = silent_since;
   ss->target = 0;
   ni_replan(s, now);
-  return ni_search_target(s, i, now);
+  return ni__search_target(s, i, now);
 }
 
-double ni_search_target(const ni_search *s, unsigned i, ni_ms now) {
+double ni__search_target(const ni_search *s, unsigned i, ni_ms now) {
   if (!s || i >= s->cfg.sessions || !s->ss[i].armed || !(s->ss[i].target > 0))
     return 0;
   const ni_search_sess *ss = &s->ss[i];
@@ -592,7 +592,7 @@ double ni_search_target(const ni_search *s, unsigned i, ni_ms now) {
   return fmax(ss->target, ni_silence(ss, now));
 }
 
-void ni_search_result(ni_search *s, unsigned i, double silence_s, ni_obs o, ni_ms now) {
+void ni__search_result(ni_search *s, unsigned i, double silence_s, ni_obs o, ni_ms now) {
   if (!s)
     return;
   ni_saw_time(s, now);
@@ -617,7 +617,7 @@ void ni_search_result(ni_search *s, unsigned i, double silence_s, ni_obs o, ni_m
   ni_settle(s, now);
 }
 
-void ni_search_observe(ni_search *s, double silence_s, ni_obs o) {
+void ni__search_observe(ni_search *s, double silence_s, ni_obs o) {
   if (!s)
     return;
   ni_learn(s, silence_s, o);
@@ -628,7 +628,7 @@ void ni_search_observe(ni_search *s, double silence_s, ni_obs o) {
   ni_settle(s, ni_latest(s));
 }
 
-void ni_search_server_keepalive(ni_search *s, double interval_s) {
+void ni__search_server_keepalive(ni_search *s, double interval_s) {
   if (!s || !(interval_s > 0) || interval_s >= s->server_s)
     return;
   s->server_s = interval_s;
@@ -643,7 +643,7 @@ void ni_search_server_keepalive(ni_search *s, double interval_s) {
   ni_settle(s, ni_latest(s));
 }
 
-void ni_search_lower_sessions(ni_search *s, unsigned k) {
+void ni__search_lower_sessions(ni_search *s, unsigned k) {
   if (!s || k >= s->limit)
     return;
   s->limit = k;
@@ -663,7 +663,7 @@ void ni_search_lower_sessions(ni_search *s, unsigned k) {
   ni_settle(s, ni_latest(s));
 }
 
-void ni_search_stop(ni_search *s) {
+void ni__search_stop(ni_search *s) {
   if (!s || s->verdict != NI_VERDICT_RUNNING)
     return;
   s->verdict = ni_judge(s, 1);
@@ -673,32 +673,32 @@ void ni_search_stop(ni_search *s) {
   }
 }
 
-ni_verdict ni_search_verdict(const ni_search *s) { return s->verdict; }
+ni_verdict ni__search_verdict(const ni_search *s) { return s->verdict; }
 
-void ni_search_bracket(const ni_search *s, double *lower_s, double *upper_s) {
+void ni__search_bracket(const ni_search *s, double *lower_s, double *upper_s) {
   if (lower_s)
     *lower_s = s->lower;
   if (upper_s)
     *upper_s = s->upper;
 }
 
-double ni_search_estimate(const ni_search *s) {
+double ni__search_estimate(const ni_search *s) {
   return isfinite(s->upper) ? (s->lower + s->upper) / 2 : s->lower;
 }
 
-unsigned ni_search_checks(const ni_search *s) { return s->checks; }
+unsigned ni__search_checks(const ni_search *s) { return s->checks; }
 
-unsigned ni_search_contradictions(const ni_search *s) { return s->contradictions; }
+unsigned ni__search_contradictions(const ni_search *s) { return s->contradictions; }
 
-unsigned ni_search_sessions(const ni_search *s) { return s->limit; }
+unsigned ni__search_sessions(const ni_search *s) { return s->limit; }
 
-double ni_search_eta_s(const ni_search *s, ni_ms now) {
+double ni__search_eta_s(const ni_search *s, ni_ms now) {
   (void)now;
   if (s->verdict != NI_VERDICT_RUNNING)
     return 0;
   if (!isfinite(s->upper))
     return -1;
-  double width = s->upper - s->lower, res = ni_search_resolution(s);
+  double width = s->upper - s->lower, res = ni__search_resolution(s);
   unsigned k = s->cfg.strategy == NI_STRAT_BISECT ? 1 : (s->limit ? s->limit : 1);
   double rounds = width > res ? log(width / res) / log(k + 1.0) : 0;
   /* A round of K-section costs much less than a climb to L, since the
@@ -707,7 +707,7 @@ double ni_search_eta_s(const ni_search *s, ni_ms now) {
   return rounds * (0.3 * s->lower + s->cfg.detect_s);
 }
 
-double ni_recommended_keepalive(double lower_s, double jitter_s, double detect_s) {
+double ni__recommended_keepalive(double lower_s, double jitter_s, double detect_s) {
   double k = lower_s - fmax(0.0, jitter_s) - fmax(0.0, detect_s);
   if (!(k > 1.0))
     return 1.0; /* also catches NaN */

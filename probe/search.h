@@ -11,27 +11,27 @@
  * Protocol for the caller (the probe runtime or the simulator):
  *
  *   1. A session i (0 <= i < cfg.sessions) that is connected, in IDLE and
- *      silent since `since` calls ni_search_arm(s, i, since, now).  A
+ *      silent since `since` calls ni__search_arm(s, i, since, now).  A
  *      target of 0 means "park": keep the session open but do not check
- *      it; ask again (ni_search_arm) after the next ni_search_result.
+ *      it; ask again (ni__search_arm) after the next ni__search_result.
  *   2. The caller arms a timer at since + target.  Targets move when the
- *      bracket moves, so after every ni_search_arm, ni_search_result,
- *      ni_search_observe, ni_search_server_keepalive and
- *      ni_search_lower_sessions the caller re-reads ni_search_target() of
+ *      bracket moves, so after every ni__search_arm, ni__search_result,
+ *      ni__search_observe, ni__search_server_keepalive and
+ *      ni__search_lower_sessions the caller re-reads ni__search_target() of
  *      every armed session that is not being checked, and re-arms its
  *      timer (a target of 0 parks the session).
- *   3. When the timer fires, the caller reads ni_search_target() once more:
+ *   3. When the timer fires, the caller reads ni__search_target() once more:
  *      if the target is still above the session's silence it re-arms the
  *      timer, otherwise it starts the check (APPEND by the control
  *      connection, wait for EXISTS up to the detection deadline).
- *   4. The outcome goes to ni_search_result() with the silence the session
+ *   4. The outcome goes to ni__search_result() with the silence the session
  *      really had when the check was triggered.  The session is then no
  *      longer armed: after a live check the caller re-enters IDLE and arms
  *      it again (step 1); after a dead check it reconnects first.  A
  *      session lost without a check (its connection ended for another
  *      reason) is reported as NI_OBS_VOID too: otherwise the search still
  *      counts it as armed, against the session limit.
- *   5. The run ends when ni_search_verdict() is not NI_VERDICT_RUNNING.
+ *   5. The run ends when ni__search_verdict() is not NI_VERDICT_RUNNING.
  *
  * A session whose silence has reached its target is treated as being
  * checked: its target is frozen until its result comes in.
@@ -57,10 +57,10 @@ typedef enum { NI_STRAT_ADAPTIVE = 0, NI_STRAT_GRID, NI_STRAT_BISECT } ni_strate
 
 /* Parse "adaptive", "grid" or "bisect" into *out.  Returns 0, or NI_EUSAGE
  * (and leaves *out alone) for anything else or NULL. */
-int ni_strategy_parse(const char *s, ni_strategy *out);
+int ni__strategy_parse(const char *s, ni_strategy *out);
 
 /* Name of a strategy ("adaptive", "grid", "bisect"); "?" when unknown. */
-const char *ni_strategy_name(ni_strategy st);
+const char *ni__strategy_name(ni_strategy st);
 
 /* Outcome of one check.  VOID means no information (the silence was
  * refreshed by other traffic, the control connection broke, an error). */
@@ -74,7 +74,7 @@ typedef enum {
   NI_VERDICT_ABOVE_MAX,    /* alive at max, no death below */
   NI_VERDICT_MASKED,       /* server keepalive hides silences >= its interval */
   NI_VERDICT_INCONCLUSIVE, /* no usable bracket (no sessions, check limit,
-                              contradictory results, or ni_search_stop) */
+                              contradictory results, or ni__search_stop) */
   NI_VERDICT_NO_PUSH       /* never from the search: the engine's verdict for a
                               server whose IDLE does not report new mail */
 } ni_verdict;
@@ -87,7 +87,7 @@ typedef enum {
 
 /* "running", "measured", "above_max", "masked_by_server", "inconclusive",
  * "no_push". */
-const char *ni_verdict_name(ni_verdict v);
+const char *ni__verdict_name(ni_verdict v);
 
 /* Configuration.  All times in seconds. */
 typedef struct ni_search_cfg {
@@ -108,20 +108,20 @@ typedef struct ni_search_cfg {
 } ni_search_cfg;
 
 /* Fill *c with the defaults above. */
-void ni_search_cfg_default(ni_search_cfg *c);
+void ni__search_cfg_default(ni_search_cfg *c);
 
 /* Check a configuration.  Returns 0, or NI_EUSAGE with *why (if why is not
  * NULL) pointing at a static sentence naming the bad field. */
-int ni_search_cfg_check(const ni_search_cfg *c, const char **why);
+int ni__search_cfg_check(const ni_search_cfg *c, const char **why);
 
 typedef struct ni_search ni_search;
 
 /* A new search with a copy of *c.  Returns NULL when *c fails
- * ni_search_cfg_check or memory runs out. */
-ni_search *ni_search_new(const ni_search_cfg *c);
+ * ni__search_cfg_check or memory runs out. */
+ni_search *ni__search_new(const ni_search_cfg *c);
 
 /* Free a search; NULL is fine. */
-void ni_search_free(ni_search *s);
+void ni__search_free(ni_search *s);
 
 /* Session i (0..K-1) is ready and silent since `silent_since` (ms, caller's
  * clock); now = current time (ms).  Returns its target silence in seconds
@@ -129,76 +129,76 @@ void ni_search_free(ni_search *s);
  * the session is beyond the current session limit, or the strategy does not
  * need it): park it and ask again after the next result.  Arming an armed
  * session again replaces its silence start. */
-double ni_search_arm(ni_search *s, unsigned i, ni_ms silent_since, ni_ms now);
+double ni__search_arm(ni_search *s, unsigned i, ni_ms silent_since, ni_ms now);
 
 /* Current target silence of session i in seconds: moves when the bracket
  * moves, never below the silence the session already has at `now` (a
  * target equal to the current silence means "check now").  0 = parked or
  * not armed. */
-double ni_search_target(const ni_search *s, unsigned i, ni_ms now);
+double ni__search_target(const ni_search *s, unsigned i, ni_ms now);
 
 /* The check of session i at silence `silence_s` (seconds) gave outcome o at
  * time now (ms).  The session is no longer armed afterwards.  An ALIVE above
  * U wins over the earlier death (a survival is proof, a death may be a lost
  * packet): the bracket widens again and the contradiction is counted. */
-void ni_search_result(ni_search *s, unsigned i, double silence_s, ni_obs o, ni_ms now);
+void ni__search_result(ni_search *s, unsigned i, double silence_s, ni_obs o, ni_ms now);
 
 /* An observation from elsewhere (a resumed run's CSV, another direction's
  * checks): moves the bracket like a result but arms or disarms nothing. */
-void ni_search_observe(ni_search *s, double silence_s, ni_obs o);
+void ni__search_observe(ni_search *s, double silence_s, ni_obs o);
 
 /* The server refreshes idle sessions every interval_s seconds (the caller
  * saw unsolicited server data during IDLE).  Targets are capped at
  * interval_s - max(1 s, detect_s); when L reaches that cap with no death at
  * or below it, the verdict is NI_VERDICT_MASKED.  The smallest interval
  * reported wins.  interval_s <= 0 is ignored. */
-void ni_search_server_keepalive(ni_search *s, double interval_s);
+void ni__search_server_keepalive(ni_search *s, double interval_s);
 
 /* The server refused a connection for a limit: from now on at most k
  * sessions are armed at once (k >= 1; 0 ends the search as inconclusive).
  * Armed sessions above the limit (highest indices first) are parked. */
-void ni_search_lower_sessions(ni_search *s, unsigned k);
+void ni__search_lower_sessions(ni_search *s, unsigned k);
 
 /* The caller gives up (interrupted, time limit).  The verdict becomes
  * whatever the data supports now: measured when U - L <= resolution,
  * above_max/masked when those hold, otherwise inconclusive. */
-void ni_search_stop(ni_search *s);
+void ni__search_stop(ni_search *s);
 
 /* NI_VERDICT_RUNNING until done. */
-ni_verdict ni_search_verdict(const ni_search *s);
+ni_verdict ni__search_verdict(const ni_search *s);
 
 /* The bracket in seconds: *lower_s = L (0 when nothing was seen alive),
  * *upper_s = U (INFINITY when nothing was seen dead).  Either pointer may
  * be NULL. */
-void ni_search_bracket(const ni_search *s, double *lower_s, double *upper_s);
+void ni__search_bracket(const ni_search *s, double *lower_s, double *upper_s);
 
 /* The resolution in force now (seconds): cfg.resolution_s, or
  * max(1 s, 2 % of L); for GRID at least the grid step. */
-double ni_search_resolution(const ni_search *s);
+double ni__search_resolution(const ni_search *s);
 
 /* Best single value (seconds): midpoint of (L, U], or L when U is unknown. */
-double ni_search_estimate(const ni_search *s);
+double ni__search_estimate(const ni_search *s);
 
 /* Number of results and observations that carried information (ALIVE or
  * DEAD) so far. */
-unsigned ni_search_checks(const ni_search *s);
+unsigned ni__search_checks(const ni_search *s);
 
-/* Number of ALIVE observations above an earlier U (see ni_search_result). */
-unsigned ni_search_contradictions(const ni_search *s);
+/* Number of ALIVE observations above an earlier U (see ni__search_result). */
+unsigned ni__search_contradictions(const ni_search *s);
 
 /* The session limit in force (cfg.sessions, or lower after
- * ni_search_lower_sessions). */
-unsigned ni_search_sessions(const ni_search *s);
+ * ni__search_lower_sessions). */
+unsigned ni__search_sessions(const ni_search *s);
 
 /* Rough time left in seconds, for a status line; < 0 when unknown (no upper
  * bound yet), 0 when done. */
-double ni_search_eta_s(const ni_search *s, ni_ms now);
+double ni__search_eta_s(const ni_search *s, ni_ms now);
 
 /* Recommended keepalive interval in seconds for a measured lower bound
  * lower_s: lower_s minus jitter_s (measured timer jitter) minus detect_s
  * (the detection deadline), never above 1740 s (RFC 2177: re-IDLE at least
  * every 29 min) and never below 1 s. */
-double ni_recommended_keepalive(double lower_s, double jitter_s, double detect_s);
+double ni__recommended_keepalive(double lower_s, double jitter_s, double detect_s);
 
 #ifdef __cplusplus
 }

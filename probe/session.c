@@ -88,15 +88,15 @@ static void limit_hit(ni__sess *s) {
     s->backoff_ms = LIMIT_BACKOFF_MIN_MS;
   s->limited = 1;
   ni_search *se = ni__search_for(p, p->search.cur);
-  if (working >= 1 && se && working < ni_search_sessions(se)) {
+  if (working >= 1 && se && working < ni__search_sessions(se)) {
     ni__note(p, 0,
              "the server refused a connection for a limit (%u abandoned sessions may still "
              "count): going on with %u sessions",
              p->n.zombies, working);
     if (p->search.in)
-      ni_search_lower_sessions(p->search.in, working);
+      ni__search_lower_sessions(p->search.in, working);
     if (p->search.out)
-      ni_search_lower_sessions(p->search.out, working);
+      ni__search_lower_sessions(p->search.out, working);
     ni__retarget_all(p);
   } else if (!p->limit_noted) {
     ni__note(p, 0, "the server refused a connection for a limit: waiting for it to free "

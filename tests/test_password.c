@@ -28,20 +28,20 @@ static void test_secret_file(void **state) {
   char err[256];
   char *pw = NULL;
   char *path = write_tmp("s3cret pass\"word\r\nsecond line\n", 0600);
-  assert_int_equal(ni_secret_read(path, &pw, err, sizeof err), 0);
+  assert_int_equal(ni__cred_read(path, &pw, err, sizeof err), 0);
   assert_string_equal(pw, "s3cret pass\"word");
-  ni_secret_free(pw);
+  ni__cred_free(pw);
   unlink(path);
   free(path);
 
   path = write_tmp("\n", 0600);
-  assert_int_equal(ni_secret_read(path, &pw, err, sizeof err), NI_EUSAGE);
+  assert_int_equal(ni__cred_read(path, &pw, err, sizeof err), NI_EUSAGE);
   assert_null(pw);
   assert_non_null(strstr(err, "empty"));
   unlink(path);
   free(path);
 
-  assert_int_equal(ni_secret_read("/nonexistent/pw", &pw, err, sizeof err), NI_EUSAGE);
+  assert_int_equal(ni__cred_read("/nonexistent/pw", &pw, err, sizeof err), NI_EUSAGE);
   assert_non_null(strstr(err, "/nonexistent/pw"));
 }
 
@@ -50,10 +50,10 @@ static void test_secret_env_removed(void **state) {
   char err[256];
   char *pw = NULL;
   setenv(NI_PASSWORD_ENV, "from-env", 1);
-  assert_int_equal(ni_secret_read(NULL, &pw, err, sizeof err), 0);
+  assert_int_equal(ni__cred_read(NULL, &pw, err, sizeof err), 0);
   assert_string_equal(pw, "from-env");
   assert_null(getenv(NI_PASSWORD_ENV));
-  ni_secret_free(pw);
+  ni__cred_free(pw);
 }
 
 /* A token command's first output line is the secret; its failures are
@@ -62,35 +62,35 @@ static void test_from_command(void **state) {
   (void)state;
   char err[256];
   char *tok = NULL;
-  assert_int_equal(ni_secret_from_command("printf 'ya29.tok%s\\nrest\\n' en", "token command",
+  assert_int_equal(ni__cred_from_command("printf 'ya29.tok%s\\nrest\\n' en", "token command",
                                           5000, &tok, err, sizeof err),
                    0);
   assert_string_equal(tok, "ya29.token");
-  ni_secret_free(tok);
+  ni__cred_free(tok);
   /* Reads nothing from natidle's stdin. */
-  assert_int_equal(ni_secret_from_command("read x; echo \"got$x\"", "token command", 5000, &tok,
+  assert_int_equal(ni__cred_from_command("read x; echo \"got$x\"", "token command", 5000, &tok,
                                           err, sizeof err),
                    0);
   assert_string_equal(tok, "got");
-  ni_secret_free(tok);
-  assert_int_equal(ni_secret_from_command("echo t; exit 3", "token command", 5000, &tok, err,
+  ni__cred_free(tok);
+  assert_int_equal(ni__cred_from_command("echo t; exit 3", "token command", 5000, &tok, err,
                                           sizeof err),
                    NI_EUSAGE);
   assert_null(tok);
   assert_non_null(strstr(err, "exited with status 3"));
-  assert_int_equal(ni_secret_from_command("echo", "token command", 5000, &tok, err, sizeof err),
+  assert_int_equal(ni__cred_from_command("echo", "token command", 5000, &tok, err, sizeof err),
                    NI_EUSAGE);
   assert_non_null(strstr(err, "empty"));
-  assert_int_equal(ni_secret_from_command("sleep 30", "token command", 300, &tok, err,
+  assert_int_equal(ni__cred_from_command("sleep 30", "token command", 300, &tok, err,
                                           sizeof err),
                    NI_EUSAGE);
   assert_non_null(strstr(err, "no line within"));
   /* A 4 kB token (a JWT with claims) fits. */
-  assert_int_equal(ni_secret_from_command("head -c 4096 /dev/zero | tr '\\0' a; echo",
+  assert_int_equal(ni__cred_from_command("head -c 4096 /dev/zero | tr '\\0' a; echo",
                                           "token command", 5000, &tok, err, sizeof err),
                    0);
   assert_int_equal(strlen(tok), 4096);
-  ni_secret_free(tok);
+  ni__cred_free(tok);
 }
 
 static void test_read_file_named(void **state) {
@@ -98,7 +98,7 @@ static void test_read_file_named(void **state) {
   char err[256];
   char *tok = NULL;
   char *path = write_tmp("\n", 0600);
-  assert_int_equal(ni_secret_read_file(path, "OAuth2 token file", &tok, err, sizeof err),
+  assert_int_equal(ni__cred_read_file(path, "OAuth2 token file", &tok, err, sizeof err),
                    NI_EUSAGE);
   assert_non_null(strstr(err, "OAuth2 token file"));
   unlink(path);

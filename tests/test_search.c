@@ -29,10 +29,10 @@ typedef struct {
 
 static void sim_setup(sim_run *x, double T, unsigned K, ni_strategy st, uint64_t seed) {
   memset(x, 0, sizeof *x);
-  ni_search_cfg_default(&x->sc);
+  ni__search_cfg_default(&x->sc);
   x->sc.sessions = K;
   x->sc.strategy = st;
-  ni_natsim_cfg_default(&x->nc);
+  ni__natsim_cfg_default(&x->nc);
   x->nc.nat_timeout_s = T;
   x->nc.seed = seed;
   x->sc.detect_s = x->nc.detect_s;
@@ -40,11 +40,11 @@ static void sim_setup(sim_run *x, double T, unsigned K, ni_strategy st, uint64_t
 
 /* Run the simulation on a fresh search; the search is freed afterwards. */
 static void sim_go(sim_run *x) {
-  ni_search *s = ni_search_new(&x->sc);
+  ni_search *s = ni__search_new(&x->sc);
   assert_non_null(s);
-  assert_int_equal(ni_natsim_run(&x->nc, s, x->sc.sessions, &x->r), 0);
-  x->resolution = ni_search_resolution(s);
-  ni_search_free(s);
+  assert_int_equal(ni__natsim_run(&x->nc, s, x->sc.sessions, &x->r), 0);
+  x->resolution = ni__search_resolution(s);
+  ni__search_free(s);
 }
 
 /* The bracket holds T, is as narrow as asked, and no target ever went
@@ -54,8 +54,8 @@ static void assert_measured(const sim_run *x) {
   if (x->r.verdict != NI_VERDICT_MEASURED || !(x->r.lower_s < T && T <= x->r.upper_s) ||
       !(x->r.upper_s - x->r.lower_s <= x->resolution + 1e-9))
     fprintf(stderr, "T=%g K=%u %s seed=%llu: %s (%g, %g]\n", T, x->sc.sessions,
-            ni_strategy_name(x->sc.strategy), (unsigned long long)x->nc.seed,
-            ni_verdict_name(x->r.verdict), x->r.lower_s, x->r.upper_s);
+            ni__strategy_name(x->sc.strategy), (unsigned long long)x->nc.seed,
+            ni__verdict_name(x->r.verdict), x->r.lower_s, x->r.upper_s);
   assert_int_equal(x->r.verdict, NI_VERDICT_MEASURED);
   assert_true(x->r.lower_s < T);
   assert_true(T <= x->r.upper_s);
@@ -68,46 +68,46 @@ static void assert_measured(const sim_run *x) {
 static void t_names_and_cfg(void **st) {
   (void)st;
   ni_strategy s = NI_STRAT_GRID;
-  assert_int_equal(ni_strategy_parse("adaptive", &s), 0);
+  assert_int_equal(ni__strategy_parse("adaptive", &s), 0);
   assert_int_equal(s, NI_STRAT_ADAPTIVE);
-  assert_int_equal(ni_strategy_parse("bisect", &s), 0);
+  assert_int_equal(ni__strategy_parse("bisect", &s), 0);
   assert_int_equal(s, NI_STRAT_BISECT);
-  assert_int_equal(ni_strategy_parse("grid", &s), 0);
+  assert_int_equal(ni__strategy_parse("grid", &s), 0);
   assert_int_equal(s, NI_STRAT_GRID);
-  assert_int_equal(ni_strategy_parse("Grid", &s), NI_EUSAGE);
-  assert_int_equal(ni_strategy_parse("", &s), NI_EUSAGE);
-  assert_int_equal(ni_strategy_parse(NULL, &s), NI_EUSAGE);
+  assert_int_equal(ni__strategy_parse("Grid", &s), NI_EUSAGE);
+  assert_int_equal(ni__strategy_parse("", &s), NI_EUSAGE);
+  assert_int_equal(ni__strategy_parse(NULL, &s), NI_EUSAGE);
   assert_int_equal(s, NI_STRAT_GRID);
-  assert_string_equal(ni_strategy_name(NI_STRAT_BISECT), "bisect");
-  assert_string_equal(ni_verdict_name(NI_VERDICT_MEASURED), "measured");
-  assert_string_equal(ni_verdict_name(NI_VERDICT_ABOVE_MAX), "above_max");
-  assert_string_equal(ni_verdict_name(NI_VERDICT_MASKED), "masked_by_server");
-  assert_string_equal(ni_verdict_name(NI_VERDICT_INCONCLUSIVE), "inconclusive");
-  assert_string_equal(ni_verdict_name(NI_VERDICT_NO_PUSH), "no_push");
+  assert_string_equal(ni__strategy_name(NI_STRAT_BISECT), "bisect");
+  assert_string_equal(ni__verdict_name(NI_VERDICT_MEASURED), "measured");
+  assert_string_equal(ni__verdict_name(NI_VERDICT_ABOVE_MAX), "above_max");
+  assert_string_equal(ni__verdict_name(NI_VERDICT_MASKED), "masked_by_server");
+  assert_string_equal(ni__verdict_name(NI_VERDICT_INCONCLUSIVE), "inconclusive");
+  assert_string_equal(ni__verdict_name(NI_VERDICT_NO_PUSH), "no_push");
 
   ni_search_cfg c;
   const char *why = NULL;
-  ni_search_cfg_default(&c);
-  assert_int_equal(ni_search_cfg_check(&c, &why), 0);
+  ni__search_cfg_default(&c);
+  assert_int_equal(ni__search_cfg_check(&c, &why), 0);
   assert_null(why);
   assert_true(c.min_s == 2 && c.max_s == 7440 && c.sessions == 8 && c.resolution_s == 0);
   c.max_s = 1;
-  assert_int_equal(ni_search_cfg_check(&c, &why), NI_EUSAGE);
+  assert_int_equal(ni__search_cfg_check(&c, &why), NI_EUSAGE);
   assert_non_null(why);
-  assert_null(ni_search_new(&c));
-  ni_search_cfg_default(&c);
+  assert_null(ni__search_new(&c));
+  ni__search_cfg_default(&c);
   c.sessions = 0;
-  assert_int_equal(ni_search_cfg_check(&c, NULL), NI_EUSAGE);
-  ni_search_cfg_default(&c);
+  assert_int_equal(ni__search_cfg_check(&c, NULL), NI_EUSAGE);
+  ni__search_cfg_default(&c);
   c.strategy = NI_STRAT_GRID;
   c.grid_step_s = 0.01;
-  assert_int_equal(ni_search_cfg_check(&c, NULL), NI_EUSAGE);
+  assert_int_equal(ni__search_cfg_check(&c, NULL), NI_EUSAGE);
   c.grid_step_s = 0;
-  assert_int_equal(ni_search_cfg_check(&c, NULL), 0);
-  ni_search_cfg_default(&c);
+  assert_int_equal(ni__search_cfg_check(&c, NULL), 0);
+  ni__search_cfg_default(&c);
   c.resolution_s = NAN;
-  assert_int_equal(ni_search_cfg_check(&c, NULL), NI_EUSAGE);
-  ni_search_free(NULL);
+  assert_int_equal(ni__search_cfg_check(&c, NULL), NI_EUSAGE);
+  ni__search_free(NULL);
 }
 
 /* ---- the goal table ------------------------------------------------------ */
@@ -177,26 +177,26 @@ static void t_above_max(void **st) {
 static void t_above_max_a_hair_short(void **st) {
   (void)st;
   ni_search_cfg c;
-  ni_search_cfg_default(&c);
+  ni__search_cfg_default(&c);
   c.min_s = 2;
   c.max_s = 8;
   c.sessions = 1;
-  ni_search *s = ni_search_new(&c);
+  ni_search *s = ni__search_new(&c);
   assert_non_null(s);
   ni_ms now = 1000;
   /* Climb to max, each check alive 3 ms short of its target. */
-  for (int i = 0; i < 20 && ni_search_verdict(s) == NI_VERDICT_RUNNING; i++) {
-    double t = ni_search_arm(s, 0, now, now);
+  for (int i = 0; i < 20 && ni__search_verdict(s) == NI_VERDICT_RUNNING; i++) {
+    double t = ni__search_arm(s, 0, now, now);
     assert_true(t > 0);
     now += (ni_ms)(t * 1000.0);
-    ni_search_result(s, 0, t - 0.003, NI_OBS_ALIVE, now);
+    ni__search_result(s, 0, t - 0.003, NI_OBS_ALIVE, now);
     now += 100;
   }
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_ABOVE_MAX);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_ABOVE_MAX);
   double lo = 0;
-  ni_search_bracket(s, &lo, NULL);
+  ni__search_bracket(s, &lo, NULL);
   assert_true(lo > 8.0 - NI_SEARCH_REACH_S && lo < 8.0);
-  ni_search_free(s);
+  ni__search_free(s);
 }
 
 /* Nothing below min is checked: a NAT faster than that is bracketed as
@@ -248,46 +248,46 @@ static void t_masked_by_server(void **st) {
 static void t_stop_and_limits(void **st) {
   (void)st;
   ni_search_cfg c;
-  ni_search_cfg_default(&c);
-  ni_search *s = ni_search_new(&c);
+  ni__search_cfg_default(&c);
+  ni_search *s = ni__search_new(&c);
   assert_non_null(s);
-  ni_search_observe(s, 30, NI_OBS_ALIVE);
-  ni_search_observe(s, 60, NI_OBS_DEAD);
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_RUNNING);
-  ni_search_stop(s);
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_INCONCLUSIVE);
-  assert_true(ni_search_arm(s, 0, 0, 0) == 0);
-  ni_search_free(s);
+  ni__search_observe(s, 30, NI_OBS_ALIVE);
+  ni__search_observe(s, 60, NI_OBS_DEAD);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_RUNNING);
+  ni__search_stop(s);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_INCONCLUSIVE);
+  assert_true(ni__search_arm(s, 0, 0, 0) == 0);
+  ni__search_free(s);
 
-  s = ni_search_new(&c);
-  ni_search_observe(s, 59.5, NI_OBS_ALIVE);
-  ni_search_observe(s, 60, NI_OBS_DEAD);
+  s = ni__search_new(&c);
+  ni__search_observe(s, 59.5, NI_OBS_ALIVE);
+  ni__search_observe(s, 60, NI_OBS_DEAD);
   /* Narrow enough, but one death may be a lost EXISTS: not yet. */
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_RUNNING);
-  ni_search_observe(s, 60.1, NI_OBS_DEAD);
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_MEASURED);
-  assert_true(fabs(ni_search_estimate(s) - 59.75) < 1e-9);
-  assert_true(ni_search_eta_s(s, 0) == 0);
-  ni_search_free(s);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_RUNNING);
+  ni__search_observe(s, 60.1, NI_OBS_DEAD);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_MEASURED);
+  assert_true(fabs(ni__search_estimate(s) - 59.75) < 1e-9);
+  assert_true(ni__search_eta_s(s, 0) == 0);
+  ni__search_free(s);
 
   /* No sessions left at all: nothing to measure with. */
-  s = ni_search_new(&c);
-  ni_search_lower_sessions(s, 0);
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_INCONCLUSIVE);
-  ni_search_free(s);
+  s = ni__search_new(&c);
+  ni__search_lower_sessions(s, 0);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_INCONCLUSIVE);
+  ni__search_free(s);
 
   /* A fixed resolution is honoured. */
   c.resolution_s = 5;
   c.confirm = 1;
-  s = ni_search_new(&c);
-  ni_search_observe(s, 100, NI_OBS_ALIVE);
-  ni_search_observe(s, 106, NI_OBS_DEAD);
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_RUNNING);
-  assert_true(ni_search_resolution(s) == 5);
-  assert_true(ni_search_eta_s(s, 0) > 0);
-  ni_search_observe(s, 104, NI_OBS_DEAD);
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_MEASURED);
-  ni_search_free(s);
+  s = ni__search_new(&c);
+  ni__search_observe(s, 100, NI_OBS_ALIVE);
+  ni__search_observe(s, 106, NI_OBS_DEAD);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_RUNNING);
+  assert_true(ni__search_resolution(s) == 5);
+  assert_true(ni__search_eta_s(s, 0) > 0);
+  ni__search_observe(s, 104, NI_OBS_DEAD);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_MEASURED);
+  ni__search_free(s);
 }
 
 /* ---- observations -------------------------------------------------------- */
@@ -299,24 +299,24 @@ static void t_confirm(void **st) {
   (void)st;
   ni_search_cfg c;
   double lo, hi;
-  ni_search_cfg_default(&c);
+  ni__search_cfg_default(&c);
   assert_int_equal(c.confirm, 2);
-  ni_search *s = ni_search_new(&c);
-  ni_search_observe(s, 99.5, NI_OBS_ALIVE);
-  ni_search_observe(s, 100, NI_OBS_DEAD);
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_RUNNING);
+  ni_search *s = ni__search_new(&c);
+  ni__search_observe(s, 99.5, NI_OBS_ALIVE);
+  ni__search_observe(s, 100, NI_OBS_DEAD);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_RUNNING);
   /* Silences 60 and 30: the one that gets to U first checks U. */
-  assert_true(ni_search_arm(s, 0, SEC(40), SEC(100)) > 0);
-  assert_true(ni_search_arm(s, 1, SEC(70), SEC(100)) > 0);
-  assert_true(ni_search_target(s, 0, SEC(100)) == 100);
-  assert_true(ni_search_target(s, 1, SEC(100)) < 100);
+  assert_true(ni__search_arm(s, 0, SEC(40), SEC(100)) > 0);
+  assert_true(ni__search_arm(s, 1, SEC(70), SEC(100)) > 0);
+  assert_true(ni__search_target(s, 0, SEC(100)) == 100);
+  assert_true(ni__search_target(s, 1, SEC(100)) < 100);
   /* It survives: the death at 100 was not the NAT. */
-  ni_search_result(s, 0, 100.01, NI_OBS_ALIVE, SEC(140.01));
-  ni_search_bracket(s, &lo, &hi);
+  ni__search_result(s, 0, 100.01, NI_OBS_ALIVE, SEC(140.01));
+  ni__search_bracket(s, &lo, &hi);
   assert_true(lo == 100.01 && isinf(hi));
-  assert_int_equal(ni_search_contradictions(s), 1);
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_RUNNING);
-  ni_search_free(s);
+  assert_int_equal(ni__search_contradictions(s), 1);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_RUNNING);
+  ni__search_free(s);
 
   /* With 3 % of live checks looking dead, confirmation keeps wrong
    * brackets rare; trusting single deaths does not. */
@@ -343,29 +343,29 @@ static void t_void_does_not_move(void **st) {
   (void)st;
   ni_search_cfg c;
   double lo, hi;
-  ni_search_cfg_default(&c);
-  ni_search *s = ni_search_new(&c);
-  ni_search_bracket(s, &lo, &hi);
+  ni__search_cfg_default(&c);
+  ni_search *s = ni__search_new(&c);
+  ni__search_bracket(s, &lo, &hi);
   assert_true(lo == 0 && isinf(hi));
-  assert_true(ni_search_eta_s(s, 0) < 0);
-  ni_search_observe(s, 10, NI_OBS_ALIVE);
-  ni_search_observe(s, 40, NI_OBS_DEAD);
-  assert_int_equal(ni_search_checks(s), 2);
-  ni_search_observe(s, 20, NI_OBS_VOID);
-  ni_search_observe(s, 50, NI_OBS_VOID);
-  ni_search_observe(s, 5, NI_OBS_VOID);
-  assert_true(ni_search_arm(s, 0, SEC(100), SEC(100)) > 10);
-  ni_search_result(s, 0, 30, NI_OBS_VOID, SEC(130));
-  ni_search_bracket(s, &lo, &hi);
+  assert_true(ni__search_eta_s(s, 0) < 0);
+  ni__search_observe(s, 10, NI_OBS_ALIVE);
+  ni__search_observe(s, 40, NI_OBS_DEAD);
+  assert_int_equal(ni__search_checks(s), 2);
+  ni__search_observe(s, 20, NI_OBS_VOID);
+  ni__search_observe(s, 50, NI_OBS_VOID);
+  ni__search_observe(s, 5, NI_OBS_VOID);
+  assert_true(ni__search_arm(s, 0, SEC(100), SEC(100)) > 10);
+  ni__search_result(s, 0, 30, NI_OBS_VOID, SEC(130));
+  ni__search_bracket(s, &lo, &hi);
   assert_true(lo == 10 && hi == 40);
-  assert_int_equal(ni_search_checks(s), 2);
-  assert_true(ni_search_target(s, 0, SEC(130)) == 0); /* a result disarms */
+  assert_int_equal(ni__search_checks(s), 2);
+  assert_true(ni__search_target(s, 0, SEC(130)) == 0); /* a result disarms */
   /* Nonsense silences are ignored too. */
-  ni_search_observe(s, NAN, NI_OBS_DEAD);
-  ni_search_observe(s, -3, NI_OBS_ALIVE);
-  ni_search_bracket(s, &lo, &hi);
+  ni__search_observe(s, NAN, NI_OBS_DEAD);
+  ni__search_observe(s, -3, NI_OBS_ALIVE);
+  ni__search_bracket(s, &lo, &hi);
   assert_true(lo == 10 && hi == 40);
-  ni_search_free(s);
+  ni__search_free(s);
 
   /* Every third check void (the control connection keeps breaking): the
    * run takes longer but ends with the right bracket. */
@@ -384,24 +384,24 @@ static void t_contradiction(void **st) {
   (void)st;
   ni_search_cfg c;
   double lo, hi;
-  ni_search_cfg_default(&c);
-  ni_search *s = ni_search_new(&c);
-  ni_search_observe(s, 20, NI_OBS_ALIVE);
-  ni_search_observe(s, 50, NI_OBS_DEAD);
-  ni_search_observe(s, 30, NI_OBS_DEAD);
-  ni_search_bracket(s, &lo, &hi);
+  ni__search_cfg_default(&c);
+  ni_search *s = ni__search_new(&c);
+  ni__search_observe(s, 20, NI_OBS_ALIVE);
+  ni__search_observe(s, 50, NI_OBS_DEAD);
+  ni__search_observe(s, 30, NI_OBS_DEAD);
+  ni__search_bracket(s, &lo, &hi);
   assert_true(lo == 20 && hi == 30);
   /* A survival above U: the death at 30 was noise, the one at 50 stands. */
-  ni_search_observe(s, 35, NI_OBS_ALIVE);
-  ni_search_bracket(s, &lo, &hi);
+  ni__search_observe(s, 35, NI_OBS_ALIVE);
+  ni__search_bracket(s, &lo, &hi);
   assert_true(lo == 35 && hi == 50);
-  assert_int_equal(ni_search_contradictions(s), 1);
+  assert_int_equal(ni__search_contradictions(s), 1);
   /* A death below L changes nothing but is counted. */
-  ni_search_observe(s, 25, NI_OBS_DEAD);
-  ni_search_bracket(s, &lo, &hi);
+  ni__search_observe(s, 25, NI_OBS_DEAD);
+  ni__search_bracket(s, &lo, &hi);
   assert_true(lo == 35 && hi == 50);
-  assert_int_equal(ni_search_contradictions(s), 2);
-  ni_search_free(s);
+  assert_int_equal(ni__search_contradictions(s), 2);
+  ni__search_free(s);
 }
 
 /* ---- targets ------------------------------------------------------------- */
@@ -412,14 +412,14 @@ static void t_targets_never_below_silence(void **st) {
   (void)st;
   for (int strat = NI_STRAT_ADAPTIVE; strat <= NI_STRAT_BISECT; strat++) {
     ni_search_cfg c;
-    ni_search_cfg_default(&c);
+    ni__search_cfg_default(&c);
     c.strategy = (ni_strategy)strat;
-    ni_search *s = ni_search_new(&c);
+    ni_search *s = ni__search_new(&c);
     ni_ms since[8];
     int armed[8] = {0};
     for (unsigned i = 0; i < 8; i++) {
       since[i] = SEC(7 * i);
-      armed[i] = ni_search_arm(s, i, since[i], SEC(7 * i)) > 0;
+      armed[i] = ni__search_arm(s, i, since[i], SEC(7 * i)) > 0;
     }
     ni_ms now = SEC(60);
     static const struct {
@@ -434,21 +434,21 @@ static void t_targets_never_below_silence(void **st) {
         if (armed[i])
           who = i;
       if (who < 8) {
-        ni_search_result(s, who, feed[k].x, feed[k].o, now);
+        ni__search_result(s, who, feed[k].x, feed[k].o, now);
         armed[who] = 0;
       } else {
-        ni_search_observe(s, feed[k].x, feed[k].o);
+        ni__search_observe(s, feed[k].x, feed[k].o);
       }
       for (unsigned i = 0; i < 8; i++) {
         if (!armed[i])
           continue;
-        double t = ni_search_target(s, i, now);
+        double t = ni__search_target(s, i, now);
         double sil = (double)(now - since[i]) / 1000.0;
         assert_true(t == 0 || t >= sil - 1e-9);
       }
       now += SEC(3);
     }
-    ni_search_free(s);
+    ni__search_free(s);
   }
 }
 
@@ -457,49 +457,49 @@ static void t_targets_never_below_silence(void **st) {
 static void t_targets_move_with_bracket(void **st) {
   (void)st;
   ni_search_cfg c;
-  ni_search_cfg_default(&c);
-  ni_search *s = ni_search_new(&c);
+  ni__search_cfg_default(&c);
+  ni_search *s = ni__search_new(&c);
   double t[8];
   for (unsigned i = 0; i < 8; i++)
-    assert_true(ni_search_arm(s, i, 0, 0) > 0);
+    assert_true(ni__search_arm(s, i, 0, 0) > 0);
   for (unsigned i = 0; i < 8; i++) {
-    t[i] = ni_search_target(s, i, 0);
+    t[i] = ni__search_target(s, i, 0);
     assert_true(t[i] >= c.min_s);
     for (unsigned j = 0; j < i; j++)
       assert_true(fabs(t[i] - t[j]) > 0.01); /* all different */
   }
-  ni_search_observe(s, 2.2, NI_OBS_ALIVE);
-  ni_search_result(s, 0, 3.5, NI_OBS_DEAD, SEC(3.5));
-  assert_int_equal(ni_search_verdict(s), NI_VERDICT_RUNNING);
+  ni__search_observe(s, 2.2, NI_OBS_ALIVE);
+  ni__search_result(s, 0, 3.5, NI_OBS_DEAD, SEC(3.5));
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_RUNNING);
   for (unsigned i = 1; i < 8; i++) {
-    double ti = ni_search_target(s, i, SEC(3.5));
+    double ti = ni__search_target(s, i, SEC(3.5));
     assert_true(ti >= 3.5 - 1e-9); /* never below the silence */
     assert_true(ti <= 3.5 + 1e-9); /* nothing useful is left above U */
   }
-  ni_search_free(s);
+  ni__search_free(s);
 
-  s = ni_search_new(&c);
-  ni_search_observe(s, 100, NI_OBS_ALIVE);
-  ni_search_observe(s, 130, NI_OBS_DEAD);
+  s = ni__search_new(&c);
+  ni__search_observe(s, 100, NI_OBS_ALIVE);
+  ni__search_observe(s, 130, NI_OBS_DEAD);
   /* Silences 90 and 89 at 100 s: they arrive together, so they split the
    * bracket between them. */
-  assert_true(ni_search_arm(s, 0, SEC(10), SEC(100)) > 0);
-  assert_true(ni_search_arm(s, 1, SEC(11), SEC(100)) > 0);
-  double a = ni_search_target(s, 0, SEC(100)), b = ni_search_target(s, 1, SEC(100));
+  assert_true(ni__search_arm(s, 0, SEC(10), SEC(100)) > 0);
+  assert_true(ni__search_arm(s, 1, SEC(11), SEC(100)) > 0);
+  double a = ni__search_target(s, 0, SEC(100)), b = ni__search_target(s, 1, SEC(100));
   assert_true(a > 100 && a < 130 && b > 100 && b < 130);
   assert_true(fabs(a - b) > 5);
   /* A third session at silence 0 arrives long after both results: its
    * target is a placeholder it cannot reach before they come in. */
-  double c3 = ni_search_arm(s, 2, SEC(100), SEC(100));
+  double c3 = ni__search_arm(s, 2, SEC(100), SEC(100));
   assert_true(c3 > 100 && c3 < 130);
   assert_true(c3 - 0 > fmax(a - 90, b - 89) + c.detect_s);
   /* The first result moves the others' targets into the new bracket. */
-  ni_search_result(s, 0, a, NI_OBS_DEAD, SEC(10) + SEC(a));
+  ni__search_result(s, 0, a, NI_OBS_DEAD, SEC(10) + SEC(a));
   ni_ms now = SEC(10) + SEC(a);
-  double b2 = ni_search_target(s, 1, now), c2 = ni_search_target(s, 2, now);
+  double b2 = ni__search_target(s, 1, now), c2 = ni__search_target(s, 2, now);
   assert_true(c2 > 100 && c2 < a);
   assert_true(b2 >= (double)(now - SEC(11)) / 1000 - 1e-9);
-  ni_search_free(s);
+  ni__search_free(s);
 }
 
 /* One-connection bisection uses one session, the first one armed; it hands
@@ -508,41 +508,41 @@ static void t_targets_move_with_bracket(void **st) {
 static void t_lost_session(void **st) {
   (void)st;
   ni_search_cfg c;
-  ni_search_cfg_default(&c);
+  ni__search_cfg_default(&c);
   c.strategy = NI_STRAT_BISECT;
   c.max_s = 100;
-  ni_search *s = ni_search_new(&c);
-  double t0 = ni_search_arm(s, 0, 0, 0);
+  ni_search *s = ni__search_new(&c);
+  double t0 = ni__search_arm(s, 0, 0, 0);
   assert_true(t0 > 40 && t0 < 60);
-  assert_true(ni_search_arm(s, 1, 0, 0) == 0);
+  assert_true(ni__search_arm(s, 1, 0, 0) == 0);
   /* The connection broke: reported VOID, reconnected, armed again. */
-  ni_search_result(s, 0, 20, NI_OBS_VOID, SEC(20));
-  assert_true(ni_search_arm(s, 1, SEC(0), SEC(21)) == 0);
-  assert_true(ni_search_arm(s, 0, SEC(22), SEC(22)) > 0);
+  ni__search_result(s, 0, 20, NI_OBS_VOID, SEC(20));
+  assert_true(ni__search_arm(s, 1, SEC(0), SEC(21)) == 0);
+  assert_true(ni__search_arm(s, 0, SEC(22), SEC(22)) > 0);
   /* Session 0 is never reported again: well past its target plus the
    * grace, session 1 takes over. */
-  double t1 = ni_search_target(s, 0, SEC(22));
+  double t1 = ni__search_target(s, 0, SEC(22));
   ni_ms late = SEC(22) + SEC(t1) + SEC(60 + 10 * c.detect_s) + SEC(1);
-  assert_true(ni_search_arm(s, 1, SEC(50), SEC(50)) == 0);
-  assert_true(ni_search_arm(s, 1, late - SEC(5), late) > 0);
-  assert_true(ni_search_target(s, 0, late) == 0);
+  assert_true(ni__search_arm(s, 1, SEC(50), SEC(50)) == 0);
+  assert_true(ni__search_arm(s, 1, late - SEC(5), late) > 0);
+  assert_true(ni__search_target(s, 0, late) == 0);
   /* An owner that never comes back after a result hands over too. */
-  ni_search_result(s, 1, 30, NI_OBS_VOID, late + SEC(30));
-  assert_true(ni_search_arm(s, 2, late + SEC(31), late + SEC(31)) == 0);
-  assert_true(ni_search_arm(s, 2, late + SEC(31), late + SEC(31 + 60 + 10 * c.detect_s)) > 0);
-  ni_search_free(s);
+  ni__search_result(s, 1, 30, NI_OBS_VOID, late + SEC(30));
+  assert_true(ni__search_arm(s, 2, late + SEC(31), late + SEC(31)) == 0);
+  assert_true(ni__search_arm(s, 2, late + SEC(31), late + SEC(31 + 60 + 10 * c.detect_s)) > 0);
+  ni__search_free(s);
 
   /* Adaptive: a lost session stops counting against a lowered limit. */
-  ni_search_cfg_default(&c);
-  s = ni_search_new(&c);
-  assert_true(ni_search_arm(s, 0, 0, 0) > 0);
-  assert_true(ni_search_arm(s, 1, 0, 0) > 0);
-  ni_search_lower_sessions(s, 2);
-  assert_true(ni_search_arm(s, 2, 0, SEC(1)) == 0);
-  double tt = fmax(ni_search_target(s, 0, SEC(1)), ni_search_target(s, 1, SEC(1)));
+  ni__search_cfg_default(&c);
+  s = ni__search_new(&c);
+  assert_true(ni__search_arm(s, 0, 0, 0) > 0);
+  assert_true(ni__search_arm(s, 1, 0, 0) > 0);
+  ni__search_lower_sessions(s, 2);
+  assert_true(ni__search_arm(s, 2, 0, SEC(1)) == 0);
+  double tt = fmax(ni__search_target(s, 0, SEC(1)), ni__search_target(s, 1, SEC(1)));
   ni_ms after = SEC(tt + 60 + 10 * c.detect_s + 1);
-  assert_true(ni_search_arm(s, 2, after, after) > 0);
-  ni_search_free(s);
+  assert_true(ni__search_arm(s, 2, after, after) > 0);
+  ni__search_free(s);
 }
 
 static void t_lower_sessions(void **st) {
@@ -557,21 +557,21 @@ static void t_lower_sessions(void **st) {
   assert_true(x.r.max_armed_after_lower <= 3);
 
   ni_search_cfg c;
-  ni_search_cfg_default(&c);
-  ni_search *s = ni_search_new(&c);
+  ni__search_cfg_default(&c);
+  ni_search *s = ni__search_new(&c);
   for (unsigned i = 0; i < 8; i++)
-    assert_true(ni_search_arm(s, i, 0, 0) > 0);
-  ni_search_lower_sessions(s, 2);
-  assert_int_equal(ni_search_sessions(s), 2);
+    assert_true(ni__search_arm(s, i, 0, 0) > 0);
+  ni__search_lower_sessions(s, 2);
+  assert_int_equal(ni__search_sessions(s), 2);
   unsigned live = 0;
   for (unsigned i = 0; i < 8; i++)
-    live += ni_search_target(s, i, SEC(1)) > 0;
+    live += ni__search_target(s, i, SEC(1)) > 0;
   assert_int_equal(live, 2);
-  assert_true(ni_search_target(s, 7, SEC(1)) == 0); /* highest indices go first */
-  assert_true(ni_search_arm(s, 7, SEC(1), SEC(1)) == 0);
-  ni_search_lower_sessions(s, 5); /* never raises the limit */
-  assert_int_equal(ni_search_sessions(s), 2);
-  ni_search_free(s);
+  assert_true(ni__search_target(s, 7, SEC(1)) == 0); /* highest indices go first */
+  assert_true(ni__search_arm(s, 7, SEC(1), SEC(1)) == 0);
+  ni__search_lower_sessions(s, 5); /* never raises the limit */
+  assert_int_equal(ni__search_sessions(s), 2);
+  ni__search_free(s);
 }
 
 /* ---- resume -------------------------------------------------------------- */
@@ -601,35 +601,35 @@ static void t_resume(void **st) {
   sim_setup(&x, 300, 8, NI_STRAT_ADAPTIVE, 6);
   x.nc.on_result = log_result;
   x.nc.ud = &log;
-  ni_search *a = ni_search_new(&x.sc);
-  assert_int_equal(ni_natsim_run(&x.nc, a, 8, &x.r), 0);
+  ni_search *a = ni__search_new(&x.sc);
+  assert_int_equal(ni__natsim_run(&x.nc, a, 8, &x.r), 0);
   assert_int_equal(x.r.verdict, NI_VERDICT_MEASURED);
   assert_true(log.n > 5);
-  ni_search_bracket(a, &lo, &hi);
+  ni__search_bracket(a, &lo, &hi);
 
   /* Replaying the whole CSV gives the same bracket and verdict. */
-  ni_search *b = ni_search_new(&x.sc);
+  ni_search *b = ni__search_new(&x.sc);
   for (size_t k = 0; k < log.n; k++)
-    ni_search_observe(b, log.x[k], log.o[k]);
-  ni_search_bracket(b, &lo2, &hi2);
+    ni__search_observe(b, log.x[k], log.o[k]);
+  ni__search_bracket(b, &lo2, &hi2);
   assert_true(lo == lo2 && hi == hi2);
-  assert_int_equal(ni_search_verdict(b), NI_VERDICT_MEASURED);
-  ni_search_free(b);
+  assert_int_equal(ni__search_verdict(b), NI_VERDICT_MEASURED);
+  ni__search_free(b);
 
   /* Replaying the first half and going on finds T again, sooner than a
    * fresh run (the climb to the first death is already done). */
-  b = ni_search_new(&x.sc);
+  b = ni__search_new(&x.sc);
   for (size_t k = 0; k < log.n / 2; k++)
-    ni_search_observe(b, log.x[k], log.o[k]);
+    ni__search_observe(b, log.x[k], log.o[k]);
   ni_natsim_cfg nc = x.nc;
   ni_natsim_result r2;
   nc.on_result = NULL;
-  assert_int_equal(ni_natsim_run(&nc, b, 8, &r2), 0);
+  assert_int_equal(ni__natsim_run(&nc, b, 8, &r2), 0);
   assert_int_equal(r2.verdict, NI_VERDICT_MEASURED);
   assert_true(r2.lower_s < 300 && 300 <= r2.upper_s);
   assert_true(r2.wall_s < x.r.wall_s);
-  ni_search_free(b);
-  ni_search_free(a);
+  ni__search_free(b);
+  ni__search_free(a);
 }
 
 /* ---- baselines ----------------------------------------------------------- */
@@ -712,12 +712,12 @@ static void t_random_calls(void **st) {
   (void)st;
   for (int run = 0; run < 200; run++) {
     ni_search_cfg c;
-    ni_search_cfg_default(&c);
+    ni__search_cfg_default(&c);
     c.sessions = 1 + (unsigned)(rnd() * 16);
     c.strategy = (ni_strategy)(int)(rnd() * 3);
     c.max_s = 50 + rnd() * 2000;
     c.resolution_s = rnd() < 0.5 ? 0 : rnd() * 10;
-    ni_search *s = ni_search_new(&c);
+    ni_search *s = ni__search_new(&c);
     assert_non_null(s);
     ni_ms since[16] = {0}, now = 0;
     ni_verdict done = NI_VERDICT_RUNNING;
@@ -733,55 +733,55 @@ static void t_random_calls(void **st) {
           ni_ms back = (ni_ms)(rnd() * 5000);
           since[i] = now > back ? now - back : 0;
         }
-        ni_search_arm(s, i, i < 16 ? since[i] : now, now);
+        ni__search_arm(s, i, i < 16 ? since[i] : now, now);
         break;
       case 2:
       case 3:
-        ni_search_result(s, i, x, o, now);
+        ni__search_result(s, i, x, o, now);
         break;
       case 4:
-        ni_search_observe(s, x, o);
+        ni__search_observe(s, x, o);
         break;
       case 5:
         if (rnd() < 0.2)
-          ni_search_server_keepalive(s, rnd() * 300);
+          ni__search_server_keepalive(s, rnd() * 300);
         break;
       case 6:
         if (rnd() < 0.1)
-          ni_search_lower_sessions(s, (unsigned)(rnd() * c.sessions));
+          ni__search_lower_sessions(s, (unsigned)(rnd() * c.sessions));
         break;
       default:
         if (rnd() < 0.02)
-          ni_search_stop(s);
+          ni__search_stop(s);
         break;
       }
       for (unsigned k = 0; k < c.sessions && k < 16; k++) {
-        double t = ni_search_target(s, k, now);
+        double t = ni__search_target(s, k, now);
         assert_true(t == 0 || t >= (double)(now - since[k]) / 1000.0 - 1e-9);
       }
       double lo, hi;
-      ni_search_bracket(s, &lo, &hi);
+      ni__search_bracket(s, &lo, &hi);
       assert_true(lo >= 0);
-      assert_true(lo < hi || ni_search_contradictions(s) > 0);
-      assert_true(ni_search_resolution(s) > 0);
-      (void)ni_search_eta_s(s, now);
-      (void)ni_search_estimate(s);
+      assert_true(lo < hi || ni__search_contradictions(s) > 0);
+      assert_true(ni__search_resolution(s) > 0);
+      (void)ni__search_eta_s(s, now);
+      (void)ni__search_estimate(s);
       if (done != NI_VERDICT_RUNNING)
-        assert_int_equal(ni_search_verdict(s), done);
-      done = ni_search_verdict(s);
+        assert_int_equal(ni__search_verdict(s), done);
+      done = ni__search_verdict(s);
     }
-    ni_search_free(s);
+    ni__search_free(s);
   }
 }
 
 static void t_recommended_keepalive(void **st) {
   (void)st;
-  assert_true(fabs(ni_recommended_keepalive(600, 0.5, 2) - 597.5) < 1e-9);
-  assert_true(ni_recommended_keepalive(10000, 1, 2) == 1740);
-  assert_true(ni_recommended_keepalive(2.5, 1, 1) == 1);
-  assert_true(ni_recommended_keepalive(0, 0, 0) == 1);
-  assert_true(ni_recommended_keepalive(NAN, 0, 0) == 1);
-  assert_true(fabs(ni_recommended_keepalive(100, -5, 2) - 98) < 1e-9);
+  assert_true(fabs(ni__recommended_keepalive(600, 0.5, 2) - 597.5) < 1e-9);
+  assert_true(ni__recommended_keepalive(10000, 1, 2) == 1740);
+  assert_true(ni__recommended_keepalive(2.5, 1, 1) == 1);
+  assert_true(ni__recommended_keepalive(0, 0, 0) == 1);
+  assert_true(ni__recommended_keepalive(NAN, 0, 0) == 1);
+  assert_true(fabs(ni__recommended_keepalive(100, -5, 2) - 98) < 1e-9);
 }
 
 int main(void) {

@@ -16,9 +16,9 @@
 static void test_fmt_duration(void **state) {
   (void)state;
   char b[32];
-  assert_string_equal(ni_fmt_duration(37.24, b, sizeof b), "37.2 s");
-  assert_string_equal(ni_fmt_duration(131, b, sizeof b), "2 m 11 s");
-  assert_string_equal(ni_fmt_duration(7440, b, sizeof b), "2 h 04 m");
+  assert_string_equal(ni__fmt_duration(37.24, b, sizeof b), "37.2 s");
+  assert_string_equal(ni__fmt_duration(131, b, sizeof b), "2 m 11 s");
+  assert_string_equal(ni__fmt_duration(7440, b, sizeof b), "2 h 04 m");
 }
 
 int main(void) {
