@@ -33,8 +33,7 @@ static int ni_bench_run(double T, ni_strategy st, unsigned K, double max_s, uint
   ni__search_cfg_default(&sc);
   sc.sessions = K;
   sc.strategy = st;
-  if (max_s > 0)
-    sc.max_s = max_s;
+  if (max_s > 0) sc.max_s = max_s;
   ni__natsim_cfg_default(&nc);
   nc.nat_timeout_s = T;
   nc.seed = seed;
@@ -64,8 +63,7 @@ static int ni_bench_sweep(int quick) {
     double T = 3 * pow(7200 / 3.0, t / (nT - 1.0));
     for (unsigned seed = 1; seed <= seeds; seed++) {
       ni_bench_row row;
-      if (ni_bench_run(T, NI_STRAT_ADAPTIVE, 8, 0, 7919 * seed + t, NULL, &row))
-        return 1;
+      if (ni_bench_run(T, NI_STRAT_ADAPTIVE, 8, 0, 7919 * seed + t, NULL, &row)) return 1;
       runs++;
       good += row.holds && row.measured;
       double g = row.wall / (2.5 * T + 30);
@@ -149,12 +147,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_probe_sim: unknown strategy '%s'\n", argv[a + 2]);
         return 2;
       }
-      if (a + 3 < argc)
-        K = (unsigned)atoi(argv[a + 3]);
-      if (!(T > 0) || ni_bench_run(T, st, K, 0, 1, stdout, &row))
-        return 2;
-      printf("wall %.1f s = %.2f T, checks %.0f, bracket (%.3f, %.3f]\n", row.wall,
-             row.wall / T, row.checks, row.lower, row.upper);
+      if (a + 3 < argc) K = (unsigned)atoi(argv[a + 3]);
+      if (!(T > 0) || ni_bench_run(T, st, K, 0, 1, stdout, &row)) return 2;
+      printf("wall %.1f s = %.2f T, checks %.0f, bracket (%.3f, %.3f]\n", row.wall, row.wall / T,
+             row.checks, row.lower, row.upper);
       return 0;
     } else {
       fprintf(stderr, "usage: bench_probe_sim [--quick] [--trace T [strategy [K]]]\n");
@@ -193,8 +189,7 @@ int main(int argc, char **argv) {
           }
           holds &= row.holds;
           measured &= row.measured;
-          if (row.wall >= worst.wall)
-            worst = row;
+          if (row.wall >= worst.wall) worst = row;
         }
         char goal[64] = "n/a (baseline)";
         if (st == NI_STRAT_ADAPTIVE) {
@@ -202,14 +197,11 @@ int main(int argc, char **argv) {
           int ok = worst.wall <= limit && holds && measured;
           snprintf(goal, sizeof goal, "%s (%.0f %% of %.1f s)", ok ? "met" : "MISSED",
                    100 * worst.wall / limit, limit);
-          if (!ok)
-            rc = 1;
+          if (!ok) rc = 1;
           adaptive_wall = worst.wall;
-          if (worst.wall / limit > worst_ratio)
-            worst_ratio = worst.wall / limit;
+          if (worst.wall / limit > worst_ratio) worst_ratio = worst.wall / limit;
         }
-        if (!holds)
-          rc = 1;
+        if (!holds) rc = 1;
         printf("| %g | %s | %.1f | %.2f | %.1f | %.0f | (%.2f, %.2f] | %s | %s |\n", T,
                ni__strategy_name((ni_strategy)st), worst.wall, worst.wall / T,
                worst.wall / adaptive_wall, worst.checks, worst.lower, worst.upper,
@@ -218,8 +210,7 @@ int main(int argc, char **argv) {
     }
   }
   printf("\nWorst adaptive wall / (2.5 T + 30 s) in the tables: %.3f.\n", worst_ratio);
-  if (ni_bench_sweep(quick))
-    rc = 1;
+  if (ni_bench_sweep(quick)) rc = 1;
   ni_bench_noise(quick);
   return rc;
 }

@@ -9,16 +9,16 @@
 #include <time.h>
 #include <uv.h>
 
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/password.h"
+#include "cli/util.h"
 #include "natidle/common.h"
 #include "natidle/conn.h"
 #include "natidle/csv.h"
 #include "natidle/keepalive.h"
 #include "natidle/push.h"
 #include "natidle/report.h"
-#include "cli/commands.h"
-#include "cli/options.h"
-#include "cli/password.h"
-#include "cli/util.h"
 
 #define CMD "keepalive"
 #define MAX_ACCOUNTS 64
@@ -37,8 +37,7 @@ static const char *const help_text[] = {
     "                      [--accounts FILE] [--log FILE.csv] [--duration S]\n"
     "                      [--no-notify] [--quiet]\n"
     "                      [--oauth2-token-file FILE | --oauth2-token-cmd CMD]\n"
-    "\n"
-    ,
+    "\n",
     "DESCRIPTION\n"
     "    Logs in, selects the mailbox and waits in IDLE.  When the server offers\n"
     "    NOTIFY (RFC 5465) new messages' UID, From, To and Subject are pushed\n"
@@ -52,8 +51,7 @@ static const char *const help_text[] = {
     "    reconnect, and \" account=NAME\" when several accounts run.  delay is the\n"
     "    push delay: from the message's INTERNALDATE (server clock, whole seconds)\n"
     "    to the moment it is printed.\n"
-    "\n"
-    ,
+    "\n",
     "    While idle, nothing is sent but the keepalives the scheduler asks for\n"
     "    (DONE and a new IDLE, just before the NAT would forget the connection).\n"
     "    A keepalive not answered within its reply deadline (3 to 15 s) declares\n"
@@ -79,8 +77,7 @@ static const char *const help_text[] = {
     "    2 s of silence of all of them: the times a phone's radio would wake.\n"
     "    Progress (state changes, keepalives) goes to standard error unless\n"
     "    --quiet.  The password is never taken from the command line.\n"
-    "\n"
-    ,
+    "\n",
     "    A permanent error ends a session instead of being retried: a login or\n"
     "    access token the server refused, a certificate that is not trusted,\n"
     "    credentials that would go out without TLS, a server without IDLE.\n"
@@ -97,13 +94,11 @@ static const char *const help_text[] = {
     "    again, or the command run again with NATIDLE_OAUTH2_REFRESH=1 in its\n"
     "    environment (so it can refresh instead of printing a cached token).  A\n"
     "    second refusal is permanent.  The token never appears in logs.\n"
-    "\n"
-    ,
+    "\n",
     "OPTIONS\n",
     ni__conn_opts_help,
     "  Keepalive:\n"
-    "    --mailbox NAME       mailbox to watch (default INBOX)\n"
-    ,
+    "    --mailbox NAME       mailbox to watch (default INBOX)\n",
     "    --nat-timeout S      the NAT's idle timeout is known to be S seconds:\n"
     "                         keep every silence a margin below it\n"
     "    --from-summary FILE  take the NAT's bracket from a 'natidle probe\n"
@@ -145,8 +140,7 @@ static const char *const help_text[] = {
     "                         20 s; not with --accounts)\n"
     "    --quiet              no progress on standard error\n"
     "    -h, --help           this text\n"
-    "\n"
-    ,
+    "\n",
     "EXIT STATUS\n"
     "    0 after --duration; 130 after SIGINT or SIGTERM; 2 bad command line or\n"
     "    unreadable file.  A session that fails before it ever reached IDLE ends\n"
@@ -196,7 +190,7 @@ typedef struct app {
   const char *state_file, *network;
   const char *token_file, *token_cmd; /* OAuth2 access token sources */
   int quiet;
-  int stopping;     /* stop_all() was called */
+  int stopping; /* stop_all() was called */
   int in_stop_all;
   int finished;
   int exit_code;
@@ -218,32 +212,26 @@ static void fmt_now_utc(char *buf, size_t len) {
  * scheduler's bracket and cadence (a cadence row). */
 static void log_row(app *a, account *ac, const char *event, ni_ms interval, const char *outcome,
                     ni_ms rtt, ni_ms delay, int bracket) {
-  if (!a->log)
-    return;
+  if (!a->log) return;
   ni_push_stats st;
   ni_push_get_stats(ac->push, &st);
   char at[NI_CSV_TIME_LEN], iv[32] = "", rt[32] = "", bo[32], bi[32], dl[32] = "", wk[32];
   char lo[32] = "", hi[32] = "", cad[32] = "";
   fmt_now_utc(at, sizeof at);
-  if (interval != NI_TIME_NEVER)
-    ni_csv_fmt_seconds(iv, sizeof iv, interval);
-  if (rtt != NI_TIME_NEVER)
-    snprintf(rt, sizeof rt, "%llu", (unsigned long long)rtt);
-  if (delay != NI_TIME_NEVER)
-    snprintf(dl, sizeof dl, "%llu", (unsigned long long)delay);
+  if (interval != NI_TIME_NEVER) ni_csv_fmt_seconds(iv, sizeof iv, interval);
+  if (rtt != NI_TIME_NEVER) snprintf(rt, sizeof rt, "%llu", (unsigned long long)rtt);
+  if (delay != NI_TIME_NEVER) snprintf(dl, sizeof dl, "%llu", (unsigned long long)delay);
   snprintf(bo, sizeof bo, "%llu", (unsigned long long)st.bytes_out);
   snprintf(bi, sizeof bi, "%llu", (unsigned long long)st.bytes_in);
   snprintf(wk, sizeof wk, "%llu", (unsigned long long)st.wakeups);
   if (bracket) {
     /* 0 is the scheduler's "unknown" for either end: an empty field. */
-    if (ac->log_lower)
-      ni_csv_fmt_seconds(lo, sizeof lo, ac->log_lower);
-    if (ac->log_upper)
-      ni_csv_fmt_seconds(hi, sizeof hi, ac->log_upper);
+    if (ac->log_lower) ni_csv_fmt_seconds(lo, sizeof lo, ac->log_lower);
+    if (ac->log_upper) ni_csv_fmt_seconds(hi, sizeof hi, ac->log_upper);
     ni_csv_fmt_seconds(cad, sizeof cad, ac->log_interval);
   }
-  const char *row[NI_KALOG_NCOLS] = {at, ni_push_account(ac->push), event, iv, outcome, rt,
-                                     bo, bi, a->network ? a->network : "", dl, wk, lo, hi, cad};
+  const char *row[NI_KALOG_NCOLS] = {at, ni_push_account(ac->push),    event, iv, outcome, rt, bo,
+                                     bi, a->network ? a->network : "", dl,    wk, lo,      hi, cad};
   int rc = ni_csv_write_row(a->log, row);
   if (rc < 0) {
     ni__cli_error(CMD, "--log: %s; logging stops", ni_strerror(rc));
@@ -257,14 +245,13 @@ static void log_row(app *a, account *ac, const char *event, ni_ms interval, cons
  * at every event of the session: the row's time is when the change was
  * seen, at the latest the event that follows it. */
 static void log_cadence(app *a, account *ac) {
-  if (!a->log)
-    return;
+  if (!a->log) return;
   const ni_ka *ka = ni_push_scheduler(ac->push);
   ni_ms lo, hi, iv = ni_ka_interval(ka);
   int probing = ni_ka_is_probing(ka);
   ni_ka_bracket(ka, &lo, &hi);
-  if (ac->logged_cadence && lo == ac->log_lower && hi == ac->log_upper &&
-      iv == ac->log_interval && probing == ac->log_probing)
+  if (ac->logged_cadence && lo == ac->log_lower && hi == ac->log_upper && iv == ac->log_interval &&
+      probing == ac->log_probing)
     return;
   ac->logged_cadence = 1;
   ac->log_lower = lo;
@@ -286,8 +273,7 @@ static void log_event(app *a, account *ac, const char *event, ni_ms interval, co
 static void print_quoted(const char *s) {
   putchar('"');
   for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      putchar('\\');
+    if (*s == '"' || *s == '\\') putchar('\\');
     putchar(*s);
   }
   putchar('"');
@@ -297,8 +283,7 @@ static void print_quoted(const char *s) {
  * NI_ETIMEDOUT -> "timedout", ECONNRESET -> "econnreset". */
 static void err_outcome(int err, char *buf, size_t len) {
   const char *n = ni_err_name(err);
-  if (!strncmp(n, "NI_E", 4))
-    n += 4;
+  if (!strncmp(n, "NI_E", 4)) n += 4;
   size_t i = 0;
   for (; n[i] && i + 1 < len; i++)
     buf[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] - 'A' + 'a' : n[i]);
@@ -307,16 +292,13 @@ static void err_outcome(int err, char *buf, size_t len) {
 
 /* Save what the scheduler learned when it changed since the last save. */
 static void save_state(app *a, account *ac) {
-  if (!a->state_file)
-    return;
+  if (!a->state_file) return;
   ni_ms lo, hi;
   unsigned gen = ni_ka_bracket(ni_push_scheduler(ac->push), &lo, &hi);
-  if (gen == ac->saved_gen || !lo)
-    return;
+  if (gen == ac->saved_gen || !lo) return;
   ac->saved_gen = gen;
   int rc = ni_ka_state_save(a->state_file, a->network, lo, hi, (uint64_t)time(NULL));
-  if (rc < 0)
-    ni__cli_error(CMD, "--state %s: %s", a->state_file, ni_strerror(rc));
+  if (rc < 0) ni__cli_error(CMD, "--state %s: %s", a->state_file, ni_strerror(rc));
 }
 
 /* ---- session callbacks ----------------------------------------------------- */
@@ -326,8 +308,7 @@ static void stop_all(app *a, int code);
 
 static account *account_of(app *a, ni_push *p) {
   for (size_t i = 0; i < a->nacc; i++)
-    if (a->acc[i].push == p)
-      return &a->acc[i];
+    if (a->acc[i].push == p) return &a->acc[i];
   return NULL;
 }
 
@@ -339,12 +320,14 @@ static void on_push_message(ni_push *p, const ni_push_msg *m, void *ud) {
   printf(" subject=");
   print_quoted(m->subject);
   printf(" delay=%.3fs%s", (double)m->delay_ms / 1000.0, m->late ? " late" : "");
-  if (a->nacc > 1)
-    printf(" account=%s", ni_push_account(p));
+  if (a->nacc > 1) printf(" account=%s", ni_push_account(p));
   putchar('\n');
   fflush(stdout);
   if (ac)
-    log_event(a, ac, "message", NI_TIME_NEVER, m->late ? "late" : m->pushed ? "pushed" : "fetched",
+    log_event(a, ac, "message", NI_TIME_NEVER,
+              m->late     ? "late"
+              : m->pushed ? "pushed"
+                          : "fetched",
               NI_TIME_NEVER, m->delay_ms);
 }
 
@@ -352,8 +335,7 @@ static void on_push_message(ni_push *p, const ni_push_msg *m, void *ud) {
 static int all_ended(app *a) {
   for (size_t i = 0; i < a->nacc; i++) {
     ni_push_state st = a->acc[i].push ? ni_push_get_state(a->acc[i].push) : NI_PUSH_STOPPED;
-    if (st != NI_PUSH_STOPPED && st != NI_PUSH_FAILED)
-      return 0;
+    if (st != NI_PUSH_STOPPED && st != NI_PUSH_FAILED) return 0;
   }
   return 1;
 }
@@ -364,7 +346,7 @@ static void session_failed(app *a, account *ac, int err, const char *detail) {
   char outcome[32];
   err_outcome(err, outcome, sizeof outcome);
   ni__cli_error(CMD, "%s: %s (not retrying)", ni_push_account(ac->push),
-           *detail ? detail : ni_strerror(err));
+                *detail ? detail : ni_strerror(err));
   log_row(a, ac, "failed", NI_TIME_NEVER, outcome, NI_TIME_NEVER, NI_TIME_NEVER, 0);
   ac->up = 0;
   ac->failed = 1;
@@ -377,8 +359,7 @@ static void session_failed(app *a, account *ac, int err, const char *detail) {
 static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, void *ud) {
   app *a = ud;
   account *ac = account_of(a, p);
-  if (!ac)
-    return;
+  if (!ac) return;
   if (s == NI_PUSH_FAILED) {
     session_failed(a, ac, err, detail);
     return;
@@ -392,8 +373,7 @@ static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, v
       fprintf(stderr, " (%s", *detail ? detail : ni_strerror(err));
     if (s == NI_PUSH_RECONNECT_WAIT)
       fprintf(stderr, "; retry in %.1f s", (double)ni_push_reconnect_in(p) / 1000.0);
-    if (*detail || s == NI_PUSH_RECONNECT_WAIT)
-      fputc(')', stderr);
+    if (*detail || s == NI_PUSH_RECONNECT_WAIT) fputc(')', stderr);
     fputc('\n', stderr);
   }
   if (s == NI_PUSH_IDLE && !ac->up) {
@@ -417,21 +397,19 @@ static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, v
   log_cadence(a, ac);
   if (s == NI_PUSH_STOPPED) {
     ac->up = 0;
-    if (a->stopping && !a->in_stop_all)
-      finish(a);
+    if (a->stopping && !a->in_stop_all) finish(a);
   }
 }
 
 static void on_keepalive(ni_push *p, const ni_push_ka_event *ev, void *ud) {
   app *a = ud;
   account *ac = account_of(a, p);
-  if (!ac)
-    return;
+  if (!ac) return;
   switch (ev->kind) {
   case NI_PUSH_KA_SENT:
     if (!a->quiet)
-      fprintf(stderr, "natidle %s: %s keepalive after %.1f s of silence\n", CMD,
-              ni_push_account(p), (double)ev->interval_ms / 1000.0);
+      fprintf(stderr, "natidle %s: %s keepalive after %.1f s of silence\n", CMD, ni_push_account(p),
+              (double)ev->interval_ms / 1000.0);
     log_cadence(a, ac);
     break;
   case NI_PUSH_KA_ANSWERED:
@@ -466,8 +444,7 @@ static void on_token(ni_push *p, int refresh, void *ud) {
       setenv("NATIDLE_OAUTH2_REFRESH", "1", 1);
     else
       unsetenv("NATIDLE_OAUTH2_REFRESH");
-    rc = ni__cred_from_command(a->token_cmd, "OAuth2 token command", 20000, &tok, err,
-                                sizeof err);
+    rc = ni__cred_from_command(a->token_cmd, "OAuth2 token command", 20000, &tok, err, sizeof err);
     unsetenv("NATIDLE_OAUTH2_REFRESH");
   }
   if (rc < 0) {
@@ -482,29 +459,24 @@ static void on_token(ni_push *p, int refresh, void *ud) {
 /* ---- start and stop ---------------------------------------------------------- */
 
 static void close_handle(uv_handle_t *h) {
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
+  if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
 /* All sessions ended: close our handles so uv_run returns. */
 static void finish(app *a) {
-  if (!all_ended(a))
-    return;
-  if (a->finished)
-    return;
+  if (!all_ended(a)) return;
+  if (a->finished) return;
   a->finished = 1;
   close_handle((uv_handle_t *)&a->sigint);
   close_handle((uv_handle_t *)&a->sigterm);
-  if (a->have_duration)
-    close_handle((uv_handle_t *)&a->duration);
+  if (a->have_duration) close_handle((uv_handle_t *)&a->duration);
 }
 
 static void stop_all(app *a, int code) {
   if (a->stopping) {
     /* A second signal: stop at once, without LOGOUT. */
     for (size_t i = 0; i < a->nacc; i++)
-      if (a->acc[i].push)
-        ni_push_stop(a->acc[i].push, 0);
+      if (a->acc[i].push) ni_push_stop(a->acc[i].push, 0);
     finish(a);
     return;
   }
@@ -512,8 +484,7 @@ static void stop_all(app *a, int code) {
   a->exit_code = code;
   a->in_stop_all = 1;
   for (size_t i = 0; i < a->nacc; i++)
-    if (a->acc[i].push)
-      ni_push_stop(a->acc[i].push, 1);
+    if (a->acc[i].push) ni_push_stop(a->acc[i].push, 1);
   a->in_stop_all = 0;
   finish(a);
 }
@@ -542,8 +513,7 @@ static size_t split_words(char *line, char **w, size_t max) {
 }
 
 static char *xstrdup(const char *s) {
-  if (!s)
-    return NULL;
+  if (!s) return NULL;
   char *d = strdup(s);
   if (!d) {
     ni__cli_error(CMD, "out of memory");
@@ -565,11 +535,10 @@ static int read_accounts(app *a, const char *path) {
     lineno++;
     char *w[6];
     size_t n = split_words(line, w, 6);
-    if (n == 0 || w[0][0] == '#')
-      continue;
+    if (n == 0 || w[0][0] == '#') continue;
     if (n < 2 || n > 5) {
       ni__usage_error(CMD, "--accounts %s:%u: expected: user password_file [server [port [tls]]]",
-                     path, lineno);
+                      path, lineno);
       rc = NI_EUSAGE;
       break;
     }
@@ -602,8 +571,7 @@ static int read_accounts(app *a, const char *path) {
 static int bracket_from_summary(const char *path, const char *network, ni_ms *lo, ni_ms *hi) {
   ni_report *rep = ni_report_new();
   char err[256] = "";
-  if (!rep)
-    return -ENOMEM;
+  if (!rep) return -ENOMEM;
   int rc = ni_report_load(rep, path, NULL, err, sizeof err);
   if (rc < 0) {
     ni__usage_error(CMD, "--from-summary: %s", *err ? err : ni_strerror(rc));
@@ -613,19 +581,15 @@ static int bracket_from_summary(const char *path, const char *network, ni_ms *lo
   double best_lo = NAN, best_hi = NAN;
   for (size_t i = 0, n = ni_report_nrows(rep); i < n; i++) {
     const ni_net_row *r = ni_report_row(rep, i);
-    if (r->bracket == NI_BRACKET_NONE || !isfinite(r->lower_s) || r->lower_s <= 0)
-      continue;
-    if (network && (!r->network || strcmp(r->network, network)))
-      continue;
-    if (isnan(best_lo) || r->lower_s < best_lo)
-      best_lo = r->lower_s;
-    if (isfinite(r->upper_s) && (isnan(best_hi) || r->upper_s < best_hi))
-      best_hi = r->upper_s;
+    if (r->bracket == NI_BRACKET_NONE || !isfinite(r->lower_s) || r->lower_s <= 0) continue;
+    if (network && (!r->network || strcmp(r->network, network))) continue;
+    if (isnan(best_lo) || r->lower_s < best_lo) best_lo = r->lower_s;
+    if (isfinite(r->upper_s) && (isnan(best_hi) || r->upper_s < best_hi)) best_hi = r->upper_s;
   }
   ni_report_free(rep);
   if (isnan(best_lo)) {
     ni__usage_error(CMD, "--from-summary %s: no measured bracket%s%s", path,
-                   network ? " for network " : "", network ? network : "");
+                    network ? " for network " : "", network ? network : "");
     return NI_EUSAGE;
   }
   *lo = (ni_ms)(best_lo * 1000.0);
@@ -667,8 +631,7 @@ static int parse_args(int argc, char **argv, cli *c, app *a) {
       fputs(*h, stdout);
     return 1;
   }
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   a->network = c->conn.network;
   if (c->have_nat + !!c->summary + c->adaptive > 1) {
     ni__usage_error(CMD, "--nat-timeout, --from-summary and --adaptive exclude each other");
@@ -693,8 +656,7 @@ static int parse_args(int argc, char **argv, cli *c, app *a) {
   }
   a->token_file = c->token_file;
   a->token_cmd = c->token_cmd;
-  if (a->state_file && !a->network)
-    a->network = "default";
+  if (a->state_file && !a->network) a->network = "default";
   return 0;
 }
 
@@ -715,16 +677,14 @@ static int make_ka_config(const cli *c, app *a, ni_ka_config *kc) {
     kc->adaptive = 0;
   } else if (c->summary) {
     int rc = bracket_from_summary(c->summary, a->network, &lo, &hi);
-    if (rc < 0)
-      return rc;
+    if (rc < 0) return rc;
     kc->adaptive = hi == 0; /* an open bracket: learn above its lower end */
   } else if (a->state_file) {
     uint64_t when;
     int rc = ni_ka_state_load(a->state_file, a->network, &lo, &hi, &when);
     if (rc < 0 && rc != -ENOENT && !a->quiet)
       ni__cli_error(CMD, "--state %s: %s; starting from nothing", a->state_file, ni_strerror(rc));
-    if (rc < 0)
-      lo = hi = 0;
+    if (rc < 0) lo = hi = 0;
     kc->adaptive = 1;
   }
   kc->nat_lower_ms = lo;
@@ -732,8 +692,7 @@ static int make_ka_config(const cli *c, app *a, ni_ka_config *kc) {
   /* A NAT known to forget within seconds needs keepalives that often: the
    * scheduler's floor of NI_KA_MIN_INTERVAL_MS guards against noise, not
    * against what the user measured. */
-  if (lo && lo < 2 * (ni_ms)NI_KA_MIN_INTERVAL_MS)
-    kc->min_interval_ms = 1000;
+  if (lo && lo < 2 * (ni_ms)NI_KA_MIN_INTERVAL_MS) kc->min_interval_ms = 1000;
   return 0;
 }
 
@@ -753,8 +712,7 @@ static void tally(app *a) {
   ni_push_stats t, st;
   memset(&t, 0, sizeof t);
   for (size_t i = 0; i < a->nacc; i++) {
-    if (!a->acc[i].push)
-      continue;
+    if (!a->acc[i].push) continue;
     ni_push_get_stats(a->acc[i].push, &st);
     t.keepalives += st.keepalives;
     t.keepalives_answered += st.keepalives_answered;
@@ -764,8 +722,7 @@ static void tally(app *a) {
     t.messages_late += st.messages_late;
     t.bytes_out += st.bytes_out;
     t.bytes_in += st.bytes_in;
-    if (st.worst_delay_ms > t.worst_delay_ms)
-      t.worst_delay_ms = st.worst_delay_ms;
+    if (st.worst_delay_ms > t.worst_delay_ms) t.worst_delay_ms = st.worst_delay_ms;
   }
   printf("tally keepalives=%llu answered=%llu unanswered=%llu wakeups=%llu reconnects=%llu "
          "messages=%llu late=%llu worst_delay=%.3fs bytes_out=%llu bytes_in=%llu\n",
@@ -781,8 +738,7 @@ static void tally(app *a) {
 static void free_accounts(app *a) {
   for (size_t i = 0; i < a->nacc; i++) {
     account *ac = &a->acc[i];
-    if (ac->push)
-      ni_push_free(ac->push);
+    if (ac->push) ni_push_free(ac->push);
     ni__cred_free(ac->password);
     free(ac->user);
     free(ac->password_file);
@@ -811,8 +767,7 @@ static int open_log(app *a, const char *path) {
   int err = 0;
   a->log = ni_csv_writer_open(path, ni_kalog_columns, NI_KALOG_NCOLS, &err);
   a->log_path = path;
-  if (a->log)
-    return NI_EXIT_OK;
+  if (a->log) return NI_EXIT_OK;
   if (err == NI_EMISMATCH && is_old_log(path))
     ni__usage_error(CMD,
                     "--log %s: a log of an older natidle (8 columns, no network or cadence); "
@@ -823,19 +778,15 @@ static int open_log(app *a, const char *path) {
                     path);
   else
     ni__usage_error(CMD, "--log %s: %s", path, ni_strerror(err));
-  if (err == NI_EMISMATCH || ni_exit_code_for(err) == NI_EXIT_OK)
-    return NI_EXIT_USAGE;
+  if (err == NI_EMISMATCH || ni_exit_code_for(err) == NI_EXIT_OK) return NI_EXIT_USAGE;
   return ni_exit_code_for(err);
 }
 
 /* How the cadence was chosen, for the log's start rows. */
 static const char *cadence_source(const cli *c, const ni_ka_config *kc) {
-  if (c->have_interval)
-    return "interval";
-  if (c->have_nat)
-    return "nat-timeout";
-  if (c->summary)
-    return "from-summary";
+  if (c->have_interval) return "interval";
+  if (c->have_nat) return "nat-timeout";
+  if (c->summary) return "from-summary";
   return kc->nat_lower_ms || kc->nat_upper_ms ? "state" : "adaptive";
 }
 
@@ -845,12 +796,10 @@ int ni__cmd_keepalive(int argc, char **argv) {
   cli c;
   memset(&c, 0, sizeof c);
   int rc = parse_args(argc, argv, &c, &a);
-  if (rc)
-    return rc > 0 ? NI_EXIT_OK : NI_EXIT_USAGE;
+  if (rc) return rc > 0 ? NI_EXIT_OK : NI_EXIT_USAGE;
 
   ni_push_security tls_default;
-  if (parse_tls(c.conn.tls, &tls_default) < 0)
-    return NI_EXIT_USAGE;
+  if (parse_tls(c.conn.tls, &tls_default) < 0) return NI_EXIT_USAGE;
   if (c.conn.family) { /* the push session (push.h) takes no address family yet */
     ni__usage_error("keepalive", "--family is not available for keepalive yet");
     return NI_EXIT_USAGE;
@@ -899,8 +848,10 @@ int ni__cmd_keepalive(int argc, char **argv) {
     ni_csv_writer_close(a.log);
     return NI_EXIT_FAILURE;
   }
-  ni_push_cb cb = {.on_message = on_push_message, .on_state = on_state,
-                   .on_keepalive = on_keepalive, .on_token = on_token};
+  ni_push_cb cb = {.on_message = on_push_message,
+                   .on_state = on_state,
+                   .on_keepalive = on_keepalive,
+                   .on_token = on_token};
   for (size_t i = 0; i < a.nacc; i++) {
     account *ac = &a.acc[i];
     ni_push_opts o;
@@ -908,12 +859,10 @@ int ni__cmd_keepalive(int argc, char **argv) {
     o.host = ac->server ? ac->server : c.conn.server;
     o.port = (uint16_t)(ac->port ? ac->port : ac->server ? 0 : c.conn.port);
     o.security = tls_default;
-    if (ac->tls_name)
-      parse_tls(ac->tls_name, &o.security);
+    if (ac->tls_name) parse_tls(ac->tls_name, &o.security);
     o.user = ac->user;
     o.password = ac->password;
-    if (a.token_file || a.token_cmd)
-      o.auth = NI_PUSH_AUTH_OAUTH2;
+    if (a.token_file || a.token_cmd) o.auth = NI_PUSH_AUTH_OAUTH2;
     o.ca_file = c.conn.ca_file;
     o.insecure = c.conn.insecure;
     o.allow_plaintext = c.conn.allow_plaintext;
@@ -963,16 +912,14 @@ int ni__cmd_keepalive(int argc, char **argv) {
 
   /* A run that ended because a session could not start has nothing to
    * tally; the error said it all. */
-  if (a.exit_code == NI_EXIT_OK || a.exit_code == NI_EXIT_INTERRUPTED)
-    tally(&a);
+  if (a.exit_code == NI_EXIT_OK || a.exit_code == NI_EXIT_INTERRUPTED) tally(&a);
   for (size_t i = 0; i < a.nacc; i++)
     save_state(&a, &a.acc[i]);
   free_accounts(&a);
   ni_push_group_free(a.group);
   uv_run(a.loop, UV_RUN_DEFAULT); /* let the handles' close callbacks free memory */
   rc = ni_csv_writer_close(a.log);
-  if (rc < 0)
-    ni__cli_error(CMD, "--log %s: %s", a.log_path, ni_strerror(rc));
+  if (rc < 0) ni__cli_error(CMD, "--log %s: %s", a.log_path, ni_strerror(rc));
   uv_loop_close(a.loop);
   return a.exit_code;
 }

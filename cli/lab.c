@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "natidle/common.h"
 #include "cli/commands.h"
+#include "natidle/common.h"
 
 #define LAB_SCRIPT "natidle-lab"
 
@@ -37,8 +37,7 @@ static int find_lab(char *out, size_t size) {
     if (n >= 0 && (size_t)n < size && access(out, R_OK) == 0) return 0;
   }
   env = getenv("NATIDLE_SRC");
-  if (env != NULL && env[0] != '\0' && candidate(out, size, env, "lab/" LAB_SCRIPT) == 0)
-    return 0;
+  if (env != NULL && env[0] != '\0' && candidate(out, size, env, "lab/" LAB_SCRIPT) == 0) return 0;
 
   char exe[PATH_MAX];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -55,10 +54,9 @@ static int find_lab(char *out, size_t size) {
 int ni__cmd_lab(int argc, char **argv) {
   char path[PATH_MAX];
   if (find_lab(path, sizeof path) != 0) {
-    fprintf(stderr,
-            "natidle lab: cannot find the lab script " LAB_SCRIPT
-            " (looked in $NATIDLE_SRC/lab, ../lab and the binary's directory; "
-            "set NATIDLE_SRC to the source tree)\n");
+    fprintf(stderr, "natidle lab: cannot find the lab script " LAB_SCRIPT
+                    " (looked in $NATIDLE_SRC/lab, ../lab and the binary's directory; "
+                    "set NATIDLE_SRC to the source tree)\n");
     return NI_EXIT_FAILURE;
   }
   if (argc < 1) argc = 1;
@@ -72,7 +70,8 @@ int ni__cmd_lab(int argc, char **argv) {
   }
   args[0] = "bash";
   args[1] = path;
-  for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
+  for (int i = 1; i < argc; i++)
+    args[i + 1] = argv[i];
   args[argc + 1] = NULL;
 
   fflush(stdout);

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "natidle/common.h"
 #include "cli/commands.h"
+#include "natidle/common.h"
 
 static const struct {
   const char *name;
@@ -60,8 +60,7 @@ int main(int argc, char **argv) {
     return NI_EXIT_USAGE;
   }
   for (size_t i = 0; i < NCOMMANDS; i++)
-    if (!strcmp(cmd, commands[i].name))
-      return commands[i].fn(argc - 1, argv + 1);
+    if (!strcmp(cmd, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
   fprintf(stderr, "natidle: no such command '%s' (try 'natidle --help')\n", cmd);
   return NI_EXIT_USAGE;
 }

@@ -78,8 +78,7 @@ static int store(const char *cmd, const ni__opt *o, const char *v) {
     *(const char **)o->dest = v;
     break;
   case NI__OPT_UINT:
-    rc = ni__parse_uint(v, (unsigned long)o->min, (unsigned long)o->max,
-                        (unsigned long *)o->dest);
+    rc = ni__parse_uint(v, (unsigned long)o->min, (unsigned long)o->max, (unsigned long *)o->dest);
     break;
   case NI__OPT_SECONDS:
     rc = ni__parse_seconds(v, o->min, o->max, (double *)o->dest);
@@ -89,8 +88,7 @@ static int store(const char *cmd, const ni__opt *o, const char *v) {
     ni__usage_error(cmd, "invalid value '%s' for --%s", v, o->name);
     return NI_EUSAGE;
   }
-  if (o->given)
-    *o->given = 1;
+  if (o->given) *o->given = 1;
   return 0;
 }
 
@@ -98,10 +96,8 @@ enum { MAX_OPTS = 64, HELP = 1000 };
 
 int ni__opts_parse(const char *cmd, int argc, char **argv, const ni__opt *opts, size_t n,
                    int *first) {
-  if (n >= MAX_OPTS)
-    return NI_EUSAGE; /* a table this large is a bug, caught by the tests */
-  if (refuse_password_option(cmd, argc, argv) != 0)
-    return NI_EUSAGE;
+  if (n >= MAX_OPTS) return NI_EUSAGE; /* a table this large is a bug, caught by the tests */
+  if (refuse_password_option(cmd, argc, argv) != 0) return NI_EUSAGE;
   struct option lo[MAX_OPTS + 1];
   char shorts[2 * MAX_OPTS + 4] = ":h";
   size_t ns = 2;
@@ -112,8 +108,7 @@ int ni__opts_parse(const char *cmd, int argc, char **argv, const ni__opt *opts, 
     lo[i].val = (int)(HELP + 1 + i);
     if (opts[i].short_name) {
       shorts[ns++] = opts[i].short_name;
-      if (opts[i].kind != NI__OPT_FLAG)
-        shorts[ns++] = ':';
+      if (opts[i].kind != NI__OPT_FLAG) shorts[ns++] = ':';
     }
   }
   lo[n] = (struct option){"help", no_argument, NULL, HELP};
@@ -133,11 +128,9 @@ int ni__opts_parse(const char *cmd, int argc, char **argv, const ni__opt *opts, 
       return NI_EUSAGE;
     }
     const ni__opt *o = NULL;
-    if (ch > HELP && ch <= HELP + (int)n)
-      o = &opts[ch - HELP - 1];
+    if (ch > HELP && ch <= HELP + (int)n) o = &opts[ch - HELP - 1];
     for (size_t i = 0; !o && ch != '?' && i < n; i++)
-      if (opts[i].short_name == ch)
-        o = &opts[i];
+      if (opts[i].short_name == ch) o = &opts[i];
     if (!o) {
       const char *a = argv[optind - 1];
       if (optopt > HELP && optopt <= HELP + (int)n)
@@ -150,11 +143,9 @@ int ni__opts_parse(const char *cmd, int argc, char **argv, const ni__opt *opts, 
         ni__usage_error(cmd, "unknown option '%.*s'", (int)strcspn(a, "="), a);
       return NI_EUSAGE;
     }
-    if (store(cmd, o, optarg) != 0)
-      return NI_EUSAGE;
+    if (store(cmd, o, optarg) != 0) return NI_EUSAGE;
   }
-  if (help)
-    return 1;
+  if (help) return 1;
   if (first)
     *first = optind;
   else if (optind < argc) {

@@ -28,8 +28,8 @@ typedef struct ni__opt {
   char short_name;  /* a one-letter alias, or 0 */
   ni__opt_kind kind;
   void *dest;
-  double min, max;  /* bounds of UINT and SECONDS values */
-  int *given;       /* when not NULL, set to 1 when the option is present */
+  double min, max; /* bounds of UINT and SECONDS values */
+  int *given;      /* when not NULL, set to 1 when the option is present */
 } ni__opt;
 
 /* The options of a connection to an IMAP server. */
@@ -41,17 +41,18 @@ typedef struct ni__conn_args {
 } ni__conn_args;
 
 /* The block of connection options, for a subcommand's table. */
-#define NI__CONN_OPTS(ca)                                                      \
-  {"server", 0, NI__OPT_STRING, &(ca)->server, 0, 0, NULL},                    \
-      {"port", 0, NI__OPT_UINT, &(ca)->port, 1, 65535, NULL},                  \
-      {"tls", 0, NI__OPT_STRING, &(ca)->tls, 0, 0, NULL},                      \
-      {"user", 0, NI__OPT_STRING, &(ca)->user, 0, 0, NULL},                    \
-      {"password-file", 0, NI__OPT_STRING, &(ca)->password_file, 0, 0, NULL},  \
-      {"ca-file", 0, NI__OPT_STRING, &(ca)->ca_file, 0, 0, NULL},              \
-      {"insecure", 0, NI__OPT_FLAG, &(ca)->insecure, 0, 0, NULL},              \
-      {"allow-plaintext", 0, NI__OPT_FLAG, &(ca)->allow_plaintext, 0, 0, NULL}, \
-      {"network", 0, NI__OPT_STRING, &(ca)->network, 0, 0, NULL},              \
-      {"family", 0, NI__OPT_STRING, &(ca)->family, 0, 0, NULL}
+#define NI__CONN_OPTS(ca)                                                                          \
+  {"server", 0, NI__OPT_STRING, &(ca)->server, 0, 0, NULL},                                        \
+      {"port", 0, NI__OPT_UINT, &(ca)->port, 1, 65535, NULL},                                      \
+      {"tls", 0, NI__OPT_STRING, &(ca)->tls, 0, 0, NULL},                                          \
+      {"user", 0, NI__OPT_STRING, &(ca)->user, 0, 0, NULL},                                        \
+      {"password-file", 0, NI__OPT_STRING, &(ca)->password_file, 0, 0, NULL},                      \
+      {"ca-file", 0, NI__OPT_STRING, &(ca)->ca_file, 0, 0, NULL},                                  \
+      {"insecure", 0, NI__OPT_FLAG, &(ca)->insecure, 0, 0, NULL},                                  \
+      {"allow-plaintext", 0, NI__OPT_FLAG, &(ca)->allow_plaintext, 0, 0, NULL},                    \
+      {"network", 0, NI__OPT_STRING, &(ca)->network, 0, 0, NULL}, {                                \
+    "family", 0, NI__OPT_STRING, &(ca)->family, 0, 0, NULL                                         \
+  }
 
 /* The help text of the connection block, for the OPTIONS section of a
  * subcommand's --help. */

@@ -14,8 +14,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/secret.h"
@@ -36,14 +36,12 @@ void ni__no_core_dumps(void) {
 
 static char *secret_alloc(void) {
   char *buf = calloc(1, NI_SECRET_MAX + 1);
-  if (buf)
-    (void)mlock(buf, NI_SECRET_MAX + 1); /* best effort: may fail without CAP_IPC_LOCK */
+  if (buf) (void)mlock(buf, NI_SECRET_MAX + 1); /* best effort: may fail without CAP_IPC_LOCK */
   return buf;
 }
 
 void ni__cred_free(char *s) {
-  if (!s)
-    return;
+  if (!s) return;
   ni__wipe(s, NI_SECRET_MAX + 1);
   (void)munlock(s, NI_SECRET_MAX + 1);
   free(s);
@@ -71,32 +69,24 @@ static ssize_t read_line(int fd, char *buf, uint64_t deadline) {
       uint64_t now = mono_ms();
       struct pollfd p = {fd, POLLIN, 0};
       int r = now >= deadline ? 0 : poll(&p, 1, (int)(deadline - now));
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r == 0)
-        return -ETIMEDOUT;
+      if (r < 0 && errno == EINTR) continue;
+      if (r == 0) return -ETIMEDOUT;
     }
     ssize_t n = read(fd, buf + used, NI_SECRET_MAX - used);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -errno;
-    if (n == 0)
-      break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) break;
     used += (size_t)n;
-    if (memchr(buf, '\n', used))
-      break;
+    if (memchr(buf, '\n', used)) break;
   }
   buf[used] = '\0';
   char *nl = strchr(buf, '\n');
-  if (nl)
-    ni__wipe(nl, used - (size_t)(nl - buf)); /* keep only the first line */
+  if (nl) ni__wipe(nl, used - (size_t)(nl - buf)); /* keep only the first line */
   strip_eol(buf);
   return (ssize_t)used;
 }
 
-static int from_file(const char *path, const char *what, char *buf, char *err,
-                     size_t errlen) {
+static int from_file(const char *path, const char *what, char *buf, char *err, size_t errlen) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
@@ -131,8 +121,7 @@ static int from_file(const char *path, const char *what, char *buf, char *err,
 static int from_tty(char *buf, char *err, size_t errlen) {
   int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
   if (fd < 0 || !isatty(STDIN_FILENO)) {
-    if (fd >= 0)
-      close(fd);
+    if (fd >= 0) close(fd);
     snprintf(err, errlen,
              "no password: use --password-file FILE or the " NI_PASSWORD_ENV
              " environment variable (there is no terminal to prompt on)");
@@ -153,10 +142,8 @@ static int from_tty(char *buf, char *err, size_t errlen) {
   for (;;) {
     char c;
     ssize_t n = read(fd, &c, 1);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0 || c == '\n' || c == '\r')
-      break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || c == '\n' || c == '\r') break;
     if (used == NI_SECRET_MAX) {
       rc = NI_EUSAGE;
       snprintf(err, errlen, "password longer than %d bytes", NI_SECRET_MAX);
@@ -166,8 +153,7 @@ static int from_tty(char *buf, char *err, size_t errlen) {
   }
   buf[used] = '\0';
   (void)!write(fd, "\n", 1);
-  if (restore)
-    (void)tcsetattr(fd, TCSAFLUSH, &old);
+  if (restore) (void)tcsetattr(fd, TCSAFLUSH, &old);
   close(fd);
   if (rc == 0 && used == 0) {
     snprintf(err, errlen, "empty password");
@@ -178,8 +164,7 @@ static int from_tty(char *buf, char *err, size_t errlen) {
 
 int ni__cred_read(const char *password_file, char **out, char *err, size_t errlen) {
   *out = NULL;
-  if (errlen)
-    err[0] = '\0';
+  if (errlen) err[0] = '\0';
   ni__no_core_dumps();
   char *buf = secret_alloc();
   if (!buf) {
@@ -213,8 +198,7 @@ int ni__cred_read(const char *password_file, char **out, char *err, size_t errle
   return 0;
 }
 
-int ni__cred_read_file(const char *path, const char *what, char **out, char *err,
-                        size_t errlen) {
+int ni__cred_read_file(const char *path, const char *what, char **out, char *err, size_t errlen) {
   *out = NULL;
   ni__no_core_dumps();
   char *buf = secret_alloc();
@@ -232,7 +216,7 @@ int ni__cred_read_file(const char *path, const char *what, char **out, char *err
 }
 
 int ni__cred_from_command(const char *cmd, const char *what, unsigned timeout_ms, char **out,
-                           char *err, size_t errlen) {
+                          char *err, size_t errlen) {
   *out = NULL;
   ni__no_core_dumps();
   char *buf = secret_alloc();
@@ -260,8 +244,7 @@ int ni__cred_from_command(const char *cmd, const char *what, unsigned timeout_ms
      * input natidle will never give), stdout into the pipe, stderr
      * inherited so its messages reach the user. */
     int null = open("/dev/null", O_RDONLY);
-    if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(fds[1], STDOUT_FILENO) < 0)
-      _exit(127);
+    if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(fds[1], STDOUT_FILENO) < 0) _exit(127);
     signal(SIGPIPE, SIG_DFL);
     execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
     _exit(127);
@@ -269,8 +252,7 @@ int ni__cred_from_command(const char *cmd, const char *what, unsigned timeout_ms
   close(fds[1]);
   ssize_t n = read_line(fds[0], buf, mono_ms() + timeout_ms);
   close(fds[0]);
-  if (n == -ETIMEDOUT)
-    kill(pid, SIGKILL);
+  if (n == -ETIMEDOUT) kill(pid, SIGKILL);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

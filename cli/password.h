@@ -32,8 +32,7 @@ int ni__cred_read(const char *password_file, char **out, char *err, size_t errle
  * Returns 0 and the secret in *out (release with ni__cred_free), or
  * NI_EUSAGE with a one-line reason in err.
  */
-int ni__cred_read_file(const char *path, const char *what, char **out, char *err,
-                        size_t errlen);
+int ni__cred_read_file(const char *path, const char *what, char **out, char *err, size_t errlen);
 
 /*
  * Run `cmd` with /bin/sh -c, its stdin from /dev/null and its stderr
@@ -46,7 +45,7 @@ int ni__cred_read_file(const char *path, const char *what, char **out, char *err
  * NI_EUSAGE with a one-line reason in err.
  */
 int ni__cred_from_command(const char *cmd, const char *what, unsigned timeout_ms, char **out,
-                           char *err, size_t errlen);
+                          char *err, size_t errlen);
 
 /* Cleanse and free a password from ni__cred_read.  NULL is fine. */
 void ni__cred_free(char *s);

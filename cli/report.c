@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "natidle/common.h"
-#include "natidle/report.h"
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "natidle/common.h"
+#include "natidle/report.h"
 
 static const char *const help_report[] = {
     "NAME\n"
@@ -222,8 +222,7 @@ static void print_help(const char *const *help) {
 static int parse(int argc, char **argv, const ni__opt *opts, size_t n, const char *const *help,
                  int *first) {
   int rc = ni__opts_parse(CMD, argc, argv, opts, n, first);
-  if (rc == 1)
-    print_help(help);
+  if (rc == 1) print_help(help);
   return rc;
 }
 
@@ -248,20 +247,18 @@ static int load_all(ni_report *rep, char **files, int nfiles, unsigned want, uns
       fprintf(stderr, "natidle report: %s\n", err);
       return rc == -ENOMEM ? NI_EXIT_FAILURE : NI_EXIT_USAGE;
     }
-    if (*err)
-      fprintf(stderr, "natidle report: warning: %s\n", err);
+    if (*err) fprintf(stderr, "natidle report: warning: %s\n", err);
     if (want && !(want & KIND(kind))) {
       char expected[96] = "";
       for (enum ni_report_file k = NI_REPORT_SUMMARY; k <= NI_REPORT_KALOG; k++)
         if (want & KIND(k))
           snprintf(expected + strlen(expected), sizeof(expected) - strlen(expected), "%s%s",
                    *expected ? " or " : "", kind_name(k));
-      fprintf(stderr, "natidle report: %s:1: %s where %s was expected\n", files[i],
-              kind_name(kind), expected);
+      fprintf(stderr, "natidle report: %s:1: %s where %s was expected\n", files[i], kind_name(kind),
+              expected);
       return NI_EXIT_USAGE;
     }
-    if (seen)
-      *seen |= KIND(kind);
+    if (seen) *seen |= KIND(kind);
   }
   return NI_EXIT_OK;
 }
@@ -299,15 +296,13 @@ static int cmd_summary(int argc, char **argv) {
   const ni__opt opts[] = {{"csv", 0, NI__OPT_STRING, &csv, 0, 0, NULL}};
   unsigned seen = 0;
   int first = 0, rc = parse(argc, argv, opts, 1, help_summary, &first);
-  if (rc)
-    return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
+  if (rc) return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
   if (first >= argc) {
     ni__usage_error(CMD, "report summary: no summary CSV or keepalive log given");
     return NI_EXIT_USAGE;
   }
   ni_report *rep = ni_report_new();
-  if (!rep)
-    return NI_EXIT_FAILURE;
+  if (!rep) return NI_EXIT_FAILURE;
   rc = load_all(rep, argv + first, argc - first, KIND(NI_REPORT_SUMMARY) | KIND(NI_REPORT_KALOG),
                 &seen);
   if (rc == NI_EXIT_OK && csv && seen == (KIND(NI_REPORT_SUMMARY) | KIND(NI_REPORT_KALOG))) {
@@ -364,15 +359,15 @@ static int cmd_plot(int argc, char **argv) {
   };
   unsigned seen = 0;
   int first = 0, rc = parse(argc, argv, opts, sizeof(opts) / sizeof(*opts), help_plot, &first);
-  if (rc)
-    return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
+  if (rc) return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
   if (first >= argc) {
     ni__usage_error(CMD, "report plot: no observations CSV or keepalive log given");
     return NI_EXIT_USAGE;
   }
   if (argc - first > 1) {
-    ni__usage_error(CMD, "report plot: one observations CSV or keepalive log at a time (got "
-                         "also %s)",
+    ni__usage_error(CMD,
+                    "report plot: one observations CSV or keepalive log at a time (got "
+                    "also %s)",
                     argv[first + 1]);
     return NI_EXIT_USAGE;
   }
@@ -388,21 +383,22 @@ static int cmd_plot(int argc, char **argv) {
   if (rc == NI_EXIT_OK && summary) rc = load_all(rep, sumv, 1, KIND(NI_REPORT_SUMMARY), NULL);
   int is_log = seen == KIND(NI_REPORT_KALOG);
   if (rc == NI_EXIT_OK && is_log && (run || dir)) {
-    ni__usage_error(CMD, "report plot: --run and --direction choose a probe run; %s is a "
-                         "keepalive log (--network, --account)",
+    ni__usage_error(CMD,
+                    "report plot: --run and --direction choose a probe run; %s is a "
+                    "keepalive log (--network, --account)",
                     in);
     rc = NI_EXIT_USAGE;
   } else if (rc == NI_EXIT_OK && !is_log && (network || account)) {
-    ni__usage_error(CMD, "report plot: --network and --account choose a keepalive log; %s is "
-                         "an observations CSV (--run, --direction)",
+    ni__usage_error(CMD,
+                    "report plot: --network and --account choose a keepalive log; %s is "
+                    "an observations CSV (--run, --direction)",
                     in);
     rc = NI_EXIT_USAGE;
   }
   long idx = -1;
   if (rc == NI_EXIT_OK)
     idx = is_log ? find_kalog(rep, in, network, account) : find_plot(rep, in, run, dir);
-  if (rc == NI_EXIT_OK && idx < 0)
-    rc = NI_EXIT_USAGE;
+  if (rc == NI_EXIT_OK && idx < 0) rc = NI_EXIT_USAGE;
   if (rc == NI_EXIT_OK) {
     FILE *f = open_out(svg);
     rc = !f ? NI_EXIT_FAILURE
@@ -418,8 +414,7 @@ static int cmd_html(int argc, char **argv) {
   const char *out = NULL;
   const ni__opt opts[] = {{"output", 'o', NI__OPT_STRING, &out, 0, 0, NULL}};
   int first = 0, rc = parse(argc, argv, opts, 1, help_html, &first);
-  if (rc)
-    return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
+  if (rc) return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
   if (first >= argc) {
     ni__usage_error(CMD, "report html: no CSV file given");
     return NI_EXIT_USAGE;

@@ -43,12 +43,9 @@ void ni__status_clear(ni_status *st) {
 }
 
 void ni__status_event(ni_status *st, ni_ms now, int level, const char *fmt, ...) {
-  if (st->mode == NI_STATUS_QUIET)
-    return;
-  if (level >= 2 && !st->verbose)
-    return;
-  if (level == 1 && st->mode == NI_STATUS_TTY && !st->verbose)
-    return;
+  if (st->mode == NI_STATUS_QUIET) return;
+  if (level >= 2 && !st->verbose) return;
+  if (level == 1 && st->mode == NI_STATUS_TTY && !st->verbose) return;
   ni__status_clear(st);
   double t = now >= st->t0 ? (double)(now - st->t0) / 1000.0 : 0.0;
   fprintf(st->f, "[%7.1f s] ", t);
@@ -63,10 +60,8 @@ void ni__status_event(ni_status *st, ni_ms now, int level, const char *fmt, ...)
 }
 
 void ni__status_draw(ni_status *st, ni_ms now, const ni_status_view *v, int force) {
-  if (st->mode != NI_STATUS_TTY)
-    return;
-  if (!force && st->last_draw && now - st->last_draw < DRAW_EVERY_MS)
-    return;
+  if (st->mode != NI_STATUS_TTY) return;
+  if (!force && st->last_draw && now - st->last_draw < DRAW_EVERY_MS) return;
   st->last_draw = now;
   char el[32], lo[32], hi[32], nx[32], eta[32];
   ni__fmt_duration(now >= st->t0 ? (double)(now - st->t0) / 1000.0 : 0.0, el, sizeof el);

@@ -12,12 +12,12 @@
 enum { NI_STATUS_QUIET, NI_STATUS_LOG, NI_STATUS_TTY };
 
 typedef struct ni_status {
-  int mode;          /* NI_STATUS_* */
+  int mode; /* NI_STATUS_* */
   int verbose;
-  FILE *f;           /* stderr */
-  ni_ms t0;          /* start of the run, for the elapsed time */
-  ni_ms last_draw;   /* when the live line was last drawn */
-  int shown;         /* a live line is on screen and must be erased first */
+  FILE *f;         /* stderr */
+  ni_ms t0;        /* start of the run, for the elapsed time */
+  ni_ms last_draw; /* when the live line was last drawn */
+  int shown;       /* a live line is on screen and must be erased first */
 } ni_status;
 
 /* Choose the mode: quiet, else a live line on a terminal, else log lines. */

@@ -8,20 +8,21 @@
 #define NATIDLE_VERSION "0.0.0"
 #endif
 
-const char *ni_version(void) { return NATIDLE_VERSION; }
+const char *ni_version(void) {
+  return NATIDLE_VERSION;
+}
 
 const char *ni_strerror(int err) {
   switch (err) {
-#define NI_ERR_MSG(name, val, msg)                                             \
-  case NI_E##name:                                                             \
+#define NI_ERR_MSG(name, val, msg)                                                                 \
+  case NI_E##name:                                                                                 \
     return msg;
     NI_ERRNO_MAP(NI_ERR_MSG)
 #undef NI_ERR_MSG
   default:
     break;
   }
-  if (err == 0)
-    return "success";
+  if (err == 0) return "success";
   if (err < 0 && err > -4000)
     return strerror(-err); /* static text for known errno values in glibc */
   return "unknown error";
@@ -29,8 +30,8 @@ const char *ni_strerror(int err) {
 
 const char *ni_err_name(int err) {
   switch (err) {
-#define NI_ERR_NAME(name, val, msg)                                            \
-  case NI_E##name:                                                             \
+#define NI_ERR_NAME(name, val, msg)                                                                \
+  case NI_E##name:                                                                                 \
     return "NI_E" #name;
     NI_ERRNO_MAP(NI_ERR_NAME)
 #undef NI_ERR_NAME

@@ -14,20 +14,17 @@
 static void *(*const volatile wipe_memset)(void *, int, size_t) = memset;
 
 void ni__wipe(void *p, size_t n) {
-  if (p && n)
-    wipe_memset(p, 0, n);
+  if (p && n) wipe_memset(p, 0, n);
 }
 
 static void fill_pad(unsigned char *pad, size_t n) {
   size_t off = 0;
   while (off < n) {
     size_t k = n - off > 256 ? 256 : n - off; /* getentropy's limit */
-    if (getentropy(pad + off, k) != 0)
-      break;
+    if (getentropy(pad + off, k) != 0) break;
     off += k;
   }
-  if (off == n)
-    return;
+  if (off == n) return;
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   uint64_t x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)ts.tv_sec;
@@ -57,8 +54,7 @@ int ni__secret_keep(ni__secret *s, const void *p, size_t n) {
 
 char *ni__secret_reveal(const ni__secret *s) {
   char *pw = malloc(s->len + 1);
-  if (!pw)
-    return NULL;
+  if (!pw) return NULL;
   for (size_t i = 0; i < s->len; i++)
     pw[i] = (char)(s->mask[i] ^ s->pad[i]);
   pw[s->len] = '\0';
@@ -66,17 +62,14 @@ char *ni__secret_reveal(const ni__secret *s) {
 }
 
 void ni__secret_free_plain(const ni__secret *s, char *plain) {
-  if (!plain)
-    return;
+  if (!plain) return;
   ni__wipe(plain, s->len + 1);
   free(plain);
 }
 
 void ni__secret_drop(ni__secret *s) {
-  if (s->mask)
-    ni__wipe(s->mask, s->len + 1);
-  if (s->pad)
-    ni__wipe(s->pad, s->len + 1);
+  if (s->mask) ni__wipe(s->mask, s->len + 1);
+  if (s->pad) ni__wipe(s->pad, s->len + 1);
   free(s->mask);
   free(s->pad);
   s->mask = s->pad = NULL;

@@ -58,16 +58,16 @@ typedef struct client {
   const char *host, *port, *user, *password, *mailbox;
   int fd;
   state st;
-  unsigned tag;          /* number of the last tag sent: A<tag> */
+  unsigned tag; /* number of the last tag sent: A<tag> */
   char in[BUF_MAX];
   size_t in_n;
   unsigned long uidvalidity, uidnext, last_uid; /* last_uid: last printed */
-  unsigned long known_uidvalidity; /* of the mailbox before a reconnect */
-  int need_fetch;        /* an EXISTS arrived: fetch after IDLE */
-  int ka_out;            /* a keepalive is waiting for its answer */
-  int idling;            /* IDLE's "+" arrived: DONE may be sent */
-  int connected;         /* the scheduler was told CONNECTED, not yet LOST */
-  int started;           /* later connects are reconnects */
+  unsigned long known_uidvalidity;              /* of the mailbox before a reconnect */
+  int need_fetch;                               /* an EXISTS arrived: fetch after IDLE */
+  int ka_out;                                   /* a keepalive is waiting for its answer */
+  int idling;                                   /* IDLE's "+" arrived: DONE may be sent */
+  int connected;                                /* the scheduler was told CONNECTED, not yet LOST */
+  int started;                                  /* later connects are reconnects */
   ni_ms ka_sent, last_io;
   ni_ms reconnect_at, backoff;
   ni_ka ka;
@@ -114,8 +114,7 @@ static void lost(client *c, const char *why, ni_ms silent);
 static int send_all(client *c, const char *buf, size_t n) {
   while (n > 0) {
     ssize_t w = send(c->fd, buf, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR)
-      continue;
+    if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       lost(c, strerror(errno), 0);
       return -1;
@@ -124,17 +123,14 @@ static int send_all(client *c, const char *buf, size_t n) {
     n -= (size_t)w;
   }
   c->last_io = now_ms();
-  if (c->connected)
-    ka_event(c, NI_KA_EV_TX, 0, 0);
+  if (c->connected) ka_event(c, NI_KA_EV_TX, 0, 0);
   return 0;
 }
 
 static void send_done(client *c) {
-  if (!c->idling)
-    return; /* DONE before the "+" is a protocol error: sent when it comes */
+  if (!c->idling) return; /* DONE before the "+" is a protocol error: sent when it comes */
   c->idling = 0;
-  if (send_all(c, "DONE\r\n", 6) == 0)
-    c->st = S_DONE;
+  if (send_all(c, "DONE\r\n", 6) == 0) c->st = S_DONE;
 }
 
 /* Send "A<n> " fmt CRLF with a new tag. */
@@ -142,8 +138,7 @@ static int command(client *c, const char *fmt, const char *arg1, const char *arg
   char line[1024];
   int n = snprintf(line, sizeof line, "A%u ", ++c->tag);
   int m = snprintf(line + n, sizeof line - (size_t)n - 2, fmt, arg1, arg2);
-  if (m < 0 || (size_t)(n + m) >= sizeof line - 2)
-    return -1;
+  if (m < 0 || (size_t)(n + m) >= sizeof line - 2) return -1;
   memcpy(line + n + m, "\r\n", 2);
   return send_all(c, line, (size_t)(n + m + 2));
 }
@@ -153,10 +148,8 @@ static const char *quoted(const char *s, char *out, size_t cap) {
   size_t w = 0;
   out[w++] = '"';
   for (; *s; s++) {
-    if (*s == '\r' || *s == '\n' || w + 4 > cap)
-      return NULL;
-    if (*s == '"' || *s == '\\')
-      out[w++] = '\\';
+    if (*s == '\r' || *s == '\n' || w + 4 > cap) return NULL;
+    if (*s == '"' || *s == '\\') out[w++] = '\\';
     out[w++] = *s;
   }
   out[w++] = '"';
@@ -206,8 +199,7 @@ static void connect_to(client *c) {
   c->ka_out = 0;
   c->need_fetch = 0;
   c->last_io = now_ms();
-  if (c->started)
-    c->reconnects++;
+  if (c->started) c->reconnects++;
   c->started = 1;
   fprintf(stderr, "poll_client: connected to %s:%s\n", c->host, c->port);
 }
@@ -219,8 +211,7 @@ static void lost(client *c, const char *why, ni_ms silent) {
     close(c->fd);
     c->fd = -1;
   }
-  if (c->connected)
-    ka_event(c, NI_KA_EV_LOST, 0, silent);
+  if (c->connected) ka_event(c, NI_KA_EV_LOST, 0, silent);
   c->connected = 0;
   c->st = S_DOWN;
   c->backoff = c->backoff ? (c->backoff * 2 > 60000 ? 60000 : c->backoff * 2) : 1000;
@@ -233,11 +224,9 @@ static void lost(client *c, const char *why, ni_ms silent) {
  * with the Subject header in a literal. */
 static void on_fetch(client *c, const char *r, size_t n) {
   const char *u = strstr(r, "UID ");
-  if (!u || u > r + n)
-    return;
+  if (!u || u > r + n) return;
   unsigned long uid = strtoul(u + 4, NULL, 10);
-  if (uid <= c->last_uid)
-    return; /* printed already, or a flag change of an old message */
+  if (uid <= c->last_uid) return; /* printed already, or a flag change of an old message */
   char subject[256] = "";
   const char *s = strstr(r, "\nSubject:");
   if (s && s < r + n) {
@@ -246,8 +235,7 @@ static void on_fetch(client *c, const char *r, size_t n) {
       s++;
     size_t k = 0;
     for (; s < r + n && *s != '\r' && *s != '\n' && k + 2 < sizeof subject; s++) {
-      if (*s == '"' || *s == '\\')
-        subject[k++] = '\\';
+      if (*s == '"' || *s == '\\') subject[k++] = '\\';
       subject[k++] = *s;
     }
     subject[k] = 0;
@@ -348,15 +336,12 @@ static void on_response(client *c, const char *r, size_t n) {
   case S_FETCH:
     /* A keepalive that fell due during the fetch was not sent: the fetch's
      * answer proves the connection alive just as well. */
-    if (c->ka_out)
-      ka_answered(c);
+    if (c->ka_out) ka_answered(c);
     go_idle(c);
     break;
   case S_DONE:
-    if (c->ka_out)
-      ka_answered(c);
-    if (c->need_fetch)
-      ka_event(c, NI_KA_EV_IDLE_LEFT, 0, 0);
+    if (c->ka_out) ka_answered(c);
+    if (c->need_fetch) ka_event(c, NI_KA_EV_IDLE_LEFT, 0, 0);
     go_idle(c);
     break;
   case S_NOOP:
@@ -374,8 +359,7 @@ static size_t response_len(const char *buf, size_t n) {
   size_t i = 0;
   for (;;) {
     const char *nl = memchr(buf + i, '\n', n - i);
-    if (!nl)
-      return 0;
+    if (!nl) return 0;
     size_t end = (size_t)(nl - buf) + 1;
     /* A line ending in "{N}" announces N bytes of literal, then more line. */
     if (end >= 4 && buf[end - 2] == '\r' && buf[end - 3] == '}') {
@@ -384,8 +368,7 @@ static size_t response_len(const char *buf, size_t n) {
         j--;
       if (buf[j] == '{' && j + 1 < end - 3) {
         size_t lit = strtoul(buf + j + 1, NULL, 10);
-        if (lit > BUF_MAX || end + lit > n)
-          return 0;
+        if (lit > BUF_MAX || end + lit > n) return 0;
         i = end + lit;
         continue;
       }
@@ -400,8 +383,7 @@ static void on_readable(client *c) {
     return;
   }
   ssize_t r = recv(c->fd, c->in + c->in_n, sizeof c->in - c->in_n - 1, 0);
-  if (r < 0 && errno == EINTR)
-    return;
+  if (r < 0 && errno == EINTR) return;
   if (r <= 0) {
     /* Broke by itself while idle: the silence before tells the scheduler
      * something about the NAT. */
@@ -410,8 +392,7 @@ static void on_readable(client *c) {
     return;
   }
   c->last_io = now_ms();
-  if (c->connected)
-    ka_event(c, NI_KA_EV_RX, 0, 0);
+  if (c->connected) ka_event(c, NI_KA_EV_RX, 0, 0);
   c->in_n += (size_t)r;
   size_t len;
   while (c->fd >= 0 && (len = response_len(c->in, c->in_n)) > 0) {
@@ -477,8 +458,7 @@ int main(int argc, char **argv) {
     else
       return usage();
   }
-  if (argc - i != 3)
-    return usage();
+  if (argc - i != 3) return usage();
   c.host = argv[i];
   c.port = argv[i + 1];
   c.user = argv[i + 2];
@@ -499,8 +479,7 @@ int main(int argc, char **argv) {
     cfg.min_interval_ms = 1000; /* a short timeout measured is no noise */
   }
   cfg.seed = (uint64_t)now_ms() | 1u;
-  if (ni_ka_init(&c.ka, &cfg) != 0)
-    return usage();
+  if (ni_ka_init(&c.ka, &cfg) != 0) return usage();
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -515,8 +494,7 @@ int main(int argc, char **argv) {
     int timeout = due == NI_TIME_NEVER ? -1 : due <= now ? 0 : (int)(due - now);
     struct pollfd pfd = {c.fd, POLLIN, 0};
     int n = poll(&pfd, c.fd >= 0 ? 1 : 0, timeout);
-    if (n < 0 && errno != EINTR)
-      break;
+    if (n < 0 && errno != EINTR) break;
     if (n > 0)
       on_readable(&c);
     else if (n == 0 && c.st == S_DOWN)
@@ -527,7 +505,6 @@ int main(int argc, char **argv) {
   printf("tally keepalives=%lu answered=%lu unanswered=%lu reconnects=%lu messages=%lu\n",
          c.keepalives, c.answered, c.unanswered, c.reconnects, c.messages);
   fflush(stdout);
-  if (c.fd >= 0)
-    close(c.fd);
+  if (c.fd >= 0) close(c.fd);
   return g_stop ? 130 : 1;
 }

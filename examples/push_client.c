@@ -42,11 +42,13 @@ static void on_message(ni_push *p, const ni_push_msg *m, void *ud) {
 static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, void *ud) {
   uv_signal_t *sig = ud;
   (void)p;
-  fprintf(stderr, "[%s] %s\n", ni_push_state_name(s), *detail ? detail : err ? ni_strerror(err) : "");
+  fprintf(stderr, "[%s] %s\n", ni_push_state_name(s),
+          *detail ? detail
+          : err   ? ni_strerror(err)
+                  : "");
   /* A permanent error (wrong password, untrusted certificate...): the
    * session has stopped for good; let the loop end. */
-  if (s == NI_PUSH_FAILED && !uv_is_closing((uv_handle_t *)sig))
-    uv_close((uv_handle_t *)sig, NULL);
+  if (s == NI_PUSH_FAILED && !uv_is_closing((uv_handle_t *)sig)) uv_close((uv_handle_t *)sig, NULL);
 }
 
 static void on_keepalive(ni_push *p, const ni_push_ka_event *ev, void *ud) {
@@ -62,7 +64,7 @@ static void on_keepalive(ni_push *p, const ni_push_ka_event *ev, void *ud) {
 static void on_sigint(uv_signal_t *h, int signum) {
   ni_push *p = h->data;
   (void)signum;
-  ni_push_stop(p, 1);            /* LOGOUT, then the session goes quiet */
+  ni_push_stop(p, 1);               /* LOGOUT, then the session goes quiet */
   uv_close((uv_handle_t *)h, NULL); /* the loop ends once the session is stopped */
 }
 

@@ -39,14 +39,12 @@ static int chunk_new(ni_cmd *c, int sync) {
   if (c->nch == c->chcap) {
     size_t ncap = c->chcap ? c->chcap * 2 : 4;
     chunk *nc = realloc(c->ch, ncap * sizeof(*nc));
-    if (nc == NULL)
-      return -ENOMEM;
+    if (nc == NULL) return -ENOMEM;
     c->ch = nc;
     c->chcap = ncap;
   }
   c->ch[c->nch].p = malloc(64);
-  if (c->ch[c->nch].p == NULL)
-    return -ENOMEM;
+  if (c->ch[c->nch].p == NULL) return -ENOMEM;
   c->ch[c->nch].p[0] = '\0';
   c->ch[c->nch].n = 0;
   c->ch[c->nch].cap = 64;
@@ -63,13 +61,11 @@ static int put(ni_cmd *c, const char *s, size_t n) {
     size_t ncap = k->cap;
     char *np;
     while (ncap - k->n <= n) {
-      if (ncap > SIZE_MAX / 2)
-        return -ENOMEM;
+      if (ncap > SIZE_MAX / 2) return -ENOMEM;
       ncap *= 2;
     }
     np = malloc(ncap);
-    if (np == NULL)
-      return -ENOMEM;
+    if (np == NULL) return -ENOMEM;
     memcpy(np, k->p, k->n);
     ni__wipe(k->p, k->cap);
     free(k->p);
@@ -84,8 +80,7 @@ static int put(ni_cmd *c, const char *s, size_t n) {
 
 /* RFC 3501 section 9: ATOM-CHAR = <any CHAR except atom-specials>. */
 static int is_atom_char(unsigned char ch) {
-  if (ch <= 0x1f || ch >= 0x7f)
-    return 0;
+  if (ch <= 0x1f || ch >= 0x7f) return 0;
   return strchr("(){ %*\"\\]", ch) == NULL;
 }
 
@@ -94,15 +89,12 @@ ni_cmd *ni_cmd_new(const char *verb) {
   size_t i, n = strlen(verb);
   /* The verb is atoms separated by single spaces: no leading, trailing or
    * double space. */
-  if (n == 0 || verb[0] == ' ' || verb[n - 1] == ' ')
-    return NULL;
+  if (n == 0 || verb[0] == ' ' || verb[n - 1] == ' ') return NULL;
   for (i = 0; i < n; i++) {
-    if (verb[i] == ' ' ? verb[i + 1] == ' ' : !is_atom_char((unsigned char)verb[i]))
-      return NULL;
+    if (verb[i] == ' ' ? verb[i + 1] == ' ' : !is_atom_char((unsigned char)verb[i])) return NULL;
   }
   c = calloc(1, sizeof(*c));
-  if (c == NULL)
-    return NULL;
+  if (c == NULL) return NULL;
   if (chunk_new(c, 0) < 0 || put(c, verb, n) < 0) {
     ni_cmd_free(c);
     return NULL;
@@ -112,8 +104,7 @@ ni_cmd *ni_cmd_new(const char *verb) {
 
 void ni_cmd_free(ni_cmd *c) {
   size_t i;
-  if (c == NULL)
-    return;
+  if (c == NULL) return;
   for (i = 0; i < c->nch; i++) {
     ni__wipe(c->ch[i].p, c->ch[i].cap);
     free(c->ch[i].p);
@@ -122,19 +113,23 @@ void ni_cmd_free(ni_cmd *c) {
   free(c);
 }
 
-void ni_cmd_literal_plus(ni_cmd *c, int on) { c->plus = on != 0; }
+void ni_cmd_literal_plus(ni_cmd *c, int on) {
+  c->plus = on != 0;
+}
 
-void ni_cmd_secret(ni_cmd *c) { c->secret = 1; }
+void ni_cmd_secret(ni_cmd *c) {
+  c->secret = 1;
+}
 
-int ni_cmd_is_secret(const ni_cmd *c) { return c->secret; }
+int ni_cmd_is_secret(const ni_cmd *c) {
+  return c->secret;
+}
 
 int ni_cmd_atom(ni_cmd *c, const char *atom) {
   size_t n = strlen(atom);
   int rc;
-  if (c->finished || n == 0 || strpbrk(atom, "\r\n") != NULL)
-    return NI_EUSAGE;
-  if ((rc = put(c, " ", 1)) < 0)
-    return rc;
+  if (c->finished || n == 0 || strpbrk(atom, "\r\n") != NULL) return NI_EUSAGE;
+  if ((rc = put(c, " ", 1)) < 0) return rc;
   return put(c, atom, n);
 }
 
@@ -144,50 +139,39 @@ int ni_cmd_atom(ni_cmd *c, const char *atom) {
 static int add_literal(ni_cmd *c, const char *data, size_t n) {
   char hdr[48];
   int rc, k = snprintf(hdr, sizeof(hdr), " {%zu%s}\r\n", n, c->plus ? "+" : "");
-  if ((rc = put(c, hdr, (size_t)k)) < 0)
-    return rc;
-  if (!c->plus && (rc = chunk_new(c, 1)) < 0)
-    return rc;
+  if ((rc = put(c, hdr, (size_t)k)) < 0) return rc;
+  if (!c->plus && (rc = chunk_new(c, 1)) < 0) return rc;
   return put(c, data, n);
 }
 
 int ni_cmd_string(ni_cmd *c, const char *s, size_t n) {
   size_t i, esc = 0;
   int atom = n > 0 && n <= NI_CMD_MAX_QUOTED, quotable = n <= NI_CMD_MAX_QUOTED, rc;
-  if (c->finished || (n > 0 && memchr(s, '\0', n) != NULL))
-    return NI_EUSAGE;
+  if (c->finished || (n > 0 && memchr(s, '\0', n) != NULL)) return NI_EUSAGE;
   for (i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)s[i];
-    if (!is_atom_char(ch))
-      atom = 0;
-    if (ch < 0x20 || ch > 0x7e)
-      quotable = 0;
-    if (ch == '"' || ch == '\\')
-      esc++;
+    if (!is_atom_char(ch)) atom = 0;
+    if (ch < 0x20 || ch > 0x7e) quotable = 0;
+    if (ch == '"' || ch == '\\') esc++;
   }
   /* "NIL" as an atom would read as the NIL token, not a string. */
-  if (n == 3 && (s[0] | 0x20) == 'n' && (s[1] | 0x20) == 'i' && (s[2] | 0x20) == 'l')
-    atom = 0;
+  if (n == 3 && (s[0] | 0x20) == 'n' && (s[1] | 0x20) == 'i' && (s[2] | 0x20) == 'l') atom = 0;
   if (atom) {
-    if ((rc = put(c, " ", 1)) < 0)
-      return rc;
+    if ((rc = put(c, " ", 1)) < 0) return rc;
     return put(c, s, n);
   }
   if (quotable) {
     /* RFC 3501 section 9: quoted = DQUOTE *QUOTED-CHAR DQUOTE, with
      * quoted-specials escaped by a backslash. */
     size_t start = 0;
-    if ((rc = put(c, " \"", 2)) < 0)
-      return rc;
+    if ((rc = put(c, " \"", 2)) < 0) return rc;
     for (i = 0; i < n && esc > 0; i++) {
       if (s[i] == '"' || s[i] == '\\') {
-        if ((rc = put(c, s + start, i - start)) < 0 || (rc = put(c, "\\", 1)) < 0)
-          return rc;
+        if ((rc = put(c, s + start, i - start)) < 0 || (rc = put(c, "\\", 1)) < 0) return rc;
         start = i;
       }
     }
-    if ((rc = put(c, s + start, n - start)) < 0)
-      return rc;
+    if ((rc = put(c, s + start, n - start)) < 0) return rc;
     return put(c, "\"", 1);
   }
   return add_literal(c, s, n);
@@ -212,20 +196,19 @@ static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp) {
   } else {
     return 0;
   }
-  if (n < len)
-    return 0;
+  if (n < len) return 0;
   for (i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
+    if ((s[i] & 0xc0) != 0x80) return 0;
     v = v << 6 | (s[i] & 0x3fu);
   }
-  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-    return 0;
+  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
   *cp = v;
   return len;
 }
 
-static int is_printable_ascii(unsigned char ch) { return ch >= 0x20 && ch <= 0x7e; }
+static int is_printable_ascii(unsigned char ch) {
+  return ch >= 0x20 && ch <= 0x7e;
+}
 
 /* RFC 3501 section 5.1.3: modified UTF-7.  Printable ASCII stands for
  * itself except "&", written "&-"; any other run of characters is written
@@ -241,16 +224,14 @@ static int mutf7_encode(const unsigned char *in, size_t n, char *out, size_t *ou
     unsigned nbits = 0;
     if (is_printable_ascii(in[i])) {
       out[o++] = (char)in[i];
-      if (in[i++] == '&')
-        out[o++] = '-';
+      if (in[i++] == '&') out[o++] = '-';
       continue;
     }
     out[o++] = '&';
     while (i < n && !is_printable_ascii(in[i])) {
       uint32_t cp, units[2];
       size_t k = utf8_next(in + i, n - i, &cp), u, nu = 1;
-      if (k == 0 || cp == 0)
-        return NI_EUSAGE;
+      if (k == 0 || cp == 0) return NI_EUSAGE;
       i += k;
       units[0] = cp;
       if (cp >= 0x10000) { /* a surrogate pair */
@@ -268,8 +249,7 @@ static int mutf7_encode(const unsigned char *in, size_t n, char *out, size_t *ou
         bits &= (1u << nbits) - 1;
       }
     }
-    if (nbits > 0)
-      out[o++] = b64[(bits << (6 - nbits)) & 0x3f];
+    if (nbits > 0) out[o++] = b64[(bits << (6 - nbits)) & 0x3f];
     out[o++] = '-';
   }
   *outn = o;
@@ -282,43 +262,37 @@ int ni_cmd_mailbox(ni_cmd *c, const char *name, size_t n, int utf8_ok) {
   uint32_t cp;
   char *out;
   int rc;
-  if (c->finished)
-    return NI_EUSAGE;
+  if (c->finished) return NI_EUSAGE;
   if (utf8_ok) {
     for (i = 0; i < n; i += k)
-      if ((k = utf8_next(u + i, n - i, &cp)) == 0)
-        return NI_EUSAGE;
+      if ((k = utf8_next(u + i, n - i, &cp)) == 0) return NI_EUSAGE;
     return ni_cmd_string(c, name, n);
   }
-  if (n > (SIZE_MAX - 2) / 5)
-    return -ENOMEM;
+  if (n > (SIZE_MAX - 2) / 5) return -ENOMEM;
   out = malloc(5 * n + 2);
-  if (out == NULL)
-    return -ENOMEM;
+  if (out == NULL) return -ENOMEM;
   rc = mutf7_encode(u, n, out, &outn);
-  if (rc == 0)
-    rc = ni_cmd_string(c, out, outn);
+  if (rc == 0) rc = ni_cmd_string(c, out, outn);
   free(out);
   return rc;
 }
 
 int ni_cmd_literal(ni_cmd *c, const char *data, size_t n) {
-  if (c->finished || (n > 0 && memchr(data, '\0', n) != NULL))
-    return NI_EUSAGE;
+  if (c->finished || (n > 0 && memchr(data, '\0', n) != NULL)) return NI_EUSAGE;
   return add_literal(c, data, n);
 }
 
 int ni_cmd_finish(ni_cmd *c) {
   int rc;
-  if (c->finished)
-    return NI_EUSAGE;
-  if ((rc = put(c, "\r\n", 2)) < 0)
-    return rc;
+  if (c->finished) return NI_EUSAGE;
+  if ((rc = put(c, "\r\n", 2)) < 0) return rc;
   c->finished = 1;
   return 0;
 }
 
-size_t ni_cmd_nchunks(const ni_cmd *c) { return c->nch; }
+size_t ni_cmd_nchunks(const ni_cmd *c) {
+  return c->nch;
+}
 
 ni_str ni_cmd_chunk(const ni_cmd *c, size_t i) {
   ni_str s = {"", 0};

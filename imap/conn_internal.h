@@ -47,7 +47,6 @@ int ni__tls_write(ni__tls *t, const char *p, size_t n, char *err, size_t errlen)
  * or NULL when there is none. */
 char *ni__tls_take_output(ni__tls *t, size_t *n);
 
-
 /* ---- the connection object (conn.c + client*.c) ---- */
 
 /* Where the connection is in its life. */

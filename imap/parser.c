@@ -34,30 +34,23 @@ void ni_parser_limits_default(ni_parser_limits *l) {
 
 ni_parser *ni_parser_new(const ni_parser_limits *limits) {
   ni_parser *p = calloc(1, sizeof(*p));
-  if (p == NULL)
-    return NULL;
+  if (p == NULL) return NULL;
   ni_parser_limits_default(&p->lim);
   if (limits != NULL) {
-    if (limits->max_line)
-      p->lim.max_line = limits->max_line;
-    if (limits->max_literal)
-      p->lim.max_literal = limits->max_literal;
-    if (limits->max_response)
-      p->lim.max_response = limits->max_response;
-    if (limits->max_depth)
-      p->lim.max_depth = limits->max_depth;
+    if (limits->max_line) p->lim.max_line = limits->max_line;
+    if (limits->max_literal) p->lim.max_literal = limits->max_literal;
+    if (limits->max_response) p->lim.max_response = limits->max_response;
+    if (limits->max_depth) p->lim.max_depth = limits->max_depth;
   }
   /* buf always keeps one spare byte for the terminating NUL, so the
    * response size must leave room for it. */
-  if (p->lim.max_response == SIZE_MAX)
-    p->lim.max_response--;
+  if (p->lim.max_response == SIZE_MAX) p->lim.max_response--;
   p->errstr = "";
   return p;
 }
 
 void ni_parser_free(ni_parser *p) {
-  if (p == NULL)
-    return;
+  if (p == NULL) return;
   free(p->buf);
   free(p->arena);
   free(p);
@@ -76,9 +69,13 @@ void ni_parser_reset(ni_parser *p) {
   p->nfix = 0;
 }
 
-const char *ni_parser_errstr(const ni_parser *p) { return p->errstr; }
+const char *ni_parser_errstr(const ni_parser *p) {
+  return p->errstr;
+}
 
-size_t ni_parser_buffered(const ni_parser *p) { return p->done ? 0 : p->len; }
+size_t ni_parser_buffered(const ni_parser *p) {
+  return p->done ? 0 : p->len;
+}
 
 /* ---- shared with the grammar -------------------------------------------- */
 
@@ -94,17 +91,13 @@ int ni__parser_set_err(ni_parser *p, int err, const char *msg) {
 int ni__parser_grow(char **mem, size_t *cap, size_t need, size_t max) {
   size_t ncap = *cap ? *cap : 256;
   char *nm;
-  if (need <= *cap)
-    return 0;
+  if (need <= *cap) return 0;
   while (ncap < need)
     ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-  if (ncap > max)
-    ncap = max;
-  if (ncap < need)
-    ncap = need;
+  if (ncap > max) ncap = max;
+  if (ncap < need) ncap = need;
   nm = realloc(*mem, ncap);
-  if (nm == NULL)
-    return -ENOMEM;
+  if (nm == NULL) return -ENOMEM;
   *mem = nm;
   *cap = ncap;
   return 0;
@@ -129,8 +122,7 @@ static int line_append(ni_parser *p, const char *b, size_t k) {
   size_t ll = p->lim.max_line - (p->len - p->line_start);
   size_t rl = p->lim.max_response - p->len;
   if (k > ll || k > rl) {
-    if (ll <= rl)
-      return ni__parser_set_err(p, NI_ELIMIT, "line too long");
+    if (ll <= rl) return ni__parser_set_err(p, NI_ELIMIT, "line too long");
     return ni__parser_set_err(p, NI_ELIMIT, "response too large");
   }
   return buf_append(p, b, k);
@@ -145,20 +137,16 @@ static int line_literal(ni_parser *p, size_t *n) {
   const char *s = p->buf + p->line_start;
   size_t e = p->len - p->line_start - p->eol; /* line length without its end */
   size_t j, d, v = 0;
-  if (e < 3 || s[e - 1] != '}')
-    return 0;
+  if (e < 3 || s[e - 1] != '}') return 0;
   j = e - 1;
-  if (s[j - 1] == '+')
-    j--;
+  if (s[j - 1] == '+') j--;
   d = j;
   while (d > 0 && ni__is_digit((unsigned char)s[d - 1]))
     d--;
-  if (d == j || d < 2 || s[d - 1] != '{')
-    return 0;
+  if (d == j || d < 2 || s[d - 1] != '{') return 0;
   /* The brace must start a token: after SP, "(" or the "~" of literal8. */
   if (s[d - 2] == '~') {
-    if (d < 3 || (s[d - 3] != ' ' && s[d - 3] != '('))
-      return 0;
+    if (d < 3 || (s[d - 3] != ' ' && s[d - 3] != '(')) return 0;
   } else if (s[d - 2] != ' ' && s[d - 2] != '(') {
     return 0;
   }
@@ -183,8 +171,7 @@ static int line_end(ni_parser *p, size_t eol) {
   p->eol = eol;
   p->state = ST_LINE;
   rc = line_literal(p, &n);
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
   if (rc == 1) {
     p->line_start = p->len;
     if (n > 0) {
@@ -193,8 +180,7 @@ static int line_end(ni_parser *p, size_t eol) {
     }
     return 0;
   }
-  if ((rc = ni__parse_response(p)) < 0)
-    return rc;
+  if ((rc = ni__parse_response(p)) < 0) return rc;
   p->done = 1;
   p->line_start = 0;
   return 1;
@@ -204,8 +190,7 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
   size_t used = 0;
   int rc;
   *consumed = 0;
-  if (p->err)
-    return p->err;
+  if (p->err) return p->err;
   if (p->done) {
     p->len = 0;
     p->line_start = 0;
@@ -216,8 +201,7 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
       /* A literal's bytes are counted, never scanned: CR, LF and NUL in
        * them are data. */
       size_t k = len - used < p->lit_left ? len - used : p->lit_left;
-      if ((rc = buf_append(p, buf + used, k)) < 0)
-        goto fail;
+      if ((rc = buf_append(p, buf + used, k)) < 0) goto fail;
       used += k;
       p->lit_left -= k;
       if (p->lit_left == 0) {
@@ -231,8 +215,7 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
         rc = ni__parser_set_err(p, NI_EPARSE, "CR not followed by LF");
         goto fail;
       }
-      if ((rc = line_append(p, "\n", 1)) < 0)
-        goto fail;
+      if ((rc = line_append(p, "\n", 1)) < 0) goto fail;
       used++;
       rc = line_end(p, 2);
     } else {
@@ -243,8 +226,7 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
              buf[used + k] != '\0')
         k++;
       if (k > 0) {
-        if ((rc = line_append(p, buf + used, k)) < 0)
-          goto fail;
+        if ((rc = line_append(p, buf + used, k)) < 0) goto fail;
         used += k;
         continue;
       }
@@ -252,8 +234,7 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
         rc = ni__parser_set_err(p, NI_EPARSE, "NUL byte outside a literal");
         goto fail;
       }
-      if ((rc = line_append(p, buf + used, 1)) < 0)
-        goto fail;
+      if ((rc = line_append(p, buf + used, 1)) < 0) goto fail;
       used++;
       if (buf[used - 1] == '\r') {
         p->state = ST_CR;
@@ -264,8 +245,7 @@ int ni_parser_feed(ni_parser *p, const char *buf, size_t len, size_t *consumed, 
        * byte alone, so every split of the input frames alike. */
       rc = line_end(p, 1);
     }
-    if (rc < 0)
-      goto fail;
+    if (rc < 0) goto fail;
     if (rc == 1) {
       *out = p->resp;
       *consumed = used;

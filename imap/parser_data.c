@@ -19,13 +19,11 @@ int ni_caps_has(ni_str caps, const char *cap) {
     a = i;
     while (i < caps.n && caps.p[i] != ' ')
       i++;
-    if (i - a != n || n == 0)
-      continue;
+    if (i - a != n || n == 0) continue;
     for (k = 0;
          k < n && ni__upper((unsigned char)caps.p[a + k]) == ni__upper((unsigned char)cap[k]); k++)
       ;
-    if (k == n)
-      return 1;
+    if (k == n) return 1;
   }
   return 0;
 }
@@ -40,14 +38,11 @@ int ni_uint_list_next(ni_str *list, uint32_t *out) {
     list->n = 0;
     return 0;
   }
-  if (!ni__is_digit((unsigned char)list->p[i]))
-    return NI_EPARSE;
+  if (!ni__is_digit((unsigned char)list->p[i])) return NI_EPARSE;
   while (i < list->n && list->p[i] != ' ') {
-    if (!ni__is_digit((unsigned char)list->p[i]))
-      return NI_EPARSE;
+    if (!ni__is_digit((unsigned char)list->p[i])) return NI_EPARSE;
     v = v * 10 + (uint64_t)(list->p[i] - '0');
-    if (v > UINT32_MAX)
-      return NI_EPARSE;
+    if (v > UINT32_MAX) return NI_EPARSE;
     i++;
   }
   *out = (uint32_t)v;
@@ -79,14 +74,12 @@ static int parse_delim(ni__cur *c, char *delim) {
   ni__val v;
   char one[2];
   int rc = ni__parse_nstring(c, &v);
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
   if (v.n == 0 && !v.quoted) {
     *delim = '\0'; /* NIL, or an empty literal, which says as much */
     return 0;
   }
-  if (v.n > 2 || ni__val_copy(c->s, v, one) != 1)
-    return ni__perr(c, "bad hierarchy delimiter");
+  if (v.n > 2 || ni__val_copy(c->s, v, one) != 1) return ni__perr(c, "bad hierarchy delimiter");
   *delim = one[0];
   return 0;
 }
@@ -94,8 +87,7 @@ static int parse_delim(ni__cur *c, char *delim) {
 int ni_list_delimiter(const ni_resp *r, char *delim) {
   ni_parser scratch;
   ni__cur c;
-  if (r == NULL || r->kind != NI_RESP_UNTAGGED || r->type != NI_R_LIST)
-    return NI_EPARSE;
+  if (r == NULL || r->kind != NI_RESP_UNTAGGED || r->type != NI_R_LIST) return NI_EPARSE;
   data_cursor(&c, &scratch, r->data);
   if (ni__peek(&c) != '(' || ni__skip_list(&c) < 0 || ni__expect(&c, ' ', "expected SP") < 0 ||
       parse_delim(&c, delim) < 0 || ni__expect(&c, ' ', "expected SP") < 0)
@@ -122,16 +114,13 @@ static int parse_ns_list(ni__cur *c, ns_out *out) {
     c->pos += 3;
     return 0;
   }
-  if (ni__peek(c) != '(' || (rc = ni__deeper(c)) < 0)
-    return ni__perr(c, "bad namespace");
+  if (ni__peek(c) != '(' || (rc = ni__deeper(c)) < 0) return ni__perr(c, "bad namespace");
   c->pos++;
   do {
     ni__val prefix;
     char delim;
-    if (ni__peek(c) == ' ')
-      c->pos++;
-    if (ni__peek(c) != '(' || (rc = ni__deeper(c)) < 0)
-      return ni__perr(c, "bad namespace");
+    if (ni__peek(c) == ' ') c->pos++;
+    if (ni__peek(c) != '(' || (rc = ni__deeper(c)) < 0) return ni__perr(c, "bad namespace");
     c->pos++;
     if (ni__at_nil(c) || (rc = ni__parse_nstring(c, &prefix)) < 0 ||
         (rc = ni__expect(c, ' ', "bad namespace")) < 0 || (rc = parse_delim(c, &delim)) < 0)
@@ -142,14 +131,12 @@ static int parse_ns_list(ni__cur *c, ns_out *out) {
           ni__peek(c) != '(' || (rc = ni__skip_list(c)) < 0)
         return ni__perr(c, "bad namespace");
     }
-    if ((rc = ni__expect(c, ')', "bad namespace")) < 0)
-      return rc;
+    if ((rc = ni__expect(c, ')', "bad namespace")) < 0) return rc;
     c->depth--;
     if (out != NULL) {
       if (out->count < out->max) {
         ni_namespace *ns = &out->ns[out->count];
-        if (prefix.n >= out->cap - out->used)
-          return NI_ELIMIT;
+        if (prefix.n >= out->cap - out->used) return NI_ELIMIT;
         ns->prefix.p = out->buf + out->used;
         ns->prefix.n = ni__val_copy(c->s, prefix, out->buf + out->used);
         out->buf[out->used + ns->prefix.n] = '\0';
@@ -179,16 +166,12 @@ int ni_namespace_parse(const ni_resp *r, ni_ns_kind kind, ni_namespace *ns, size
   out.cap = cap;
   data_cursor(&c, &scratch, r->data);
   for (i = 0; i <= NI_NS_SHARED; i++) {
-    if (i > 0 && ni__expect(&c, ' ', "expected SP") < 0)
-      return NI_EPARSE;
+    if (i > 0 && ni__expect(&c, ' ', "expected SP") < 0) return NI_EPARSE;
     rc = parse_ns_list(&c, i == (int)kind ? &out : NULL);
-    if (rc == NI_ELIMIT)
-      return rc;
-    if (rc < 0)
-      return NI_EPARSE;
+    if (rc == NI_ELIMIT) return rc;
+    if (rc < 0) return NI_EPARSE;
   }
   /* RFC 2342 leaves room for nothing after the third list. */
-  if (c.pos != c.end)
-    return NI_EPARSE;
+  if (c.pos != c.end) return NI_EPARSE;
   return out.count > (size_t)INT32_MAX ? INT32_MAX : (int)out.count;
 }

@@ -13,14 +13,11 @@
  * fits in 32 bits, else 0. */
 static uint32_t span_number(const ni__cur *c, size_t a, size_t b) {
   uint64_t v = 0;
-  if (a == b)
-    return 0;
+  if (a == b) return 0;
   for (; a < b; a++) {
-    if (!ni__is_digit((unsigned char)c->s[a]))
-      return 0;
+    if (!ni__is_digit((unsigned char)c->s[a])) return 0;
     v = v * 10 + (uint64_t)(c->s[a] - '0');
-    if (v > UINT32_MAX)
-      return 0;
+    if (v > UINT32_MAX) return 0;
   }
   return (uint32_t)v;
 }
@@ -36,46 +33,37 @@ static int resp_text(ni__cur *c) {
   if (ni__peek(c) == '[') {
     size_t ca, cb, aa = 0, ab = 0, off, i;
     ca = ++c->pos;
-    while (c->pos < c->end && c->s[c->pos] != ']' && c->s[c->pos] != ' ' &&
-           c->s[c->pos] != '\r' && c->s[c->pos] != '\n')
+    while (c->pos < c->end && c->s[c->pos] != ']' && c->s[c->pos] != ' ' && c->s[c->pos] != '\r' &&
+           c->s[c->pos] != '\n')
       c->pos++;
     cb = c->pos;
-    if (ca == cb)
-      return ni__perr(c, "empty response code");
+    if (ca == cb) return ni__perr(c, "empty response code");
     if (ni__peek(c) == ' ') {
       aa = ++c->pos;
       while (c->pos < c->end && c->s[c->pos] != ']')
         c->pos++;
       ab = c->pos;
     }
-    if (ni__expect(c, ']', "unterminated response code") < 0)
-      return c->p->err;
+    if (ni__expect(c, ']', "unterminated response code") < 0) return c->p->err;
     off = c->p->alen;
     for (i = ca; i < cb; i++) {
       char u = (char)ni__upper((unsigned char)c->s[i]);
-      if ((rc = ni__arena_put(c->p, &u, 1)) < 0)
-        return rc;
+      if ((rc = ni__arena_put(c->p, &u, 1)) < 0) return rc;
     }
-    if ((rc = ni__arena_finish(c->p, &r->code, off)) < 0)
-      return rc;
-    if (aa && (rc = ni__emit_span(c->p, &r->code_arg, aa, ab)) < 0)
-      return rc;
+    if ((rc = ni__arena_finish(c->p, &r->code, off)) < 0) return rc;
+    if (aa && (rc = ni__emit_span(c->p, &r->code_arg, aa, ab)) < 0) return rc;
     if (ni__span_is(c, ca, cb, "UIDVALIDITY") || ni__span_is(c, ca, cb, "UIDNEXT")) {
-      if (aa)
-        r->code_n1 = span_number(c, aa, ab);
+      if (aa) r->code_n1 = span_number(c, aa, ab);
     } else if (ni__span_is(c, ca, cb, "APPENDUID") && aa) {
       size_t sp = aa;
       while (sp < ab && c->s[sp] != ' ')
         sp++;
       r->code_n1 = span_number(c, aa, sp);
-      if (sp < ab)
-        r->code_n2 = span_number(c, sp + 1, ab);
+      if (sp < ab) r->code_n2 = span_number(c, sp + 1, ab);
     } else if (ni__span_is(c, ca, cb, "CAPABILITY") && aa) {
-      if ((rc = ni__emit_span(c->p, &r->caps, aa, ab)) < 0)
-        return rc;
+      if ((rc = ni__emit_span(c->p, &r->caps, aa, ab)) < 0) return rc;
     }
-    if (ni__peek(c) == ' ')
-      c->pos++;
+    if (ni__peek(c) == ' ') c->pos++;
   }
   return ni__emit_span(c->p, &r->text, c->pos, c->end);
 }
@@ -92,14 +80,11 @@ static int env_first_address(ni__cur *c, ni_str *dst) {
     c->pos += 3;
     return 0;
   }
-  if (ni__peek(c) != '(')
-    return ni__perr(c, "bad address list");
-  if ((rc = ni__deeper(c)) < 0)
-    return rc;
+  if (ni__peek(c) != '(') return ni__perr(c, "bad address list");
+  if ((rc = ni__deeper(c)) < 0) return rc;
   c->pos++;
   if (ni__peek(c) == '(') {
-    if ((rc = ni__deeper(c)) < 0)
-      return rc;
+    if ((rc = ni__deeper(c)) < 0) return rc;
     c->pos++;
     if ((rc = ni__parse_nstring(c, &name)) < 0 || (rc = ni__expect(c, ' ', "bad address")) < 0 ||
         (rc = ni__parse_nstring(c, &adl)) < 0 || (rc = ni__expect(c, ' ', "bad address")) < 0 ||
@@ -110,25 +95,20 @@ static int env_first_address(ni__cur *c, ni_str *dst) {
     off = p->alen;
     if (name.n && ((rc = ni__arena_put_val(p, name)) < 0 || (rc = ni__arena_put(p, " <", 2)) < 0))
       return rc;
-    if ((rc = ni__arena_put_val(p, mbox)) < 0)
-      return rc;
+    if ((rc = ni__arena_put_val(p, mbox)) < 0) return rc;
     if (host.n && ((rc = ni__arena_put(p, "@", 1)) < 0 || (rc = ni__arena_put_val(p, host)) < 0))
       return rc;
-    if (name.n && (rc = ni__arena_put(p, ">", 1)) < 0)
-      return rc;
-    if ((rc = ni__arena_finish(p, dst, off)) < 0)
-      return rc;
+    if (name.n && (rc = ni__arena_put(p, ">", 1)) < 0) return rc;
+    if ((rc = ni__arena_finish(p, dst, off)) < 0) return rc;
   }
   for (;;) {
     ch = ni__peek(c);
-    if (ch == ')')
-      break;
+    if (ch == ')') break;
     if (ch == ' ')
       c->pos++;
     else if (ch != '(')
       return ni__perr(c, "bad address list");
-    if ((rc = ni__skip_value(c)) < 0)
-      return rc;
+    if ((rc = ni__skip_value(c)) < 0) return rc;
   }
   ni__close_list(c);
   return 0;
@@ -141,18 +121,15 @@ static int parse_envelope(ni__cur *c) {
   ni_fetch *f = &c->p->resp.fetch;
   ni__val date, subject, irt, mid;
   int rc, i;
-  if (ni__peek(c) != '(')
-    return ni__perr(c, "bad envelope");
-  if ((rc = ni__deeper(c)) < 0)
-    return rc;
+  if (ni__peek(c) != '(') return ni__perr(c, "bad envelope");
+  if ((rc = ni__deeper(c)) < 0) return rc;
   c->pos++;
   if ((rc = ni__parse_nstring(c, &date)) < 0 || (rc = ni__expect(c, ' ', "bad envelope")) < 0 ||
       (rc = ni__parse_nstring(c, &subject)) < 0 || (rc = ni__expect(c, ' ', "bad envelope")) < 0 ||
       (rc = env_first_address(c, &f->env_from)) < 0)
     return rc;
   for (i = 0; i < 5; i++) /* sender, reply-to, to, cc, bcc */
-    if ((rc = ni__expect(c, ' ', "bad envelope")) < 0 || (rc = ni__skip_value(c)) < 0)
-      return rc;
+    if ((rc = ni__expect(c, ' ', "bad envelope")) < 0 || (rc = ni__skip_value(c)) < 0) return rc;
   if ((rc = ni__expect(c, ' ', "bad envelope")) < 0 || (rc = ni__parse_nstring(c, &irt)) < 0 ||
       (rc = ni__expect(c, ' ', "bad envelope")) < 0 || (rc = ni__parse_nstring(c, &mid)) < 0 ||
       (rc = ni__expect(c, ')', "bad envelope")) < 0)
@@ -174,21 +151,17 @@ static int parse_msg_att(ni__cur *c) {
   ni_parser *p = c->p;
   ni_fetch *f = &p->resp.fetch;
   int rc, have_body = 0;
-  if (ni__peek(c) != '(')
-    return ni__perr(c, "bad FETCH data");
-  if ((rc = ni__open_list(c)) != 0)
-    return rc < 0 ? rc : 0;
+  if (ni__peek(c) != '(') return ni__perr(c, "bad FETCH data");
+  if ((rc = ni__open_list(c)) != 0) return rc < 0 ? rc : 0;
   for (;;) {
     size_t na = c->pos, nb, sa = 0, sb = 0;
     while (c->pos < c->end && strchr(" ()[\r\n", c->s[c->pos]) == NULL)
       c->pos++;
     nb = c->pos;
-    if (na == nb)
-      return ni__perr(c, "bad FETCH item");
+    if (na == nb) return ni__perr(c, "bad FETCH item");
     if (ni__peek(c) == '[') {
       sa = c->pos + 1;
-      if ((rc = ni__skip_section(c)) < 0)
-        return rc;
+      if ((rc = ni__skip_section(c)) < 0) return rc;
       sb = c->pos - 1;
       if (ni__peek(c) == '<') { /* RFC 3501 section 9: "<" number ">" origin */
         uint32_t origin;
@@ -198,25 +171,20 @@ static int parse_msg_att(ni__cur *c) {
           return rc;
       }
     }
-    if ((rc = ni__expect(c, ' ', "expected SP after FETCH item")) < 0)
-      return rc;
+    if ((rc = ni__expect(c, ' ', "expected SP after FETCH item")) < 0) return rc;
     if (!sa && ni__span_is(c, na, nb, "UID")) {
-      if ((rc = ni__parse_number(c, &f->uid)) < 0)
-        return rc;
+      if ((rc = ni__parse_number(c, &f->uid)) < 0) return rc;
       f->has_uid = 1;
     } else if (!sa && ni__span_is(c, na, nb, "FLAGS")) {
       size_t fa = c->pos + 1;
-      if (ni__peek(c) != '(')
-        return ni__perr(c, "bad FLAGS");
+      if (ni__peek(c) != '(') return ni__perr(c, "bad FLAGS");
       if ((rc = ni__skip_list(c)) < 0 || (rc = ni__emit_span(p, &f->flags, fa, c->pos - 1)) < 0)
         return rc;
     } else if (!sa && ni__span_is(c, na, nb, "ENVELOPE")) {
-      if ((rc = parse_envelope(c)) < 0)
-        return rc;
+      if ((rc = parse_envelope(c)) < 0) return rc;
     } else if (sa && (ni__span_is(c, na, nb, "BODY") || ni__span_is(c, na, nb, "BINARY"))) {
       ni__val v;
-      if ((rc = ni__parse_nstring(c, &v)) < 0)
-        return rc;
+      if ((rc = ni__parse_nstring(c, &v)) < 0) return rc;
       if (!have_body) {
         have_body = 1;
         if ((rc = ni__emit_span(p, &f->header_section, sa, sb)) < 0 ||
@@ -230,8 +198,7 @@ static int parse_msg_att(ni__cur *c) {
       ni__close_list(c);
       return 0;
     }
-    if ((rc = ni__expect(c, ' ', "unbalanced parentheses")) < 0)
-      return rc;
+    if ((rc = ni__expect(c, ' ', "unbalanced parentheses")) < 0) return rc;
   }
 }
 
@@ -249,8 +216,7 @@ static int parse_untagged(ni__cur *c) {
   size_t a, b;
   int rc;
   r->kind = NI_RESP_UNTAGGED;
-  if (c->pos == c->end)
-    return ni__perr(c, "empty untagged response");
+  if (c->pos == c->end) return ni__perr(c, "empty untagged response");
   if (ni__is_digit(ni__peek(c))) {
     /* RFC 3501 section 7.3.1, 7.3.2, 7.4.1, 7.4.2: nz-number SP ("EXISTS" /
      * "RECENT" / "EXPUNGE" / "FETCH" SP msg-att). */
@@ -283,20 +249,18 @@ static int parse_untagged(ni__cur *c) {
     /* RFC 3501 section 7.1: resp-cond-state / resp-cond-bye / resp-cond-auth. */
     char k0 = (char)ni__upper((unsigned char)c->s[a]);
     char k1 = (char)ni__upper((unsigned char)c->s[a + 1]);
-    r->type = k0 == 'O' ? NI_R_OK
+    r->type = k0 == 'O'   ? NI_R_OK
               : k0 == 'N' ? NI_R_NO
               : k0 == 'P' ? NI_R_PREAUTH
               : k1 == 'A' ? NI_R_BAD
                           : NI_R_BYE;
-    if (c->pos < c->end && (rc = ni__expect(c, ' ', "expected SP after status")) < 0)
-      return rc;
+    if (c->pos < c->end && (rc = ni__expect(c, ' ', "expected SP after status")) < 0) return rc;
     return resp_text(c);
   }
   if (ni__span_is(c, a, b, "CAPABILITY")) {
     /* RFC 3501 section 7.2.1: capability-data = "CAPABILITY" *(SP capability). */
     r->type = NI_R_CAPABILITY;
-    if (c->pos < c->end && (rc = ni__expect(c, ' ', "expected SP")) < 0)
-      return rc;
+    if (c->pos < c->end && (rc = ni__expect(c, ' ', "expected SP")) < 0) return rc;
     return ni__emit_span(p, &r->caps, c->pos, c->end);
   }
   if (ni__span_is(c, a, b, "FLAGS") || ni__span_is(c, a, b, "LIST") ||
@@ -306,23 +270,20 @@ static int parse_untagged(ni__cur *c) {
      * for balance and depth.  ni_list_delimiter() and ni_namespace_parse()
      * read it when asked, so a server's odd LIST or NAMESPACE costs only
      * that answer, never the connection. */
-    r->type = ni__span_is(c, a, b, "FLAGS")  ? NI_R_FLAGS
-              : ni__span_is(c, a, b, "LIST") ? NI_R_LIST
+    r->type = ni__span_is(c, a, b, "FLAGS")    ? NI_R_FLAGS
+              : ni__span_is(c, a, b, "LIST")   ? NI_R_LIST
               : ni__span_is(c, a, b, "STATUS") ? NI_R_STATUS
-                                           : NI_R_NAMESPACE;
-    if ((rc = ni__expect(c, ' ', "expected SP")) < 0)
-      return rc;
+                                               : NI_R_NAMESPACE;
+    if ((rc = ni__expect(c, ' ', "expected SP")) < 0) return rc;
     a = c->pos;
-    if ((rc = ni__skip_values_to_end(c)) < 0)
-      return rc;
+    if ((rc = ni__skip_values_to_end(c)) < 0) return rc;
     return ni__emit_span(p, &r->data, a, c->end);
   }
   if (ni__span_is(c, a, b, "SEARCH") || ni__span_is(c, a, b, "ENABLED")) {
     /* RFC 3501 section 7.2.5: mailbox-data =/ "SEARCH" *(SP nz-number);
      * RFC 5161 section 4: enable-data = "ENABLED" *(SP capability). */
     r->type = ni__span_is(c, a, b, "SEARCH") ? NI_R_SEARCH : NI_R_ENABLED;
-    if (c->pos < c->end && (rc = ni__expect(c, ' ', "expected SP")) < 0)
-      return rc;
+    if (c->pos < c->end && (rc = ni__expect(c, ' ', "expected SP")) < 0) return rc;
     return ni__emit_span(p, &r->data, c->pos, c->end);
   }
   /* An extension natidle does not know: hand it over raw. */
@@ -356,21 +317,18 @@ int ni__parse_response(ni_parser *p) {
   p->buf[p->len] = '\0';
   r->raw.p = p->buf;
   r->raw.n = p->len;
-  if (c.end == 0)
-    return ni__perr(&c, "empty line");
+  if (c.end == 0) return ni__perr(&c, "empty line");
   if (c.s[0] == '+') {
     /* RFC 3501 section 7.5: continue-req = "+" SP (resp-text / base64) CRLF.
      * A bare "+" is accepted too: some servers send it. */
     r->kind = NI_RESP_CONTINUE;
     r->type = NI_R_OTHER;
     c.pos = 1;
-    if (c.pos < c.end && (rc = ni__expect(&c, ' ', "expected SP after +")) < 0)
-      return rc;
+    if (c.pos < c.end && (rc = ni__expect(&c, ' ', "expected SP after +")) < 0) return rc;
     rc = resp_text(&c);
   } else if (c.s[0] == '*') {
     c.pos = 1;
-    if ((rc = ni__expect(&c, ' ', "expected SP after *")) < 0)
-      return rc;
+    if ((rc = ni__expect(&c, ' ', "expected SP after *")) < 0) return rc;
     rc = parse_untagged(&c);
   } else {
     /* RFC 3501 section 7.1: response-tagged = tag SP resp-cond-state CRLF;
@@ -379,8 +337,7 @@ int ni__parse_response(ni_parser *p) {
     while (c.pos < c.end && (ni__is_atom_char((unsigned char)c.s[c.pos]) || c.s[c.pos] == ']') &&
            c.s[c.pos] != '+')
       c.pos++;
-    if (c.pos == a)
-      return ni__perr(&c, "bad tag");
+    if (c.pos == a) return ni__perr(&c, "bad tag");
     r->kind = NI_RESP_TAGGED;
     if ((rc = ni__emit_span(p, &r->tag, a, c.pos)) < 0 ||
         (rc = ni__expect(&c, ' ', "expected SP after tag")) < 0)
@@ -395,12 +352,10 @@ int ni__parse_response(ni_parser *p) {
       r->type = NI_R_BAD;
     else
       return ni__perr(&c, "bad tagged status");
-    if (c.pos < c.end && (rc = ni__expect(&c, ' ', "expected SP after status")) < 0)
-      return rc;
+    if (c.pos < c.end && (rc = ni__expect(&c, ' ', "expected SP after status")) < 0) return rc;
     rc = resp_text(&c);
   }
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
   for (i = 0; i < p->nfix; i++) {
     p->fix[i].dst->p = p->arena + p->fix[i].off;
     p->fix[i].dst->n = p->fix[i].n;

@@ -28,14 +28,11 @@ int ni__arena_finish(ni_parser *p, ni_str *dst, size_t off) {
   unsigned i;
   size_t n = p->alen - off;
   int rc = ni__arena_put(p, "", 1);
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
   for (i = 0; i < p->nfix && p->fix[i].dst != dst; i++)
     ;
-  if (i == NI__MAX_FIXUPS)
-    return ni__parser_set_err(p, NI_EPARSE, "internal: too many fields");
-  if (i == p->nfix)
-    p->nfix++;
+  if (i == NI__MAX_FIXUPS) return ni__parser_set_err(p, NI_EPARSE, "internal: too many fields");
+  if (i == p->nfix) p->nfix++;
   p->fix[i].dst = dst;
   p->fix[i].off = off;
   p->fix[i].n = n;
@@ -48,8 +45,7 @@ size_t ni__val_copy(const char *buf, ni__val v, char *dst) {
   const char *s = buf + v.off;
   size_t i, o = 0;
   for (i = 0; i < v.n; i++) {
-    if (v.quoted && s[i] == '\\')
-      i++; /* keep the escaped byte */
+    if (v.quoted && s[i] == '\\') i++; /* keep the escaped byte */
     dst[o++] = s[i];
   }
   return o;
@@ -76,7 +72,9 @@ int ni__emit_span(ni_parser *p, ni_str *dst, size_t start, size_t end) {
 
 /* ---- the grammar's building blocks ---------------------------------------- */
 
-int ni__perr(ni__cur *c, const char *msg) { return ni__parser_set_err(c->p, NI_EPARSE, msg); }
+int ni__perr(ni__cur *c, const char *msg) {
+  return ni__parser_set_err(c->p, NI_EPARSE, msg);
+}
 
 int ni__deeper(ni__cur *c) {
   if (++c->depth > c->p->lim.max_depth)
@@ -85,8 +83,7 @@ int ni__deeper(ni__cur *c) {
 }
 
 int ni__expect(ni__cur *c, int ch, const char *msg) {
-  if (ni__peek(c) != ch)
-    return ni__perr(c, msg);
+  if (ni__peek(c) != ch) return ni__perr(c, msg);
   c->pos++;
   return 0;
 }
@@ -95,19 +92,16 @@ int ni__expect(ni__cur *c, int ch, const char *msg) {
  * atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards /
  * quoted-specials / resp-specials. */
 int ni__is_atom_char(int ch) {
-  if (ch <= 0x1f || ch >= 0x7f)
-    return 0;
+  if (ch <= 0x1f || ch >= 0x7f) return 0;
   return strchr("(){ %*\"\\]", ch) == NULL;
 }
 
 /* Case-insensitive comparison of the slice [a, b) with a keyword. */
 int ni__span_is(const ni__cur *c, size_t a, size_t b, const char *kw) {
   size_t n = strlen(kw), i;
-  if (b - a != n)
-    return 0;
+  if (b - a != n) return 0;
   for (i = 0; i < n; i++)
-    if (ni__upper((unsigned char)c->s[a + i]) != kw[i])
-      return 0;
+    if (ni__upper((unsigned char)c->s[a + i]) != kw[i]) return 0;
   return 1;
 }
 
@@ -126,12 +120,10 @@ int ni__parse_number(ni__cur *c, uint32_t *out) {
   size_t a = c->pos;
   while (c->pos < c->end && ni__is_digit((unsigned char)c->s[c->pos])) {
     v = v * 10 + (uint64_t)(c->s[c->pos] - '0');
-    if (v > UINT32_MAX)
-      return ni__perr(c, "number out of range");
+    if (v > UINT32_MAX) return ni__perr(c, "number out of range");
     c->pos++;
   }
-  if (c->pos == a)
-    return ni__perr(c, "expected a number");
+  if (c->pos == a) return ni__perr(c, "expected a number");
   *out = (uint32_t)v;
   return 0;
 }
@@ -150,8 +142,7 @@ static int parse_quoted(ni__cur *c, ni__val *v) {
       c->pos++;
       return 0;
     }
-    if (ch == '\r' || ch == '\n')
-      break;
+    if (ch == '\r' || ch == '\n') break;
     if (ch == '\\') {
       if (c->pos + 1 >= c->end || (c->s[c->pos + 1] != '"' && c->s[c->pos + 1] != '\\'))
         return ni__perr(c, "bad escape in quoted string");
@@ -167,24 +158,18 @@ static int parse_quoted(ni__cur *c, ni__val *v) {
  * already bounded the length; this re-reads it safely anyway. */
 static int parse_literal(ni__cur *c, ni__val *v) {
   size_t n = 0, a;
-  if (ni__peek(c) == '~')
-    c->pos++;
-  if (ni__peek(c) != '{')
-    return ni__perr(c, "bad literal");
+  if (ni__peek(c) == '~') c->pos++;
+  if (ni__peek(c) != '{') return ni__perr(c, "bad literal");
   a = ++c->pos;
   while (c->pos < c->end && ni__is_digit((unsigned char)c->s[c->pos])) {
     size_t d = (size_t)(c->s[c->pos] - '0');
-    if (n > (SIZE_MAX - d) / 10)
-      return ni__perr(c, "bad literal length");
+    if (n > (SIZE_MAX - d) / 10) return ni__perr(c, "bad literal length");
     n = n * 10 + d;
     c->pos++;
   }
-  if (c->pos == a)
-    return ni__perr(c, "bad literal length");
-  if (ni__peek(c) == '+')
-    c->pos++;
-  if (ni__expect(c, '}', "bad literal length") < 0)
-    return c->p->err;
+  if (c->pos == a) return ni__perr(c, "bad literal length");
+  if (ni__peek(c) == '+') c->pos++;
+  if (ni__expect(c, '}', "bad literal length") < 0) return c->p->err;
   /* Framing ended the line here, with CRLF or a bare LF. */
   if (ni__peek(c) == '\r' && c->end - c->pos >= 2 && c->s[c->pos + 1] == '\n')
     c->pos += 2;
@@ -192,8 +177,7 @@ static int parse_literal(ni__cur *c, ni__val *v) {
     c->pos++;
   else
     return ni__perr(c, "literal not at end of line");
-  if (n > c->end - c->pos)
-    return ni__perr(c, "literal longer than response");
+  if (n > c->end - c->pos) return ni__perr(c, "literal longer than response");
   v->off = c->pos;
   v->n = n;
   v->quoted = 0;
@@ -203,18 +187,15 @@ static int parse_literal(ni__cur *c, ni__val *v) {
 
 /* RFC 3501 section 9: nil = "NIL", followed here by a delimiter. */
 int ni__at_nil(const ni__cur *c) {
-  if (c->end - c->pos < 3 || !ni__span_is(c, c->pos, c->pos + 3, "NIL"))
-    return 0;
+  if (c->end - c->pos < 3 || !ni__span_is(c, c->pos, c->pos + 3, "NIL")) return 0;
   return c->pos + 3 == c->end || strchr(" ()", c->s[c->pos + 3]) != NULL;
 }
 
 /* RFC 3501 section 9: string = quoted / literal; nstring = string / nil. */
 int ni__parse_nstring(ni__cur *c, ni__val *v) {
   int ch = ni__peek(c);
-  if (ch == '"')
-    return parse_quoted(c, v);
-  if (ch == '{' || ch == '~')
-    return parse_literal(c, v);
+  if (ch == '"') return parse_quoted(c, v);
+  if (ch == '{' || ch == '~') return parse_literal(c, v);
   if (ni__at_nil(c)) {
     c->pos += 3;
     v->off = c->pos;
@@ -235,11 +216,9 @@ void ni__close_list(ni__cur *c) {
  * closed), 0 when values follow, NI_ELIMIT when it nests too deep. */
 int ni__open_list(ni__cur *c) {
   int rc = ni__deeper(c);
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
   c->pos++;
-  if (ni__peek(c) != ')')
-    return 0;
+  if (ni__peek(c) != ')') return 0;
   ni__close_list(c);
   return 1;
 }
@@ -249,12 +228,10 @@ int ni__open_list(ni__cur *c) {
  * are separated by SP; address lists put "(" directly after ")". */
 int ni__skip_list(ni__cur *c) {
   int rc = ni__open_list(c);
-  if (rc != 0)
-    return rc < 0 ? rc : 0;
+  if (rc != 0) return rc < 0 ? rc : 0;
   for (;;) {
     int ch;
-    if ((rc = ni__skip_value(c)) < 0)
-      return rc;
+    if ((rc = ni__skip_value(c)) < 0) return rc;
     ch = ni__peek(c);
     if (ch == ')') {
       ni__close_list(c);
@@ -278,25 +255,20 @@ int ni__skip_section(ni__cur *c) {
   while (c->pos < c->end) {
     char ch = c->s[c->pos];
     if (ch == '[' || ch == '(') {
-      if ((rc = ni__deeper(c)) < 0)
-        return rc;
+      if ((rc = ni__deeper(c)) < 0) return rc;
       c->pos++;
     } else if (ch == ']' || ch == ')') {
-      if (c->depth == base)
-        return ni__perr(c, "unbalanced brackets");
+      if (c->depth == base) return ni__perr(c, "unbalanced brackets");
       c->depth--;
       c->pos++;
       if (c->depth == base) {
-        if (ch != ']')
-          return ni__perr(c, "unbalanced brackets");
+        if (ch != ']') return ni__perr(c, "unbalanced brackets");
         return 0;
       }
     } else if (ch == '"') {
-      if ((rc = parse_quoted(c, &v)) < 0)
-        return rc;
+      if ((rc = parse_quoted(c, &v)) < 0) return rc;
     } else if (ch == '{' || ch == '~') {
-      if ((rc = parse_literal(c, &v)) < 0)
-        return rc;
+      if ((rc = parse_literal(c, &v)) < 0) return rc;
     } else if (ch == '\r' || ch == '\n') {
       break;
     } else {
@@ -312,25 +284,19 @@ int ni__skip_value(ni__cur *c) {
   int ch = ni__peek(c), rc;
   size_t a = c->pos;
   ni__val v;
-  if (ch == '(')
-    return ni__skip_list(c);
-  if (ch == '"')
-    return parse_quoted(c, &v);
-  if (ch == '{' || ch == '~')
-    return parse_literal(c, &v);
+  if (ch == '(') return ni__skip_list(c);
+  if (ch == '"') return parse_quoted(c, &v);
+  if (ch == '{' || ch == '~') return parse_literal(c, &v);
   while (c->pos < c->end) {
     ch = (unsigned char)c->s[c->pos];
-    if (ch == ' ' || ch == '(' || ch == ')' || ch == '\r' || ch == '\n')
-      break;
+    if (ch == ' ' || ch == '(' || ch == ')' || ch == '\r' || ch == '\n') break;
     if (ch == '[') {
-      if ((rc = ni__skip_section(c)) < 0)
-        return rc;
+      if ((rc = ni__skip_section(c)) < 0) return rc;
       continue;
     }
     c->pos++;
   }
-  if (c->pos == a)
-    return ni__perr(c, "expected a value");
+  if (c->pos == a) return ni__perr(c, "expected a value");
   return 0;
 }
 
@@ -338,10 +304,8 @@ int ni__skip_value(ni__cur *c) {
 int ni__skip_values_to_end(ni__cur *c) {
   int rc;
   while (c->pos < c->end) {
-    if ((rc = ni__skip_value(c)) < 0)
-      return rc;
-    if (c->pos < c->end && (rc = ni__expect(c, ' ', "expected SP")) < 0)
-      return rc;
+    if ((rc = ni__skip_value(c)) < 0) return rc;
+    if (c->pos < c->end && (rc = ni__expect(c, ' ', "expected SP")) < 0) return rc;
   }
   return 0;
 }

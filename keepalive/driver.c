@@ -26,18 +26,18 @@
 /* ---- small helpers ------------------------------------------------------ */
 
 static char *dup_or_null(const char *s) {
-  if (!s)
-    return NULL;
+  if (!s) return NULL;
   size_t n = strlen(s) + 1;
   char *d = malloc(n);
-  if (d)
-    memcpy(d, s, n);
+  if (d) memcpy(d, s, n);
   return d;
 }
 
 /* The session that holds scheduler s (every ni_ka of a group is the ka
  * member of an ni_push). */
-static ni_push *push_of(ni_ka *s) { return (ni_push *)(void *)((char *)s - offsetof(ni_push, ka)); }
+static ni_push *push_of(ni_ka *s) {
+  return (ni_push *)(void *)((char *)s - offsetof(ni_push, ka));
+}
 
 /* ---- timers ------------------------------------------------------------------ */
 
@@ -57,8 +57,7 @@ static void on_group_timer(uv_timer_t *t) {
 }
 
 void ni__push_group_rearm(ni_push_group *g) {
-  if (g->closing)
-    return;
+  if (g->closing) return;
   ni_ms due = ni_ka_group_get_expiry(&g->kg);
   if (due == NI_TIME_NEVER) {
     uv_timer_stop(&g->timer);
@@ -71,8 +70,7 @@ void ni__push_group_rearm(ni_push_group *g) {
 static void on_timer(uv_timer_t *t) {
   ni_push *p = t->data;
   ni_ms now = ni_imap_now();
-  if (p->freed)
-    return;
+  if (p->freed) return;
   if (p->stop_deadline != NI_TIME_NEVER && now >= p->stop_deadline) {
     ni__push_conn_lost(p, 0, "", 0); /* LOGOUT not answered in time */
     return;
@@ -89,13 +87,10 @@ static void on_timer(uv_timer_t *t) {
 }
 
 void ni__push_rearm(ni_push *p) {
-  if (p->freed)
-    return;
+  if (p->freed) return;
   ni_ms due = p->stop_deadline;
-  if (p->reconnect_at < due)
-    due = p->reconnect_at;
-  if (p->c && p->setup_deadline < due)
-    due = p->setup_deadline;
+  if (p->reconnect_at < due) due = p->reconnect_at;
+  if (p->c && p->setup_deadline < due) due = p->setup_deadline;
   if (due == NI_TIME_NEVER) {
     uv_timer_stop(&p->timer);
     return;
@@ -107,18 +102,16 @@ void ni__push_rearm(ni_push *p) {
 /* ---- public API ------------------------------------------------------------- */
 
 const char *ni_push_state_name(ni_push_state s) {
-  static const char *const names[] = {"stopped",  "connecting", "authenticating",
-                                      "selecting", "syncing",    "idle",
-                                      "keepalive", "fetching",   "reconnect-wait",
-                                      "failed"};
+  static const char *const names[] = {"stopped",        "connecting", "authenticating", "selecting",
+                                      "syncing",        "idle",       "keepalive",      "fetching",
+                                      "reconnect-wait", "failed"};
   return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
 int ni_push_group_new(struct uv_loop_s *loop, ni_push_group **out) {
   ni_push_group *g = calloc(1, sizeof *g);
   *out = NULL;
-  if (!g)
-    return -ENOMEM;
+  if (!g) return -ENOMEM;
   g->loop = loop;
   ni_ka_group_init(&g->kg);
   uv_timer_init(loop, &g->timer);
@@ -127,15 +120,17 @@ int ni_push_group_new(struct uv_loop_s *loop, ni_push_group **out) {
   return 0;
 }
 
-uint64_t ni_push_group_wakeups(const ni_push_group *g) { return g->wakeups; }
+uint64_t ni_push_group_wakeups(const ni_push_group *g) {
+  return g->wakeups;
+}
 
-static void on_group_closed(uv_handle_t *h) { free(h->data); }
+static void on_group_closed(uv_handle_t *h) {
+  free(h->data);
+}
 
 int ni_push_group_free(ni_push_group *g) {
-  if (!g)
-    return 0;
-  if (g->sessions)
-    return NI_ESTATE;
+  if (!g) return 0;
+  if (g->sessions) return NI_ESTATE;
   if (!g->closing) {
     g->closing = 1;
     uv_timer_stop(&g->timer);
@@ -168,10 +163,8 @@ static int tls_mode_of(ni_push_security s) {
 }
 
 static int opts_valid(const ni_push_opts *o, const ni_push_cb *cb) {
-  if (!o->host || !*o->host || !o->user || !*o->user || tls_mode_of(o->security) < 0)
-    return 0;
-  if (o->last_uid && !o->uidvalidity)
-    return 0; /* a UID means nothing without its UIDVALIDITY */
+  if (!o->host || !*o->host || !o->user || !*o->user || tls_mode_of(o->security) < 0) return 0;
+  if (o->last_uid && !o->uidvalidity) return 0; /* a UID means nothing without its UIDVALIDITY */
   switch (o->auth) {
   case NI_PUSH_AUTH_PASSWORD:
     return o->password != NULL;
@@ -186,13 +179,10 @@ static int opts_valid(const ni_push_opts *o, const ni_push_cb *cb) {
 int ni_push_new(struct uv_loop_s *loop, const ni_push_opts *o, const ni_push_cb *cb, void *ud,
                 ni_push **out) {
   *out = NULL;
-  if (!loop || !o || !opts_valid(o, cb))
-    return NI_EUSAGE;
-  if (o->group && o->group->closing)
-    return NI_ESTATE;
+  if (!loop || !o || !opts_valid(o, cb)) return NI_EUSAGE;
+  if (o->group && o->group->closing) return NI_ESTATE;
   ni_push *p = calloc(1, sizeof *p);
-  if (!p)
-    return -ENOMEM;
+  if (!p) return -ENOMEM;
   ni_ka_config kc;
   if (o->ka)
     kc = *o->ka;
@@ -205,8 +195,7 @@ int ni_push_new(struct uv_loop_s *loop, const ni_push_opts *o, const ni_push_cb 
   }
   p->ka_cfg = kc;
   p->loop = loop;
-  if (cb)
-    p->cb = *cb;
+  if (cb) p->cb = *cb;
   p->ud = ud;
   p->account = dup_or_null(o->account ? o->account : o->user);
   p->host = dup_or_null(o->host);
@@ -220,14 +209,12 @@ int ni_push_new(struct uv_loop_s *loop, const ni_push_opts *o, const ni_push_cb 
   p->mailbox = dup_or_null(o->mailbox ? o->mailbox : "INBOX");
   p->group = o->group;
   if (!p->group) {
-    if (ni_push_group_new(loop, &p->group) < 0)
-      p->group = NULL;
+    if (ni_push_group_new(loop, &p->group) < 0) p->group = NULL;
     p->own_group = 1;
   }
   if (!p->account || !p->host || !p->user || pw_rc < 0 || !p->mailbox || !p->group ||
       (o->ca_file && !p->ca_file)) {
-    if (p->own_group)
-      ni_push_group_free(p->group);
+    if (p->own_group) ni_push_group_free(p->group);
     free_strings(p);
     free(p);
     return -ENOMEM;
@@ -246,8 +233,7 @@ int ni_push_new(struct uv_loop_s *loop, const ni_push_opts *o, const ni_push_cb 
   p->setup_timeout = o->setup_timeout_ms ? o->setup_timeout_ms : 30000;
   p->backoff_min = o->backoff_min_ms ? o->backoff_min_ms : 1000;
   p->backoff_max = o->backoff_max_ms ? o->backoff_max_ms : 300000;
-  if (p->backoff_max < p->backoff_min)
-    p->backoff_max = p->backoff_min;
+  if (p->backoff_max < p->backoff_min) p->backoff_max = p->backoff_min;
   p->rng = o->seed ? o->seed : (uint64_t)uv_hrtime() ^ (uint64_t)(uintptr_t)p;
   p->setup_deadline = p->stop_deadline = p->reconnect_at = NI_TIME_NEVER;
   uv_timer_init(loop, &p->timer);
@@ -257,8 +243,7 @@ int ni_push_new(struct uv_loop_s *loop, const ni_push_opts *o, const ni_push_cb 
 }
 
 int ni_push_start(ni_push *p) {
-  if (p->running || p->freed)
-    return NI_ESTATE;
+  if (p->running || p->freed) return NI_ESTATE;
   p->running = 1;
   p->stopping = 0;
   p->stop_deadline = NI_TIME_NEVER;
@@ -297,16 +282,13 @@ static void on_logout(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
 }
 
 int ni_push_stop(ni_push *p, int graceful) {
-  if (!p->running)
-    return NI_ESTATE;
+  if (!p->running) return NI_ESTATE;
   p->reconnect_at = NI_TIME_NEVER;
-  if (p->stopping)
-    return 0; /* a LOGOUT is already under way */
+  if (p->stopping) return 0; /* a LOGOUT is already under way */
   if (graceful && p->c && ni_imap_is_authenticated(p->c) && !ni_imap_is_ended(p->c)) {
     p->stopping = 1;
     p->stop_deadline = ni_imap_now() + NI_PUSH_LOGOUT_MS;
-    if (ni_imap_is_idling(p->c))
-      ni_imap_idle_done(p->c);
+    if (ni_imap_is_idling(p->c)) ni_imap_idle_done(p->c);
     if (ni_imap_logout(p->c, on_logout, p) == 0) {
       ni__push_rearm(p);
       return 0;
@@ -317,30 +299,42 @@ int ni_push_stop(ni_push *p, int graceful) {
   return 0;
 }
 
-ni_push_state ni_push_get_state(const ni_push *p) { return p->state; }
+ni_push_state ni_push_get_state(const ni_push *p) {
+  return p->state;
+}
 
 int ni_push_failure(const ni_push *p, const char **detail) {
   int failed = p->state == NI_PUSH_FAILED;
-  if (detail)
-    *detail = failed ? p->failure_detail : "";
+  if (detail) *detail = failed ? p->failure_detail : "";
   return failed ? p->failure : 0;
 }
 
-ni_ms ni_push_now(void) { return ni_imap_now(); }
+ni_ms ni_push_now(void) {
+  return ni_imap_now();
+}
 
-void ni_push_get_stats(const ni_push *p, ni_push_stats *st) { *st = p->st; }
+void ni_push_get_stats(const ni_push *p, ni_push_stats *st) {
+  *st = p->st;
+}
 
-const char *ni_push_account(const ni_push *p) { return p->account; }
+const char *ni_push_account(const ni_push *p) {
+  return p->account;
+}
 
-void *ni_push_userdata(const ni_push *p) { return p->ud; }
+void *ni_push_userdata(const ni_push *p) {
+  return p->ud;
+}
 
-const ni_ka *ni_push_scheduler(const ni_push *p) { return &p->ka; }
+const ni_ka *ni_push_scheduler(const ni_push *p) {
+  return &p->ka;
+}
 
-int ni_push_uses_notify(const ni_push *p) { return p->notify; }
+int ni_push_uses_notify(const ni_push *p) {
+  return p->notify;
+}
 
 ni_ms ni_push_reconnect_in(const ni_push *p) {
-  if (p->reconnect_at == NI_TIME_NEVER)
-    return NI_TIME_NEVER;
+  if (p->reconnect_at == NI_TIME_NEVER) return NI_TIME_NEVER;
   ni_ms now = ni_imap_now();
   return p->reconnect_at > now ? p->reconnect_at - now : 0;
 }
@@ -352,8 +346,7 @@ static void on_timer_closed(uv_handle_t *h) {
 }
 
 void ni_push_free(ni_push *p) {
-  if (!p || p->freed)
-    return;
+  if (!p || p->freed) return;
   p->freed = 1;
   ni__push_run_ended(p);
   if (p->c) {
@@ -363,8 +356,7 @@ void ni_push_free(ni_push *p) {
   ni_ka_group_remove(&p->group->kg, &p->ka);
   p->group->sessions--;
   ni__push_group_rearm(p->group);
-  if (p->own_group)
-    ni_push_group_free(p->group);
+  if (p->own_group) ni_push_group_free(p->group);
   uv_timer_stop(&p->timer);
   uv_close((uv_handle_t *)&p->timer, on_timer_closed);
 }

@@ -30,7 +30,7 @@
  * the user.  BODY.PEEK leaves \Seen alone. */
 #define NI_PUSH_FETCH_ITEMS "(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)])"
 #define NI_PUSH_NOTIFY_SPEC                                                                        \
-  "(selected (MessageNew (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)]) "          \
+  "(selected (MessageNew (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)]) "           \
   "MessageExpunge))"
 
 /* A connection that stayed up this long resets the reconnect backoff. */
@@ -56,12 +56,12 @@ struct ni_push_group {
 
 struct ni_push {
   uv_loop_t *loop;
-  uv_timer_t timer; /* setup, backoff and LOGOUT deadlines */
-  ni_imap *c;       /* the current connection, NULL between connections */
-  ni_ka ka;         /* in group->kg from ni_push_new() to ni_push_free() */
+  uv_timer_t timer;    /* setup, backoff and LOGOUT deadlines */
+  ni_imap *c;          /* the current connection, NULL between connections */
+  ni_ka ka;            /* in group->kg from ni_push_new() to ni_push_free() */
   ni_ka_config ka_cfg; /* what ka was made with, to start over after FAILED */
   ni_push_group *group;
-  int own_group;    /* group was created for this session alone */
+  int own_group; /* group was created for this session alone */
   ni_push_cb cb;
   void *ud;
 
@@ -79,21 +79,21 @@ struct ni_push {
   uint64_t rng;
 
   ni_push_state state;
-  int running;   /* between ni_push_start() and the end of ni_push_stop() */
-  int stopping;  /* a graceful LOGOUT is under way */
-  int freed;     /* ni_push_free() was called: no more callbacks */
+  int running;      /* between ni_push_start() and the end of ni_push_stop() */
+  int stopping;     /* a graceful LOGOUT is under way */
+  int freed;        /* ni_push_free() was called: no more callbacks */
   int sigpipe_held; /* this session holds SIGPIPE blocked (driver_sigpipe.c) */
   int failure;      /* the error that ended it in NI_PUSH_FAILED, else 0 */
   char failure_detail[256];
-  int synced_once;  /* a first sync completed: later resyncs report "late",
-                       the first one "backlog" */
+  int synced_once;   /* a first sync completed: later resyncs report "late",
+                        the first one "backlog" */
   int token_refresh; /* OAuth2: the last token was refused; the next one
                         asked for is a fresh one, and its refusal final */
 
   /* Connection-scoped state, reset by every connect. */
-  ni_ms setup_deadline;   /* NI_TIME_NEVER once in IDLE */
-  ni_ms stop_deadline;    /* end of the LOGOUT grace, or NI_TIME_NEVER */
-  ni_ms reconnect_at;     /* NI_TIME_NEVER unless waiting to reconnect */
+  ni_ms setup_deadline; /* NI_TIME_NEVER once in IDLE */
+  ni_ms stop_deadline;  /* end of the LOGOUT grace, or NI_TIME_NEVER */
+  ni_ms reconnect_at;   /* NI_TIME_NEVER unless waiting to reconnect */
   uint32_t sel_uidvalidity, sel_uidnext;
   int notify;             /* NOTIFY SET succeeded on this connection */
   int need_fetch;         /* new messages to fetch once out of IDLE */
@@ -109,15 +109,15 @@ struct ni_push {
   int64_t ka_sent_wall;   /* its wall-clock time, ms */
   ni_ka_action ka_action;
   ni_ms ka_sent_at, ka_interval;
-  unsigned attempts;      /* consecutive failed connects, for the backoff */
-  ni_ms up_since;         /* first IDLE of the current connection, 0 = not yet */
-  int ka_connected;       /* the scheduler was told CONNECTED, not yet LOST */
-  int started_once;       /* later connects count as reconnects */
-  int token_wanted;       /* on_token was called; ni_push_set_token() awaited */
+  unsigned attempts;        /* consecutive failed connects, for the backoff */
+  ni_ms up_since;           /* first IDLE of the current connection, 0 = not yet */
+  int ka_connected;         /* the scheduler was told CONNECTED, not yet LOST */
+  int started_once;         /* later connects count as reconnects */
+  int token_wanted;         /* on_token was called; ni_push_set_token() awaited */
   uint32_t old_uidvalidity; /* a UIDVALIDITY found void by this SELECT, for
                                on_uidvalidity once the sync is over */
 
-  ni_ms last_traffic;     /* last wire read or write, any connection */
+  ni_ms last_traffic; /* last wire read or write, any connection */
   ni_push_stats st;
 };
 
@@ -193,6 +193,5 @@ int64_t ni__internaldate(const char *raw, size_t n);
  * by the call.  The result is always in [min_ms / 2, max_ms].
  */
 ni_ms ni__backoff_ms(unsigned attempt, ni_ms min_ms, ni_ms max_ms, uint64_t *rng);
-
 
 #endif

@@ -16,8 +16,7 @@
  * account is busy.  A login refused with one of them is retried. */
 static int temporary_refusal(const ni_resp *tagged) {
   static const char *const codes[] = {"UNAVAILABLE", "SERVERBUG", "INUSE", "LIMIT"};
-  if (!tagged)
-    return 0;
+  if (!tagged) return 0;
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
     if (tagged->code.n == strlen(codes[i]) && !memcmp(tagged->code.p, codes[i], tagged->code.n))
       return 1;
@@ -47,10 +46,8 @@ static int permanent(int status, const ni_resp *tagged) {
 /* The completion of a connect or login step: 0 when it succeeded, else 1
  * after failing the session (permanent) or dropping the connection. */
 static int setup_failed(ni_push *p, int status, const ni_resp *tagged, const char *what) {
-  if (status >= 0)
-    return 0;
-  if (!permanent(status, tagged))
-    return ni__push_cmd_failed(p, status, what);
+  if (status >= 0) return 0;
+  if (!permanent(status, tagged)) return ni__push_cmd_failed(p, status, what);
   char buf[256];
   const char *es = p->c ? ni_imap_errstr(p->c) : "";
   snprintf(buf, sizeof buf, "%s: %s", what, *es ? es : ni_strerror(status));
@@ -60,8 +57,7 @@ static int setup_failed(ni_push *p, int status, const ni_resp *tagged, const cha
 
 static void on_login(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni_push *p = arg;
-  if (setup_failed(p, status, tagged, "login"))
-    return;
+  if (setup_failed(p, status, tagged, "login")) return;
   ni__push_log(p, NI_PUSH_LOG_INFO, "logged in as %s", p->user);
   if (!ni_imap_has_cap(c, "IDLE")) {
     ni__push_fail(p, NI_ENOCAP, "server lacks IDLE");
@@ -70,8 +66,7 @@ static void on_login(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   p->sel_uidvalidity = p->sel_uidnext = 0;
   ni__push_set_state(p, NI_PUSH_SELECTING, 0, p->mailbox);
   int rc = ni_imap_select(c, p->mailbox, 0, ni__push_on_selected, p);
-  if (rc < 0)
-    ni__push_cmd_failed(p, rc, "SELECT");
+  if (rc < 0) ni__push_cmd_failed(p, rc, "SELECT");
 }
 
 /* ---- OAuth2 ---- */
@@ -88,8 +83,7 @@ static void ask_token(ni_push *p) {
 static void on_oauth_login(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni_push *p = arg;
   if (status != NI_EAUTH || !tagged || temporary_refusal(tagged)) {
-    if (status == 0)
-      p->token_refresh = 0;
+    if (status == 0) p->token_refresh = 0;
     on_login(c, status, tagged, p);
     return;
   }
@@ -113,15 +107,13 @@ static void on_oauth_login(ni_imap *c, int status, const ni_resp *tagged, void *
     return;
   }
   snprintf(buf, sizeof buf, "OAuth2 login: %s%s%s%s",
-           r == NI_OAUTH_TOKEN_REFUSED ? "fresh access token refused too"
-                                       : "access token refused",
+           r == NI_OAUTH_TOKEN_REFUSED ? "fresh access token refused too" : "access token refused",
            *why ? " (" : "", why, *why ? ")" : "");
   ni__push_fail(p, NI_EAUTH, buf);
 }
 
 int ni_push_set_token(ni_push *p, const char *token, size_t len) {
-  if (!p || p->freed || !p->token_wanted || !p->c)
-    return NI_ESTATE;
+  if (!p || p->freed || !p->token_wanted || !p->c) return NI_ESTATE;
   p->token_wanted = 0;
   if (!token || !len) {
     ni__push_fail(p, NI_EAUTH, "OAuth2 login: no access token to be had");
@@ -143,8 +135,7 @@ int ni_push_set_token(ni_push *p, const char *token, size_t len) {
 
 void ni__push_on_connected(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni_push *p = arg;
-  if (setup_failed(p, status, tagged, "connect"))
-    return;
+  if (setup_failed(p, status, tagged, "connect")) return;
   ni__push_log(p, NI_PUSH_LOG_INFO, "connected to %s%s", p->host,
                ni_imap_is_tls(c) ? " (TLS)" : " (no TLS)");
   if (ni_imap_is_authenticated(c)) {
@@ -152,8 +143,7 @@ void ni__push_on_connected(ni_imap *c, int status, const ni_resp *tagged, void *
     return;
   }
   ni__push_set_state(p, NI_PUSH_AUTHENTICATING, 0, "");
-  if (p->freed || p->c != c)
-    return; /* the callback freed or stopped the session */
+  if (p->freed || p->c != c) return; /* the callback freed or stopped the session */
   if (p->auth != NI_PUSH_AUTH_PASSWORD) {
     ask_token(p);
     return;

@@ -8,7 +8,9 @@
 
 #include "keepalive/driver_internal.h"
 
-static int lower(int ch) { return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch; }
+static int lower(int ch) {
+  return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
+}
 
 int ni__header_field(const char *hdr, size_t n, const char *name, char *out, size_t outlen) {
   size_t nl = strlen(name), i = 0;
@@ -31,17 +33,14 @@ int ni__header_field(const char *hdr, size_t n, const char *name, char *out, siz
     for (;;) {
       for (; j < eol; j++) {
         unsigned char ch = (unsigned char)hdr[j];
-        if (ch == '\r')
-          continue;
+        if (ch == '\r') continue;
         if (ch == ' ' || ch == '\t') {
           space = w > 0;
           continue;
         }
-        if (space && w + 1 < outlen)
-          out[w++] = ' ';
+        if (space && w + 1 < outlen) out[w++] = ' ';
         space = 0;
-        if (w + 1 < outlen)
-          out[w++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+        if (w + 1 < outlen) out[w++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
       }
       if (eol + 1 < n && (hdr[eol + 1] == ' ' || hdr[eol + 1] == '\t')) {
         space = w > 0;
@@ -73,8 +72,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
 static int digits(const char *s, int n, int *out) {
   int v = 0;
   for (int i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return -1;
+    if (s[i] < '0' || s[i] > '9') return -1;
     v = v * 10 + (s[i] - '0');
   }
   *out = v;
@@ -89,24 +87,21 @@ int64_t ni__internaldate(const char *raw, size_t n) {
     size_t k = 0;
     while (k < kl && lower((unsigned char)raw[i + k]) == lower((unsigned char)key[k]))
       k++;
-    if (k < kl)
-      continue;
+    if (k < kl) continue;
     /* date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP
      *             time SP zone DQUOTE   (RFC 3501 9) */
     const char *s = raw + i + kl;
     size_t left = n - i - kl;
-    if (left < 27)
-      return -1;
+    if (left < 27) return -1;
     char buf[27];
     memcpy(buf, s, 26);
     buf[26] = 0;
-    if (buf[0] == ' ')
-      buf[0] = '0';
+    if (buf[0] == ' ') buf[0] = '0';
     int day, year, hh, mm, ss, zh, zm;
     if (digits(buf, 2, &day) || buf[2] != '-' || buf[6] != '-' || digits(buf + 7, 4, &year) ||
-        buf[11] != ' ' || digits(buf + 12, 2, &hh) || buf[14] != ':' ||
-        digits(buf + 15, 2, &mm) || buf[17] != ':' || digits(buf + 18, 2, &ss) ||
-        buf[20] != ' ' || (buf[21] != '+' && buf[21] != '-') || digits(buf + 22, 2, &zh) ||
+        buf[11] != ' ' || digits(buf + 12, 2, &hh) || buf[14] != ':' || digits(buf + 15, 2, &mm) ||
+        buf[17] != ':' || digits(buf + 18, 2, &ss) || buf[20] != ' ' ||
+        (buf[21] != '+' && buf[21] != '-') || digits(buf + 22, 2, &zh) ||
         digits(buf + 24, 2, &zm) || s[26] != '"')
       return -1;
     int mon = 0;
@@ -115,10 +110,9 @@ int64_t ni__internaldate(const char *raw, size_t n) {
           lower((unsigned char)buf[4]) == months[3 * m + 1] &&
           lower((unsigned char)buf[5]) == months[3 * m + 2])
         mon = m + 1;
-    if (!mon || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || zm > 59)
-      return -1;
-    int64_t t = days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hh * 3600 +
-                mm * 60 + ss;
+    if (!mon || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || zm > 59) return -1;
+    int64_t t =
+        days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hh * 3600 + mm * 60 + ss;
     int64_t zone = (int64_t)zh * 3600 + zm * 60;
     return buf[21] == '+' ? t - zone : t + zone;
   }
@@ -155,13 +149,11 @@ static void ka_mail_event(ni_push *p, const ni_ka_event *ev) {
  * new message; acts only while a keepalive is out, or while fetching after
  * an EXISTS that came in a keepalive's answer. */
 static void check_push_in_keepalive(ni_push *p, int64_t internaldate) {
-  if (!p->ka_inflight && !p->ka_suspect)
-    return;
+  if (!p->ka_inflight && !p->ka_suspect) return;
   ni_ka_event ev = {.type = NI_KA_EV_PUSH_IN_NOOP};
   if (internaldate_sane(internaldate, ni__push_wall_ms())) {
     int64_t age = p->ka_sent_wall - internaldate * 1000;
-    if (age <= 0)
-      return;
+    if (age <= 0) return;
     ev.age_ms = (ni_ms)age;
   }
   ka_mail_event(p, &ev);
@@ -173,8 +165,7 @@ static void check_push_in_keepalive(ni_push *p, int64_t internaldate) {
  * the push arrived (ni_imap_now() clock), now the current time. */
 static void report_push_delay(ni_push *p, int64_t internaldate, ni_ms seen_at, ni_ms now) {
   int64_t wall = ni__push_wall_ms();
-  if (!internaldate_sane(internaldate, wall))
-    return;
+  if (!internaldate_sane(internaldate, wall)) return;
   int64_t d = wall - (int64_t)(now - seen_at) - internaldate * 1000;
   ni_ka_event ev = {.type = NI_KA_EV_PUSH_DELAY, .delay_ms = d > 0 ? (ni_ms)d : 0};
   ka_mail_event(p, &ev);
@@ -185,20 +176,16 @@ static void report_push_delay(ni_push *p, int64_t internaldate, ni_ms seen_at, n
 /* Report one FETCH of a message whose UID is above the last one known. */
 void ni__push_report_fetch(ni_push *p, const ni_resp *r) {
   const ni_fetch *f = &r->fetch;
-  if (!f->has_uid)
-    return;
+  if (!f->has_uid) return;
   if (p->baseline) {
-    if (f->uid > p->st.last_uid)
-      p->st.last_uid = f->uid;
+    if (f->uid > p->st.last_uid) p->st.last_uid = f->uid;
     return;
   }
-  if (f->uid <= p->st.last_uid)
-    return; /* already reported, or a flag change of an old message */
+  if (f->uid <= p->st.last_uid) return; /* already reported, or a flag change of an old message */
   ni_ms now = ni_imap_now();
   if (!f->header.n && !f->has_envelope) {
     /* A bare notification (UID or FLAGS only): fetch the fields. */
-    if (!p->need_fetch)
-      p->need_fetch_since = now;
+    if (!p->need_fetch) p->need_fetch_since = now;
     p->need_fetch = 1;
     return;
   }
@@ -234,34 +221,31 @@ void ni__push_report_fetch(ni_push *p, const ni_resp *r) {
   m.late = p->resyncing && p->synced_once;
   m.pushed = p->notify && (p->state == NI_PUSH_IDLE || p->state == NI_PUSH_KEEPALIVE);
   check_push_in_keepalive(p, m.internaldate);
-  if (m.pushed && p->state == NI_PUSH_IDLE)
-    ni__push_ka_event(p, NI_KA_EV_PUSH_IN_IDLE, 0, 0, now);
+  if (m.pushed && p->state == NI_PUSH_IDLE) ni__push_ka_event(p, NI_KA_EV_PUSH_IN_IDLE, 0, 0, now);
   if ((m.pushed && p->state == NI_PUSH_IDLE) ||
       (p->state == NI_PUSH_FETCHING && p->fetch_pushed && !p->ka_suspect && !p->ka_inflight))
     report_push_delay(p, m.internaldate, m.seen_at, now);
   p->st.last_uid = f->uid;
   p->st.messages++;
-  if (m.late)
-    p->st.messages_late++;
+  if (m.late) p->st.messages_late++;
   /* A backlog message's delay is how long the application was away, not
    * how late a push came. */
-  if (!m.backlog && m.delay_ms > p->st.worst_delay_ms)
-    p->st.worst_delay_ms = m.delay_ms;
+  if (!m.backlog && m.delay_ms > p->st.worst_delay_ms) p->st.worst_delay_ms = m.delay_ms;
   ni__push_log(p, NI_PUSH_LOG_DEBUG, "new message uid %lu%s", (unsigned long)m.uid,
-               m.backlog ? " (backlog)" : m.late ? " (late)" : m.pushed ? " (pushed)" : "");
-  if (!p->freed && p->cb.on_message)
-    p->cb.on_message(p, &m, p->ud);
+               m.backlog  ? " (backlog)"
+               : m.late   ? " (late)"
+               : m.pushed ? " (pushed)"
+                          : "");
+  if (!p->freed && p->cb.on_message) p->cb.on_message(p, &m, p->ud);
 }
 
 static void on_fetch_done(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni_push *p = arg;
   (void)c;
   (void)tagged;
-  if (ni__push_cmd_failed(p, status, "UID FETCH"))
-    return;
+  if (ni__push_cmd_failed(p, status, "UID FETCH")) return;
   p->ka_suspect = 0;
-  if (!p->stopping)
-    ni__push_go_idle(p);
+  if (!p->stopping) ni__push_go_idle(p);
 }
 
 /* UID FETCH every message above the last UID known.  "N:*" also returns the
@@ -275,8 +259,7 @@ void ni__push_start_fetch(ni_push *p) {
   p->fetch_pushed = p->need_fetch && p->need_fetch_pushed;
   p->need_fetch = 0;
   int rc = ni_imap_uid_fetch(p->c, set, NI_PUSH_FETCH_ITEMS, on_fetch_done, p);
-  if (rc < 0)
-    ni__push_cmd_failed(p, rc, "UID FETCH");
+  if (rc < 0) ni__push_cmd_failed(p, rc, "UID FETCH");
 }
 
 /* The sync is over: tell the application when the UIDVALIDITY it knew is
@@ -286,8 +269,7 @@ static void sync_over(ni_push *p, ni_imap *c) {
   p->old_uidvalidity = 0;
   if (old && !p->freed && p->cb.on_uidvalidity) {
     p->cb.on_uidvalidity(p, old, p->st.uidvalidity, p->st.last_uid, p->ud);
-    if (p->freed || p->c != c)
-      return; /* the callback freed or stopped the session */
+    if (p->freed || p->c != c) return; /* the callback freed or stopped the session */
   }
   ni__push_after_sync(p);
 }
@@ -295,16 +277,14 @@ static void sync_over(ni_push *p, ni_imap *c) {
 static void on_sync_done(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni_push *p = arg;
   (void)tagged;
-  if (ni__push_cmd_failed(p, status, p->baseline ? "UID FETCH *" : "UID FETCH (resync)"))
-    return;
+  if (ni__push_cmd_failed(p, status, p->baseline ? "UID FETCH *" : "UID FETCH (resync)")) return;
   sync_over(p, c);
 }
 
 void ni__push_on_selected(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni_push *p = arg;
   (void)tagged;
-  if (ni__push_cmd_failed(p, status, "SELECT"))
-    return;
+  if (ni__push_cmd_failed(p, status, "SELECT")) return;
   const char *items = NI_PUSH_FETCH_ITEMS;
   char set[32];
   ni__push_log(p, NI_PUSH_LOG_INFO, "selected %s: uidvalidity %lu, uidnext %lu", p->mailbox,
@@ -329,8 +309,7 @@ void ni__push_on_selected(ni_imap *c, int status, const ni_resp *tagged, void *a
       p->old_uidvalidity = p->st.uidvalidity;
       ni__push_log(p, NI_PUSH_LOG_WARN, "%s", buf);
       ni__push_set_state(p, NI_PUSH_SYNCING, 0, buf);
-      if (p->freed || p->c != c)
-        return; /* the callback freed or stopped the session */
+      if (p->freed || p->c != c) return; /* the callback freed or stopped the session */
     }
     p->st.uidvalidity = p->sel_uidvalidity;
     if (p->sel_uidnext) {
@@ -345,9 +324,7 @@ void ni__push_on_selected(ni_imap *c, int status, const ni_resp *tagged, void *a
     snprintf(set, sizeof set, "*");
     ni__push_set_state(p, NI_PUSH_SYNCING, 0, "");
   }
-  if (p->freed || p->c != c)
-    return; /* the callback freed or stopped the session */
+  if (p->freed || p->c != c) return; /* the callback freed or stopped the session */
   int rc = ni_imap_uid_fetch(c, set, items, on_sync_done, p);
-  if (rc < 0)
-    ni__push_cmd_failed(p, rc, "UID FETCH");
+  if (rc < 0) ni__push_cmd_failed(p, rc, "UID FETCH");
 }

@@ -21,15 +21,12 @@ int64_t ni__push_wall_ms(void) {
 }
 
 ni_ms ni__backoff_ms(unsigned attempt, ni_ms min_ms, ni_ms max_ms, uint64_t *rng) {
-  if (min_ms == 0)
-    min_ms = 1;
-  if (max_ms < min_ms)
-    max_ms = min_ms;
+  if (min_ms == 0) min_ms = 1;
+  if (max_ms < min_ms) max_ms = min_ms;
   ni_ms d = min_ms;
   for (unsigned i = 0; i < attempt && d < max_ms; i++)
     d = d > max_ms / 2 ? max_ms : d * 2;
-  if (d > max_ms)
-    d = max_ms;
+  if (d > max_ms) d = max_ms;
   /* Equal jitter keeps at least half the delay (so a storm of sessions never
    * retries at once at the start) and spreads the other half. */
   ni_ms half = d / 2;
@@ -47,16 +44,13 @@ void ni__push_ka_event(ni_push *p, ni_ka_event_type type, ni_ms rtt, ni_ms silen
 }
 
 void ni__push_set_state(ni_push *p, ni_push_state s, int err, const char *detail) {
-  if (p->state == s && !err && !(detail && *detail))
-    return;
+  if (p->state == s && !err && !(detail && *detail)) return;
   p->state = s;
-  if (!p->freed && p->cb.on_state)
-    p->cb.on_state(p, s, err, detail ? detail : "", p->ud);
+  if (!p->freed && p->cb.on_state) p->cb.on_state(p, s, err, detail ? detail : "", p->ud);
 }
 
 void ni__push_log(ni_push *p, ni_push_log_level level, const char *fmt, ...) {
-  if (p->freed || !p->cb.on_log)
-    return;
+  if (p->freed || !p->cb.on_log) return;
   char line[NI_PUSH_LOG_MAX];
   va_list ap;
   va_start(ap, fmt);
@@ -74,10 +68,9 @@ void ni__push_run_ended(ni_push *p) {
 }
 
 static void emit_ka(ni_push *p, ni_push_ka_kind kind, ni_ms now, ni_ms rtt) {
-  if (p->freed || !p->cb.on_keepalive)
-    return;
-  ni_push_ka_event ev = {kind, p->ka_action, now, p->ka_interval, rtt, p->st.bytes_out,
-                         p->st.bytes_in};
+  if (p->freed || !p->cb.on_keepalive) return;
+  ni_push_ka_event ev = {kind, p->ka_action,    now,           p->ka_interval,
+                         rtt,  p->st.bytes_out, p->st.bytes_in};
   p->cb.on_keepalive(p, &ev, p->ud);
 }
 
@@ -120,12 +113,10 @@ void ni__push_conn_lost(ni_push *p, int err, const char *detail, ni_ms silent) {
   /* A connection that lived a while was a success: start the backoff over.
    * One that dies right after reaching IDLE (a server that kicks every new
    * session) keeps growing it, so such a loop slows down to the cap. */
-  if (p->up_since && now - p->up_since >= NI_PUSH_STABLE_MS)
-    p->attempts = 0;
+  if (p->up_since && now - p->up_since >= NI_PUSH_STABLE_MS) p->attempts = 0;
   p->up_since = 0;
   ni_ms wait = ni__backoff_ms(p->attempts, p->backoff_min, p->backoff_max, &p->rng);
-  if (p->attempts < 32)
-    p->attempts++;
+  if (p->attempts < 32) p->attempts++;
   p->reconnect_at = now + wait;
   ni__push_log(p, NI_PUSH_LOG_WARN, "connection lost: %s; reconnecting in %.1f s",
                detail && *detail ? detail : ni_strerror(err), (double)wait / 1000.0);
@@ -160,8 +151,7 @@ void ni__push_fail(ni_push *p, int err, const char *detail) {
 static void on_trace(ni_imap *c, int dir, const char *line, size_t n, void *ud) {
   ni_push *p = ud;
   (void)c;
-  if (!p->trace)
-    return;
+  if (!p->trace) return;
   char buf[NI_PUSH_LOG_MAX - 8];
   size_t w = 0;
   for (size_t i = 0; i < n && w + 1 < sizeof buf; i++) {
@@ -188,8 +178,7 @@ static void on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
     /* Without NOTIFY, EXISTS is all the push there is: leave IDLE and
      * fetch.  With NOTIFY the FETCH that follows carries the message.  The
      * EXISTS in SELECT's answer counts what UIDNEXT already covers. */
-    if (p->notify || p->state == NI_PUSH_SELECTING)
-      break;
+    if (p->notify || p->state == NI_PUSH_SELECTING) break;
     if (p->state == NI_PUSH_IDLE)
       ni__push_ka_event(p, NI_KA_EV_PUSH_IN_IDLE, 0, 0, ni_imap_now());
     else if (p->state == NI_PUSH_KEEPALIVE)
@@ -199,13 +188,11 @@ static void on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
       p->need_fetch_pushed = p->state == NI_PUSH_IDLE; /* its delay is a push delay */
     }
     p->need_fetch = 1;
-    if (p->state == NI_PUSH_IDLE && p->c)
-      ni_imap_idle_done(p->c);
+    if (p->state == NI_PUSH_IDLE && p->c) ni_imap_idle_done(p->c);
     break;
   case NI_R_FETCH:
     ni__push_report_fetch(p, r);
-    if (p->need_fetch && p->state == NI_PUSH_IDLE && p->c)
-      ni_imap_idle_done(p->c);
+    if (p->need_fetch && p->state == NI_PUSH_IDLE && p->c) ni_imap_idle_done(p->c);
     break;
   default:
     break;
@@ -219,22 +206,18 @@ static void on_io(ni_imap *c, int dir, size_t nbytes, ni_ms now, void *ud) {
   if (dir) {
     p->st.bytes_out += nbytes;
     /* A send after a silence longer than the radio's tail wakes the radio. */
-    if (!p->last_traffic || now - p->last_traffic > NI_PUSH_RADIO_TAIL_MS)
-      p->st.wakeups++;
-    if (!g->last_traffic || now - g->last_traffic > NI_PUSH_RADIO_TAIL_MS)
-      g->wakeups++;
+    if (!p->last_traffic || now - p->last_traffic > NI_PUSH_RADIO_TAIL_MS) p->st.wakeups++;
+    if (!g->last_traffic || now - g->last_traffic > NI_PUSH_RADIO_TAIL_MS) g->wakeups++;
   } else {
     p->st.bytes_in += nbytes;
   }
   p->last_traffic = g->last_traffic = now;
-  if (p->ka_connected)
-    ni__push_ka_event(p, dir ? NI_KA_EV_TX : NI_KA_EV_RX, 0, 0, now);
+  if (p->ka_connected) ni__push_ka_event(p, dir ? NI_KA_EV_TX : NI_KA_EV_RX, 0, 0, now);
 }
 
 static void on_end(ni_imap *c, ni_end how, int err, void *ud) {
   ni_push *p = ud;
-  if (c != p->c)
-    return;
+  if (c != p->c) return;
   char buf[128];
   snprintf(buf, sizeof buf, "connection ended (%s)", ni_end_name(how));
   /* A connection that broke while nothing of ours was waiting for an
@@ -252,8 +235,7 @@ static const ni_imap_cb imap_cb = {on_untagged, on_io, on_end, on_trace};
 
 /* Completion of a command whose failure ends the connection: say why. */
 int ni__push_cmd_failed(ni_push *p, int status, const char *what) {
-  if (status >= 0)
-    return 0;
+  if (status >= 0) return 0;
   char buf[256];
   const char *es = p->c ? ni_imap_errstr(p->c) : "";
   /* The connection's own text is the more precise one when there is one. */
@@ -276,16 +258,15 @@ static void on_idling(ni_imap *c, void *arg) {
     ni__push_rearm(p);
   }
   /* A keepalive asked for before the "+" arrived has its DONE on the way. */
-  ni__push_set_state(p, p->ka_inflight ? NI_PUSH_KEEPALIVE : NI_PUSH_IDLE, 0, p->notify ? "notify" : "");
+  ni__push_set_state(p, p->ka_inflight ? NI_PUSH_KEEPALIVE : NI_PUSH_IDLE, 0,
+                     p->notify ? "notify" : "");
   ni__push_ka_event(p, NI_KA_EV_IDLE_ENTERED, 0, 0, now);
   /* An EXISTS may have come in while the IDLE command was on its way. */
-  if (p->need_fetch && p->c)
-    ni_imap_idle_done(p->c);
+  if (p->need_fetch && p->c) ni_imap_idle_done(p->c);
 }
 
 void ni__push_go_idle(ni_push *p) {
-  if (!p->c)
-    return;
+  if (!p->c) return;
   if (p->need_fetch) {
     ni__push_start_fetch(p);
     return;
@@ -311,10 +292,8 @@ static void on_noop_done(ni_imap *c, int status, const ni_resp *tagged, void *ar
   ni_push *p = arg;
   (void)c;
   (void)tagged;
-  if (ni__push_cmd_failed(p, status, "NOOP"))
-    return;
-  if (p->ka_inflight && p->ka_action == NI_KA_NOOP)
-    ka_answered(p);
+  if (ni__push_cmd_failed(p, status, "NOOP")) return;
+  if (p->ka_inflight && p->ka_action == NI_KA_NOOP) ka_answered(p);
   if (!p->stopping && p->state != NI_PUSH_FETCHING && p->state != NI_PUSH_SYNCING)
     ni__push_go_idle(p);
 }
@@ -324,14 +303,10 @@ static void on_idle_done(ni_imap *c, int status, const ni_resp *tagged, void *ar
   (void)c;
   (void)tagged;
   p->in_idle_cmd = 0;
-  if (ni__push_cmd_failed(p, status, "IDLE"))
-    return;
-  if (p->ka_inflight && p->ka_action == NI_KA_REIDLE)
-    ka_answered(p);
-  if (!p->c || p->stopping)
-    return; /* freed or stopped in a callback, or LOGOUT is queued behind */
-  if (p->need_fetch)
-    ni__push_ka_event(p, NI_KA_EV_IDLE_LEFT, 0, 0, ni_imap_now());
+  if (ni__push_cmd_failed(p, status, "IDLE")) return;
+  if (p->ka_inflight && p->ka_action == NI_KA_REIDLE) ka_answered(p);
+  if (!p->c || p->stopping) return; /* freed or stopped in a callback, or LOGOUT is queued behind */
+  if (p->need_fetch) ni__push_ka_event(p, NI_KA_EV_IDLE_LEFT, 0, 0, ni_imap_now());
   ni__push_go_idle(p);
 }
 
@@ -364,10 +339,8 @@ void ni__push_after_sync(ni_push *p) {
     /* p->notify is set only by the tagged OK: until then an EXISTS may
      * come from before the server took the request, and must be fetched. */
     int rc = ni_imap_notify_set(p->c, NI_PUSH_NOTIFY_SPEC, on_notify_done, p);
-    if (rc == 0)
-      return;
-    if (rc != NI_ENOCAP && ni__push_cmd_failed(p, rc, "NOTIFY"))
-      return;
+    if (rc == 0) return;
+    if (rc != NI_ENOCAP && ni__push_cmd_failed(p, rc, "NOTIFY")) return;
   }
   ni__push_go_idle(p);
 }
@@ -376,8 +349,7 @@ void ni__push_start_connect(ni_push *p) {
   ni_ms now = ni_imap_now();
   p->reconnect_at = NI_TIME_NEVER;
   p->setup_deadline = now + p->setup_timeout;
-  if (p->started_once)
-    p->st.reconnects++;
+  if (p->started_once) p->st.reconnects++;
   p->started_once = 1;
   ni_imap_opts o;
   memset(&o, 0, sizeof o);
@@ -389,8 +361,7 @@ void ni__push_start_connect(ni_push *p) {
   o.allow_plaintext = p->allow_plaintext;
   o.connect_timeout_ms = (uint32_t)p->setup_timeout;
   ni__push_set_state(p, NI_PUSH_CONNECTING, 0, "");
-  if (p->freed || !p->running)
-    return; /* the callback freed or stopped the session */
+  if (p->freed || !p->running) return; /* the callback freed or stopped the session */
   p->c = ni_imap_new(p->loop, &o, &imap_cb, p);
   if (!p->c) {
     ni__push_conn_lost(p, -ENOMEM, "out of memory", 0);
@@ -417,8 +388,7 @@ void ni__push_ka_act(ni_push *p, ni_ka_action a, ni_ms now) {
       ni__push_conn_lost(p, NI_ETIMEDOUT, "keepalive unanswered", 0);
     return;
   }
-  if ((a != NI_KA_NOOP && a != NI_KA_REIDLE) || !p->c || p->stopping)
-    return;
+  if ((a != NI_KA_NOOP && a != NI_KA_REIDLE) || !p->c || p->stopping) return;
   /* An IDLE whose "+" is still on its way counts as idling: DONE goes out
    * as soon as the "+" arrives, where a NOOP would wait behind the IDLE. */
   int idling = p->in_idle_cmd;
@@ -435,8 +405,7 @@ void ni__push_ka_act(ni_push *p, ni_ka_action a, ni_ms now) {
                (double)p->ka_interval / 1000.0);
   if (idling) {
     ni__push_set_state(p, NI_PUSH_KEEPALIVE, 0, "");
-    if (!p->c)
-      return; /* the callback stopped or freed the session */
+    if (!p->c) return; /* the callback stopped or freed the session */
     ni_imap_idle_done(p->c);
   } else if (ni_imap_noop(p->c, on_noop_done, p) < 0) {
     ni__push_cmd_failed(p, NI_ESTATE, "NOOP");

@@ -31,8 +31,7 @@ static _Thread_local unsigned t_holds;
 static _Thread_local int t_blocked;
 
 void ni__sigpipe_hold(void) {
-  if (t_holds++ > 0)
-    return;
+  if (t_holds++ > 0) return;
   sigset_t set, old;
   sigemptyset(&set);
   sigaddset(&set, SIGPIPE);
@@ -41,8 +40,7 @@ void ni__sigpipe_hold(void) {
 }
 
 void ni__sigpipe_release(void) {
-  if (t_holds == 0 || --t_holds > 0 || !t_blocked)
-    return;
+  if (t_holds == 0 || --t_holds > 0 || !t_blocked) return;
   t_blocked = 0;
   sigset_t set;
   sigemptyset(&set);
@@ -53,8 +51,7 @@ void ni__sigpipe_release(void) {
   const struct timespec zero = {0, 0};
   for (;;) {
     int s = sigtimedwait(&set, NULL, &zero);
-    if (s == SIGPIPE || (s < 0 && errno == EINTR))
-      continue;
+    if (s == SIGPIPE || (s < 0 && errno == EINTR)) continue;
     break;
   }
   pthread_sigmask(SIG_UNBLOCK, &set, NULL);

@@ -133,8 +133,8 @@ typedef struct ni__sim_tally {
 } ni__sim_tally;
 
 typedef struct ni__sim_result {
-  ni__sim_tally all;        /* the whole run */
-  ni__sim_tally after;      /* from after_ms to the end */
+  ni__sim_tally all;       /* the whole run */
+  ni__sim_tally after;     /* from after_ms to the end */
   ni_ms span_ms;           /* duration - after_ms: the second window's length */
   ni_ms cap_ms;            /* the re-IDLE cap the band was measured against */
   ni_ms final_interval_ms; /* the interval in use at the end */

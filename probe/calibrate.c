@@ -38,23 +38,19 @@ void ni__sessions_start(ni__probe *p) {
    * own pushes as the run goes. */
   ni_ms idle = (ni_ms)llround(p->o->min_s * 1000.0);
   ni_ms half_max = (ni_ms)llround(p->o->max_s * 500.0);
-  if (idle > CAL_IDLE_MS)
-    idle = CAL_IDLE_MS;
-  if (idle > half_max)
-    idle = half_max;
+  if (idle > CAL_IDLE_MS) idle = CAL_IDLE_MS;
+  if (idle > half_max) idle = half_max;
   p->cal.idle_ms = idle < 1000 ? 1000 : idle;
   for (unsigned i = 0; i < p->k; i++)
     ni__sess_connect(&p->ss[i]);
   /* Outbound-only runs calibrate on NOOP round trips right away. */
-  if (!(p->o->direction & NI_PDIR_INBOUND))
-    ni__ctl_send_noop(p);
+  if (!(p->o->direction & NI_PDIR_INBOUND)) ni__ctl_send_noop(p);
 }
 
 /* ---- deadlines ------------------------------------------------------------ */
 
 ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms) {
-  if (ni_lat_count(&p->lat, 0) == 0)
-    return p->t.detect_ms ? p->t.detect_ms : DETECT_DEFAULT_MS;
+  if (ni_lat_count(&p->lat, 0) == 0) return p->t.detect_ms ? p->t.detect_ms : DETECT_DEFAULT_MS;
   /* Samples taken after a comparable silence speak for this one; when
    * there are none yet, the longest silence measured speaks for it, with a
    * floor, since a path that is slower after a longer silence is exactly
@@ -65,10 +61,9 @@ ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms) {
     x = x * 2 / 3;
     extrapolated = 1;
   }
-  ni_ms d = ni_lat_deadline(&p->lat, x, DETECT_FACTOR, DETECT_SLACK_MS, DETECT_FLOOR_MS,
-                            DETECT_CAP_MS);
-  if (extrapolated && d < DETECT_EXTRAP_MS)
-    d = DETECT_EXTRAP_MS;
+  ni_ms d =
+      ni_lat_deadline(&p->lat, x, DETECT_FACTOR, DETECT_SLACK_MS, DETECT_FLOOR_MS, DETECT_CAP_MS);
+  if (extrapolated && d < DETECT_EXTRAP_MS) d = DETECT_EXTRAP_MS;
   return d;
 }
 
@@ -77,10 +72,8 @@ ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms) {
  * interval. */
 ni_ms ni__poll_lead_ms(const ni__probe *p) {
   ni_ms lead = (ni_ms)(3.0 * p->ctl.srtt_ms) + 300;
-  if (lead < POLL_LEAD_MS)
-    lead = POLL_LEAD_MS;
-  if (lead > p->poll.every_ms / 3)
-    lead = p->poll.every_ms / 3;
+  if (lead < POLL_LEAD_MS) lead = POLL_LEAD_MS;
+  if (lead > p->poll.every_ms / 3) lead = p->poll.every_ms / 3;
   return lead;
 }
 
@@ -115,10 +108,8 @@ static void make_searches(ni__probe *p) {
     p->end.fatal = NI_EUSAGE;
     return;
   }
-  if (p->o->direction & NI_PDIR_INBOUND)
-    p->search.in = ni__search_new(&cfg);
-  if (p->o->direction & NI_PDIR_OUTBOUND)
-    p->search.out = ni__search_new(&cfg);
+  if (p->o->direction & NI_PDIR_INBOUND) p->search.in = ni__search_new(&cfg);
+  if (p->o->direction & NI_PDIR_OUTBOUND) p->search.out = ni__search_new(&cfg);
   if (((p->o->direction & NI_PDIR_INBOUND) && !p->search.in) ||
       ((p->o->direction & NI_PDIR_OUTBOUND) && !p->search.out)) {
     p->end.fatal = -ENOMEM;
@@ -128,13 +119,11 @@ static void make_searches(ni__probe *p) {
   for (size_t i = 0; i < p->resume.nobs; i++) {
     const ni_resume_obs *r = &p->resume.obs[i];
     ni_search *se = ni__search_for(p, r->direction);
-    if (se)
-      ni__search_observe(se, r->silence_s, r->alive ? NI_OBS_ALIVE : NI_OBS_DEAD);
+    if (se) ni__search_observe(se, r->silence_s, r->alive ? NI_OBS_ALIVE : NI_OBS_DEAD);
     ni__derive_outbound(p, r->direction, (ni__outcome)r->outcome, r->silence_s);
   }
   if (p->resume.nobs)
-    ni__note(p, 0, "resumed run %s with %zu earlier observations", p->id.run_id,
-             p->resume.nobs);
+    ni__note(p, 0, "resumed run %s with %zu earlier observations", p->id.run_id, p->resume.nobs);
 }
 
 static int cmp_ms(const void *a, const void *b) {
@@ -146,8 +135,7 @@ static int cmp_ms(const void *a, const void *b) {
 static void start_run(ni__probe *p) {
   unsigned n = p->cal.n;
   unsigned cap = sizeof p->cal.samples / sizeof p->cal.samples[0];
-  if (n > cap)
-    n = cap;
+  if (n > cap) n = cap;
   ni_ms v[sizeof p->cal.samples / sizeof p->cal.samples[0]];
   for (unsigned i = 0; i < n; i++)
     v[i] = p->cal.samples[i];
@@ -163,34 +151,32 @@ static void start_run(ni__probe *p) {
     if (p->cal.idle_n && n > 1) {
       p->t.lead_ms = p->cal.samples[1];
       for (unsigned i = 2; i < n; i++)
-        if (p->cal.samples[i] < p->t.lead_ms)
-          p->t.lead_ms = p->cal.samples[i];
+        if (p->cal.samples[i] < p->t.lead_ms) p->t.lead_ms = p->cal.samples[i];
     }
   }
   if (inbound) {
     p->t.detect_ms = ni__detect_ms(p, (ni_ms)llround(p->o->max_s * 1000.0));
   } else {
     p->t.detect_ms = DETECT_FACTOR * p->cal.worst + DETECT_SLACK_MS;
-    if (p->t.detect_ms < DETECT_FLOOR_MS)
-      p->t.detect_ms = DETECT_FLOOR_MS;
+    if (p->t.detect_ms < DETECT_FLOOR_MS) p->t.detect_ms = DETECT_FLOOR_MS;
   }
   /* With a polling server the wait for the poll is each check's own
    * (ni__check_wait_ms); what stands for a round trip everywhere else (the
    * answer to DONE, the control connection's NOOPs) is how late a poll's
    * push may be. */
-  if (p->poll.seen)
-    p->t.detect_ms = POLL_LATE_MS + p->poll.dev_ms + DETECT_SLACK_MS;
+  if (p->poll.seen) p->t.detect_ms = POLL_LATE_MS + p->poll.dev_ms + DETECT_SLACK_MS;
   p->t.noop_deadline_ms =
       2 * p->t.detect_ms > NOOP_DEADLINE_MIN_MS ? 2 * p->t.detect_ms : NOOP_DEADLINE_MIN_MS;
-  if (p->t.noop_deadline_ms < 2 * p->t.noop_ms)
-    p->t.noop_deadline_ms = 2 * p->t.noop_ms;
+  if (p->t.noop_deadline_ms < 2 * p->t.noop_ms) p->t.noop_deadline_ms = 2 * p->t.noop_ms;
   if (p->poll.seen && p->poll.known)
-    ni__note(p, 0, "the server reports new mail to IDLE only when it polls, every %.1f s from "
-                   "the start of IDLE: checks are timed just before a poll",
+    ni__note(p, 0,
+             "the server reports new mail to IDLE only when it polls, every %.1f s from "
+             "the start of IDLE: checks are timed just before a poll",
              (double)p->poll.every_ms / 1000.0);
   else if (p->poll.seen)
-    ni__note(p, 0, "the server reports new mail to IDLE only every %.1f s or so, at no phase "
-                   "natidle can predict: each death widens the bracket by that much",
+    ni__note(p, 0,
+             "the server reports new mail to IDLE only every %.1f s or so, at no phase "
+             "natidle can predict: each death widens the bracket by that much",
              (double)p->poll.every_ms / 1000.0);
   ni__note(p, 1,
            "detection deadline %llu ms (calibration: %u samples, typical %llu ms, quickest "
@@ -209,11 +195,9 @@ static void start_run(ni__probe *p) {
 }
 
 static void add_sample(ni__probe *p, ni_ms took) {
-  if (p->cal.n < sizeof p->cal.samples / sizeof p->cal.samples[0])
-    p->cal.samples[p->cal.n] = took;
+  if (p->cal.n < sizeof p->cal.samples / sizeof p->cal.samples[0]) p->cal.samples[p->cal.n] = took;
   p->cal.n++;
-  if (took > p->cal.worst)
-    p->cal.worst = took;
+  if (took > p->cal.worst) p->cal.worst = took;
 }
 
 /* ---- inbound samples ---------------------------------------------------------- */
@@ -237,8 +221,7 @@ static void fire(ni__probe *p, ni__sess *s) {
 
 /* Enough samples (or as many as can be had): run. */
 static int cal_complete(const ni__probe *p) {
-  if (p->cal.round < 2)
-    return 0;
+  if (p->cal.round < 2) return 0;
   return p->cal.idle_n >= CAL_IDLE_SAMPLES || p->cal.fails > 2;
 }
 
@@ -246,27 +229,21 @@ static int cal_complete(const ni__probe *p) {
  * on every session whose silence has reached the idle silence, in
  * parallel (each session has its own mailbox). */
 void ni__calibrate_step(ni__probe *p) {
-  if (p->phase != PH_CALIBRATE || !(p->o->direction & NI_PDIR_INBOUND))
-    return;
+  if (p->phase != PH_CALIBRATE || !(p->o->direction & NI_PDIR_INBOUND)) return;
   if (cal_complete(p)) {
-    if (!p->cal.busy)
-      start_run(p);
+    if (!p->cal.busy) start_run(p);
     return;
   }
-  if (p->ctl.state != CT_READY)
-    return;
+  if (p->ctl.state != CT_READY) return;
   ni_ms now = ni_imap_now();
   for (unsigned i = 0; i < p->k; i++) {
     ni__sess *s = &p->ss[i];
-    if (s->state != SS_SILENT)
-      continue;
+    if (s->state != SS_SILENT) continue;
     if (p->cal.round == 1) {
-      if (!p->cal.busy)
-        fire(p, s);
+      if (!p->cal.busy) fire(p, s);
       return;
     }
-    if (p->cal.idle_n + p->cal.busy >= CAL_IDLE_SAMPLES)
-      return;
+    if (p->cal.idle_n + p->cal.busy >= CAL_IDLE_SAMPLES) return;
     ni_ms sil = ni__silence_of(s, now);
     if (sil > p->cal.idle_ms + p->cal.idle_ms / 2 + 1000) {
       /* Silent much longer than the samples are meant to be (it waited for
@@ -285,8 +262,7 @@ void ni__calibrate_step(ni__probe *p) {
 /* A polling server's arrivals: does this one fit the polls seen so far? */
 static void poll_learn(ni__probe *p, ni_ms arrival, ni_ms took) {
   if (p->cal.round == 1) {
-    if (took < POLL_SUSPECT_MS)
-      return;
+    if (took < POLL_SUSPECT_MS) return;
     p->poll.seen = 1;
     p->poll.known = 1;
     p->poll.every_ms = arrival;
@@ -294,8 +270,7 @@ static void poll_learn(ni__probe *p, ni_ms arrival, ni_ms took) {
     p->poll.sum_k = 1;
     return;
   }
-  if (!p->poll.seen)
-    return;
+  if (!p->poll.seen) return;
   double every = (double)p->poll.every_ms;
   double k = fmax(1.0, round((double)arrival / every));
   double dev = fabs((double)arrival - k * every);
@@ -304,14 +279,12 @@ static void poll_learn(ni__probe *p, ni_ms arrival, ni_ms took) {
     p->poll.sum_ms += (double)arrival;
     p->poll.sum_k += k;
     p->poll.every_ms = (ni_ms)llround(p->poll.sum_ms / p->poll.sum_k);
-    if ((ni_ms)dev > p->poll.dev_ms)
-      p->poll.dev_ms = (ni_ms)dev;
+    if ((ni_ms)dev > p->poll.dev_ms) p->poll.dev_ms = (ni_ms)dev;
   } else {
     /* Not at a multiple of the interval from the start of IDLE: the server
      * polls on a clock of its own. */
     p->poll.known = 0;
-    if (took > p->poll.every_ms)
-      p->poll.every_ms = took;
+    if (took > p->poll.every_ms) p->poll.every_ms = took;
   }
 }
 
@@ -338,8 +311,7 @@ ni_ms ni__calibrate_wait_ms(const ni__sess *s) {
   const ni__probe *p = s->p;
   if (p->cal.round == 1)
     return p->o->push_wait_s > 0 ? (ni_ms)llround(p->o->push_wait_s * 1000.0) : CAL_PUSH_WAIT_MS;
-  if (p->poll.seen)
-    return p->poll.every_ms + POLL_LATE_MS + p->poll.dev_ms;
+  if (p->poll.seen) return p->poll.every_ms + POLL_LATE_MS + p->poll.dev_ms;
   ni_ms w = 4 * p->cal.worst + 2000;
   return w > 10000 ? w : 10000;
 }
@@ -359,23 +331,24 @@ void ni__calibrate_timeout(ni__sess *s) {
 void ni__calibrate_done_answer(ni__sess *s, int status) {
   ni__probe *p = s->p;
   s->ck.result = CK_DECIDED;
-  if (p->cal.busy)
-    p->cal.busy--;
+  if (p->cal.busy) p->cal.busy--;
   double waited = (double)((s->ck.ok ? s->ck.ok : s->ck.sent) - s->ck.fire) / 1000.0 +
                   (double)ni__calibrate_wait_ms(s) / 1000.0;
   if (p->cal.round == 1) {
     if (status == 0) {
       /* The session is reachable (DONE was answered) and the message is
        * there, but IDLE never said so. */
-      ni__error(p, "the server did not report a new message to an IDLE session within %.0f s%s: "
-                   "its IDLE does not push, so the inbound direction cannot be measured with "
-                   "it (--direction outbound can be)",
+      ni__error(p,
+                "the server did not report a new message to an IDLE session within %.0f s%s: "
+                "its IDLE does not push, so the inbound direction cannot be measured with "
+                "it (--direction outbound can be)",
                 waited, s->ck.late_exists ? " (it did once IDLE ended)" : "");
       p->end.nopush = 1;
     } else {
-      ni__error(p, "the server did not report a new message to an IDLE session within %.0f s, "
-                   "and then the session did not answer: the NAT's timeout is shorter than "
-                   "the server's push delay, or the network is down",
+      ni__error(p,
+                "the server did not report a new message to an IDLE session within %.0f s, "
+                "and then the session did not answer: the NAT's timeout is shorter than "
+                "the server's push delay, or the network is down",
                 waited);
       p->end.inconclusive = 1;
     }
@@ -385,8 +358,7 @@ void ni__calibrate_done_answer(ni__sess *s, int status) {
   /* An idle sample lost: the NAT may forget mappings sooner than the idle
    * silence.  Sample after a shorter one. */
   p->cal.fails++;
-  if (p->cal.idle_ms > 2000)
-    p->cal.idle_ms /= 2;
+  if (p->cal.idle_ms > 2000) p->cal.idle_ms /= 2;
   ni__note(p, 1, "calibration: no push after an idle silence; sampling after %.1f s instead",
            (double)p->cal.idle_ms / 1000.0);
   ni__kick(p);

@@ -42,12 +42,10 @@ static int server_addr(const ni__probe *p, struct sockaddr_storage *ss) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   snprintf(port, sizeof port, "%u", p->id.port);
-  if (getaddrinfo(p->o->server, port, &hints, &res) != 0 || !res)
-    return NI_EDNS;
+  if (getaddrinfo(p->o->server, port, &hints, &res) != 0 || !res) return NI_EDNS;
   for (ai = res; ai && ai->ai_family != AF_INET; ai = ai->ai_next)
     ;
-  if (!ai)
-    ai = res;
+  if (!ai) ai = res;
   memset(ss, 0, sizeof *ss);
   memcpy(ss, ai->ai_addr, ai->ai_addrlen);
   freeaddrinfo(res);
@@ -67,10 +65,8 @@ static void resolver_child(const ni__probe *p, int fd) {
   size_t left = sizeof r;
   while (left > 0) {
     ssize_t n = write(fd, b, left);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
     b += n;
     left -= (size_t)n;
   }
@@ -84,8 +80,7 @@ static void resolve_unprivileged(const ni__probe *p, resolved *out) {
   memset(out, 0, sizeof *out);
   out->rc = RESOLVE_FAILED;
   int fds[2];
-  if (pipe(fds) != 0)
-    return;
+  if (pipe(fds) != 0) return;
   /* SIGINT and SIGTERM stay blocked until the child has its own default
    * handlers back: the parent's handlers would report the child's signals
    * to the parent's loop. */
@@ -108,17 +103,14 @@ static void resolve_unprivileged(const ni__probe *p, resolved *out) {
   size_t got = 0;
   while (pid > 0 && got < sizeof r) {
     ssize_t n = read(fds[0], (char *)&r + got, sizeof r - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
     got += (size_t)n;
   }
   close(fds[0]);
   while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
     ;
-  if (got != sizeof r)
-    return;
+  if (got != sizeof r) return;
   r.err[sizeof r.err - 1] = '\0';
   if (r.rc == RESOLVED && r.addr.ss_family != AF_INET && r.addr.ss_family != AF_INET6)
     r.rc = RESOLVE_FAILED;
@@ -129,8 +121,7 @@ static void resolve_unprivileged(const ni__probe *p, resolved *out) {
 
 static void pcap_cb(uv_poll_t *h, int status, int events) {
   ni__probe *p = h->data;
-  if (status == 0 && p->cap.pcap)
-    ni__pcap_dispatch(p->cap.pcap);
+  if (status == 0 && p->cap.pcap) ni__pcap_dispatch(p->cap.pcap);
 }
 
 /* Open the capture if the process may; otherwise say why, once. */
@@ -171,10 +162,8 @@ int ni__capture_open(ni__probe *p) {
   const ni_probe_opts *o = p->o;
   char err[256] = "";
   int privileged = getuid() == 0 || geteuid() == 0;
-  if (!o->no_capture)
-    capture_try(p, privileged);
-  if (!o->run_as && (o->no_capture || (!privileged && !p->cap.pcap)))
-    return 0;
+  if (!o->no_capture) capture_try(p, privileged);
+  if (!o->run_as && (o->no_capture || (!privileged && !p->cap.pcap))) return 0;
   if (o->summary_path) {
     int e = 0;
     p->summary = ni_csv_writer_open(o->summary_path, ni_summary_columns, NI_SUMMARY_NCOLS, &e);
@@ -206,12 +195,10 @@ void ni__capture_close(ni__probe *p) {
   if (p->cap.pcap) {
     unsigned got = 0, dropped = 0;
     ni__pcap_stats(p->cap.pcap, &got, &dropped);
-    if (dropped)
-      ni__note(p, 0, "the capture dropped %u of %u packets", dropped, got + dropped);
+    if (dropped) ni__note(p, 0, "the capture dropped %u of %u packets", dropped, got + dropped);
     ni__pcap_close(p->cap.pcap);
     p->cap.pcap = NULL;
   }
-  if (p->cap.ca_preloaded)
-    ni_tls_unload_ca(p->o->ca_file);
+  if (p->cap.ca_preloaded) ni_tls_unload_ca(p->o->ca_file);
   p->cap.ca_preloaded = 0;
 }

@@ -49,18 +49,16 @@ void ni__unsolicited(ni__sess *s, ni_ms now) {
       }
       if (hi <= lo * KA_AGREE && (p->ka.interval_s == 0 || lo < p->ka.interval_s * KA_SHORTER)) {
         p->ka.interval_s = lo;
-        ni__note(p, 0, "the server sends data to idle sessions every %.1f s: it keeps NAT "
-                       "mappings alive by itself",
+        ni__note(p, 0,
+                 "the server sends data to idle sessions every %.1f s: it keeps NAT "
+                 "mappings alive by itself",
                  lo);
-        if (p->search.in)
-          ni__search_server_keepalive(p->search.in, lo);
-        if (p->search.out)
-          ni__search_server_keepalive(p->search.out, lo);
+        if (p->search.in) ni__search_server_keepalive(p->search.in, lo);
+        if (p->search.out) ni__search_server_keepalive(p->search.out, lo);
       }
     }
   }
-  if (new_burst)
-    s->last_unsol = now;
+  if (new_burst) s->last_unsol = now;
 }
 
 /* ---- arming --------------------------------------------------------------- */
@@ -81,14 +79,12 @@ static int poll_taken(const ni__sess *s, double sil_s, double tol_s) {
   for (unsigned i = 0; i < p->k; i++) {
     const ni__sess *o = &p->ss[i];
     ni_ms at = 0;
-    if (o == s)
-      continue;
+    if (o == s) continue;
     if (o->state == SS_SILENT && o->armed && o->plan_poll)
       at = o->plan_poll;
     else if (o->state == SS_CHECK && !o->ck.cal && o->ck.poll_at)
       at = o->ck.poll_at;
-    if (at && fabs((double)(at - o->silent_since) / 1000.0 - sil_s) < tol_s)
-      return 1;
+    if (at && fabs((double)(at - o->silent_since) / 1000.0 - sil_s) < tol_s) return 1;
   }
   return 0;
 }
@@ -107,8 +103,7 @@ static ni_ms plan_poll(ni__sess *s, double target_s) {
   double k = fmax(1.0, ceil((target_s + since) / every - 1e-6));
   /* The poll at or above the target, unless it is no better than the
    * known death and the one before it is still above the known survival. */
-  if (!(k * every - since < up - tol) && k > 1 && (k - 1) * every - since > lo + tol)
-    k -= 1;
+  if (!(k * every - since < up - tol) && k > 1 && (k - 1) * every - since > lo + tol) k -= 1;
   /* Every target below the first poll is the first poll: spread the
    * sessions over the polls that still tell something (each check costs a
    * poll interval), up to the first one at or above --max, and below U. */
@@ -146,8 +141,7 @@ void ni__sess_arm(ni__sess *s) {
   if (s->state != SS_SILENT || p->phase != PH_RUN) {
     /* Before the run proper, a ready session may serve calibration; an
      * outbound-only run's sessions wait for the NOOP samples. */
-    if (s->state == SS_SILENT && p->phase == PH_CALIBRATE)
-      ni__calibrate_step(p);
+    if (s->state == SS_SILENT && p->phase == PH_CALIBRATE) ni__calibrate_step(p);
     return;
   }
   ni_search *se = ni__search_for(p, p->search.cur);
@@ -165,13 +159,11 @@ void ni__sess_arm(ni__sess *s) {
 /* Targets move when the bracket moves: re-read them all, and give parked
  * sessions another chance. */
 void ni__retarget_all(ni__probe *p) {
-  if (p->phase != PH_RUN)
-    return;
+  if (p->phase != PH_RUN) return;
   ni_ms now = ni_imap_now();
   for (unsigned i = 0; i < p->k; i++) {
     ni__sess *s = &p->ss[i];
-    if (s->state != SS_SILENT)
-      continue;
+    if (s->state != SS_SILENT) continue;
     if (!s->armed || s->armed != ni__search_for(p, p->search.cur)) {
       ni__sess_arm(s);
       continue;
@@ -205,8 +197,7 @@ static void start_check(ni__sess *s, ni_ms now, double target) {
   ni__probe *p = s->p;
   p->n.checks++;
   double late = (double)(now > s->due ? now - s->due : 0);
-  if (late > p->t.jitter_ms)
-    p->t.jitter_ms = late;
+  if (late > p->t.jitter_ms) p->t.jitter_ms = late;
   s->ck.search = s->armed;
   s->armed = NULL;
   s->ck.cal = 0;
@@ -233,8 +224,7 @@ static void start_check(ni__sess *s, ni_ms now, double target) {
     s->ck.dead_s = (double)(sil + p->poll.every_ms + (ni_ms)p->ctl.srtt_ms) / 1000.0;
   } else {
     ni_ms worst = ni_lat_worst_after(&p->lat, sil);
-    if (worst == NI_TIME_NEVER || worst < p->t.worst_push_ms)
-      worst = p->t.worst_push_ms;
+    if (worst == NI_TIME_NEVER || worst < p->t.worst_push_ms) worst = p->t.worst_push_ms;
     s->ck.silence = (double)(sil + p->t.push_ms) / 1000.0;
     s->ck.dead_s = (double)(sil + worst) / 1000.0;
   }
@@ -272,8 +262,7 @@ void ni__check_exists(ni__sess *s, ni_ms now) {
      * the silence that counts.  Its delay is a sample for the deadlines of
      * later checks after such a silence (a poll's wait is not). */
     s->ck.silence = (double)ni__silence_of(s, now) / 1000.0;
-    if (!p->poll.seen)
-      ni_lat_add(&p->lat, s->ck.fire - s->silent_since, (ni_ms)detect);
+    if (!p->poll.seen) ni_lat_add(&p->lat, s->ck.fire - s->silent_since, (ni_ms)detect);
     ni__record(s, OC_ALIVE, detect);
   }
   s->state = SS_DONE;
@@ -284,8 +273,7 @@ void ni__check_exists(ni__sess *s, ni_ms now) {
 /* The target timer: start the check, or wait on when the target moved. */
 static void on_target(ni__sess *s, ni_ms now) {
   ni__probe *p = s->p;
-  if (s->state != SS_SILENT || !s->armed)
-    return;
+  if (s->state != SS_SILENT || !s->armed) return;
   double target = ni__search_target(s->armed, s->slot, now);
   if (target <= 0) {
     s->armed = NULL;
@@ -313,21 +301,18 @@ static void on_target(ni__sess *s, ni_ms now) {
 /* How long the marker's EXISTS may take after the APPEND's OK. */
 ni_ms ni__check_wait_ms(const ni__sess *s) {
   const ni__probe *p = s->p;
-  if (s->ck.cal)
-    return ni__calibrate_wait_ms(s);
+  if (s->ck.cal) return ni__calibrate_wait_ms(s);
   if (s->ck.poll_at) {
     ni_ms to_poll = s->ck.poll_at > s->ck.ok ? s->ck.poll_at - s->ck.ok : 0;
     return to_poll + POLL_LATE_MS + p->poll.dev_ms;
   }
-  if (p->poll.seen)
-    return p->poll.every_ms + POLL_LATE_MS + p->poll.dev_ms;
+  if (p->poll.seen) return p->poll.every_ms + POLL_LATE_MS + p->poll.dev_ms;
   return ni__detect_ms(p, s->ck.fire - s->silent_since);
 }
 
 static void on_detect(ni__sess *s, ni_ms now) {
   ni__probe *p = s->p;
-  if (s->state != SS_CHECK)
-    return;
+  if (s->state != SS_CHECK) return;
   if (!s->ck.grace) {
     /* Let the loop read what has already arrived: an EXISTS that reached
      * the client before its DONE went out means alive. */
@@ -349,8 +334,7 @@ static void on_detect(ni__sess *s, ni_ms now) {
 /* DONE went unanswered. */
 static void on_done_timeout(ni__sess *s) {
   ni__probe *p = s->p;
-  if (s->state != SS_DONE)
-    return;
+  if (s->state != SS_DONE) return;
   if (s->ck.result == CK_OPEN && s->ck.cal)
     ni__calibrate_done_answer(s, NI_ETIMEDOUT);
   else if (s->ck.result == CK_OPEN)
@@ -377,8 +361,7 @@ void ni__sess_timer_cb(uv_timer_t *t) {
     ni__sess_connect(s);
     break;
   case TK_SETUP:
-    if (s->state == SS_SETUP || s->state == SS_REIDLE)
-      ni__sess_setup_failed(s, NI_ETIMEDOUT);
+    if (s->state == SS_SETUP || s->state == SS_REIDLE) ni__sess_setup_failed(s, NI_ETIMEDOUT);
     break;
   case TK_TARGET:
     on_target(s, now);

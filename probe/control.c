@@ -28,8 +28,7 @@ static int login_oauth(ni__probe *p, ni_imap *c, int refresh, unsigned *gen, ni_
                        void *arg) {
   const ni_probe_opts *o = p->o;
   char *buf = malloc(TOKEN_CAP), err[256] = "";
-  if (!buf)
-    return -ENOMEM;
+  if (!buf) return -ENOMEM;
   size_t len = 0;
   int rc = o->token(o->token_arg, refresh, buf, TOKEN_CAP, &len, err, sizeof err);
   if (rc != 0) {
@@ -51,11 +50,9 @@ static int login_oauth(ni__probe *p, ni_imap *c, int refresh, unsigned *gen, ni_
 
 int ni__login(ni__probe *p, ni_imap *c, unsigned *gen, ni_imap_done_cb cb, void *arg) {
   const ni_probe_opts *o = p->o;
-  if (o->token)
-    return login_oauth(p, c, 0, gen, cb, arg);
+  if (o->token) return login_oauth(p, c, 0, gen, cb, arg);
   char *pw = malloc(o->pw_len + 1);
-  if (!pw)
-    return -ENOMEM;
+  if (!pw) return -ENOMEM;
   for (size_t i = 0; i < o->pw_len; i++)
     pw[i] = (char)(o->pw_masked[i] ^ o->pw_key[i]);
   pw[o->pw_len] = '\0';
@@ -73,22 +70,20 @@ int ni__login(ni__probe *p, ni_imap *c, unsigned *gen, ni_imap_done_cb cb, void 
  * handles the failure as before). */
 int ni__login_retry(ni__probe *p, ni_imap *c, int status, unsigned *gen, ni_imap_done_cb cb,
                     void *arg) {
-  if (!p->o->token)
-    return 1;
+  if (!p->o->token) return 1;
   if (status == 0) {
     p->tok.proven = *gen;
     return 1;
   }
   const char *why = "";
   ni_oauth_refusal r = ni_imap_oauth_refusal(c, &why);
-  if (status != NI_EAUTH || r != NI_OAUTH_TOKEN_REFUSED)
-    return 1;
+  if (status != NI_EAUTH || r != NI_OAUTH_TOKEN_REFUSED) return 1;
   /* Another connection already got a fresher token: use that one. */
-  if (*gen != p->tok.gen)
-    return login_oauth(p, c, 0, gen, cb, arg) == 0 ? 0 : NI_EAUTH;
+  if (*gen != p->tok.gen) return login_oauth(p, c, 0, gen, cb, arg) == 0 ? 0 : NI_EAUTH;
   if (p->tok.refreshed && p->tok.proven != p->tok.gen) {
-    ni__error(p, "the server refused a freshly obtained OAuth2 token too (status \"%s\"): "
-                 "check the token command, the account and the token's scope",
+    ni__error(p,
+              "the server refused a freshly obtained OAuth2 token too (status \"%s\"): "
+              "check the token command, the account and the token's scope",
               why ? why : "");
     return NI_EAUTH;
   }
@@ -122,8 +117,7 @@ ni_ms ni__stall_ms(const ni__probe *p) {
 
 static void ctl_noop_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__probe *p = arg;
-  if (status != 0)
-    return;
+  if (status != 0) return;
   p->ctl.noop_inflight = 0;
   p->ctl.last_reply = ni_imap_now();
   double rtt = (double)(ni_imap_now() - p->ctl.noop_sent);
@@ -142,12 +136,10 @@ static void ctl_noop_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg
 }
 
 void ni__ctl_send_noop(ni__probe *p) {
-  if (p->ctl.state != CT_READY || p->ctl.noop_inflight)
-    return;
+  if (p->ctl.state != CT_READY || p->ctl.noop_inflight) return;
   p->ctl.noop_sent = ni_imap_now();
   p->ctl.noop_inflight = 1;
-  if (ni_imap_noop(p->ctl.c, ctl_noop_cb, p) != 0)
-    p->ctl.noop_inflight = 0;
+  if (ni_imap_noop(p->ctl.c, ctl_noop_cb, p) != 0) p->ctl.noop_inflight = 0;
 }
 
 static void ctl_lost(ni__probe *p, const char *why);
@@ -167,8 +159,7 @@ static void ctl_timer_cb(uv_timer_t *t) {
       ctl_lost(p, "login timed out");
     return;
   }
-  if (p->ctl.state != CT_READY)
-    return;
+  if (p->ctl.state != CT_READY) return;
   if (p->ctl.noop_inflight && now - p->ctl.noop_sent > p->t.noop_deadline_ms) {
     ctl_lost(p, "a NOOP went unanswered");
     return;
@@ -241,8 +232,7 @@ void ni__ctl_fatal(ni__probe *p, int err, ni__ctl_stage at, const ni_resp *tagge
   const char *server = p->o->server;
   unsigned port = p->id.port;
   const char *detail = p->ctl.c ? ni_imap_errstr(p->ctl.c) : "";
-  if (!detail[0])
-    detail = ni_strerror(err);
+  if (!detail[0]) detail = ni_strerror(err);
   if (at == AT_LOGIN && err == NI_EPLAINTEXT)
     ni__error(p, "refusing to log in without TLS (use --tls imaps or starttls, or "
                  "--allow-plaintext)");
@@ -257,8 +247,7 @@ void ni__ctl_fatal(ni__probe *p, int err, ni__ctl_stage at, const ni_resp *tagge
     ni__error(p, "%s port %u did not complete the login within %d s", server, port,
               CTL_SETUP_MS / 1000);
   else if (at == AT_CONNECT && err == NI_ENOCAP)
-    ni__error(p, "%s port %u does not offer STARTTLS: refusing to go on without TLS", server,
-              port);
+    ni__error(p, "%s port %u does not offer STARTTLS: refusing to go on without TLS", server, port);
   else if (at == AT_CONNECT && (err == NI_ECERT || err == NI_ETLS))
     ni__error(p, "TLS with %s port %u failed: %s", server, port, detail);
   else if (at == AT_CONNECT)
@@ -266,8 +255,7 @@ void ni__ctl_fatal(ni__probe *p, int err, ni__ctl_stage at, const ni_resp *tagge
               strstr(detail, "cannot connect") ? ni_strerror(err) : detail);
   else
     ni__error(p, "%s port %u: %s", server, port, detail);
-  if (at == AT_LOGIN && (err == NI_ENO || err == NI_EBAD))
-    err = NI_EAUTH;
+  if (at == AT_LOGIN && (err == NI_ENO || err == NI_EBAD)) err = NI_EAUTH;
   /* Whatever else the server did to a connection or a login that failed
    * (a BYE, a response that breaks the protocol, an answer out of turn) is
    * the server's doing, not natidle's: a protocol error, not a crash. */
@@ -309,8 +297,7 @@ static void ctl_ready(ni__probe *p) {
   k->backoff_ms = 0;
   k->noop_inflight = 0;
   if (p->phase == PH_CONNECT) {
-    if (ni__mailboxes_begin(p) != 0)
-      ni__ctl_fatal(p, NI_ESTATE, AT_SETUP, NULL);
+    if (ni__mailboxes_begin(p) != 0) ni__ctl_fatal(p, NI_ESTATE, AT_SETUP, NULL);
   } else if (p->phase >= PH_SHUTDOWN) {
     ni__shutdown_step(p);
     return;
@@ -318,8 +305,7 @@ static void ctl_ready(ni__probe *p) {
     ni__note(p, 0, "control connection back");
   }
   uv_timer_start(&k->timer, ctl_timer_cb, p->t.noop_ms, 0);
-  if (p->phase == PH_CALIBRATE)
-    ni__calibrate_step(p);
+  if (p->phase == PH_CALIBRATE) ni__calibrate_step(p);
 }
 
 /* A failure on the way to a ready control connection: fatal for the first
@@ -335,8 +321,7 @@ static void ctl_failed(ni__probe *p, int err, ni__ctl_stage at, const ni_resp *t
 static void ctl_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__probe *p = arg;
   int rc = ni__login_retry(p, c, status, &p->ctl.tok_gen, ctl_login_cb, p);
-  if (rc == 0)
-    return;
+  if (rc == 0) return;
   if (rc == NI_EAUTH) {
     /* The error line is out; end the run as a refused login. */
     p->end.fatal = NI_EAUTH;
@@ -350,8 +335,7 @@ static void ctl_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *ar
   }
   /* IDLE may only be announced after login: check it now. */
   if (!ni_imap_has_cap(c, "IDLE")) {
-    ni__error(p, "the server %s does not offer IDLE (RFC 2177); natidle needs it",
-              p->o->server);
+    ni__error(p, "the server %s does not offer IDLE (RFC 2177); natidle needs it", p->o->server);
     p->end.fatal = NI_ENOCAP;
     ctl_free_conn(p);
     ni__begin_shutdown(p);
@@ -367,8 +351,7 @@ static void ctl_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void *
     return;
   }
   int rc = ni__login(p, c, &p->ctl.tok_gen, ctl_login_cb, p);
-  if (rc != 0)
-    ctl_failed(p, rc, AT_LOGIN, NULL, NULL);
+  if (rc != 0) ctl_failed(p, rc, AT_LOGIN, NULL, NULL);
 }
 
 void ni__ctl_connect(ni__probe *p) {
@@ -383,8 +366,7 @@ void ni__ctl_connect(ni__probe *p) {
   p->ctl.state = CT_SETUP;
   uv_timer_start(&p->ctl.timer, ctl_timer_cb, CTL_SETUP_MS, 0);
   int rc = ni_imap_connect(p->ctl.c, ctl_connect_cb, p);
-  if (rc != 0)
-    ctl_failed(p, rc, AT_CONNECT, NULL, NULL);
+  if (rc != 0) ctl_failed(p, rc, AT_CONNECT, NULL, NULL);
 }
 
 /* ---- the marker ---------------------------------------------------------- */
@@ -392,14 +374,13 @@ void ni__ctl_connect(ni__probe *p) {
 static void append_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__sess *s = arg;
   ni__probe *p = s->p;
-  if (s->state != SS_CHECK)
-    return;
+  if (s->state != SS_CHECK) return;
   if (status != 0) {
-    if (!tagged)
-      return; /* the control connection failed: ctl_lost() aborts the check */
+    if (!tagged) return; /* the control connection failed: ctl_lost() aborts the check */
     if (s->ck.cal) {
-      ni__error(p, "APPEND to %s refused: %.*s (the server refuses to write; --read-only "
-                   "measures the outbound direction without writing anything)",
+      ni__error(p,
+                "APPEND to %s refused: %.*s (the server refuses to write; --read-only "
+                "measures the outbound direction without writing anything)",
                 s->mbox, (int)tagged->text.n, tagged->text.p);
       p->cal.busy--;
       s->ck.result = CK_DECIDED;

@@ -163,30 +163,30 @@
 /* ---- States ------------------------------------------------------------- */
 
 typedef enum ni__sess_state {
-  SS_OFF,     /* no connection; maybe waiting for the backoff timer */
-  SS_SETUP,   /* connecting, logging in, selecting, entering IDLE */
-  SS_SILENT,  /* IDLE and silent: armed (timer at its target) or parked */
-  SS_CHECK,   /* inbound check: marker APPENDed, waiting for EXISTS */
-  SS_DONE,    /* DONE sent, waiting for the tagged OK */
-  SS_REIDLE,  /* IDLE sent again, waiting for "+" */
-  SS_LOGOUT   /* shutting down */
+  SS_OFF,    /* no connection; maybe waiting for the backoff timer */
+  SS_SETUP,  /* connecting, logging in, selecting, entering IDLE */
+  SS_SILENT, /* IDLE and silent: armed (timer at its target) or parked */
+  SS_CHECK,  /* inbound check: marker APPENDed, waiting for EXISTS */
+  SS_DONE,   /* DONE sent, waiting for the tagged OK */
+  SS_REIDLE, /* IDLE sent again, waiting for "+" */
+  SS_LOGOUT  /* shutting down */
 } ni__sess_state;
 
 /* What a session's timer is for. */
 typedef enum ni__timer_kind {
   TK_NONE,
-  TK_BACKOFF,  /* reconnect after the backoff */
-  TK_SETUP,    /* setup (or entering IDLE again) took too long */
-  TK_TARGET,   /* the silence reaches its target: check */
-  TK_DETECT,   /* the detection deadline of an inbound check */
-  TK_DONE,     /* the answer to DONE (or LOGOUT) is overdue */
-  TK_CAL       /* calibration: the silence is long enough for an idle sample */
+  TK_BACKOFF, /* reconnect after the backoff */
+  TK_SETUP,   /* setup (or entering IDLE again) took too long */
+  TK_TARGET,  /* the silence reaches its target: check */
+  TK_DETECT,  /* the detection deadline of an inbound check */
+  TK_DONE,    /* the answer to DONE (or LOGOUT) is overdue */
+  TK_CAL      /* calibration: the silence is long enough for an idle sample */
 } ni__timer_kind;
 
 /* What the DONE of a check is waiting to decide. */
 typedef enum ni__ck_result {
-  CK_OPEN,     /* nothing known yet: the answer to DONE decides */
-  CK_DECIDED   /* the outcome is recorded; DONE only ends IDLE */
+  CK_OPEN,   /* nothing known yet: the answer to DONE decides */
+  CK_DECIDED /* the outcome is recorded; DONE only ends IDLE */
 } ni__ck_result;
 
 /* The outcome of an observation: indices into ni_obs_outcomes, the names
@@ -208,12 +208,12 @@ typedef enum ni__ctl_state { CT_OFF, CT_SETUP, CT_READY, CT_LOGOUT } ni__ctl_sta
 typedef enum ni__ctl_stage { AT_CONNECT, AT_LOGIN, AT_LOGIN_STALL, AT_SETUP } ni__ctl_stage;
 
 typedef enum ni__phase {
-  PH_CONNECT,    /* the control connection logs in */
-  PH_CREATE,     /* the probe mailboxes are created */
-  PH_CALIBRATE,  /* the sessions connect; the detection deadline is measured */
-  PH_RUN,        /* the search */
-  PH_SHUTDOWN,   /* the sessions end IDLE and log out */
-  PH_CLEANUP,    /* the janitor removes the probe mailboxes */
+  PH_CONNECT,   /* the control connection logs in */
+  PH_CREATE,    /* the probe mailboxes are created */
+  PH_CALIBRATE, /* the sessions connect; the detection deadline is measured */
+  PH_RUN,       /* the search */
+  PH_SHUTDOWN,  /* the sessions end IDLE and log out */
+  PH_CLEANUP,   /* the janitor removes the probe mailboxes */
   PH_DONE
 } ni__phase;
 
@@ -224,26 +224,26 @@ typedef struct ni__probe ni__probe;
 /* One silent probe session. */
 typedef struct ni__sess {
   ni__probe *p;
-  unsigned slot;       /* index for the search, 0..K-1 */
-  unsigned num;        /* number in the CSV and in the mailbox name */
+  unsigned slot; /* index for the search, 0..K-1 */
+  unsigned num;  /* number in the CSV and in the mailbox name */
   char mbox[400];
   ni_imap *c;
   ni__sess_state state;
   uv_timer_t timer;
-  ni__timer_kind tk;   /* what the timer is for */
-  ni_ms due;           /* when a TK_TARGET timer should fire */
-  ni_ms plan_poll;     /* polling server: the poll the armed check aims at */
+  ni__timer_kind tk; /* what the timer is for */
+  ni_ms due;         /* when a TK_TARGET timer should fire */
+  ni_ms plan_poll;   /* polling server: the poll the armed check aims at */
   ni_ms silent_since;
-  ni_ms idle_since;    /* when IDLE began: a polling server's phase */
-  ni_search *armed;    /* the search it is armed in, NULL when parked */
-  ni_ms last_unsol;    /* last unsolicited data on this connection */
+  ni_ms idle_since; /* when IDLE began: a polling server's phase */
+  ni_search *armed; /* the search it is armed in, NULL when parked */
+  ni_ms last_unsol; /* last unsolicited data on this connection */
   unsigned backoff_ms;
-  uint16_t lport;      /* local port watched by the capture, 0 = none */
-  int limited;         /* the last setup failure was a server limit */
-  char bye[200];       /* last BYE / NO text, to recognise limit refusals */
-  struct {             /* the check in progress */
+  uint16_t lport; /* local port watched by the capture, 0 = none */
+  int limited;    /* the last setup failure was a server limit */
+  char bye[200];  /* last BYE / NO text, to recognise limit refusals */
+  struct {        /* the check in progress */
     ni_probe_dir dir;
-    int cal;           /* a calibration sample, not an observation */
+    int cal; /* a calibration sample, not an observation */
     ni__ck_result result;
     ni_search *search;
     double target, silence;
@@ -256,22 +256,22 @@ typedef struct ni__sess {
     int grace;         /* the detection deadline passed; reading what came */
     ni_ms late_exists; /* an EXISTS came after DONE was sent (0: none) */
   } ck;
-  unsigned tok_gen;    /* the OAuth2 token generation its login used */
+  unsigned tok_gen; /* the OAuth2 token generation its login used */
 } ni__sess;
 
 /* The control connection. */
 typedef struct ni__ctl {
   ni_imap *c;
   ni__ctl_state state;
-  unsigned epoch;      /* incremented whenever the connection is lost */
-  uv_timer_t timer;    /* NOOP cadence, or the reconnect backoff */
+  unsigned epoch;   /* incremented whenever the connection is lost */
+  uv_timer_t timer; /* NOOP cadence, or the reconnect backoff */
   ni_ms noop_sent;
   int noop_inflight;
   unsigned backoff_ms;
-  double srtt_ms;      /* smoothed NOOP round trip */
-  ni_ms last_reply;    /* when the server last answered a command */
-  ni_ms stall_end;     /* when the last slow NOOP was answered (0: none) */
-  unsigned tok_gen;    /* the OAuth2 token generation its login used */
+  double srtt_ms;   /* smoothed NOOP round trip */
+  ni_ms last_reply; /* when the server last answered a command */
+  ni_ms stall_end;  /* when the last slow NOOP was answered (0: none) */
+  unsigned tok_gen; /* the OAuth2 token generation its login used */
 } ni__ctl;
 
 /* Sequential check-then-delete of probe mailboxes on the control
@@ -279,12 +279,12 @@ typedef struct ni__ctl {
 typedef struct ni__janitor {
   char **names;
   size_t n, cap, i;
-  char criteria[160];  /* UID SEARCH criteria that select our markers */
-  char root[340];      /* the mailbox whose tree is cleaned */
-  int quiet;           /* a refused DELETE is expected (a shared root) */
-  int looking;         /* LIST responses tell whether the mailbox still exists */
-  int found;           /* ... and one did */
-  char why[200];       /* the server's answer to the DELETE being checked */
+  char criteria[160]; /* UID SEARCH criteria that select our markers */
+  char root[340];     /* the mailbox whose tree is cleaned */
+  int quiet;          /* a refused DELETE is expected (a shared root) */
+  int looking;        /* LIST responses tell whether the mailbox still exists */
+  int found;          /* ... and one did */
+  char why[200];      /* the server's answer to the DELETE being checked */
   uint32_t all, ours;
   uint32_t *counting;  /* where SEARCH results are being counted */
   int listing;         /* LIST responses go into names */
@@ -296,98 +296,98 @@ struct ni__probe {
   const ni_probe_opts *o;
   ni_probe_hooks hooks;
   uv_loop_t loop;
-  struct {                    /* the run's own handles */
+  struct { /* the run's own handles */
     uv_signal_t sigint, sigterm;
-    uv_timer_t wall;          /* the hard cap on wall time */
-    uv_timer_t tick;          /* STATUS snapshots */
-    uv_timer_t stop;          /* bounds each stage of the shutdown */
-    uv_timer_t kick;          /* re-plans after a result, from the loop */
+    uv_timer_t wall; /* the hard cap on wall time */
+    uv_timer_t tick; /* STATUS snapshots */
+    uv_timer_t stop; /* bounds each stage of the shutdown */
+    uv_timer_t kick; /* re-plans after a result, from the loop */
   } h;
   ni__ctl ctl;
   ni__sess *ss;
-  unsigned k;                 /* sessions */
+  unsigned k; /* sessions */
   ni__phase phase;
   ni_ms t0;
-  struct {                    /* who the run is, in the CSV rows and mailbox names */
+  struct { /* who the run is, in the CSV rows and mailbox names */
     char run_id[64];
-    char sep;                 /* hierarchy separator of the personal namespace */
-    char ns[200];             /* personal namespace prefix ("" at the top level) */
-    int has_ns;               /* the server offers NAMESPACE */
-    int in_inbox;             /* fell back to a tree below INBOX */
-    char root[260];           /* "<ns>natidle-probe": the tree of every run */
-    char prefix[340];         /* "<root><sep><run>" */
+    char sep;         /* hierarchy separator of the personal namespace */
+    char ns[200];     /* personal namespace prefix ("" at the top level) */
+    int has_ns;       /* the server offers NAMESPACE */
+    int in_inbox;     /* fell back to a tree below INBOX */
+    char root[260];   /* "<ns>natidle-probe": the tree of every run */
+    char prefix[340]; /* "<root><sep><run>" */
     unsigned port;
     const char *tls_name;
   } id;
   ni_csv_writer *csv;
-  ni_csv_writer *summary;     /* opened before a privilege drop, else at the end */
+  ni_csv_writer *summary; /* opened before a privilege drop, else at the end */
   ni_resume resume;
   struct {
     ni_search *in, *out;
-    ni_probe_dir cur;         /* direction being checked now */
+    ni_probe_dir cur; /* direction being checked now */
   } search;
-  struct {                    /* calibration */
-    unsigned n;               /* samples taken */
-    unsigned busy;            /* samples being taken */
-    unsigned round;           /* 1: the fresh sample, 2: idle samples */
-    unsigned idle_n;          /* idle samples taken */
-    unsigned fails;           /* idle samples that got no EXISTS */
-    ni_ms idle_ms;            /* the silence of the idle samples */
+  struct {           /* calibration */
+    unsigned n;      /* samples taken */
+    unsigned busy;   /* samples being taken */
+    unsigned round;  /* 1: the fresh sample, 2: idle samples */
+    unsigned idle_n; /* idle samples taken */
+    unsigned fails;  /* idle samples that got no EXISTS */
+    ni_ms idle_ms;   /* the silence of the idle samples */
     ni_ms worst;
     ni_ms samples[CAL_SAMPLES + CAL_IDLE_SAMPLES + 8];
   } cal;
-  ni_lat lat;                 /* push delays (APPEND sent to EXISTS) by silence */
-  struct {                    /* a server that reports new mail when it polls */
-    int seen;                 /* the first push looked like a poll */
-    int known;                /* every sample fits the polls: the phase is known */
-    ni_ms every_ms;           /* the poll interval P */
-    double sum_ms, sum_k;     /* for the interval's estimate: arrivals and polls */
-    ni_ms dev_ms;             /* the worst distance of an arrival from its poll */
+  ni_lat lat;             /* push delays (APPEND sent to EXISTS) by silence */
+  struct {                /* a server that reports new mail when it polls */
+    int seen;             /* the first push looked like a poll */
+    int known;            /* every sample fits the polls: the phase is known */
+    ni_ms every_ms;       /* the poll interval P */
+    double sum_ms, sum_k; /* for the interval's estimate: arrivals and polls */
+    ni_ms dev_ms;         /* the worst distance of an arrival from its poll */
   } poll;
-  struct {                    /* timing, measured and derived */
-    ni_ms push_ms;            /* typical APPEND-to-EXISTS time (median sample) */
-    ni_ms lead_ms;            /* shortest APPEND-to-EXISTS time seen */
-    ni_ms worst_push_ms;      /* longest APPEND-to-EXISTS time seen */
-    ni_ms detect_ms;          /* detection deadline (of the longest silences) */
+  struct {               /* timing, measured and derived */
+    ni_ms push_ms;       /* typical APPEND-to-EXISTS time (median sample) */
+    ni_ms lead_ms;       /* shortest APPEND-to-EXISTS time seen */
+    ni_ms worst_push_ms; /* longest APPEND-to-EXISTS time seen */
+    ni_ms detect_ms;     /* detection deadline (of the longest silences) */
     ni_ms noop_ms, noop_deadline_ms;
-    double jitter_ms;         /* worst lateness of a check timer */
+    double jitter_ms; /* worst lateness of a check timer */
   } t;
   struct {
-    unsigned checks;          /* checks started, calibration included */
-    unsigned connects;        /* session connection attempts */
-    unsigned zombies;         /* sessions abandoned without LOGOUT */
-    unsigned creates_left;    /* CREATEs not answered yet */
+    unsigned checks;       /* checks started, calibration included */
+    unsigned connects;     /* session connection attempts */
+    unsigned zombies;      /* sessions abandoned without LOGOUT */
+    unsigned creates_left; /* CREATEs not answered yet */
   } n;
-  struct {                    /* the server's own keepalive */
+  struct { /* the server's own keepalive */
     double samples[KA_SAMPLES];
     unsigned n;
-    double interval_s;        /* detected interval, 0 = none */
+    double interval_s; /* detected interval, 0 = none */
   } ka;
-  int limit_noted;            /* the server's connection limit was reported */
+  int limit_noted; /* the server's connection limit was reported */
   ni__janitor jan;
-  struct {                    /* what the janitor did, over all its passes */
+  struct { /* what the janitor did, over all its passes */
     unsigned deleted, refused, failed;
-    unsigned root;            /* --cleanup: the candidate tree being cleaned */
+    unsigned root; /* --cleanup: the candidate tree being cleaned */
   } clean;
-  struct {                    /* OAuth2 access tokens (opts.token) */
-    unsigned gen;             /* generation of the token in use */
-    unsigned proven;          /* the last generation a login succeeded with */
-    int refreshed;            /* the token in use replaced a refused one */
+  struct {           /* OAuth2 access tokens (opts.token) */
+    unsigned gen;    /* generation of the token in use */
+    unsigned proven; /* the last generation a login succeeded with */
+    int refreshed;   /* the token in use replaced a refused one */
   } tok;
-  struct {                    /* packet evidence */
-    ni_pcap *pcap;            /* NULL when capturing is not possible */
+  struct {         /* packet evidence */
+    ni_pcap *pcap; /* NULL when capturing is not possible */
     uv_poll_t poll;
     int polling;
-    int ca_preloaded;         /* ni_tls_preload_ca() done before the privilege drop */
+    int ca_preloaded; /* ni_tls_preload_ca() done before the privilege drop */
   } cap;
-  struct {                    /* how the run ends */
-    int fatal;                /* error that ends the run before measuring */
+  struct {     /* how the run ends */
+    int fatal; /* error that ends the run before measuring */
     int interrupted;
     int signals;
-    int safety;               /* refused to delete something */
-    int nopush;               /* the server's IDLE does not report new mail */
-    int inconclusive;         /* calibration could not finish */
-    int cleanup_retry;        /* reconnected once to remove the probe mailboxes */
+    int safety;        /* refused to delete something */
+    int nopush;        /* the server's IDLE does not report new mail */
+    int inconclusive;  /* calibration could not finish */
+    int cleanup_retry; /* reconnected once to remove the probe mailboxes */
     int finished;
   } end;
 };

@@ -47,8 +47,7 @@ static void name_mailboxes(ni__probe *p, const char *root) {
   snprintf(p->id.root, sizeof p->id.root, "%s", root);
   snprintf(p->id.prefix, sizeof p->id.prefix, "%s%c%s", p->id.root, p->id.sep, p->id.run_id);
   for (unsigned i = 0; i < p->k; i++)
-    snprintf(p->ss[i].mbox, sizeof p->ss[i].mbox, "%s%c%u", p->id.prefix, p->id.sep,
-             p->ss[i].num);
+    snprintf(p->ss[i].mbox, sizeof p->ss[i].mbox, "%s%c%u", p->id.prefix, p->id.sep, p->ss[i].num);
 }
 
 static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg);
@@ -66,8 +65,7 @@ static void create_from(ni__probe *p, unsigned from) {
 static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__sess *s = arg;
   ni__probe *p = s->p;
-  if (p->phase != PH_CREATE)
-    return;
+  if (p->phase != PH_CREATE) return;
   if (status != 0) {
     if (!tagged) {
       /* The connection failed: on_end reports it. */
@@ -82,14 +80,13 @@ static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
                  strstr(text, "already exist");
     if (exists && p->o->resume) {
       /* A resumed run finds its own mailboxes again. */
-    } else if (s == &p->ss[0] && !p->id.has_ns && !p->id.in_inbox && p->id.sep &&
-               !exists) {
+    } else if (s == &p->ss[0] && !p->id.has_ns && !p->id.in_inbox && p->id.sep && !exists) {
       /* Without NAMESPACE the top level was a guess; many servers keep a
        * user's mailboxes below INBOX (Cyrus and Courier as shipped). */
       char root[sizeof p->id.root];
       snprintf(root, sizeof root, "INBOX%c" PROBE_ROOT, p->id.sep);
-      ni__note(p, 1, "CREATE %s refused (%.*s): trying below INBOX", s->mbox,
-               (int)tagged->text.n, tagged->text.p);
+      ni__note(p, 1, "CREATE %s refused (%.*s): trying below INBOX", s->mbox, (int)tagged->text.n,
+               tagged->text.p);
       p->id.in_inbox = 1;
       name_mailboxes(p, root);
       create_from(p, 0);
@@ -101,8 +98,9 @@ static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
                  (int)tagged->text.n, tagged->text.p);
       else
         snprintf(why, sizeof why, "%.*s", (int)tagged->text.n, tagged->text.p);
-      ni__error(p, "cannot create mailbox %s: %s (the server refuses to write; "
-                   "--read-only measures the outbound direction without writing anything)",
+      ni__error(p,
+                "cannot create mailbox %s: %s (the server refuses to write; "
+                "--read-only measures the outbound direction without writing anything)",
                 s->mbox, why);
       p->end.fatal = NI_EREFUSED;
       ni__begin_shutdown(p);
@@ -114,8 +112,7 @@ static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
     create_from(p, 1);
     return;
   }
-  if (--p->n.creates_left == 0)
-    ni__sessions_start(p);
+  if (--p->n.creates_left == 0) ni__sessions_start(p);
 }
 
 /* The personal namespace is known: name the mailboxes and create them
@@ -158,7 +155,9 @@ static void ns_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
 /* Logged in: learn the personal namespace (NAMESPACE, or LIST "" "" for
  * the separator), then name and create the mailboxes, or clean up.
  * Returns 0 or an error from sending the command. */
-int ni__mailboxes_begin(ni__probe *p) { return ni_imap_namespace(p->ctl.c, ns_cb, p); }
+int ni__mailboxes_begin(ni__probe *p) {
+  return ni_imap_namespace(p->ctl.c, ns_cb, p);
+}
 
 /* ---- the list of mailboxes to clean ----------------------------------------- */
 
@@ -168,18 +167,15 @@ static int jan_add(ni__janitor *j, const char *name) {
   if (j->n == j->cap) {
     size_t ncap = j->cap ? j->cap * 2 : 16;
     char **nn = realloc(j->names, ncap * sizeof *nn);
-    if (!nn)
-      return -ENOMEM;
+    if (!nn) return -ENOMEM;
     j->names = nn;
     unsigned char *nk = realloc(j->kept, ncap);
-    if (!nk)
-      return -ENOMEM;
+    if (!nk) return -ENOMEM;
     j->kept = nk;
     j->cap = ncap;
   }
   j->names[j->n] = strdup(name);
-  if (!j->names[j->n])
-    return -ENOMEM;
+  if (!j->names[j->n]) return -ENOMEM;
   j->kept[j->n] = 0;
   j->n++;
   return 0;
@@ -201,8 +197,7 @@ static void jan_keep(ni__probe *p) {
   j->kept[j->i] = 1;
   for (size_t k = 0; k < j->n; k++) {
     size_t n = strlen(j->names[k]);
-    if (k != j->i && !strncmp(me, j->names[k], n) && me[n] == p->id.sep)
-      j->kept[k] = 1;
+    if (k != j->i && !strncmp(me, j->names[k], n) && me[n] == p->id.sep) j->kept[k] = 1;
   }
 }
 
@@ -213,19 +208,15 @@ static int parse_list(ni_str d, char *sep, char *name, size_t len, int *nonexist
   const char *q = d.p, *e = d.p + d.n;
   while (q < e && *q == ' ')
     q++;
-  if (e - q >= 5 && !strncmp(q, "LIST ", 5))
-    q += 5;
-  if (q >= e || *q != '(')
-    return -1;
+  if (e - q >= 5 && !strncmp(q, "LIST ", 5)) q += 5;
+  if (q >= e || *q != '(') return -1;
   const char *close = memchr(q, ')', (size_t)(e - q));
-  if (!close)
-    return -1;
+  if (!close) return -1;
   /* A parent that exists only in name (RFC 5258 \NonExistent, Dovecot's
    * intermediate levels): it goes away with its children. */
   *nonexistent = 0;
   for (const char *f = q; f + 12 <= close; f++)
-    if (!strncasecmp(f, "\\NonExistent", 12))
-      *nonexistent = 1;
+    if (!strncasecmp(f, "\\NonExistent", 12)) *nonexistent = 1;
   q = close + 1;
   while (q < e && *q == ' ')
     q++;
@@ -247,17 +238,14 @@ static int parse_list(ni_str d, char *sep, char *name, size_t len, int *nonexist
   size_t n = 0;
   if (q < e && *q == '"') {
     for (q++; q < e && *q != '"'; q++) {
-      if (*q == '\\' && q + 1 < e)
-        q++;
-      if (n + 1 < len)
-        name[n++] = *q;
+      if (*q == '\\' && q + 1 < e) q++;
+      if (n + 1 < len) name[n++] = *q;
     }
   } else if (q < e && *q == '{') {
     return -1;
   } else {
     for (; q < e && *q != ' ' && *q != '\r' && *q != '\n'; q++)
-      if (n + 1 < len)
-        name[n++] = *q;
+      if (n + 1 < len) name[n++] = *q;
   }
   name[n] = '\0';
   return 0;
@@ -268,15 +256,13 @@ void ni__janitor_untagged(ni__probe *p, const ni_resp *r) {
   if (r->type == NI_R_LIST) {
     char sep = 0, name[512];
     int nonexistent = 0;
-    if (parse_list(r->data, &sep, name, sizeof name, &nonexistent) != 0 || nonexistent)
-      return;
+    if (parse_list(r->data, &sep, name, sizeof name, &nonexistent) != 0 || nonexistent) return;
     /* Only the probe's own tree: "natidle-probe" and what is below it,
      * never a user's "natidle-probes" that the LIST pattern also matches. */
     size_t n = strlen(j->root);
     if (j->listing && !strncmp(name, j->root, n) && (name[n] == '\0' || name[n] == p->id.sep))
       jan_add(j, name);
-    if (j->looking && !strcmp(name, j->names[j->i]))
-      j->found = 1;
+    if (j->looking && !strcmp(name, j->names[j->i])) j->found = 1;
   } else if (r->type == NI_R_SEARCH && j->counting) {
     ni_str list = r->data;
     uint32_t v;
@@ -317,8 +303,8 @@ static void jan_delete_cb(ni_imap *c, int status, const ni_resp *tagged, void *a
       ni__note(p, 2, "kept %s: %.*s", j->names[j->i], (int)tagged->text.n, tagged->text.p);
     } else {
       p->clean.failed++;
-      ni__error(p, "cannot delete %s: the server said: %.*s", j->names[j->i],
-                (int)tagged->text.n, tagged->text.p);
+      ni__error(p, "cannot delete %s: the server said: %.*s", j->names[j->i], (int)tagged->text.n,
+                tagged->text.p);
     }
   }
   jan_skip(p);
@@ -371,16 +357,14 @@ static void jan_close_cb(ni_imap *c, int status, const ni_resp *tagged, void *ar
     jan_skip(p);
     return;
   }
-  if (ni_imap_delete(c, j->names[j->i], jan_delete_cb, p) != 0)
-    jan_next(p);
+  if (ni_imap_delete(c, j->names[j->i], jan_delete_cb, p) != 0) jan_next(p);
 }
 
 static void jan_search_ours_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__probe *p = arg;
   ni__janitor *j = &p->jan;
   j->counting = NULL;
-  if (status != 0)
-    j->ours = 0; /* unknown: counts as foreign, so nothing is deleted */
+  if (status != 0) j->ours = 0; /* unknown: counts as foreign, so nothing is deleted */
   /* CLOSE on a mailbox opened with EXAMINE expunges nothing (RFC 3501
    * 6.4.2) and leaves the mailbox unselected, so it can be deleted. */
   ni_cmd *cmd = ni_cmd_new("CLOSE");
@@ -404,8 +388,7 @@ static void jan_count(ni__probe *p, const char *criteria, uint32_t *into, ni_ima
 static void jan_search_all_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__probe *p = arg;
   ni__janitor *j = &p->jan;
-  if (status != 0)
-    j->all = UINT32_MAX;
+  if (status != 0) j->all = UINT32_MAX;
   jan_count(p, j->criteria, &j->ours, jan_search_ours_cb);
 }
 
@@ -415,8 +398,7 @@ static void jan_examine_cb(ni_imap *c, int status, const ni_resp *tagged, void *
   if (status != 0) {
     /* Not selectable (a \Noselect parent): it holds no messages, and its
      * children were deleted before it. */
-    if (ni_imap_delete(c, j->names[j->i], jan_delete_parent_cb, p) != 0)
-      jan_skip(p);
+    if (ni_imap_delete(c, j->names[j->i], jan_delete_parent_cb, p) != 0) jan_skip(p);
     return;
   }
   j->all = j->ours = 0;
@@ -425,13 +407,11 @@ static void jan_examine_cb(ni_imap *c, int status, const ni_resp *tagged, void *
 
 static void jan_next(ni__probe *p) {
   ni__janitor *j = &p->jan;
-  if (p->ctl.state != CT_READY || !p->ctl.c)
-    j->i = j->n;
+  if (p->ctl.state != CT_READY || !p->ctl.c) j->i = j->n;
   if (j->i >= j->n) {
     void (*done)(ni__probe *) = j->done;
     j->done = NULL;
-    if (done)
-      done(p);
+    if (done) done(p);
     return;
   }
   if (j->kept[j->i]) {
@@ -502,8 +482,9 @@ static void jan_start(ni__probe *p, const char *root, int tree, const char *run_
 /* The janitor is done: log out the control connection, then finish. */
 void ni__cleanup_done(ni__probe *p) {
   if (p->clean.deleted || p->clean.refused || p->clean.failed)
-    ni__note(p, 1, "cleanup: %u mailboxes deleted, %u refused (foreign data), %u not deleted "
-                   "by the server",
+    ni__note(p, 1,
+             "cleanup: %u mailboxes deleted, %u refused (foreign data), %u not deleted "
+             "by the server",
              p->clean.deleted, p->clean.refused, p->clean.failed);
   p->phase = PH_DONE;
   if (p->ctl.state == CT_READY && p->ctl.c) {

@@ -6,8 +6,8 @@
  * the benchmark measure is what the real probe would do against a NAT with
  * the same timeout and overheads.
  */
-#include "common/prng.h"
 #include "probe/natsim.h"
+#include "common/prng.h"
 
 #include <math.h>
 #include <string.h>
@@ -58,7 +58,9 @@ static double ni_ns_rand(ni_ns *m) {
   return (double)(ni__prng_next(&m->rng) >> 11) / 9007199254740992.0;
 }
 
-static ni_ms ni_ns_ms(double s) { return (ni_ms)ceil(s * 1000.0 - 1e-6); }
+static ni_ms ni_ns_ms(double s) {
+  return (ni_ms)ceil(s * 1000.0 - 1e-6);
+}
 
 /* An overhead of base seconds plus jitter, in ms. */
 static ni_ms ni_ns_cost(ni_ns *m, double base) {
@@ -71,27 +73,23 @@ static double ni_ns_silence(const ni_ns_sess *x, ni_ms now) {
 
 static void ni_ns_trace(ni_ns *m, ni_ms now, unsigned i, const char *what, double v) {
   double lo, hi;
-  if (!m->c->trace)
-    return;
+  if (!m->c->trace) return;
   ni__search_bracket(m->s, &lo, &hi);
-  fprintf(m->c->trace, "%10.3f s%-2u %-8s %9.3f  (%.3f, %.3f]\n", now / 1000.0, i, what, v, lo,
-          hi);
+  fprintf(m->c->trace, "%10.3f s%-2u %-8s %9.3f  (%.3f, %.3f]\n", now / 1000.0, i, what, v, lo, hi);
 }
 
 /* Set the timer of armed session i from its current target, or park it. */
 static void ni_ns_schedule(ni_ns *m, unsigned i, ni_ms now) {
   ni_ns_sess *x = &m->ss[i];
   double t = ni__search_target(m->s, i, now);
-  if (t > 0 && t < ni_ns_silence(x, now) - 1e-9)
-    m->out->target_below_silence++;
+  if (t > 0 && t < ni_ns_silence(x, now) - 1e-9) m->out->target_below_silence++;
   if (!(t > 0)) {
     x->st = NS_PARKED;
     return;
   }
   x->st = NS_ARMED;
   x->ev = x->since + ni_ns_ms(t) + x->jit;
-  if (x->ev < now)
-    x->ev = now;
+  if (x->ev < now) x->ev = now;
 }
 
 static void ni_ns_arm(ni_ns *m, unsigned i, ni_ms now) {
@@ -108,8 +106,7 @@ static void ni_ns_arm(ni_ns *m, unsigned i, ni_ms now) {
 static void ni_ns_refresh(ni_ns *m, ni_ms now) {
   int armed = 0;
   for (unsigned i = 0; i < m->n; i++)
-    if (m->ss[i].st == NS_ARMED)
-      ni_ns_schedule(m, i, now);
+    if (m->ss[i].st == NS_ARMED) ni_ns_schedule(m, i, now);
   for (unsigned i = 0; i < m->n && ni__search_verdict(m->s) == NI_VERDICT_RUNNING; i++)
     if (m->ss[i].st == NS_PARKED) {
       ni_ns_arm(m, i, now);
@@ -118,8 +115,7 @@ static void ni_ns_refresh(ni_ns *m, ni_ms now) {
   /* Arming moves the other targets too. */
   if (armed)
     for (unsigned i = 0; i < m->n; i++)
-      if (m->ss[i].st == NS_ARMED)
-        ni_ns_schedule(m, i, now);
+      if (m->ss[i].st == NS_ARMED) ni_ns_schedule(m, i, now);
 }
 
 /* When the server's keepalive reaches a silent session, or NEVER. */
@@ -133,10 +129,8 @@ static ni_ms ni_ns_keepalive_at(const ni_ns *m, const ni_ns_sess *x) {
 static void ni_ns_count_armed(ni_ns *m, ni_ms now) {
   unsigned k = 0;
   for (unsigned i = 0; i < m->n; i++)
-    if (m->ss[i].st == NS_ARMED || m->ss[i].st == NS_CHECKING)
-      k++;
-  if (k > m->out->max_armed)
-    m->out->max_armed = k;
+    if (m->ss[i].st == NS_ARMED || m->ss[i].st == NS_CHECKING) k++;
+  if (k > m->out->max_armed) m->out->max_armed = k;
   /* Checks in flight when the limit was lowered finish first. */
   if (m->lowered &&
       now > ni_ns_ms(m->c->lower_at_s + m->c->detect_s + m->c->jitter_s + m->c->exists_s) &&
@@ -177,15 +171,13 @@ static void ni_ns_outcome(ni_ns *m, unsigned i, ni_ms now) {
   static const char *const names[] = {"alive", "dead", "void"};
   ni__search_result(m->s, i, x->sil, x->outcome, now);
   ni_ns_trace(m, now, i, names[x->outcome], x->sil);
-  if (m->c->on_result)
-    m->c->on_result(m->c->ud, i, x->sil, x->outcome, now / 1000.0);
+  if (m->c->on_result) m->c->on_result(m->c->ud, i, x->sil, x->outcome, now / 1000.0);
   x->st = NS_CONNECTING;
   if (x->outcome == NI_OBS_DEAD) {
     m->out->deaths++;
     x->ev = now + ni_ns_cost(m, m->c->connect_s);
   } else {
-    if (x->outcome == NI_OBS_VOID)
-      m->out->voids++;
+    if (x->outcome == NI_OBS_VOID) m->out->voids++;
     x->ev = now + ni_ns_cost(m, m->c->rearm_s);
   }
   ni_ns_refresh(m, now);
@@ -207,8 +199,7 @@ static void ni_ns_keepalive(ni_ns *m, unsigned i, ni_ms now) {
   ni_ns_refresh(m, now);
 }
 
-int ni__natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
-                  ni_natsim_result *out) {
+int ni__natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions, ni_natsim_result *out) {
   ni_ns_sess ss[64];
   ni_ns m;
   if (!c || !s || !out || sessions < 1 || sessions > 64 || !(c->nat_timeout_s > 0))
@@ -248,8 +239,7 @@ int ni__natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
         kind = 2;
       }
     }
-    if (best == NI_TIME_NEVER || best > end)
-      break; /* nothing left to do, or out of time */
+    if (best == NI_TIME_NEVER || best > end) break; /* nothing left to do, or out of time */
     now = best;
     if (who == sessions) {
       lower_at = NI_TIME_NEVER;
@@ -279,8 +269,7 @@ int ni__natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
     }
     ni_ns_count_armed(&m, now);
   }
-  if (ni__search_verdict(s) == NI_VERDICT_RUNNING)
-    ni__search_stop(s);
+  if (ni__search_verdict(s) == NI_VERDICT_RUNNING) ni__search_stop(s);
   out->verdict = ni__search_verdict(s);
   ni__search_bracket(s, &out->lower_s, &out->upper_s);
   out->wall_s = now / 1000.0;

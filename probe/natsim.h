@@ -49,13 +49,13 @@ typedef struct ni_natsim_cfg {
 /* What a run did. */
 typedef struct ni_natsim_result {
   ni_verdict verdict;
-  double lower_s, upper_s;   /* the search's final bracket */
-  double wall_s;             /* simulated time from start to verdict */
-  unsigned checks;           /* checks started by the simulated prober */
-  unsigned deaths;           /* of which found dead */
-  unsigned voids;            /* of which VOID (injected or refreshed) */
-  unsigned target_below_silence; /* targets read below the session's silence (must be 0) */
-  unsigned max_armed;        /* most sessions armed or being checked at once */
+  double lower_s, upper_s;        /* the search's final bracket */
+  double wall_s;                  /* simulated time from start to verdict */
+  unsigned checks;                /* checks started by the simulated prober */
+  unsigned deaths;                /* of which found dead */
+  unsigned voids;                 /* of which VOID (injected or refreshed) */
+  unsigned target_below_silence;  /* targets read below the session's silence (must be 0) */
+  unsigned max_armed;             /* most sessions armed or being checked at once */
   unsigned max_armed_after_lower; /* the same, after the session limit was lowered */
 } ni_natsim_result;
 
@@ -68,8 +68,7 @@ void ni__natsim_cfg_default(ni_natsim_cfg *c);
  * by the caller, possibly fed observations already) until its verdict is
  * reached, nothing is left to do, or max_wall_s passes.  Fills *out.
  * Returns 0, or NI_EUSAGE for a bad argument. */
-int ni__natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions,
-                  ni_natsim_result *out);
+int ni__natsim_run(const ni_natsim_cfg *c, ni_search *s, unsigned sessions, ni_natsim_result *out);
 
 #ifdef __cplusplus
 }

@@ -37,8 +37,8 @@ const char *ni__probe_dir_name(ni_probe_dir dir);
  * duration of ni__probe_run(). */
 typedef struct ni_probe_opts {
   const char *server;
-  unsigned port;           /* 0: 993 for imaps, 143 otherwise */
-  int tls;                 /* ni_tls_mode */
+  unsigned port; /* 0: 993 for imaps, 143 otherwise */
+  int tls;       /* ni_tls_mode */
   const char *user;
   /* The password, masked: byte i is pw_masked[i] ^ pw_key[i], so that no
    * copy of it in the clear stays in memory between logins. */
@@ -53,70 +53,70 @@ typedef struct ni_probe_opts {
   int (*token)(void *arg, int refresh, char *buf, size_t cap, size_t *len, char *err,
                size_t errlen);
   void *token_arg;
-  int oauth_mech;          /* ni_oauth_mech */
+  int oauth_mech; /* ni_oauth_mech */
   const char *ca_file;
   int insecure;
   int allow_plaintext;
-  int family;              /* 0: any (IPv4 first); 4 or 6: that IP version */
-  double min_s, max_s;     /* the silences the search may test */
-  double resolution_s;     /* 0: max(1 s, 2 % of the lower bound) */
-  unsigned sessions;       /* K silent sessions (plus one control connection) */
-  int direction;           /* NI_PDIR_* */
-  int strategy;            /* ni_strategy value */
-  int read_only;           /* EXAMINE INBOX, no writes at all (outbound only) */
-  const char *network;     /* free label written to the CSV files */
+  int family;          /* 0: any (IPv4 first); 4 or 6: that IP version */
+  double min_s, max_s; /* the silences the search may test */
+  double resolution_s; /* 0: max(1 s, 2 % of the lower bound) */
+  unsigned sessions;   /* K silent sessions (plus one control connection) */
+  int direction;       /* NI_PDIR_* */
+  int strategy;        /* ni_strategy value */
+  int read_only;       /* EXAMINE INBOX, no writes at all (outbound only) */
+  const char *network; /* free label written to the CSV files */
   const char *csv_path;
   const char *summary_path;
   int resume;
-  int cleanup;             /* remove leftovers of interrupted runs, then exit */
+  int cleanup; /* remove leftovers of interrupted runs, then exit */
   int quiet, verbose;
-  unsigned max_checks;     /* hard cap on checks (and so on APPENDs) */
-  double noop_s;           /* control connection NOOP interval, 0 = automatic */
-  double push_wait_s;      /* how long the first push may take (0: CAL_PUSH_WAIT_MS) */
-  int no_capture;          /* no libpcap evidence */
+  unsigned max_checks;       /* hard cap on checks (and so on APPENDs) */
+  double noop_s;             /* control connection NOOP interval, 0 = automatic */
+  double push_wait_s;        /* how long the first push may take (0: CAL_PUSH_WAIT_MS) */
+  int no_capture;            /* no libpcap evidence */
   const char *capture_iface; /* interface to capture on, NULL = auto */
-  const char *pcap_out;    /* keep the capture in this pcap file */
-  const char *run_as;      /* user to switch to once the capture is open */
+  const char *pcap_out;      /* keep the capture in this pcap file */
+  const char *run_as;        /* user to switch to once the capture is open */
 } ni_probe_opts;
 
 /* ---- Events: how the engine reports ------------------------------------ */
 
 /* What the live status line shows. */
 typedef struct ni_status_view {
-  double lower_s, upper_s;  /* bracket; upper_s < 0 when no dead seen yet */
+  double lower_s, upper_s; /* bracket; upper_s < 0 when no dead seen yet */
   unsigned armed, checking, reconnecting, parked;
   unsigned checks;
-  double next_check_s;      /* < 0 when none armed */
-  double eta_s;             /* < 0 when unknown */
+  double next_check_s; /* < 0 when none armed */
+  double eta_s;        /* < 0 when unknown */
 } ni_status_view;
 
 /* The result of one direction, at the end of a run that measured. */
 typedef struct ni_probe_result {
-  ni_probe_dir dir;            /* NI_PDIR_INBOUND or NI_PDIR_OUTBOUND */
-  ni_verdict verdict;          /* never NI_VERDICT_RUNNING */
-  double lower_s, upper_s;     /* the bracket (L, U]; U is INFINITY when no death was seen */
-  double estimate_s;           /* the timeout, when the verdict is measured */
-  double max_s;                /* --max: what above_max is above */
-  unsigned checks;             /* observations that carried information */
-  double wall_s;               /* the run's wall time */
-  double server_keepalive_s;   /* the server's own keepalive interval, 0 when none seen */
-  double recommended_s;        /* keepalive interval to use, whole seconds (meant
-                                * for measured, above_max and masked) */
-  double poll_s;               /* the server reports new mail to IDLE only when it
-                                * polls, every poll_s seconds; 0 when it pushes */
-  int poll_phase_known;        /* checks were timed just before a poll (else the
-                                * bracket was widened by poll_s) */
+  ni_probe_dir dir;          /* NI_PDIR_INBOUND or NI_PDIR_OUTBOUND */
+  ni_verdict verdict;        /* never NI_VERDICT_RUNNING */
+  double lower_s, upper_s;   /* the bracket (L, U]; U is INFINITY when no death was seen */
+  double estimate_s;         /* the timeout, when the verdict is measured */
+  double max_s;              /* --max: what above_max is above */
+  unsigned checks;           /* observations that carried information */
+  double wall_s;             /* the run's wall time */
+  double server_keepalive_s; /* the server's own keepalive interval, 0 when none seen */
+  double recommended_s;      /* keepalive interval to use, whole seconds (meant
+                              * for measured, above_max and masked) */
+  double poll_s;             /* the server reports new mail to IDLE only when it
+                              * polls, every poll_s seconds; 0 when it pushes */
+  int poll_phase_known;      /* checks were timed just before a poll (else the
+                              * bracket was widened by poll_s) */
 } ni_probe_result;
 
 typedef enum ni_probe_event_kind {
-  NI_PROBE_EV_NOTE,    /* progress: level and text */
-  NI_PROBE_EV_STATUS,  /* a snapshot for a live status line: status */
-  NI_PROBE_EV_ERROR,   /* an error the user must see, even when quiet: text.
-                        * The run stops after most of them, not after all
-                        * (a summary row that cannot be written, a probe
-                        * mailbox that holds foreign data). */
-  NI_PROBE_EV_RESULT,  /* the result of one direction: result */
-  NI_PROBE_EV_CLEANUP  /* --cleanup is done: deleted and refused */
+  NI_PROBE_EV_NOTE,   /* progress: level and text */
+  NI_PROBE_EV_STATUS, /* a snapshot for a live status line: status */
+  NI_PROBE_EV_ERROR,  /* an error the user must see, even when quiet: text.
+                       * The run stops after most of them, not after all
+                       * (a summary row that cannot be written, a probe
+                       * mailbox that holds foreign data). */
+  NI_PROBE_EV_RESULT, /* the result of one direction: result */
+  NI_PROBE_EV_CLEANUP /* --cleanup is done: deleted and refused */
 } ni_probe_event_kind;
 
 /* One event.  Pointers are valid during the callback only. */
@@ -137,7 +137,7 @@ typedef void (*ni_probe_event_cb)(const ni_probe_event *ev, void *arg);
 
 /* Where the engine's events go. */
 typedef struct ni_probe_hooks {
-  ni_probe_event_cb cb;  /* NULL: nothing is reported */
+  ni_probe_event_cb cb; /* NULL: nothing is reported */
   void *arg;
   /* STATUS snapshots every status_ms milliseconds and whenever the targets
    * move (the receiver limits how often it draws); 0: no STATUS events. */
@@ -146,13 +146,13 @@ typedef struct ni_probe_hooks {
 
 /* How a run that returned 0 ended. */
 typedef enum ni_probe_end {
-  NI_PROBE_END_VERDICT,       /* every direction asked for reached a verdict */
-  NI_PROBE_END_INCONCLUSIVE,  /* a direction ended without a usable bracket */
-  NI_PROBE_END_INTERRUPTED,   /* SIGINT or SIGTERM; what is known was written */
-  NI_PROBE_END_SAFETY,        /* a probe mailbox held foreign data and was kept */
-  NI_PROBE_END_CLEANED,       /* --cleanup finished */
-  NI_PROBE_END_NO_PUSH        /* the server's IDLE never reported the new message
-                               * (verdict no_push): nothing to measure inbound */
+  NI_PROBE_END_VERDICT,      /* every direction asked for reached a verdict */
+  NI_PROBE_END_INCONCLUSIVE, /* a direction ended without a usable bracket */
+  NI_PROBE_END_INTERRUPTED,  /* SIGINT or SIGTERM; what is known was written */
+  NI_PROBE_END_SAFETY,       /* a probe mailbox held foreign data and was kept */
+  NI_PROBE_END_CLEANED,      /* --cleanup finished */
+  NI_PROBE_END_NO_PUSH       /* the server's IDLE never reported the new message
+                              * (verdict no_push): nothing to measure inbound */
 } ni_probe_end;
 
 /* Run the probe (or the cleanup) described by o on a fresh event loop,
@@ -174,15 +174,15 @@ int ni__probe_run(const ni_probe_opts *o, const ni_probe_hooks *h, ni_probe_end 
 /* One earlier observation that says something about the mapping. */
 typedef struct ni_resume_obs {
   double silence_s;
-  ni_probe_dir direction;  /* NI_PDIR_INBOUND or NI_PDIR_OUTBOUND */
-  int alive;               /* 1 alive, 0 dead */
-  int outcome;             /* index into ni_obs_outcomes */
+  ni_probe_dir direction; /* NI_PDIR_INBOUND or NI_PDIR_OUTBOUND */
+  int alive;              /* 1 alive, 0 dead */
+  int outcome;            /* index into ni_obs_outcomes */
 } ni_resume_obs;
 
 typedef struct ni_resume {
-  char run_id[64];      /* "" when the file holds no earlier run */
-  size_t rows;          /* rows of that run, whatever their outcome */
-  size_t nobs;          /* usable observations (alive or dead) */
+  char run_id[64]; /* "" when the file holds no earlier run */
+  size_t rows;     /* rows of that run, whatever their outcome */
+  size_t nobs;     /* usable observations (alive or dead) */
   ni_resume_obs *obs;
   unsigned max_session; /* highest session number used */
 } ni_resume;

@@ -15,8 +15,7 @@
 /* ---- events ------------------------------------------------------------- */
 
 void ni__emit(ni__probe *p, ni_probe_event *ev) {
-  if (!p->hooks.cb)
-    return;
+  if (!p->hooks.cb) return;
   ev->now = ni_imap_now();
   p->hooks.cb(ev, p->hooks.arg);
 }
@@ -45,14 +44,12 @@ void ni__error(ni__probe *p, const char *fmt, ...) {
 }
 
 void ni__status(ni__probe *p) {
-  if (!p->hooks.status_ms)
-    return;
+  if (!p->hooks.status_ms) return;
   ni_status_view v;
   memset(&v, 0, sizeof v);
   ni_search *se = ni__search_for(p, p->search.cur);
   double lo = 0, up = INFINITY;
-  if (se)
-    ni__search_bracket(se, &lo, &up);
+  if (se) ni__search_bracket(se, &lo, &up);
   ni_ms now = ni_imap_now();
   v.lower_s = lo;
   v.upper_s = isinf(up) ? -1 : up;
@@ -64,8 +61,7 @@ void ni__status(ni__probe *p) {
     if (s->state == SS_SILENT && s->armed) {
       v.armed++;
       double in = s->due > now ? (double)(s->due - now) / 1000.0 : 0;
-      if (v.next_check_s < 0 || in < v.next_check_s)
-        v.next_check_s = in;
+      if (v.next_check_s < 0 || in < v.next_check_s) v.next_check_s = in;
     } else if (s->state == SS_SILENT)
       v.parked++;
     else if (s->state == SS_CHECK || s->state == SS_DONE)
@@ -100,8 +96,7 @@ static uint64_t unix_ms(void) {
 
 static void write_obs(ni__probe *p, const ni__sess *s, ni__outcome oc, long detect_ms,
                       const char *evidence) {
-  if (!p->csv)
-    return;
+  if (!p->csv) return;
   char port[16], session[16], tgt[32], sil[32], det[32], rtt[32], at[NI_CSV_TIME_LEN];
   snprintf(port, sizeof port, "%u", p->id.port);
   snprintf(session, sizeof session, "%u", s->num);
@@ -131,8 +126,7 @@ static void write_obs(ni__probe *p, const ni__sess *s, ni__outcome oc, long dete
                                  evidence,
                                  at};
   int rc = ni_csv_write_row(p->csv, f);
-  if (rc != 0)
-    ni__note(p, 0, "cannot write %s: %s", p->o->csv_path, ni_strerror(rc));
+  if (rc != 0) ni__note(p, 0, "cannot write %s: %s", p->o->csv_path, ni_strerror(rc));
 }
 
 /* Feed an observation of direction dir into the searches: inbound checks
@@ -140,8 +134,7 @@ static void write_obs(ni__probe *p, const ni__sess *s, ni__outcome oc, long dete
  * got through, or a DONE answered after a lost push, both prove the client
  * could still reach the server; a reset or silence proves it could not). */
 void ni__derive_outbound(ni__probe *p, ni_probe_dir dir, ni__outcome oc, double silence) {
-  if (dir != NI_PDIR_INBOUND || !p->search.out || !p->search.in)
-    return;
+  if (dir != NI_PDIR_INBOUND || !p->search.out || !p->search.in) return;
   if (oc == OC_ALIVE || oc == OC_DEAD_INBOUND)
     ni__search_observe(p->search.out, silence, NI_OBS_ALIVE);
   else if (is_dead(oc))
@@ -216,8 +209,7 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
   /* A result never says "running": a run that ends early is whatever the
    * data supports, which ni__search_stop has already decided. */
   r->verdict = ni__search_verdict(se);
-  if (r->verdict == NI_VERDICT_RUNNING)
-    r->verdict = NI_VERDICT_INCONCLUSIVE;
+  if (r->verdict == NI_VERDICT_RUNNING) r->verdict = NI_VERDICT_INCONCLUSIVE;
   r->upper_s = INFINITY;
   ni__search_bracket(se, &r->lower_s, &r->upper_s);
   r->estimate_s = ni__search_estimate(se);
@@ -226,7 +218,7 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
   r->wall_s = wall_s;
   r->server_keepalive_s = p->ka.interval_s;
   r->recommended_s = floor(ni__recommended_keepalive(r->lower_s, p->t.jitter_ms / 1000.0,
-                                                    (double)p->t.detect_ms / 1000.0));
+                                                     (double)p->t.detect_ms / 1000.0));
   if (dir == NI_PDIR_INBOUND && p->poll.seen) {
     r->poll_s = (double)p->poll.every_ms / 1000.0;
     r->poll_phase_known = p->poll.known;
@@ -234,13 +226,11 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
 }
 
 static void write_summary(ni__probe *p, const ni_probe_result *r) {
-  if (!p->o->summary_path)
-    return;
+  if (!p->o->summary_path) return;
   int err = 0;
-  ni_csv_writer *w =
-      p->summary ? p->summary
-                 : ni_csv_writer_open(p->o->summary_path, ni_summary_columns, NI_SUMMARY_NCOLS,
-                                      &err);
+  ni_csv_writer *w = p->summary ? p->summary
+                                : ni_csv_writer_open(p->o->summary_path, ni_summary_columns,
+                                                     NI_SUMMARY_NCOLS, &err);
   if (!w) {
     ni__error(p, "cannot write %s: %s", p->o->summary_path, ni_strerror(err));
     return;
@@ -309,8 +299,7 @@ void ni__results(ni__probe *p, double wall_s) {
   ni_search *se[2] = {p->search.in, p->search.out};
   ni_probe_dir dir[2] = {NI_PDIR_INBOUND, NI_PDIR_OUTBOUND};
   for (int i = 0; i < 2; i++) {
-    if (!se[i])
-      continue;
+    if (!se[i]) continue;
     ni_probe_result r;
     result_of(p, se[i], dir[i], wall_s, &r);
     write_summary(p, &r);

@@ -9,24 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "natidle/csv.h"
 #include "common/num.h"
+#include "natidle/csv.h"
 #include "probe/prober.h"
 
 int ni__outcome_alive(const char *outcome) {
-  if (!outcome)
-    return -1;
-  if (!strcmp(outcome, "alive"))
-    return 1;
-  if (!strncmp(outcome, "dead_", 5) && ni_csv_is_one_of(outcome, ni_obs_outcomes))
-    return 0;
+  if (!outcome) return -1;
+  if (!strcmp(outcome, "alive")) return 1;
+  if (!strncmp(outcome, "dead_", 5) && ni_csv_is_one_of(outcome, ni_obs_outcomes)) return 0;
   return -1;
 }
 
 static int outcome_index(const char *outcome) {
   for (int i = 0; ni_obs_outcomes[i]; i++)
-    if (!strcmp(outcome, ni_obs_outcomes[i]))
-      return i;
+    if (!strcmp(outcome, ni_obs_outcomes[i])) return i;
   return -1;
 }
 
@@ -43,8 +39,7 @@ static int add_obs(ni_resume *out, size_t *cap, const ni_resume_obs *o) {
   if (out->nobs == *cap) {
     size_t ncap = *cap ? *cap * 2 : 64;
     ni_resume_obs *n = realloc(out->obs, ncap * sizeof *n);
-    if (!n)
-      return -ENOMEM;
+    if (!n) return -ENOMEM;
     out->obs = n;
     *cap = ncap;
   }
@@ -66,24 +61,20 @@ int ni__resume_load(const char *path, const char *server, unsigned port, const c
   int rc = 0;
   ni_csv_reader *r = ni_csv_reader_open(path, &rc);
   if (!r) {
-    if (rc == -ENOENT)
-      return 0;
+    if (rc == -ENOENT) return 0;
     if (rc == NI_ECSV) {
       /* An empty file has no header yet: nothing to resume. */
       FILE *f = fopen(path, "r");
       int empty = f && fgetc(f) == EOF;
-      if (f)
-        fclose(f);
-      if (empty)
-        return 0;
+      if (f) fclose(f);
+      if (empty) return 0;
     }
     snprintf(err, errlen, "%s: %s", path, ni_strerror(rc));
     return rc;
   }
   for (size_t i = 0; i < NI_OBS_NCOLS; i++)
     if (!ni_csv_has_column(r, ni_obs_columns[i])) {
-      snprintf(err, errlen, "%s: not an observations file (no column %s)", path,
-               ni_obs_columns[i]);
+      snprintf(err, errlen, "%s: not an observations file (no column %s)", path, ni_obs_columns[i]);
       ni_csv_reader_close(r);
       return NI_EMISMATCH;
     }
@@ -95,24 +86,20 @@ int ni__resume_load(const char *path, const char *server, unsigned port, const c
       start_run(out, run);
       snprintf(where.server, sizeof where.server, "%s", ni_csv_get(r, "server"));
       snprintf(where.tls, sizeof where.tls, "%s", ni_csv_get(r, "tls"));
-      if (ni__parse_uint(ni_csv_get(r, "port"), 0, 65535, &where.port) != 0)
-        where.port = 0;
+      if (ni__parse_uint(ni_csv_get(r, "port"), 0, 65535, &where.port) != 0) where.port = 0;
     }
     out->rows++;
     unsigned long sess = 0;
-    if (ni__parse_uint(ni_csv_get(r, "session"), 0, 1000000, &sess) == 0 &&
-        sess > out->max_session)
+    if (ni__parse_uint(ni_csv_get(r, "session"), 0, 1000000, &sess) == 0 && sess > out->max_session)
       out->max_session = (unsigned)sess;
     const char *outcome = ni_csv_get(r, "outcome");
     int alive = ni__outcome_alive(outcome);
     double silence = 0;
-    if (alive < 0 || ni__parse_seconds(ni_csv_get(r, "silence_s"), 0, 1e9, &silence) != 0)
-      continue;
+    if (alive < 0 || ni__parse_seconds(ni_csv_get(r, "silence_s"), 0, 1e9, &silence) != 0) continue;
     const char *dir = ni_csv_get(r, "direction");
     ni_resume_obs o = {silence, !strcmp(dir, "outbound") ? NI_PDIR_OUTBOUND : NI_PDIR_INBOUND,
                        alive, outcome_index(outcome)};
-    if ((rc = add_obs(out, &cap, &o)) != 0)
-      break;
+    if ((rc = add_obs(out, &cap, &o)) != 0) break;
   }
   if (rc < 0) {
     snprintf(err, errlen, "%s", rc == NI_ECSV ? ni_csv_reader_errstr(r) : ni_strerror(rc));

@@ -29,10 +29,8 @@ void ni__stop_searches(ni__probe *p) {
  * --direction both, an outbound search still open above the inbound
  * bracket goes on with outbound checks. */
 void ni__maybe_finish(ni__probe *p) {
-  if (p->phase != PH_RUN)
-    return;
-  if (p->search.in && ni__search_verdict(p->search.in) == NI_VERDICT_RUNNING)
-    return;
+  if (p->phase != PH_RUN) return;
+  if (p->search.in && ni__search_verdict(p->search.in) == NI_VERDICT_RUNNING) return;
   if (p->search.out && ni__search_verdict(p->search.out) == NI_VERDICT_RUNNING) {
     if (p->search.cur != NI_PDIR_OUTBOUND) {
       p->search.cur = NI_PDIR_OUTBOUND;
@@ -49,32 +47,27 @@ void ni__maybe_finish(ni__probe *p) {
  * session changes state under the feet of the code that handles it. */
 static void kick_cb(uv_timer_t *t) {
   ni__probe *p = t->data;
-  if (p->phase == PH_CALIBRATE)
-    ni__calibrate_step(p);
+  if (p->phase == PH_CALIBRATE) ni__calibrate_step(p);
   ni__retarget_all(p);
   ni__maybe_finish(p);
 }
 
 void ni__kick(ni__probe *p) {
-  if (!uv_is_closing((uv_handle_t *)&p->h.kick))
-    uv_timer_start(&p->h.kick, kick_cb, 0, 0);
+  if (!uv_is_closing((uv_handle_t *)&p->h.kick)) uv_timer_start(&p->h.kick, kick_cb, 0, 0);
 }
 
 /* ---- shutdown -------------------------------------------------------------- */
 
 static void close_handle(uv_handle_t *h) {
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
+  if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
 /* Report the results and close everything; the loop then runs dry. */
 void ni__finish(ni__probe *p) {
-  if (p->end.finished)
-    return;
+  if (p->end.finished) return;
   p->end.finished = 1;
   uv_timer_stop(&p->h.stop);
-  if (!p->end.fatal)
-    ni__results(p, (double)(ni_imap_now() - p->t0) / 1000.0);
+  if (!p->end.fatal) ni__results(p, (double)(ni_imap_now() - p->t0) / 1000.0);
   for (unsigned i = 0; i < p->k; i++) {
     ni__sess_drop_conn(&p->ss[i]);
     close_handle((uv_handle_t *)&p->ss[i].timer);
@@ -84,8 +77,7 @@ void ni__finish(ni__probe *p) {
     p->ctl.c = NULL;
   }
   close_handle((uv_handle_t *)&p->ctl.timer);
-  if (p->cap.polling)
-    close_handle((uv_handle_t *)&p->cap.poll);
+  if (p->cap.polling) close_handle((uv_handle_t *)&p->cap.poll);
   close_handle((uv_handle_t *)&p->h.wall);
   close_handle((uv_handle_t *)&p->h.tick);
   close_handle((uv_handle_t *)&p->h.stop);
@@ -97,8 +89,9 @@ void ni__finish(ni__probe *p) {
 /* Shutdown took too long (or a second signal came): drop whatever is left. */
 static void stop_now(ni__probe *p) {
   if (p->phase == PH_CLEANUP && p->id.prefix[0])
-    ni__note(p, 0, "shutdown timed out before the probe mailboxes %s were removed: run "
-                   "'natidle probe --cleanup'",
+    ni__note(p, 0,
+             "shutdown timed out before the probe mailboxes %s were removed: run "
+             "'natidle probe --cleanup'",
              p->id.prefix);
   else
     ni__note(p, 0, "shutdown timed out");
@@ -117,7 +110,9 @@ static void stop_now(ni__probe *p) {
   ni__finish(p);
 }
 
-static void stop_timer_cb(uv_timer_t *t) { stop_now(t->data); }
+static void stop_timer_cb(uv_timer_t *t) {
+  stop_now(t->data);
+}
 
 /* Called whenever something shutting down finished; moves to the next
  * stage when nothing is left in the current one. */
@@ -126,11 +121,9 @@ void ni__shutdown_step(ni__probe *p) {
     ni__finish(p);
     return;
   }
-  if (p->phase != PH_SHUTDOWN)
-    return; /* PH_CLEANUP: the janitor calls back when it is done */
+  if (p->phase != PH_SHUTDOWN) return; /* PH_CLEANUP: the janitor calls back when it is done */
   for (unsigned i = 0; i < p->k; i++)
-    if (p->ss[i].c)
-      return;
+    if (p->ss[i].c) return;
   int wrote = !p->o->read_only && (p->o->direction & NI_PDIR_INBOUND) && p->id.prefix[0];
   if (wrote && p->ctl.state == CT_READY) {
     p->phase = PH_CLEANUP;
@@ -152,8 +145,7 @@ void ni__shutdown_step(ni__probe *p) {
 }
 
 void ni__begin_shutdown(ni__probe *p) {
-  if (p->phase >= PH_SHUTDOWN)
-    return;
+  if (p->phase >= PH_SHUTDOWN) return;
   ni__stop_searches(p);
   int started = p->phase > PH_CONNECT;
   p->phase = PH_SHUTDOWN;
@@ -213,7 +205,9 @@ static void wall_cb(uv_timer_t *t) {
   ni__begin_shutdown(p);
 }
 
-static void tick_cb(uv_timer_t *t) { ni__status(t->data); }
+static void tick_cb(uv_timer_t *t) {
+  ni__status(t->data);
+}
 
 static void timer_init(ni__probe *p, uv_timer_t *t) {
   uv_timer_init(&p->loop, t);
@@ -271,8 +265,8 @@ static int open_files(ni__probe *p) {
   }
   if (o->resume) {
     char why[512];
-    int rc = ni__resume_load(o->csv_path, o->server, p->id.port, p->id.tls_name, &p->resume,
-                             why, sizeof why);
+    int rc = ni__resume_load(o->csv_path, o->server, p->id.port, p->id.tls_name, &p->resume, why,
+                             sizeof why);
     if (rc != 0) {
       ni__error(p, "cannot resume: %s", why);
       return rc == NI_EMISMATCH ? NI_EMISMATCH : NI_EUSAGE;
@@ -284,8 +278,7 @@ static int open_files(ni__probe *p) {
 /* The loop and every handle of the run.  Returns 0 or -ENOMEM. */
 static int make_loop(ni__probe *p) {
   p->ss = calloc(p->k ? p->k : 1, sizeof *p->ss);
-  if (!p->ss || uv_loop_init(&p->loop) != 0)
-    return -ENOMEM;
+  if (!p->ss || uv_loop_init(&p->loop) != 0) return -ENOMEM;
   for (unsigned i = 0; i < p->k; i++) {
     ni__sess *s = &p->ss[i];
     s->p = p;
@@ -310,18 +303,12 @@ static int make_loop(ni__probe *p) {
 
 /* How a run that did not fail ended. */
 static ni_probe_end end_of(const ni__probe *p) {
-  if (p->end.safety)
-    return NI_PROBE_END_SAFETY;
-  if (p->end.interrupted)
-    return NI_PROBE_END_INTERRUPTED;
-  if (p->o->cleanup)
-    return NI_PROBE_END_CLEANED;
-  if (p->end.nopush)
-    return NI_PROBE_END_NO_PUSH;
-  if (p->end.inconclusive)
-    return NI_PROBE_END_INCONCLUSIVE;
-  if (!p->search.in && !p->search.out)
-    return NI_PROBE_END_INCONCLUSIVE;
+  if (p->end.safety) return NI_PROBE_END_SAFETY;
+  if (p->end.interrupted) return NI_PROBE_END_INTERRUPTED;
+  if (p->o->cleanup) return NI_PROBE_END_CLEANED;
+  if (p->end.nopush) return NI_PROBE_END_NO_PUSH;
+  if (p->end.inconclusive) return NI_PROBE_END_INCONCLUSIVE;
+  if (!p->search.in && !p->search.out) return NI_PROBE_END_INCONCLUSIVE;
   if ((p->search.in && ni__search_verdict(p->search.in) == NI_VERDICT_INCONCLUSIVE) ||
       (p->search.out && ni__search_verdict(p->search.out) == NI_VERDICT_INCONCLUSIVE))
     return NI_PROBE_END_INCONCLUSIVE;
@@ -351,8 +338,7 @@ int ni__probe_run(const ni_probe_opts *o, const ni_probe_hooks *h, ni_probe_end 
     return -ENOMEM;
   }
   p->o = o;
-  if (h)
-    p->hooks = *h;
+  if (h) p->hooks = *h;
   p->k = o->cleanup ? 0 : o->sessions ? o->sessions : 8;
   p->id.tls_name = ni_tls_mode_name((ni_tls_mode)o->tls);
   p->id.port = o->port ? o->port : (o->tls == NI_TLS_IMAPS ? 993 : 143);
@@ -387,8 +373,8 @@ int ni__probe_run(const ni_probe_opts *o, const ni_probe_hooks *h, ni_probe_end 
     ni__finish(p);
   } else {
     if (!o->cleanup)
-      ni__note(p, 1, "run %s: %u sessions against %s port %u (%s)", p->id.run_id, p->k,
-               o->server, p->id.port, p->id.tls_name);
+      ni__note(p, 1, "run %s: %u sessions against %s port %u (%s)", p->id.run_id, p->k, o->server,
+               p->id.port, p->id.tls_name);
     /* After login, the control connection asks for the personal
      * namespace; the mailboxes (or the cleanup) start from its answer. */
     p->phase = PH_CONNECT;

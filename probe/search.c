@@ -39,8 +39,8 @@
  * resolution, confirmed, in at most 0.81 x (2.5 T + 30 s) for T from 3 s
  * to 2 h.
  */
-#include "common/defaults.h"
 #include "probe/search.h"
+#include "common/defaults.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -63,19 +63,19 @@ typedef struct {
 
 struct ni_search {
   ni_search_cfg cfg;
-  unsigned limit;       /* sessions armed at once */
-  ni_search_sess *ss;   /* cfg.sessions entries */
-  double lower, upper;  /* the bracket (L, U] */
-  double *dead;         /* every silence seen dead, to recompute U */
+  unsigned limit;      /* sessions armed at once */
+  ni_search_sess *ss;  /* cfg.sessions entries */
+  double lower, upper; /* the bracket (L, U] */
+  double *dead;        /* every silence seen dead, to recompute U */
   size_t ndead, capdead;
   unsigned checks, contradictions;
-  double server_s;      /* server keepalive interval, INFINITY = none */
-  double cap;           /* longest observable silence, INFINITY = none */
+  double server_s; /* server keepalive interval, INFINITY = none */
+  double cap;      /* longest observable silence, INFINITY = none */
   ni_verdict verdict;
-  double ladder;        /* adaptive: ladder ratio g */
-  ni_ms last_now;       /* latest `now` passed in */
-  int bisect_owner;     /* BISECT: the one session it uses, -1 = none yet */
-  ni_ms owner_idle;     /* BISECT: when the owner's last check ended */
+  double ladder;    /* adaptive: ladder ratio g */
+  ni_ms last_now;   /* latest `now` passed in */
+  int bisect_owner; /* BISECT: the one session it uses, -1 = none yet */
+  ni_ms owner_idle; /* BISECT: when the owner's last check ended */
   /* GRID: the points and their state (0 free, 1 assigned, 2 done). */
   double grid_step;
   unsigned grid_n;
@@ -85,8 +85,7 @@ struct ni_search {
 static const char *const ni_strategy_names[] = {"adaptive", "grid", "bisect"};
 
 int ni__strategy_parse(const char *s, ni_strategy *out) {
-  if (!s || !out)
-    return NI_EUSAGE;
+  if (!s || !out) return NI_EUSAGE;
   for (unsigned i = 0; i < sizeof ni_strategy_names / sizeof ni_strategy_names[0]; i++) {
     if (!strcmp(s, ni_strategy_names[i])) {
       *out = (ni_strategy)i;
@@ -104,12 +103,18 @@ const char *ni__strategy_name(ni_strategy st) {
 
 const char *ni__verdict_name(ni_verdict v) {
   switch (v) {
-  case NI_VERDICT_RUNNING: return "running";
-  case NI_VERDICT_MEASURED: return "measured";
-  case NI_VERDICT_ABOVE_MAX: return "above_max";
-  case NI_VERDICT_MASKED: return "masked_by_server";
-  case NI_VERDICT_INCONCLUSIVE: return "inconclusive";
-  case NI_VERDICT_NO_PUSH: return "no_push";
+  case NI_VERDICT_RUNNING:
+    return "running";
+  case NI_VERDICT_MEASURED:
+    return "measured";
+  case NI_VERDICT_ABOVE_MAX:
+    return "above_max";
+  case NI_VERDICT_MASKED:
+    return "masked_by_server";
+  case NI_VERDICT_INCONCLUSIVE:
+    return "inconclusive";
+  case NI_VERDICT_NO_PUSH:
+    return "no_push";
   }
   return "?";
 }
@@ -150,8 +155,7 @@ int ni__search_cfg_check(const ni_search_cfg *c, const char **why) {
     w = "detection deadline must be between 0 and 3600 seconds";
   else if (c->confirm > 8)
     w = "confirm must be between 0 and 8 deaths";
-  if (why)
-    *why = w;
+  if (why) *why = w;
   return w ? NI_EUSAGE : 0;
 }
 
@@ -166,8 +170,7 @@ static int ni_frozen(const ni_search_sess *ss, ni_ms now) {
 
 double ni__search_resolution(const ni_search *s) {
   double r = s->cfg.resolution_s > 0 ? s->cfg.resolution_s : fmax(1.0, 0.02 * s->lower);
-  if (s->cfg.strategy == NI_STRAT_GRID)
-    r = fmax(r, s->grid_step);
+  if (s->cfg.strategy == NI_STRAT_GRID) r = fmax(r, s->grid_step);
   return r;
 }
 
@@ -176,21 +179,20 @@ double ni__search_resolution(const ni_search *s) {
 static int ni_confirmed(const ni_search *s) {
   unsigned n = 0;
   double near = s->upper + ni__search_resolution(s) / 4;
-  if (s->cfg.confirm <= 1 || !isfinite(s->upper))
-    return 1;
+  if (s->cfg.confirm <= 1 || !isfinite(s->upper)) return 1;
   for (size_t k = 0; k < s->ndead; k++)
-    if (s->dead[k] >= s->upper && s->dead[k] <= near)
-      n++;
+    if (s->dead[k] >= s->upper && s->dead[k] <= near) n++;
   return n >= s->cfg.confirm;
 }
 
 /* Longest silence worth a check: max, or below the server's keepalive. */
-static double ni_top(const ni_search *s) { return fmin(s->cfg.max_s, s->cap); }
+static double ni_top(const ni_search *s) {
+  return fmin(s->cfg.max_s, s->cap);
+}
 
 static int ni_grid_all_done(const ni_search *s) {
   for (unsigned j = 0; j < s->grid_n; j++)
-    if (s->grid_state[j] != 2)
-      return 0;
+    if (s->grid_state[j] != 2) return 0;
   return 1;
 }
 
@@ -202,8 +204,7 @@ static ni_verdict ni_judge(const ni_search *s, int final) {
   if (s->limit == 0 || s->checks >= NI_SEARCH_MAX_CHECKS ||
       s->contradictions > 4 * s->cfg.sessions + 4)
     return NI_VERDICT_INCONCLUSIVE;
-  if (grid && !final && !ni_grid_all_done(s))
-    return NI_VERDICT_RUNNING;
+  if (grid && !final && !ni_grid_all_done(s)) return NI_VERDICT_RUNNING;
   /* Nothing below min is ever checked: a death at min itself (give or take
    * the timers' lateness) is as narrow as the bracket will get. */
   if (isfinite(s->upper) &&
@@ -212,16 +213,14 @@ static ni_verdict ni_judge(const ni_search *s, int final) {
     return NI_VERDICT_MEASURED;
   /* Nothing at or below max died and max itself survived (or everything
    * up to within the resolution of it, when U lies beyond max). */
-  if (!(s->upper <= s->cfg.max_s) &&
-      (s->lower >= s->cfg.max_s - NI_SEARCH_REACH_S ||
-       (isfinite(s->upper) && s->cfg.max_s - s->lower <= res)))
+  if (!(s->upper <= s->cfg.max_s) && (s->lower >= s->cfg.max_s - NI_SEARCH_REACH_S ||
+                                      (isfinite(s->upper) && s->cfg.max_s - s->lower <= res)))
     return NI_VERDICT_ABOVE_MAX;
   /* Silences above the cap cannot be seen; everything below it survived. */
   if (isfinite(s->cap) && !(s->upper <= s->cap) &&
       (s->lower >= s->cap - NI_SEARCH_REACH_S || (isfinite(s->upper) && s->cap - s->lower <= res)))
     return NI_VERDICT_MASKED;
-  if (isfinite(s->cap) && s->cap <= s->cfg.min_s)
-    return NI_VERDICT_MASKED;
+  if (isfinite(s->cap) && s->cap <= s->cfg.min_s) return NI_VERDICT_MASKED;
   return final || grid ? NI_VERDICT_INCONCLUSIVE : NI_VERDICT_RUNNING;
 }
 
@@ -232,11 +231,9 @@ static double ni_ladder_ratio(unsigned k) {
 }
 
 ni_search *ni__search_new(const ni_search_cfg *c) {
-  if (ni__search_cfg_check(c, NULL))
-    return NULL;
+  if (ni__search_cfg_check(c, NULL)) return NULL;
   ni_search *s = calloc(1, sizeof *s);
-  if (!s)
-    return NULL;
+  if (!s) return NULL;
   s->cfg = *c;
   s->limit = c->sessions;
   s->lower = 0;
@@ -269,8 +266,7 @@ ni_search *ni__search_new(const ni_search_cfg *c) {
 }
 
 void ni__search_free(ni_search *s) {
-  if (!s)
-    return;
+  if (!s) return;
   free(s->ss);
   free(s->dead);
   free(s->grid_state);
@@ -363,18 +359,15 @@ static void ni_plan_section(ni_search *s, ni_free_sess *f, unsigned m, const dou
     edges[ne++] = s->lower;
     edges[ne++] = hi;
     for (unsigned k = 0; k < np; k++)
-      if (pdone[k] > arrive && px[k] > s->lower && px[k] < hi)
-        edges[ne++] = px[k];
+      if (pdone[k] > arrive && px[k] > s->lower && px[k] < hi) edges[ne++] = px[k];
     qsort(edges, ne, sizeof edges[0], ni_dbl_asc);
     for (unsigned g = 0; g + 1 < ne; g++) {
       double a = edges[g], b = edges[g + 1];
       double x = fmax(fmax((a + b) / 2, sil), s->cfg.min_s);
-      if (x >= b - NI_SEARCH_SLACK_S)
-        continue; /* this gap is out of the session's reach */
+      if (x >= b - NI_SEARCH_SLACK_S) continue; /* this gap is out of the session's reach */
       double w = fmax(x - a, b - x);
       for (unsigned o = 0; o + 1 < ne; o++)
-        if (o != g)
-          w = fmax(w, edges[o + 1] - edges[o]);
+        if (o != g) w = fmax(w, edges[o + 1] - edges[o]);
       /* Narrowest widest gap; on a tie, the point reached first. */
       if (w < best_w - 1e-9 || (w < best_w + 1e-9 && x - sil < best_x - sil)) {
         best_w = w;
@@ -424,7 +417,9 @@ static void ni_plan_grid(ni_search *s, ni_free_sess *f, unsigned m) {
  * more to end IDLE), and a reconnect takes seconds; an armed session this
  * much past its target without a result was lost by the caller and must not
  * hold a place any longer. */
-static double ni_grace_s(const ni_search *s) { return 60 + 10 * s->cfg.detect_s; }
+static double ni_grace_s(const ni_search *s) {
+  return 60 + 10 * s->cfg.detect_s;
+}
 
 static int ni_overdue(const ni_search *s, const ni_search_sess *ss, ni_ms now) {
   return ss->target > 0 && ni_silence(ss, now) > ss->target + ni_grace_s(s);
@@ -439,13 +434,11 @@ static void ni_replan(ni_search *s, ni_ms now) {
 
   for (unsigned i = 0; i < s->cfg.sessions; i++) {
     ni_search_sess *ss = &s->ss[i];
-    if (!ss->armed)
-      continue;
+    if (!ss->armed) continue;
     if (ni_overdue(s, ss, now)) {
       ss->armed = 0; /* lost without a result: stop counting it */
       ss->target = 0;
-      if (ss->grid_pt >= 0)
-        s->grid_state[ss->grid_pt] = 0;
+      if (ss->grid_pt >= 0) s->grid_state[ss->grid_pt] = 0;
       ss->grid_pt = -1;
       continue;
     }
@@ -465,8 +458,7 @@ static void ni_replan(ni_search *s, ni_ms now) {
       m++;
     }
   }
-  if (!m || s->verdict != NI_VERDICT_RUNNING)
-    return;
+  if (!m || s->verdict != NI_VERDICT_RUNNING) return;
   switch (s->cfg.strategy) {
   case NI_STRAT_GRID:
     ni_plan_grid(s, f, m);
@@ -489,18 +481,15 @@ static void ni_replan(ni_search *s, ni_ms now) {
 static void ni_min_dead_above_lower(ni_search *s) {
   s->upper = INFINITY;
   for (size_t k = 0; k < s->ndead; k++)
-    if (s->dead[k] > s->lower && s->dead[k] < s->upper)
-      s->upper = s->dead[k];
+    if (s->dead[k] > s->lower && s->dead[k] < s->upper) s->upper = s->dead[k];
 }
 
 /* Fold one observation into the bracket; the verdict is frozen once given. */
 static void ni_learn(ni_search *s, double x, ni_obs o) {
-  if (!(x > 0 && x < 1e9) || o == NI_OBS_VOID || s->verdict != NI_VERDICT_RUNNING)
-    return;
+  if (!(x > 0 && x < 1e9) || o == NI_OBS_VOID || s->verdict != NI_VERDICT_RUNNING) return;
   s->checks++;
   if (o == NI_OBS_ALIVE) {
-    if (x > s->lower)
-      s->lower = x;
+    if (x > s->lower) s->lower = x;
     if (x >= s->upper) {
       /* A survival is proof; the death above which it lies was noise. */
       s->contradictions++;
@@ -514,8 +503,7 @@ static void ni_learn(ni_search *s, double x, ni_obs o) {
         /* Without the list U cannot be recomputed after a contradiction;
          * the bracket itself stays right, so only count the loss. */
         s->contradictions++;
-        if (x > s->lower && x < s->upper)
-          s->upper = x;
+        if (x > s->lower && x < s->upper) s->upper = x;
         return;
       }
       s->dead = d;
@@ -530,32 +518,30 @@ static void ni_learn(ni_search *s, double x, ni_obs o) {
 }
 
 static void ni_settle(ni_search *s, ni_ms now) {
-  if (s->verdict == NI_VERDICT_RUNNING)
-    s->verdict = ni_judge(s, 0);
+  if (s->verdict == NI_VERDICT_RUNNING) s->verdict = ni_judge(s, 0);
   ni_replan(s, now);
 }
 
 /* The latest `now` seen, for the calls that take none.  A plan made with
  * it may be a little stale; ni__search_target still never returns a target
  * below the silence at the caller's `now`. */
-static ni_ms ni_latest(const ni_search *s) { return s->last_now; }
+static ni_ms ni_latest(const ni_search *s) {
+  return s->last_now;
+}
 
 static void ni_saw_time(ni_search *s, ni_ms now) {
-  if (now > s->last_now)
-    s->last_now = now;
+  if (now > s->last_now) s->last_now = now;
 }
 
 static unsigned ni_armed_count(const ni_search *s, unsigned except, ni_ms now) {
   unsigned n = 0;
   for (unsigned i = 0; i < s->cfg.sessions; i++)
-    if (i != except && s->ss[i].armed && !ni_overdue(s, &s->ss[i], now))
-      n++;
+    if (i != except && s->ss[i].armed && !ni_overdue(s, &s->ss[i], now)) n++;
   return n;
 }
 
 double ni__search_arm(ni_search *s, unsigned i, ni_ms silent_since, ni_ms now) {
-  if (!s || i >= s->cfg.sessions || s->verdict != NI_VERDICT_RUNNING)
-    return 0;
+  if (!s || i >= s->cfg.sessions || s->verdict != NI_VERDICT_RUNNING) return 0;
   ni_search_sess *ss = &s->ss[i];
   unsigned others = ni_armed_count(s, i, now);
   /* One-connection bisection uses a single session: the first one armed.
@@ -570,8 +556,7 @@ double ni__search_arm(ni_search *s, unsigned i, ni_ms silent_since, ni_ms now) {
   }
   if (s->cfg.strategy == NI_STRAT_BISECT && s->bisect_owner < 0 && others == 0)
     s->bisect_owner = (int)i;
-  if (others >= limit ||
-      (s->cfg.strategy == NI_STRAT_BISECT && s->bisect_owner != (int)i)) {
+  if (others >= limit || (s->cfg.strategy == NI_STRAT_BISECT && s->bisect_owner != (int)i)) {
     ss->armed = 0;
     ss->target = 0;
     return 0;
@@ -585,16 +570,14 @@ double ni__search_arm(ni_search *s, unsigned i, ni_ms silent_since, ni_ms now) {
 }
 
 double ni__search_target(const ni_search *s, unsigned i, ni_ms now) {
-  if (!s || i >= s->cfg.sessions || !s->ss[i].armed || !(s->ss[i].target > 0))
-    return 0;
+  if (!s || i >= s->cfg.sessions || !s->ss[i].armed || !(s->ss[i].target > 0)) return 0;
   const ni_search_sess *ss = &s->ss[i];
   /* A plan made at an earlier time may lie below the silence by now. */
   return fmax(ss->target, ni_silence(ss, now));
 }
 
 void ni__search_result(ni_search *s, unsigned i, double silence_s, ni_obs o, ni_ms now) {
-  if (!s)
-    return;
+  if (!s) return;
   ni_saw_time(s, now);
   if (i < s->cfg.sessions) {
     ni_search_sess *ss = &s->ss[i];
@@ -605,21 +588,18 @@ void ni__search_result(ni_search *s, unsigned i, double silence_s, ni_obs o, ni_
     }
     ss->armed = 0;
     ss->target = 0;
-    if ((int)i == s->bisect_owner)
-      s->owner_idle = now;
+    if ((int)i == s->bisect_owner) s->owner_idle = now;
   }
   ni_learn(s, silence_s, o);
   /* Grid points that can no longer be observed are dropped. */
   if (s->cfg.strategy == NI_STRAT_GRID)
     for (unsigned k = 0; k < s->grid_n; k++)
-      if (s->grid_state[k] == 0 && ni_grid_point(s, k) > s->cap)
-        s->grid_state[k] = 2;
+      if (s->grid_state[k] == 0 && ni_grid_point(s, k) > s->cap) s->grid_state[k] = 2;
   ni_settle(s, now);
 }
 
 void ni__search_observe(ni_search *s, double silence_s, ni_obs o) {
-  if (!s)
-    return;
+  if (!s) return;
   ni_learn(s, silence_s, o);
   if (s->cfg.strategy == NI_STRAT_GRID && o != NI_OBS_VOID)
     for (unsigned k = 0; k < s->grid_n; k++)
@@ -629,8 +609,7 @@ void ni__search_observe(ni_search *s, double silence_s, ni_obs o) {
 }
 
 void ni__search_server_keepalive(ni_search *s, double interval_s) {
-  if (!s || !(interval_s > 0) || interval_s >= s->server_s)
-    return;
+  if (!s || !(interval_s > 0) || interval_s >= s->server_s) return;
   s->server_s = interval_s;
   /* A check must be answered before the server's own data would refresh
    * the session, so the last useful silence is one detection deadline
@@ -638,23 +617,21 @@ void ni__search_server_keepalive(ni_search *s, double interval_s) {
   s->cap = fmax(0.0, interval_s - fmax(1.0, s->cfg.detect_s));
   if (s->cfg.strategy == NI_STRAT_GRID)
     for (unsigned k = 0; k < s->grid_n; k++)
-      if (s->grid_state[k] == 0 && ni_grid_point(s, k) > s->cap)
-        s->grid_state[k] = 2;
+      if (s->grid_state[k] == 0 && ni_grid_point(s, k) > s->cap) s->grid_state[k] = 2;
   ni_settle(s, ni_latest(s));
 }
 
 void ni__search_lower_sessions(ni_search *s, unsigned k) {
-  if (!s || k >= s->limit)
-    return;
+  if (!s || k >= s->limit) return;
   s->limit = k;
   s->ladder = ni_ladder_ratio(k);
   /* Park the armed sessions above the limit, highest index first; those
    * being checked finish their check. */
-  for (unsigned i = s->cfg.sessions; i-- > 0 && ni_armed_count(s, s->cfg.sessions, ni_latest(s)) > k;) {
+  for (unsigned i = s->cfg.sessions;
+       i-- > 0 && ni_armed_count(s, s->cfg.sessions, ni_latest(s)) > k;) {
     ni_search_sess *ss = &s->ss[i];
     if (ss->armed && !ni_frozen(ss, ni_latest(s))) {
-      if (ss->grid_pt >= 0)
-        s->grid_state[ss->grid_pt] = 0;
+      if (ss->grid_pt >= 0) s->grid_state[ss->grid_pt] = 0;
       ss->grid_pt = -1;
       ss->armed = 0;
       ss->target = 0;
@@ -664,8 +641,7 @@ void ni__search_lower_sessions(ni_search *s, unsigned k) {
 }
 
 void ni__search_stop(ni_search *s) {
-  if (!s || s->verdict != NI_VERDICT_RUNNING)
-    return;
+  if (!s || s->verdict != NI_VERDICT_RUNNING) return;
   s->verdict = ni_judge(s, 1);
   for (unsigned i = 0; i < s->cfg.sessions; i++) {
     s->ss[i].armed = 0;
@@ -673,31 +649,35 @@ void ni__search_stop(ni_search *s) {
   }
 }
 
-ni_verdict ni__search_verdict(const ni_search *s) { return s->verdict; }
+ni_verdict ni__search_verdict(const ni_search *s) {
+  return s->verdict;
+}
 
 void ni__search_bracket(const ni_search *s, double *lower_s, double *upper_s) {
-  if (lower_s)
-    *lower_s = s->lower;
-  if (upper_s)
-    *upper_s = s->upper;
+  if (lower_s) *lower_s = s->lower;
+  if (upper_s) *upper_s = s->upper;
 }
 
 double ni__search_estimate(const ni_search *s) {
   return isfinite(s->upper) ? (s->lower + s->upper) / 2 : s->lower;
 }
 
-unsigned ni__search_checks(const ni_search *s) { return s->checks; }
+unsigned ni__search_checks(const ni_search *s) {
+  return s->checks;
+}
 
-unsigned ni__search_contradictions(const ni_search *s) { return s->contradictions; }
+unsigned ni__search_contradictions(const ni_search *s) {
+  return s->contradictions;
+}
 
-unsigned ni__search_sessions(const ni_search *s) { return s->limit; }
+unsigned ni__search_sessions(const ni_search *s) {
+  return s->limit;
+}
 
 double ni__search_eta_s(const ni_search *s, ni_ms now) {
   (void)now;
-  if (s->verdict != NI_VERDICT_RUNNING)
-    return 0;
-  if (!isfinite(s->upper))
-    return -1;
+  if (s->verdict != NI_VERDICT_RUNNING) return 0;
+  if (!isfinite(s->upper)) return -1;
   double width = s->upper - s->lower, res = ni__search_resolution(s);
   unsigned k = s->cfg.strategy == NI_STRAT_BISECT ? 1 : (s->limit ? s->limit : 1);
   double rounds = width > res ? log(width / res) / log(k + 1.0) : 0;
@@ -709,7 +689,6 @@ double ni__search_eta_s(const ni_search *s, ni_ms now) {
 
 double ni__recommended_keepalive(double lower_s, double jitter_s, double detect_s) {
   double k = lower_s - fmax(0.0, jitter_s) - fmax(0.0, detect_s);
-  if (!(k > 1.0))
-    return 1.0; /* also catches NaN */
+  if (!(k > 1.0)) return 1.0; /* also catches NaN */
   return fmin(k, 1740.0);
 }

@@ -91,20 +91,20 @@ const char *ni__verdict_name(ni_verdict v);
 
 /* Configuration.  All times in seconds. */
 typedef struct ni_search_cfg {
-  double min_s;        /* shortest silence worth checking (default 2) */
-  double max_s;        /* longest silence checked; alive there = above_max
-                          (default 7440: beyond RFC 2177's 29 min x 4) */
-  double resolution_s; /* stop when U - L <= this; 0 = max(1 s, 2 % of L)
-                          (default 0) */
-  unsigned sessions;   /* K, number of probe sessions, 1..64 (default 8) */
+  double min_s;         /* shortest silence worth checking (default 2) */
+  double max_s;         /* longest silence checked; alive there = above_max
+                           (default 7440: beyond RFC 2177's 29 min x 4) */
+  double resolution_s;  /* stop when U - L <= this; 0 = max(1 s, 2 % of L)
+                           (default 0) */
+  unsigned sessions;    /* K, number of probe sessions, 1..64 (default 8) */
   ni_strategy strategy; /* default NI_STRAT_ADAPTIVE */
-  double grid_step_s;  /* GRID only: step; 0 = max(1 s, (max - min) / 4K) */
-  double detect_s;     /* detection deadline, used for planning and for the
-                          server-keepalive cap only (default 2) */
-  unsigned confirm;    /* deaths needed at U (within a quarter of the
-                          resolution) before the bracket is trusted: a lost
-                          or late EXISTS looks like a death.  1 trusts one
-                          death; default 2; at most 8 */
+  double grid_step_s;   /* GRID only: step; 0 = max(1 s, (max - min) / 4K) */
+  double detect_s;      /* detection deadline, used for planning and for the
+                           server-keepalive cap only (default 2) */
+  unsigned confirm;     /* deaths needed at U (within a quarter of the
+                           resolution) before the bracket is trusted: a lost
+                           or late EXISTS looks like a death.  1 trusts one
+                           death; default 2; at most 8 */
 } ni_search_cfg;
 
 /* Fill *c with the defaults above. */

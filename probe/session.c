@@ -55,8 +55,7 @@ static void keep_refusal(ni__sess *s, const ni_resp *r) {
 }
 
 void ni__sess_drop_conn(ni__sess *s) {
-  if (s->lport && s->p->cap.pcap)
-    ni__pcap_unwatch(s->p->cap.pcap, s->lport);
+  if (s->lport && s->p->cap.pcap) ni__pcap_unwatch(s->p->cap.pcap, s->lport);
   s->lport = 0;
   if (s->c) {
     ni_imap_free(s->c);
@@ -82,10 +81,8 @@ static void limit_hit(ni__sess *s) {
   ni__probe *p = s->p;
   unsigned working = 0;
   for (unsigned i = 0; i < p->k; i++)
-    if (p->ss[i].state >= SS_SILENT)
-      working++;
-  if (!s->limited)
-    s->backoff_ms = LIMIT_BACKOFF_MIN_MS;
+    if (p->ss[i].state >= SS_SILENT) working++;
+  if (!s->limited) s->backoff_ms = LIMIT_BACKOFF_MIN_MS;
   s->limited = 1;
   ni_search *se = ni__search_for(p, p->search.cur);
   if (working >= 1 && se && working < ni__search_sessions(se)) {
@@ -93,14 +90,13 @@ static void limit_hit(ni__sess *s) {
              "the server refused a connection for a limit (%u abandoned sessions may still "
              "count): going on with %u sessions",
              p->n.zombies, working);
-    if (p->search.in)
-      ni__search_lower_sessions(p->search.in, working);
-    if (p->search.out)
-      ni__search_lower_sessions(p->search.out, working);
+    if (p->search.in) ni__search_lower_sessions(p->search.in, working);
+    if (p->search.out) ni__search_lower_sessions(p->search.out, working);
     ni__retarget_all(p);
   } else if (!p->limit_noted) {
-    ni__note(p, 0, "the server refused a connection for a limit: waiting for it to free "
-                   "connections");
+    ni__note(p, 0,
+             "the server refused a connection for a limit: waiting for it to free "
+             "connections");
   }
   p->limit_noted = 1;
 }
@@ -120,8 +116,7 @@ void ni__sess_setup_failed(ni__sess *s, int err) {
   if (limit) {
     limit_hit(s);
   } else {
-    if (s->limited || s->backoff_ms < BACKOFF_MIN_MS)
-      s->backoff_ms = BACKOFF_MIN_MS;
+    if (s->limited || s->backoff_ms < BACKOFF_MIN_MS) s->backoff_ms = BACKOFF_MIN_MS;
     s->limited = 0;
     ni__note(p, 1, "session %u: setup failed: %s", s->num, why[0] ? why : ni_strerror(err));
   }
@@ -145,8 +140,7 @@ static void sess_on_idling(ni_imap *c, void *arg) {
   s->backoff_ms = 0;
   s->limited = 0;
   ni__timer_clear(s);
-  if (p->cap.pcap && s->lport)
-    ni__pcap_silence_begin(p->cap.pcap, s->lport, s->silent_since);
+  if (p->cap.pcap && s->lport) ni__pcap_silence_begin(p->cap.pcap, s->lport, s->silent_since);
   ni__note(p, 2, "session %u: idle", s->num);
   if (p->phase >= PH_SHUTDOWN) {
     ni__sess_check_done_now(s);
@@ -163,8 +157,7 @@ static void sess_idle(ni__sess *s) {
     ni__timer_set(s, TK_SETUP, ni_imap_now() + SETUP_TIMEOUT_MS);
   }
   int rc = ni_imap_idle(s->c, sess_on_idling, sess_idle_cb, s);
-  if (rc != 0)
-    ni__sess_setup_failed(s, rc);
+  if (rc != 0) ni__sess_setup_failed(s, rc);
 }
 
 /* Log out a session that is done; a connection that cannot even send
@@ -182,8 +175,7 @@ static void sess_logout(ni__sess *s) {
 static void sess_idle_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__sess *s = arg;
   ni__probe *p = s->p;
-  if (status != 0 && !tagged)
-    return; /* transport error: on_end decides */
+  if (status != 0 && !tagged) return; /* transport error: on_end decides */
   if (p->phase >= PH_SHUTDOWN && s->state != SS_DONE) {
     ni__timer_set(s, TK_DONE, ni_imap_now() + DONE_WAIT_MS(p));
     sess_logout(s);
@@ -192,21 +184,20 @@ static void sess_idle_cb(ni_imap *c, int status, const ni_resp *tagged, void *ar
   if (s->state == SS_SILENT) {
     /* The server ended IDLE by itself: that is traffic, so the silence is
      * void; enter IDLE again. */
-    if (s->armed)
-      ni__end_silence(s, ni_imap_now(), OC_REFRESHED);
+    if (s->armed) ni__end_silence(s, ni_imap_now(), OC_REFRESHED);
     ni__timer_clear(s);
     sess_idle(s);
     return;
   }
-  if (s->state != SS_DONE)
-    return;
+  if (s->state != SS_DONE) return;
   ni__timer_clear(s);
   if (s->ck.result == CK_OPEN && s->ck.cal) {
     ni__calibrate_done_answer(s, status);
   } else if (s->ck.result == CK_OPEN) {
     if (s->ck.late_exists && status == 0 && s->ck.dir == NI_PDIR_INBOUND)
-      ni__note(p, 1, "session %u: the push came %llu ms after the APPEND, after DONE: lost "
-                     "and retransmitted, or slower than the deadline",
+      ni__note(p, 1,
+               "session %u: the push came %llu ms after the APPEND, after DONE: lost "
+               "and retransmitted, or slower than the deadline",
                s->num, (unsigned long long)(s->ck.late_exists - s->ck.sent));
     if (status == 0)
       ni__record(s, s->ck.dir == NI_PDIR_OUTBOUND ? OC_ALIVE : OC_DEAD_INBOUND,
@@ -229,8 +220,7 @@ static void sess_idle_cb(ni_imap *c, int status, const ni_resp *tagged, void *ar
 static void sess_select_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__sess *s = arg;
   if (status != 0) {
-    if (tagged)
-      keep_refusal(s, tagged);
+    if (tagged) keep_refusal(s, tagged);
     ni__sess_setup_failed(s, status);
     return;
   }
@@ -240,13 +230,11 @@ static void sess_select_cb(ni_imap *c, int status, const ni_resp *tagged, void *
 static void sess_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__sess *s = arg;
   ni__probe *p = s->p;
-  if (status == 0)
-    ni__login_retry(p, c, 0, &s->tok_gen, sess_login_cb, s);
+  if (status == 0) ni__login_retry(p, c, 0, &s->tok_gen, sess_login_cb, s);
   if (status != 0 && p->phase < PH_SHUTDOWN) {
     /* An OAuth2 token that expired during the run: one fresh one. */
     int rc = ni__login_retry(p, c, status, &s->tok_gen, sess_login_cb, s);
-    if (rc == 0)
-      return;
+    if (rc == 0) return;
     if (rc == NI_EAUTH) {
       p->end.fatal = NI_EAUTH;
       ni__begin_shutdown(p);
@@ -254,27 +242,23 @@ static void sess_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *a
     }
   }
   if (status != 0) {
-    if (tagged)
-      keep_refusal(s, tagged);
+    if (tagged) keep_refusal(s, tagged);
     ni__sess_setup_failed(s, status);
     return;
   }
   /* Outbound checks write nothing: they EXAMINE the INBOX. */
   int ro = p->o->read_only || p->o->direction == NI_PDIR_OUTBOUND;
   int rc = ni_imap_select(c, ro ? "INBOX" : s->mbox, ro, sess_select_cb, s);
-  if (rc != 0)
-    ni__sess_setup_failed(s, rc);
+  if (rc != 0) ni__sess_setup_failed(s, rc);
 }
 
 /* Let the capture follow this session's connection. */
 static void watch(ni__sess *s) {
   struct sockaddr_storage ss;
-  if (!s->p->cap.pcap || ni_imap_local_addr(s->c, &ss) != 0)
-    return;
+  if (!s->p->cap.pcap || ni_imap_local_addr(s->c, &ss) != 0) return;
   uint16_t port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-  if (ni__pcap_watch(s->p->cap.pcap, NULL, port) == 0)
-    s->lport = port;
+  if (ni__pcap_watch(s->p->cap.pcap, NULL, port) == 0) s->lport = port;
 }
 
 static void sess_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
@@ -285,16 +269,14 @@ static void sess_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void 
   }
   watch(s);
   int rc = ni__login(s->p, c, &s->tok_gen, sess_login_cb, s);
-  if (rc != 0)
-    ni__sess_setup_failed(s, rc);
+  if (rc != 0) ni__sess_setup_failed(s, rc);
 }
 
 /* ---- what the connection says -------------------------------------------- */
 
 static void sess_on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
   ni__sess *s = ud;
-  if (r->type == NI_R_BYE || r->type == NI_R_NO)
-    keep_refusal(s, r);
+  if (r->type == NI_R_BYE || r->type == NI_R_NO) keep_refusal(s, r);
   if (s->state == SS_CHECK && r->type == NI_R_EXISTS)
     ni__check_exists(s, ni_imap_now());
   else if (s->state == SS_DONE && s->ck.result == CK_OPEN && r->type == NI_R_EXISTS &&
@@ -305,8 +287,7 @@ static void sess_on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
 static void sess_on_io(ni_imap *c, int dir, size_t nbytes, ni_ms now, void *ud) {
   ni__sess *s = ud;
   ni__probe *p = s->p;
-  if (dir != 0 || s->state != SS_SILENT)
-    return;
+  if (dir != 0 || s->state != SS_SILENT) return;
   /* Bytes reached a silent session: the NAT mapping was refreshed by the
    * server, so the check this silence was heading for would prove
    * nothing. */
@@ -316,10 +297,8 @@ static void sess_on_io(ni_imap *c, int dir, size_t nbytes, ni_ms now, void *ud) 
     ni__end_silence(s, now, OC_REFRESHED);
   }
   s->silent_since = now;
-  if (p->cap.pcap && s->lport)
-    ni__pcap_silence_begin(p->cap.pcap, s->lport, now);
-  if (s->state == SS_SILENT && !s->armed && p->phase == PH_RUN)
-    ni__sess_arm(s);
+  if (p->cap.pcap && s->lport) ni__pcap_silence_begin(p->cap.pcap, s->lport, now);
+  if (s->state == SS_SILENT && !s->armed && p->phase == PH_RUN) ni__sess_arm(s);
 }
 
 static void sess_on_end(ni_imap *c, ni_end how, int err, void *ud) {
@@ -374,8 +353,7 @@ static void sess_on_end(ni_imap *c, ni_end how, int err, void *ud) {
 
 void ni__sess_connect(ni__sess *s) {
   ni__probe *p = s->p;
-  if (p->phase >= PH_SHUTDOWN)
-    return;
+  if (p->phase >= PH_SHUTDOWN) return;
   /* Bounded: every reconnect follows a check or a backoff, and the total is
    * capped as well. */
   if (p->n.connects >= RECONNECTS_PER * (p->o->max_checks + p->k)) {
@@ -399,6 +377,5 @@ void ni__sess_connect(ni__sess *s) {
   s->state = SS_SETUP;
   ni__timer_set(s, TK_SETUP, ni_imap_now() + SETUP_TIMEOUT_MS);
   int rc = ni_imap_connect(s->c, sess_connect_cb, s);
-  if (rc != 0)
-    ni__sess_setup_failed(s, rc);
+  if (rc != 0) ni__sess_setup_failed(s, rc);
 }

@@ -86,18 +86,16 @@ void flatten(sbuf *b, const ni_resp *r) {
 
 /* Feed buf[0..len) in pieces of at most step bytes (0: all at once), with
  * an extra cut at position cut (0: none). */
-void run_stream(const ni_parser_limits *lim, const char *buf, size_t len, size_t step,
-                size_t cut, outcome *o) {
+void run_stream(const ni_parser_limits *lim, const char *buf, size_t len, size_t step, size_t cut,
+                outcome *o) {
   ni_parser *p = ni_parser_new(lim);
   size_t pos = 0;
   assert_non_null(p);
   memset(o, 0, sizeof(*o));
   while (pos < len) {
     size_t piece = len - pos, used = 0;
-    if (step && piece > step)
-      piece = step;
-    if (cut && pos < cut && piece > cut - pos)
-      piece = cut - pos;
+    if (step && piece > step) piece = step;
+    if (cut && pos < cut && piece > cut - pos) piece = cut - pos;
     /* Feed the piece until the parser has taken all of it. */
     while (piece > 0) {
       ni_resp r;
@@ -133,8 +131,7 @@ static void assert_same(const outcome *a, const outcome *b) {
   assert_int_equal(a->err, b->err);
   assert_string_equal(a->errstr, b->errstr);
   assert_int_equal(a->all.n, b->all.n);
-  if (a->all.n)
-    assert_memory_equal(a->all.p, b->all.p, a->all.n);
+  if (a->all.n) assert_memory_equal(a->all.p, b->all.p, a->all.n);
 }
 
 /* Feed whole and byte by byte; both must agree.  Returns the whole run's
@@ -185,11 +182,13 @@ ni_resp parse_len(const char *s, size_t len) {
   return r;
 }
 
-ni_resp parse1(const char *s) { return parse_len(s, strlen(s)); }
+ni_resp parse1(const char *s) {
+  return parse_len(s, strlen(s));
+}
 
 /* Expect the stream to fail with err and message msg, whole and bytewise. */
 void expect_error_lim(const ni_parser_limits *lim, const char *s, size_t len, int err,
-                             const char *msg) {
+                      const char *msg) {
   outcome o;
   check_splits(lim, s, len, &o);
   assert_int_equal(o.err, err);

@@ -37,8 +37,8 @@ extern const char select_stream[];
 void flatten(sbuf *b, const ni_resp *r);
 /* Feed buf[0..len) in pieces of at most step bytes (0: all at once), with
  * an extra cut at position cut (0: none); the caller frees o->all.p. */
-void run_stream(const ni_parser_limits *lim, const char *buf, size_t len, size_t step,
-                size_t cut, outcome *o);
+void run_stream(const ni_parser_limits *lim, const char *buf, size_t len, size_t step, size_t cut,
+                outcome *o);
 /* Fed whole and byte by byte, the stream gives the same outcome, returned
  * in *o (the caller frees o->all.p). */
 void check_splits(const ni_parser_limits *lim, const char *buf, size_t len, outcome *o);

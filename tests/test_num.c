@@ -8,8 +8,8 @@
 
 #include <cmocka.h>
 
-#include "natidle/common.h"
 #include "common/num.h"
+#include "natidle/common.h"
 
 static void test_parse_uint(void **state) {
   (void)state;

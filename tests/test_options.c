@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "natidle/common.h"
 #include "cli/options.h"
+#include "natidle/common.h"
 
 typedef struct fixture {
   ni__conn_args ca;
@@ -30,7 +30,10 @@ static int parse(fixture *f, int argc, char **argv, int *first) {
   return ni__opts_parse("test", argc, argv, opts, sizeof opts / sizeof opts[0], first);
 }
 
-#define ARGV(...) (char *[]){"test", __VA_ARGS__, NULL}
+#define ARGV(...)                                                                                  \
+  (char *[]) {                                                                                     \
+    "test", __VA_ARGS__, NULL                                                                      \
+  }
 #define ARGC(...) ((int)(sizeof((char *[]){"test", __VA_ARGS__}) / sizeof(char *)))
 #define PARSE(f, first, ...) parse(f, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), first)
 

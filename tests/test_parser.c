@@ -221,8 +221,9 @@ static void test_fetch_envelope_header(void **state) {
   assert_str(r.fetch.env_from, "Alice Example <alice@example.org>");
   assert_str(r.fetch.env_message_id, "<msg1@example.org>");
   assert_str(r.fetch.header_section, "HEADER.FIELDS (FROM TO SUBJECT)");
-  assert_str(r.fetch.header,
-             "From: Alice Example <alice@example.org>\r\nTo: bob@example.net\r\nSubject: x\r\n\r\n");
+  assert_str(
+      r.fetch.header,
+      "From: Alice Example <alice@example.org>\r\nTo: bob@example.net\r\nSubject: x\r\n\r\n");
 }
 
 static void test_fetch_variants(void **state) {
@@ -297,7 +298,8 @@ static void expect_ns(const char *s, ni_ns_kind kind, int n, const char *want) {
 
 static void test_namespace(void **state) {
   static const char dovecot[] = "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n";
-  static const char cyrus[] = "* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) ((\"\" \".\"))\r\n";
+  static const char cyrus[] =
+      "* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) ((\"\" \".\"))\r\n";
   static const char lit[] = "* NAMESPACE (({5}\r\nINBOX \"/\")) NIL NIL\r\n";
   ni_namespace ns[1];
   char buf[8];
@@ -328,7 +330,8 @@ static void test_namespace(void **state) {
             "(\"flat\" NIL) (\"Entw&APw-rfe/\" \"/\")) NIL NIL\r\n",
             NI_NS_PERSONAL, 4, "|/ #mh/|/ flat|0 Entw&APw-rfe/|/");
   /* Quoting removed; a literal prefix; lower-case keywords. */
-  expect_ns("* NAMESPACE ((\"a\\\"b\\\\.\" \"\\\\\")) nil nil\r\n", NI_NS_PERSONAL, 1, "a\"b\\.|\\");
+  expect_ns("* NAMESPACE ((\"a\\\"b\\\\.\" \"\\\\\")) nil nil\r\n", NI_NS_PERSONAL, 1,
+            "a\"b\\.|\\");
   {
     char got[64];
     assert_int_equal(ns_list(lit, sizeof(lit) - 1, NI_NS_PERSONAL, got, sizeof(got)), 1);
@@ -366,8 +369,7 @@ static void test_namespace(void **state) {
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
       r = parse1(bad[i]);
       assert_int_equal(r.type, NI_R_NAMESPACE);
-      assert_int_equal(ni_namespace_parse(&r, NI_NS_PERSONAL, ns, 1, buf, sizeof(buf)),
-                       NI_EPARSE);
+      assert_int_equal(ni_namespace_parse(&r, NI_NS_PERSONAL, ns, 1, buf, sizeof(buf)), NI_EPARSE);
     }
   }
   r = parse1("* LIST () \"/\" INBOX\r\n");
@@ -401,8 +403,7 @@ static void test_list_delimiter(void **state) {
     char d = 'x';
     ni_resp r = parse1(table[i].resp);
     assert_int_equal(ni_list_delimiter(&r, &d), table[i].rc);
-    if (table[i].rc == 0)
-      assert_int_equal(d, table[i].delim);
+    if (table[i].rc == 0) assert_int_equal(d, table[i].delim);
   }
   assert_int_equal(ni_list_delimiter(NULL, NULL), NI_EPARSE);
 }
@@ -439,8 +440,8 @@ static void test_malformed(void **state) {
   expect_error("* 1 FETCH (BODY[HEADER) \"x\")\r\n", NI_EPARSE, "unbalanced brackets");
   expect_error("* 1 FETCH (ENVELOPE (\"d\" \"unterminated))\r\n", NI_EPARSE,
                "unterminated quoted string");
-  expect_error("* 1 FETCH (ENVELOPE (\"d\\x\" NIL NIL NIL NIL NIL NIL NIL NIL NIL))\r\n",
-               NI_EPARSE, "bad escape in quoted string");
+  expect_error("* 1 FETCH (ENVELOPE (\"d\\x\" NIL NIL NIL NIL NIL NIL NIL NIL NIL))\r\n", NI_EPARSE,
+               "bad escape in quoted string");
   expect_error("* 1 FETCH (ENVELOPE (\"d\" NIL NIL NIL NIL NIL NIL NIL NIL))\r\n", NI_EPARSE,
                "bad envelope");
   expect_error("* 1 FETCH (ENVELOPE (\"d\" NIL (x) NIL NIL NIL NIL NIL NIL NIL))\r\n", NI_EPARSE,
@@ -468,8 +469,7 @@ static void test_nesting_bombs(void **state) {
   expect_error(bomb(buf, sizeof(buf), "* 1 FETCH (X ", '(', 200), NI_ELIMIT, "nesting too deep");
   expect_error(bomb(buf, sizeof(buf), "* STATUS x ", '(', 200), NI_ELIMIT, "nesting too deep");
   expect_error(bomb(buf, sizeof(buf), "* LIST ", '(', 500), NI_ELIMIT, "nesting too deep");
-  expect_error(bomb(buf, sizeof(buf), "* 1 FETCH (BODY[", '[', 200), NI_ELIMIT,
-               "nesting too deep");
+  expect_error(bomb(buf, sizeof(buf), "* 1 FETCH (BODY[", '[', 200), NI_ELIMIT, "nesting too deep");
   expect_error(bomb(buf, sizeof(buf), "* 1 FETCH (ENVELOPE (NIL NIL NIL ", '(', 200), NI_ELIMIT,
                "nesting too deep");
   /* Unknown responses are not parsed, so their parentheses cannot nest. */
@@ -488,13 +488,13 @@ static void test_nesting_bombs(void **state) {
  * are the fuzzer's limit selector. */
 static void test_dovecot_session(void **state) {
   static const int want[] = {
-      NI_R_OK,     NI_R_CAPABILITY, NI_R_OK,      NI_R_CAPABILITY, NI_R_OK,    NI_R_ENABLED,
-      NI_R_OK,     NI_R_OK,         NI_R_LIST,    NI_R_LIST,       NI_R_OK,    NI_R_FLAGS,
-      NI_R_OK,     NI_R_EXISTS,     NI_R_RECENT,  NI_R_OK,         NI_R_OK,    NI_R_OK,
-      NI_R_OK,     NI_R_EXISTS,     NI_R_RECENT,  NI_R_OK,         NI_R_OK,    NI_R_FETCH,
-      NI_R_OK,     NI_R_SEARCH,     NI_R_OK,      NI_R_STATUS,     NI_R_OK,    NI_R_OK,
-      NI_R_OTHER,  NI_R_EXISTS,     NI_R_RECENT,  NI_R_FETCH,      NI_R_FETCH, NI_R_OK,
-      NI_R_FETCH,  NI_R_OK,         NI_R_FETCH,   NI_R_OK,         NI_R_BYE,   NI_R_OK,
+      NI_R_OK,    NI_R_CAPABILITY, NI_R_OK,     NI_R_CAPABILITY, NI_R_OK,    NI_R_ENABLED,
+      NI_R_OK,    NI_R_OK,         NI_R_LIST,   NI_R_LIST,       NI_R_OK,    NI_R_FLAGS,
+      NI_R_OK,    NI_R_EXISTS,     NI_R_RECENT, NI_R_OK,         NI_R_OK,    NI_R_OK,
+      NI_R_OK,    NI_R_EXISTS,     NI_R_RECENT, NI_R_OK,         NI_R_OK,    NI_R_FETCH,
+      NI_R_OK,    NI_R_SEARCH,     NI_R_OK,     NI_R_STATUS,     NI_R_OK,    NI_R_OK,
+      NI_R_OTHER, NI_R_EXISTS,     NI_R_RECENT, NI_R_FETCH,      NI_R_FETCH, NI_R_OK,
+      NI_R_FETCH, NI_R_OK,         NI_R_FETCH,  NI_R_OK,         NI_R_BYE,   NI_R_OK,
   };
   const char *src = getenv("NATIDLE_SRC");
   char path[4096], *buf;
@@ -502,8 +502,7 @@ static void test_dovecot_session(void **state) {
   size_t len, pos, used, i = 0;
   FILE *f;
   (void)state;
-  if (src == NULL)
-    src = ".";
+  if (src == NULL) src = ".";
   snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/fuzz_parser/dovecot_session", src);
   f = fopen(path, "rb");
   assert_non_null(f);

@@ -76,8 +76,7 @@ static void fields_of(const char *s, size_t n, sbuf *out, int *nresp) {
     int rc = ni_parser_feed(p, s + pos, n - pos, &used, &r);
     assert_true(rc >= 0);
     pos += used;
-    if (rc == 0)
-      break;
+    if (rc == 0) break;
     r.raw.p = "";
     r.raw.n = 0;
     flatten(out, &r);
@@ -110,8 +109,7 @@ static char *lf_only(const char *s) {
   char *out = malloc(strlen(s) + 1), *o = out;
   assert_non_null(out);
   for (; *s; s++)
-    if (!(s[0] == '\r' && s[1] == '\n'))
-      *o++ = *s;
+    if (!(s[0] == '\r' && s[1] == '\n')) *o++ = *s;
   *o = '\0';
   return out;
 }
@@ -234,7 +232,8 @@ static void test_limits(void **state) {
   lim.max_response = 80;
   lim.max_literal = 40;
   {
-    static const char ok[] = "* 1 FETCH (BODY[] {40}\r\n0123456789012345678901234567890123456789)\r\n";
+    static const char ok[] =
+        "* 1 FETCH (BODY[] {40}\r\n0123456789012345678901234567890123456789)\r\n";
     static const char lit[] = "* 1 FETCH (BODY[] {41}\r\n";
     static const char resp[] = "* 1 FETCH (BODY[] {40}\r\n0123456789012345678901234567890123456789"
                                " UID 1 FLAGS (\\Seen))\r\n";
@@ -274,9 +273,17 @@ static void test_sticky_and_reset(void **state) {
  * past the caller's buffer faults instead of passing unnoticed. */
 static void test_guard_page(void **state) {
   static const char *inputs[] = {
-      greeting, fetch_env, select_stream, "* 3 EXI", "* 1 FETCH (BODY[] {5}\r\nab",
-      "* 1 FETCH (BODY[] {5}\nab", "* OK x\n* 2", "+ eyJ\n",
-      "* OK [ALERT", "a1 OK x\r", "* 1 FETCH (ENVELOPE (\"",
+      greeting,
+      fetch_env,
+      select_stream,
+      "* 3 EXI",
+      "* 1 FETCH (BODY[] {5}\r\nab",
+      "* 1 FETCH (BODY[] {5}\nab",
+      "* OK x\n* 2",
+      "+ eyJ\n",
+      "* OK [ALERT",
+      "a1 OK x\r",
+      "* 1 FETCH (ENVELOPE (\"",
   };
   long pg = sysconf(_SC_PAGESIZE);
   char *map;
@@ -302,8 +309,7 @@ static void test_guard_page(void **state) {
         int rc = ni_parser_feed(p, b, left, &used, &r);
         b += used;
         left -= used;
-        if (rc <= 0)
-          break;
+        if (rc <= 0) break;
       }
       ni_parser_free(p);
     }

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "natidle/common.h"
 #include "cli/password.h"
+#include "natidle/common.h"
 
 static char *write_tmp(const char *content, mode_t mode) {
   char *path = strdup("/tmp/natidle-pw-XXXXXX");
@@ -62,32 +62,31 @@ static void test_from_command(void **state) {
   (void)state;
   char err[256];
   char *tok = NULL;
-  assert_int_equal(ni__cred_from_command("printf 'ya29.tok%s\\nrest\\n' en", "token command",
-                                          5000, &tok, err, sizeof err),
+  assert_int_equal(ni__cred_from_command("printf 'ya29.tok%s\\nrest\\n' en", "token command", 5000,
+                                         &tok, err, sizeof err),
                    0);
   assert_string_equal(tok, "ya29.token");
   ni__cred_free(tok);
   /* Reads nothing from natidle's stdin. */
-  assert_int_equal(ni__cred_from_command("read x; echo \"got$x\"", "token command", 5000, &tok,
-                                          err, sizeof err),
-                   0);
+  assert_int_equal(
+      ni__cred_from_command("read x; echo \"got$x\"", "token command", 5000, &tok, err, sizeof err),
+      0);
   assert_string_equal(tok, "got");
   ni__cred_free(tok);
-  assert_int_equal(ni__cred_from_command("echo t; exit 3", "token command", 5000, &tok, err,
-                                          sizeof err),
-                   NI_EUSAGE);
+  assert_int_equal(
+      ni__cred_from_command("echo t; exit 3", "token command", 5000, &tok, err, sizeof err),
+      NI_EUSAGE);
   assert_null(tok);
   assert_non_null(strstr(err, "exited with status 3"));
   assert_int_equal(ni__cred_from_command("echo", "token command", 5000, &tok, err, sizeof err),
                    NI_EUSAGE);
   assert_non_null(strstr(err, "empty"));
-  assert_int_equal(ni__cred_from_command("sleep 30", "token command", 300, &tok, err,
-                                          sizeof err),
+  assert_int_equal(ni__cred_from_command("sleep 30", "token command", 300, &tok, err, sizeof err),
                    NI_EUSAGE);
   assert_non_null(strstr(err, "no line within"));
   /* A 4 kB token (a JWT with claims) fits. */
   assert_int_equal(ni__cred_from_command("head -c 4096 /dev/zero | tr '\\0' a; echo",
-                                          "token command", 5000, &tok, err, sizeof err),
+                                         "token command", 5000, &tok, err, sizeof err),
                    0);
   assert_int_equal(strlen(tok), 4096);
   ni__cred_free(tok);
@@ -98,8 +97,7 @@ static void test_read_file_named(void **state) {
   char err[256];
   char *tok = NULL;
   char *path = write_tmp("\n", 0600);
-  assert_int_equal(ni__cred_read_file(path, "OAuth2 token file", &tok, err, sizeof err),
-                   NI_EUSAGE);
+  assert_int_equal(ni__cred_read_file(path, "OAuth2 token file", &tok, err, sizeof err), NI_EUSAGE);
   assert_non_null(strstr(err, "OAuth2 token file"));
   unlink(path);
   free(path);

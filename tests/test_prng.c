@@ -8,8 +8,8 @@
 
 #include <cmocka.h>
 
-#include "natidle/common.h"
 #include "common/prng.h"
+#include "natidle/common.h"
 
 /* A zero state (xorshift's fixed point) does not stick, and the sequence is
  * fixed by the seed. */

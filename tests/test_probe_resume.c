@@ -13,8 +13,8 @@
 #include "natidle/common.h"
 #include "probe/prober.h"
 
-#define HDR                                                                                  \
-  "run_id,network,server,port,tls,session,target_s,silence_s,direction,outcome,detect_ms,"   \
+#define HDR                                                                                        \
+  "run_id,network,server,port,tls,session,target_s,silence_s,direction,outcome,detect_ms,"         \
   "rtt_ms,evidence,at\n"
 
 /* Write text to a fresh temporary file; returns its path (static buffer). */
@@ -47,9 +47,8 @@ static void test_missing_and_empty(void **state) {
   (void)state;
   ni_resume r;
   char err[256];
-  assert_int_equal(ni__resume_load("/nonexistent/natidle.csv", "s", 993, "imaps", &r, err,
-                                   sizeof err),
-                   0);
+  assert_int_equal(
+      ni__resume_load("/nonexistent/natidle.csv", "s", 993, "imaps", &r, err, sizeof err), 0);
   assert_string_equal(r.run_id, "");
   assert_int_equal(r.nobs, 0);
   const char *p = tmpfile_with("");

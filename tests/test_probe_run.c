@@ -18,9 +18,9 @@
 
 #include <cmocka.h>
 
+#include "cli/exit.h"
 #include "natidle/common.h"
 #include "natidle/conn.h"
-#include "cli/exit.h"
 #include "probe/prober.h"
 
 /* What the callback saw. */

@@ -37,29 +37,28 @@ typedef struct ev {
   int last_err;
   int stopped;
   int stop_on_message;
-  ni_ka_stats kst; /* the scheduler's counters when the session stopped */
+  ni_ka_stats kst;        /* the scheduler's counters when the session stopped */
   ni_ms first_ka_silence; /* silence before the first keepalive sent */
-  int failed;            /* NI_PUSH_FAILED reports */
+  int failed;             /* NI_PUSH_FAILED reports */
   int fail_err;
   char fail_detail[256];
-  int backlog, nlate;    /* messages reported with backlog / late set */
-  uint32_t uids[8];      /* UIDs reported, in order */
-  ni_push_stats st;      /* the session's counters at the end */
+  int backlog, nlate;               /* messages reported with backlog / late set */
+  uint32_t uids[8];                 /* UIDs reported, in order */
+  ni_push_stats st;                 /* the session's counters at the end */
   uint32_t uv_old, uv_new, uv_last; /* on_uidvalidity's arguments */
   int uv_calls;
   int token_asks, token_refreshes;
   const char *tokens[2]; /* token given at the first and later asks */
   char log[16384];       /* every on_log line, newline-separated */
   size_t log_n;
-  int log_levels;        /* bit mask of the levels seen */
-  int logins, auths;     /* LOGIN and AUTHENTICATE commands the server got */
+  int log_levels;         /* bit mask of the levels seen */
+  int logins, auths;      /* LOGIN and AUTHENTICATE commands the server got */
   unsigned char first[2]; /* the client's first two bytes */
 } ev;
 
 static void on_message(ni_push *p, const ni_push_msg *m, void *ud) {
   ev *e = ud;
-  if (e->messages < 8)
-    e->uids[e->messages] = m->uid;
+  if (e->messages < 8) e->uids[e->messages] = m->uid;
   e->backlog += m->backlog;
   e->nlate += m->late;
   e->messages++;
@@ -70,8 +69,7 @@ static void on_message(ni_push *p, const ni_push_msg *m, void *ud) {
   e->internaldate = m->internaldate;
   e->pushed = m->pushed;
   e->late = m->late;
-  if (e->stop_on_message)
-    assert_int_equal(ni_push_stop(p, 1), 0);
+  if (e->stop_on_message) assert_int_equal(ni_push_stop(p, 1), 0);
 }
 
 static void on_state(ni_push *p, ni_push_state s, int err, const char *detail, void *ud) {
@@ -112,8 +110,7 @@ static void on_log(ni_push *p, ni_push_log_level level, const char *line, void *
   (void)p;
   e->log_levels |= 1 << level;
   int n = snprintf(e->log + e->log_n, sizeof e->log - e->log_n, "%s\n", line);
-  if (n > 0 && (size_t)n < sizeof e->log - e->log_n)
-    e->log_n += (size_t)n;
+  if (n > 0 && (size_t)n < sizeof e->log - e->log_n) e->log_n += (size_t)n;
 }
 
 static void on_uidvalidity(ni_push *p, uint32_t old_uidvalidity, uint32_t new_uidvalidity,
@@ -129,10 +126,8 @@ static void on_uidvalidity(ni_push *p, uint32_t old_uidvalidity, uint32_t new_ui
 static void on_keepalive(ni_push *p, const ni_push_ka_event *kev, void *ud) {
   ev *e = ud;
   (void)p;
-  if (kev->kind == NI_PUSH_KA_SENT && !e->first_ka_silence)
-    e->first_ka_silence = kev->interval_ms;
-  if (e->nka < 8)
-    e->ka[e->nka++] = kev->kind;
+  if (kev->kind == NI_PUSH_KA_SENT && !e->first_ka_silence) e->first_ka_silence = kev->interval_ms;
+  if (e->nka < 8) e->ka[e->nka++] = kev->kind;
 }
 
 /* How many times needle occurs in the client's bytes, as the server saw them. */
@@ -179,8 +174,7 @@ static ev run_full(const fs_step *script, int stop_on_message, const ni_ka_confi
   kc.min_interval_ms = 500;
   kc.reply_min_ms = 300;
   kc.reply_max_ms = 800;
-  if (kc_in)
-    kc = *kc_in;
+  if (kc_in) kc = *kc_in;
 
   ni_push_opts o;
   memset(&o, 0, sizeof o);
@@ -194,8 +188,7 @@ static ev run_full(const fs_step *script, int stop_on_message, const ni_ka_confi
   o.setup_timeout_ms = 4000;
   o.seed = 5;
   o.trace = 1;
-  if (tw && tw->opts)
-    tw->opts(&o);
+  if (tw && tw->opts) tw->opts(&o);
   ni_push_cb cb = {.on_message = on_message,
                    .on_state = on_state,
                    .on_keepalive = on_keepalive,
@@ -220,8 +213,7 @@ static ev run_full(const fs_step *script, int stop_on_message, const ni_ka_confi
   ni_push_free(p);
   uv_run(&loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&loop), 0);
-  if (fs_wait(s) != 0 && !(tw && tw->server_fails))
-    fail_msg("fake server: %s", fs_error(s));
+  if (fs_wait(s) != 0 && !(tw && tw->server_fails)) fail_msg("fake server: %s", fs_error(s));
   size_t n;
   /* Only the first n bytes: the buffer may hold nothing else when the
    * client sent nothing. */
@@ -232,14 +224,11 @@ static ev run_full(const fs_step *script, int stop_on_message, const ni_ka_confi
   sent[n] = 0;
   /* The password went out once at most, in the LOGIN command only. */
   const char *pw = strstr(sent, "not-a-real-secret");
-  if (!tw || !tw->no_password_check)
-    assert_non_null(pw);
-  if (pw)
-    assert_null(strstr(pw + 1, "not-a-real-secret"));
+  if (!tw || !tw->no_password_check) assert_non_null(pw);
+  if (pw) assert_null(strstr(pw + 1, "not-a-real-secret"));
   e->logins = count(sent, " LOGIN ");
   e->auths = count(sent, " AUTHENTICATE ");
-  if (n >= 2)
-    memcpy(e->first, sent, 2);
+  if (n >= 2) memcpy(e->first, sent, 2);
   /* No secret in the log, the protocol trace included. */
   assert_null(strstr(e->log, "not-a-real-secret"));
   assert_null(strstr(e->log, "tok.en"));
@@ -256,7 +245,6 @@ static ev run(const fs_step *script, int stop_on_message) {
   return run_with(script, stop_on_message, NULL);
 }
 
-
 #define HDR "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: hi there\r\n\r\n"
 #define HDR_LEN "75"
 
@@ -269,7 +257,7 @@ static ev run(const fs_step *script, int stop_on_message) {
       FS_SEND("$T OK [READ-WRITE] selected")
 /* The server's answer to a UID FETCH or a NOTIFY of one new message. */
 #define NEW_MESSAGE(seq, uid, date)                                                                \
-  FS_SEND_RAW("* " seq " FETCH (UID " uid " INTERNALDATE \"" date "\" "                             \
+  FS_SEND_RAW("* " seq " FETCH (UID " uid " INTERNALDATE \"" date "\" "                            \
               "BODY[HEADER.FIELDS (FROM TO SUBJECT)] {" HDR_LEN "}\r\n" HDR ")\r\n")
 /* A graceful stop seen from the server after the IDLE ended. */
 #define LOGOUT_END()                                                                               \
@@ -279,28 +267,18 @@ static ev run(const fs_step *script, int stop_on_message) {
 static void test_idle_fetch_and_keepalives(void **state) {
   (void)state;
   static const fs_step script[] = {
-      LOGIN_SELECT("IMAP4rev1 IDLE", "77", "5"),
-      FS_EXPECT("IDLE"),
-      FS_SEND("+ idling"),
+      LOGIN_SELECT("IMAP4rev1 IDLE", "77", "5"), FS_EXPECT("IDLE"), FS_SEND("+ idling"),
       FS_STALL(100),
       /* New mail: the client leaves IDLE at once and fetches it. */
-      FS_SEND("* 5 EXISTS"),
-      FS_EXPECT_LINE("DONE"),
-      FS_SEND("$T OK IDLE terminated"),
+      FS_SEND("* 5 EXISTS"), FS_EXPECT_LINE("DONE"), FS_SEND("$T OK IDLE terminated"),
       FS_EXPECT("UID FETCH 5:* (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)])"),
-      NEW_MESSAGE("5", "5", "27-Nov-2026 21:55:03 +0000"),
-      FS_SEND("$T OK fetched"),
-      FS_EXPECT("IDLE"),
-      FS_SEND("+ idling"),
+      NEW_MESSAGE("5", "5", "27-Nov-2026 21:55:03 +0000"), FS_SEND("$T OK fetched"),
+      FS_EXPECT("IDLE"), FS_SEND("+ idling"),
       /* After 1 s of silence: a keepalive (DONE), answered. */
-      FS_EXPECT_LINE("DONE"),
-      FS_SEND("$T OK IDLE terminated"),
-      FS_EXPECT("IDLE"),
+      FS_EXPECT_LINE("DONE"), FS_SEND("$T OK IDLE terminated"), FS_EXPECT("IDLE"),
       FS_SEND("+ idling"),
       /* The next one is not answered: the client must give up on its own. */
-      FS_EXPECT_LINE("DONE"),
-      FS_WAIT_EOF(),
-      FS_DONE()};
+      FS_EXPECT_LINE("DONE"), FS_WAIT_EOF(), FS_DONE()};
   ev e = run(script, 0);
   assert_int_equal(e.messages, 1);
   assert_int_equal(e.uid, 5);
@@ -326,18 +304,12 @@ static void test_notify_and_graceful_stop(void **state) {
       LOGIN_SELECT("IMAP4rev1 IDLE NOTIFY", "9", "12"),
       FS_EXPECT("NOTIFY SET (selected (MessageNew (UID INTERNALDATE "
                 "BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)]) MessageExpunge))"),
-      FS_SEND("$T OK NOTIFY completed"),
-      FS_EXPECT("IDLE"),
-      FS_SEND("+ idling"),
-      FS_STALL(100),
+      FS_SEND("$T OK NOTIFY completed"), FS_EXPECT("IDLE"), FS_SEND("+ idling"), FS_STALL(100),
       /* An old message's flag change is no new mail; the pushed one is. */
-      FS_SEND("* 3 FETCH (UID 7 FLAGS (\\Seen))"),
-      FS_SEND("* 11 EXISTS"),
+      FS_SEND("* 3 FETCH (UID 7 FLAGS (\\Seen))"), FS_SEND("* 11 EXISTS"),
       NEW_MESSAGE("11", "12", "27-Nov-2026 21:55:03 +0000"),
       /* The callback stops the session: DONE, then LOGOUT. */
-      FS_EXPECT_LINE("DONE"),
-      FS_SEND("$T OK IDLE terminated"),
-      LOGOUT_END()};
+      FS_EXPECT_LINE("DONE"), FS_SEND("$T OK IDLE terminated"), LOGOUT_END()};
   ev e = run(script, 1);
   assert_int_equal(e.messages, 1);
   assert_int_equal(e.uid, 12);
@@ -357,17 +329,11 @@ static void test_notify_and_graceful_stop(void **state) {
 static void test_push_in_keepalive_answer(void **state) {
   (void)state;
   static const fs_step script[] = {
-      LOGIN_SELECT("IMAP4rev1 IDLE", "77", "5"),
-      FS_EXPECT("IDLE"),
-      FS_SEND("+ idling"),
-      FS_EXPECT_LINE("DONE"),
-      FS_SEND("* 5 EXISTS"),
-      FS_SEND("$T OK IDLE terminated"),
-      FS_EXPECT("UID FETCH 5:*"),
-      NEW_MESSAGE("5", "5", "01-Jan-2020 00:00:00 +0000"),
+      LOGIN_SELECT("IMAP4rev1 IDLE", "77", "5"), FS_EXPECT("IDLE"), FS_SEND("+ idling"),
+      FS_EXPECT_LINE("DONE"), FS_SEND("* 5 EXISTS"), FS_SEND("$T OK IDLE terminated"),
+      FS_EXPECT("UID FETCH 5:*"), NEW_MESSAGE("5", "5", "01-Jan-2020 00:00:00 +0000"),
       /* The callback stopped the session during the fetch: no new IDLE. */
-      FS_SEND("$T OK fetched"),
-      LOGOUT_END()};
+      FS_SEND("$T OK fetched"), LOGOUT_END()};
   ev e = run(script, 1);
   assert_int_equal(e.messages, 1);
   assert_int_equal(e.pushed, 0);
@@ -440,15 +406,16 @@ static void test_unavailable_login_retried(void **state) {
   (void)state;
   static const fs_step script[] = {
       FS_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi"), FS_EXPECT("LOGIN"),
-      FS_SEND("$T NO [UNAVAILABLE] Temporary authentication failure."), FS_WAIT_EOF(),
-      FS_DONE()};
+      FS_SEND("$T NO [UNAVAILABLE] Temporary authentication failure."), FS_WAIT_EOF(), FS_DONE()};
   ev e = run(script, 0);
   assert_int_equal(e.failed, 0);
   assert_int_equal(e.reconnect_waits, 1);
   assert_int_equal(e.last_err, NI_EAUTH);
 }
 
-static void plaintext_no_allow(ni_push_opts *o) { o->allow_plaintext = 0; }
+static void plaintext_no_allow(ni_push_opts *o) {
+  o->allow_plaintext = 0;
+}
 
 /* Credentials without TLS and without allow_plaintext: refused before a
  * byte of them is sent, for good. */
@@ -469,8 +436,8 @@ static void test_plaintext_login_refused(void **state) {
 static void test_no_idle_fails(void **state) {
   (void)state;
   static const fs_step script[] = {FS_SEND("* OK [CAPABILITY IMAP4rev1] hi"), FS_EXPECT("LOGIN"),
-                                   FS_SEND("$T OK [CAPABILITY IMAP4rev1] logged in"),
-                                   FS_WAIT_EOF(), FS_DONE()};
+                                   FS_SEND("$T OK [CAPABILITY IMAP4rev1] logged in"), FS_WAIT_EOF(),
+                                   FS_DONE()};
   ev e = run(script, 0);
   assert_int_equal(e.failed, 1);
   assert_int_equal(e.fail_err, NI_ENOCAP);
@@ -609,9 +576,7 @@ static void test_oauth2_refresh(void **state) {
       FS_EXPECT("IDLE"),
       FS_SEND("+ idling"),
       FS_CLOSE()};
-  tweak tw = {.opts = oauth2,
-              .tokens = {"tok.en-expired", "tok.en-fresh"},
-              .no_password_check = 1};
+  tweak tw = {.opts = oauth2, .tokens = {"tok.en-expired", "tok.en-fresh"}, .no_password_check = 1};
   ev e = run_full(script, 0, NULL, &tw);
   assert_int_equal(e.failed, 0);
   assert_int_equal(e.token_asks, 2);
@@ -638,9 +603,8 @@ static void test_oauth2_refused_twice(void **state) {
       FS_SEND("$T NO [AUTHENTICATIONFAILED] Invalid credentials"),
       FS_WAIT_EOF(),
       FS_DONE()};
-  tweak tw = {.opts = oauth2,
-              .tokens = {"tok.en-expired", "tok.en-expired"},
-              .no_password_check = 1};
+  tweak tw = {
+      .opts = oauth2, .tokens = {"tok.en-expired", "tok.en-expired"}, .no_password_check = 1};
   ev e = run_full(script, 0, NULL, &tw);
   assert_int_equal(e.failed, 1);
   assert_int_equal(e.fail_err, NI_EAUTH);
@@ -679,10 +643,10 @@ static int socket_to(uint16_t port) {
 
 typedef struct pipe_case {
   uint16_t port;
-  int step;         /* 0 fine; else the check that failed (the child's exit code) */
-  int raised;       /* SIGPIPE was pending (blocked) right after the write */
+  int step;   /* 0 fine; else the check that failed (the child's exit code) */
+  int raised; /* SIGPIPE was pending (blocked) right after the write */
   int stopped;
-  int fd;           /* the session's socket, found while it was connected */
+  int fd; /* the session's socket, found while it was connected */
 } pipe_case;
 
 static int sigpipe_pending(void) {
@@ -703,14 +667,12 @@ static void pipe_on_state(ni_push *p, ni_push_state s, int err, const char *deta
   (void)detail;
   if (s == NI_PUSH_STOPPED || s == NI_PUSH_RECONNECT_WAIT) {
     pc->stopped = 1;
-    if (s == NI_PUSH_RECONNECT_WAIT)
-      ni_push_stop(p, 0);
+    if (s == NI_PUSH_RECONNECT_WAIT) ni_push_stop(p, 0);
     return;
   }
   if (s == NI_PUSH_AUTHENTICATING)
     pc->fd = socket_to(pc->port); /* a reset socket has no peer address */
-  if (s != NI_PUSH_IDLE || pc->raised)
-    return;
+  if (s != NI_PUSH_IDLE || pc->raised) return;
   if (!sigpipe_blocked()) {
     pc->step = 11; /* the running session must hold SIGPIPE blocked */
     return;
@@ -729,8 +691,7 @@ static void pipe_on_state(ni_push *p, ni_push_state s, int err, const char *deta
   /* A graceful stop writes DONE at once: that write raises SIGPIPE. */
   ni_push_stop(p, 1);
   pc->raised = sigpipe_pending();
-  if (!pc->raised)
-    pc->step = 13;
+  if (!pc->raised) pc->step = 13;
 }
 
 /* The child: SIGPIPE at its default action (death), a session whose peer
@@ -756,20 +717,15 @@ static int sigpipe_child(uint16_t port) {
   o.setup_timeout_ms = 4000;
   ni_push_cb cb = {.on_state = pipe_on_state};
   ni_push *p = NULL;
-  if (ni_push_new(&loop, &o, &cb, &pc, &p) != 0 || ni_push_start(p) != 0)
-    return 10;
+  if (ni_push_new(&loop, &o, &cb, &pc, &p) != 0 || ni_push_start(p) != 0) return 10;
   uv_run(&loop, UV_RUN_DEFAULT);
-  if (pc.step)
-    return pc.step;
-  if (!pc.stopped)
-    return 14;
+  if (pc.step) return pc.step;
+  if (!pc.stopped) return 14;
   ni_push_free(p);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  if (sigpipe_pending())
-    return 15; /* the library must consume the SIGPIPE it kept from us */
-  if (sigpipe_blocked())
-    return 16; /* and give the thread its mask back */
+  if (sigpipe_pending()) return 15; /* the library must consume the SIGPIPE it kept from us */
+  if (sigpipe_blocked()) return 16; /* and give the thread its mask back */
   return 0;
 }
 
@@ -781,15 +737,12 @@ static void test_sigpipe_after_reset(void **state) {
   assert_non_null(s);
   pid_t pid = fork();
   assert_true(pid >= 0);
-  if (pid == 0)
-    _exit(sigpipe_child(fs_port(s)));
+  if (pid == 0) _exit(sigpipe_child(fs_port(s)));
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
-  if (WIFSIGNALED(status))
-    fail_msg("the client was killed by signal %d", WTERMSIG(status));
+  if (WIFSIGNALED(status)) fail_msg("the client was killed by signal %d", WTERMSIG(status));
   assert_true(WIFEXITED(status));
-  if (WEXITSTATUS(status) != 0)
-    fail_msg("the client failed check %d", WEXITSTATUS(status));
+  if (WEXITSTATUS(status) != 0) fail_msg("the client failed check %d", WEXITSTATUS(status));
   fs_wait(s);
   fs_free(s);
 }

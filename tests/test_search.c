@@ -16,7 +16,7 @@
 #include "probe/natsim.h"
 #include "probe/search.h"
 
-#define SEC(x) ((ni_ms)((x) * 1000.0))
+#define SEC(x) ((ni_ms)((x)*1000.0))
 
 static const double table_T[] = {3, 4.5, 10, 37.2, 60, 300, 1000, 7000};
 
@@ -144,8 +144,7 @@ static void t_adaptive_few_sessions(void **st) {
       assert_measured(&x);
       /* Fewer sessions climb longer; still far from the baselines. */
       assert_true(x.r.wall_s <= 16 * table_T[k] + 200);
-      if (K == 1)
-        assert_true(x.r.max_armed <= 1);
+      if (K == 1) assert_true(x.r.max_armed <= 1);
     }
   }
 }
@@ -219,9 +218,7 @@ static void t_below_min(void **st) {
 
 static void t_masked_by_server(void **st) {
   (void)st;
-  static const struct {
-    double T, S;
-  } cases[] = {{300, 120}, {100, 90}, {7000, 120}, {40, 30}};
+  static const struct { double T, S; } cases[] = {{300, 120}, {100, 90}, {7000, 120}, {40, 30}};
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     sim_run x;
     sim_setup(&x, cases[k].T, 8, NI_STRAT_ADAPTIVE, k + 1);
@@ -425,14 +422,12 @@ static void t_targets_never_below_silence(void **st) {
     static const struct {
       double x;
       ni_obs o;
-    } feed[] = {{30, NI_OBS_ALIVE}, {55, NI_OBS_DEAD},  {40, NI_OBS_ALIVE},
-                {47, NI_OBS_DEAD},  {44, NI_OBS_VOID},  {43, NI_OBS_ALIVE},
-                {46, NI_OBS_DEAD}};
+    } feed[] = {{30, NI_OBS_ALIVE}, {55, NI_OBS_DEAD},  {40, NI_OBS_ALIVE}, {47, NI_OBS_DEAD},
+                {44, NI_OBS_VOID},  {43, NI_OBS_ALIVE}, {46, NI_OBS_DEAD}};
     for (size_t k = 0; k < sizeof feed / sizeof feed[0]; k++) {
       unsigned who = 8;
       for (unsigned i = 0; i < 8 && who == 8; i++)
-        if (armed[i])
-          who = i;
+        if (armed[i]) who = i;
       if (who < 8) {
         ni__search_result(s, who, feed[k].x, feed[k].o, now);
         armed[who] = 0;
@@ -440,8 +435,7 @@ static void t_targets_never_below_silence(void **st) {
         ni__search_observe(s, feed[k].x, feed[k].o);
       }
       for (unsigned i = 0; i < 8; i++) {
-        if (!armed[i])
-          continue;
+        if (!armed[i]) continue;
         double t = ni__search_target(s, i, now);
         double sil = (double)(now - since[i]) / 1000.0;
         assert_true(t == 0 || t >= sil - 1e-9);
@@ -657,8 +651,8 @@ static void t_baselines(void **st) {
     assert_int_equal(gr.r.target_below_silence, 0);
     /* The grid checks the whole range whatever T is. */
     assert_true(gr.r.checks >= (600 - 2) / 10);
-    printf("# T=%5.0f s: adaptive %7.1f s, grid %8.1f s (%.1fx), bisect %8.1f s (%.1fx)\n",
-           Ts[k], ad.r.wall_s, gr.r.wall_s, gr.r.wall_s / ad.r.wall_s, bi.r.wall_s,
+    printf("# T=%5.0f s: adaptive %7.1f s, grid %8.1f s (%.1fx), bisect %8.1f s (%.1fx)\n", Ts[k],
+           ad.r.wall_s, gr.r.wall_s, gr.r.wall_s / ad.r.wall_s, bi.r.wall_s,
            bi.r.wall_s / ad.r.wall_s);
     assert_true(gr.r.wall_s > ad.r.wall_s);
     assert_true(bi.r.wall_s > ad.r.wall_s);
@@ -668,7 +662,8 @@ static void t_baselines(void **st) {
 /* ---- many random cases --------------------------------------------------- */
 
 static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
-static double rnd(void) { return (double)(ni__prng_next(&rng_state) >> 11) / 9007199254740992.0;
+static double rnd(void) {
+  return (double)(ni__prng_next(&rng_state) >> 11) / 9007199254740992.0;
 }
 
 static void t_property(void **st) {
@@ -686,8 +681,7 @@ static void t_property(void **st) {
     x.nc.jitter_s = rnd();
     x.nc.timer_jitter_s = 0.2 * rnd();
     x.sc.detect_s = x.nc.detect_s;
-    if (n % 7 == 3)
-      x.sc.resolution_s = 0.5 + 5 * rnd();
+    if (n % 7 == 3) x.sc.resolution_s = 0.5 + 5 * rnd();
     sim_go(&x);
     assert_measured(&x);
     if (strat == NI_STRAT_ADAPTIVE && K >= 8) {
@@ -695,8 +689,7 @@ static void t_property(void **st) {
       assert_true(x.r.wall_s <= 4 * T + 60 + 10 * x.nc.detect_s);
       /* The goal is for the default resolution; a fixed one can be far
        * finer than 2 % of T and take more rounds. */
-      if (x.sc.resolution_s == 0)
-        worst = fmax(worst, x.r.wall_s / goal);
+      if (x.sc.resolution_s == 0) worst = fmax(worst, x.r.wall_s / goal);
     }
   }
   printf("# random cases, K >= 8, default resolution: worst wall / (2.5 T + 30 s + 10 detect)"
@@ -743,16 +736,13 @@ static void t_random_calls(void **st) {
         ni__search_observe(s, x, o);
         break;
       case 5:
-        if (rnd() < 0.2)
-          ni__search_server_keepalive(s, rnd() * 300);
+        if (rnd() < 0.2) ni__search_server_keepalive(s, rnd() * 300);
         break;
       case 6:
-        if (rnd() < 0.1)
-          ni__search_lower_sessions(s, (unsigned)(rnd() * c.sessions));
+        if (rnd() < 0.1) ni__search_lower_sessions(s, (unsigned)(rnd() * c.sessions));
         break;
       default:
-        if (rnd() < 0.02)
-          ni__search_stop(s);
+        if (rnd() < 0.02) ni__search_stop(s);
         break;
       }
       for (unsigned k = 0; k < c.sessions && k < 16; k++) {
@@ -766,8 +756,7 @@ static void t_random_calls(void **st) {
       assert_true(ni__search_resolution(s) > 0);
       (void)ni__search_eta_s(s, now);
       (void)ni__search_estimate(s);
-      if (done != NI_VERDICT_RUNNING)
-        assert_int_equal(ni__search_verdict(s), done);
+      if (done != NI_VERDICT_RUNNING) assert_int_equal(ni__search_verdict(s), done);
       done = ni__search_verdict(s);
     }
     ni__search_free(s);

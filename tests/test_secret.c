@@ -8,14 +8,13 @@
 
 #include <cmocka.h>
 
-#include "natidle/common.h"
 #include "common/secret.h"
+#include "natidle/common.h"
 
 static int contains(const unsigned char *h, size_t n, const char *needle) {
   size_t k = strlen(needle);
   for (size_t i = 0; i + k <= n; i++)
-    if (!memcmp(h + i, needle, k))
-      return 1;
+    if (!memcmp(h + i, needle, k)) return 1;
   return 0;
 }
 

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "natidle/common.h"
 #include "cli/util.h"
+#include "natidle/common.h"
 
 static void test_fmt_duration(void **state) {
   (void)state;

@@ -101,12 +101,12 @@ typedef enum {
 /* The parts of a FETCH response natidle uses.  Fields that were not in the
  * response are empty strings / zero. */
 typedef struct ni_fetch {
-  uint32_t seq;     /* message sequence number */
-  uint32_t uid;     /* UID, when has_uid */
+  uint32_t seq; /* message sequence number */
+  uint32_t uid; /* UID, when has_uid */
   int has_uid;
-  ni_str flags;     /* raw contents of FLAGS (...), e.g. "\\Seen \\Recent" */
-  int has_envelope; /* an ENVELOPE was present */
-  ni_str env_date;  /* ENVELOPE date, unquoted; empty for NIL */
+  ni_str flags;          /* raw contents of FLAGS (...), e.g. "\\Seen \\Recent" */
+  int has_envelope;      /* an ENVELOPE was present */
+  ni_str env_date;       /* ENVELOPE date, unquoted; empty for NIL */
   ni_str env_subject;    /* ENVELOPE subject, unquoted; empty for NIL */
   ni_str env_from;       /* first From address: "Name <mbox@host>" or "mbox@host" */
   ni_str env_message_id; /* ENVELOPE message-id, unquoted; empty for NIL */
@@ -118,18 +118,18 @@ typedef struct ni_fetch {
  * until the next call on the same parser. */
 typedef struct ni_resp {
   ni_resp_kind kind;
-  ni_resp_type type;  /* for NI_RESP_CONTINUE, type is NI_R_OTHER */
-  ni_str tag;         /* tagged responses only */
-  uint32_t number;    /* EXISTS/EXPUNGE/RECENT count, or FETCH sequence number */
-  ni_str code;        /* response code atom, upper-cased, e.g. "APPENDUID"; empty when none */
-  ni_str code_arg;    /* the rest inside the brackets, raw */
-  uint32_t code_n1;   /* APPENDUID uidvalidity; UIDVALIDITY; UIDNEXT; else 0 */
-  uint32_t code_n2;   /* APPENDUID uid; else 0 */
-  ni_str text;        /* human-readable text after the code, or continuation text */
-  ni_str caps;        /* CAPABILITY list (untagged or [CAPABILITY ...]), space-separated */
-  ni_str data;        /* raw data of SEARCH/LIST/STATUS/FLAGS/ENABLED/NAMESPACE/OTHER */
-  ni_fetch fetch;     /* NI_R_FETCH only */
-  ni_str raw;         /* the whole response as received, literals and CRLFs included */
+  ni_resp_type type; /* for NI_RESP_CONTINUE, type is NI_R_OTHER */
+  ni_str tag;        /* tagged responses only */
+  uint32_t number;   /* EXISTS/EXPUNGE/RECENT count, or FETCH sequence number */
+  ni_str code;       /* response code atom, upper-cased, e.g. "APPENDUID"; empty when none */
+  ni_str code_arg;   /* the rest inside the brackets, raw */
+  uint32_t code_n1;  /* APPENDUID uidvalidity; UIDVALIDITY; UIDNEXT; else 0 */
+  uint32_t code_n2;  /* APPENDUID uid; else 0 */
+  ni_str text;       /* human-readable text after the code, or continuation text */
+  ni_str caps;       /* CAPABILITY list (untagged or [CAPABILITY ...]), space-separated */
+  ni_str data;       /* raw data of SEARCH/LIST/STATUS/FLAGS/ENABLED/NAMESPACE/OTHER */
+  ni_fetch fetch;    /* NI_R_FETCH only */
+  ni_str raw;        /* the whole response as received, literals and CRLFs included */
 } ni_resp;
 
 typedef struct ni_parser ni_parser;

@@ -120,18 +120,18 @@ NI_API int ni_push_group_free(ni_push_group *g);
 
 /* Where a session is.  The order is not meaningful. */
 typedef enum ni_push_state {
-  NI_PUSH_STOPPED = 0,     /* not started, or stopped */
-  NI_PUSH_CONNECTING,      /* DNS, TCP, TLS, greeting, capabilities */
-  NI_PUSH_AUTHENTICATING,  /* login */
-  NI_PUSH_SELECTING,       /* SELECT, NOTIFY SET */
-  NI_PUSH_SYNCING,         /* fetching messages above the last UID seen */
-  NI_PUSH_IDLE,            /* in IDLE, waiting for mail (the quiet state) */
-  NI_PUSH_KEEPALIVE,       /* a keepalive is out, waiting for its reply */
-  NI_PUSH_FETCHING,        /* out of IDLE to fetch new messages */
-  NI_PUSH_RECONNECT_WAIT,  /* connection lost; waiting out the backoff */
-  NI_PUSH_FAILED           /* ended by a permanent error (on_state's err and
-                              detail say which; ni_push_failure() too): no
-                              retry until ni_push_start() is called again */
+  NI_PUSH_STOPPED = 0,    /* not started, or stopped */
+  NI_PUSH_CONNECTING,     /* DNS, TCP, TLS, greeting, capabilities */
+  NI_PUSH_AUTHENTICATING, /* login */
+  NI_PUSH_SELECTING,      /* SELECT, NOTIFY SET */
+  NI_PUSH_SYNCING,        /* fetching messages above the last UID seen */
+  NI_PUSH_IDLE,           /* in IDLE, waiting for mail (the quiet state) */
+  NI_PUSH_KEEPALIVE,      /* a keepalive is out, waiting for its reply */
+  NI_PUSH_FETCHING,       /* out of IDLE to fetch new messages */
+  NI_PUSH_RECONNECT_WAIT, /* connection lost; waiting out the backoff */
+  NI_PUSH_FAILED          /* ended by a permanent error (on_state's err and
+                             detail say which; ni_push_failure() too): no
+                             retry until ni_push_start() is called again */
 } ni_push_state;
 
 /* Short lower-case name of a state: "stopped", "connecting",
@@ -148,48 +148,48 @@ typedef struct ni_push_msg {
   const char *from;
   const char *to;
   const char *subject;
-  int64_t internaldate;  /* server's INTERNALDATE, Unix seconds; -1 unknown */
-  ni_ms seen_at;         /* ni_push_now() when the session learned of it */
-  ni_ms delay_ms;        /* push delay (see the top of this file) */
-  int late;              /* 1: found by the resync after a reconnect */
-  int pushed;            /* 1: arrived by NOTIFY, 0: by UID FETCH */
-  int backlog;           /* 1: found by the first sync above opts.last_uid:
-                            it arrived before the session started.  Its
-                            delay_ms says how long ago; it counts in
-                            messages, not in messages_late nor in
-                            worst_delay_ms */
+  int64_t internaldate; /* server's INTERNALDATE, Unix seconds; -1 unknown */
+  ni_ms seen_at;        /* ni_push_now() when the session learned of it */
+  ni_ms delay_ms;       /* push delay (see the top of this file) */
+  int late;             /* 1: found by the resync after a reconnect */
+  int pushed;           /* 1: arrived by NOTIFY, 0: by UID FETCH */
+  int backlog;          /* 1: found by the first sync above opts.last_uid:
+                           it arrived before the session started.  Its
+                           delay_ms says how long ago; it counts in
+                           messages, not in messages_late nor in
+                           worst_delay_ms */
 } ni_push_msg;
 
 /* What happened to a keepalive. */
 typedef enum ni_push_ka_kind {
-  NI_PUSH_KA_SENT = 0,    /* sent (DONE, or DONE + NOOP) */
-  NI_PUSH_KA_ANSWERED,    /* its reply arrived; rtt_ms is set */
-  NI_PUSH_KA_UNANSWERED   /* the reply deadline passed: connection declared dead */
+  NI_PUSH_KA_SENT = 0,  /* sent (DONE, or DONE + NOOP) */
+  NI_PUSH_KA_ANSWERED,  /* its reply arrived; rtt_ms is set */
+  NI_PUSH_KA_UNANSWERED /* the reply deadline passed: connection declared dead */
 } ni_push_ka_kind;
 
 /* One keepalive event, as reported to on_keepalive; valid during the call. */
 typedef struct ni_push_ka_event {
   ni_push_ka_kind kind;
-  ni_ka_action action;  /* what the scheduler asked for */
-  ni_ms at;             /* ni_push_now() of the event */
-  ni_ms interval_ms;    /* silence on the connection before the keepalive */
-  ni_ms rtt_ms;         /* NI_PUSH_KA_ANSWERED: send to reply */
-  uint64_t bytes_out;   /* wire bytes of this session so far (all connections) */
+  ni_ka_action action; /* what the scheduler asked for */
+  ni_ms at;            /* ni_push_now() of the event */
+  ni_ms interval_ms;   /* silence on the connection before the keepalive */
+  ni_ms rtt_ms;        /* NI_PUSH_KA_ANSWERED: send to reply */
+  uint64_t bytes_out;  /* wire bytes of this session so far (all connections) */
   uint64_t bytes_in;
 } ni_push_ka_event;
 
 /* Counters of one session since ni_push_new(). */
 typedef struct ni_push_stats {
-  uint64_t keepalives;           /* keepalives sent */
+  uint64_t keepalives; /* keepalives sent */
   uint64_t keepalives_answered;
   uint64_t keepalives_unanswered;
-  uint64_t wakeups;    /* sends of this session that came more than
-                          NI_PUSH_RADIO_TAIL_MS after its last traffic */
-  uint64_t connects;   /* connections that reached IDLE */
-  uint64_t reconnects; /* connection attempts after the first */
-  uint64_t messages;   /* messages reported */
+  uint64_t wakeups;       /* sends of this session that came more than
+                             NI_PUSH_RADIO_TAIL_MS after its last traffic */
+  uint64_t connects;      /* connections that reached IDLE */
+  uint64_t reconnects;    /* connection attempts after the first */
+  uint64_t messages;      /* messages reported */
   uint64_t messages_late; /* of those, found by a resync */
-  uint64_t bytes_out;  /* wire bytes, all connections */
+  uint64_t bytes_out;     /* wire bytes, all connections */
   uint64_t bytes_in;
   ni_ms worst_delay_ms; /* largest push delay reported */
   uint32_t last_uid;    /* highest UID known (reported, present at start, or
@@ -256,14 +256,14 @@ typedef struct ni_push_cb {
 
 /* How the connection is protected.  The zero value is the safe one. */
 typedef enum ni_push_security {
-  NI_PUSH_IMAPS = 0,  /* TLS from the first byte, port 993, certificate and
-                         host name verified (the default) */
-  NI_PUSH_STARTTLS,   /* port 143, then STARTTLS, required (a server that
-                         does not offer it is a permanent error, never a
-                         silent downgrade) */
-  NI_PUSH_PLAINTEXT   /* no TLS at all, port 143.  Logging in also needs
-                         allow_plaintext: credentials in clear are a second
-                         decision, not a side effect of this one */
+  NI_PUSH_IMAPS = 0, /* TLS from the first byte, port 993, certificate and
+                        host name verified (the default) */
+  NI_PUSH_STARTTLS,  /* port 143, then STARTTLS, required (a server that
+                        does not offer it is a permanent error, never a
+                        silent downgrade) */
+  NI_PUSH_PLAINTEXT  /* no TLS at all, port 143.  Logging in also needs
+                        allow_plaintext: credentials in clear are a second
+                        decision, not a side effect of this one */
 } ni_push_security;
 
 /* How the session logs in. */
@@ -280,30 +280,30 @@ typedef enum ni_push_auth {
  * are copied by ni_push_new() (the password into memory that is wiped on
  * free), so they need not outlive the call. */
 typedef struct ni_push_opts {
-  const char *account;      /* label for callbacks and logs; NULL = user */
-  const char *host;         /* required */
-  uint16_t port;            /* 0 = 993 for NI_PUSH_IMAPS, 143 otherwise */
+  const char *account;       /* label for callbacks and logs; NULL = user */
+  const char *host;          /* required */
+  uint16_t port;             /* 0 = 993 for NI_PUSH_IMAPS, 143 otherwise */
   ni_push_security security; /* 0 = NI_PUSH_IMAPS */
-  const char *user;         /* required */
-  ni_push_auth auth;        /* 0 = NI_PUSH_AUTH_PASSWORD */
-  const char *password;     /* required with NI_PUSH_AUTH_PASSWORD, else unused */
-  const char *ca_file;      /* PEM CA bundle; NULL = system store */
-  int insecure;             /* nonzero: skip certificate checks (by name only:
-                               never the default) */
-  int allow_plaintext;      /* nonzero: allow sending credentials without TLS */
-  const char *mailbox;      /* NULL = "INBOX" */
-  int no_notify;            /* nonzero: never use NOTIFY, only IDLE + FETCH */
-  const ni_ka_config *ka;   /* scheduler configuration; NULL = its defaults */
-  ni_push_group *group;     /* shared by the sessions of one process, for
-                               coalesced wakeups; NULL = a private group */
+  const char *user;          /* required */
+  ni_push_auth auth;         /* 0 = NI_PUSH_AUTH_PASSWORD */
+  const char *password;      /* required with NI_PUSH_AUTH_PASSWORD, else unused */
+  const char *ca_file;       /* PEM CA bundle; NULL = system store */
+  int insecure;              /* nonzero: skip certificate checks (by name only:
+                                never the default) */
+  int allow_plaintext;       /* nonzero: allow sending credentials without TLS */
+  const char *mailbox;       /* NULL = "INBOX" */
+  int no_notify;             /* nonzero: never use NOTIFY, only IDLE + FETCH */
+  const ni_ka_config *ka;    /* scheduler configuration; NULL = its defaults */
+  ni_push_group *group;      /* shared by the sessions of one process, for
+                                coalesced wakeups; NULL = a private group */
   uint32_t setup_timeout_ms; /* connect through SELECT and sync; 0 = 30000 */
-  uint32_t backoff_min_ms;  /* base reconnect delay; 0 = 1000.  Attempt n
-                               waits a random time in [d/2, d], d =
-                               min(backoff_min_ms x 2^n, backoff_max_ms);
-                               n starts over after a connection that
-                               stayed up for a minute */
-  uint32_t backoff_max_ms;  /* reconnect delay cap; 0 = 300000 */
-  uint64_t seed;            /* jitter of the backoff; 0 = from the clock */
+  uint32_t backoff_min_ms;   /* base reconnect delay; 0 = 1000.  Attempt n
+                                waits a random time in [d/2, d], d =
+                                min(backoff_min_ms x 2^n, backoff_max_ms);
+                                n starts over after a connection that
+                                stayed up for a minute */
+  uint32_t backoff_max_ms;   /* reconnect delay cap; 0 = 300000 */
+  uint64_t seed;             /* jitter of the backoff; 0 = from the clock */
   /* Where the application left off, from ni_push_stats of an earlier
    * session (kept in its own storage): the mailbox's UIDVALIDITY and the
    * highest UID the application has seen.  When the mailbox still has this
@@ -314,8 +314,8 @@ typedef struct ni_push_opts {
    * first SELECT.  last_uid without uidvalidity is NI_EUSAGE. */
   uint32_t uidvalidity;
   uint32_t last_uid;
-  int trace;                /* nonzero: on_log also gets the IMAP protocol
-                               trace (NI_PUSH_LOG_TRACE) */
+  int trace; /* nonzero: on_log also gets the IMAP protocol
+                trace (NI_PUSH_LOG_TRACE) */
 } ni_push_opts;
 
 /* Create a session on loop.  Nothing happens until ni_push_start().

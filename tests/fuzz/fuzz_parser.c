@@ -25,8 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * boundaries count. */
 static uint64_t fold(uint64_t h, const ni_str *s) {
   size_t i;
-  if (s->p == NULL || s->p[s->n] != '\0')
-    abort();
+  if (s->p == NULL || s->p[s->n] != '\0') abort();
   for (i = 0; i < sizeof(s->n); i++)
     h = (h ^ ((s->n >> (8 * i)) & 0xff)) * 1099511628211u;
   for (i = 0; i < s->n; i++)
@@ -37,8 +36,7 @@ static uint64_t fold(uint64_t h, const ni_str *s) {
 /* fold() of s with every CRLF read as LF. */
 static uint64_t fold_lf(uint64_t h, const ni_str *s) {
   size_t i, n = 0;
-  if (s->p == NULL || s->p[s->n] != '\0')
-    abort();
+  if (s->p == NULL || s->p[s->n] != '\0') abort();
   for (i = 0; i < s->n; i++)
     n += !(s->p[i] == '\r' && i + 1 < s->n && s->p[i + 1] == '\n');
   for (i = 0; i < sizeof(n); i++)
@@ -69,25 +67,21 @@ static uint64_t helpers_hash(uint64_t h, const ni_resp *r, int lf) {
     n = ni__oauth2_error_status(r->text.p, r->text.n, buf, 64);
     st.p = buf;
     st.n = strlen(buf);
-    if (st.n >= 64 || (n < 0 && st.n > 0))
-      abort();
+    if (st.n >= 64 || (n < 0 && st.n > 0)) abort();
     for (i = 0; i < (int)st.n; i++)
-      if (buf[i] < 0x20 || buf[i] > 0x7e)
-        abort();
+      if (buf[i] < 0x20 || buf[i] > 0x7e) abort();
     return fold(fold_u(h, (uint64_t)(n + 8192)), &st);
   }
   if (r->type == NI_R_LIST) {
     h = fold_u(h, (uint64_t)(ni_list_delimiter(r, &d) + 8192));
     return fold_u(h, (unsigned char)d);
   }
-  if (r->type != NI_R_NAMESPACE)
-    return h;
+  if (r->type != NI_R_NAMESPACE) return h;
   for (kind = NI_NS_PERSONAL; kind <= NI_NS_SHARED; kind++) {
     n = ni_namespace_parse(r, (ni_ns_kind)kind, ns, 4, buf, sizeof(buf));
     h = fold_u(h, (uint64_t)(n + 8192));
     for (i = 0; i < n && i < 4; i++) {
-      if (ns[i].prefix.p < buf || ns[i].prefix.p + ns[i].prefix.n >= buf + sizeof(buf))
-        abort();
+      if (ns[i].prefix.p < buf || ns[i].prefix.p + ns[i].prefix.n >= buf + sizeof(buf)) abort();
       h = lf ? fold_lf(h, &ns[i].prefix) : fold(h, &ns[i].prefix);
       h = fold_u(h, (unsigned char)ns[i].delim);
     }
@@ -97,19 +91,25 @@ static uint64_t helpers_hash(uint64_t h, const ni_resp *r, int lf) {
 
 /* lf: compare line ends loosely (CRLF read as LF) and leave raw out. */
 static uint64_t resp_hash(const ni_resp *r, const ni_parser_limits *lim, int lf) {
-  const ni_str *all[] = {&r->tag,  &r->code, &r->code_arg, &r->text, &r->caps,
-                         &r->data, &r->fetch.flags, &r->fetch.env_date,
-                         &r->fetch.env_subject, &r->fetch.env_from,
-                         &r->fetch.env_message_id, &r->fetch.header_section,
+  const ni_str *all[] = {&r->tag,
+                         &r->code,
+                         &r->code_arg,
+                         &r->text,
+                         &r->caps,
+                         &r->data,
+                         &r->fetch.flags,
+                         &r->fetch.env_date,
+                         &r->fetch.env_subject,
+                         &r->fetch.env_from,
+                         &r->fetch.env_message_id,
+                         &r->fetch.header_section,
                          &r->fetch.header};
   uint64_t h = 14695981039346656037u;
   size_t i;
-  if (r->raw.n > lim->max_response)
-    abort();
+  if (r->raw.n > lim->max_response) abort();
   for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     h = lf ? fold_lf(h, all[i]) : fold(h, all[i]);
-  if (!lf)
-    h = fold(h, &r->raw);
+  if (!lf) h = fold(h, &r->raw);
   h = helpers_hash(h, r, lf);
   h = fold_u(h, (uint64_t)r->kind);
   h = fold_u(h, (uint64_t)r->type);
@@ -134,12 +134,11 @@ typedef struct result {
 /* Feed the stream in pieces: mode 0 whole, 1 one byte at a time, 2 sizes
  * drawn from a small generator seeded by seed, 3 whole with responses hashed
  * for the LF comparison. */
-static void feed(const ni_parser_limits *lim, const uint8_t *s, size_t len, int mode,
-                 uint32_t seed, result *out) {
+static void feed(const ni_parser_limits *lim, const uint8_t *s, size_t len, int mode, uint32_t seed,
+                 result *out) {
   ni_parser *p = ni_parser_new(lim);
   size_t pos = 0;
-  if (p == NULL)
-    abort();
+  if (p == NULL) abort();
   out->n = 0;
   out->err = 0;
   out->errstr = "";
@@ -149,35 +148,30 @@ static void feed(const ni_parser_limits *lim, const uint8_t *s, size_t len, int 
       piece = 1;
     } else if (mode == 2) {
       seed = seed * 1664525u + 1013904223u;
-      if (piece > 1 + (seed >> 24) % 32)
-        piece = 1 + (seed >> 24) % 32;
+      if (piece > 1 + (seed >> 24) % 32) piece = 1 + (seed >> 24) % 32;
     }
     while (piece > 0) {
       ni_resp r;
       int rc = ni_parser_feed(p, (const char *)s + pos, piece, &used, &r);
-      if (used > piece)
-        abort();
+      if (used > piece) abort();
       pos += used;
       piece -= used;
       if (rc < 0) {
         size_t again;
         out->err = rc;
         out->errstr = ni_parser_errstr(p); /* a static string */
-        if (ni_parser_feed(p, "\r\n", 2, &again, &r) != rc || again != 0)
-          abort();
+        if (ni_parser_feed(p, "\r\n", 2, &again, &r) != rc || again != 0) abort();
         ni_parser_free(p);
         return;
       }
       if (rc == 1) {
-        if (out->n < MAX_RESP)
-          out->h[out->n] = resp_hash(&r, lim, mode == 3);
+        if (out->n < MAX_RESP) out->h[out->n] = resp_hash(&r, lim, mode == 3);
         out->n++;
       } else if (rc != 0 || piece != 0) {
         abort();
       }
     }
-    if (ni_parser_buffered(p) > lim->max_response)
-      abort();
+    if (ni_parser_buffered(p) > lim->max_response) abort();
   }
   ni_parser_free(p);
 }
@@ -196,22 +190,18 @@ static void same(const result *a, const result *b) {
 static long long announced(const uint8_t *s, size_t e) {
   size_t j, d;
   long long v = 0;
-  if (e < 3 || s[e - 1] != '}')
-    return -1;
+  if (e < 3 || s[e - 1] != '}') return -1;
   j = e - 1;
-  if (s[j - 1] == '+')
-    j--;
+  if (s[j - 1] == '+') j--;
   for (d = j; d > 0 && s[d - 1] >= '0' && s[d - 1] <= '9'; d--)
     ;
-  if (d == j || d < 2 || s[d - 1] != '{')
-    return -1;
+  if (d == j || d < 2 || s[d - 1] != '{') return -1;
   if (s[d - 2] == '~' ? d < 3 || (s[d - 3] != ' ' && s[d - 3] != '(')
                       : s[d - 2] != ' ' && s[d - 2] != '(')
     return -1;
   for (; d < j; d++) {
     v = v * 10 + (s[d] - '0');
-    if (v > (1 << 30))
-      return -1; /* the parser refused it: never compared */
+    if (v > (1 << 30)) return -1; /* the parser refused it: never compared */
   }
   return v;
 }
@@ -249,8 +239,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static result whole, bytes, pieces;
   ni_parser_limits lim;
   uint32_t seed;
-  if (size < 4)
-    return 0;
+  if (size < 4) return 0;
   /* Small limits so the fuzzer reaches every limit quickly; the seeds start
    * with ff ff ff 07, roomy enough for a whole Dovecot session.  A zero
    * max_literal means the default. */
@@ -270,8 +259,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static result strict, loose;
     uint8_t *lf = malloc(size);
     size_t n;
-    if (lf == NULL)
-      abort();
+    if (lf == NULL) abort();
     n = to_lf(data, size, lf);
     feed(&lim, data, size, 3, seed, &strict);
     feed(&lim, lf, n, 3, seed, &loose);
