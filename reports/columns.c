@@ -36,8 +36,8 @@ const char *const ni_obs_outcomes[] = {"alive",       "dead_silent",  "dead_rese
                                        "dead_closed", "dead_inbound", "refreshed",
                                        "aborted",     "error",        NULL};
 
-const char *const ni_verdicts[] = {"measured", "above_max", "masked_by_server", "inconclusive",
-                                   NULL};
+const char *const ni_verdicts[] = {"measured",     "above_max", "masked_by_server",
+                                   "inconclusive", "no_push",   NULL};
 
 int ni_csv_is_one_of(const char *s, const char *const *list) {
   for (; s && *list; list++)

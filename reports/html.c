@@ -84,7 +84,7 @@ static void network_table(FILE *out, ni_report *rep) {
     cell_s(out, r->recommended_s, "-");
     cell_s(out, r->server_keepalive_s, "-");
     fputs("<td>", out);
-    for (int v = 0; v < 4; v++)
+    for (int v = 0; v < NI_REPORT_NVERDICTS; v++)
       if (r->verdicts[v]) fprintf(out, "%s &#215;%zu<br>", ni_verdicts[v], r->verdicts[v]);
     fputs("</td></tr>\n", out);
   }

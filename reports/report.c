@@ -170,7 +170,7 @@ static int load_summary_row(ni__loadctx *c) {
   if (ni__verdict_index(s.verdict) < 0)
     return ni__load_fail(c,
                          "verdict: '%.40s' is not one of measured, above_max, "
-                         "masked_by_server, inconclusive",
+                         "masked_by_server, inconclusive, no_push",
                          s.verdict);
   if ((rc = ni__load_uint(c, "port", 65535, &port)) ||
       (rc = ni__load_seconds(c, "lower_s", &s.lower_s)) ||
@@ -471,7 +471,7 @@ static const char *bracket_name(enum ni_bracket_kind k) {
 static void fmt_verdicts(char *buf, size_t len, const ni_net_row *row) {
   size_t used = 0;
   buf[0] = '\0';
-  for (int i = 0; i < 4 && used < len; i++) {
+  for (int i = 0; i < NI_REPORT_NVERDICTS && used < len; i++) {
     if (!row->verdicts[i]) continue;
     int n = snprintf(buf + used, len - used, "%s%s:%zu", used ? " " : "", ni_verdicts[i],
                      row->verdicts[i]);

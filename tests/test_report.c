@@ -223,6 +223,25 @@ static void test_load_errors(void **state) {
   ni_report_free(rep);
 }
 
+/* A no_push run (a server whose IDLE never reports mail) loads and is
+ * counted in the merged row's verdicts. */
+static void test_no_push_verdict(void **state) {
+  (void)state;
+  char *path = temp_csv(
+      "run_id,network,server,port,tls,direction,lower_s,upper_s,estimate_s,observations,"
+      "wall_s,server_keepalive_s,recommended_keepalive_s,verdict\n"
+      "n1,lab,imap.example.org,993,imaps,inbound,,,,1,16.000,,,no_push\n");
+  char err[512];
+  ni_report *rep = ni_report_new();
+  assert_int_equal(ni_report_load(rep, path, NULL, err, sizeof(err)), 0);
+  char *table = capture(rep, ni_report_write_csv);
+  assert_non_null(strstr(table, "no_push:1"));
+  free(table);
+  ni_report_free(rep);
+  unlink(path);
+  free(path);
+}
+
 static void test_radio_model(void **state) {
   (void)state;
   /* Exact at the published points. */
@@ -698,6 +717,7 @@ int main(void) {
       cmocka_unit_test(test_table_and_csv),
       cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_radio_model),
+      cmocka_unit_test(test_no_push_verdict),
       cmocka_unit_test(test_plot_escapes_everything),
       cmocka_unit_test(test_plot_selection_and_bracket),
       cmocka_unit_test(test_plot_log_scale),

@@ -21,6 +21,10 @@ extern "C" {
 #endif
 
 /* One run (and direction) as read from a summary CSV. */
+/* The probe's verdicts a report counts (ni_verdicts, natidle/csv.h):
+ * measured, above_max, masked_by_server, inconclusive, no_push. */
+#define NI_REPORT_NVERDICTS 5
+
 typedef struct ni_run_summary {
   const char *run_id, *network, *server, *tls, *direction, *verdict;
   unsigned port;
@@ -49,7 +53,7 @@ typedef struct ni_net_row {
   enum ni_bracket_kind bracket;
   double recommended_s;      /* the smallest recommendation, NAN if none */
   double server_keepalive_s; /* the smallest server keepalive seen, NAN if none */
-  size_t verdicts[4];        /* count per verdict, in ni_verdicts order */
+  size_t verdicts[NI_REPORT_NVERDICTS]; /* count per verdict, in ni_verdicts order */
 } ni_net_row;
 
 typedef struct ni_report ni_report;
