@@ -297,7 +297,6 @@ static void on_target(ni__sess *s, ni_ms now) {
   start_check(s, now, target);
 }
 
-/* The detection deadline passed without the marker's EXISTS. */
 /* How long the marker's EXISTS may take after the APPEND's OK. */
 ni_ms ni__check_wait_ms(const ni__sess *s) {
   const ni__probe *p = s->p;
@@ -310,6 +309,7 @@ ni_ms ni__check_wait_ms(const ni__sess *s) {
   return ni__detect_ms(p, s->ck.fire - s->silent_since);
 }
 
+/* The detection deadline passed without the marker's EXISTS. */
 static void on_detect(ni__sess *s, ni_ms now) {
   ni__probe *p = s->p;
   if (s->state != SS_CHECK) return;
