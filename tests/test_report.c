@@ -227,10 +227,10 @@ static void test_load_errors(void **state) {
  * counted in the merged row's verdicts. */
 static void test_no_push_verdict(void **state) {
   (void)state;
-  char *path = temp_csv(
-      "run_id,network,server,port,tls,direction,lower_s,upper_s,estimate_s,observations,"
-      "wall_s,server_keepalive_s,recommended_keepalive_s,verdict\n"
-      "n1,lab,imap.example.org,993,imaps,inbound,,,,1,16.000,,,no_push\n");
+  char *path =
+      temp_csv("run_id,network,server,port,tls,direction,lower_s,upper_s,estimate_s,observations,"
+               "wall_s,server_keepalive_s,recommended_keepalive_s,verdict\n"
+               "n1,lab,imap.example.org,993,imaps,inbound,,,,1,16.000,,,no_push\n");
   char err[512];
   ni_report *rep = ni_report_new();
   assert_int_equal(ni_report_load(rep, path, NULL, err, sizeof(err)), 0);

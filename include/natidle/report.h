@@ -51,8 +51,8 @@ typedef struct ni_net_row {
   double est_min_s, est_median_s, est_max_s; /* NAN when estimates == 0 */
   double lower_s, upper_s;                   /* the bracket (lower, upper]; upper NAN = open */
   enum ni_bracket_kind bracket;
-  double recommended_s;      /* the smallest recommendation, NAN if none */
-  double server_keepalive_s; /* the smallest server keepalive seen, NAN if none */
+  double recommended_s;                 /* the smallest recommendation, NAN if none */
+  double server_keepalive_s;            /* the smallest server keepalive seen, NAN if none */
   size_t verdicts[NI_REPORT_NVERDICTS]; /* count per verdict, in ni_verdicts order */
 } ni_net_row;
 
