@@ -80,6 +80,13 @@ static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
                  strstr(text, "already exist");
     if (exists && p->o->resume) {
       /* A resumed run finds its own mailboxes again. */
+    } else if (p->o->resume) {
+      /* Some servers refuse to create a mailbox that exists without saying
+       * so (Courier: "Cannot create this folder."), and an interrupted run
+       * may have left one half made.  The session's SELECT tells whether
+       * the mailbox is there. */
+      ni__note(p, 1, "CREATE %s refused (%.*s): resuming, SELECT will tell", s->mbox,
+               (int)tagged->text.n, tagged->text.p);
     } else if (s == &p->ss[0] && !p->id.has_ns && !p->id.in_inbox && p->id.sep && !exists) {
       /* Without NAMESPACE the top level was a guess; many servers keep a
        * user's mailboxes below INBOX (Cyrus and Courier as shipped). */
