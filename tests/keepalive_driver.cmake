@@ -4,7 +4,7 @@ ni_unit_test(test_push SOURCES test_push.c)
 ni_script_test(push_loopback tests/keepalive/push_loopback.sh LABELS imap TIMEOUT 180)
 set_tests_properties(push_loopback PROPERTIES SKIP_RETURN_CODE 77)
 # Soak tests behind the lab's carrier NAT (root); each brings up its own lab.
-foreach(case nat-timeout interval flush)
+foreach(case nat-timeout interval flush polling-cyrus polling-courier)
   ni_script_test(keepalive_lab_${case} tests/keepalive/lab_soak.sh LABELS lab TIMEOUT 150
                  ARGS ${case})
   set_tests_properties(keepalive_lab_${case} PROPERTIES SKIP_RETURN_CODE 77)

@@ -7,6 +7,13 @@
 #                             comes late after the reconnect, exactly once
 #   lab_soak.sh flush         conntrack flushed mid-run (plain IDLE): the
 #                             session reconnects, no message lost or doubled
+#   lab_soak.sh polling-cyrus | polling-courier
+#                             a server that reports new mail to IDLE only
+#                             by polling (every 5 s here), no NAT to speak
+#                             of: every message once, within a poll, and no
+#                             keepalive lost, no reconnect, the cadence never
+#                             lowered (mail seen in keepalive answers is a
+#                             late push, not a lost one)
 # Each case brings up its own lab (name natidle-ka-<case>-<pid>) and tears it
 # down on exit, also on failure.  The appender runs in the server's
 # namespace, so it never crosses the NAT; natidle runs in the client's.
@@ -20,7 +27,13 @@ read -r -a LAB <<<"${NATIDLE_LAB:-$NATIDLE_BIN lab}"
 SOAK=$NATIDLE_SRC/tests/keepalive/soak.py
 T=6 # the NAT's idle timeout in this test, seconds
 
-NAME=ka${CASE:0:3}$$
+NAME=ka${CASE:0:3}${CASE: -3}$$
+NAME=${NAME:0:20}
+SERVER_ARGS=()
+case $CASE in
+  polling-cyrus) T=600 SERVER_ARGS=(--server cyrus --server-opt idle-poll=5) ;;
+  polling-courier) T=600 SERVER_ARGS=(--server courier --server-opt idle-timeout=5) ;;
+esac
 WORK=$(mktemp -d /tmp/natidle-ka-lab.XXXXXX)
 chmod 755 "$WORK"
 cleanup() {
@@ -29,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"${LAB[@]}" up "$NAME" --timeout "$T" --mode drop --accounts 1 >"$WORK/up.log" 2>&1 ||
+"${LAB[@]}" up "$NAME" --timeout "$T" --mode drop --accounts 1 "${SERVER_ARGS[@]}" >"$WORK/up.log" 2>&1 ||
   { cat "$WORK/up.log" >&2; echo "lab up failed" >&2; exit 1; }
 declare -A E
 while IFS= read -r line; do
@@ -76,6 +89,26 @@ flush)
     --flush-cmd "${LAB[*]} flush $NAME" --flush-after 2 --min-reconnects 1 \
     --expect-event keepalive/unanswered --expect-event message/fetched \
     -- "${ka[@]}" --nat-timeout "$T" --no-notify
+  ;;
+polling-*)
+  # Keepalives every 6 s (a NAT of 8 s, as far as the client knows); the
+  # server reports each message at its next poll, up to 5 s late, often
+  # first in a keepalive's answer.
+  "${soak[@]}" --messages 3 --first-gap 8 --gap 7:12 --settle 12 --max-delay 8 \
+    --max-reconnects 0 --keepalives 1:100 --expect-event keepalive/answered \
+    -- "${ka[@]}" --nat-timeout 8 --no-notify
+  python3 - "$WORK/ka.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+bad = [r for r in rows if r["event"] == "keepalive" and r["outcome"] != "answered"]
+cad = [float(r["cadence_s"]) for r in rows if r["event"] == "cadence" and r.get("cadence_s")]
+if bad:
+    sys.exit("FAIL: keepalives not answered: %d" % len(bad))
+if cad and min(cad) < cad[0]:
+    sys.exit("FAIL: the cadence was lowered from %.1f s to %.1f s" % (cad[0], min(cad)))
+print("ok: %d keepalives answered, cadence %s" % (
+    sum(1 for r in rows if r["event"] == "keepalive"), cad[:1] and "%.1f s throughout" % cad[0]))
+PY
   ;;
 *)
   echo "unknown case $CASE" >&2
