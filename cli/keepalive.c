@@ -54,8 +54,9 @@ static const char *const help_text[] = {
     "\n",
     "    While idle, nothing is sent but the keepalives the scheduler asks for\n"
     "    (DONE and a new IDLE, just before the NAT would forget the connection).\n"
-    "    A keepalive not answered within its reply deadline (3 to 15 s) declares\n"
-    "    the connection dead at once; the session reconnects with exponential\n"
+    "    A keepalive not answered by its verdict deadline (6 to 15 s, from round\n"
+    "    trips measured after a comparable silence; a late answer still counts)\n"
+    "    declares the connection dead; the session reconnects with exponential\n"
     "    backoff and jitter (1 s doubling up to 5 min) and fetches every message\n"
     "    above the last UID it saw, so a message whose push was lost is printed\n"
     "    late but never missed and never twice.  If the mailbox's UIDVALIDITY\n"
