@@ -20,6 +20,7 @@ static const char *const help_report[] = {
     "                        [--direction DIR]\n"
     "    natidle report plot LOG.csv --svg FILE [--summary SUMMARY.csv]\n"
     "                        [--network LABEL] [--account NAME]\n"
+    "    natidle report plot SUMMARY.csv... -o FILE\n"
     "    natidle report html FILE... -o REPORT.html\n"
     "    natidle report COMMAND --help\n"
     "\n"
@@ -27,10 +28,11 @@ static const char *const help_report[] = {
     "    Reads the observations CSV (probe --csv) and the summary CSV (probe --summary)\n"
     "    of one or many runs, on one or many networks, and the event logs of\n"
     "    'natidle keepalive --log', and turns them into per-network and per-account\n"
-    "    tables, survival plots and keepalive timelines (SVG), or a self-contained\n"
-    "    HTML page.  Each file's kind is told by its header.  The columns of every\n"
-    "    file are described in docs/CSV.md.  A last row cut short (a writer killed\n"
-    "    mid-row) is left out with a warning; the rows before it are read.\n"
+    "    tables, survival plots, keepalive timelines and a chart of the timeout\n"
+    "    per network (SVG), or a self-contained HTML page.  Each file's kind is\n"
+    "    told by its header.  The columns of every file are described in\n"
+    "    docs/CSV.md.  A last row cut short (a writer killed mid-row) is left out\n"
+    "    with a warning; the rows before it are read.\n"
     "\n"
     "OPTIONS\n"
     "    -h, --help  this text; 'natidle report COMMAND --help' for each command.\n"
@@ -44,6 +46,7 @@ static const char *const help_report[] = {
     "    natidle report summary ka.csv\n"
     "    natidle report plot obs.csv --summary summary.csv --svg survival.svg\n"
     "    natidle report plot ka.csv --summary summary.csv --svg timeline.svg\n"
+    "    natidle report plot home.csv carrier-a.csv carrier-b.csv -o networks.svg\n"
     "    natidle report html summary.csv obs.csv ka.csv -o report.html\n",
     NULL};
 
@@ -112,14 +115,15 @@ static const char *const help_summary[] = {
 
 static const char *const help_plot[] = {
     "NAME\n"
-    "    natidle report plot - survival plot of a probe run, or timeline of a\n"
-    "    keepalive log, as SVG\n"
+    "    natidle report plot - survival plot of a probe run, timeline of a\n"
+    "    keepalive log, or the timeout per network, as SVG\n"
     "\n"
     "SYNOPSIS\n"
     "    natidle report plot OBS.csv --svg FILE [--summary SUMMARY.csv] [--run ID]\n"
     "                        [--direction DIR]\n"
     "    natidle report plot LOG.csv --svg FILE [--summary SUMMARY.csv]\n"
     "                        [--network LABEL] [--account NAME]\n"
+    "    natidle report plot SUMMARY.csv... -o FILE\n"
     "\n"
     "DESCRIPTION\n"
     "    From an observations CSV (probe --csv): every check of one run, the\n"
@@ -142,12 +146,27 @@ static const char *const help_plot[] = {
     "    natidle keepalive as a grey line.  Below, each message at its push delay\n"
     "    (green pushed, grey fetched, red cross late).  With --summary, the probe's\n"
     "    recommended keepalive and timeout estimate for the same network are\n"
-    "    horizontal lines.  The output is standalone SVG 1.1 with no external\n"
-    "    resources.\n"
+    "    horizontal lines.\n"
+    "\n",
+    "    From summary CSVs alone (probe --summary; any number of files, when every\n"
+    "    file given is one): the timeout per network on one chart.  One row per\n"
+    "    network, server, port/TLS and direction, merged as 'natidle report\n"
+    "    summary' merges them; idle time on a log axis from seconds to hours.  A\n"
+    "    yellow bar is the bracket (lower, upper] the timeout lies in; above_max\n"
+    "    is a pale bar from the lower end to the right edge, ending in an arrow;\n"
+    "    masked_by_server is a '[' at the longest silence seen alive, with the\n"
+    "    server's keepalive as a grey dashed mark; the blue tick is the median\n"
+    "    estimate and the purple diamond the recommended keepalive.  Rows whose\n"
+    "    runs were all inconclusive or no_push are listed with their verdicts,\n"
+    "    not drawn.  Dashed grey lines mark common client keepalive cadences: 2,\n"
+    "    9, 15, 24 and 29 min.  The same files give the same bytes.\n"
+    "\n"
+    "    The output is standalone SVG 1.1 with no external resources.\n"
     "\n"
     "OPTIONS\n"
-    "    --svg FILE             where to write the SVG ('-': standard output).\n"
-    "    --summary SUMMARY.csv  the summary CSV of the run (probe --summary).\n"
+    "    --svg FILE, -o FILE    where to write the SVG ('-': standard output).\n"
+    "    --summary SUMMARY.csv  the summary CSV of the run (probe --summary); with\n"
+    "                           summaries alone, one more of them.\n"
     "    --run ID               the run to draw (default: the last run in OBS.csv).\n"
     "    --direction DIR        inbound or outbound (default: the direction of that\n"
     "                           run with the most checks).\n"
@@ -158,12 +177,13 @@ static const char *const help_plot[] = {
     "\n"
     "EXIT STATUS\n"
     "    0 done; 1 the SVG could not be written; 2 bad command line, a malformed\n"
-    "    input file or no such run, network or account.\n"
+    "    input file, no such run, network or account, or summaries without a row.\n"
     "\n"
     "EXAMPLES\n"
     "    natidle report plot obs.csv --summary summary.csv --svg survival.svg\n"
     "    natidle report plot obs.csv --run 20261127-2155 --direction outbound --svg out.svg\n"
-    "    natidle report plot ka.csv --account alice --svg timeline.svg\n",
+    "    natidle report plot ka.csv --account alice --svg timeline.svg\n"
+    "    natidle report plot summary-*.csv -o networks.svg\n",
     NULL};
 
 static const char *const help_html[] = {
@@ -185,6 +205,9 @@ static const char *const help_html[] = {
     "        (I - T) / I for an interval I above the timeout T (T: the median\n"
     "        estimate);\n"
     "      - the survival plot of every run and direction of every observations CSV;\n"
+    "        without an observations CSV (summary CSVs alone, or with keepalive\n"
+    "        logs), the chart of the timeout per network instead, right after the\n"
+    "        table (as 'natidle report plot SUMMARY.csv...');\n"
     "      - for keepalive logs: their table (as 'natidle report summary'), and per\n"
     "        network the probe's recommended cadence next to the cadence each\n"
     "        keepalive run settled on, with what each cost (the probe's row from\n"
@@ -207,7 +230,8 @@ static const char *const help_html[] = {
     "\n"
     "EXAMPLES\n"
     "    natidle report html summary.csv observations.csv -o report.html\n"
-    "    natidle report html summary.csv ka.csv -o report.html\n",
+    "    natidle report html summary.csv ka.csv -o report.html\n"
+    "    natidle report html home.csv carrier-a.csv carrier-b.csv -o networks.html\n",
     NULL};
 
 #define CMD "report"
@@ -346,11 +370,55 @@ static long find_plot(ni_report *rep, const char *obs, const char *run, const ch
   return idx;
 }
 
+/* The chart of the timeout per network, from summary CSVs alone. */
+static int plot_networks(ni_report *rep, const char *svg, const char *run, const char *dir,
+                         const char *network, const char *account) {
+  if (run || dir || network || account) {
+    ni__usage_error(CMD, "report plot: --run, --direction, --network and --account choose one "
+                         "run or log; summary CSVs alone draw every network");
+    return NI_EXIT_USAGE;
+  }
+  if (!ni_report_nrows(rep)) {
+    fprintf(stderr, "natidle report: no summary rows to plot\n");
+    return NI_EXIT_USAGE;
+  }
+  FILE *f = open_out(svg);
+  return f ? close_out(f, svg, ni_report_write_network_chart(rep, f, 1)) : NI_EXIT_FAILURE;
+}
+
+/* The survival plot or the timeline of the one observations CSV or
+ * keepalive log `in` loaded in rep (with its summary, if any). */
+static int plot_one(ni_report *rep, const char *in, int is_log, const char *svg, const char *run,
+                    const char *dir, const char *network, const char *account) {
+  if (is_log && (run || dir)) {
+    ni__usage_error(CMD,
+                    "report plot: --run and --direction choose a probe run; %s is a "
+                    "keepalive log (--network, --account)",
+                    in);
+    return NI_EXIT_USAGE;
+  }
+  if (!is_log && (network || account)) {
+    ni__usage_error(CMD,
+                    "report plot: --network and --account choose a keepalive log; %s is "
+                    "an observations CSV (--run, --direction)",
+                    in);
+    return NI_EXIT_USAGE;
+  }
+  long idx = is_log ? find_kalog(rep, in, network, account) : find_plot(rep, in, run, dir);
+  if (idx < 0) return NI_EXIT_USAGE;
+  FILE *f = open_out(svg);
+  return !f ? NI_EXIT_FAILURE
+            : close_out(f, svg,
+                        is_log ? ni_report_write_timeline(rep, (size_t)idx, f, 1)
+                               : ni_report_write_svg(rep, (size_t)idx, f, 1));
+}
+
 static int cmd_plot(int argc, char **argv) {
   const char *svg = NULL, *summary = NULL, *run = NULL, *dir = NULL, *network = NULL,
              *account = NULL;
   const ni__opt opts[] = {
       {"svg", 0, NI__OPT_STRING, &svg, 0, 0, NULL},
+      {"output", 'o', NI__OPT_STRING, &svg, 0, 0, NULL},
       {"summary", 0, NI__OPT_STRING, &summary, 0, 0, NULL},
       {"run", 0, NI__OPT_STRING, &run, 0, 0, NULL},
       {"direction", 0, NI__OPT_STRING, &dir, 0, 0, NULL},
@@ -361,50 +429,28 @@ static int cmd_plot(int argc, char **argv) {
   int first = 0, rc = parse(argc, argv, opts, sizeof(opts) / sizeof(*opts), help_plot, &first);
   if (rc) return rc == 1 ? NI_EXIT_OK : NI_EXIT_USAGE;
   if (first >= argc) {
-    ni__usage_error(CMD, "report plot: no observations CSV or keepalive log given");
-    return NI_EXIT_USAGE;
-  }
-  if (argc - first > 1) {
-    ni__usage_error(CMD,
-                    "report plot: one observations CSV or keepalive log at a time (got "
-                    "also %s)",
-                    argv[first + 1]);
+    ni__usage_error(CMD, "report plot: no observations CSV, keepalive log or summary CSV given");
     return NI_EXIT_USAGE;
   }
   if (!svg) {
-    ni__usage_error(CMD, "report plot: --svg FILE is required");
+    ni__usage_error(CMD, "report plot: --svg FILE (or -o FILE) is required");
     return NI_EXIT_USAGE;
   }
-  const char *in = argv[first];
   ni_report *rep = ni_report_new();
   if (!rep) return NI_EXIT_FAILURE;
-  char *inv[1] = {(char *)in}, *sumv[1] = {(char *)summary};
-  rc = load_all(rep, inv, 1, KIND(NI_REPORT_OBSERVATIONS) | KIND(NI_REPORT_KALOG), &seen);
+  char *sumv[1] = {(char *)summary};
+  rc = load_all(rep, argv + first, argc - first, 0, &seen);
   if (rc == NI_EXIT_OK && summary) rc = load_all(rep, sumv, 1, KIND(NI_REPORT_SUMMARY), NULL);
-  int is_log = seen == KIND(NI_REPORT_KALOG);
-  if (rc == NI_EXIT_OK && is_log && (run || dir)) {
+  if (rc == NI_EXIT_OK && seen == KIND(NI_REPORT_SUMMARY)) {
+    rc = plot_networks(rep, svg, run, dir, network, account);
+  } else if (rc == NI_EXIT_OK && argc - first > 1) {
     ni__usage_error(CMD,
-                    "report plot: --run and --direction choose a probe run; %s is a "
-                    "keepalive log (--network, --account)",
-                    in);
+                    "report plot: one observations CSV or keepalive log at a time, or summary "
+                    "CSVs alone (got %s and %s)",
+                    argv[first], argv[first + 1]);
     rc = NI_EXIT_USAGE;
-  } else if (rc == NI_EXIT_OK && !is_log && (network || account)) {
-    ni__usage_error(CMD,
-                    "report plot: --network and --account choose a keepalive log; %s is "
-                    "an observations CSV (--run, --direction)",
-                    in);
-    rc = NI_EXIT_USAGE;
-  }
-  long idx = -1;
-  if (rc == NI_EXIT_OK)
-    idx = is_log ? find_kalog(rep, in, network, account) : find_plot(rep, in, run, dir);
-  if (rc == NI_EXIT_OK && idx < 0) rc = NI_EXIT_USAGE;
-  if (rc == NI_EXIT_OK) {
-    FILE *f = open_out(svg);
-    rc = !f ? NI_EXIT_FAILURE
-            : close_out(f, svg,
-                        is_log ? ni_report_write_timeline(rep, (size_t)idx, f, 1)
-                               : ni_report_write_svg(rep, (size_t)idx, f, 1));
+  } else if (rc == NI_EXIT_OK) {
+    rc = plot_one(rep, argv[first], seen == KIND(NI_REPORT_KALOG), svg, run, dir, network, account);
   }
   ni_report_free(rep);
   return rc;

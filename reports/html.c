@@ -217,6 +217,19 @@ static void cost_section(FILE *out, ni_report *rep) {
           citation);
 }
 
+/* Without survival plots, the one picture summary rows alone give. */
+static void network_chart_section(FILE *out, ni_report *rep) {
+  if (rep->nplots || !ni_report_nrows(rep)) return;
+  fputs("<h2 id=\"chart\">Timeout per network</h2>\n<figure>\n", out);
+  ni_report_write_network_chart(rep, out, 0);
+  fputs("<figcaption>One row per network, server, port/TLS and direction: the timeout lies "
+        "in the bar (lower, upper]; an arrow means no session died up to the probe&#8217;s "
+        "maximum; the dashed lines are keepalive cadences mail clients commonly use. A "
+        "cadence right of a network&#8217;s bar leaves push broken there.</figcaption>\n"
+        "</figure>\n",
+        out);
+}
+
 static void plots_section(FILE *out, const ni_report *rep) {
   fputs("<h2 id=\"plots\">Survival plots</h2>\n", out);
   if (!rep->nplots) {
@@ -390,6 +403,7 @@ int ni_report_write_html(ni_report *rep, FILE *out) {
   }
   fputs(".</p>\n", out);
   network_table(out, rep);
+  network_chart_section(out, rep);
   keepalive_section(out, rep);
   cost_section(out, rep);
   plots_section(out, rep);

@@ -1,6 +1,7 @@
 /* Tests of the report library (reports/report.c, svg.c, html.c, xml.c,
- * kalog.c, timeline.c): loading, merging runs of three networks, the cost
- * model, escaping, keepalive logs and their timelines. */
+ * kalog.c, timeline.c, netchart.c): loading, merging runs of three
+ * networks, the cost model, escaping, keepalive logs and their timelines,
+ * the chart of the timeout per network. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -709,6 +710,172 @@ static void test_kalog_lab_run(void **state) {
   ni_report_free(rep);
 }
 
+/* ---- Timeout per network ---------------------------------------------- */
+
+static char *chart_of(ni_report *rep, int standalone) {
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  assert_int_equal(ni_report_write_network_chart(rep, f, standalone), 0);
+  return read_back(f);
+}
+
+/* Where the chart puts `v` seconds: a log axis from 1 s to 1 h over
+ * x = 230 .. 770 px. */
+static double chart_x(double v) {
+  return 230 + log10(v) / log10(3600) * 540;
+}
+
+static int has_fmt(const char *s, const char *fmt, ...) {
+  char needle[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(needle, sizeof(needle), fmt, ap);
+  va_end(ap);
+  if (!strstr(s, needle)) {
+    print_error("lacks '%s'\n", needle);
+    return 0;
+  }
+  return 1;
+}
+
+/* The bar of a bracket (lower, upper] in row `row` (0-based). */
+static int has_bar(const char *svg, int row, double lower, double upper) {
+  double x0 = chart_x(lower), x1 = chart_x(upper);
+  return has_fmt(svg, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" fill=\"#f6c343\"",
+                 x0, 100 + 40 * row + 20 - 8.0, fmax(x1 - x0, 3.0));
+}
+
+/* The four summary fixtures, old layout (14 columns), five merged rows. */
+static void test_network_chart(void **state) {
+  (void)state;
+  ni_report *rep = three_networks();
+  load_ok(rep, fixture("summary-lab-12s.csv"), NI_REPORT_SUMMARY);
+  assert_int_equal(ni_report_nrows(rep), 5);
+  char *svg = chart_of(rep, 1);
+  assert_int_equal(strncmp(svg, "<?xml", 5), 0);
+  assert_non_null(strstr(svg, "version=\"1.1\""));
+  /* One bar per row with a bracket, at the log-scale x of L and U: rows 0
+   * (carrier-a inbound), 2 (carrier "b", the narrowest), 3 and 4; plus the
+   * legend's sample. */
+  assert_int_equal(count(svg, "height=\"16\" fill=\"#f6c343\""), 4 + 1);
+  assert_true(has_bar(svg, 0, 60, 65));
+  assert_true(has_bar(svg, 2, 1810, 1820));
+  assert_true(has_bar(svg, 3, 295, 300));
+  assert_true(has_bar(svg, 4, 11.995, 12.283));
+  assert_non_null(strstr(svg, "(1810, 1820] s narrowest, keepalive 1500 s"));
+  /* carrier-a outbound, above_max: an open bar from 100 s to the right
+   * edge, ending in an arrow there. */
+  assert_int_equal(count(svg, "fill=\"#f9e3a3\""), 1 + 1);
+  assert_true(has_fmt(svg,
+                      "<rect x=\"%.1f\" y=\"152.0\" width=\"%.1f\" height=\"16\" "
+                      "fill=\"#f9e3a3\"",
+                      chart_x(100), 762 - chart_x(100)));
+  assert_true(has_fmt(svg, "<path d=\"M770.0 160.0l-10 -9v18z\""));
+  assert_non_null(strstr(svg, "above 100 s, keepalive 90 s"));
+  /* The estimate (median) and the recommended keepalive of carrier-a. */
+  assert_true(has_fmt(svg, "x1=\"%.1f\" y1=\"108.0\" x2=\"%.1f\" y2=\"132.0\" stroke=\"#2c5fb3\"",
+                      chart_x(62.25), chart_x(62.25)));
+  assert_true(
+      has_fmt(svg, "<path d=\"M%.1f 113.0l6 7l-6 7l-6 -7z\" fill=\"#7b3294\"", chart_x(45)));
+  /* The server keepalive of carrier "b" (its masked run). */
+  assert_true(has_fmt(svg, "x1=\"%.1f\" y1=\"186.0\" x2=\"%.1f\" y2=\"214.0\" stroke=\"#555555\"",
+                      chart_x(120), chart_x(120)));
+  /* The clients' cadences: lines through the whole plot, labelled. */
+  const double cad[] = {120, 540, 900, 1440, 1740};
+  for (size_t i = 0; i < 5; i++) {
+    assert_true(has_fmt(svg, "x2=\"%.1f\" y2=\"300.0\" stroke=\"#9e9e9e\"", chart_x(cad[i])));
+    assert_true(
+        has_fmt(svg, "<title>client keepalive every %g min (%g s)</title>", cad[i] / 60, cad[i]));
+    assert_true(has_fmt(svg, "font-size=\"10\">%g min</text>", cad[i] / 60));
+  }
+  /* Names escaped, and nothing from outside. */
+  assert_non_null(strstr(svg, "carrier &quot;b&quot;, Ltd"));
+  assert_null(strstr(svg, "href="));
+  assert_null(strstr(svg, "<script"));
+  /* Same input, same bytes: twice from one report, and from a new one. */
+  char *again = chart_of(rep, 1);
+  assert_string_equal(svg, again);
+  free(again);
+  ni_report *rep2 = three_networks();
+  load_ok(rep2, fixture("summary-lab-12s.csv"), NI_REPORT_SUMMARY);
+  again = chart_of(rep2, 1);
+  assert_string_equal(svg, again);
+  free(again);
+  ni_report_free(rep2);
+  free(svg);
+  /* Inline: no XML declaration. */
+  svg = chart_of(rep, 0);
+  assert_int_equal(strncmp(svg, "<svg ", 5), 0);
+  free(svg);
+  ni_report_free(rep);
+  /* Nothing to draw without a summary row. */
+  rep = ni_report_new();
+  assert_int_equal(ni_report_write_network_chart(rep, stdout, 1), NI_EUSAGE);
+  ni_report_free(rep);
+}
+
+/* Rows without a bracket: masked_by_server drawn as its lower end and the
+ * server keepalive; inconclusive and no_push listed, not drawn; a hostile
+ * network name escaped; a column the reader does not know left alone. */
+static void test_network_chart_verdicts(void **state) {
+  (void)state;
+  char *path = temp_csv(
+      "run_id,network,server,port,tls,direction,lower_s,upper_s,estimate_s,observations,"
+      "wall_s,server_keepalive_s,recommended_keepalive_s,verdict,nat_lower_s\n"
+      "m1,masked,s,993,imaps,inbound,110,,,5,900,120,,masked_by_server,1\n"
+      "m2,masked,s,993,imaps,inbound,100,,,5,900,120,,masked_by_server,\n"
+      "i1,\"<script>alert('x')</script> & ]]> \xff\xfe\x01 and a long tail\",s,993,imaps,inbound,,"
+      ",,3,600,,,inconclusive,\n"
+      "p1,nopush,s,993,imaps,inbound,,,,0,130,,,no_push,\n"
+      "h1,hours,s,993,imaps,inbound,5000,7000,6000,9,30000,,4800,measured,\n");
+  ni_report *rep = ni_report_new();
+  load_ok(rep, path, NI_REPORT_SUMMARY);
+  assert_int_equal(ni_report_nrows(rep), 4);
+  char *svg = chart_of(rep, 1);
+  /* The axis reaches 7000 x 1.15: 6 h; every value is above 10 s. */
+  assert_non_null(strstr(svg, ">6 h</text>"));
+  assert_null(strstr(svg, ">1 s</text>"));
+  assert_non_null(strstr(svg, ">10 s</text>"));
+  double x110 = 230 + log10(110 / 10.0) / log10(21600 / 10.0) * 540;
+  assert_true(has_fmt(svg, "<path d=\"M%.1f 110.0h-5v20h5\"", x110 + 5));
+  assert_non_null(strstr(svg, "masked: alive at 110 s, server every 120 s"));
+  assert_non_null(strstr(svg, "2 runs: masked_by_server:2"));
+  assert_non_null(strstr(svg, "not drawn: inconclusive:1, no bracket"));
+  assert_non_null(strstr(svg, "not drawn: no_push:1, no bracket"));
+  assert_non_null(strstr(svg, "listed, not drawn."));
+  /* One bar: the measured row (and the legend's sample). */
+  assert_int_equal(count(svg, "height=\"16\" fill=\"#f6c343\""), 1 + 1);
+  assert_null(strstr(svg, "<script"));
+  assert_null(strstr(svg, "]]>"));
+  assert_null(strstr(svg, "\xff"));
+  assert_null(strstr(svg, "\x01"));
+  assert_non_null(strstr(svg, "<title>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; ]]&gt; "
+                              "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD and a long tail</title>"));
+  assert_non_null(strstr(svg, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;...</text>"));
+  free(svg);
+  ni_report_free(rep);
+  unlink(path);
+  free(path);
+}
+
+/* The HTML page over summaries alone draws the chart; with observations,
+ * the survival plots instead. */
+static void test_html_network_chart(void **state) {
+  (void)state;
+  ni_report *rep = three_networks();
+  char *html = capture(rep, ni_report_write_html);
+  assert_non_null(strstr(html, "<h2 id=\"chart\">Timeout per network</h2>\n<figure>\n<svg "));
+  assert_non_null(strstr(html, "client keepalive every 24 min"));
+  assert_null(strstr(html, "<?xml"));
+  assert_null(strstr(html, "<script"));
+  free(html);
+  load_ok(rep, fixture("obs-carrier-a.csv"), NI_REPORT_OBSERVATIONS);
+  html = capture(rep, ni_report_write_html);
+  assert_null(strstr(html, "id=\"chart\""));
+  free(html);
+  ni_report_free(rep);
+}
+
 int main(void) {
   const char *src = getenv("NATIDLE_SRC");
   snprintf(fixture_dir, sizeof(fixture_dir), "%s/tests/reports", src ? src : ".");
@@ -729,6 +896,9 @@ int main(void) {
       cmocka_unit_test(test_timeline),
       cmocka_unit_test(test_html_probe_and_keepalive),
       cmocka_unit_test(test_kalog_lab_run),
+      cmocka_unit_test(test_network_chart),
+      cmocka_unit_test(test_network_chart_verdicts),
+      cmocka_unit_test(test_html_network_chart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,6 +131,25 @@ NI_API long ni_report_find_plot(const ni_report *rep, const char *run_id, const 
  * -errno of the failed write. */
 NI_API int ni_report_write_svg(const ni_report *rep, size_t i, FILE *out, int standalone);
 
+/* ---- Timeout per network ------------------------------------------------- */
+
+/* Draw every merged row (ni_report_row) on one chart, SVG 1.1, from the
+ * summary rows alone: one row per network, server, port/TLS and direction,
+ * silence on a logarithmic x axis from 1 s (10 s when every value is at
+ * least 10 s) to at least an hour.  A row with a bracket is a bar from lower
+ * to upper; an open bracket (above_max) a pale bar from lower to the right
+ * edge, ending in an arrow; a row with only masked_by_server runs a mark at
+ * the largest lower bound of those runs; the server keepalive a grey dashed
+ * mark; the median estimate a blue tick; the recommended keepalive a purple
+ * diamond.  Rows whose runs were all inconclusive or no_push are listed
+ * with their verdicts but not drawn.  Dashed vertical lines mark the
+ * keepalive cadences mail clients commonly use: 2, 9, 15, 24 and 29 min.
+ * The output depends only on the loaded rows (no time, no file names), so
+ * the same input gives the same bytes.  `standalone` as for
+ * ni_report_write_svg.  Returns 0, NI_EUSAGE when no summary row is loaded,
+ * -ENOMEM, or -EIO when a write failed. */
+NI_API int ni_report_write_network_chart(ni_report *rep, FILE *out, int standalone);
+
 /* ---- Keepalive logs ------------------------------------------------------ */
 
 /* Everything the loaded keepalive logs say about one (network, account).
@@ -227,10 +246,11 @@ NI_API double ni_push_broken_share(double interval_s, double timeout_s);
  * external assets): the merged per-network table, a cost table per network
  * with a timeout (wakeups per day, radio current and charge, share of time
  * push is broken, for the recommended cadence and for fixed cadences of 2,
- * 15, 24 and 29 min), every survival plot, and, for keepalive logs, their
- * summary table and per network the probe's recommended cadence against the
- * cadence each keepalive run settled on, with what each cost, and each
- * run's timeline.  Returns 0 or -errno. */
+ * 15, 24 and 29 min), every survival plot (without an observations CSV:
+ * the chart of ni_report_write_network_chart instead, after the table),
+ * and, for keepalive logs, their summary table and per network the probe's
+ * recommended cadence against the cadence each keepalive run settled on,
+ * with what each cost, and each run's timeline.  Returns 0 or -errno. */
 NI_API int ni_report_write_html(ni_report *rep, FILE *out);
 
 #ifdef __cplusplus

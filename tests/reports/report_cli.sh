@@ -78,17 +78,62 @@ has "$tmp/r.html" "<b>62.25</b>"
 grep -q '<script' "$tmp/r.html" && fail "unescaped markup in the HTML"
 xmllint --html --noout "$tmp/r.html" 2>/dev/null || true # HTML4 parser: informative only
 
-# Bad input: one line naming file and line, exit 2.
+# Summary CSVs alone: the chart of the timeout per network, one row per
+# merged row, from the old-layout fixtures; the same bytes every time.
+"$bin" report plot "$fx"/summary-*.csv -o "$tmp/n.svg"
+xmllint --noout "$tmp/n.svg"
+rsvg-convert -o "$tmp/n.png" "$tmp/n.svg"
+head -c 8 "$tmp/n.png" | grep -q PNG || fail "the network chart did not render"
+has "$tmp/n.svg" 'version="1.1"'
+has "$tmp/n.svg" "NAT idle timeout per network"
+has "$tmp/n.svg" "5 rows (network, server, port/TLS, direction) from 13 runs"
+[ "$(grep -c 'height="16" fill="#f6c343"' "$tmp/n.svg")" -eq 5 ] || fail "not 4 bracket bars and the legend's"
+has "$tmp/n.svg" "above 100 s, keepalive 90 s"
+has "$tmp/n.svg" "(1810, 1820] s narrowest, keepalive 1500 s"
+has "$tmp/n.svg" "(11.995, 12.283] s, keepalive 8 s"
+for m in 2 9 15 24 29; do has "$tmp/n.svg" "client keepalive every $m min"; done
+grep -qE '(href|src)=' "$tmp/n.svg" && fail "the chart refers to something outside"
+"$bin" report plot --svg - "$fx"/summary-home.csv "$fx"/summary-carrier-b.csv \
+  "$fx"/summary-carrier-a.csv "$fx"/summary-lab-12s.csv >"$tmp/n2.svg"
+"$bin" report plot "$fx"/summary-home.csv --summary "$fx"/summary-carrier-b.csv -o "$tmp/n3.svg"
+has "$tmp/n3.svg" "2 rows"
+"$bin" report plot "$fx"/summary-*.csv -o "$tmp/n4.svg"
+cmp -s "$tmp/n.svg" "$tmp/n4.svg" || fail "the same files gave different charts"
+cmp -s "$tmp/n.svg" "$tmp/n2.svg" && fail "another order of the rows gave the same chart"
+# Hostile text in a summary.
 hdr="run_id,network,server,port,tls,direction,lower_s,upper_s,estimate_s,observations,wall_s,server_keepalive_s,recommended_keepalive_s,verdict"
+{
+  echo "$hdr"
+  printf '"%s",%s,"%s",993,imaps,inbound,10,20,15,3,60,,8,measured\n' "r$evil" "\"$evil\"" "s$evil"
+  printf 'r2,"\xff\xfe latin-1 caf\xe9",s,993,imaps,inbound,,,,1,60,,,inconclusive\n'
+} >"$tmp/evil-summary.csv"
+"$bin" report plot "$tmp/evil-summary.csv" -o "$tmp/evil-n.svg"
+xmllint --noout "$tmp/evil-n.svg"
+grep -q '<script' "$tmp/evil-n.svg" && fail "unescaped markup in the chart"
+has "$tmp/evil-n.svg" "not drawn: inconclusive:1, no bracket"
+# The HTML page over summaries alone holds the same chart, inline.
+"$bin" report html "$fx"/summary-*.csv -o "$tmp/n.html"
+has "$tmp/n.html" '<h2 id="chart">Timeout per network</h2>'
+has "$tmp/n.html" "client keepalive every 29 min"
+"$bin" report html "$fx"/summary-*.csv "$fx"/obs-carrier-a.csv -o "$tmp/n-obs.html"
+grep -q 'id="chart"' "$tmp/n-obs.html" && fail "the chart drawn next to survival plots"
+
+# Bad input: one line naming file and line, exit 2.
 printf '%s\nr,n,s,993,tls,inbound,1,2,1.5,3,4,,1,measured\nr,n,s,993,tls,inbound,1,2,x,3,4,,1,measured\n' "$hdr" >"$tmp/bad.csv"
 expect_exit 2 "$tmp/bad.csv:3: estimate_s: 'x' is not a number" -- report summary "$tmp/bad.csv"
 printf '%s\nr,n,s,993,tls,inbound,1,2,"1.5\n' "$hdr" >"$tmp/unterminated.csv"
 expect_exit 2 "$tmp/unterminated.csv:2: unterminated quoted field" -- report summary "$tmp/unterminated.csv"
 expect_exit 2 "$tmp/none.csv: No such file" -- report summary "$tmp/none.csv"
 expect_exit 2 "obs-carrier-a.csv:1: an observations CSV where a summary CSV or a keepalive log was expected" -- report summary "$fx"/obs-carrier-a.csv
-expect_exit 2 "summary-home.csv:1: a summary CSV where an observations CSV or a keepalive log was expected" -- report plot "$fx"/summary-home.csv --svg "$tmp/x.svg"
+expect_exit 2 "one observations CSV or keepalive log at a time, or summary CSVs alone" -- \
+  report plot "$fx"/obs-carrier-a.csv "$fx"/summary-home.csv --svg "$tmp/x.svg"
+expect_exit 2 "summary CSVs alone draw every network" -- report plot "$fx"/summary-home.csv --run h1 --svg "$tmp/x.svg"
+printf '%s\n' "$hdr" >"$tmp/header-only.csv"
+expect_exit 2 "no summary rows to plot" -- report plot "$tmp/header-only.csv" -o "$tmp/x.svg"
+expect_exit 2 "--svg FILE (or -o FILE) is required" -- report plot "$fx"/summary-home.csv
+expect_exit 1 "" -- report plot "$fx"/summary-home.csv -o /nonexistent/dir/n.svg
 expect_exit 2 "no checks of run 'nope'" -- report plot "$fx"/obs-carrier-a.csv --run nope --svg "$tmp/x.svg"
-expect_exit 2 "--svg FILE is required" -- report plot "$fx"/obs-carrier-a.csv
+expect_exit 2 "--svg FILE (or -o FILE) is required" -- report plot "$fx"/obs-carrier-a.csv
 expect_exit 2 "-o REPORT.html is required" -- report html "$fx"/summary-home.csv
 expect_exit 2 "unknown option '--bogus'" -- report summary --bogus "$fx"/summary-home.csv
 expect_exit 2 "unknown command 'pie'" -- report pie
