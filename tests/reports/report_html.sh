@@ -2,7 +2,8 @@
 # The HTML report loads in headless Chromium and the rendered DOM holds the
 # table values, the cost table and the plots; with a keepalive log, the page
 # puts the probe's cadence next to the keepalive run's, and the timeline SVG
-# renders in Chromium to a screenshot that is not blank.  Only file:// URLs;
+# renders in Chromium to a screenshot that is not blank; over summary CSVs
+# alone, the page's chart of the timeout per network renders in colour.  Only file:// URLs;
 # no network.
 set -euo pipefail
 trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -63,4 +64,18 @@ chrome --window-size=960,640 --screenshot="$tmp/timeline.png" "file://$tmp/timel
 python3 "$fx/png_stats.py" "$tmp/timeline.png" --region 70,92,750,372 --min-colours 8 \
   --min-ink 0.02 --want-colour 1a9850 --want-colour d73027 --want-colour 7b3294 ||
   fail "the timeline screenshot looks blank"
+# Summary CSVs alone: the page draws the timeout per network, right after
+# the table; Chromium renders it with the chart's own colours (bracket
+# yellow, estimate blue, recommended keepalive purple, open bar pale).
+"$bin" report html "$fx"/summary-*.csv -o "$tmp/networks.html"
+chrome --dump-dom "file://$tmp/networks.html" >"$tmp/networks-dom.html"
+for want in '<h2 id="chart">Timeout per network</h2>' 'NAT idle timeout per network' \
+  'client keepalive every 2 min (120 s)' 'client keepalive every 29 min (1740 s)' \
+  'above 100 s, keepalive 90 s' '(11.995, 12.283] s, keepalive 8 s' 'No observations CSV was given'; do
+  grep -qF -- "$want" "$tmp/networks-dom.html" || fail "rendered summaries-only page lacks '$want'"
+done
+chrome --window-size=1280,1400 --screenshot="$tmp/networks.png" "file://$tmp/networks.html" >/dev/null
+python3 "$fx/png_stats.py" "$tmp/networks.png" --min-colours 8 --min-ink 0.02 \
+  --want-colour f6c343 --want-colour 2c5fb3 --want-colour 7b3294 --want-colour f9e3a3 ||
+  fail "the summaries-only page shows no network chart"
 echo "report_html: all checks passed"
