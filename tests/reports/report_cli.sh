@@ -99,6 +99,10 @@ grep -qE '(href|src)=' "$tmp/n.svg" && fail "the chart refers to something outsi
 has "$tmp/n3.svg" "2 rows"
 "$bin" report plot "$fx"/summary-*.csv -o "$tmp/n4.svg"
 cmp -s "$tmp/n.svg" "$tmp/n4.svg" || fail "the same files gave different charts"
+# The README's picture is this chart (make it again after changing the chart:
+# natidle report plot tests/reports/summary-*.csv -o docs/networks-example.svg).
+cmp -s "$tmp/n.svg" "$NATIDLE_SRC/docs/networks-example.svg" ||
+  fail "docs/networks-example.svg is not the chart of tests/reports/summary-*.csv"
 cmp -s "$tmp/n.svg" "$tmp/n2.svg" && fail "another order of the rows gave the same chart"
 # Hostile text in a summary.
 hdr="run_id,network,server,port,tls,direction,lower_s,upper_s,estimate_s,observations,wall_s,server_keepalive_s,recommended_keepalive_s,verdict"
