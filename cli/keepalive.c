@@ -671,7 +671,7 @@ static int bracket_from_summary(const char *path, const char *network, ni_ms *lo
     ni_report_free(rep);
     *hi = 0;
     if (*ska) return 0;
-    ni__usage_error(CMD, "--from-summary %s: no measured bracket and no masked_by_server run%s%s",
+    ni__usage_error(CMD, "--from-summary %s: no measured bracket%s%s (nor a masked_by_server run)",
                     path, network ? " for network " : "", network ? network : "");
     return NI_EUSAGE;
   }
