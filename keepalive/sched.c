@@ -185,7 +185,7 @@ static int ride_due(const ni_ka *s) {
  * watch: the first that began NI_KA_SERVER_RETRY_MS after the last. */
 static int retry_due(const ni_ka *s) {
   return s->srv == NI_KA_SRV_FALLBACK && s->last_activity >= s->srv_retry_at &&
-         ni_ka_server_watch(s) > s->interval;
+         !server_too_slow(s) && ni_ka_server_watch(s) > s->interval;
 }
 
 ni_ms ni__ka_next_due(const ni_ka *s) {

@@ -180,6 +180,29 @@ static void test_fallback_retries_hourly(void **state) {
   assert_int_equal(ni_ka_server(&k), NI_KA_SRV_RELYING);
 }
 
+/* A NAT known to forget sooner than the server's keepalive comes: relying
+ * on it would lose the connection, so the session keeps it alive itself
+ * from the start, and does not take up the server's keepalive when it
+ * comes; no server keepalive configured: nothing of this. */
+static void test_nat_shorter_than_server_keepalive(void **state) {
+  (void)state;
+  ni_ka k;
+  ni_ka_config c;
+  ni_ka_config_default(&c);
+  c.nat_lower_ms = c.nat_upper_ms = 60 * S;
+  c.adaptive = NI_KA_LEARN_OFF;
+  c.server_keepalive_ms = SRV;
+  start(&k, &c, 0);
+  assert_int_equal(ni_ka_server(&k), NI_KA_SRV_FALLBACK);
+  ev(&k, NI_KA_EV_RX, 30 * S);
+  assert_int_equal(ni_ka_server(&k), NI_KA_SRV_FALLBACK);
+  assert_int_equal(ni_ka_get_expiry(&k), 30 * S + ni_ka_interval(&k));
+  assert_true(ni_ka_interval(&k) < 60 * S);
+  start_nat(&k, 60 * S, 0, 0);
+  assert_int_equal(ni_ka_server(&k), NI_KA_SRV_NONE);
+  assert_int_equal(ni_ka_server_watch(&k), 0);
+}
+
 /* ---- simulated days ------------------------------------------------------ */
 
 static void sim_masked(ni__sim_config *c, ni_ms nat) {
@@ -272,6 +295,7 @@ int main(void) {
       cmocka_unit_test(test_reidle_rides_server_keepalive),
       cmocka_unit_test(test_missed_then_resumed),
       cmocka_unit_test(test_fallback_retries_hourly),
+      cmocka_unit_test(test_nat_shorter_than_server_keepalive),
       cmocka_unit_test(test_day_relying_on_server),
       cmocka_unit_test(test_day_server_stops_and_resumes),
       cmocka_unit_test(test_day_nat_below_server_keepalive),

@@ -181,10 +181,13 @@
  *    with no keepalive out, after at least NI_KA_FLOOR_MS of silence, that
  *    are not the "+ idling" of a new IDLE nor a push (IDLE_ENTERED,
  *    IDLE_LEFT or PUSH_IN_IDLE reported at the same `now` take it back)
- *    (ni_ka_stats.server_resumed).  A server that restarts its keepalive
- *    timer at every IDLE never speaks before a client cadence shorter than
- *    S; so once every NI_KA_SERVER_RETRY_MS in fallback, one silence is
- *    let run to S + grace to give it the chance.
+ *    (ni_ka_stats.server_resumed).  Never while the NAT is known to kill
+ *    a silence of S + grace or less (an upper bound at or below it): the
+ *    server's keepalive would come too late, so such a session keeps the
+ *    connection alive itself from the start.  A server that restarts its
+ *    keepalive timer at every IDLE never speaks before a client cadence
+ *    shorter than S; so once every NI_KA_SERVER_RETRY_MS in fallback, one
+ *    silence is let run to S + grace to give it the chance.
  * A caller learns of the changes as of the bracket's: by asking
  * ni_ka_server() after its calls.  Learning works as without: a server's
  * keepalive is a silence survived.
@@ -684,7 +687,9 @@ NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c);
 /* Replace what a live session was told, at `now`: e.g. on a network change,
  * the bracket stored for the new network (or none).  The bracket, its
  * pending strike and the re-probe clock are taken from `c` as by
- * ni_ka_init(); the connection state (stopped included), an outstanding
+ * ni_ka_init(), and so is whether it relies on the server's keepalive (as
+ * at the start: relying, when one is configured); the connection state
+ * (stopped included), an outstanding
  * keepalive (whose outcome then teaches nothing about the NAT), the
  * counters, the RTT estimate and round trips after silences, the server's
  * push delay and the group membership are kept.  A NI_KA_DEAD verdict can
