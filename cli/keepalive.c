@@ -33,7 +33,8 @@ static const char *const help_text[] = {
     "                      --user NAME [--password-file FILE] [--ca-file FILE]\n"
     "                      [--insecure] [--allow-plaintext] [--mailbox NAME]\n"
     "                      [--nat-timeout S | --from-summary FILE | --adaptive]\n"
-    "                      [--interval S] [--state FILE] [--network LABEL]\n"
+    "                      [--interval S] [--server-keepalive S]\n"
+    "                      [--state FILE] [--network LABEL]\n"
     "                      [--accounts FILE] [--log FILE.csv] [--duration S]\n"
     "                      [--no-notify] [--quiet]\n"
     "                      [--oauth2-token-file FILE | --oauth2-token-cmd CMD]\n"
@@ -67,6 +68,21 @@ static const char *const help_text[] = {
     "    (--nat-timeout), a bracket measured by 'natidle probe' (--from-summary),\n"
     "    or nothing (--adaptive, the default: learn it online, remembered per\n"
     "    network with --state).  --interval forces a fixed cadence instead.\n"
+    "\n"
+    "    A server that writes into IDLE by itself (Dovecot's \"* OK Still here\"\n"
+    "    every 2 min by default; 'natidle probe' then ends masked_by_server) keeps\n"
+    "    the NAT's mapping alive on its own, and a keepalive of ours beside it\n"
+    "    only adds radio wakeups.  With --server-keepalive S, or --from-summary\n"
+    "    of a masked_by_server run (S from its server_keepalive_s), the session\n"
+    "    relies on it: as long as the server's responses come at least every S\n"
+    "    plus a grace (5 % of S, at least 2 s), nothing is sent but the re-IDLE\n"
+    "    every 29 min, right after one of the server's keepalives.  When one is\n"
+    "    missed, the session sends a keepalive at once and keeps the connection\n"
+    "    alive by itself, below the NAT's known lower bound (the probe's lower_s,\n"
+    "    or --nat-timeout, or learned); when the server speaks on its own again\n"
+    "    it relies on it again (and lets one silence run to S + grace once an\n"
+    "    hour to give it the chance).  Both changes are printed and logged\n"
+    "    (event server).\n"
     "\n"
     "    On exit (after --duration, or on SIGINT or SIGTERM) one tally line is\n"
     "    printed on standard output:\n"
@@ -103,10 +119,17 @@ static const char *const help_text[] = {
     "    --nat-timeout S      the NAT's idle timeout is known to be S seconds:\n"
     "                         keep every silence a margin below it\n"
     "    --from-summary FILE  take the NAT's bracket from a 'natidle probe\n"
-    "                         --summary' file (rows of --network when given)\n"
+    "                         --summary' file (rows of --network when given);\n"
+    "                         with only masked_by_server rows, rely on the\n"
+    "                         server's keepalive (their server_keepalive_s) and\n"
+    "                         fall back below their lower_s\n"
     "    --adaptive           learn the NAT's timeout online (default)\n"
     "    --interval S         send a keepalive after every S seconds of silence,\n"
     "                         whatever the scheduler would choose\n"
+    "    --server-keepalive S the server sends its own keepalive in IDLE every\n"
+    "                         S seconds (Dovecot: imap_idle_notify_interval,\n"
+    "                         2 min by default): rely on it, keep alive only\n"
+    "                         when it is missed (not with --interval)\n"
     "    --state FILE         remember what was learned per network in FILE and\n"
     "                         start from it next time\n"
     "                         (per --network, default \"default\")\n"
@@ -126,8 +149,12 @@ static const char *const help_text[] = {
     "                         timedout, closed, reset), message (pushed, fetched\n"
     "                         or late; delay_ms = push delay), cadence (the\n"
     "                         learned bracket or the cadence changed: probing\n"
-    "                         or steady), failed (the permanent error, e.g.\n"
-    "                         auth, cert), stop.  'natidle report' reads it.  A\n"
+    "                         or steady), server (relying: the server's\n"
+    "                         keepalive holds the connection, nothing sent;\n"
+    "                         missed: it did not come, keepalives of our own;\n"
+    "                         interval_s = the server's interval), failed (the\n"
+    "                         permanent error, e.g. auth, cert), stop.\n"
+    "                         'natidle report' reads it.  A\n"
     "                         log of an older natidle (8 columns) is refused:\n"
     "                         give a new file\n"
     "    --duration S         stop after S seconds (default: run until a signal)\n"
@@ -160,6 +187,10 @@ static const char *const help_text[] = {
     "        natidle keepalive --server imap.example.org --user alice \\\n"
     "            --state ~/.natidle-state --network home-lte --log ka.csv\n"
     "\n"
+    "    Behind a NAT that a probe found masked by Dovecot's 2-min keepalive:\n"
+    "        natidle keepalive --server imap.example.org --user alice \\\n"
+    "            --password-file ~/.natidle-pw --from-summary summary.csv\n"
+    "\n"
     "    Two accounts, one wakeup for both, for one hour:\n"
     "        natidle keepalive --server imap.example.org --accounts accounts.txt \\\n"
     "            --from-summary summary.csv --network home-lte --duration 1h\n",
@@ -179,6 +210,7 @@ typedef struct account {
   int logged_cadence;
   ni_ms log_lower, log_upper, log_interval;
   int log_probing;
+  int srv_state; /* ni_ka_server() as last printed and logged */
 } account;
 
 typedef struct app {
@@ -191,7 +223,8 @@ typedef struct app {
   const char *state_file, *network;
   const char *token_file, *token_cmd; /* OAuth2 access token sources */
   int quiet;
-  int stopping; /* stop_all() was called */
+  ni_ms server_ka_ms; /* the server's keepalive relied on, 0 = none */
+  int stopping;       /* stop_all() was called */
   int in_stop_all;
   int finished;
   int exit_code;
@@ -263,11 +296,36 @@ static void log_cadence(app *a, account *ac) {
           NI_TIME_NEVER, 1);
 }
 
+/* A server row (and a line on stderr) when the session started or stopped
+ * relying on the server's keepalive, asked like the cadence. */
+static void log_server(app *a, account *ac) {
+  const ni_ka *ka = ni_push_scheduler(ac->push);
+  int st = (int)ni_ka_server(ka);
+  if (st == ac->srv_state) return;
+  ac->srv_state = st;
+  ni_ms every = a->server_ka_ms;
+  if (st == NI_KA_SRV_NONE) return;
+  if (!a->quiet && st == NI_KA_SRV_RELYING)
+    fprintf(stderr,
+            "natidle %s: %s relying on the server's keepalive every %.1f s: no keepalive of "
+            "our own while it comes\n",
+            CMD, ni_push_account(ac->push), (double)every / 1000.0);
+  else if (!a->quiet)
+    fprintf(stderr,
+            "natidle %s: %s server keepalive missed (nothing for %.1f s): keeping alive "
+            "ourselves every %.1f s\n",
+            CMD, ni_push_account(ac->push), (double)ni_ka_server_watch(ka) / 1000.0,
+            (double)ni_ka_interval(ka) / 1000.0);
+  log_row(a, ac, "server", every, st == NI_KA_SRV_RELYING ? "relying" : "missed", NI_TIME_NEVER,
+          NI_TIME_NEVER, 0);
+}
+
 /* An event row, then the cadence row the event may have caused. */
 static void log_event(app *a, account *ac, const char *event, ni_ms interval, const char *outcome,
                       ni_ms rtt, ni_ms delay) {
   log_row(a, ac, event, interval, outcome, rtt, delay, 0);
   log_cadence(a, ac);
+  log_server(a, ac);
 }
 
 /* Print a header value as a double-quoted string: \ and " escaped. */
@@ -408,6 +466,7 @@ static void on_keepalive(ni_push *p, const ni_push_ka_event *ev, void *ud) {
   if (!ac) return;
   switch (ev->kind) {
   case NI_PUSH_KA_SENT:
+    log_server(a, ac); /* a missed server keepalive comes first */
     if (!a->quiet)
       fprintf(stderr, "natidle %s: %s keepalive after %.1f s of silence\n", CMD, ni_push_account(p),
               (double)ev->interval_ms / 1000.0);
@@ -566,10 +625,29 @@ static int read_accounts(app *a, const char *path) {
   return rc;
 }
 
+/* Masked runs of the summary for `network` (all when NULL): the smallest
+ * lower bound and the shortest server keepalive, into *lo and *ska (ms);
+ * 0 when there is none. */
+static void masked_from_summary(ni_report *rep, const char *network, ni_ms *lo, ni_ms *ska) {
+  double best_lo = NAN, best_ka = NAN;
+  for (size_t i = 0, n = ni_report_nruns(rep); i < n; i++) {
+    const ni_run_summary *r = ni_report_run(rep, i);
+    if (strcmp(r->verdict, "masked_by_server") || !(r->server_keepalive_s > 0)) continue;
+    if (network && (!r->network || strcmp(r->network, network))) continue;
+    if (r->lower_s > 0 && (isnan(best_lo) || r->lower_s < best_lo)) best_lo = r->lower_s;
+    if (isnan(best_ka) || r->server_keepalive_s < best_ka) best_ka = r->server_keepalive_s;
+  }
+  *lo = isnan(best_lo) ? 0 : (ni_ms)(best_lo * 1000.0);
+  *ska = isnan(best_ka) ? 0 : (ni_ms)(best_ka * 1000.0);
+}
+
 /* The most conservative bracket of the summary's rows for `network` (all
  * rows when NULL): the smallest lower bound, and the smallest upper bound
- * not below it. */
-static int bracket_from_summary(const char *path, const char *network, ni_ms *lo, ni_ms *hi) {
+ * not below it.  With no measured bracket but masked_by_server runs: their
+ * smallest lower bound, no upper, and their server keepalive in *ska (else
+ * *ska is 0). */
+static int bracket_from_summary(const char *path, const char *network, ni_ms *lo, ni_ms *hi,
+                                ni_ms *ska) {
   ni_report *rep = ni_report_new();
   char err[256] = "";
   if (!rep) return -ENOMEM;
@@ -587,12 +665,17 @@ static int bracket_from_summary(const char *path, const char *network, ni_ms *lo
     if (isnan(best_lo) || r->lower_s < best_lo) best_lo = r->lower_s;
     if (isfinite(r->upper_s) && (isnan(best_hi) || r->upper_s < best_hi)) best_hi = r->upper_s;
   }
-  ni_report_free(rep);
+  *ska = 0;
   if (isnan(best_lo)) {
-    ni__usage_error(CMD, "--from-summary %s: no measured bracket%s%s", path,
-                    network ? " for network " : "", network ? network : "");
+    masked_from_summary(rep, network, lo, ska);
+    ni_report_free(rep);
+    *hi = 0;
+    if (*ska) return 0;
+    ni__usage_error(CMD, "--from-summary %s: no measured bracket%s%s (nor a masked_by_server run)",
+                    path, network ? " for network " : "", network ? network : "");
     return NI_EUSAGE;
   }
+  ni_report_free(rep);
   *lo = (ni_ms)(best_lo * 1000.0);
   *hi = isfinite(best_hi) && best_hi >= best_lo ? (ni_ms)(best_hi * 1000.0) : 0;
   return 0;
@@ -601,9 +684,9 @@ static int bracket_from_summary(const char *path, const char *network, ni_ms *lo
 typedef struct cli {
   ni__conn_args conn;
   const char *mailbox, *summary, *accounts, *log;
-  int adaptive, no_notify, have_nat, have_interval;
+  int adaptive, no_notify, have_nat, have_interval, have_server_ka;
   const char *token_file, *token_cmd;
-  double nat_s, interval_s, duration_s;
+  double nat_s, interval_s, duration_s, server_ka_s;
 } cli;
 
 /* Parse argv into *c and the app's plain fields.  Returns 0, 1 for --help
@@ -617,6 +700,7 @@ static int parse_args(int argc, char **argv, cli *c, app *a) {
       {"from-summary", 0, NI__OPT_STRING, &c->summary, 0, 0, NULL},
       {"adaptive", 0, NI__OPT_FLAG, &c->adaptive, 0, 0, NULL},
       {"interval", 0, NI__OPT_SECONDS, &c->interval_s, 1, 86400, &c->have_interval},
+      {"server-keepalive", 0, NI__OPT_SECONDS, &c->server_ka_s, 1, 86400, &c->have_server_ka},
       {"state", 0, NI__OPT_STRING, &a->state_file, 0, 0, NULL},
       {"accounts", 0, NI__OPT_STRING, &c->accounts, 0, 0, NULL},
       {"log", 0, NI__OPT_STRING, &c->log, 0, 0, NULL},
@@ -636,6 +720,10 @@ static int parse_args(int argc, char **argv, cli *c, app *a) {
   a->network = c->conn.network;
   if (c->have_nat + !!c->summary + c->adaptive > 1) {
     ni__usage_error(CMD, "--nat-timeout, --from-summary and --adaptive exclude each other");
+    return NI_EUSAGE;
+  }
+  if (c->have_server_ka && c->have_interval) {
+    ni__usage_error(CMD, "--server-keepalive and --interval exclude each other");
     return NI_EUSAGE;
   }
   if (!c->accounts && (!c->conn.server || !c->conn.user)) {
@@ -677,9 +765,17 @@ static int make_ka_config(const cli *c, app *a, ni_ka_config *kc) {
     lo = hi = (ni_ms)(c->nat_s * 1000.0);
     kc->adaptive = 0;
   } else if (c->summary) {
-    int rc = bracket_from_summary(c->summary, a->network, &lo, &hi);
+    ni_ms ska;
+    int rc = bracket_from_summary(c->summary, a->network, &lo, &hi, &ska);
     if (rc < 0) return rc;
     kc->adaptive = hi == 0; /* an open bracket: learn above its lower end */
+    if (ska) {
+      /* Masked by the server's keepalive: rely on it, and when it fails
+       * keep the cadence below what the probe saw survive, learning
+       * nothing above it (that would cost lost pushes). */
+      kc->adaptive = 0;
+      kc->server_keepalive_ms = ska;
+    }
   } else if (a->state_file) {
     uint64_t when;
     int rc = ni_ka_state_load(a->state_file, a->network, &lo, &hi, &when);
@@ -690,6 +786,7 @@ static int make_ka_config(const cli *c, app *a, ni_ka_config *kc) {
   }
   kc->nat_lower_ms = lo;
   kc->nat_upper_ms = hi;
+  if (c->have_server_ka) kc->server_keepalive_ms = (ni_ms)(c->server_ka_s * 1000.0);
   /* A NAT known to forget within seconds needs keepalives that often: the
    * scheduler's floor of NI_KA_MIN_INTERVAL_MS guards against noise, not
    * against what the user measured. */
@@ -820,6 +917,7 @@ int ni__cmd_keepalive(int argc, char **argv) {
     free_accounts(&a);
     return NI_EXIT_USAGE;
   }
+  a.server_ka_ms = kc.server_keepalive_ms;
   for (size_t i = 0; i < a.nacc; i++) {
     char err[256] = "";
     account *ac = &a.acc[i];

@@ -162,13 +162,20 @@ static const char *const help_text[] = {
     "      timeout 37.2 s (inbound, 36.6\u201337.8 s, 23 checks, 2 m 11 s) \u2192 keep alive every 33 s\n"
     "      timeout above 7440 s (inbound, alive at 7440.0 s, 41 checks, 3 h 10 m) \u2192 keep alive\n"
     "        every 1740 s\n"
-    "      masked by server keepalive every 120.0 s (inbound, NAT timeout above 117.4 s, ...)\n"
+    "      masked by server keepalive every 120.0 s (inbound, the NAT keeps the connection\n"
+    "        at least 117.4 s, ...) \u2192 no client keepalive needed: the server's own\n"
+    "        keepalive holds push (natidle keepalive --server-keepalive 120). To measure\n"
+    "        the NAT, probe a server without an IDLE keepalive: natidle lab server-config\n"
     "      inconclusive (inbound, bracket 30.0\u201390.0 s, 7 checks, 1 m 02 s)\n"
     "      no push: the server's IDLE never reported the new message (inbound, 2 m 12 s)\n"
     "    A polling server gets a line before it: \"the server reports new mail to\n"
     "    IDLE only when it polls, every P s ...\".\n"
     "    The recommended keepalive is the lower bound minus the measured timer\n"
     "    jitter and the detection deadline, never above 1740 s (RFC 2177).\n"
+    "    masked_by_server recommends none (recommended_keepalive_s is empty): a\n"
+    "    client cadence beside the server's keepalive would double the radio's\n"
+    "    wakeups; 'natidle keepalive --from-summary' then relies on the server's\n"
+    "    keepalive and keeps alive by itself only if that stops.\n"
     "    With --direction both, one line per direction.  Stderr shows a live status\n"
     "    line on a terminal, log lines otherwise.  The observation and summary\n"
     "    columns are described in docs/CSV.md.\n"
@@ -380,10 +387,12 @@ static void print_result(const ni_probe_result *r) {
            r->max_s, dir, r->lower_s, r->checks, wall, r->recommended_s);
     break;
   case NI_VERDICT_MASKED:
-    printf("masked by server keepalive every %.1f s (%s, NAT timeout above %.1f s, %u checks, "
-           "%s) \u2192 this server keeps IDLE alive by itself; probe another server to see "
-           "the NAT\n",
-           r->server_keepalive_s, dir, r->lower_s, r->checks, wall);
+    /* No cadence: one below the server's own would only add wakeups. */
+    printf("masked by server keepalive every %.1f s (%s, the NAT keeps the connection at least "
+           "%.1f s, %u checks, %s) \u2192 no client keepalive needed: the server's own keepalive "
+           "holds push (natidle keepalive --server-keepalive %.0f). To measure the NAT, probe a "
+           "server without an IDLE keepalive: natidle lab server-config\n",
+           r->server_keepalive_s, dir, r->lower_s, r->checks, wall, r->server_keepalive_s);
     break;
   default:
     if (isinf(r->upper_s))

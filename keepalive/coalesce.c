@@ -199,7 +199,10 @@ static ni_ms pull_window(const ni_ka *s) {
  * probe sent early would measure a shorter silence than the one it is meant
  * to test), nor a session with a keepalive out or no connection. */
 static int may_pull(const ni_ka *s) {
-  return s->state == NI__KA_CONNECTED && !s->outstanding && !s->probing;
+  /* Nor one relying on the server's keepalive: it sends nothing at all
+   * while that comes. */
+  return s->state == NI__KA_CONNECTED && !s->outstanding && !s->probing &&
+         s->srv != NI_KA_SRV_RELYING;
 }
 
 /* The earliest `now` at which s may be pulled: it is pullable at `now`

@@ -69,6 +69,17 @@ static int normalize(const ni_ka_config *c, ni_ka_config *k_out) {
   return 0;
 }
 
+/* Rely on the server's keepalive when one is configured (see "Relying on
+ * the server's keepalive" in keepalive.h). */
+static int server_too_slow(const ni_ka *s);
+static void set_server(ni_ka *s) {
+  s->srv = !s->cfg.server_keepalive_ms ? NI_KA_SRV_NONE
+           : server_too_slow(s)        ? NI_KA_SRV_FALLBACK
+                                       : NI_KA_SRV_RELYING;
+  s->srv_taken = 0;
+  s->srv_retry_at = 0;
+}
+
 /* Take the bracket given in s->cfg as what is known of the NAT, and
  * forget what was learned of the one before. */
 static void set_given(ni_ka *s) {
@@ -94,6 +105,7 @@ NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c) {
   memset(s, 0, sizeof(*s));
   s->cfg = k;
   set_given(s);
+  set_server(s);
   s->rng = k.seed;
   s->state = NI__KA_DISCONNECTED;
   ni__ka_choose_interval(s, 0);
@@ -136,15 +148,97 @@ NI_API ni_ms ni_ka_reply_timeout(const ni_ka *s) {
   return ni__ka_reply_timeout_for(s, s->interval);
 }
 
+NI_API ni_ms ni_ka_server_watch(const ni_ka *s) {
+  if (!s || !s->cfg.server_keepalive_ms) return 0;
+  ni_ms k = s->cfg.server_keepalive_ms, g = s->cfg.server_grace_ms;
+  if (!g) {
+    /* As the margin below a lower bound, for the same reasons: the NAT's
+     * and the timers' granularity, drift growing with the interval, and
+     * the server's packet on its way. */
+    ni_ms p = k / 1000 * s->cfg.margin_permille + k % 1000 * s->cfg.margin_permille / 1000;
+    g = s->cfg.margin_min_ms > p ? s->cfg.margin_min_ms : p;
+    if (s->have_rtt && s->srtt > g) g = s->srtt;
+  }
+  return ni__ka_add(k, g);
+}
+
+NI_API ni_ka_server_state ni_ka_server(const ni_ka *s) {
+  return s ? (ni_ka_server_state)s->srv : NI_KA_SRV_NONE;
+}
+
+/* The NAT is known to kill a silence the server's keepalive leaves it:
+ * relying on the server would lose the connection. */
+static int server_too_slow(const ni_ka *s) {
+  return s->upper != NI_TIME_NEVER && s->upper <= ni_ka_server_watch(s);
+}
+
+/* Relying on the server in IDLE, the re-IDLE rides on its keepalive: due at
+ * the last bytes (the server's keepalive just in) when the next one, S
+ * later, would come after the re-IDLE limit. */
+static int ride_due(const ni_ka *s) {
+  if (s->srv != NI_KA_SRV_RELYING || !s->in_idle) return 0;
+  ni_ms reidle = ni__ka_add(s->idle_since, ni__ka_reidle_limit(s));
+  return reidle <= ni__ka_add(s->last_activity, s->cfg.server_keepalive_ms);
+}
+
+/* In fallback, whether the silence in progress is let run to the server's
+ * watch: the first that began NI_KA_SERVER_RETRY_MS after the last. */
+static int retry_due(const ni_ka *s) {
+  return s->srv == NI_KA_SRV_FALLBACK && s->last_activity >= s->srv_retry_at &&
+         !server_too_slow(s) && ni_ka_server_watch(s) > s->interval;
+}
+
 ni_ms ni__ka_next_due(const ni_ka *s) {
   /* After a sleep through the alarm, the connection is verified at once. */
   if (s->verify) return s->verify_at;
-  ni_ms due = ni__ka_add(s->last_activity, s->interval);
+  if (ride_due(s)) return s->last_activity;
+  ni_ms iv = s->srv == NI_KA_SRV_RELYING || retry_due(s) ? ni_ka_server_watch(s) : s->interval;
+  ni_ms due = ni__ka_add(s->last_activity, iv);
   if (s->in_idle) {
     ni_ms reidle = ni__ka_add(s->idle_since, ni__ka_reidle_limit(s));
     if (reidle < due) due = reidle;
   }
   return due;
+}
+
+/* A keepalive is due at `now` (not a verification): say why, where the
+ * server's keepalive is concerned. */
+static void server_due(ni_ka *s, ni_ms now) {
+  if (s->verify || s->srv == NI_KA_SRV_NONE) return;
+  if (ride_due(s)) {
+    s->stats.rides++;
+    return;
+  }
+  if (now < ni__ka_add(s->last_activity, ni_ka_server_watch(s))) return;
+  if (s->srv == NI_KA_SRV_RELYING) {
+    /* Missed: the client takes over at once, and from now on at its own
+     * cadence below what the NAT is known to keep. */
+    s->srv = NI_KA_SRV_FALLBACK;
+    s->stats.server_missed++;
+  }
+  s->srv_taken = 0;
+  s->srv_retry_at = ni__ka_add(now, NI_KA_SERVER_RETRY_MS);
+}
+
+/* Bytes from the server after a silence, in fallback: the server speaks
+ * again; relying on it again, unless an event at the same `now` shows the
+ * bytes were something else (see take_back()). */
+static void server_spoke(ni_ka *s, ni_ms now) {
+  if (s->srv != NI_KA_SRV_FALLBACK || s->outstanding || !s->in_idle || s->slept) return;
+  if (silence_at(s, now) < NI_KA_FLOOR_MS || server_too_slow(s)) return;
+  s->srv = NI_KA_SRV_RELYING;
+  s->stats.server_resumed++;
+  s->srv_taken = 1;
+  s->srv_taken_at = now;
+}
+
+/* The bytes that made the session rely on the server again were a new
+ * IDLE's "+ idling" or a push: back to the fallback. */
+static void take_back(ni_ka *s, ni_ms now) {
+  if (!s->srv_taken || s->srv_taken_at != now || s->srv != NI_KA_SRV_RELYING) return;
+  s->srv = NI_KA_SRV_FALLBACK;
+  s->stats.server_resumed--;
+  s->srv_taken = 0;
 }
 
 /* Start the outstanding keepalive's deadlines at `now`. */
@@ -456,6 +550,10 @@ static int on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
   case NI_KA_EV_RX:
   case NI_KA_EV_PUSH_IN_IDLE:
     if (!connected) return NI_ESTATE;
+    if (ev->type == NI_KA_EV_PUSH_IN_IDLE)
+      take_back(s, now);
+    else
+      server_spoke(s, now);
     evidence_rx(s, now);
     return 0;
   case NI_KA_EV_TX:
@@ -467,6 +565,7 @@ static int on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
     return 0;
   case NI_KA_EV_IDLE_ENTERED:
     if (!connected) return NI_ESTATE;
+    take_back(s, now);
     s->in_idle = 1;
     s->idle_since = now;
     proof(s);
@@ -474,6 +573,7 @@ static int on_event(ni_ka *s, const ni_ka_event *ev, ni_ms now) {
     return 0;
   case NI_KA_EV_IDLE_LEFT:
     if (!connected) return NI_ESTATE;
+    take_back(s, now);
     s->in_idle = 0;
     proof(s);
     s->last_activity = now;
@@ -549,6 +649,7 @@ NI_API int ni_ka_reconfigure(ni_ka *s, const ni_ka_config *c, ni_ms now) {
   check_jump(s, now);
   s->cfg = k;
   set_given(s);
+  set_server(s);
   s->revivable = 0;
   /* A keepalive sent on the old network says nothing about the new one:
    * its answer still gives an RTT sample, its loss still ends the
@@ -577,6 +678,7 @@ static ni_ka_action handle_expiry(ni_ka *s, ni_ms now) {
     return NI_KA_DEAD;
   }
   if (now < ni__ka_next_due(s)) return NI_KA_NONE;
+  server_due(s, now);
   return ni__ka_fire(s, now);
 }
 

@@ -151,6 +151,14 @@ static void client_answered(client *k, ni_ms t, ni_ms rtt) {
   }
 }
 
+/* The server's keepalive reached the client. */
+static void client_rx(client *k, ni_ms t) {
+  if (k->natidle)
+    ni_ka_on_event(&k->ka, &(ni_ka_event){.type = NI_KA_EV_RX}, t);
+  else if (!k->tu_waiting && !k->in_flight)
+    k->last_act = t; /* a cadence of silence restarts */
+}
+
 static void client_unanswered(client *k, ni_ms t) {
   /* natidle notices by its own verdict deadline. */
   if (!k->natidle) {
@@ -170,6 +178,27 @@ static void tally(ni__sim_result *r, const ni__sim_config *c, ni_ms t, int wakeu
     w[i]->failures += (uint64_t)failure;
     w[i]->false_dead += (uint64_t)false_dead;
   }
+}
+
+/* A packet through the phone's radio at t: a wakeup when the radio had
+ * been quiet for NI_KA_FLOOR_MS. */
+static void air(ni__sim_result *r, const ni__sim_config *c, ni_ms *air_last, ni_ms t) {
+  if (*air_last == NI_TIME_NEVER || t >= *air_last + NI_KA_FLOOR_MS) {
+    r->all.radio_wakeups++;
+    if (t >= c->after_ms) r->after.radio_wakeups++;
+  }
+  if (*air_last == NI_TIME_NEVER || t > *air_last) *air_last = t;
+}
+
+/* The server's next keepalive after t (NI_TIME_NEVER when none). */
+static ni_ms server_next(const ni__sim_config *c, ni_ms t) {
+  ni_ms k = c->server_keepalive_ms, ph = c->server_phase_ms % (k ? k : 1);
+  if (!k) return NI_TIME_NEVER;
+  ni_ms n = t < ph ? ph : ph + ((t - ph) / k + 1) * k;
+  int off = c->server_stop_ms && n >= c->server_stop_ms &&
+            (!c->server_resume_ms || n < c->server_resume_ms);
+  if (off) return c->server_resume_ms ? server_next(c, c->server_resume_ms - 1) : NI_TIME_NEVER;
+  return n;
 }
 
 /* When a packet the phone sends at t leaves its radio: at once while the
@@ -220,7 +249,11 @@ NI_API int ni__sim_run(const ni__sim_config *c, ni__sim_result *r) {
   ni_ms dead_since = NI_TIME_NEVER; /* the mapping expired then */
   ni_ms answer_at = NI_TIME_NEVER;  /* the keepalive's answer arrives then */
   ni_ms sent_at = 0;                /* ...and the keepalive left the client */
+  ni_ms up_at = 0;                  /* the current connection is up from then */
+  ni_ms srv_at = server_next(c, 0); /* the server's next keepalive */
+  ni_ms air_last = NI_TIME_NEVER;   /* last packet either way over the air */
   ni_ms t = 0;
+  r->first_after_stop_ms = NI_TIME_NEVER;
   uint64_t rng = c->loss_seed ? c->loss_seed : 1;
   client_connected(&k, 0);
 
@@ -230,6 +263,21 @@ NI_API int ni__sim_run(const ni__sim_config *c, ni__sim_result *r) {
   for (uint64_t guard = 0; guard < 100000000; guard++) {
     ni_ms e = client_next(&k);
     ni_ms next = e < answer_at ? e : answer_at;
+    if (srv_at < next) {
+      /* The server's keepalive (on a tie, the client's deadline first). */
+      if (srv_at >= c->duration_ms) break;
+      t = srv_at > t ? srv_at : t;
+      srv_at = server_next(c, srv_at);
+      if (t < up_at) continue; /* no connection to send it on */
+      if (dead_since == NI_TIME_NEVER && t - nat_last >= T) dead_since = nat_last + T;
+      if (dead_since != NI_TIME_NEVER) continue; /* lost at the NAT */
+      nat_last = client_last = radio_last = t;
+      air(r, c, &air_last, t);
+      r->all.server_rx++;
+      if (t >= c->after_ms) r->after.server_rx++;
+      client_rx(&k, t);
+      continue;
+    }
     if (next == NI_TIME_NEVER || next >= c->duration_ms) break;
     if (next < t) return NI_ESTATE;
     t = next;
@@ -239,6 +287,7 @@ NI_API int ni__sim_run(const ni__sim_config *c, ni__sim_result *r) {
       answer_at = NI_TIME_NEVER;
       k.in_flight = 0;
       nat_last = client_last = radio_last = t;
+      air(r, c, &air_last, t);
       client_answered(&k, t, t - sent_at);
       continue;
     }
@@ -253,6 +302,9 @@ NI_API int ni__sim_run(const ni__sim_config *c, ni__sim_result *r) {
       int expired = dead_since != NI_TIME_NEVER;
       int lost = expired || random_loss(c, &rng);
       tally(r, c, t, 1, 1, lost, 0);
+      air(r, c, &air_last, t);
+      if (c->server_stop_ms && t >= c->server_stop_ms && r->first_after_stop_ms == NI_TIME_NEVER)
+        r->first_after_stop_ms = t;
       if (lost || !in_band(c, r->cap_ms, silence)) r->last_bad_ms = t;
       /* A keepalive whose answer is lost at random still crossed the NAT
        * and refreshed the mapping on its way out. */
@@ -275,6 +327,8 @@ NI_API int ni__sim_run(const ni__sim_config *c, ni__sim_result *r) {
       if (dead_since != NI_TIME_NEVER) tally_broken(r, c, dead_since, done);
       dead_since = NI_TIME_NEVER;
       nat_last = client_last = radio_last = done;
+      air(r, c, &air_last, t);
+      up_at = done;
       client_connected(&k, done);
     }
   }

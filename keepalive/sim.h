@@ -12,7 +12,14 @@
  *    through either way: push is broken.
  *  - No mail arrives and the server sends nothing of its own: the only
  *    traffic is keepalives, which is the worst case for the NAT and the
- *    case that decides the battery cost.
+ *    case that decides the battery cost.  Optionally (server_keepalive_ms)
+ *    the server sends its own keepalive during IDLE, as Dovecot does ("* OK
+ *    Still here"): at the fixed times server_phase_ms + n x
+ *    server_keepalive_ms, whatever the client does (Dovecot aligns them so,
+ *    and a new IDLE keeps the alignment), from server_stop_ms on no more
+ *    until server_resume_ms.  One that meets a live mapping restarts the
+ *    NAT's silence and reaches the client at once; one that meets an
+ *    expired mapping is lost.
  *  - A keepalive sent while the mapping lives is answered one RTT later; the
  *    answer crosses the NAT then and restarts its silence.  One sent after
  *    expiry is lost; the client notices when its deadline passes (natidle:
@@ -23,6 +30,9 @@
  *    reconnect completes.
  *  - A wakeup is a keepalive sent or a reconnect started: each wakes the
  *    radio.  (Both happen at separate moments of the client's choosing.)
+ *    radio_wakeups counts what the phone's radio really does: every packet
+ *    sent or received (the server's keepalives included) more than
+ *    NI_KA_FLOOR_MS after the last one either way.
  *  - Optionally (loss_permille) an answer is lost at random although the
  *    mapping lives: the client counts a failure and reconnects for nothing.
  *  - Optionally (radio_idle_ms, radio_wake_ms) the phone's radio sleeps
@@ -117,6 +127,12 @@ typedef struct ni__sim_config {
   /* The radio (see the model above); 0 = a radio that never sleeps. */
   ni_ms radio_idle_ms;
   ni_ms radio_wake_ms;
+  /* The server's own keepalive (see the model above); 0 = none.
+   * server_stop_ms 0 = it never stops; server_resume_ms 0 = never again. */
+  ni_ms server_keepalive_ms;
+  ni_ms server_phase_ms;
+  ni_ms server_stop_ms;
+  ni_ms server_resume_ms;
   ni__sim_policy policy;
   ni_ms fixed_ms;  /* NI_SIM_FIXED */
   ni_ka_config ka; /* NI_SIM_NATIDLE */
@@ -124,12 +140,15 @@ typedef struct ni__sim_config {
 
 /* Tallies over a window of the simulation. */
 typedef struct ni__sim_tally {
-  uint64_t wakeups;    /* keepalives + reconnects */
-  uint64_t keepalives; /* keepalives sent */
-  uint64_t failures;   /* keepalives lost to an expired mapping */
-  ni_ms broken_ms;     /* time push was broken */
-  uint64_t false_dead; /* connections declared dead while the keepalive's
-                          answer was on its way */
+  uint64_t wakeups;       /* keepalives + reconnects */
+  uint64_t keepalives;    /* keepalives sent */
+  uint64_t failures;      /* keepalives lost to an expired mapping */
+  ni_ms broken_ms;        /* time push was broken */
+  uint64_t false_dead;    /* connections declared dead while the keepalive's
+                             answer was on its way */
+  uint64_t server_rx;     /* the server's keepalives that reached the client */
+  uint64_t radio_wakeups; /* packets either way after NI_KA_FLOOR_MS of
+                             radio silence (see the model above) */
 } ni__sim_tally;
 
 typedef struct ni__sim_result {
@@ -141,6 +160,9 @@ typedef struct ni__sim_result {
   /* Time of the last keepalive that failed or fell outside the band; 0 if
    * none did.  The policy "settled" if this is well before the end. */
   ni_ms last_bad_ms;
+  /* The first keepalive the client sent at or after server_stop_ms, when
+   * the server's keepalive stopped; NI_TIME_NEVER if none. */
+  ni_ms first_after_stop_ms;
   ni_ka_stats ka; /* NI_SIM_NATIDLE: the scheduler's counters at the end */
 } ni__sim_result;
 

@@ -101,7 +101,8 @@ typedef struct ni_probe_result {
   double wall_s;             /* the run's wall time */
   double server_keepalive_s; /* the server's own keepalive interval, 0 when none seen */
   double recommended_s;      /* keepalive interval to use, whole seconds (meant
-                              * for measured, above_max and masked) */
+                              * for measured and above_max); 0 when masked: no
+                              * client keepalive, the server's holds the mapping */
   double poll_s;             /* the server reports new mail to IDLE only when it
                               * polls, every poll_s seconds; 0 when it pushes */
   int poll_phase_known;      /* checks were timed just before a poll (else the

@@ -217,8 +217,14 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
   r->checks = ni__search_checks(se);
   r->wall_s = wall_s;
   r->server_keepalive_s = p->ka.interval_s;
-  r->recommended_s = floor(ni__recommended_keepalive(r->lower_s, p->t.jitter_ms / 1000.0,
-                                                     (double)p->t.detect_ms / 1000.0));
+  /* Masked: the server's own keepalive already holds the mapping, and a
+   * client cadence below it would only add radio wakeups beside it.  The
+   * recommendation is none (0; an empty field): rely on the server's. */
+  if (r->verdict == NI_VERDICT_MASKED)
+    r->recommended_s = 0;
+  else
+    r->recommended_s = floor(ni__recommended_keepalive(r->lower_s, p->t.jitter_ms / 1000.0,
+                                                       (double)p->t.detect_ms / 1000.0));
   if (dir == NI_PDIR_INBOUND && p->poll.seen) {
     r->poll_s = (double)p->poll.every_ms / 1000.0;
     r->poll_phase_known = p->poll.known;
@@ -253,7 +259,7 @@ static void write_summary(ni__probe *p, const ni_probe_result *r) {
     snprintf(ka, sizeof ka, "%.1f", r->server_keepalive_s);
   else
     ka[0] = '\0';
-  if (v == NI_VERDICT_MEASURED || v == NI_VERDICT_ABOVE_MAX || v == NI_VERDICT_MASKED)
+  if (v == NI_VERDICT_MEASURED || v == NI_VERDICT_ABOVE_MAX)
     snprintf(rec, sizeof rec, "%.0f", r->recommended_s);
   else
     rec[0] = '\0';

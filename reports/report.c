@@ -358,7 +358,11 @@ static int merge_group(ni_report *rep, ni_net_row *row, double *scratch) {
     row->runs++;
     row->verdicts[ni__verdict_index(s->verdict)]++;
     if (!isnan(s->estimate_s)) scratch[n++] = s->estimate_s;
-    if (!isnan(s->recommended_keepalive_s) &&
+    /* A masked run recommends no client keepalive (the server's own holds
+     * the mapping); one written by an older natidle still carries a cadence
+     * below the server's, which would only add wakeups beside it. */
+    int masked = !strcmp(s->verdict, "masked_by_server");
+    if (!masked && !isnan(s->recommended_keepalive_s) &&
         (isnan(row->recommended_s) || s->recommended_keepalive_s < row->recommended_s))
       row->recommended_s = s->recommended_keepalive_s;
     if (!isnan(s->server_keepalive_s) &&

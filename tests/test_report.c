@@ -224,6 +224,54 @@ static void test_load_errors(void **state) {
   ni_report_free(rep);
 }
 
+/* A masked_by_server run recommends no client keepalive: the server's own
+ * holds the mapping, and a cadence beside it would only add wakeups.  Not
+ * even one written by an older natidle, which carried a cadence below the
+ * server's, turns a merged row into a client cadence. */
+static void test_masked_recommends_none(void **state) {
+  (void)state;
+  char *path =
+      temp_csv("run_id,network,server,port,tls,direction,lower_s,upper_s,estimate_s,observations,"
+               "wall_s,server_keepalive_s,recommended_keepalive_s,verdict\n"
+               "m1,dc,imap.example.org,993,imaps,inbound,117.400,,,9,221.000,120.0,,"
+               "masked_by_server\n"
+               "m2,dc,imap.example.org,993,imaps,inbound,117.900,,,9,230.000,120.0,116,"
+               "masked_by_server\n"
+               "x1,mixed,imap.example.org,993,imaps,inbound,117.400,,,9,221.000,120.0,116,"
+               "masked_by_server\n"
+               "x2,mixed,imap.example.net,993,imaps,inbound,295.000,300.000,297.500,12,700.000,,"
+               "288,measured\n"
+               "x3,mixed,imap.example.org,993,imaps,inbound,200.000,,,3,400.000,,190,above_max\n");
+  char err[512];
+  ni_report *rep = ni_report_new();
+  assert_int_equal(ni_report_load(rep, path, NULL, err, sizeof(err)), 0);
+  const ni_net_row *dc = row_for(rep, "dc", "inbound");
+  assert_int_equal(dc->verdicts[2], 2);
+  assert_true(isnan(dc->recommended_s));
+  assert_float_equal(dc->server_keepalive_s, 120, 1e-9);
+  assert_int_equal(dc->bracket, NI_BRACKET_NONE);
+  /* Beside runs that bound the timeout, only theirs count. */
+  for (size_t i = 0; i < ni_report_nrows(rep); i++) {
+    const ni_net_row *r = ni_report_row(rep, i);
+    if (strcmp(r->network, "mixed")) continue;
+    if (!strcmp(r->server, "imap.example.org"))
+      assert_float_equal(r->recommended_s, 190, 1e-9);
+    else
+      assert_float_equal(r->recommended_s, 288, 1e-9);
+  }
+  char *csv = capture(rep, ni_report_write_csv);
+  ni_csv_reader *r = ni_csv_reader_from_mem(csv, strlen(csv), NULL);
+  assert_non_null(r);
+  while (ni_csv_reader_next(r) == 1)
+    if (!strcmp(ni_csv_get(r, "network"), "dc"))
+      assert_string_equal(ni_csv_get(r, "recommended_keepalive_s"), "");
+  ni_csv_reader_close(r);
+  free(csv);
+  ni_report_free(rep);
+  unlink(path);
+  free(path);
+}
+
 /* A no_push run (a server whose IDLE never reports mail) loads and is
  * counted in the merged row's verdicts. */
 static void test_no_push_verdict(void **state) {
@@ -885,6 +933,7 @@ int main(void) {
       cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_radio_model),
       cmocka_unit_test(test_no_push_verdict),
+      cmocka_unit_test(test_masked_recommends_none),
       cmocka_unit_test(test_plot_escapes_everything),
       cmocka_unit_test(test_plot_selection_and_bracket),
       cmocka_unit_test(test_plot_log_scale),

@@ -153,6 +153,45 @@
  * connection at NI_KA_DEAD may report NI_KA_EV_LOST (accepted once, it
  * teaches nothing and ends that chance) and goes on with its reconnect.
  *
+ * Relying on the server's keepalive.  Many servers write into IDLE on
+ * their own: Dovecot sends "* OK Still here" every imap_idle_notify_interval
+ * (2 min by default).  Each such response crosses the NAT and restarts its
+ * idle timer, so a client keepalive beside it only adds radio wakeups (a
+ * cadence just below 2 min doubles them, since the server's keepalive and
+ * the client's fall at different moments).  natidle probe reports such a
+ * server as masked_by_server.  With server_keepalive_ms S set, the
+ * scheduler relies on the server (ni_ka_server(): NI_KA_SRV_RELYING):
+ *  - While bytes from the server (NI_KA_EV_RX: its keepalive, or any other
+ *    response) come at least every S + grace (ni_ka_server_watch()), the
+ *    client sends nothing of its own.  grace is server_grace_ms, or
+ *    automatically max(margin_min_ms, margin_permille of S, the smoothed
+ *    round trip): 6 s for 2 min.
+ *  - The RFC 2177 re-IDLE rides on the server's keepalive: when the next one
+ *    (S later) would come after the re-IDLE limit, the re-IDLE is due at
+ *    once, right after the server's keepalive woke the radio, so it adds no
+ *    wakeup (ni_ka_stats.rides).
+ *  - A silence that reaches S + grace means the server's keepalive was
+ *    missed (a server reconfigured, another backend, or a mapping that died
+ *    with the keepalive): the keepalive due then goes out at once
+ *    (ni_ka_stats.server_missed), and the session falls back
+ *    (NI_KA_SRV_FALLBACK) to its own cadence: the bracket's, lower - margin,
+ *    below what the NAT is known to keep.  An unanswered one is NI_KA_DEAD
+ *    as any other.
+ *  - Back to relying when the server speaks again on its own: bytes in IDLE,
+ *    with no keepalive out, after at least NI_KA_FLOOR_MS of silence, that
+ *    are not the "+ idling" of a new IDLE nor a push (IDLE_ENTERED,
+ *    IDLE_LEFT or PUSH_IN_IDLE reported at the same `now` take it back)
+ *    (ni_ka_stats.server_resumed).  Never while the NAT is known to kill
+ *    a silence of S + grace or less (an upper bound at or below it): the
+ *    server's keepalive would come too late, so such a session keeps the
+ *    connection alive itself from the start.  A server that restarts its
+ *    keepalive timer at every IDLE never speaks before a client cadence
+ *    shorter than S; so once every NI_KA_SERVER_RETRY_MS in fallback, one
+ *    silence is let run to S + grace to give it the chance.
+ * A caller learns of the changes as of the bracket's: by asking
+ * ni_ka_server() after its calls.  Learning works as without: a server's
+ * keepalive is a silence survived.
+ *
  * Persisting what was learned: ni_ka_bracket() gives the bracket and a change
  * counter; ni_ka_state_save()/ni_ka_state_load() keep one bracket per network
  * label in a small text file written atomically.  The counter is the way to
@@ -207,6 +246,11 @@ extern "C" {
 #define NI_KA_PUSH_MIN_SAMPLES 4u
 /* The push delay estimate is the largest of the last 16 to 32 delays. */
 #define NI_KA_PUSH_WINDOW 16u
+
+/* In fallback after a missed server keepalive, one silence is let run to
+ * the server's watch this often, to see whether it speaks again (see
+ * "Relying on the server's keepalive"). */
+#define NI_KA_SERVER_RETRY_MS (3600u * 1000u)
 
 /* ni_ka_config.adaptive: learning off, whatever else the config holds. */
 #define NI_KA_LEARN_OFF (-1)
@@ -273,6 +317,15 @@ typedef struct ni_ka_config {
    * wakeup in an ni_ka_group.  0 = half of the session's interval, which
    * is also the most allowed. */
   ni_ms coalesce_ms;
+  /* The server's own keepalive during IDLE (e.g. Dovecot's "* OK Still
+   * here" every imap_idle_notify_interval), ms: rely on it and send
+   * nothing while it comes (see "Relying on the server's keepalive").
+   * 0 = none: the client keeps the connection alive by itself. */
+  ni_ms server_keepalive_ms;
+  /* How late the server's keepalive may be before it counts as missed.
+   * 0 = automatic: max(margin_min_ms, margin_permille of
+   * server_keepalive_ms, the smoothed round trip). */
+  ni_ms server_grace_ms;
   /* Seed of the scheduler's private xorshift generator (used to spread the
    * re-probes of many clients in time).  Same seed, same decisions. */
   uint64_t seed;
@@ -481,24 +534,29 @@ typedef struct ni_ka_event {
 
 /* Counters, for reports and the benchmark. */
 typedef struct ni_ka_stats {
-  uint64_t keepalives; /* NOOP + REIDLE asked for */
-  uint64_t answered;   /* keepalives answered (late ones included) */
-  uint64_t dead;       /* keepalives that missed their verdict deadline or
-                          were reported unanswered */
-  uint64_t lost;       /* NI_KA_EV_LOST events */
-  uint64_t probes;     /* keepalives that were learning probes */
-  uint64_t failures;   /* silences the NAT did not survive (dead, a
-                          telling loss, a message in a keepalive's answer
-                          that is evidence by the rule above), believed
-                          or not yet, excused ones included */
-  uint64_t pulled;     /* keepalives sent early to share a group wakeup */
-  uint64_t late;       /* keepalives answered after their reply deadline */
-  uint64_t revived;    /* NI_KA_DEAD verdicts taken back by an answer read
-                          before the connection was closed */
-  uint64_t excused;    /* losses not held against the NAT: the radio's
-                          wake-up, not yet measured, may have held the
-                          keepalive back (see the top of this file) */
-  uint64_t jumps;      /* times the device slept through its alarm */
+  uint64_t keepalives;     /* NOOP + REIDLE asked for */
+  uint64_t answered;       /* keepalives answered (late ones included) */
+  uint64_t dead;           /* keepalives that missed their verdict deadline or
+                              were reported unanswered */
+  uint64_t lost;           /* NI_KA_EV_LOST events */
+  uint64_t probes;         /* keepalives that were learning probes */
+  uint64_t failures;       /* silences the NAT did not survive (dead, a
+                              telling loss, a message in a keepalive's answer
+                              that is evidence by the rule above), believed
+                              or not yet, excused ones included */
+  uint64_t pulled;         /* keepalives sent early to share a group wakeup */
+  uint64_t late;           /* keepalives answered after their reply deadline */
+  uint64_t revived;        /* NI_KA_DEAD verdicts taken back by an answer read
+                              before the connection was closed */
+  uint64_t excused;        /* losses not held against the NAT: the radio's
+                              wake-up, not yet measured, may have held the
+                              keepalive back (see the top of this file) */
+  uint64_t jumps;          /* times the device slept through its alarm */
+  uint64_t server_missed;  /* the server's keepalive did not come within
+                              its watch: the client took over */
+  uint64_t server_resumed; /* the server spoke again: relying on it again */
+  uint64_t rides;          /* re-IDLEs sent right after the server's
+                              keepalive, adding no wakeup */
 } ni_ka_stats;
 
 /* Where a session stands (ni_ka_get_status()). */
@@ -565,6 +623,11 @@ typedef struct ni_ka {
                       due at verify_at, to verify the connection */
   int slept;       /* the silence in progress spanned that sleep */
   int revivable;   /* a NI_KA_DEAD verdict a late answer may take back */
+  int srv;         /* ni_ka_server_state */
+  int srv_taken;   /* the last relying was taken up at srv_taken_at by an
+                      RX that an event at the same time may take back */
+  ni_ms srv_taken_at;
+  ni_ms srv_retry_at; /* in fallback: next silence let run to the watch */
   int have_rtt;
   ni_ms now;           /* latest time seen */
   ni_ms last_activity; /* last byte either way */
@@ -624,7 +687,9 @@ NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c);
 /* Replace what a live session was told, at `now`: e.g. on a network change,
  * the bracket stored for the new network (or none).  The bracket, its
  * pending strike and the re-probe clock are taken from `c` as by
- * ni_ka_init(); the connection state (stopped included), an outstanding
+ * ni_ka_init(), and so is whether it relies on the server's keepalive (as
+ * at the start: relying, when one is configured); the connection state
+ * (stopped included), an outstanding
  * keepalive (whose outcome then teaches nothing about the NAT), the
  * counters, the RTT estimate and round trips after silences, the server's
  * push delay and the group membership are kept.  A NI_KA_DEAD verdict can
@@ -727,6 +792,26 @@ NI_API ni_ms ni_ka_push_delay(const ni_ka *s);
  *                             saved_gen = gen; }
  */
 NI_API unsigned ni_ka_bracket(const ni_ka *s, ni_ms *lower, ni_ms *upper);
+
+/* Whether the session relies on the server's keepalive (see "Relying on
+ * the server's keepalive"). */
+typedef enum ni_ka_server_state {
+  NI_KA_SRV_NONE = 0, /* no server keepalive configured */
+  NI_KA_SRV_RELYING,  /* the server's keepalive holds the mapping: the
+                         client sends nothing while it comes */
+  NI_KA_SRV_FALLBACK  /* it was missed: the client keeps the connection
+                         alive at its own cadence until the server speaks
+                         again */
+} ni_ka_server_state;
+
+/* Where the session stands with the server's keepalive (NI_KA_SRV_NONE for
+ * NULL).  Ask after the calls, as for the bracket: it changes only inside
+ * ni_ka_ calls. */
+NI_API ni_ka_server_state ni_ka_server(const ni_ka *s);
+
+/* The silence (ms) after which the server's keepalive counts as missed:
+ * server_keepalive_ms plus its grace; 0 when none is configured. */
+NI_API ni_ms ni_ka_server_watch(const ni_ka *s);
 
 /* Copy the counters into *out. */
 NI_API void ni_ka_get_stats(const ni_ka *s, ni_ka_stats *out);

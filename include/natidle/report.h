@@ -89,8 +89,10 @@ NI_API const ni_run_summary *ni_report_run(const ni_report *rep, size_t i);
  * inconclusive runs bound nothing), the intersection of their brackets when
  * it is non-empty, else the narrowest single measured bracket.  Recommended
  * keepalive: the smallest of the runs' recommendations, the most
- * conservative.  Computed on demand; pointers stay valid until the next
- * ni_report_load() or ni_report_free(). */
+ * conservative; masked_by_server runs recommend none (the server's own
+ * keepalive holds the mapping: a client cadence beside it only adds
+ * wakeups), so a row of masked runs alone has none.  Computed on demand;
+ * pointers stay valid until the next ni_report_load() or ni_report_free(). */
 NI_API size_t ni_report_nrows(ni_report *rep);
 NI_API const ni_net_row *ni_report_row(ni_report *rep, size_t i);
 
