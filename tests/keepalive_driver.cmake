@@ -17,3 +17,5 @@ ni_script_test(poll_client_lab tests/keepalive/poll_client_lab.sh LABELS lab TIM
 # Password and OAuth2 logins against a real Dovecot (root): a refused token
 # refreshed once, a permanent refusal, a wrong password tried once.
 ni_script_test(push_auth tests/keepalive/push_auth.sh LABELS imap TIMEOUT 120)
+# natidle keepalive --family 6 over the lab's IPv6 path (root).
+ni_script_test(keepalive_lab_ipv6 tests/keepalive/ipv6.sh LABELS lab TIMEOUT 120)
