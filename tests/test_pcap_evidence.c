@@ -496,9 +496,9 @@ int main(void) {
   /* The analysis of the lab's connection again over its IPv6 path: the
    * same evidence, the hop limit in place of the TTL. */
   const struct CMUnitTest over_ipv6[] = {
-      cmocka_unit_test(test_alive_push), cmocka_unit_test(test_done_retransmissions),
+      cmocka_unit_test(test_alive_push),   cmocka_unit_test(test_done_retransmissions),
       cmocka_unit_test(test_rexmit_wraps), cmocka_unit_test(test_rst_origin),
-      cmocka_unit_test(test_refreshes),  cmocka_unit_test(test_pcap_files),
+      cmocka_unit_test(test_refreshes),    cmocka_unit_test(test_pcap_files),
   };
   int failed = cmocka_run_group_tests_name("ipv4", tests, NULL, NULL);
   return failed + cmocka_run_group_tests_name("ipv6", over_ipv6, family6, family4);
