@@ -31,7 +31,8 @@ static const char *const help_text[] = {
     "SYNOPSIS\n"
     "    natidle keepalive --server HOST [--port N] [--tls imaps|starttls|none]\n"
     "                      --user NAME [--password-file FILE] [--ca-file FILE]\n"
-    "                      [--insecure] [--allow-plaintext] [--mailbox NAME]\n"
+    "                      [--insecure] [--allow-plaintext] [--family 4|6]\n"
+    "                      [--mailbox NAME]\n"
     "                      [--nat-timeout S | --from-summary FILE | --adaptive]\n"
     "                      [--interval S] [--server-keepalive S]\n"
     "                      [--state FILE] [--network LABEL]\n"
@@ -898,10 +899,8 @@ int ni__cmd_keepalive(int argc, char **argv) {
 
   ni_push_security tls_default;
   if (parse_tls(c.conn.tls, &tls_default) < 0) return NI_EXIT_USAGE;
-  if (c.conn.family) { /* the push session (push.h) takes no address family yet */
-    ni__usage_error("keepalive", "--family is not available for keepalive yet");
-    return NI_EXIT_USAGE;
-  }
+  int family = 0;
+  if (ni__conn_family(CMD, c.conn.family, &family) != 0) return NI_EXIT_USAGE;
   if (c.accounts) {
     if (read_accounts(&a, c.accounts) < 0) {
       free_accounts(&a);
@@ -965,6 +964,7 @@ int ni__cmd_keepalive(int argc, char **argv) {
     o.ca_file = c.conn.ca_file;
     o.insecure = c.conn.insecure;
     o.allow_plaintext = c.conn.allow_plaintext;
+    o.family = family;
     o.mailbox = c.mailbox;
     o.no_notify = c.no_notify;
     o.ka = &kc;

@@ -25,8 +25,9 @@ const char ni__conn_opts_help[] =
     "    --allow-plaintext    allow a login without TLS\n"
     "    --network LABEL      label of the network, written to the CSV files and\n"
     "                         used to remember what was learned\n"
-    "    --family 4|6         probe only: connect over IPv4 or IPv6 only (default: IPv4\n"
-    "                         when the server has an IPv4 address, else what it has)\n";
+    "    --family 4|6         connect over IPv4 or IPv6 only (default: IPv4 when the\n"
+    "                         server has an IPv4 address, else what it has); with\n"
+    "                         keepalive, every account's connections\n";
 
 int ni__conn_family(const char *cmd, const char *value, int *family) {
   *family = 0;

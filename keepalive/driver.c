@@ -165,6 +165,7 @@ static int tls_mode_of(ni_push_security s) {
 static int opts_valid(const ni_push_opts *o, const ni_push_cb *cb) {
   if (!o->host || !*o->host || !o->user || !*o->user || tls_mode_of(o->security) < 0) return 0;
   if (o->last_uid && !o->uidvalidity) return 0; /* a UID means nothing without its UIDVALIDITY */
+  if (o->family != 0 && o->family != 4 && o->family != 6) return 0;
   switch (o->auth) {
   case NI_PUSH_AUTH_PASSWORD:
     return o->password != NULL;
@@ -229,6 +230,7 @@ int ni_push_new(struct uv_loop_s *loop, const ni_push_opts *o, const ni_push_cb 
   p->st.last_uid = o->last_uid;
   p->insecure = o->insecure;
   p->allow_plaintext = o->allow_plaintext;
+  p->family = o->family;
   p->no_notify = o->no_notify;
   p->setup_timeout = o->setup_timeout_ms ? o->setup_timeout_ms : 30000;
   p->backoff_min = o->backoff_min_ms ? o->backoff_min_ms : 1000;

@@ -75,6 +75,7 @@ struct ni_push {
   ni_tls_mode tls;
   ni_push_auth auth;
   int insecure, allow_plaintext, no_notify, trace;
+  int family; /* 0, 4 or 6: ni_push_opts.family */
   ni_ms setup_timeout, backoff_min, backoff_max;
   uint64_t rng;
 

@@ -359,6 +359,7 @@ void ni__push_start_connect(ni_push *p) {
   o.ca_file = p->ca_file;
   o.insecure = p->insecure;
   o.allow_plaintext = p->allow_plaintext;
+  o.family = p->family;
   o.connect_timeout_ms = (uint32_t)p->setup_timeout;
   ni__push_set_state(p, NI_PUSH_CONNECTING, 0, "");
   if (p->freed || !p->running) return; /* the callback freed or stopped the session */

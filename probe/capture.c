@@ -33,19 +33,26 @@ typedef struct resolved {
   char err[256];
 } resolved;
 
-/* The server's address as the connections will pick it (IPv4 first, as
- * imap/conn.c does). */
+/* The server's address as the connections will pick it (imap/conn.c):
+ * the first of the family --family asks for, else the first IPv4 address,
+ * else the first of any family.  With --family 6 a server that also has
+ * an IPv4 address is captured on its IPv6 one, where the probe connects. */
 static int server_addr(const ni__probe *p, struct sockaddr_storage *ss) {
   struct addrinfo hints, *res = NULL, *ai;
   char port[16];
+  int want = p->o->family == 6 ? AF_INET6 : AF_INET;
   memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
+  hints.ai_family = p->o->family == 4 ? AF_INET : p->o->family == 6 ? AF_INET6 : AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   snprintf(port, sizeof port, "%u", p->id.port);
   if (getaddrinfo(p->o->server, port, &hints, &res) != 0 || !res) return NI_EDNS;
-  for (ai = res; ai && ai->ai_family != AF_INET; ai = ai->ai_next)
+  for (ai = res; ai && ai->ai_family != want; ai = ai->ai_next)
     ;
-  if (!ai) ai = res;
+  if (!ai && p->o->family == 0) ai = res;
+  if (!ai || ai->ai_addrlen > sizeof *ss) {
+    freeaddrinfo(res);
+    return NI_EDNS;
+  }
   memset(ss, 0, sizeof *ss);
   memcpy(ss, ai->ai_addr, ai->ai_addrlen);
   freeaddrinfo(res);

@@ -252,13 +252,16 @@ static void sess_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *a
   if (rc != 0) ni__sess_setup_failed(s, rc);
 }
 
-/* Let the capture follow this session's connection. */
+/* Let the capture follow this session's connection, to the address it
+ * was actually made to (of the family it was made over). */
 static void watch(ni__sess *s) {
-  struct sockaddr_storage ss;
+  struct sockaddr_storage ss, peer;
   if (!s->p->cap.pcap || ni_imap_local_addr(s->c, &ss) != 0) return;
   uint16_t port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-  if (ni__pcap_watch(s->p->cap.pcap, NULL, port) == 0) s->lport = port;
+  int known = ni_imap_peer_addr(s->c, &peer) == 0;
+  if (ni__pcap_watch(s->p->cap.pcap, known ? (const struct sockaddr *)&peer : NULL, port) == 0)
+    s->lport = port;
 }
 
 static void sess_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {

@@ -23,3 +23,6 @@ ni_script_test(push_auth tests/keepalive/push_auth.sh LABELS imap TIMEOUT 120)
 ni_script_test(keepalive_lab_server_keepalive tests/keepalive/lab_server_keepalive.sh LABELS lab
                TIMEOUT 180)
 set_tests_properties(keepalive_lab_server_keepalive PROPERTIES SKIP_RETURN_CODE 77)
+
+# natidle keepalive --family 6 over the lab's IPv6 path (root).
+ni_script_test(keepalive_lab_ipv6 tests/keepalive/ipv6.sh LABELS lab TIMEOUT 120)

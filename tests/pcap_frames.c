@@ -21,8 +21,12 @@
 const uint8_t CLI4[4] = {100, 64, 0, 2};
 const uint8_t SRV4[4] = {203, 0, 113, 2};
 const uint8_t OTHER4[4] = {198, 51, 100, 7};
-/* IPv6 tests use the loopback address on both ends: the ports tell the
- * directions apart. */
+/* The lab's IPv6 path: client 2001:db8:64::2, server 2001:db8:113::2. */
+const uint8_t CLI6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0x64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+const uint8_t SRV6[16] = {0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+const uint8_t OTHER6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+/* Some IPv6 tests use the loopback address on both ends: the ports tell
+ * the directions apart. */
 const uint8_t LO6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 
 void put16(uint8_t *p, unsigned v) {
@@ -98,13 +102,31 @@ size_t build_frame(uint8_t *b, int dlt, const seg *s) {
   return h + build_ip(b + h, s);
 }
 
+static int lab_family = AF_INET;
+
+void use_family(int family) {
+  lab_family = family;
+}
+
 seg out_seg(uint32_t seq, uint32_t len, uint8_t flags) {
   seg s = {AF_INET, CLI4, SRV4, CLI_PORT, SRV_PORT, seq, 5000, flags, 64, len};
+  if (lab_family == AF_INET6) {
+    s.family = AF_INET6;
+    s.src = CLI6;
+    s.dst = SRV6;
+  }
   return s;
 }
 
 seg in_seg(uint32_t seq, uint32_t len, uint8_t flags, uint8_t ttl) {
-  seg s = {AF_INET, SRV4, CLI4, SRV_PORT, CLI_PORT, seq, 1000, flags, ttl, len};
+  seg s = out_seg(seq, len, flags);
+  const uint8_t *cli = s.src;
+  s.src = s.dst;
+  s.dst = cli;
+  s.sport = SRV_PORT;
+  s.dport = CLI_PORT;
+  s.ack = 1000;
+  s.ttl = ttl;
   return s;
 }
 
@@ -131,6 +153,15 @@ ni__ev *ev4(void) {
   ni__ev *ev = ni__ev_new();
   assert_non_null(ev);
   struct sockaddr_in srv = sa4(SRV4, SRV_PORT);
+  assert_int_equal(ni__ev_watch(ev, (const struct sockaddr *)&srv, CLI_PORT), 0);
+  return ev;
+}
+
+ni__ev *ev_lab(void) {
+  if (lab_family != AF_INET6) return ev4();
+  ni__ev *ev = ni__ev_new();
+  assert_non_null(ev);
+  struct sockaddr_in6 srv = sa6(SRV6, SRV_PORT);
   assert_int_equal(ni__ev_watch(ev, (const struct sockaddr *)&srv, CLI_PORT), 0);
   return ev;
 }

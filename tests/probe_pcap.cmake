@@ -11,3 +11,6 @@ ni_unit_test(test_pcap_live SOURCES pcap/test_pcap_live.c LABELS lab TIMEOUT 60)
 ni_script_test(probe_pcap_local tests/pcap/probe_pcap_local.sh LABELS imap TIMEOUT 180)
 ni_script_test(probe_pcap_lab_reset tests/pcap/probe_pcap_lab.sh LABELS lab TIMEOUT 180 ARGS reset 4)
 ni_script_test(probe_pcap_lab_drop tests/pcap/probe_pcap_lab.sh LABELS lab TIMEOUT 180 ARGS drop 4)
+# The same over the lab's IPv6 path (--ipv6, natidle probe --family 6).
+ni_script_test(probe_pcap_lab_ipv6_reset tests/pcap/probe_pcap_lab.sh LABELS lab TIMEOUT 180 ARGS reset 4 6)
+ni_script_test(probe_pcap_lab_ipv6_drop tests/pcap/probe_pcap_lab.sh LABELS lab TIMEOUT 180 ARGS drop 4 6)

@@ -93,6 +93,11 @@ static void test_family(void **state) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal(ni__conn_family("test", bad[i], &family), NI_EUSAGE);
   assert_int_equal(PARSE(&f, NULL, "--family"), NI_EUSAGE);
+  /* The shared help documents it for both subcommands, keepalive too. */
+  const char *h = strstr(ni__conn_opts_help, "--family 4|6");
+  assert_non_null(h);
+  assert_null(strstr(h, "probe only"));
+  assert_non_null(strstr(h, "keepalive"));
 }
 
 static void test_password_refused(void **state) {

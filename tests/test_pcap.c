@@ -156,6 +156,105 @@ static void test_parse_ipv6_extensions(void **state) {
   assert_int_equal(ni__pkt_parse(DLT_RAW, b, n, n, &k), -ENOTSUP);
 }
 
+/* The length of the link header of dlt in build_frame()'s frames. */
+static size_t link_len(int dlt) {
+  return dlt == DLT_EN10MB ? 14 : dlt == DLT_LINUX_SLL ? 16 : dlt == DLT_LINUX_SLL2 ? 20 : 0;
+}
+
+/* Crafted and hostile IPv6 frames on every link type the capture reads:
+ * the hop limit is reported as is, extension headers are skipped within
+ * the capture and the payload length, and every lie is refused. */
+static void test_parse_ipv6_hostile(void **state) {
+  const int dlts[] = {DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW};
+  for (size_t i = 0; i < sizeof dlts / sizeof *dlts; i++) {
+    int dlt = dlts[i];
+    size_t h = link_len(dlt);
+    uint8_t b[512], *ip = b + h;
+    ni__pkt k;
+    size_t n;
+    /* The lab's addresses, hop limits 0, 1, 63 and 255 as they are. */
+    const uint8_t hops[] = {0, 1, 63, 255};
+    for (size_t j = 0; j < sizeof hops; j++) {
+      seg s = {AF_INET6, SRV6, CLI6, SRV_PORT, CLI_PORT, 9, 10, NI_TCP_ACK | NI_TCP_PSH,
+               hops[j],  30};
+      n = build_frame(b, dlt, &s);
+      assert_int_equal(ni__pkt_parse(dlt, b, n, n, &k), 0);
+      check_parsed(&k, &s);
+    }
+    seg s = {AF_INET6, CLI6, SRV6, CLI_PORT, SRV_PORT, 1, 2, NI_TCP_ACK, 64, 8};
+    /* Extension headers behind each link header: hop-by-hop, routing,
+     * destination options, a first fragment, AH (its length in 4-byte
+     * words plus 2), then TCP. */
+    uint8_t v6[128];
+    size_t vn = build_ip(v6, &s);
+    memcpy(ip, v6, 40);
+    const uint8_t chain[] = {0, 43, 60, 44, 51, 6};
+    ip[6] = chain[0];
+    size_t p = 40;
+    for (size_t j = 0; j + 1 < sizeof chain; j++) {
+      size_t len = chain[j] == 51 ? 16 : 8;
+      memset(ip + p, 0, len);
+      ip[p] = chain[j + 1];
+      if (chain[j] == 51) ip[p + 1] = 2;             /* (2 + 2) * 4 = 16 bytes */
+      if (chain[j] == 44) put16(ip + p + 2, 0x0001); /* offset 0, more fragments */
+      p += len;
+    }
+    memcpy(ip + p, v6 + 40, vn - 40);
+    put16(ip + 4, (unsigned)(p - 40 + vn - 40));
+    n = h + p + vn - 40;
+    assert_int_equal(ni__pkt_parse(dlt, b, n, n, &k), 0);
+    assert_int_equal(k.sport, CLI_PORT);
+    assert_int_equal(k.len, 8);
+    assert_int_equal(k.ttl, 64);
+    /* The same frame cut anywhere inside its headers is refused. */
+    for (size_t cut = 0; cut < n - 8; cut++) {
+      int rc = ni__pkt_parse(dlt, b, cut, n, &k);
+      assert_true(rc == NI_EPARSE || rc == -ENOTSUP);
+    }
+    /* A payload length that ends inside an extension header, or before
+     * the TCP header is whole. */
+    put16(ip + 4, 12);
+    assert_int_equal(ni__pkt_parse(dlt, b, n, n, &k), NI_EPARSE);
+    put16(ip + 4, (unsigned)(p - 40 + 10));
+    assert_int_equal(ni__pkt_parse(dlt, b, n, n, &k), NI_EPARSE);
+    /* Payload length 0 (a segment the kernel splits later): the frame's
+     * wire length counts. */
+    n = build_frame(b, dlt, &s);
+    put16(ip + 4, 0);
+    assert_int_equal(ni__pkt_parse(dlt, b, n, n + 1000, &k), 0);
+    assert_int_equal(k.len, 1008);
+    /* ... and a wire length shorter than the header is the capture's. */
+    assert_int_equal(ni__pkt_parse(dlt, b, n, 3, &k), 0);
+    assert_int_equal(k.len, 8);
+    /* A payload length beyond the capture: the header is there, the
+     * length is the header's word. */
+    n = build_frame(b, dlt, &s);
+    put16(ip + 4, 1420);
+    assert_int_equal(ni__pkt_parse(dlt, b, n, n, &k), 0);
+    assert_int_equal(k.len, 1400);
+    /* An IPv4 header behind the IPv6 link type, and the other way round. */
+    n = build_frame(b, dlt, &s);
+    ip[0] = 0x45;
+    if (dlt != DLT_RAW) assert_int_equal(ni__pkt_parse(dlt, b, n, n, &k), NI_EPARSE);
+    /* No next header, ICMPv6, UDP, ESP: not TCP, not an error. */
+    const uint8_t others[] = {59, 58, 17, 50};
+    for (size_t j = 0; j < sizeof others; j++) {
+      n = build_frame(b, dlt, &s);
+      ip[6] = others[j];
+      assert_int_equal(ni__pkt_parse(dlt, b, n, n, &k), -ENOTSUP);
+    }
+    /* An AH header that claims more than the payload. */
+    n = build_frame(b, dlt, &s);
+    memmove(ip + 48, ip + 40, n - h - 40);
+    memset(ip + 40, 0, 8);
+    ip[6] = 51;
+    ip[40] = 6;
+    ip[41] = 255;
+    put16(ip + 4, (unsigned)(n - h - 40 + 8));
+    assert_int_equal(ni__pkt_parse(dlt, b, n + 8, n + 8, &k), NI_EPARSE);
+  }
+}
+
 static void test_parse_malformed(void **state) {
   uint8_t b[256];
   ni__pkt k;
@@ -329,6 +428,30 @@ static void test_filter_text(void **state) {
   assert_int_equal(ni__pcap_filter_build(two, 2, many, NI_PCAP_MAX_CONNS, big, sizeof big), 0);
 }
 
+/* The filter text (the lab's server, local ports CLI_PORT and 40002)
+ * passes the lab connection's segments of the family use_family() chose on
+ * every link type, and none to another port or from another host. */
+static void check_selects(const char *text, const uint8_t *other_host) {
+  for (size_t i = 0; i < sizeof all_dlts / sizeof *all_dlts; i++) {
+    int dlt = all_dlts[i];
+    seg in = in_seg(1, 10, NI_TCP_ACK, 63), out = out_seg(1, 0, NI_TCP_ACK);
+    assert_true(filter_passes(text, dlt, &in));
+    assert_true(filter_passes(text, dlt, &out));
+    seg p2 = out;
+    p2.sport = 40002;
+    assert_true(filter_passes(text, dlt, &p2));
+    seg wrong_port = out;
+    wrong_port.sport = 40003;
+    assert_false(filter_passes(text, dlt, &wrong_port));
+    seg wrong_srv_port = out;
+    wrong_srv_port.dport = 143;
+    assert_false(filter_passes(text, dlt, &wrong_srv_port));
+    seg wrong_host = out;
+    wrong_host.dst = other_host;
+    assert_false(filter_passes(text, dlt, &wrong_host));
+  }
+}
+
 /* The filter, compiled by libpcap, passes the watched connections and
  * nothing else. */
 static void test_filter_selects(void **state) {
@@ -337,24 +460,23 @@ static void test_filter_selects(void **state) {
   const struct sockaddr *one[] = {(const struct sockaddr *)&srv};
   uint16_t ports[] = {CLI_PORT, 40002};
   assert_int_equal(ni__pcap_filter_build(one, 1, ports, 2, buf, sizeof buf), 0);
-  for (size_t i = 0; i < sizeof all_dlts / sizeof *all_dlts; i++) {
-    int dlt = all_dlts[i];
-    seg in = in_seg(1, 10, NI_TCP_ACK, 63), out = out_seg(1, 0, NI_TCP_ACK);
-    assert_true(filter_passes(buf, dlt, &in));
-    assert_true(filter_passes(buf, dlt, &out));
-    seg p2 = out;
-    p2.sport = 40002;
-    assert_true(filter_passes(buf, dlt, &p2));
-    seg wrong_port = out;
-    wrong_port.sport = 40003;
-    assert_false(filter_passes(buf, dlt, &wrong_port));
-    seg wrong_srv_port = out;
-    wrong_srv_port.dport = 143;
-    assert_false(filter_passes(buf, dlt, &wrong_srv_port));
-    seg wrong_host = out;
-    wrong_host.dst = OTHER4;
-    assert_false(filter_passes(buf, dlt, &wrong_host));
-  }
+  check_selects(buf, OTHER4);
+  /* Over IPv6: the lab's IPv6 path. */
+  struct sockaddr_in6 srv6 = sa6(SRV6, SRV_PORT);
+  const struct sockaddr *one6[] = {(const struct sockaddr *)&srv6};
+  char buf6[512];
+  assert_int_equal(ni__pcap_filter_build(one6, 1, ports, 2, buf6, sizeof buf6), 0);
+  assert_string_equal(buf6,
+                      "tcp and host 2001:db8:113::2 and port 993 and (port 40001 or port 40002)");
+  use_family(AF_INET6);
+  check_selects(buf6, OTHER6);
+  /* The IPv4 filter passes no IPv6 packet, and the IPv6 one no IPv4 one. */
+  seg in6 = in_seg(1, 10, NI_TCP_ACK, 63);
+  for (size_t i = 0; i < sizeof all_dlts / sizeof *all_dlts; i++)
+    assert_false(filter_passes(buf, all_dlts[i], &in6));
+  use_family(AF_INET);
+  seg in4 = in_seg(1, 10, NI_TCP_ACK, 63);
+  assert_false(filter_passes(buf6, DLT_EN10MB, &in4));
   char none[512];
   assert_int_equal(ni__pcap_filter_build(one, 1, ports, 0, none, sizeof none), 0);
   seg in = in_seg(1, 10, NI_TCP_ACK, 63);
@@ -368,14 +490,18 @@ static void test_filter_selects(void **state) {
 static void test_regression_captures(void **state) {
   const char *src = getenv("NATIDLE_SRC");
   if (!src) skip();
-  const char *files[] = {"hostile-en10mb.pcap", "hostile-raw.pcap"};
+  /* hostile-sll2-ipv6.pcap: the lab's IPv6 path, cooked v2 headers. */
+  const char *files[] = {"hostile-en10mb.pcap", "hostile-raw.pcap", "hostile-sll2-ipv6.pcap"};
+  const int families[] = {AF_INET, AF_INET, AF_INET6};
   for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+    use_family(families[f]);
     char path[1024], eb[PCAP_ERRBUF_SIZE];
     snprintf(path, sizeof path, "%s/tests/pcap/%s", src, files[f]);
     pcap_t *r = pcap_open_offline(path, eb);
     if (!r) fprintf(stderr, "%s: %s\n", path, eb);
     assert_non_null(r);
-    ni__ev *ev = ev4();
+    ni__ev *ev = ev_lab();
+    unsigned mine = 0;
     struct pcap_pkthdr *h;
     const u_char *data;
     unsigned frames = 0, parsed = 0;
@@ -385,18 +511,30 @@ static void test_regression_captures(void **state) {
       assert_true(rc == 0 || rc == NI_EPARSE || rc == -ENOTSUP);
       if (rc == 0) {
         parsed++;
-        ni__ev_packet(ev, &k, (ni_ms)h->ts.tv_sec * 1000);
+        if (ni__ev_packet(ev, &k, (ni_ms)h->ts.tv_sec * 1000) == 0) mine++;
       }
       frames++;
     }
     pcap_close(r);
     ni__evidence e;
     assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 1, 0, &e), 0);
-    ni__ev_free(ev);
     /* Each file holds a few good frames among the hostile ones. */
     assert_true(frames >= 10);
     assert_true(parsed >= 1 && parsed < frames);
+    assert_true(mine >= 1);
+    if (families[f] == AF_INET6) {
+      /* The push, DONE, the firewall's RST, the frame behind five
+       * extension headers and the one with payload length 0; the RST's
+       * hop limit tells it from the server. */
+      assert_int_equal(mine, 5);
+      assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 1001000, 0, &e), 0);
+      assert_int_equal(e.rst, NI_RST_MIDDLEBOX);
+      assert_int_equal(e.rst_ttl, 64);
+      assert_int_equal(e.server_ttl, 63);
+    }
+    ni__ev_free(ev);
   }
+  use_family(AF_INET);
 }
 
 /* ---- privilege drop ----------------------------------------------------------- */
@@ -446,10 +584,11 @@ static void test_privilege_drop(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_link_types),      cmocka_unit_test(test_parse_vlan_and_others),
-      cmocka_unit_test(test_parse_ipv6_extensions), cmocka_unit_test(test_parse_malformed),
-      cmocka_unit_test(test_parse_every_prefix),    cmocka_unit_test(test_parse_mutations),
-      cmocka_unit_test(test_filter_text),           cmocka_unit_test(test_filter_selects),
-      cmocka_unit_test(test_regression_captures),   cmocka_unit_test(test_privilege_drop),
+      cmocka_unit_test(test_parse_ipv6_extensions), cmocka_unit_test(test_parse_ipv6_hostile),
+      cmocka_unit_test(test_parse_malformed),       cmocka_unit_test(test_parse_every_prefix),
+      cmocka_unit_test(test_parse_mutations),       cmocka_unit_test(test_filter_text),
+      cmocka_unit_test(test_filter_selects),        cmocka_unit_test(test_regression_captures),
+      cmocka_unit_test(test_privilege_drop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,7 +50,7 @@ static void open_silence(ni__ev *ev) {
 }
 
 static void test_alive_push(void **state) {
-  ni__ev *ev = ev4();
+  ni__ev *ev = ev_lab();
   open_silence(ev);
   ni_ms check = S0 + 37000;
   seg exists = in_seg(SSEQ, 30, NI_TCP_ACK | NI_TCP_PSH, 63);
@@ -77,7 +77,7 @@ static void test_alive_push(void **state) {
 
 /* Drop mode: the push is lost, DONE goes out and is sent again. */
 static void test_done_retransmissions(void **state) {
-  ni__ev *ev = ev4();
+  ni__ev *ev = ev_lab();
   open_silence(ev);
   ni_ms check = S0 + 45000, done_at = check + 2000;
   seg done = out_seg(CSEQ, 8, NI_TCP_ACK | NI_TCP_PSH);
@@ -99,7 +99,7 @@ static void test_done_retransmissions(void **state) {
   assert_int_equal(e.done_rexmit, 2);
   ni__ev_free(ev);
   /* A push that came through ends it where it passed, whatever was due. */
-  ev = ev4();
+  ev = ev_lab();
   open_silence(ev);
   seg push = in_seg(SSEQ, 30, NI_TCP_ACK | NI_TCP_PSH, 63);
   feed(ev, &push, check + 12);
@@ -110,7 +110,7 @@ static void test_done_retransmissions(void **state) {
 
 /* Sequence numbers wrap: a retransmission across 2^32 is still one. */
 static void test_rexmit_wraps(void **state) {
-  ni__ev *ev = ev4();
+  ni__ev *ev = ev_lab();
   seg a = out_seg(0xfffffffcu, 8, NI_TCP_ACK);
   feed(ev, &a, 10);
   ni__ev_silence_begin(ev, CLI_PORT, 10);
@@ -125,9 +125,7 @@ static void test_rexmit_wraps(void **state) {
 }
 
 static int rst_case(uint8_t rst_ttl, int server_packets, int from_client) {
-  ni__ev *ev = ni__ev_new();
-  struct sockaddr_in srv = sa4(SRV4, SRV_PORT);
-  assert_int_equal(ni__ev_watch(ev, (const struct sockaddr *)&srv, CLI_PORT), 0);
+  ni__ev *ev = ev_lab();
   if (server_packets) {
     open_silence(ev);
   } else {
@@ -155,7 +153,7 @@ static void test_rst_origin(void **state) {
   assert_int_equal(rst_case(64, 0, 0), NI_RST_UNKNOWN);
   assert_int_equal(rst_case(0, 1, 1), NI_RST_CLIENT);
   /* The server's RST is not mistaken for one of its own TTLs changing. */
-  ni__ev *ev = ev4();
+  ni__ev *ev = ev_lab();
   open_silence(ev);
   seg rst = in_seg(SSEQ, 0, NI_TCP_RST | NI_TCP_ACK, 64);
   feed(ev, &rst, S0 + 30000);
@@ -173,7 +171,7 @@ static void test_rst_origin(void **state) {
 }
 
 static void test_refreshes(void **state) {
-  ni__ev *ev = ev4();
+  ni__ev *ev = ev_lab();
   open_silence(ev);
   /* This machine's TCP keepalive: one byte before the next, no data. */
   seg ka = out_seg(CSEQ - 1, 0, NI_TCP_ACK);
@@ -205,7 +203,7 @@ static void test_refreshes(void **state) {
       {out_seg(CSEQ, 5, NI_TCP_ACK), NI_REFRESH_CLIENT_DATA},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    ev = ev4();
+    ev = ev_lab();
     open_silence(ev);
     feed(ev, &cases[i].s, S0 + 61002);
     assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 90000, 0, &e), 0);
@@ -215,7 +213,7 @@ static void test_refreshes(void **state) {
     ni__ev_free(ev);
   }
   /* A silence that a server keepalive ended, without any check. */
-  ev = ev4();
+  ev = ev_lab();
   open_silence(ev);
   seg still = in_seg(SSEQ, 20, NI_TCP_ACK | NI_TCP_PSH, 63);
   feed(ev, &still, S0 + 120001);
@@ -229,7 +227,7 @@ static void test_refreshes(void **state) {
                            "refresh=server_data@120.001 refreshes=1");
   ni__ev_free(ev);
   /* A bare ACK inside the settling time is the silence's opening. */
-  ev = ev4();
+  ev = ev_lab();
   open_silence(ev);
   seg ack = in_seg(SSEQ, 0, NI_TCP_ACK, 63);
   feed(ev, &ack, S0 + NI_PCAP_SETTLE_MS);
@@ -264,8 +262,57 @@ static void test_ipv6(void **state) {
   ni__ev_free(ev);
 }
 
+/* The lab's IPv6 path as the probe captures it (every link type, through
+ * the parser): the hop limit is reported under the same keys as the IPv4
+ * TTL, and the firewall's RST, one hop closer, is told from the server's. */
+static void test_ipv6_lab(void **state) {
+  use_family(AF_INET6);
+  const int dlts[] = {DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW, DLT_NULL};
+  for (size_t i = 0; i < sizeof dlts / sizeof *dlts; i++) {
+    ni__ev *ev = ev_lab();
+    const seg steps[] = {
+        in_seg(SSEQ - 12, 12, NI_TCP_ACK | NI_TCP_PSH, 63),
+        out_seg(CSEQ, 0, NI_TCP_ACK),
+        out_seg(CSEQ, 8, NI_TCP_ACK | NI_TCP_PSH),
+        in_seg(SSEQ, 0, NI_TCP_RST, 64),
+    };
+    const ni_ms at[] = {S0 - 1, S0 + 40, S0 + 33000, S0 + 33001};
+    for (size_t j = 0; j < sizeof steps / sizeof *steps; j++) {
+      uint8_t b[256];
+      size_t n = build_frame(b, dlts[i], &steps[j]);
+      ni__pkt k;
+      assert_int_equal(ni__pkt_parse(dlts[i], b, n, n, &k), 0);
+      assert_int_equal(k.family, AF_INET6);
+      assert_int_equal(ni__ev_packet(ev, &k, at[j]), 0);
+      if (j == 0) ni__ev_silence_begin(ev, CLI_PORT, S0);
+    }
+    ni__evidence e;
+    assert_int_equal(ni__ev_analyse(ev, CLI_PORT, S0 + 31000, 0, &e), 0);
+    char buf[256];
+    assert_true(ni__evidence_format(&e, buf, sizeof buf) > 0);
+    assert_string_equal(buf, "wire_silence=30.960 last_in=-0.001 last_out=0.040 done_rexmit=0 "
+                             "rst=middlebox rst_ttl=64 rst_at=33.001 server_ttl=63");
+    /* The same ports from another IPv6 address, or over IPv4: not ours. */
+    seg other = in_seg(SSEQ, 4, NI_TCP_ACK, 63);
+    other.src = OTHER6;
+    uint8_t b[256];
+    size_t n = build_frame(b, dlts[i], &other);
+    ni__pkt k;
+    assert_int_equal(ni__pkt_parse(dlts[i], b, n, n, &k), 0);
+    assert_int_equal(ni__ev_packet(ev, &k, S0 + 34000), -ENOENT);
+    use_family(AF_INET);
+    other = in_seg(SSEQ, 4, NI_TCP_ACK, 63);
+    use_family(AF_INET6);
+    n = build_frame(b, dlts[i], &other);
+    assert_int_equal(ni__pkt_parse(dlts[i], b, n, n, &k), 0);
+    assert_int_equal(ni__ev_packet(ev, &k, S0 + 34000), -ENOENT);
+    ni__ev_free(ev);
+  }
+  use_family(AF_INET);
+}
+
 static void test_connections_apart(void **state) {
-  ni__ev *ev = ev4();
+  ni__ev *ev = ev_lab();
   struct sockaddr_in srv = sa4(SRV4, SRV_PORT), other = sa4(OTHER4, SRV_PORT);
   assert_int_equal(ni__ev_watch(ev, (const struct sockaddr *)&srv, 40002), 0);
   assert_int_equal(ni__ev_watch(ev, (const struct sockaddr *)&other, 40003), 0);
@@ -319,7 +366,7 @@ static void test_limits(void **state) {
   ni__ev_free(ev);
 
   /* More packets in one silence than the history holds. */
-  ev = ev4();
+  ev = ev_lab();
   open_silence(ev);
   for (unsigned i = 0; i < NI_PCAP_HISTORY; i++) {
     seg s = in_seg(SSEQ + i, 1, NI_TCP_ACK, 63);
@@ -339,7 +386,7 @@ static void test_limits(void **state) {
   ni__ev_free(ev);
 
   /* A connection that saw nothing says so. */
-  ev = ev4();
+  ev = ev_lab();
   assert_int_equal(ni__ev_analyse(ev, CLI_PORT, 1000, 0, &e), 0);
   assert_true(ni__evidence_format(&e, buf, sizeof buf) > 0);
   assert_string_equal(buf, "done_rexmit=0 history=empty");
@@ -386,7 +433,7 @@ static void through_file(int dlt, const step *steps, size_t n, ni_ms check, ni__
   pcap_t *r = pcap_open_offline(path, eb);
   assert_non_null(r);
   assert_int_equal(pcap_datalink(r), dlt);
-  ni__ev *ev = ev4();
+  ni__ev *ev = ev_lab();
   ni__ev_silence_begin(ev, CLI_PORT, S0);
   struct pcap_pkthdr *h;
   const u_char *data;
@@ -428,13 +475,31 @@ static void test_pcap_files(void **state) {
   }
 }
 
+static int family6(void **state) {
+  use_family(AF_INET6);
+  return 0;
+}
+
+static int family4(void **state) {
+  use_family(AF_INET);
+  return 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_alive_push),        cmocka_unit_test(test_done_retransmissions),
       cmocka_unit_test(test_rexmit_wraps),      cmocka_unit_test(test_rst_origin),
       cmocka_unit_test(test_refreshes),         cmocka_unit_test(test_ipv6),
       cmocka_unit_test(test_connections_apart), cmocka_unit_test(test_limits),
-      cmocka_unit_test(test_pcap_files),
+      cmocka_unit_test(test_pcap_files),        cmocka_unit_test(test_ipv6_lab),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  /* The analysis of the lab's connection again over its IPv6 path: the
+   * same evidence, the hop limit in place of the TTL. */
+  const struct CMUnitTest over_ipv6[] = {
+      cmocka_unit_test(test_alive_push),   cmocka_unit_test(test_done_retransmissions),
+      cmocka_unit_test(test_rexmit_wraps), cmocka_unit_test(test_rst_origin),
+      cmocka_unit_test(test_refreshes),    cmocka_unit_test(test_pcap_files),
+  };
+  int failed = cmocka_run_group_tests_name("ipv4", tests, NULL, NULL);
+  return failed + cmocka_run_group_tests_name("ipv6", over_ipv6, family6, family4);
 }

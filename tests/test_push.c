@@ -188,6 +188,12 @@ static void test_push_options_checked(void **state) {
   o.security = (ni_push_security)3;
   assert_int_equal(ni_push_new(&loop, &o, NULL, NULL, &p), NI_EUSAGE);
   o.security = NI_PUSH_STARTTLS;
+  o.family = 5;
+  assert_int_equal(ni_push_new(&loop, &o, NULL, NULL, &p), NI_EUSAGE);
+  o.family = 6;
+  assert_int_equal(ni_push_new(&loop, &o, NULL, NULL, &p), 0);
+  ni_push_free(p);
+  o.family = 0;
   o.auth = (ni_push_auth)4;
   assert_int_equal(ni_push_new(&loop, &o, NULL, NULL, &p), NI_EUSAGE);
   /* OAuth2 needs the token callback, and no password. */

@@ -291,6 +291,11 @@ typedef struct ni_push_opts {
   int insecure;              /* nonzero: skip certificate checks (by name only:
                                 never the default) */
   int allow_plaintext;       /* nonzero: allow sending credentials without TLS */
+  int family;                /* IP version of the connections: 0 = any (the
+                                host's first IPv4 address, else its first
+                                address), 4 = IPv4 only, 6 = IPv6 only (a
+                                host without an address of that version is
+                                a connection error, retried with backoff) */
   const char *mailbox;       /* NULL = "INBOX" */
   int no_notify;             /* nonzero: never use NOTIFY, only IDLE + FETCH */
   const ni_ka_config *ka;    /* scheduler configuration; NULL = its defaults */
@@ -321,8 +326,8 @@ typedef struct ni_push_opts {
 /* Create a session on loop.  Nothing happens until ni_push_start().
  * Returns 0 and *out, or NI_EUSAGE (no host or user; no password with
  * NI_PUSH_AUTH_PASSWORD; no cb->on_token with OAuth2; security or auth out
- * of range; last_uid without uidvalidity; an invalid scheduler
- * configuration), NI_ESTATE (o->group is being freed), -ENOMEM. */
+ * of range; family not 0, 4 or 6; last_uid without uidvalidity; an invalid
+ * scheduler configuration), NI_ESTATE (o->group is being freed), -ENOMEM. */
 NI_API int ni_push_new(struct uv_loop_s *loop, const ni_push_opts *o, const ni_push_cb *cb,
                        void *ud, ni_push **out);
 

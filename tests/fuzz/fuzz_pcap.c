@@ -1,8 +1,11 @@
 /* libFuzzer target for the probe's packet evidence (probe/evidence.c): the
  * input picks a link type and holds frames (a 2-byte length before each).
  * Every frame must parse or be refused with NI_EPARSE / -ENOTSUP; parsed
- * packets go to a tracker watching the lab's connection (and the loopback
- * one for IPv6), whose evidence must always format within its buffer. */
+ * packets go to a tracker watching the lab's connection (port 40001), a
+ * loopback IPv6 one (40002) and one over the lab's IPv6 path (2001:db8:113::2,
+ * port 40003), whose evidence must always format within its buffer.  The
+ * seeds in corpus/fuzz_pcap hold frames of each (ipv6-*: IPv6 with
+ * extension headers, cut and lying frames). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <pcap/dlt.h>
@@ -32,11 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s6.sin6_family = AF_INET6;
   s6.sin6_port = htons(993);
   s6.sin6_addr.s6_addr[15] = 1;
+  struct sockaddr_in6 lab6 = s6;
+  const uint8_t srv6[16] = {0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  memcpy(&lab6.sin6_addr, srv6, 16);
   if (ni__ev_watch(ev, (struct sockaddr *)&s4, 40001) != 0 ||
-      ni__ev_watch(ev, (struct sockaddr *)&s6, 40002) != 0)
+      ni__ev_watch(ev, (struct sockaddr *)&s6, 40002) != 0 ||
+      ni__ev_watch(ev, (struct sockaddr *)&lab6, 40003) != 0)
     abort();
-  ni__ev_silence_begin(ev, 40001, 1000);
-  ni__ev_silence_begin(ev, 40002, 1000);
+  for (uint16_t port = 40001; port <= 40003; port++)
+    ni__ev_silence_begin(ev, port, 1000);
   size_t p = 1;
   ni_ms t = 900;
   while (size - p >= 2) {
@@ -55,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     p += n;
     t += 37;
   }
-  for (uint16_t port = 40001; port <= 40002; port++) {
+  for (uint16_t port = 40001; port <= 40003; port++) {
     ni__evidence e;
     char buf[512];
     if (ni__ev_analyse(ev, port, 5000, 20, &e) != 0) abort();

@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
 # natidle probe --pcap in the carrier NAT lab (root):
-#   probe_pcap_lab.sh reset TIMEOUT   the NAT's RST is attributed to a middlebox
-#                                     (it is one hop closer than the server)
-#   probe_pcap_lab.sh drop TIMEOUT    DONE retransmissions are counted on dead
-#                                     checks; while the probe runs, a ping and
-#                                     other TCP connections to the server
+#   probe_pcap_lab.sh reset TIMEOUT [6]   the NAT's RST is attributed to a
+#                                     middlebox (it is one hop closer than the
+#                                     server)
+#   probe_pcap_lab.sh drop TIMEOUT [6]    DONE retransmissions are counted on
+#                                     dead checks; while the probe runs, a ping
+#                                     and other TCP connections to the server
 #                                     (same port and another) must stay out
 #                                     of the --pcap-out file
 # Both: the probe ran as nobody after opening the capture, the silence on
 # the wire matches the application's on alive checks, tcpdump reads the
-# --pcap-out file and it holds the probe's packets only.
+# --pcap-out file and it holds the probe's packets only.  With 6 the lab
+# has its IPv6 path (--ipv6: a stateful firewall with the same timeout)
+# and the probe runs over it (--family 6): the same evidence, with the
+# IPv6 hop limit in rst_ttl and server_ttl.
 source "$NATIDLE_SRC/tests/probe/lib.sh"
-mode=$1 T=$2
-name="pc${mode:0:1}${T}x$$"
+mode=$1 T=$2 family=${3:-4}
+if [ "$family" = 6 ]; then name="v6${mode:0:1}${T}x$$"; else name="pc${mode:0:1}${T}x$$"; fi
 name=${name:0:12}
 obs=$WORK/obs.csv sum=$WORK/sum.csv cap=$WORK/probe.pcap
 command -v tcpdump >/dev/null || fail "tcpdump is needed to read the capture"
 
-lab_up "$name" --timeout "$T" --mode "$mode"
+if [ "$family" = 6 ]; then
+  lab_up "$name" --timeout "$T" --mode "$mode" --ipv6
+  [ -n "${LAB_SERVER_ADDR6:-}" ] || fail "the lab shows no IPv6 server address"
+  # The probe and everything checked below use the IPv6 path.
+  LAB_SERVER_ADDR=$LAB_SERVER_ADDR6 LAB_CLIENT_ADDR=$LAB_CLIENT_ADDR6
+else
+  lab_up "$name" --timeout "$T" --mode "$mode"
+fi
 
 # Other traffic of the client namespace during the probe: bounded in count
 # and time, and recorded so the capture can be checked for it.
@@ -56,7 +67,7 @@ if [ "$mode" = drop ]; then
   on_exit "kill $other 2>/dev/null"
 fi
 
-lab_probe --max $((3 * T)) --sessions 4 --network "lab-pcap-$mode-$T" --csv "$obs" --summary "$sum" \
+lab_probe --family "$family" --max $((3 * T)) --sessions 4 --network "lab-pcap-$mode-$T" --csv "$obs" --summary "$sum" \
   --pcap auto --pcap-out "$cap" --verbose 2>"$WORK/err" | tee "$WORK/out" ||
   { cat "$WORK/err" >&2; fail "probe failed"; }
 [ "$mode" = drop ] && wait "$other"
@@ -64,13 +75,13 @@ grep -q "dropped privileges\|running as" "$WORK/err" || { cat "$WORK/err" >&2; f
 [ "$(summary_field "$sum" inbound verdict)" = measured ] || fail "verdict not measured"
 
 # Per-outcome checks of the evidence column.
-python3 - "$obs" "$mode" <<'PY' || fail "evidence column"
+python3 - "$obs" "$mode" "$LAB_SERVER_ADDR" <<'PY' || fail "evidence column"
 import csv, sys
-path, mode = sys.argv[1], sys.argv[2]
+path, mode, server = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = list(csv.DictReader(open(path)))
+bad = ["row of server %s, not %s" % (r["server"], server) for r in rows if r["server"] != server]
 def ev(r):
     return dict(kv.split("=", 1) for kv in r["evidence"].split())
-bad = []
 dead_outcome = {"reset": "dead_reset", "drop": "dead_silent"}[mode]
 if not any(r["outcome"] == "alive" for r in rows):
     bad.append("no alive observation")
@@ -92,7 +103,8 @@ for r in rows:
     if "refresh" in e:
         bad.append("a refresh during a silence of the lab: %r" % r["evidence"])
 def reset_ok(e):
-    # The lab's NAT makes the RST itself, one hop closer than the server.
+    # The lab's NAT makes the RST itself, one hop closer than the server
+    # (IPv4 TTL, or IPv6 hop limit).
     return e.get("rst") == "middlebox" and int(e["rst_ttl"]) == int(e["server_ttl"]) + 1
 def drop_ok(e):
     # DONE goes into a mapping that is gone: the kernel sends it again.
@@ -120,7 +132,7 @@ dump, cli, srv, other_file = sys.argv[1:5]
 other = set()
 if os.path.exists(other_file):
     other = {int(x) for x in open(other_file).read().split()}
-pat = re.compile(r"^\S+ IP (\S+)\.(\d+) > (\S+)\.(\d+): ")
+pat = re.compile(r"^\S+ IP6? (\S+)\.(\d+) > (\S+)\.(\d+): ")
 bad = n = 0
 ports = set()
 for line in open(dump):
@@ -142,4 +154,4 @@ print("%d packets of %d probe connections; %d other connections kept out" % (n, 
 sys.exit(1 if bad or n == 0 else 0)
 PY
 [ "$mode" != drop ] || [ "$(grep -c '' "$WORK/other-ports")" -ge 2 ] || fail "the other TCP connections did not happen"
-say "ok: pcap $mode $T"
+say "ok: pcap $mode $T (IPv$family)"
