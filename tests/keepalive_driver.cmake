@@ -26,3 +26,7 @@ set_tests_properties(keepalive_lab_server_keepalive PROPERTIES SKIP_RETURN_CODE 
 
 # natidle keepalive --family 6 over the lab's IPv6 path (root).
 ni_script_test(keepalive_lab_ipv6 tests/keepalive/ipv6.sh LABELS lab TIMEOUT 120)
+
+# natidle keepalive over a link that sleeps like a cellular radio (6 s tail,
+# 2 s wake), 1 % loss, 200 ms round trip, behind a 12 s NAT (root).
+ni_script_test(keepalive_lab_radio tests/keepalive/lab_radio.sh LABELS lab TIMEOUT 240)
