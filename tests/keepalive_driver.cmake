@@ -17,3 +17,6 @@ ni_script_test(poll_client_lab tests/keepalive/poll_client_lab.sh LABELS lab TIM
 # Password and OAuth2 logins against a real Dovecot (root): a refused token
 # refreshed once, a permanent refusal, a wrong password tried once.
 ni_script_test(push_auth tests/keepalive/push_auth.sh LABELS imap TIMEOUT 120)
+# natidle keepalive across a rebind of the lab's NAT (root, about 70 s): it
+# reconnects, resyncs, and learns no shorter timeout from the event.
+ni_script_test(keepalive_lab_rebind tests/keepalive/lab_rebind.sh LABELS lab TIMEOUT 300)
