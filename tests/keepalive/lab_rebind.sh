@@ -11,7 +11,9 @@
 #   - nothing shorter is learned from the event: the bracket's lower end
 #     stays at 15.5 s, no upper end below the NAT's 16 s appears, and a
 #     keepalive after the same silence as before is answered again.
+# shellcheck disable=SC2015 # "[ test ] && ok || fail": fail when either fails
 set -euo pipefail
+# shellcheck source=tests/lab/lib.sh
 . "$(dirname "$0")/../lab/lib.sh"
 lab_test_init keepalive_rebind
 

@@ -5,6 +5,7 @@
 # takes it as a network event, not as a timeout: the silences that spanned
 # it are recorded `aborted`, their sessions start afresh, and the run still
 # brackets the NAT's timeout with the verdict measured.
+# shellcheck disable=SC2015 # "[ test ] && ok || fail": fail when either fails
 # shellcheck source=tests/lab/lib.sh
 . "$(dirname "$0")/lib.sh"
 lab_test_init lab-probe-rebind
