@@ -219,14 +219,6 @@ static void ctl_lost(ni__probe *p, const char *why) {
   } else {
     ni__note(p, 1, "control connection: reconnecting failed (%s)", why);
   }
-  if (now - k->lost_at >= CTL_DOWN_MAX_MS) {
-    ni__note(p, 0,
-             "the control connection did not come back within %d s: stopping; the same "
-             "command with --resume goes on from %s",
-             CTL_DOWN_MAX_MS / 1000, p->o->csv_path ? p->o->csv_path : "the --csv file");
-    ni__begin_shutdown(p);
-    return;
-  }
   for (unsigned i = 0; i < p->k; i++) {
     ni__sess *s = &p->ss[i];
     if (s->state == SS_CHECK) {
@@ -239,6 +231,14 @@ static void ctl_lost(ni__probe *p, const char *why) {
       }
       ni__sess_check_done_now(s);
     }
+  }
+  if (now - k->lost_at >= CTL_DOWN_MAX_MS) {
+    ni__note(p, 0,
+             "the control connection did not come back within %d s: stopping; the same "
+             "command with --resume goes on from %s",
+             CTL_DOWN_MAX_MS / 1000, p->o->csv_path ? p->o->csv_path : "the --csv file");
+    ni__begin_shutdown(p);
+    return;
   }
   unsigned d = k->backoff_ms ? k->backoff_ms : BACKOFF_MIN_MS;
   k->backoff_ms = d * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d * 2;
