@@ -3,7 +3,10 @@
  * fatal errors), kept busy with a NOOP every few seconds so that its own
  * NAT mapping never expires, and the one that APPENDs the markers.  It is
  * the witness that the network works: when it stalls or is lost, the
- * checks that relied on it are aborted, never called dead.
+ * checks that relied on it are aborted, never called dead.  Losing it is a
+ * network event (an address change, a NAT that rebinds: every mapping is
+ * gone at once): every silence that spans it is void, and when it is back
+ * every session starts a fresh IDLE.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -206,7 +209,16 @@ static void ctl_lost(ni__probe *p, const char *why) {
     ni__begin_shutdown(p);
     return;
   }
-  ni__note(p, 0, "control connection lost (%s): checks in flight are aborted", why);
+  /* A network event begins (a failed reconnect is the same one): every
+   * silence that spans it is void until the connection is back. */
+  ni_ms now = ni_imap_now();
+  if (ni__net_lost(&k->net, k->last_reply)) {
+    k->lost_at = now;
+    snprintf(k->lost_why, sizeof k->lost_why, "%s", why);
+    ni__note(p, 0, "control connection lost (%s): checks in flight are aborted", why);
+  } else {
+    ni__note(p, 1, "control connection: reconnecting failed (%s)", why);
+  }
   for (unsigned i = 0; i < p->k; i++) {
     ni__sess *s = &p->ss[i];
     if (s->state == SS_CHECK) {
@@ -219,6 +231,14 @@ static void ctl_lost(ni__probe *p, const char *why) {
       }
       ni__sess_check_done_now(s);
     }
+  }
+  if (now - k->lost_at >= CTL_DOWN_MAX_MS) {
+    ni__note(p, 0,
+             "the control connection did not come back within %d s: stopping; the same "
+             "command with --resume goes on from %s",
+             CTL_DOWN_MAX_MS / 1000, p->o->csv_path ? p->o->csv_path : "the --csv file");
+    ni__begin_shutdown(p);
+    return;
   }
   unsigned d = k->backoff_ms ? k->backoff_ms : BACKOFF_MIN_MS;
   k->backoff_ms = d * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d * 2;
@@ -291,18 +311,60 @@ static void ctl_on_end(ni_imap *c, ni_end how, int err, void *ud) {
   ctl_lost(p, why);
 }
 
+/* The control connection is back after it was lost: the network event is
+ * over.  Every session silent since before now may have lost its mapping
+ * with it: its silence is void (aborted), and it ends IDLE to start a fresh
+ * one (a mapping that is gone leaves DONE unanswered, and the session
+ * reconnects).  A session stuck since before the event on the way into
+ * IDLE reconnects at once. */
+static void net_back(ni__probe *p) {
+  ni__ctl *k = &p->ctl;
+  ni_ms now = ni_imap_now();
+  if (!ni__net_back(&k->net, now)) {
+    ni__note(p, 0, "control connection back");
+    return;
+  }
+  unsigned voided = 0, fresh = 0;
+  for (unsigned i = 0; i < p->k; i++) {
+    ni__sess *s = &p->ss[i];
+    if (!s->c) continue;
+    if (s->state == SS_SILENT) {
+      if (s->armed) {
+        ni__timer_clear(s);
+        ni__end_silence(s, now, OC_ABORTED);
+        voided++;
+      }
+      ni__sess_check_done_now(s);
+      fresh++;
+    } else if ((s->state == SS_SETUP || s->state == SS_REIDLE) &&
+               ni_imap_last_rx(s->c) <= k->net.from) {
+      if (s->state == SS_REIDLE) p->n.zombies++;
+      ni__timer_clear(s);
+      ni__sess_drop_conn(s);
+      ni__sess_schedule_reconnect(s, 0);
+      fresh++;
+    }
+  }
+  ni__note(p, 0,
+           "network event: the control connection lost its mapping (%s) and was back %.1f s "
+           "after its last answer, as after an address change or a NAT that rebinds: %u "
+           "silences that spanned it are void (aborted), %u sessions start a fresh IDLE",
+           k->lost_why, (double)(now - k->net.from) / 1000.0, voided, fresh);
+}
+
 static void ctl_ready(ni__probe *p) {
   ni__ctl *k = &p->ctl;
   k->state = CT_READY;
   k->backoff_ms = 0;
   k->noop_inflight = 0;
+  k->last_reply = ni_imap_now();
   if (p->phase == PH_CONNECT) {
     if (ni__mailboxes_begin(p) != 0) ni__ctl_fatal(p, NI_ESTATE, AT_SETUP, NULL);
   } else if (p->phase >= PH_SHUTDOWN) {
     ni__shutdown_step(p);
     return;
   } else {
-    ni__note(p, 0, "control connection back");
+    net_back(p);
   }
   uv_timer_start(&k->timer, ctl_timer_cb, p->t.noop_ms, 0);
   if (p->phase == PH_CALIBRATE) ni__calibrate_step(p);

@@ -157,6 +157,9 @@
  * for setup, calibration and reconnects. */
 #define WALL_FACTOR 3
 #define WALL_EXTRA_MS 600000u
+/* A control connection that stays lost this long (the network is gone,
+ * not just changed) ends the run, resumable with --resume. */
+#define CTL_DOWN_MAX_MS 300000
 /* Reconnects are bounded: RECONNECTS_PER x (checks allowed + sessions). */
 #define RECONNECTS_PER 4
 
@@ -268,10 +271,13 @@ typedef struct ni__ctl {
   ni_ms noop_sent;
   int noop_inflight;
   unsigned backoff_ms;
-  double srtt_ms;   /* smoothed NOOP round trip */
-  ni_ms last_reply; /* when the server last answered a command */
-  ni_ms stall_end;  /* when the last slow NOOP was answered (0: none) */
-  unsigned tok_gen; /* the OAuth2 token generation its login used */
+  double srtt_ms;    /* smoothed NOOP round trip */
+  ni_ms last_reply;  /* when the server last answered a command */
+  ni_ms stall_end;   /* when the last slow NOOP was answered (0: none) */
+  unsigned tok_gen;  /* the OAuth2 token generation its login used */
+  ni_net_events net; /* when it lost its mapping: silences across are void */
+  ni_ms lost_at;     /* when the open network event was noticed */
+  char lost_why[64]; /* ... and how */
 } ni__ctl;
 
 /* Sequential check-then-delete of probe mailboxes on the control

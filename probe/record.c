@@ -166,6 +166,13 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
     oc = OC_ABORTED;
     o = NI_OBS_VOID;
   }
+  /* A silence across a network event (the control connection lost its own
+   * mapping meanwhile: an address change, a NAT that rebinds) met the
+   * event, not the timeout: void, whatever the check saw. */
+  if (o != NI_OBS_VOID && ni__net_spans(&p->ctl.net, s->silent_since, now)) {
+    oc = OC_ABORTED;
+    o = NI_OBS_VOID;
+  }
   /* A lost push may have met a silence as long as the slowest push seen
    * (or the poll it was meant for): the death is recorded there, so the
    * bracket's upper end is never below the timeout. */

@@ -687,6 +687,27 @@ double ni__search_eta_s(const ni_search *s, ni_ms now) {
   return rounds * (0.3 * s->lower + s->cfg.detect_s);
 }
 
+/* ---- network events ------------------------------------------------------ */
+
+int ni__net_lost(ni_net_events *e, ni_ms last_ok) {
+  if (e->n && !e->to) return 0;
+  e->n++;
+  e->from = last_ok;
+  e->to = 0;
+  return 1;
+}
+
+int ni__net_back(ni_net_events *e, ni_ms now) {
+  if (!e->n || e->to) return 0;
+  e->to = now > e->from ? now : e->from + 1;
+  return 1;
+}
+
+int ni__net_spans(const ni_net_events *e, ni_ms silent_since, ni_ms now) {
+  if (!e->n || now <= e->from) return 0;
+  return !e->to || silent_since < e->to;
+}
+
 double ni__recommended_keepalive(double lower_s, double jitter_s, double detect_s) {
   double k = lower_s - fmax(0.0, jitter_s) - fmax(0.0, detect_s);
   if (!(k > 1.0)) return 1.0; /* also catches NaN */

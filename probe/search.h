@@ -194,6 +194,36 @@ unsigned ni__search_sessions(const ni_search *s);
  * bound yet), 0 when done. */
 double ni__search_eta_s(const ni_search *s, ni_ms now);
 
+/* Network events.  A phone that changes cell, or a carrier NAT that
+ * rebinds, loses every mapping at once, the control connection's included;
+ * the caller sees it as the control connection losing its own mapping (a
+ * NOOP or an APPEND unanswered, a reset, a reconnect).  A session whose
+ * silence spans such an event died of the event, not of the timeout (and
+ * one that survived it was not tested by it either): that observation is
+ * void.  A session is evidence again only once its whole silence came
+ * after the control connection's last recovery.  Only the latest event is
+ * kept: a silence that spans an earlier one spans every later one up to
+ * the moment it is judged. */
+typedef struct ni_net_events {
+  unsigned n; /* events so far */
+  ni_ms from; /* the latest one began after this (the last answer before it) */
+  ni_ms to;   /* ... and ended here (the control connection back); 0 = not yet */
+} ni_net_events;
+
+/* The control connection lost its mapping; last_ok is the last moment it
+ * was known to work.  Opens an event, unless one is open already (a failed
+ * reconnect is the same event).  Returns 1 when an event began. */
+int ni__net_lost(ni_net_events *e, ni_ms last_ok);
+
+/* The control connection works again at now: closes the open event.
+ * Returns 1 when an event ended. */
+int ni__net_back(ni_net_events *e, ni_ms now);
+
+/* Does a silence that began at silent_since, judged at now (its check's
+ * verdict, or its end), span a network event?  While an event is open,
+ * every silence judged after it began does. */
+int ni__net_spans(const ni_net_events *e, ni_ms silent_since, ni_ms now);
+
 /* Recommended keepalive interval in seconds for a measured lower bound
  * lower_s: lower_s minus jitter_s (measured timer jitter) minus detect_s
  * (the detection deadline), never above 1740 s (RFC 2177: re-IDLE at least

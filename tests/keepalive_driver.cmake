@@ -30,3 +30,7 @@ ni_script_test(keepalive_lab_ipv6 tests/keepalive/ipv6.sh LABELS lab TIMEOUT 120
 # natidle keepalive over a link that sleeps like a cellular radio (6 s tail,
 # 2 s wake), 1 % loss, 200 ms round trip, behind a 12 s NAT (root).
 ni_script_test(keepalive_lab_radio tests/keepalive/lab_radio.sh LABELS lab TIMEOUT 240)
+
+# natidle keepalive across a rebind of the lab's NAT (root, about 70 s): it
+# reconnects, resyncs, and learns no shorter timeout from the event.
+ni_script_test(keepalive_lab_rebind tests/keepalive/lab_rebind.sh LABELS lab TIMEOUT 300)

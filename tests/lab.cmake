@@ -22,3 +22,7 @@ set_tests_properties(lab_link_relay PROPERTIES TIMEOUT 30 LABELS unit
 # The probe-server recipe is a configuration Dovecot accepts (doveconf, no
 # server started).
 ni_script_test(lab_server_config tests/lab/server_config.sh LABELS unit TIMEOUT 60)
+
+# natidle probe across a rebind of the NAT (a 20 s NAT, about 2 minutes):
+# the event voids the silences that spanned it, the bracket still holds.
+ni_script_test(lab_probe_rebind tests/lab/probe_rebind.sh LABELS lab TIMEOUT 420)

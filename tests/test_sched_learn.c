@@ -17,6 +17,9 @@
 #include <cmocka.h>
 
 #include "keepalive/sim.h"
+#include "natidle/keepalive.h"
+
+#include "sched_helpers.h"
 
 #define S 1000ull
 #define MIN (60 * S)
@@ -256,6 +259,42 @@ static void test_tuners(void **state) {
   assert_int_equal(ni__sim_tuner_interval(&t), 9 * MIN); /* stopped tuning */
 }
 
+/* A rebind (a phone changing cell, a carrier NAT that rebinds) loses the
+ * mapping in the middle of a silence, so the next keepalive at a learned
+ * steady cadence goes unanswered.  That is no shorter timeout: the bracket
+ * stays, the reconnected session tries the same silence again, its answer
+ * clears the strike, and the next rebind is again only a strike.  (The
+ * bracket is given as a --state file gives it: learned, still adaptive.) */
+static void test_rebind_teaches_nothing(void **state) {
+  (void)state;
+  ni_ka_config c;
+  ni_ka_config_default(&c);
+  c.nat_lower_ms = 15500;
+  c.nat_upper_ms = 16300;
+  c.adaptive = 1;
+  ni_ka k;
+  start(&k, &c, 0);
+  assert_false(ni_ka_is_probing(&k));
+  ni_ms iv = ni_ka_interval(&k), t = cycles(&k, 3, 200), lo, up;
+  for (int rebind = 0; rebind < 3; rebind++) {
+    t = ni_ka_get_expiry(&k);
+    assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
+    ni_ms dead = ni_ka_get_expiry(&k);
+    assert_int_equal(ni_ka_handle_expiry(&k, dead), NI_KA_DEAD);
+    ev(&k, NI_KA_EV_CONNECTED, dead + 2 * S);
+    ev(&k, NI_KA_EV_IDLE_ENTERED, dead + 2 * S);
+    ni_ka_bracket(&k, &lo, &up);
+    assert_int_equal(lo, 15500);
+    assert_int_equal(up, 16300);
+    assert_int_equal(ni_ka_interval(&k), iv); /* the same silence again */
+    cycles(&k, 2, 200);
+    assert_int_equal(ni_ka_interval(&k), iv);
+  }
+  ni_ka_stats st;
+  ni_ka_get_stats(&k, &st);
+  assert_int_equal(st.failures, 3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_adaptive_settles),
@@ -266,6 +305,7 @@ int main(void) {
       cmocka_unit_test(test_sim_model),
       cmocka_unit_test(test_sim_deterministic),
       cmocka_unit_test(test_tuners),
+      cmocka_unit_test(test_rebind_teaches_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -773,6 +773,71 @@ static void t_recommended_keepalive(void **st) {
   assert_true(fabs(ni__recommended_keepalive(100, -5, 2) - 98) < 1e-9);
 }
 
+/* ---- network events ------------------------------------------------------- */
+
+/* A rebind (a phone changing cell) loses every mapping at once: the rule
+ * that voids every silence across it. */
+static void t_network_event(void **st) {
+  (void)st;
+  ni_net_events e;
+  memset(&e, 0, sizeof e);
+  assert_false(ni__net_spans(&e, SEC(1), SEC(100)));
+  assert_false(ni__net_back(&e, SEC(5))); /* nothing was lost */
+  /* Lost after its last answer at 21.5 s: open until it is back. */
+  assert_true(ni__net_lost(&e, SEC(21.5)));
+  assert_false(ni__net_lost(&e, SEC(24))); /* a failed reconnect: the same event */
+  assert_int_equal(e.n, 1);
+  assert_true(e.from == SEC(21.5));
+  assert_false(ni__net_spans(&e, SEC(5), SEC(21))); /* judged before it */
+  assert_true(ni__net_spans(&e, SEC(5), SEC(25)));
+  assert_true(ni__net_spans(&e, SEC(23), SEC(25))); /* begun during it */
+  assert_true(ni__net_back(&e, SEC(28)));
+  assert_false(ni__net_back(&e, SEC(29)));
+  /* After it: only silences begun once it was back are evidence. */
+  assert_true(ni__net_spans(&e, SEC(10), SEC(40)));
+  assert_true(ni__net_spans(&e, SEC(27.999), SEC(40)));
+  assert_false(ni__net_spans(&e, SEC(28), SEC(40)));
+  assert_false(ni__net_spans(&e, SEC(30), SEC(50)));
+  /* A second event: a silence across the first spans it as well. */
+  assert_true(ni__net_lost(&e, SEC(60)));
+  assert_true(ni__net_back(&e, SEC(65)));
+  assert_int_equal(e.n, 2);
+  assert_true(ni__net_spans(&e, SEC(10), SEC(70)));
+  assert_true(ni__net_spans(&e, SEC(40), SEC(70)));
+  assert_false(ni__net_spans(&e, SEC(66), SEC(70)));
+
+  /* A 30 s NAT rebinds 22 s into a run: every session silent then dies at
+   * its next check, below 30 s.  Judged by the rule, those deaths are
+   * void and the bracket stays open; the search re-arms them, and a fresh
+   * silence after the recovery is evidence again. */
+  ni_search_cfg c;
+  ni__search_cfg_default(&c);
+  ni_search *s = ni__search_new(&c);
+  ni__search_observe(s, 10, NI_OBS_ALIVE);
+  memset(&e, 0, sizeof e);
+  for (unsigned i = 0; i < 8; i++)
+    assert_true(ni__search_arm(s, i, SEC(2 * i), SEC(20)) > 0);
+  ni__net_lost(&e, SEC(22));
+  ni__net_back(&e, SEC(28));
+  for (unsigned i = 0; i < 8; i++) {
+    ni_ms at = SEC(30 + i);
+    double sil = ni__search_target(s, i, at);
+    ni_obs o = NI_OBS_DEAD;
+    if (ni__net_spans(&e, SEC(2 * i), at)) o = NI_OBS_VOID;
+    assert_int_equal(o, NI_OBS_VOID);
+    ni__search_result(s, i, sil, o, at);
+  }
+  double lo, hi;
+  ni__search_bracket(s, &lo, &hi);
+  assert_true(lo == 10 && isinf(hi));
+  assert_true(ni__search_arm(s, 0, SEC(29), SEC(29)) > 0);
+  assert_false(ni__net_spans(&e, SEC(29), SEC(60)));
+  ni__search_result(s, 0, 31, NI_OBS_DEAD, SEC(60));
+  ni__search_bracket(s, &lo, &hi);
+  assert_true(lo == 10 && hi == 31);
+  ni__search_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(t_names_and_cfg),
@@ -795,6 +860,7 @@ int main(void) {
       cmocka_unit_test(t_property),
       cmocka_unit_test(t_random_calls),
       cmocka_unit_test(t_recommended_keepalive),
+      cmocka_unit_test(t_network_event),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,23 +34,8 @@ chmod 755 "$W"
 lab_up "$LAB" --timeout "$T" --mode drop --accounts 2
 conn=(--server "${E[SERVER_ADDR]}" --port "${E[PORT_IMAPS]}" --ca-file "${E[CA_FILE]}")
 
-# append SUBJECT: one message into natidle1's INBOX, from the server's own
-# namespace, so the appender never crosses the NAT.
-append() {
-  ip netns exec "${E[NS_SERVER]}" python3 - "$T_SRC/tests/keepalive" "${E[SERVER_ADDR]}" \
-    "${E[PORT_IMAPS]}" "${E[CA_FILE]}" "${E[PASSWORD_DIR]}/natidle1" "$1" <<'EOF'
-import sys, types
-sys.path.insert(0, sys.argv[1])
-from soak import Appender
-a = types.SimpleNamespace(host=sys.argv[2], port=int(sys.argv[3]), tls="imaps",
-                          ca_file=sys.argv[4], user="natidle1", password_file=sys.argv[5],
-                          mailbox="INBOX")
-app = Appender(a)
-app.append(sys.argv[6])
-app.close()
-EOF
-  say "appended '$1'"
-}
+# append SUBJECT: one message into natidle1's INBOX (append_mail).
+append() { append_mail natidle1 "$1"; }
 
 # wait_row PATTERN SECONDS: until a row of the log matches the ERE.
 wait_row() {

@@ -119,6 +119,24 @@ alive_and_dead() {
   expect "$T_TMP/dead" EXISTS_BEFORE_DONE no "silent T + 2 s: the push does not arrive"
 }
 
+# append_mail USER SUBJECT: one message into USER's INBOX on the lab in E,
+# from the server's own namespace, so the appender never crosses the NAT.
+append_mail() {
+  ip netns exec "${E[NS_SERVER]}" python3 - "$T_SRC/tests/keepalive" "${E[SERVER_ADDR]}" \
+    "${E[PORT_IMAPS]}" "${E[CA_FILE]}" "${E[PASSWORD_DIR]}/$1" "$1" "$2" <<'EOF'
+import sys, types
+sys.path.insert(0, sys.argv[1])
+from soak import Appender
+a = types.SimpleNamespace(host=sys.argv[2], port=int(sys.argv[3]), tls="imaps",
+                          ca_file=sys.argv[4], user=sys.argv[6], password_file=sys.argv[5],
+                          mailbox="INBOX")
+app = Appender(a)
+app.append(sys.argv[7])
+app.close()
+EOF
+  say "appended '$2'"
+}
+
 # result FILE KEY: a value printed by idle_push.py.
 result() { sed -n "s/^$2=//p" "$1"; }
 
