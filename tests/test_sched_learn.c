@@ -295,6 +295,39 @@ static void test_rebind_teaches_nothing(void **state) {
   assert_int_equal(st.failures, 3);
 }
 
+/* Learning from nothing with no NAT at all, when an address change kills
+ * the first probe (60 s): the lost probe is believed (confirming every
+ * kill would cost one more lost probe, and hours of settling, on every
+ * real NAT), so learning settles below it: more keepalives than needed,
+ * never a lost push.  The daily re-probe above the bracket survives,
+ * clears the kill, and learning grows past it again within about a day. */
+static void test_rebind_while_learning(void **state) {
+  (void)state;
+  ni_ka_config c;
+  ni_ka_config_default(&c);
+  ni_ka k;
+  start(&k, &c, 0);
+  ni_ms t = ni_ka_get_expiry(&k), lo, up, first = ni_ka_interval(&k);
+  assert_true(ni_ka_is_probing(&k));
+  assert_int_not_equal(ni_ka_handle_expiry(&k, t), NI_KA_NONE);
+  t = verdict(&k); /* the rebind: no answer */
+  ev(&k, NI_KA_EV_CONNECTED, t + 2 * S);
+  ev(&k, NI_KA_EV_IDLE_ENTERED, t + 2 * S);
+  ni_ka_bracket(&k, &lo, &up);
+  assert_true(up >= first && up < first + 2 * S);
+  int grown = 0;
+  for (int i = 0; i < 3000 && !grown; i++) {
+    /* below the kill all along, but for the re-probe above it */
+    assert_true(ni_ka_interval(&k) < first || up == 0 || ni_ka_is_probing(&k));
+    t = cycles(&k, 1, 200); /* no NAT: every keepalive is answered */
+    ni_ka_bracket(&k, &lo, &up);
+    grown = up == 0 && ni_ka_interval(&k) > first;
+  }
+  assert_true(grown);
+  print_message("a kill by an address change cleared after %.1f h\n", (double)t / HOUR);
+  assert_true(t < c.reprobe_ms + c.reprobe_ms / 5);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_adaptive_settles),
@@ -306,6 +339,7 @@ int main(void) {
       cmocka_unit_test(test_sim_deterministic),
       cmocka_unit_test(test_tuners),
       cmocka_unit_test(test_rebind_teaches_nothing),
+      cmocka_unit_test(test_rebind_while_learning),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
