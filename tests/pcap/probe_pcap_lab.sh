@@ -127,8 +127,16 @@ PY
 tcpdump -nn -r "$cap" >"$WORK/dump" 2>"$WORK/dump.err" || { cat "$WORK/dump.err" >&2; fail "tcpdump cannot read $cap"; }
 [ -s "$WORK/dump" ] || fail "the capture is empty"
 python3 - "$WORK/dump" "$LAB_CLIENT_ADDR" "$LAB_SERVER_ADDR" "$WORK/other-ports" <<'PY' || fail "foreign packets in the capture"
-import os, re, sys
+import ipaddress, os, re, sys
 dump, cli, srv, other_file = sys.argv[1:5]
+# tcpdump prints addresses in their canonical form (2001:db8:64::2), the
+# lab may spell them otherwise (2001:db8:64:0::2): compare them as addresses.
+def addr(a):
+    try:
+        return ipaddress.ip_address(a)
+    except ValueError:
+        return a
+cli, srv = addr(cli), addr(srv)
 other = set()
 if os.path.exists(other_file):
     other = {int(x) for x in open(other_file).read().split()}
@@ -140,7 +148,7 @@ for line in open(dump):
     m = pat.match(line)
     if not m:
         print("not the probe's:", line.strip(), file=sys.stderr); bad += 1; continue
-    a, pa, b, pb = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
+    a, pa, b, pb = addr(m.group(1)), int(m.group(2)), addr(m.group(3)), int(m.group(4))
     if (a, pa, b) == (cli, pa, srv) and pb == 993:
         local = pa
     elif (a, b, pb) == (srv, cli, pb) and pa == 993:

@@ -85,7 +85,7 @@ check_process probe "$pid"
 # Logins after a reconnect must leave no copy either: Dovecot restarts, the
 # control connection comes back.
 bash "$SRC/lab/dovecot-instance" restart "$DC_DIR" >/dev/null
-wait_for "the control connection to come back" grep -q 'control connection back' "$WORK/probe.err"
+wait_for "the control connection to come back" grep -q 'control connection back\|network event: the control connection' "$WORK/probe.err"
 sleep 1
 check_process probe-reconnected "$pid"
 kill -INT "$pid"
