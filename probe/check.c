@@ -205,6 +205,7 @@ static void start_check(ni__sess *s, ni_ms now, double target) {
   s->ck.target = target;
   s->ck.grace = 0;
   s->ck.late_exists = 0;
+  s->ck.done_at = 0;
   s->ck.poll_at = 0;
   ni_ms sil = ni__silence_of(s, now);
   /* Inbound: the silence the push will meet (corrected with the real
@@ -262,7 +263,11 @@ void ni__check_exists(ni__sess *s, ni_ms now) {
      * the silence that counts.  Its delay is a sample for the deadlines of
      * later checks after such a silence (a poll's wait is not). */
     s->ck.silence = (double)ni__silence_of(s, now) / 1000.0;
-    if (!p->poll.seen) ni_lat_add(&p->lat, s->ck.fire - s->silent_since, (ni_ms)detect);
+    if (!p->poll.seen) {
+      ni_ms sil = s->ck.fire - s->silent_since;
+      ni_lat_add(&p->lat, sil, (ni_ms)detect);
+      ni_lat_add(&p->lat_ok, sil, s->ck.ok && now > s->ck.ok ? now - s->ck.ok : 0);
+    }
     ni__record(s, OC_ALIVE, detect);
   }
   s->state = SS_DONE;
@@ -324,11 +329,57 @@ static void on_detect(ni__sess *s, ni_ms now) {
     ni__calibrate_timeout(s);
     return;
   }
-  /* No EXISTS within the deadline: the push was lost.  DONE tells how. */
+  /* No EXISTS within the deadline: the push was lost, or is late.  DONE
+   * tells which (ni__check_done_answer); its answer takes a round trip, or
+   * a few retransmission timeouts on a lossy link, not a multiple of the
+   * detection deadline. */
   s->state = SS_DONE;
-  ni_ms wait = p->t.detect_ms > DONE_FLOOR_MS ? p->t.detect_ms : DONE_FLOOR_MS;
-  ni__timer_set(s, TK_DONE, now + wait);
+  s->ck.done_at = now;
+  ni__timer_set(s, TK_DONE, now + ni__done_wait_ms(p));
   ni_imap_idle_done(s->c);
+}
+
+/* The tagged answer to the DONE of an open check (status 0: OK; else the
+ * error that ended the connection's command).  Outbound: the client's
+ * packet got through.  Inbound: the push did not come by the deadline, yet
+ * DONE was answered: either the NAT let the client's packet through and
+ * lost the push (dead_inbound), or the push was only late (lost once more
+ * than the deadline allows, or slow) and came before the answer.  A NAT
+ * that has answered a death in this run with silence or a RST does not
+ * revive a mapping on the client's packet, so a late push there is a live
+ * mapping's: alive at the silence DONE ended.  Before such a death, a late
+ * push is ambiguous the first time (the search repeats the check rather
+ * than record a death that may be wrong); a NAT that keeps doing it
+ * revives mappings, and it is dead_inbound. */
+void ni__check_done_answer(ni__sess *s, int status) {
+  ni__probe *p = s->p;
+  if (status != 0) {
+    ni__record(s, OC_ERROR, -1);
+    return;
+  }
+  long took = (long)(ni_imap_now() - s->ck.fire);
+  if (s->ck.dir == NI_PDIR_OUTBOUND) {
+    ni__record(s, OC_ALIVE, took);
+    return;
+  }
+  if (!s->ck.late_exists) {
+    ni__record(s, OC_DEAD_INBOUND, took);
+    return;
+  }
+  ni__note(p, 1,
+           "session %u: the push came %llu ms after the APPEND, after DONE: lost and "
+           "retransmitted, or slower than the deadline",
+           s->num, (unsigned long long)(s->ck.late_exists - s->ck.sent));
+  if (p->n.refused && s->ck.done_at) {
+    s->ck.silence = (double)ni__silence_of(s, s->ck.done_at) / 1000.0;
+    ni__record(s, OC_ALIVE, (long)(s->ck.late_exists - s->ck.sent));
+  } else if (!p->n.late++) {
+    ni__note(p, 1, "session %u: a late push is ambiguous on this NAT so far: checking again",
+             s->num);
+    ni__record(s, OC_ABORTED, -1);
+  } else {
+    ni__record(s, OC_DEAD_INBOUND, took);
+  }
 }
 
 /* DONE went unanswered. */

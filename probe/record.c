@@ -166,6 +166,9 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
     oc = OC_ABORTED;
     o = NI_OBS_VOID;
   }
+  /* A NAT that answers the client's packet after expiry with silence or a
+   * RST does not revive mappings: later late pushes are live ones. */
+  if (oc == OC_DEAD_SILENT || oc == OC_DEAD_RESET) p->n.refused++;
   /* A lost push may have met a silence as long as the slowest push seen
    * (or the poll it was meant for): the death is recorded there, so the
    * bracket's upper end is never below the timeout. */
