@@ -160,6 +160,8 @@ static const char *const help_text[] = {
     "OUTPUT\n"
     "    Stdout ends with one line (UTF-8 dash and arrow), e.g.\n"
     "      timeout 37.2 s (inbound, 36.6\u201337.8 s, 23 checks, 2 m 11 s) \u2192 keep alive every 33 s\n"
+    "      timeout 17.6 s (inbound, 17.3\u201318.0 s; in the NAT's terms 17.0\u201318.0 s, \u00b10.3 s\n"
+    "        RTT, 14 checks, 1 m 02 s) \u2192 keep alive every 13 s\n"
     "      timeout above 7440 s (inbound, alive at 7440.0 s, 41 checks, 3 h 10 m) \u2192 keep alive\n"
     "        every 1740 s\n"
     "      masked by server keepalive every 120.0 s (inbound, NAT timeout above 117.4 s, ...)\n"
@@ -167,6 +169,13 @@ static const char *const help_text[] = {
     "      no push: the server's IDLE never reported the new message (inbound, 2 m 12 s)\n"
     "    A polling server gets a line before it: \"the server reports new mail to\n"
     "    IDLE only when it polls, every P s ...\".\n"
+    "    The bracket counts silences as the client saw them.  The NAT, somewhere\n"
+    "    on the path, may have seen an inbound silence up to one round trip\n"
+    "    shorter: when that reads differently, the line adds the bracket in the\n"
+    "    NAT's terms, its lower end lowered by the control connection's round\n"
+    "    trip (or taken from the capture, when the wire showed the NAT's own\n"
+    "    silence); the summary has both (nat_lower_s, nat_upper_s,\n"
+    "    bracket_basis, path_rtt_ms).\n"
     "    The recommended keepalive is the lower bound minus the measured timer\n"
     "    jitter and the detection deadline, never above 1740 s (RFC 2177).\n"
     "    With --direction both, one line per direction.  Stderr shows a live status\n"
@@ -360,8 +369,18 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
  * (UTF-8 dash and arrow). */
 static void print_result(const ni_probe_result *r) {
   const char *dir = ni__probe_dir_name(r->dir);
-  char wall[32];
+  char wall[32], nat[96] = "";
   ni__fmt_duration(r->wall_s, wall, sizeof wall);
+  /* The bracket in the NAT's terms, when it reads differently. */
+  if (r->bracket_basis && !isinf(r->upper_s) &&
+      (fabs(r->nat_lower_s - r->lower_s) >= 0.05 || fabs(r->nat_upper_s - r->upper_s) >= 0.05)) {
+    if (strcmp(r->bracket_basis, "capture") == 0)
+      snprintf(nat, sizeof nat, "; in the NAT's terms %.1f\u2013%.1f s, from the capture",
+               r->nat_lower_s, r->nat_upper_s);
+    else
+      snprintf(nat, sizeof nat, "; in the NAT's terms %.1f\u2013%.1f s, \u00b1%.1f s RTT",
+               r->nat_lower_s, r->nat_upper_s, r->path_rtt_ms / 1000.0);
+  }
   if (r->poll_s > 0)
     printf("the server reports new mail to IDLE only when it polls, every %.1f s%s\n", r->poll_s,
            r->poll_phase_known ? " (checks timed just before a poll)"
@@ -371,8 +390,9 @@ static void print_result(const ni_probe_result *r) {
     printf("no push: the server's IDLE never reported the new message (%s, %s)\n", dir, wall);
     break;
   case NI_VERDICT_MEASURED:
-    printf("timeout %.1f s (%s, %.1f\u2013%.1f s, %u checks, %s) \u2192 keep alive every %.0f s\n",
-           r->estimate_s, dir, r->lower_s, r->upper_s, r->checks, wall, r->recommended_s);
+    printf("timeout %.1f s (%s, %.1f\u2013%.1f s%s, %u checks, %s) \u2192 keep alive every "
+           "%.0f s\n",
+           r->estimate_s, dir, r->lower_s, r->upper_s, nat, r->checks, wall, r->recommended_s);
     break;
   case NI_VERDICT_ABOVE_MAX:
     printf("timeout above %.0f s (%s, alive at %.1f s, %u checks, %s) \u2192 keep alive every "

@@ -110,8 +110,10 @@ static void make_searches(ni__probe *p) {
   double floor_s = 0;
   if (p->poll.seen)
     floor_s = (double)p->poll.every_ms / 1000.0 * 1.02;
-  else if (p->t.worst_push_ms > p->t.lead_ms)
-    floor_s = (double)(p->t.worst_push_ms - p->t.lead_ms) / 1000.0 * 1.25;
+  else if (ni_lat_count(&p->lat_ok, 0)) /* alive at the push, dead at the OK + the slowest */
+    floor_s = (double)(ni_lat_quantile_after(&p->lat_ok, 0, 100) -
+                       ni_lat_quantile_after(&p->lat_ok, 0, 0)) /
+              1000.0 * 1.25;
   if (floor_s >= 1.0 && cfg.resolution_s < floor_s) {
     if (p->o->resolution_s > 0)
       ni__note(p, 0, "--resolution %.1f s is finer than this server's push allows: %.1f s",

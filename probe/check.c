@@ -329,6 +329,15 @@ static void on_detect(ni__sess *s, ni_ms now) {
     ni__calibrate_timeout(s);
     return;
   }
+  /* The push left the server once the APPEND was stored (its OK): the
+   * latest silence a lost push may have met is the one at the OK plus the
+   * slowest push after an OK, not the APPEND's own round trips and its wait
+   * behind other commands on the control connection. */
+  ni_ms worst_ok = ni_lat_worst_after(&p->lat_ok, s->ck.fire - s->silent_since);
+  if (!p->poll.seen && s->ck.ok && worst_ok != NI_TIME_NEVER) {
+    double at_ok = (double)(ni__silence_of(s, s->ck.ok) + worst_ok) / 1000.0;
+    if (at_ok < s->ck.dead_s && at_ok > s->ck.silence) s->ck.dead_s = at_ok;
+  }
   /* No EXISTS within the deadline: the push was lost, or is late.  DONE
    * tells which (ni__check_done_answer); its answer takes a round trip, or
    * a few retransmission timeouts on a lossy link, not a multiple of the

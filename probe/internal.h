@@ -350,8 +350,13 @@ struct ni__probe {
     ni_ms worst;
     ni_ms samples[CAL_SAMPLES + CAL_IDLE_SAMPLES + 8];
   } cal;
-  ni_lat lat;             /* push delays (APPEND sent to EXISTS) by silence */
-  ni_lat lat_ok;          /* push delays (APPEND's OK to EXISTS) by silence */
+  ni_lat lat;        /* push delays (APPEND sent to EXISTS) by silence */
+  ni_lat lat_ok;     /* push delays (APPEND's OK to EXISTS) by silence */
+  struct {           /* the longest alive silence per direction (in, out) */
+    double client_s; /* as the client counted it */
+    double nat_s;    /* as the NAT saw it, from the capture */
+    int captured;    /* nat_s is known */
+  } alive[2];
   struct {                /* a server that reports new mail when it polls */
     int seen;             /* the first push looked like a poll */
     int known;            /* every sample fits the polls: the phase is known */
@@ -475,6 +480,7 @@ ni_ms ni__calibrate_wait_ms(const ni__sess *s);
 void ni__calibrate_done_answer(ni__sess *s, int status);
 ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms);
 ni_ms ni__done_wait_ms(const ni__probe *p);
+const char *ni__summary_mismatch(const char *path);
 void ni__check_done_answer(ni__sess *s, int status);
 ni_ms ni__poll_lead_ms(const ni__probe *p);
 

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -155,6 +156,30 @@ static int witnessed(const ni__probe *p, const ni__sess *s, ni_ms now) {
          !stalled;
 }
 
+/* The value of key (e.g. "last_in") in an evidence string, or NAN. */
+static double evidence_num(const char *ev, const char *key) {
+  size_t n = strlen(key);
+  for (const char *q = ev; (q = strstr(q, key)) != NULL; q += n)
+    if ((q == ev || q[-1] == ' ') && q[n] == '=') return strtod(q + n + 1, NULL);
+  return NAN;
+}
+
+/* Remember the longest alive silence of a direction, and, when the capture
+ * shows that the last packet before the silence was the server's, the
+ * silence the NAT saw: from that packet to the push, both on the same path
+ * through the NAT, so the NAT's position does not matter.  After a packet
+ * of the client (its ACK of the IDLE continuation, usually), the NAT saw
+ * up to one round trip less, which only the round trip bounds. */
+static void note_alive(ni__probe *p, const ni__sess *s, const char *evidence, double wire_s) {
+  int i = s->ck.dir == NI_PDIR_OUTBOUND;
+  if (s->ck.silence <= p->alive[i].client_s) return;
+  p->alive[i].client_s = s->ck.silence;
+  double in = evidence_num(evidence, "last_in"), out = evidence_num(evidence, "last_out");
+  p->alive[i].captured = s->ck.dir == NI_PDIR_INBOUND && !s->ck.done_at && wire_s >= 0 &&
+                         !isnan(in) && (isnan(out) || in >= out);
+  p->alive[i].nat_s = p->alive[i].captured ? wire_s : 0;
+}
+
 /* The check of session s ended with outcome oc: CSV row, search, log. */
 void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
   ni__probe *p = s->p;
@@ -180,12 +205,14 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
    * what refreshed.  A silence that ended without a check has no check
    * time. */
   char evidence[512] = "";
+  double wire_s = -1;
   if (p->cap.pcap && s->lport) {
     int checked = oc != OC_REFRESHED && s->ck.fire != 0;
     ni__pcap_evidence(p->cap.pcap, s->lport, checked ? s->ck.sent : NI_TIME_NEVER,
                       s->ck.dir == NI_PDIR_INBOUND ? p->t.push_ms : 0, evidence, sizeof evidence,
-                      NULL);
+                      &wire_s);
   }
+  if (o == NI_OBS_ALIVE && s->ck.search) note_alive(p, s, evidence, wire_s);
   write_obs(p, s, oc, detect_ms, evidence);
   if (s->ck.search) {
     ni__search_result(s->ck.search, s->slot, s->ck.silence, o, now);
@@ -202,6 +229,34 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
 }
 
 /* ---- results ------------------------------------------------------------ */
+
+/* The bracket in the NAT's terms (docs/CSV.md).  The client counts a
+ * silence from its own last read or write; the NAT, somewhere on the path,
+ * from the last packet that passed it.  Inbound, the push ends the silence
+ * at the NAT before it reaches the client, so the NAT saw at most the
+ * client's silence and up to one round trip less (after a packet of the
+ * client): the lower end moves down by the round trip, unless the capture
+ * showed the NAT's own silence for the check that set it.  The upper end
+ * already counts the slowest push, the latest a lost one may have met.
+ * Outbound, the DONE ends it after it leaves the client: the NAT saw up to
+ * one round trip more, so the upper end moves up. */
+static void nat_terms(const ni__probe *p, ni_probe_dir dir, ni_probe_result *r) {
+  double rtt_s = p->ctl.srtt_ms > 0 ? p->ctl.srtt_ms / 1000.0 : 0;
+  int i = dir == NI_PDIR_OUTBOUND;
+  r->path_rtt_ms = rtt_s * 1000.0;
+  r->nat_lower_s = r->lower_s;
+  r->nat_upper_s = r->upper_s;
+  r->bracket_basis = "client_rtt";
+  if (dir == NI_PDIR_OUTBOUND) {
+    if (!isinf(r->upper_s)) r->nat_upper_s = r->upper_s + rtt_s;
+  } else if (r->lower_s > 0 && p->alive[i].captured &&
+             fabs(p->alive[i].client_s - r->lower_s) < 0.0005) {
+    r->nat_lower_s = fmin(p->alive[i].nat_s, r->lower_s);
+    r->bracket_basis = "capture";
+  } else {
+    r->nat_lower_s = fmax(0.0, r->lower_s - rtt_s);
+  }
+}
 
 /* The result of one direction, as the summary row and the RESULT event
  * give it. */
@@ -226,6 +281,24 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
     r->poll_s = (double)p->poll.every_ms / 1000.0;
     r->poll_phase_known = p->poll.known;
   }
+  nat_terms(p, dir, r);
+}
+
+/* Why the summary writer refused path (NI_EMISMATCH): a summary of an
+ * older natidle, without the bracket in the NAT's terms, or another file. */
+const char *ni__summary_mismatch(const char *path) {
+  int err = 0, old = 0;
+  ni_csv_reader *r = ni_csv_reader_open(path, &err);
+  if (r && ni_csv_ncols(r) == NI_SUMMARY_V1_NCOLS) {
+    old = 1;
+    for (size_t i = 0; i < NI_SUMMARY_V1_NCOLS; i++)
+      if (strcmp(ni_csv_column_name(r, i), ni_summary_columns[i]) != 0) old = 0;
+  }
+  ni_csv_reader_close(r);
+  return old ? "a summary of an older natidle (14 columns, without the bracket in the NAT's "
+               "terms); give a new --summary file, or rename this one: natidle report still "
+               "reads it"
+             : "it is not a summary file";
 }
 
 static void write_summary(ni__probe *p, const ni_probe_result *r) {
@@ -239,13 +312,19 @@ static void write_summary(ni__probe *p, const ni_probe_result *r) {
     return;
   }
   ni_verdict v = r->verdict;
-  char port[16], l[32], u[32], e[32], n[32], wall[32], ka[32], rec[32];
+  char port[16], l[32], u[32], e[32], n[32], wall[32], ka[32], rec[32], nl[32], nu[32], rtt[32];
   snprintf(port, sizeof port, "%u", p->id.port);
   snprintf(l, sizeof l, "%.3f", r->lower_s);
   if (isinf(r->upper_s))
     u[0] = '\0';
   else
     snprintf(u, sizeof u, "%.3f", r->upper_s);
+  nl[0] = nu[0] = rtt[0] = '\0';
+  if (r->bracket_basis) {
+    snprintf(nl, sizeof nl, "%.3f", r->nat_lower_s);
+    if (!isinf(r->nat_upper_s)) snprintf(nu, sizeof nu, "%.3f", r->nat_upper_s);
+    snprintf(rtt, sizeof rtt, "%.0f", r->path_rtt_ms);
+  }
   if (v == NI_VERDICT_MEASURED)
     snprintf(e, sizeof e, "%.3f", r->estimate_s);
   else
@@ -273,7 +352,11 @@ static void write_summary(ni__probe *p, const ni_probe_result *r) {
                                      wall,
                                      ka,
                                      rec,
-                                     ni__verdict_name(v)};
+                                     ni__verdict_name(v),
+                                     nl,
+                                     nu,
+                                     r->bracket_basis,
+                                     rtt};
   int rc = ni_csv_write_row(w, f);
   /* The writer opened before the privilege drop serves both directions. */
   int rc2 = w == p->summary ? 0 : ni_csv_writer_close(w);

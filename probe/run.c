@@ -258,7 +258,7 @@ static int open_files(ni__probe *p) {
         ni_csv_writer_open(o->summary_path, ni_summary_columns, NI_SUMMARY_NCOLS, &err);
     if (!sw) {
       ni__error(p, "cannot open %s: %s", o->summary_path,
-                err == NI_EMISMATCH ? "it is not a summary file" : ni_strerror(err));
+                err == NI_EMISMATCH ? ni__summary_mismatch(o->summary_path) : ni_strerror(err));
       return err == NI_EMISMATCH ? NI_EMISMATCH : NI_EUSAGE;
     }
     ni_csv_writer_close(sw);
