@@ -273,19 +273,17 @@ static void test_nat_terms(void **state) {
   ni_report_free(rep);
   unlink(path);
   free(path);
-  char text[1024];
-  snprintf(text, sizeof(text),
-           "%s,nat_lower_s,nat_upper_s,bracket_basis,path_rtt_ms\n"
-           "r,n,s,993,tls,inbound,1,2,1.5,3,4,,1,measured,0.7,2,guess,300\n",
-           "run_id,network,server,port,tls,direction,lower_s,upper_s,estimate_s,observations,"
-           "wall_s,server_keepalive_s,recommended_keepalive_s,verdict");
-  expect_load_error(text, "2: ", "bracket_basis: 'guess'");
-  snprintf(text, sizeof(text),
-           "%s,nat_lower_s,nat_upper_s,bracket_basis,path_rtt_ms\n"
-           "r,n,s,993,tls,inbound,1,2,1.5,3,4,,1,measured,3,2,client_rtt,300\n",
-           "run_id,network,server,port,tls,direction,lower_s,upper_s,estimate_s,observations,"
-           "wall_s,server_keepalive_s,recommended_keepalive_s,verdict");
-  expect_load_error(text, "2: ", "nat_upper_s 2 is below nat_lower_s 3");
+  static const char *const bad[][2] = {
+      {"0.7,2,guess,300", "bracket_basis: 'guess'"},
+      {"3,2,client_rtt,300", "nat_upper_s 2 is below nat_lower_s 3"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "%.*s,nat_lower_s,nat_upper_s,bracket_basis,path_rtt_ms\n"
+             "r,n,s,993,tls,inbound,1,2,1.5,3,4,,1,measured,%s\n",
+             (int)strlen(summary_header) - 1, summary_header, bad[i][0]);
+    expect_load_error(text, "2: ", bad[i][1]);
+  }
 }
 
 static void test_radio_model(void **state) {
