@@ -50,7 +50,7 @@ void ni__sessions_start(ni__probe *p) {
 /* ---- deadlines ------------------------------------------------------------ */
 
 /* One retransmission timeout on the control connection's path. */
-static ni_ms rto_ms(const ni__probe *p) {
+ni_ms ni__rto_ms(const ni__probe *p) {
   return ni_lat_rto(p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0);
 }
 
@@ -66,9 +66,11 @@ ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms) {
   int extrapolated = 0;
   while (x > 0 && ni_lat_count(&p->lat_ok, x) == 0) {
     x = x * 2 / 3;
-    extrapolated = 1;
+    /* Samples after two thirds of the silence speak for it (a radio that
+     * sleeps sooner shows in them); from shorter ones, the floor. */
+    extrapolated = x < silence_ms / 2;
   }
-  ni_ms d = ni_lat_deadline_dist(&p->lat_ok, x, DETECT_SPREAD, rto_ms(p) + DETECT_SLACK_MS,
+  ni_ms d = ni_lat_deadline_dist(&p->lat_ok, x, DETECT_SPREAD, ni__rto_ms(p) + DETECT_SLACK_MS,
                                  DETECT_FLOOR_MS, DETECT_CAP_MS);
   if (extrapolated && d < DETECT_EXTRAP_MS) d = DETECT_EXTRAP_MS;
   return d;
@@ -79,7 +81,7 @@ ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms) {
  * DONE_RTOS in internal.h). */
 ni_ms ni__done_wait_ms(const ni__probe *p) {
   ni_ms rtt = p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
-  ni_ms w = rtt + DONE_RTOS * rto_ms(p) + DONE_SLACK_MS;
+  ni_ms w = rtt + DONE_RTOS * ni__rto_ms(p) + DONE_SLACK_MS;
   return w > DONE_FLOOR_MS ? w : DONE_FLOOR_MS;
 }
 
@@ -110,10 +112,18 @@ static void make_searches(ni__probe *p) {
   double floor_s = 0;
   if (p->poll.seen)
     floor_s = (double)p->poll.every_ms / 1000.0 * 1.02;
-  else if (ni_lat_count(&p->lat_ok, 0)) /* alive at the push, dead at the OK + the slowest */
-    floor_s = (double)(ni_lat_quantile_after(&p->lat_ok, 0, 100) -
-                       ni_lat_quantile_after(&p->lat_ok, 0, 0)) /
-              1000.0 * 1.25;
+  else if (ni_lat_count(&p->lat_ok, 0)) {
+    /* Alive at the push, dead at the OK + the slowest push after it (or a
+     * usual one + a retransmission timeout): the APPEND's own time (the
+     * typical push from the APPEND less the typical one from its OK) and
+     * that, less the lead the checks start with. */
+    ni_ms q50 = ni_lat_quantile_after(&p->lat_ok, 0, 50);
+    ni_ms hi = ni_lat_quantile_after(&p->lat_ok, 0, 100);
+    ni_ms usual = ni_lat_quantile_after(&p->lat_ok, 0, NI_LAT_DEADLINE_PCT) + ni__rto_ms(p);
+    double margin = (double)(p->t.push_ms > q50 ? p->t.push_ms - q50 : 0) +
+                    (double)(usual > hi ? usual : hi) - (double)p->t.lead_ms;
+    floor_s = margin / 1000.0 * 1.25;
+  }
   if (floor_s >= 1.0 && cfg.resolution_s < floor_s) {
     if (p->o->resolution_s > 0)
       ni__note(p, 0, "--resolution %.1f s is finer than this server's push allows: %.1f s",

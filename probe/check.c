@@ -331,11 +331,16 @@ static void on_detect(ni__sess *s, ni_ms now) {
   }
   /* The push left the server once the APPEND was stored (its OK): the
    * latest silence a lost push may have met is the one at the OK plus the
-   * slowest push after an OK, not the APPEND's own round trips and its wait
-   * behind other commands on the control connection. */
-  ni_ms worst_ok = ni_lat_worst_after(&p->lat_ok, s->ck.fire - s->silent_since);
+   * slowest push after an OK, or a usual one and one retransmission
+   * timeout (a push lost on the link after the NAT passes it again that
+   * much later), not the APPEND's own round trips and its wait behind
+   * other commands on the control connection. */
+  ni_ms sil = s->ck.fire - s->silent_since;
+  ni_ms worst_ok = ni_lat_worst_after(&p->lat_ok, sil);
   if (!p->poll.seen && s->ck.ok && worst_ok != NI_TIME_NEVER) {
-    double at_ok = (double)(ni__silence_of(s, s->ck.ok) + worst_ok) / 1000.0;
+    ni_ms usual = ni_lat_quantile_after(&p->lat_ok, sil, NI_LAT_DEADLINE_PCT) + ni__rto_ms(p);
+    double at_ok =
+        (double)(ni__silence_of(s, s->ck.ok) + (usual > worst_ok ? usual : worst_ok)) / 1000.0;
     if (at_ok < s->ck.dead_s && at_ok > s->ck.silence) s->ck.dead_s = at_ok;
   }
   /* No EXISTS within the deadline: the push was lost, or is late.  DONE
@@ -352,14 +357,17 @@ static void on_detect(ni__sess *s, ni_ms now) {
  * error that ended the connection's command).  Outbound: the client's
  * packet got through.  Inbound: the push did not come by the deadline, yet
  * DONE was answered: either the NAT let the client's packet through and
- * lost the push (dead_inbound), or the push was only late (lost once more
- * than the deadline allows, or slow) and came before the answer.  A NAT
- * that has answered a death in this run with silence or a RST does not
- * revive a mapping on the client's packet, so a late push there is a live
- * mapping's: alive at the silence DONE ended.  Before such a death, a late
- * push is ambiguous the first time (the search repeats the check rather
- * than record a death that may be wrong); a NAT that keeps doing it
- * revives mappings, and it is dead_inbound. */
+ * lost the push (dead_inbound), or the mapping was alive and the push only
+ * late (lost once more than the deadline allows, or a server slow to
+ * report: it then comes before the answer, or never once IDLE ends).  A
+ * NAT that has answered a death in this run with silence or a RST does not
+ * revive a mapping on the client's packet, so there the mapping was alive
+ * when DONE passed: alive at that silence when the push came, else nothing
+ * learned (the search repeats the check).  Before such a death the answer
+ * is ambiguous: the first AMBIGUOUS_VOIDS are voided rather than recorded
+ * as deaths that may be wrong; a NAT that keeps answering revives
+ * mappings, and it is dead_inbound. */
+#define AMBIGUOUS_VOIDS 2
 void ni__check_done_answer(ni__sess *s, int status) {
   ni__probe *p = s->p;
   if (status != 0) {
@@ -371,20 +379,23 @@ void ni__check_done_answer(ni__sess *s, int status) {
     ni__record(s, OC_ALIVE, took);
     return;
   }
-  if (!s->ck.late_exists) {
-    ni__record(s, OC_DEAD_INBOUND, took);
-    return;
+  if (s->ck.late_exists) {
+    ni__note(p, 1,
+             "session %u: the push came %llu ms after the APPEND, after DONE: lost and "
+             "retransmitted, or slower than the deadline",
+             s->num, (unsigned long long)(s->ck.late_exists - s->ck.sent));
+    /* A late answer is still an answer: the next deadlines cover it. */
+    if (!p->poll.seen && s->ck.ok && s->ck.late_exists > s->ck.ok) {
+      ni_lat_add(&p->lat, s->ck.fire - s->silent_since, s->ck.late_exists - s->ck.sent);
+      ni_lat_add(&p->lat_ok, s->ck.fire - s->silent_since, s->ck.late_exists - s->ck.ok);
+    }
   }
-  ni__note(p, 1,
-           "session %u: the push came %llu ms after the APPEND, after DONE: lost and "
-           "retransmitted, or slower than the deadline",
-           s->num, (unsigned long long)(s->ck.late_exists - s->ck.sent));
-  if (p->n.refused && s->ck.done_at) {
+  if (p->n.refused && s->ck.done_at && s->ck.late_exists) {
     s->ck.silence = (double)ni__silence_of(s, s->ck.done_at) / 1000.0;
     ni__record(s, OC_ALIVE, (long)(s->ck.late_exists - s->ck.sent));
-  } else if (!p->n.late++) {
-    ni__note(p, 1, "session %u: a late push is ambiguous on this NAT so far: checking again",
-             s->num);
+  } else if (p->n.refused || p->n.late++ < AMBIGUOUS_VOIDS) {
+    ni__note(p, 1, "session %u: DONE answered after %s: the NAT's part is unknown, checking again",
+             s->num, s->ck.late_exists ? "a late push" : "no push (the server did not report it)");
     ni__record(s, OC_ABORTED, -1);
   } else {
     ni__record(s, OC_DEAD_INBOUND, took);

@@ -380,6 +380,8 @@ struct ni__probe {
                               NAT does not revive a mapping on the client's
                               packet, so a late push is a live mapping's */
     unsigned late;         /* late pushes taken as ambiguous (voided) */
+    unsigned stuck;        /* deaths in a row recorded at or above U */
+    int narrowest;         /* stopped: no check can narrow the bracket */
     unsigned creates_left; /* CREATEs not answered yet */
   } n;
   struct { /* the server's own keepalive */
@@ -480,6 +482,7 @@ ni_ms ni__calibrate_wait_ms(const ni__sess *s);
 void ni__calibrate_done_answer(ni__sess *s, int status);
 ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms);
 ni_ms ni__done_wait_ms(const ni__probe *p);
+ni_ms ni__rto_ms(const ni__probe *p);
 const char *ni__summary_mismatch(const char *path);
 void ni__check_done_answer(ni__sess *s, int status);
 ni_ms ni__poll_lead_ms(const ni__probe *p);

@@ -164,20 +164,61 @@ static double evidence_num(const char *ev, const char *key) {
   return NAN;
 }
 
-/* Remember the longest alive silence of a direction, and, when the capture
- * shows that the last packet before the silence was the server's, the
- * silence the NAT saw: from that packet to the push, both on the same path
- * through the NAT, so the NAT's position does not matter.  After a packet
- * of the client (its ACK of the IDLE continuation, usually), the NAT saw
- * up to one round trip less, which only the round trip bounds. */
+/* The longest a client's TCP delays the ACK that may be the last packet
+ * before a silence (Linux: TCP_DELACK_MAX). */
+#define DELACK_MAX_S 0.2
+
+/* The silence the NAT may have seen at least, for an alive inbound check
+ * whose push met `client_s` of the client's silence.  The last packet
+ * before the silence is the server's (it passed the NAT earlier by the same
+ * path delay as the push: the NAT saw the client's silence) or the
+ * client's delayed ACK of the IDLE continuation, which left `ack_s` after
+ * the silence began and passed the NAT up to one round trip later: the NAT
+ * saw up to ack_s + one round trip less.  Without a capture, ack_s is the
+ * longest delay an ACK may have. */
+static double nat_alive_s(double client_s, double rtt_s, int captured, double in, double out,
+                          double wire_s) {
+  if (!captured) return fmax(0.0, client_s - rtt_s - DELACK_MAX_S);
+  if (!isnan(in) && (isnan(out) || in >= out)) return fmin(client_s, wire_s);
+  return fmax(0.0, client_s - rtt_s - (isnan(out) ? DELACK_MAX_S : fmax(0.0, out)));
+}
+
+/* Remember the longest alive silence of a direction and the silence the
+ * NAT saw at least for it (nat_alive_s). */
 static void note_alive(ni__probe *p, const ni__sess *s, const char *evidence, double wire_s) {
   int i = s->ck.dir == NI_PDIR_OUTBOUND;
   if (s->ck.silence <= p->alive[i].client_s) return;
-  p->alive[i].client_s = s->ck.silence;
   double in = evidence_num(evidence, "last_in"), out = evidence_num(evidence, "last_out");
-  p->alive[i].captured = s->ck.dir == NI_PDIR_INBOUND && !s->ck.done_at && wire_s >= 0 &&
-                         !isnan(in) && (isnan(out) || in >= out);
-  p->alive[i].nat_s = p->alive[i].captured ? wire_s : 0;
+  double rtt_s = p->ctl.srtt_ms > 0 ? p->ctl.srtt_ms / 1000.0 : 0;
+  p->alive[i].client_s = s->ck.silence;
+  /* A push that came after DONE met a silence DONE had already ended. */
+  p->alive[i].captured = wire_s >= 0 && !s->ck.done_at;
+  p->alive[i].nat_s = nat_alive_s(s->ck.silence, rtt_s, p->alive[i].captured, in, out, wire_s);
+}
+
+/* A death is recorded at the latest silence its push may have met, which
+ * is later than the check's target by the push's timing (and the wait of
+ * its APPEND behind others on the control connection).  When that is
+ * wider than what is left of the bracket, every death lands at or above U
+ * and the search cannot narrow it: after STUCK_ROUNDS rounds of such
+ * deaths with no alive check above L, the bracket is as narrow as this
+ * path allows, and the run ends with it (verdict measured). */
+#define STUCK_ROUNDS 1
+static void stuck_guard(ni__probe *p, ni_search *se, double silence_s, ni_obs o) {
+  double lo = 0, up = INFINITY;
+  ni__search_bracket(se, &lo, &up);
+  if (o == NI_OBS_DEAD && isfinite(up) && silence_s >= up - 1e-6)
+    p->n.stuck++;
+  else if ((o == NI_OBS_DEAD && silence_s < up) || (o == NI_OBS_ALIVE && silence_s > lo))
+    p->n.stuck = 0;
+  if (p->n.stuck >= STUCK_ROUNDS * p->k && !p->n.narrowest) {
+    p->n.narrowest = 1;
+    ni__note(p, 0,
+             "the bracket (%.1f, %.1f] is as narrow as the push's timing on this path allows: "
+             "stopping",
+             lo, up);
+    ni__stop_searches(p);
+  }
 }
 
 /* The check of session s ended with outcome oc: CSV row, search, log. */
@@ -214,6 +255,7 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
   }
   if (o == NI_OBS_ALIVE && s->ck.search) note_alive(p, s, evidence, wire_s);
   write_obs(p, s, oc, detect_ms, evidence);
+  if (s->ck.search) stuck_guard(p, s->ck.search, s->ck.silence, o);
   if (s->ck.search) {
     ni__search_result(s->ck.search, s->slot, s->ck.silence, o, now);
     s->ck.search = NULL;
@@ -249,12 +291,11 @@ static void nat_terms(const ni__probe *p, ni_probe_dir dir, ni_probe_result *r) 
   r->bracket_basis = "client_rtt";
   if (dir == NI_PDIR_OUTBOUND) {
     if (!isinf(r->upper_s)) r->nat_upper_s = r->upper_s + rtt_s;
-  } else if (r->lower_s > 0 && p->alive[i].captured &&
-             fabs(p->alive[i].client_s - r->lower_s) < 0.0005) {
+  } else if (r->lower_s > 0 && fabs(p->alive[i].client_s - r->lower_s) < 0.0005) {
     r->nat_lower_s = fmin(p->alive[i].nat_s, r->lower_s);
-    r->bracket_basis = "capture";
-  } else {
-    r->nat_lower_s = fmax(0.0, r->lower_s - rtt_s);
+    if (p->alive[i].captured) r->bracket_basis = "capture";
+  } else if (r->lower_s > 0) {
+    r->nat_lower_s = nat_alive_s(r->lower_s, rtt_s, 0, NAN, NAN, -1);
   }
 }
 
@@ -270,6 +311,8 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
   if (r->verdict == NI_VERDICT_RUNNING) r->verdict = NI_VERDICT_INCONCLUSIVE;
   r->upper_s = INFINITY;
   ni__search_bracket(se, &r->lower_s, &r->upper_s);
+  if (r->verdict == NI_VERDICT_INCONCLUSIVE && p->n.narrowest && isfinite(r->upper_s))
+    r->verdict = NI_VERDICT_MEASURED;
   r->estimate_s = ni__search_estimate(se);
   r->max_s = p->o->max_s;
   r->checks = ni__search_checks(se);
