@@ -204,10 +204,16 @@ static void note_alive(ni__probe *p, const ni__sess *s, const char *evidence, do
  * deaths with no alive check above L, the bracket is as narrow as this
  * path allows, and the run ends with it (verdict measured). */
 #define STUCK_ROUNDS 1
-static void stuck_guard(ni__probe *p, ni_search *se, double silence_s, ni_obs o) {
-  double lo = 0, up = INFINITY;
+static void stuck_guard(ni__probe *p, const ni__sess *s, ni_obs o) {
+  ni_search *se = s->ck.search;
+  double lo = 0, up = INFINITY, silence_s = s->ck.silence;
+  if (se != p->search.in || !s->ck.fire) return;
   ni__search_bracket(se, &lo, &up);
-  if (o == NI_OBS_DEAD && isfinite(up) && silence_s >= up - 1e-6)
+  /* Only checks aimed inside the bracket tell whether it can narrow. */
+  if (!(s->ck.target < up)) return;
+  /* A death that moves U by less than a tenth of the resolution does not
+   * narrow it either. */
+  if (o == NI_OBS_DEAD && isfinite(up) && silence_s >= up - 0.1 * ni__search_resolution(se))
     p->n.stuck++;
   else if ((o == NI_OBS_DEAD && silence_s < up) || (o == NI_OBS_ALIVE && silence_s > lo))
     p->n.stuck = 0;
@@ -255,7 +261,7 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
   }
   if (o == NI_OBS_ALIVE && s->ck.search) note_alive(p, s, evidence, wire_s);
   write_obs(p, s, oc, detect_ms, evidence);
-  if (s->ck.search) stuck_guard(p, s->ck.search, s->ck.silence, o);
+  if (s->ck.search) stuck_guard(p, s, o);
   if (s->ck.search) {
     ni__search_result(s->ck.search, s->slot, s->ck.silence, o, now);
     s->ck.search = NULL;
