@@ -123,8 +123,36 @@ static ni_ms plan_poll(ni__sess *s, double target_s) {
   return poll - lead;
 }
 
+/* APPENDs go out one at a time on the control connection, a round trip
+ * each: an inbound check due just after others waits behind their
+ * APPENDs, and its push meets a longer silence than its target (at a long
+ * round trip, by more than the bracket is wide).  The wait ahead of a
+ * check due at `due`: a round trip for every other inbound check whose
+ * APPEND is not answered yet, or that is due before it (ties: the lower
+ * slot first) within as many round trips as there are sessions. */
+static ni_ms queue_ahead_ms(const ni__sess *s, ni_ms due) {
+  const ni__probe *p = s->p;
+  ni_ms rtt = p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
+  ni_ms now = ni_imap_now();
+  if (!rtt || s->armed != p->search.in) return 0;
+  ni_ms window = rtt * p->k;
+  unsigned ahead = 0;
+  for (unsigned i = 0; i < p->k; i++) {
+    const ni__sess *o = &p->ss[i];
+    if (o == s) continue;
+    if (o->state == SS_CHECK && o->ck.dir == NI_PDIR_INBOUND && !o->ck.ok)
+      ahead += due < now + window;
+    else if (o->state == SS_SILENT && o->armed == p->search.in && o->plain_due &&
+             (o->plain_due < due || (o->plain_due == due && o->slot < s->slot)) &&
+             o->plain_due + window > due)
+      ahead++;
+  }
+  return ahead * rtt;
+}
+
 static ni_ms due_at(ni__sess *s, double target_s) {
   s->plan_poll = 0;
+  s->plain_due = 0;
   if (s->armed && s->armed == s->p->search.in && s->p->poll.seen && s->p->poll.known)
     return plan_poll(s, target_s);
   ni_ms due = s->silent_since + (ni_ms)llround(target_s * 1000.0);
@@ -132,7 +160,10 @@ static ni_ms due_at(ni__sess *s, double target_s) {
   /* Timers and arrival times jitter by a millisecond or two: aim a little
    * late so the silence tested is never a hair short of the target. */
   due += DUE_MARGIN_MS;
-  return due > s->silent_since + lead ? due - lead : s->silent_since;
+  due = due > s->silent_since + lead ? due - lead : s->silent_since;
+  s->plain_due = due;
+  ni_ms q = queue_ahead_ms(s, due);
+  return due > s->silent_since + q ? due - q : s->silent_since;
 }
 
 /* Ask the search for a target and set the timer. */

@@ -245,6 +245,8 @@ typedef struct ni__sess {
   uv_timer_t timer;
   ni__timer_kind tk; /* what the timer is for */
   ni_ms due;         /* when a TK_TARGET timer should fire */
+  ni_ms plain_due;   /* the check's start before the control connection's
+                        queue was allowed for (0: none armed) */
   ni_ms plan_poll;   /* polling server: the poll the armed check aims at */
   ni_ms silent_since;
   ni_ms idle_since; /* when IDLE began: a polling server's phase */
