@@ -328,9 +328,11 @@ void ni__calibrate_exists(ni__sess *s, ni_ms took) {
   p->cal.busy--;
   add_sample(p, took);
   ni_lat_add(&p->lat, s->ck.fire - s->silent_since, took);
-  ni_lat_add(&p->lat_ok, s->ck.fire - s->silent_since,
-             s->ck.ok && now > s->ck.ok ? now - s->ck.ok : 0);
-  poll_learn(p, now - s->idle_since, took);
+  ni_ms took_ok = s->ck.ok && now > s->ck.ok ? now - s->ck.ok : 0;
+  ni_lat_add(&p->lat_ok, s->ck.fire - s->silent_since, took_ok);
+  /* A poll shows in the delay after the APPEND's OK: the APPEND's own
+   * round trip (600 ms and more on a slow path) is no sign of one. */
+  poll_learn(p, now - s->idle_since, took_ok);
   ni__note(p, 2, "calibration %u: APPEND to EXISTS in %llu ms after %.1f s of silence", p->cal.n,
            (unsigned long long)took, (double)(s->ck.fire - s->silent_since) / 1000.0);
   if (p->cal.round == 1)
