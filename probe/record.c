@@ -211,11 +211,13 @@ static void stuck_guard(ni__probe *p, const ni__sess *s, ni_obs o) {
   ni__search_bracket(se, &lo, &up);
   /* Only checks aimed inside the bracket tell whether it can narrow. */
   if (!(s->ck.target < up)) return;
-  /* A death that moves U by less than a tenth of the resolution does not
-   * narrow it either. */
-  if (o == NI_OBS_DEAD && isfinite(up) && silence_s >= up - 0.1 * ni__search_resolution(se))
+  /* A death that moves U, or an alive check that moves L, by less than a
+   * tenth of the resolution does not narrow it either. */
+  double step = 0.1 * ni__search_resolution(se);
+  if (o == NI_OBS_DEAD && isfinite(up) && silence_s >= up - step)
     p->n.stuck++;
-  else if ((o == NI_OBS_DEAD && silence_s < up) || (o == NI_OBS_ALIVE && silence_s > lo))
+  else if ((o == NI_OBS_DEAD && silence_s < up - step) ||
+           (o == NI_OBS_ALIVE && silence_s > lo + step))
     p->n.stuck = 0;
   if (p->n.stuck >= STUCK_ROUNDS * p->k && !p->n.narrowest) {
     p->n.narrowest = 1;
