@@ -296,6 +296,12 @@ void ni__check_exists(ni__sess *s, ni_ms now) {
     s->ck.silence = (double)ni__silence_of(s, now) / 1000.0;
     if (!p->poll.seen) {
       ni_ms sil = s->ck.fire - s->silent_since;
+      /* A push that came late was lost on the way and sent again: its
+       * first sending passed the NAT and refreshed the mapping, so what is
+       * proven alive is the silence when a quick push would have come. */
+      ni_ms quick = ni_lat_quantile_after(&p->lat_ok, sil, 0);
+      if (s->ck.ok && quick != NI_TIME_NEVER && s->ck.ok + quick < now)
+        s->ck.silence = (double)ni__silence_of(s, s->ck.ok + quick) / 1000.0;
       ni_lat_add(&p->lat, sil, (ni_ms)detect);
       ni_lat_add(&p->lat_ok, sil, s->ck.ok && now > s->ck.ok ? now - s->ck.ok : 0);
     }
