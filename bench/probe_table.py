@@ -5,6 +5,39 @@ import glob
 import os
 import sys
 
+
+def field_table(out):
+    """Section 1c: one row per field condition, from the *.field files."""
+    rows = []
+    for ff in sorted(glob.glob(os.path.join(out, "*.field"))):
+        name = os.path.basename(ff)[:-6]
+        words = open(ff).read().split()
+        T, wall, tls, mode, cond = float(words[0]), float(words[1]), words[2], words[3], " ".join(words[4:])
+        r = {}
+        sf = os.path.join(out, name + ".sum.csv")
+        if os.path.exists(sf):
+            for row in csv.DictReader(open(sf)):
+                if row.get("direction") == "inbound":
+                    r = row
+        num = lambda k: float(r[k]) if r.get(k) else None
+        lo, up, nlo, nup = num("lower_s"), num("upper_s"), num("nat_lower_s"), num("nat_upper_s")
+        holds = nlo is not None and nup is not None and nlo < T <= nup
+        goal = 2.5 * T + 30
+        rows.append((cond, tls, mode, T, wall, lo, up, nlo, nup, r.get("bracket_basis", ""),
+                     r.get("observations", ""), holds, goal))
+    print("| conditions | TLS, NAT | T | wall time | wall / T | checks | bracket (client) | bracket (NAT's terms) | holds T | goal |")
+    print("|---|---|---:|---:|---:|---:|---|---|---|---|")
+    br = lambda a, b: f"({a:.2f}, {b:.2f}]" if a is not None and b is not None else "—"
+    for cond, tls, mode, T, wall, lo, up, nlo, nup, basis, checks, holds, goal in rows:
+        nat = br(nlo, nup) + (f" ({basis})" if basis else "")
+        print(f"| {cond} | {tls}, {mode} | {T:.0f} s | {wall:.0f} s | {wall / T:.2f} | {checks} | {br(lo, up)} | {nat} "
+              f"| {'yes' if holds else 'NO'} | ≤ {goal:.0f} s: {'met' if wall <= goal and holds else 'missed'} |")
+
+
+if len(sys.argv) > 2 and sys.argv[1] == "--field":
+    field_table(sys.argv[2])
+    sys.exit(0)
+
 out = sys.argv[1]
 rows = []
 for tf in sorted(glob.glob(os.path.join(out, "*.time"))):

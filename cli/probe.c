@@ -61,13 +61,18 @@ static const char *const help_text[] = {
     "    The detection deadline is calibrated at start: one APPEND to a session\n"
     "    just in IDLE, then four to sessions silent for min(8 s, --max / 2) (a\n"
     "    server's or a radio's push is often slower after some silence), measure\n"
-    "    the APPEND-to-EXISTS delay; a check after a silence S waits\n"
-    "    max(1 s, 4 x the slowest push seen after a comparable silence + 0.5 s),\n"
-    "    and every push that arrives adds a sample.  Inbound checks start one\n"
-    "    push time (the quickest) early, so the push meets the target silence at\n"
-    "    the NAT; a lost push is recorded at the latest silence it may have met\n"
-    "    (the slowest push), so the bracket never excludes the timeout.  An\n"
-    "    EXISTS that arrives before DONE is sent counts as alive.\n"
+    "    the delay from the APPEND's OK to the EXISTS; a check after a silence S\n"
+    "    waits, after its APPEND's OK, the 90th percentile of the delays seen\n"
+    "    after a comparable silence + 2 x its distance from the median + one\n"
+    "    retransmission timeout (the control connection's round trip + max(0.2 s,\n"
+    "    half of it)) + 0.25 s, at least 1 s (3 s when S is over twice any\n"
+    "    silence measured), and every push that arrives, even late, adds a\n"
+    "    sample.  Inbound checks start one push time (the quickest) early, so\n"
+    "    the push meets the target silence at the NAT; a lost push is recorded\n"
+    "    at the latest silence it may have met (the silence at the APPEND's OK\n"
+    "    + the slowest push after an OK, or a usual one + one retransmission\n"
+    "    timeout), so the bracket never excludes the timeout.  An EXISTS that\n"
+    "    arrives before DONE is sent counts as alive.\n"
     "\n",
     "    A server that reports new mail to IDLE only when it polls the mailbox\n"
     "    (Cyrus without idled, Courier without enhanced IDLE: every 60 s by\n"
@@ -78,10 +83,16 @@ static const char *const help_text[] = {
     "    (the bracket widened by P).  A server whose IDLE does not report the\n"
     "    new message within --push-wait ends the run with the verdict no_push.\n"
     "\n"
-    "    A session that gets no EXISTS sends DONE: a tagged OK means\n"
-    "    the client's packet revived the mapping but the push was lost\n"
-    "    (dead_inbound), a reset dead_reset, a close dead_closed,\n"
-    "    nothing within the deadline dead_silent.  Any byte reaching a session\n"
+    "    A session that gets no EXISTS sends DONE and waits for its answer one\n"
+    "    round trip + 3 retransmission timeouts + 0.5 s (at least 2 s): a reset\n"
+    "    means dead_reset, a close dead_closed, nothing dead_silent.  A tagged OK\n"
+    "    means the client's packet got through: on a NAT that has answered a\n"
+    "    death of this run with silence or a reset (it does not revive\n"
+    "    mappings), the mapping was alive (alive at the DONE's silence when the\n"
+    "    push came late, else the check is repeated); otherwise the first two\n"
+    "    are repeated (a late push or a slow server look the same) and later\n"
+    "    ones are dead_inbound: the client's packet revived the mapping but the\n"
+    "    push was lost.  Any byte reaching a session\n"
     "    while it is silent (a server keepalive such as \"* OK Still here\", new\n"
     "    mail) voids that observation (refreshed); regular unsolicited data is\n"
     "    recognised as a server keepalive and the verdict is masked_by_server.\n"
@@ -166,6 +177,8 @@ static const char *const help_text[] = {
     "OUTPUT\n"
     "    Stdout ends with one line (UTF-8 dash and arrow), e.g.\n"
     "      timeout 37.2 s (inbound, 36.6\u201337.8 s, 23 checks, 2 m 11 s) \u2192 keep alive every 33 s\n"
+    "      timeout 17.6 s (inbound, 17.3\u201318.0 s; in the NAT's terms 16.8\u201318.0 s, \u00b10.3 s\n"
+    "        RTT, 14 checks, 1 m 02 s) \u2192 keep alive every 13 s\n"
     "      timeout above 7440 s (inbound, alive at 7440.0 s, 41 checks, 3 h 10 m) \u2192 keep alive\n"
     "        every 1740 s\n"
     "      masked by server keepalive every 120.0 s (inbound, the NAT keeps the connection\n"
@@ -176,6 +189,14 @@ static const char *const help_text[] = {
     "      no push: the server's IDLE never reported the new message (inbound, 2 m 12 s)\n"
     "    A polling server gets a line before it: \"the server reports new mail to\n"
     "    IDLE only when it polls, every P s ...\".\n"
+    "    The bracket counts silences as the client saw them.  The NAT, somewhere\n"
+    "    on the path, may have seen an inbound silence up to one round trip\n"
+    "    shorter: when that reads differently, the line adds the bracket in the\n"
+    "    NAT's terms, its lower end lowered by the control connection's round\n"
+    "    trip and the client's delayed ACK (as the capture showed it, else\n"
+    "    200 ms; the wire silence when the server's packet came last); the\n"
+    "    summary has both (nat_lower_s, nat_upper_s, bracket_basis,\n"
+    "    path_rtt_ms).\n"
     "    The recommended keepalive is the lower bound minus the measured timer\n"
     "    jitter and the detection deadline, never above 1740 s (RFC 2177).\n"
     "    masked_by_server recommends none (recommended_keepalive_s is empty): a\n"
@@ -373,8 +394,18 @@ static int parse_args(int argc, char **argv, ni_probe_opts *o, const char **pass
  * (UTF-8 dash and arrow). */
 static void print_result(const ni_probe_result *r) {
   const char *dir = ni__probe_dir_name(r->dir);
-  char wall[32];
+  char wall[32], nat[96] = "";
   ni__fmt_duration(r->wall_s, wall, sizeof wall);
+  /* The bracket in the NAT's terms, when it reads differently. */
+  if (r->bracket_basis && !isinf(r->upper_s) &&
+      (fabs(r->nat_lower_s - r->lower_s) >= 0.05 || fabs(r->nat_upper_s - r->upper_s) >= 0.05)) {
+    if (strcmp(r->bracket_basis, "capture") == 0)
+      snprintf(nat, sizeof nat, "; in the NAT's terms %.1f\u2013%.1f s, from the capture",
+               r->nat_lower_s, r->nat_upper_s);
+    else
+      snprintf(nat, sizeof nat, "; in the NAT's terms %.1f\u2013%.1f s, \u00b1%.1f s RTT",
+               r->nat_lower_s, r->nat_upper_s, r->path_rtt_ms / 1000.0);
+  }
   if (r->poll_s > 0)
     printf("the server reports new mail to IDLE only when it polls, every %.1f s%s\n", r->poll_s,
            r->poll_phase_known ? " (checks timed just before a poll)"
@@ -384,8 +415,9 @@ static void print_result(const ni_probe_result *r) {
     printf("no push: the server's IDLE never reported the new message (%s, %s)\n", dir, wall);
     break;
   case NI_VERDICT_MEASURED:
-    printf("timeout %.1f s (%s, %.1f\u2013%.1f s, %u checks, %s) \u2192 keep alive every %.0f s\n",
-           r->estimate_s, dir, r->lower_s, r->upper_s, r->checks, wall, r->recommended_s);
+    printf("timeout %.1f s (%s, %.1f\u2013%.1f s%s, %u checks, %s) \u2192 keep alive every "
+           "%.0f s\n",
+           r->estimate_s, dir, r->lower_s, r->upper_s, nat, r->checks, wall, r->recommended_s);
     break;
   case NI_VERDICT_ABOVE_MAX:
     printf("timeout above %.0f s (%s, alive at %.1f s, %u checks, %s) \u2192 keep alive every "

@@ -49,22 +49,40 @@ void ni__sessions_start(ni__probe *p) {
 
 /* ---- deadlines ------------------------------------------------------------ */
 
+/* One retransmission timeout on the control connection's path. */
+ni_ms ni__rto_ms(const ni__probe *p) {
+  return ni_lat_rto(p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0);
+}
+
+/* How long a check after silence_ms waits for its push, counted from the
+ * APPEND's OK (see DETECT_SPREAD in internal.h). */
 ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms) {
-  if (ni_lat_count(&p->lat, 0) == 0) return p->t.detect_ms ? p->t.detect_ms : DETECT_DEFAULT_MS;
+  if (ni_lat_count(&p->lat_ok, 0) == 0) return p->t.detect_ms ? p->t.detect_ms : DETECT_DEFAULT_MS;
   /* Samples taken after a comparable silence speak for this one; when
    * there are none yet, the longest silence measured speaks for it, with a
    * floor, since a path that is slower after a longer silence is exactly
    * what calibration could not see. */
   ni_ms x = silence_ms;
   int extrapolated = 0;
-  while (x > 0 && ni_lat_count(&p->lat, x) == 0) {
+  while (x > 0 && ni_lat_count(&p->lat_ok, x) == 0) {
     x = x * 2 / 3;
-    extrapolated = 1;
+    /* Samples after two thirds of the silence speak for it (a radio that
+     * sleeps sooner shows in them); from shorter ones, the floor. */
+    extrapolated = x < silence_ms / 2;
   }
-  ni_ms d =
-      ni_lat_deadline(&p->lat, x, DETECT_FACTOR, DETECT_SLACK_MS, DETECT_FLOOR_MS, DETECT_CAP_MS);
+  ni_ms d = ni_lat_deadline_dist(&p->lat_ok, x, DETECT_SPREAD, ni__rto_ms(p) + DETECT_SLACK_MS,
+                                 DETECT_FLOOR_MS, DETECT_CAP_MS);
   if (extrapolated && d < DETECT_EXTRAP_MS) d = DETECT_EXTRAP_MS;
   return d;
+}
+
+/* How long the answer to a DONE may take: a round trip, or a few
+ * retransmission timeouts when the DONE or its answer is lost (see
+ * DONE_RTOS in internal.h). */
+ni_ms ni__done_wait_ms(const ni__probe *p) {
+  ni_ms rtt = p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
+  ni_ms w = rtt + DONE_RTOS * ni__rto_ms(p) + DONE_SLACK_MS;
+  return w > DONE_FLOOR_MS ? w : DONE_FLOOR_MS;
 }
 
 /* How long before a poll the marker is APPENDed: enough for the APPEND to
@@ -94,8 +112,18 @@ static void make_searches(ni__probe *p) {
   double floor_s = 0;
   if (p->poll.seen)
     floor_s = (double)p->poll.every_ms / 1000.0 * 1.02;
-  else if (p->t.worst_push_ms > p->t.lead_ms)
-    floor_s = (double)(p->t.worst_push_ms - p->t.lead_ms) / 1000.0 * 1.25;
+  else if (ni_lat_count(&p->lat_ok, 0)) {
+    /* Alive at the push, dead at the OK + the slowest push after it (or a
+     * usual one + a retransmission timeout): the APPEND's own time (the
+     * typical push from the APPEND less the typical one from its OK) and
+     * that, less the lead the checks start with. */
+    ni_ms q50 = ni_lat_quantile_after(&p->lat_ok, 0, 50);
+    ni_ms hi = ni_lat_quantile_after(&p->lat_ok, 0, 100);
+    ni_ms usual = ni_lat_quantile_after(&p->lat_ok, 0, NI_LAT_DEADLINE_PCT) + ni__rto_ms(p);
+    double margin = (double)(p->t.push_ms > q50 ? p->t.push_ms - q50 : 0) +
+                    (double)(usual > hi ? usual : hi) - (double)p->t.lead_ms;
+    floor_s = margin / 1000.0 * 1.25;
+  }
   if (floor_s >= 1.0 && cfg.resolution_s < floor_s) {
     if (p->o->resolution_s > 0)
       ni__note(p, 0, "--resolution %.1f s is finer than this server's push allows: %.1f s",
@@ -155,7 +183,10 @@ static void start_run(ni__probe *p) {
     }
   }
   if (inbound) {
-    p->t.detect_ms = ni__detect_ms(p, (ni_ms)llround(p->o->max_s * 1000.0));
+    /* From the APPEND: its round trips (a synchronising literal takes two)
+     * and the wait after its OK. */
+    ni_ms rtt = p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
+    p->t.detect_ms = 2 * rtt + ni__detect_ms(p, (ni_ms)llround(p->o->max_s * 1000.0));
   } else {
     p->t.detect_ms = DETECT_FACTOR * p->cal.worst + DETECT_SLACK_MS;
     if (p->t.detect_ms < DETECT_FLOOR_MS) p->t.detect_ms = DETECT_FLOOR_MS;
@@ -179,11 +210,13 @@ static void start_run(ni__probe *p) {
              "natidle can predict: each death widens the bracket by that much",
              (double)p->poll.every_ms / 1000.0);
   ni__note(p, 1,
-           "detection deadline %llu ms (calibration: %u samples, typical %llu ms, quickest "
+           "detection deadline %llu ms (%llu ms after the APPEND's OK; calibration: %u samples, "
+           "typical %llu ms, quickest "
            "%llu ms, worst %llu ms; idle samples after %.1f s)",
-           (unsigned long long)p->t.detect_ms, p->cal.n, (unsigned long long)p->t.push_ms,
-           (unsigned long long)p->t.lead_ms, (unsigned long long)p->cal.worst,
-           (double)p->cal.idle_ms / 1000.0);
+           (unsigned long long)p->t.detect_ms,
+           (unsigned long long)ni__detect_ms(p, (ni_ms)llround(p->o->max_s * 1000.0)), p->cal.n,
+           (unsigned long long)p->t.push_ms, (unsigned long long)p->t.lead_ms,
+           (unsigned long long)p->cal.worst, (double)p->cal.idle_ms / 1000.0);
   make_searches(p);
   if (p->end.fatal) {
     ni__begin_shutdown(p);
@@ -295,7 +328,11 @@ void ni__calibrate_exists(ni__sess *s, ni_ms took) {
   p->cal.busy--;
   add_sample(p, took);
   ni_lat_add(&p->lat, s->ck.fire - s->silent_since, took);
-  poll_learn(p, now - s->idle_since, took);
+  ni_ms took_ok = s->ck.ok && now > s->ck.ok ? now - s->ck.ok : 0;
+  ni_lat_add(&p->lat_ok, s->ck.fire - s->silent_since, took_ok);
+  /* A poll shows in the delay after the APPEND's OK: the APPEND's own
+   * round trip (600 ms and more on a slow path) is no sign of one. */
+  poll_learn(p, now - s->idle_since, took_ok);
   ni__note(p, 2, "calibration %u: APPEND to EXISTS in %llu ms after %.1f s of silence", p->cal.n,
            (unsigned long long)took, (double)(s->ck.fire - s->silent_since) / 1000.0);
   if (p->cal.round == 1)
@@ -321,8 +358,7 @@ ni_ms ni__calibrate_wait_ms(const ni__sess *s) {
 void ni__calibrate_timeout(ni__sess *s) {
   ni__probe *p = s->p;
   s->state = SS_DONE;
-  ni_ms wait = 2 * p->t.detect_ms > DONE_FLOOR_MS ? 2 * p->t.detect_ms : DONE_FLOOR_MS;
-  ni__timer_set(s, TK_DONE, ni_imap_now() + wait + DONE_GRACE_MS);
+  ni__timer_set(s, TK_DONE, ni_imap_now() + ni__done_wait_ms(p) + DONE_GRACE_MS);
   ni_imap_idle_done(s->c);
 }
 

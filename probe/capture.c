@@ -175,7 +175,8 @@ int ni__capture_open(ni__probe *p) {
     int e = 0;
     p->summary = ni_csv_writer_open(o->summary_path, ni_summary_columns, NI_SUMMARY_NCOLS, &e);
     if (!p->summary) {
-      ni__error(p, "cannot open %s: %s", o->summary_path, ni_strerror(e));
+      ni__error(p, "cannot open %s: %s", o->summary_path,
+                e == NI_EMISMATCH ? ni__summary_mismatch(o->summary_path) : ni_strerror(e));
       return e;
     }
   }

@@ -123,8 +123,36 @@ static ni_ms plan_poll(ni__sess *s, double target_s) {
   return poll - lead;
 }
 
+/* APPENDs go out one at a time on the control connection, a round trip
+ * each: an inbound check due just after others waits behind their
+ * APPENDs, and its push meets a longer silence than its target (at a long
+ * round trip, by more than the bracket is wide).  The wait ahead of a
+ * check due at `due`: a round trip for every other inbound check whose
+ * APPEND is not answered yet, or that is due before it (ties: the lower
+ * slot first) within as many round trips as there are sessions. */
+static ni_ms queue_ahead_ms(const ni__sess *s, ni_ms due) {
+  const ni__probe *p = s->p;
+  ni_ms rtt = p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
+  ni_ms now = ni_imap_now();
+  if (!rtt || s->armed != p->search.in) return 0;
+  ni_ms window = rtt * p->k;
+  unsigned ahead = 0;
+  for (unsigned i = 0; i < p->k; i++) {
+    const ni__sess *o = &p->ss[i];
+    if (o == s) continue;
+    if (o->state == SS_CHECK && o->ck.dir == NI_PDIR_INBOUND && !o->ck.ok)
+      ahead += due < now + window;
+    else if (o->state == SS_SILENT && o->armed == p->search.in && o->plain_due &&
+             (o->plain_due < due || (o->plain_due == due && o->slot < s->slot)) &&
+             o->plain_due + window > due)
+      ahead++;
+  }
+  return ahead * rtt;
+}
+
 static ni_ms due_at(ni__sess *s, double target_s) {
   s->plan_poll = 0;
+  s->plain_due = 0;
   if (s->armed && s->armed == s->p->search.in && s->p->poll.seen && s->p->poll.known)
     return plan_poll(s, target_s);
   ni_ms due = s->silent_since + (ni_ms)llround(target_s * 1000.0);
@@ -132,7 +160,10 @@ static ni_ms due_at(ni__sess *s, double target_s) {
   /* Timers and arrival times jitter by a millisecond or two: aim a little
    * late so the silence tested is never a hair short of the target. */
   due += DUE_MARGIN_MS;
-  return due > s->silent_since + lead ? due - lead : s->silent_since;
+  due = due > s->silent_since + lead ? due - lead : s->silent_since;
+  s->plain_due = due;
+  ni_ms q = queue_ahead_ms(s, due);
+  return due > s->silent_since + q ? due - q : s->silent_since;
 }
 
 /* Ask the search for a target and set the timer. */
@@ -205,6 +236,7 @@ static void start_check(ni__sess *s, ni_ms now, double target) {
   s->ck.target = target;
   s->ck.grace = 0;
   s->ck.late_exists = 0;
+  s->ck.done_at = 0;
   s->ck.poll_at = 0;
   ni_ms sil = ni__silence_of(s, now);
   /* Inbound: the silence the push will meet (corrected with the real
@@ -262,7 +294,17 @@ void ni__check_exists(ni__sess *s, ni_ms now) {
      * the silence that counts.  Its delay is a sample for the deadlines of
      * later checks after such a silence (a poll's wait is not). */
     s->ck.silence = (double)ni__silence_of(s, now) / 1000.0;
-    if (!p->poll.seen) ni_lat_add(&p->lat, s->ck.fire - s->silent_since, (ni_ms)detect);
+    if (!p->poll.seen) {
+      ni_ms sil = s->ck.fire - s->silent_since;
+      /* A push that came late was lost on the way and sent again: its
+       * first sending passed the NAT and refreshed the mapping, so what is
+       * proven alive is the silence when a quick push would have come. */
+      ni_ms quick = ni_lat_quantile_after(&p->lat_ok, sil, 0);
+      if (s->ck.ok && quick != NI_TIME_NEVER && s->ck.ok + quick < now)
+        s->ck.silence = (double)ni__silence_of(s, s->ck.ok + quick) / 1000.0;
+      ni_lat_add(&p->lat, sil, (ni_ms)detect);
+      ni_lat_add(&p->lat_ok, sil, s->ck.ok && now > s->ck.ok ? now - s->ck.ok : 0);
+    }
     ni__record(s, OC_ALIVE, detect);
   }
   s->state = SS_DONE;
@@ -324,11 +366,77 @@ static void on_detect(ni__sess *s, ni_ms now) {
     ni__calibrate_timeout(s);
     return;
   }
-  /* No EXISTS within the deadline: the push was lost.  DONE tells how. */
+  /* The push left the server once the APPEND was stored (its OK): the
+   * latest silence a lost push may have met is the one at the OK plus the
+   * slowest push after an OK, or a usual one and one retransmission
+   * timeout (a push lost on the link after the NAT passes it again that
+   * much later), not the APPEND's own round trips and its wait behind
+   * other commands on the control connection. */
+  ni_ms sil = s->ck.fire - s->silent_since;
+  ni_ms worst_ok = ni_lat_worst_after(&p->lat_ok, sil);
+  if (!p->poll.seen && s->ck.ok && worst_ok != NI_TIME_NEVER) {
+    ni_ms usual = ni_lat_quantile_after(&p->lat_ok, sil, NI_LAT_DEADLINE_PCT) + ni__rto_ms(p);
+    double at_ok =
+        (double)(ni__silence_of(s, s->ck.ok) + (usual > worst_ok ? usual : worst_ok)) / 1000.0;
+    if (at_ok < s->ck.dead_s && at_ok > s->ck.silence) s->ck.dead_s = at_ok;
+  }
+  /* No EXISTS within the deadline: the push was lost, or is late.  DONE
+   * tells which (ni__check_done_answer); its answer takes a round trip, or
+   * a few retransmission timeouts on a lossy link, not a multiple of the
+   * detection deadline. */
   s->state = SS_DONE;
-  ni_ms wait = p->t.detect_ms > DONE_FLOOR_MS ? p->t.detect_ms : DONE_FLOOR_MS;
-  ni__timer_set(s, TK_DONE, now + wait);
+  s->ck.done_at = now;
+  ni__timer_set(s, TK_DONE, now + ni__done_wait_ms(p));
   ni_imap_idle_done(s->c);
+}
+
+/* The tagged answer to the DONE of an open check (status 0: OK; else the
+ * error that ended the connection's command).  Outbound: the client's
+ * packet got through.  Inbound: the push did not come by the deadline, yet
+ * DONE was answered: either the NAT let the client's packet through and
+ * lost the push (dead_inbound), or the mapping was alive and the push only
+ * late (lost once more than the deadline allows, or a server slow to
+ * report: it then comes before the answer, or never once IDLE ends).  A
+ * NAT that has answered a death in this run with silence or a RST does not
+ * revive a mapping on the client's packet, so there the mapping was alive
+ * when DONE passed: alive at that silence when the push came, else nothing
+ * learned (the search repeats the check).  Before such a death the answer
+ * is ambiguous: the first AMBIGUOUS_VOIDS are voided rather than recorded
+ * as deaths that may be wrong; a NAT that keeps answering revives
+ * mappings, and it is dead_inbound. */
+#define AMBIGUOUS_VOIDS 2
+void ni__check_done_answer(ni__sess *s, int status) {
+  ni__probe *p = s->p;
+  if (status != 0) {
+    ni__record(s, OC_ERROR, -1);
+    return;
+  }
+  long took = (long)(ni_imap_now() - s->ck.fire);
+  if (s->ck.dir == NI_PDIR_OUTBOUND) {
+    ni__record(s, OC_ALIVE, took);
+    return;
+  }
+  if (s->ck.late_exists) {
+    ni__note(p, 1,
+             "session %u: the push came %llu ms after the APPEND, after DONE: lost and "
+             "retransmitted, or slower than the deadline",
+             s->num, (unsigned long long)(s->ck.late_exists - s->ck.sent));
+    /* A late answer is still an answer: the next deadlines cover it. */
+    if (!p->poll.seen && s->ck.ok && s->ck.late_exists > s->ck.ok) {
+      ni_lat_add(&p->lat, s->ck.fire - s->silent_since, s->ck.late_exists - s->ck.sent);
+      ni_lat_add(&p->lat_ok, s->ck.fire - s->silent_since, s->ck.late_exists - s->ck.ok);
+    }
+  }
+  if (p->n.refused && s->ck.done_at && s->ck.late_exists) {
+    s->ck.silence = (double)ni__silence_of(s, s->ck.done_at) / 1000.0;
+    ni__record(s, OC_ALIVE, (long)(s->ck.late_exists - s->ck.sent));
+  } else if (p->n.refused || p->n.late++ < AMBIGUOUS_VOIDS) {
+    ni__note(p, 1, "session %u: DONE answered after %s: the NAT's part is unknown, checking again",
+             s->num, s->ck.late_exists ? "a late push" : "no push (the server did not report it)");
+    ni__record(s, OC_ABORTED, -1);
+  } else {
+    ni__record(s, OC_DEAD_INBOUND, took);
+  }
 }
 
 /* DONE went unanswered. */

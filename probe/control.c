@@ -139,7 +139,10 @@ static void ctl_noop_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg
 }
 
 void ni__ctl_send_noop(ni__probe *p) {
-  if (p->ctl.state != CT_READY || p->ctl.noop_inflight) return;
+  /* Commands go out one at a time: a NOOP behind APPENDs would time the
+   * queue, not the path (a false stall at a long round trip), and their
+   * answers already show that the connection works. */
+  if (p->ctl.state != CT_READY || p->ctl.noop_inflight || ni_imap_pending(p->ctl.c) > 0) return;
   p->ctl.noop_sent = ni_imap_now();
   p->ctl.noop_inflight = 1;
   if (ni_imap_noop(p->ctl.c, ctl_noop_cb, p) != 0) p->ctl.noop_inflight = 0;

@@ -47,16 +47,24 @@
 #define CAL_SAMPLES 3
 #define CAL_IDLE_SAMPLES 4
 #define CAL_IDLE_MS 8000
-/* The detection deadline of a check after a silence s comes from the push
- * delays measured after a comparable silence (natidle/latency.h):
- * max(DETECT_FLOOR_MS, DETECT_FACTOR x the worst + DETECT_SLACK_MS).  Four
- * times the worst covers a busy server or a jittery radio link without
- * waiting long on a dead mapping; the 1 s floor covers delayed ACKs and a
- * single retransmission on a fast link.  Every check that gets its push adds
- * a sample, so the deadline follows the path during the run. */
-#define DETECT_FACTOR 4
-#define DETECT_SLACK_MS 500
+/* The detection deadline of a check after a silence s is counted from the
+ * APPEND's tagged OK (the server has stored the marker: the push is on its
+ * way) and comes from the distribution of the push delays after that OK
+ * measured after a comparable silence (natidle/latency.h,
+ * ni_lat_deadline_dist): the 90th percentile, plus DETECT_SPREAD times its
+ * distance from the median, plus one retransmission timeout of the control
+ * connection's round trip (a push lost once on a lossy link still counts),
+ * plus DETECT_SLACK_MS, at least DETECT_FLOOR_MS.  Counting from the OK
+ * leaves out the APPEND's own round trips and its wait behind other
+ * commands on the control connection, which grow with the latency and say
+ * nothing about the push.  Every check that gets its push adds a sample, so
+ * the deadline follows the path during the run. */
+#define DETECT_SPREAD 2
+#define DETECT_SLACK_MS 250
 #define DETECT_FLOOR_MS 1000
+/* Outbound-only runs: the DONE's answer within DETECT_FACTOR x the worst
+ * NOOP round trip + DETECT_SLACK_MS. */
+#define DETECT_FACTOR 4
 #define DETECT_CAP_MS 120000
 /* A deadline for a silence longer than any measured one is extrapolated
  * from the longest measured: never under this. */
@@ -127,8 +135,13 @@
  * before the session is given up as a zombie. */
 #define DONE_GRACE_MS 2000
 #define DONE_WAIT_MS(p) (2 * (p)->t.detect_ms + DONE_GRACE_MS)
-/* The answer to DONE after a push was lost: the client's packet may need
- * to wake a radio or retransmit, so never less than DONE_FLOOR_MS. */
+/* The answer to DONE after a push was lost (ni__done_wait_ms): one round
+ * trip, or, when the DONE or its answer is lost, the sender's
+ * retransmission timeouts: round trip + DONE_RTOS x the RTO + DONE_SLACK_MS
+ * (two losses in a row on a lossy link), never less than DONE_FLOOR_MS
+ * (the packet may have to wake a radio). */
+#define DONE_RTOS 3
+#define DONE_SLACK_MS 500
 #define DONE_FLOOR_MS 2000
 
 /* The control connection's NOOP cadence when --noop is not given: half the
@@ -235,6 +248,8 @@ typedef struct ni__sess {
   uv_timer_t timer;
   ni__timer_kind tk; /* what the timer is for */
   ni_ms due;         /* when a TK_TARGET timer should fire */
+  ni_ms plain_due;   /* the check's start before the control connection's
+                        queue was allowed for (0: none armed) */
   ni_ms plan_poll;   /* polling server: the poll the armed check aims at */
   ni_ms silent_since;
   ni_ms idle_since; /* when IDLE began: a polling server's phase */
@@ -258,6 +273,7 @@ typedef struct ni__sess {
     double dead_s;     /* the silence a death is recorded at */
     int grace;         /* the detection deadline passed; reading what came */
     ni_ms late_exists; /* an EXISTS came after DONE was sent (0: none) */
+    ni_ms done_at;     /* when DONE went out after a lost push (0: not yet) */
   } ck;
   unsigned tok_gen; /* the OAuth2 token generation its login used */
 } ni__sess;
@@ -342,7 +358,13 @@ struct ni__probe {
     ni_ms worst;
     ni_ms samples[CAL_SAMPLES + CAL_IDLE_SAMPLES + 8];
   } cal;
-  ni_lat lat;             /* push delays (APPEND sent to EXISTS) by silence */
+  ni_lat lat;        /* push delays (APPEND sent to EXISTS) by silence */
+  ni_lat lat_ok;     /* push delays (APPEND's OK to EXISTS) by silence */
+  struct {           /* the longest alive silence per direction (in, out) */
+    double client_s; /* as the client counted it */
+    double nat_s;    /* as the NAT saw it, from the capture */
+    int captured;    /* nat_s is known */
+  } alive[2];
   struct {                /* a server that reports new mail when it polls */
     int seen;             /* the first push looked like a poll */
     int known;            /* every sample fits the polls: the phase is known */
@@ -362,6 +384,12 @@ struct ni__probe {
     unsigned checks;       /* checks started, calibration included */
     unsigned connects;     /* session connection attempts */
     unsigned zombies;      /* sessions abandoned without LOGOUT */
+    unsigned refused;      /* deaths whose DONE got no answer or a RST: this
+                              NAT does not revive a mapping on the client's
+                              packet, so a late push is a live mapping's */
+    unsigned late;         /* late pushes taken as ambiguous (voided) */
+    unsigned stuck;        /* deaths in a row recorded at or above U */
+    int narrowest;         /* stopped: no check can narrow the bracket */
     unsigned creates_left; /* CREATEs not answered yet */
   } n;
   struct { /* the server's own keepalive */
@@ -461,6 +489,10 @@ void ni__calibrate_timeout(ni__sess *s);
 ni_ms ni__calibrate_wait_ms(const ni__sess *s);
 void ni__calibrate_done_answer(ni__sess *s, int status);
 ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms);
+ni_ms ni__done_wait_ms(const ni__probe *p);
+ni_ms ni__rto_ms(const ni__probe *p);
+const char *ni__summary_mismatch(const char *path);
+void ni__check_done_answer(ni__sess *s, int status);
 ni_ms ni__poll_lead_ms(const ni__probe *p);
 
 /* Probe mailboxes (probe/janitor.c). */

@@ -107,6 +107,13 @@ typedef struct ni_probe_result {
                               * polls, every poll_s seconds; 0 when it pushes */
   int poll_phase_known;      /* checks were timed just before a poll (else the
                               * bracket was widened by poll_s) */
+  /* The bracket in the NAT's terms (docs/CSV.md, summary): the silences
+   * above are the client's; the NAT, somewhere on the path, may have seen
+   * a silence up to one round trip shorter.  nat_upper_s is INFINITY when
+   * upper_s is. */
+  double nat_lower_s, nat_upper_s;
+  const char *bracket_basis; /* "capture" (the wire showed it) or "client_rtt" */
+  double path_rtt_ms;        /* the round trip the lower end was widened by */
 } ni_probe_result;
 
 typedef enum ni_probe_event_kind {

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -155,6 +156,79 @@ static int witnessed(const ni__probe *p, const ni__sess *s, ni_ms now) {
          !stalled;
 }
 
+/* The value of key (e.g. "last_in") in an evidence string, or NAN. */
+static double evidence_num(const char *ev, const char *key) {
+  size_t n = strlen(key);
+  for (const char *q = ev; (q = strstr(q, key)) != NULL; q += n)
+    if ((q == ev || q[-1] == ' ') && q[n] == '=') return strtod(q + n + 1, NULL);
+  return NAN;
+}
+
+/* The longest a client's TCP delays the ACK that may be the last packet
+ * before a silence (Linux: TCP_DELACK_MAX). */
+#define DELACK_MAX_S 0.2
+
+/* The silence the NAT may have seen at least, for an alive inbound check
+ * whose push met `client_s` of the client's silence.  The last packet
+ * before the silence is the server's (it passed the NAT earlier by the same
+ * path delay as the push: the NAT saw the client's silence) or the
+ * client's delayed ACK of the IDLE continuation, which left `ack_s` after
+ * the silence began and passed the NAT up to one round trip later: the NAT
+ * saw up to ack_s + one round trip less.  Without a capture, ack_s is the
+ * longest delay an ACK may have. */
+static double nat_alive_s(double client_s, double rtt_s, int captured, double in, double out,
+                          double wire_s) {
+  if (!captured) return fmax(0.0, client_s - rtt_s - DELACK_MAX_S);
+  if (!isnan(in) && (isnan(out) || in >= out)) return fmin(client_s, wire_s);
+  return fmax(0.0, client_s - rtt_s - (isnan(out) ? DELACK_MAX_S : fmax(0.0, out)));
+}
+
+/* Remember the longest alive silence of a direction and the silence the
+ * NAT saw at least for it (nat_alive_s). */
+static void note_alive(ni__probe *p, const ni__sess *s, const char *evidence, double wire_s) {
+  int i = s->ck.dir == NI_PDIR_OUTBOUND;
+  if (s->ck.silence <= p->alive[i].client_s) return;
+  double in = evidence_num(evidence, "last_in"), out = evidence_num(evidence, "last_out");
+  double rtt_s = p->ctl.srtt_ms > 0 ? p->ctl.srtt_ms / 1000.0 : 0;
+  p->alive[i].client_s = s->ck.silence;
+  /* A push that came after DONE met a silence DONE had already ended. */
+  p->alive[i].captured = wire_s >= 0 && !s->ck.done_at;
+  p->alive[i].nat_s = nat_alive_s(s->ck.silence, rtt_s, p->alive[i].captured, in, out, wire_s);
+}
+
+/* A death is recorded at the latest silence its push may have met, which
+ * is later than the check's target by the push's timing (and the wait of
+ * its APPEND behind others on the control connection).  When that is
+ * wider than what is left of the bracket, every death lands at or above U
+ * and the search cannot narrow it: after STUCK_ROUNDS rounds of such
+ * deaths with no alive check above L, the bracket is as narrow as this
+ * path allows, and the run ends with it (verdict measured). */
+#define STUCK_ROUNDS 1
+static void stuck_guard(ni__probe *p, const ni__sess *s, ni_obs o) {
+  ni_search *se = s->ck.search;
+  double lo = 0, up = INFINITY, silence_s = s->ck.silence;
+  if (se != p->search.in || !s->ck.fire) return;
+  ni__search_bracket(se, &lo, &up);
+  /* Only checks aimed inside the bracket tell whether it can narrow. */
+  if (!(s->ck.target < up)) return;
+  /* A death that moves U, or an alive check that moves L, by less than a
+   * tenth of the resolution does not narrow it either. */
+  double step = 0.1 * ni__search_resolution(se);
+  if (o == NI_OBS_DEAD && isfinite(up) && silence_s >= up - step)
+    p->n.stuck++;
+  else if ((o == NI_OBS_DEAD && silence_s < up - step) ||
+           (o == NI_OBS_ALIVE && silence_s > lo + step))
+    p->n.stuck = 0;
+  if (p->n.stuck >= STUCK_ROUNDS * p->k && !p->n.narrowest) {
+    p->n.narrowest = 1;
+    ni__note(p, 0,
+             "the bracket (%.1f, %.1f] is as narrow as the push's timing on this path allows: "
+             "stopping",
+             lo, up);
+    ni__stop_searches(p);
+  }
+}
+
 /* The check of session s ended with outcome oc: CSV row, search, log. */
 void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
   ni__probe *p = s->p;
@@ -173,6 +247,9 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
     oc = OC_ABORTED;
     o = NI_OBS_VOID;
   }
+  /* A NAT that answers the client's packet after expiry with silence or a
+   * RST does not revive mappings: later late pushes are live ones. */
+  if (oc == OC_DEAD_SILENT || oc == OC_DEAD_RESET) p->n.refused++;
   /* A lost push may have met a silence as long as the slowest push seen
    * (or the poll it was meant for): the death is recorded there, so the
    * bracket's upper end is never below the timeout. */
@@ -184,13 +261,16 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
    * what refreshed.  A silence that ended without a check has no check
    * time. */
   char evidence[512] = "";
+  double wire_s = -1;
   if (p->cap.pcap && s->lport) {
     int checked = oc != OC_REFRESHED && s->ck.fire != 0;
     ni__pcap_evidence(p->cap.pcap, s->lport, checked ? s->ck.sent : NI_TIME_NEVER,
                       s->ck.dir == NI_PDIR_INBOUND ? p->t.push_ms : 0, evidence, sizeof evidence,
-                      NULL);
+                      &wire_s);
   }
+  if (o == NI_OBS_ALIVE && s->ck.search) note_alive(p, s, evidence, wire_s);
   write_obs(p, s, oc, detect_ms, evidence);
+  if (s->ck.search) stuck_guard(p, s, o);
   if (s->ck.search) {
     ni__search_result(s->ck.search, s->slot, s->ck.silence, o, now);
     s->ck.search = NULL;
@@ -207,6 +287,33 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
 
 /* ---- results ------------------------------------------------------------ */
 
+/* The bracket in the NAT's terms (docs/CSV.md).  The client counts a
+ * silence from its own last read or write; the NAT, somewhere on the path,
+ * from the last packet that passed it.  Inbound, the push ends the silence
+ * at the NAT before it reaches the client, so the NAT saw at most the
+ * client's silence and up to one round trip less (after a packet of the
+ * client): the lower end moves down by the round trip, unless the capture
+ * showed the NAT's own silence for the check that set it.  The upper end
+ * already counts the slowest push, the latest a lost one may have met.
+ * Outbound, the DONE ends it after it leaves the client: the NAT saw up to
+ * one round trip more, so the upper end moves up. */
+static void nat_terms(const ni__probe *p, ni_probe_dir dir, ni_probe_result *r) {
+  double rtt_s = p->ctl.srtt_ms > 0 ? p->ctl.srtt_ms / 1000.0 : 0;
+  int i = dir == NI_PDIR_OUTBOUND;
+  r->path_rtt_ms = rtt_s * 1000.0;
+  r->nat_lower_s = r->lower_s;
+  r->nat_upper_s = r->upper_s;
+  r->bracket_basis = "client_rtt";
+  if (dir == NI_PDIR_OUTBOUND) {
+    if (!isinf(r->upper_s)) r->nat_upper_s = r->upper_s + rtt_s;
+  } else if (r->lower_s > 0 && fabs(p->alive[i].client_s - r->lower_s) < 0.0005) {
+    r->nat_lower_s = fmin(p->alive[i].nat_s, r->lower_s);
+    if (p->alive[i].captured) r->bracket_basis = "capture";
+  } else if (r->lower_s > 0) {
+    r->nat_lower_s = nat_alive_s(r->lower_s, rtt_s, 0, NAN, NAN, -1);
+  }
+}
+
 /* The result of one direction, as the summary row and the RESULT event
  * give it. */
 static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall_s,
@@ -219,6 +326,8 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
   if (r->verdict == NI_VERDICT_RUNNING) r->verdict = NI_VERDICT_INCONCLUSIVE;
   r->upper_s = INFINITY;
   ni__search_bracket(se, &r->lower_s, &r->upper_s);
+  if (r->verdict == NI_VERDICT_INCONCLUSIVE && p->n.narrowest && isfinite(r->upper_s))
+    r->verdict = NI_VERDICT_MEASURED;
   r->estimate_s = ni__search_estimate(se);
   r->max_s = p->o->max_s;
   r->checks = ni__search_checks(se);
@@ -236,6 +345,24 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
     r->poll_s = (double)p->poll.every_ms / 1000.0;
     r->poll_phase_known = p->poll.known;
   }
+  nat_terms(p, dir, r);
+}
+
+/* Why the summary writer refused path (NI_EMISMATCH): a summary of an
+ * older natidle, without the bracket in the NAT's terms, or another file. */
+const char *ni__summary_mismatch(const char *path) {
+  int err = 0, old = 0;
+  ni_csv_reader *r = ni_csv_reader_open(path, &err);
+  if (r && ni_csv_ncols(r) == NI_SUMMARY_V1_NCOLS) {
+    old = 1;
+    for (size_t i = 0; i < NI_SUMMARY_V1_NCOLS; i++)
+      if (strcmp(ni_csv_column_name(r, i), ni_summary_columns[i]) != 0) old = 0;
+  }
+  ni_csv_reader_close(r);
+  return old ? "a summary of an older natidle (14 columns, without the bracket in the NAT's "
+               "terms); give a new --summary file, or rename this one: natidle report still "
+               "reads it"
+             : "it is not a summary file";
 }
 
 static void write_summary(ni__probe *p, const ni_probe_result *r) {
@@ -249,13 +376,19 @@ static void write_summary(ni__probe *p, const ni_probe_result *r) {
     return;
   }
   ni_verdict v = r->verdict;
-  char port[16], l[32], u[32], e[32], n[32], wall[32], ka[32], rec[32];
+  char port[16], l[32], u[32], e[32], n[32], wall[32], ka[32], rec[32], nl[32], nu[32], rtt[32];
   snprintf(port, sizeof port, "%u", p->id.port);
   snprintf(l, sizeof l, "%.3f", r->lower_s);
   if (isinf(r->upper_s))
     u[0] = '\0';
   else
     snprintf(u, sizeof u, "%.3f", r->upper_s);
+  nl[0] = nu[0] = rtt[0] = '\0';
+  if (r->bracket_basis) {
+    snprintf(nl, sizeof nl, "%.3f", r->nat_lower_s);
+    if (!isinf(r->nat_upper_s)) snprintf(nu, sizeof nu, "%.3f", r->nat_upper_s);
+    snprintf(rtt, sizeof rtt, "%.0f", r->path_rtt_ms);
+  }
   if (v == NI_VERDICT_MEASURED)
     snprintf(e, sizeof e, "%.3f", r->estimate_s);
   else
@@ -283,7 +416,11 @@ static void write_summary(ni__probe *p, const ni_probe_result *r) {
                                      wall,
                                      ka,
                                      rec,
-                                     ni__verdict_name(v)};
+                                     ni__verdict_name(v),
+                                     nl,
+                                     nu,
+                                     r->bracket_basis,
+                                     rtt};
   int rc = ni_csv_write_row(w, f);
   /* The writer opened before the privilege drop serves both directions. */
   int rc2 = w == p->summary ? 0 : ni_csv_writer_close(w);

@@ -258,7 +258,7 @@ static int open_files(ni__probe *p) {
         ni_csv_writer_open(o->summary_path, ni_summary_columns, NI_SUMMARY_NCOLS, &err);
     if (!sw) {
       ni__error(p, "cannot open %s: %s", o->summary_path,
-                err == NI_EMISMATCH ? "it is not a summary file" : ni_strerror(err));
+                err == NI_EMISMATCH ? ni__summary_mismatch(o->summary_path) : ni_strerror(err));
       return err == NI_EMISMATCH ? NI_EMISMATCH : NI_EUSAGE;
     }
     ni_csv_writer_close(sw);
@@ -309,8 +309,10 @@ static ni_probe_end end_of(const ni__probe *p) {
   if (p->end.nopush) return NI_PROBE_END_NO_PUSH;
   if (p->end.inconclusive) return NI_PROBE_END_INCONCLUSIVE;
   if (!p->search.in && !p->search.out) return NI_PROBE_END_INCONCLUSIVE;
-  if ((p->search.in && ni__search_verdict(p->search.in) == NI_VERDICT_INCONCLUSIVE) ||
-      (p->search.out && ni__search_verdict(p->search.out) == NI_VERDICT_INCONCLUSIVE))
+  /* A bracket as narrow as the path allows is a result (ni__results). */
+  if (!p->n.narrowest &&
+      ((p->search.in && ni__search_verdict(p->search.in) == NI_VERDICT_INCONCLUSIVE) ||
+       (p->search.out && ni__search_verdict(p->search.out) == NI_VERDICT_INCONCLUSIVE)))
     return NI_PROBE_END_INCONCLUSIVE;
   return NI_PROBE_END_VERDICT;
 }

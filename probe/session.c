@@ -194,16 +194,7 @@ static void sess_idle_cb(ni_imap *c, int status, const ni_resp *tagged, void *ar
   if (s->ck.result == CK_OPEN && s->ck.cal) {
     ni__calibrate_done_answer(s, status);
   } else if (s->ck.result == CK_OPEN) {
-    if (s->ck.late_exists && status == 0 && s->ck.dir == NI_PDIR_INBOUND)
-      ni__note(p, 1,
-               "session %u: the push came %llu ms after the APPEND, after DONE: lost "
-               "and retransmitted, or slower than the deadline",
-               s->num, (unsigned long long)(s->ck.late_exists - s->ck.sent));
-    if (status == 0)
-      ni__record(s, s->ck.dir == NI_PDIR_OUTBOUND ? OC_ALIVE : OC_DEAD_INBOUND,
-                 (long)(ni_imap_now() - s->ck.fire));
-    else
-      ni__record(s, OC_ERROR, -1);
+    ni__check_done_answer(s, status);
   }
   if (status == 0 && p->phase >= PH_SHUTDOWN) {
     sess_logout(s);

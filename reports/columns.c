@@ -21,7 +21,13 @@ const char *const ni_summary_columns[NI_SUMMARY_NCOLS] = {"run_id",
                                                           "wall_s",
                                                           "server_keepalive_s",
                                                           "recommended_keepalive_s",
-                                                          "verdict"};
+                                                          "verdict",
+                                                          "nat_lower_s",
+                                                          "nat_upper_s",
+                                                          "bracket_basis",
+                                                          "path_rtt_ms"};
+
+const char *const ni_bracket_bases[] = {"capture", "client_rtt", NULL};
 
 /* The first eight are the log's original layout; the rest were appended so
  * that older readers, which look columns up by name, keep working. */

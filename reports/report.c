@@ -180,6 +180,17 @@ static int load_summary_row(ni__loadctx *c) {
       (rc = ni__load_seconds(c, "server_keepalive_s", &s.server_keepalive_s)) ||
       (rc = ni__load_seconds(c, "recommended_keepalive_s", &s.recommended_keepalive_s)))
     return rc;
+  /* Absent in older summaries: NAN and "" then. */
+  if ((rc = ni__load_seconds(c, "nat_lower_s", &s.nat_lower_s)) ||
+      (rc = ni__load_seconds(c, "nat_upper_s", &s.nat_upper_s)) ||
+      (rc = ni__load_seconds(c, "path_rtt_ms", &s.path_rtt_ms)) ||
+      (rc = ni__load_str(c, "bracket_basis", &s.bracket_basis)))
+    return rc;
+  if (*s.bracket_basis && !ni_csv_is_one_of(s.bracket_basis, ni_bracket_bases))
+    return ni__load_fail(c, "bracket_basis: '%.40s' is not one of capture, client_rtt",
+                         s.bracket_basis);
+  if (!isnan(s.nat_lower_s) && !isnan(s.nat_upper_s) && s.nat_upper_s < s.nat_lower_s)
+    return ni__load_fail(c, "nat_upper_s %g is below nat_lower_s %g", s.nat_upper_s, s.nat_lower_s);
   const char *o = ni_csv_get(c->r, "observations");
   s.observations = -1;
   if (o && *o) {
@@ -275,7 +286,9 @@ int ni_report_load(ni_report *rep, const char *path, enum ni_report_file *kind, 
   c.path = stored;
   rep->files[rep->nfiles++] = stored;
   if (is_summary) {
-    rc = need_columns(&c, ni_summary_columns, NI_SUMMARY_NCOLS, "summary");
+    /* The columns appended later (the bracket in the NAT's terms) are
+     * optional: older summaries lack them. */
+    rc = need_columns(&c, ni_summary_columns, NI_SUMMARY_V1_NCOLS, "summary");
     load_row = load_summary_row;
   } else if (is_obs) {
     rc = need_columns(&c, obs_required, sizeof(obs_required) / sizeof(*obs_required),

@@ -12,3 +12,6 @@ ni_script_test(probe_lab_loose5 tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 
 ni_script_test(probe_lab_masked tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 150 ARGS masked 12 5)
 ni_script_test(probe_lab_outage tests/probe/probe_lab_nat.sh LABELS lab TIMEOUT 180 ARGS outage 10)
 ni_script_test(probe_oauth2 tests/probe/probe_oauth2.sh LABELS imap TIMEOUT 120)
+# Field conditions (300 ms of round trip, 1 % loss): the bracket in the NAT's
+# terms holds the timeout (a few minutes).
+ni_script_test(probe_lab_field tests/probe/probe_lab_field.sh LABELS lab TIMEOUT 400)

@@ -402,7 +402,14 @@ static void test_column_lists(void **state) {
   (void)state;
   assert_string_equal(ni_obs_columns[0], "run_id");
   assert_string_equal(ni_obs_columns[NI_OBS_NCOLS - 1], "at");
-  assert_string_equal(ni_summary_columns[NI_SUMMARY_NCOLS - 1], "verdict");
+  /* The summary's original fourteen columns come first, unchanged (an
+   * older summary is still read); the bracket in the NAT's terms after. */
+  assert_string_equal(ni_summary_columns[NI_SUMMARY_V1_NCOLS - 1], "verdict");
+  assert_string_equal(ni_summary_columns[NI_SUMMARY_V1_NCOLS], "nat_lower_s");
+  assert_string_equal(ni_summary_columns[NI_SUMMARY_NCOLS - 1], "path_rtt_ms");
+  assert_true(ni_csv_is_one_of("capture", ni_bracket_bases));
+  assert_true(ni_csv_is_one_of("client_rtt", ni_bracket_bases));
+  assert_false(ni_csv_is_one_of("guess", ni_bracket_bases));
   /* The keepalive log's original eight columns come first, unchanged. */
   static const char *const v1[NI_KALOG_V1_NCOLS] = {"at",      "account", "event",     "interval_s",
                                                     "outcome", "rtt_ms",  "bytes_out", "bytes_in"};

@@ -50,10 +50,61 @@ static void test_window_and_bounds(void **state) {
   assert_true(ni_lat_deadline(&l, 60000, 0, 0, 3000, NI_TIME_NEVER) == 3000);
 }
 
+/* The quantiles by nearest rank, over the samples after a comparable
+ * silence only. */
+static void test_quantiles(void **state) {
+  (void)state;
+  ni_lat l;
+  ni_lat_init(&l);
+  assert_true(ni_lat_quantile_after(&l, 0, 90) == NI_TIME_NEVER);
+  for (unsigned v = 1; v <= 10; v++)
+    ni_lat_add(&l, 20000, v * 100);
+  ni_lat_add(&l, 100, 9999); /* after a short silence: not for 20 s */
+  assert_true(ni_lat_quantile_after(&l, 20000, 50) == 500);
+  assert_true(ni_lat_quantile_after(&l, 20000, 90) == 900);
+  assert_true(ni_lat_quantile_after(&l, 20000, 100) == 1000);
+  assert_true(ni_lat_quantile_after(&l, 20000, 0) == 100);
+  assert_true(ni_lat_quantile_after(&l, 0, 100) == 9999);
+}
+
+/* A path whose push delays agree (a long but steady round trip) gets a
+ * deadline just above them plus what the caller adds for a retransmission,
+ * not a multiple of the worst; one that scatters gets room in proportion to
+ * the scatter. */
+static void test_deadline_dist(void **state) {
+  (void)state;
+  ni_lat l;
+  ni_lat_init(&l);
+  assert_true(ni_lat_deadline_dist(&l, 5000, 2, 500, 1000, 20000) == 20000);
+  for (unsigned i = 0; i < 5; i++)
+    ni_lat_add(&l, 8000, 500 + i); /* 500..504 ms */
+  /* hi 504, median 502: 504 + 2 x 2 + 500 */
+  assert_true(ni_lat_deadline_dist(&l, 8000, 2, 500, 1000, 20000) == 1008);
+  assert_true(ni_lat_deadline_dist(&l, 8000, 2, 100, 1000, 20000) == 1000); /* the floor */
+  ni_lat_init(&l);
+  ni_lat_add(&l, 8000, 500);
+  ni_lat_add(&l, 8000, 600);
+  ni_lat_add(&l, 8000, 2500); /* a radio that woke */
+  /* hi 2500, median 600: 2500 + 2 x 1900 + 300 */
+  assert_true(ni_lat_deadline_dist(&l, 8000, 2, 300, 1000, 20000) == 6600);
+  assert_true(ni_lat_deadline_dist(&l, 8000, 2, 300, 1000, 5000) == 5000); /* the cap */
+  /* Saturating. */
+  ni_lat_add(&l, 8000, NI_TIME_NEVER - 5);
+  ni_lat_add(&l, 8000, NI_TIME_NEVER - 5);
+  assert_true(ni_lat_deadline_dist(&l, 8000, 4, 1000, 1000, NI_TIME_NEVER) == NI_TIME_NEVER);
+  /* The retransmission timeout: srtt + max(200 ms, srtt / 2). */
+  assert_true(ni_lat_rto(0) == 200);
+  assert_true(ni_lat_rto(300) == 500);
+  assert_true(ni_lat_rto(600) == 900);
+  assert_true(ni_lat_rto(NI_TIME_NEVER - 1) == NI_TIME_NEVER);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_after_silence),
       cmocka_unit_test(test_window_and_bounds),
+      cmocka_unit_test(test_quantiles),
+      cmocka_unit_test(test_deadline_dist),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

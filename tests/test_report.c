@@ -291,6 +291,50 @@ static void test_no_push_verdict(void **state) {
   free(path);
 }
 
+/* A summary with the bracket in the NAT's terms loads it; an old-layout
+ * summary in the same report loads without it (NAN, ""); a wrong basis or
+ * an inverted NAT bracket is refused. */
+static void test_nat_terms(void **state) {
+  (void)state;
+  char *path =
+      temp_csv("run_id,network,server,port,tls,direction,lower_s,upper_s,estimate_s,observations,"
+               "wall_s,server_keepalive_s,recommended_keepalive_s,verdict,nat_lower_s,nat_upper_s,"
+               "bracket_basis,path_rtt_ms\n"
+               "l1,lab,203.0.113.2,143,starttls,inbound,17.320,18.010,17.665,14,62.0,,13,measured,"
+               "17.018,18.010,client_rtt,302\n"
+               "l2,lab,203.0.113.2,993,imaps,inbound,17.100,17.900,17.500,12,55.0,,13,measured,"
+               "16.990,17.900,capture,1\n");
+  char err[512];
+  ni_report *rep = ni_report_new();
+  assert_int_equal(ni_report_load(rep, path, NULL, err, sizeof(err)), 0);
+  load_ok(rep, fixture("summary-home.csv"), NI_REPORT_SUMMARY);
+  const ni_run_summary *a = ni_report_run(rep, 0), *b = ni_report_run(rep, 1),
+                       *old = ni_report_run(rep, 2);
+  assert_true(fabs(a->nat_lower_s - 17.018) < 1e-9);
+  assert_true(fabs(a->nat_upper_s - 18.010) < 1e-9);
+  assert_true(fabs(a->path_rtt_ms - 302) < 1e-9);
+  assert_string_equal(a->bracket_basis, "client_rtt");
+  assert_true(a->nat_lower_s < 17.0 + 0.1 && 17.0 <= a->nat_upper_s);
+  assert_string_equal(b->bracket_basis, "capture");
+  assert_true(fabs(old->lower_s - 280.0) < 1e-9);
+  assert_true(isnan(old->nat_lower_s) && isnan(old->nat_upper_s) && isnan(old->path_rtt_ms));
+  assert_string_equal(old->bracket_basis, "");
+  ni_report_free(rep);
+  unlink(path);
+  free(path);
+  static const char *const bad[][2] = {
+      {"0.7,2,guess,300", "bracket_basis: 'guess'"},
+      {"3,2,client_rtt,300", "nat_upper_s 2 is below nat_lower_s 3"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "%.*s,nat_lower_s,nat_upper_s,bracket_basis,path_rtt_ms\n"
+             "r,n,s,993,tls,inbound,1,2,1.5,3,4,,1,measured,%s\n",
+             (int)strlen(summary_header) - 1, summary_header, bad[i][0]);
+    expect_load_error(text, "2: ", bad[i][1]);
+  }
+}
+
 static void test_radio_model(void **state) {
   (void)state;
   /* Exact at the published points. */
@@ -932,6 +976,7 @@ int main(void) {
       cmocka_unit_test(test_table_and_csv),
       cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_radio_model),
+      cmocka_unit_test(test_nat_terms),
       cmocka_unit_test(test_no_push_verdict),
       cmocka_unit_test(test_masked_recommends_none),
       cmocka_unit_test(test_plot_escapes_everything),

@@ -149,8 +149,13 @@ NI_API int ni_csv_parse_utc(const char *s, uint64_t *unix_ms);
 #define NI_OBS_NCOLS 14
 NI_API extern const char *const ni_obs_columns[NI_OBS_NCOLS];
 
-/* Summary: one row per run and direction (probe --summary). */
-#define NI_SUMMARY_NCOLS 14
+/* Summary: one row per run and direction (probe --summary).  Summaries
+ * written before the bracket in the NAT's terms was added hold only the
+ * first NI_SUMMARY_V1_NCOLS of these columns; readers accept both, and the
+ * writer of the current layout refuses to append to the older one
+ * (NI_EMISMATCH). */
+#define NI_SUMMARY_NCOLS 18
+#define NI_SUMMARY_V1_NCOLS 14
 NI_API extern const char *const ni_summary_columns[NI_SUMMARY_NCOLS];
 
 /* Keepalive event log: one row per event of a push session (keepalive
@@ -169,6 +174,8 @@ NI_API extern const char *const ni_kalog_events[];
  * summary's `verdict` column, each list ending with NULL. */
 NI_API extern const char *const ni_obs_outcomes[];
 NI_API extern const char *const ni_verdicts[];
+/* The values of the summary's `bracket_basis` column, ending with NULL. */
+NI_API extern const char *const ni_bracket_bases[];
 
 /* 1 when `s` is one of the NULL-terminated `list`, else 0. */
 NI_API int ni_csv_is_one_of(const char *s, const char *const *list);

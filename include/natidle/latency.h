@@ -73,6 +73,37 @@ NI_API unsigned ni_lat_count(const ni_lat *l, ni_ms silence_ms);
 NI_API ni_ms ni_lat_deadline(const ni_lat *l, ni_ms silence_ms, unsigned factor, ni_ms slack_ms,
                              ni_ms floor_ms, ni_ms cap_ms);
 
+/*
+ * The value that pct % of the samples taken after a silence of at least
+ * min(silence_ms, NI_LAT_SLEEP_MS) do not exceed (nearest rank: with n
+ * samples, the ceil(pct x n / 100)-th smallest; pct 100 is the worst,
+ * pct 50 the median).  NI_TIME_NEVER when no sample qualifies.
+ */
+NI_API ni_ms ni_lat_quantile_after(const ni_lat *l, ni_ms silence_ms, unsigned pct);
+
+/*
+ * A deadline from the distribution of the samples after a comparable
+ * silence rather than from a multiple of the worst one:
+ *   hi + spread_factor x (hi - median) + extra_ms
+ * where hi is the NI_LAT_DEADLINE_PCT quantile (ni_lat_quantile_after), at
+ * least floor_ms, at most cap_ms; cap_ms when no sample qualifies.  A path
+ * whose samples agree gets a deadline just above them, one that scatters
+ * gets room in proportion; extra_ms is what no sample shows, such as one
+ * retransmission timeout of a lost packet (the caller knows its round
+ * trip).  Saturating: never a wrapped deadline.
+ */
+#define NI_LAT_DEADLINE_PCT 90
+NI_API ni_ms ni_lat_deadline_dist(const ni_lat *l, ni_ms silence_ms, unsigned spread_factor,
+                                  ni_ms extra_ms, ni_ms floor_ms, ni_ms cap_ms);
+
+/*
+ * What a TCP sender waits before it sends a lost segment again, for a path
+ * of smoothed round trip srtt_ms: srtt + max(200 ms, srtt / 2) (Linux: srtt
+ * + max(4 x rttvar, 200 ms), with rttvar about srtt / 8 on a steady path).
+ * A deadline that should survive one lost packet adds this.
+ */
+NI_API ni_ms ni_lat_rto(ni_ms srtt_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,8 +31,13 @@ typedef struct ni_run_summary {
   double lower_s, upper_s, estimate_s; /* NAN when empty (upper_s: above_max) */
   double wall_s, server_keepalive_s, recommended_keepalive_s; /* NAN when empty */
   long observations;                                          /* -1 when empty */
-  const char *source;                                         /* file it came from */
-  size_t line;                                                /* its line there */
+  /* The bracket in the NAT's terms and its basis ("capture", "client_rtt";
+   * docs/CSV.md), and the round trip it was widened by: NAN and "" in
+   * summaries written before these columns existed. */
+  double nat_lower_s, nat_upper_s, path_rtt_ms;
+  const char *bracket_basis;
+  const char *source; /* file it came from */
+  size_t line;        /* its line there */
 } ni_run_summary;
 
 /* How the bracket of a merged row was chosen. */
