@@ -308,6 +308,8 @@ typedef struct ni__janitor {
   int found;          /* ... and one did */
   char why[200];      /* the server's answer to the DELETE being checked */
   uint32_t all, ours;
+  int examining;       /* an EXAMINE is out: its EXISTS counts `all` */
+  int exists_seen;     /* ... and the server sent one */
   uint32_t *counting;  /* where SEARCH results are being counted */
   int listing;         /* LIST responses go into names */
   unsigned char *kept; /* per name: kept (refused or failed), or below one */
