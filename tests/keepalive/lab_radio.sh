@@ -4,12 +4,16 @@
 # loses 1 % of the frames each way and adds 200 ms of round trip; the NAT
 # forgets a mapping after 12 s.  With --nat-timeout 12 every keepalive (at
 # 10 s of silence) finds the radio asleep and pays its 2 s wake, as does
-# every push that comes while it sleeps.  Checked: every message appended
-# from the server's side is pushed exactly once within 8 s (2 s wake, the
-# round trip, a retransmission), every keepalive is answered in spite of the
-# wake (the reply deadline is measured, not a wired link's), no reconnect,
-# and the tally counts a radio wakeup for at least every keepalive.  About
-# 100 s.  Needs root; exits 77 (skipped) without it.
+# every push that comes while it sleeps.  The wake eats the whole 2 s
+# margin: the first keepalive may reach the NAT a hair after its timeout.
+# That one loss is excused (a known bound says nothing of the radio), the
+# session reconnects and the next keepalive measures the round trip after a
+# silence, so the margin covers the wake from then on.  Checked: every
+# message appended from the server's side is pushed exactly once within 8 s
+# (2 s wake, the round trip, a retransmission, or the one reconnect), at
+# most one keepalive unanswered and one reconnect, and the tally counts a
+# radio wakeup for at least every keepalive.  About 100 s.  Needs root;
+# exits 77 (skipped) without it.
 # shellcheck source=tests/lab/lib.sh
 . "$(dirname "$0")/../lab/lib.sh"
 lab_test_init keepalive-radio
@@ -26,24 +30,24 @@ ka=("${LAB_CMD[@]}" exec "${E[LAB]}" "$NATIDLE_BIN" keepalive --server "${E[SERV
 if ip netns exec "${E[NS_SERVER]}" python3 "$T_SRC/tests/keepalive/soak.py" \
   --host "${E[SERVER_ADDR]}" --port "$PORT" --ca-file "${E[CA_FILE]}" --user "${E[USER]}" \
   --password-file "${E[PASSWORD_FILE]}" --log "$T_TMP/ka.csv" \
-  --messages 4 --first-gap 14 --gap 12:20 --max-delay 8 --max-reconnects 0 \
+  --messages 4 --first-gap 14 --gap 12:20 --max-delay 8 --max-reconnects 1 \
   --keepalives 3:100 --expect-event keepalive/answered --expect-event message/pushed \
   -- "${ka[@]}" --nat-timeout "$T" --log "$T_TMP/ka.csv" 2>"$T_TMP/soak.err"; then
-  ok "keepalive over a sleeping radio with 1 % loss: every message pushed, no reconnect"
+  ok "keepalive over a sleeping radio with 1 % loss: every message pushed once, at most one reconnect"
 else
   fail "keepalive over a sleeping radio with 1 % loss: $(tail -5 "$T_TMP/soak.err" | tr '\n' ' ')"
 fi
 
-# Every keepalive is answered, and each woke the radio (10 s of silence
+# At most one keepalive unanswered (see above), and each woke the radio (10 s of silence
 # against its 6 s tail), so the wakeups counted cover the keepalives.
 grep '^soak: ' "$T_TMP/soak.err" | tail -12 >&2
 
 # soak.py logs natidle's tally line as a dict: "tally: {'keepalives': '5', ...}".
 tv() { sed -n "s/.*'$1': '\([0-9]*\)'.*/\1/p" "$T_TMP/soak.err" | tail -1; }
 kas=$(tv keepalives) ans=$(tv answered) unans=$(tv unanswered) wk=$(tv wakeups)
-if [ -n "$kas" ] && [ "${unans:-1}" = 0 ] && [ "$ans" = "$kas" ] && [ "${wk:-0}" -ge "$kas" ]; then
+if [ -n "$kas" ] && [ "${unans:-2}" -le 1 ] && [ "$((ans + unans))" = "$kas" ] && [ "${wk:-0}" -ge "$kas" ]; then
   ok "tally: $kas keepalives, $ans answered, $wk radio wakeups"
 else
-  fail "tally: keepalives=$kas answered=$ans unanswered=$unans wakeups=$wk (want all answered, wakeups >= keepalives)"
+  fail "tally: keepalives=$kas answered=$ans unanswered=$unans wakeups=$wk (want at most one unanswered, wakeups >= keepalives)"
 fi
 finish

@@ -44,9 +44,16 @@ deadline = time.monotonic() + 20
 for i in range(10):
     if time.monotonic() > deadline:
         break
-    for port in (993, 143):
+    for j, port in enumerate((993, 143)):
         try:
-            s = socket.create_connection((host, port), timeout=2)
+            # A local port below the kernel's ephemeral range, so that a
+            # probe connection made later cannot reuse it and pass for
+            # one of these.
+            fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.settimeout(2)
+            s.bind(("", 20000 + 2 * i + j))
+            s.connect((host, port))
             ports.append(s.getsockname()[1])
             s.sendall(b"x" * 20)
             time.sleep(0.2)
