@@ -15,3 +15,7 @@ ni_script_test(probe_oauth2 tests/probe/probe_oauth2.sh LABELS imap TIMEOUT 120)
 # Field conditions (300 ms of round trip, 1 % loss): the bracket in the NAT's
 # terms holds the timeout (a few minutes).
 ni_script_test(probe_lab_field tests/probe/probe_lab_field.sh LABELS lab TIMEOUT 400)
+# A radio that sleeps after 10 s and takes 2 s to wake, 1 % loss, 200 ms of
+# round trip, a 15 s NAT: the bracket in the NAT's terms holds it.
+ni_script_test(probe_lab_field_radio tests/probe/probe_lab_field.sh LABELS lab TIMEOUT 400
+               ARGS radio)
