@@ -33,7 +33,10 @@
  * believed (see ni__ka_learn_dead).  And a bound given by the caller (a
  * probe measures the NAT itself) says nothing of the phone's radio, which
  * after a silence may hold the keepalive back for seconds before it even
- * reaches the NAT: the first loss below such a bound, before any round
+ * reaches the NAT.  Until a round trip after such a silence is measured,
+ * the margin allows for a slow wake-up (NI_KA_WAKE_GUESS_MS, see
+ * margin_wanted); a radio slower still may lose the first keepalive
+ * anyway: the first loss below such a bound, before any round
  * trip after a silence was measured, is excused, and the next keepalive
  * goes at half the bound to measure the radio, whose wake-up the margin
  * then covers (margin_wanted).  A slow answer, however slow, is never a
@@ -83,8 +86,9 @@ ni_ms ni__ka_floor(const ni_ka *s) {
   return s->cfg.min_interval_ms < NI_KA_FLOOR_MS ? s->cfg.min_interval_ms : NI_KA_FLOOR_MS;
 }
 
-/* The margin asked for, whatever the floor allows. */
-static ni_ms margin_wanted(const ni_ka *s) {
+/* The margin asked for, whatever the floor allows.  `guess`: whether an
+ * unmeasured radio wake-up counts (see below). */
+static ni_ms margin_wanted(const ni_ka *s, int guess) {
   if (s->cfg.margin_ms) return s->cfg.margin_ms;
   /* Why three terms: a fixed floor for the NAT's timer granularity and the
    * caller's timer slop; a proportional part because both grow with the
@@ -100,8 +104,21 @@ static ni_ms margin_wanted(const ni_ka *s) {
    * which after a long silence can take seconds: the slowest recent round
    * trip after at least half the lower bound's silence bounds that, where
    * the smoothed one would average it away. */
-  ni_ms w = ni_lat_worst_after(&s->lat, s->lower / 2);
-  if (w != NI_TIME_NEVER && w > m) m = w;
+  ni_ms g = s->cfg.margin_min_ms + NI_KA_WAKE_GUESS_MS;
+  ni_ms at = s->lower > g ? s->lower - g : 0, after = s->lower / 2;
+  ni_ms w = ni_lat_worst_after(&s->lat, at < after ? at : after);
+  if (w != NI_TIME_NEVER) {
+    if (w > m) m = w;
+  } else if (guess && s->lower && g > m) {
+    /* Nothing measured after such a silence yet: the radio's wake-up is
+     * unknown.  Allow a slow cellular one on top of the floor, so that the
+     * first keepalive is not held back past the bound (it would be lost,
+     * and push with it).  Its round trip then replaces the guess, which is
+     * why a sample after the silence the guess itself leaves (`at`) is
+     * enough for a bound too short for half of it to be one.  Above
+     * lower = 100 s the 5 % covers the guess anyway. */
+    m = g;
+  }
   return m;
 }
 
@@ -118,21 +135,23 @@ static ni_ms steady_floor(const ni_ka *s) {
 }
 
 /* The steady cadence: the lower bound less the margin, but not below
- * steady_floor().  *raised gets how far that floor lifted it (0 if not). */
+ * steady_floor().  *raised gets how far that floor lifted it above the
+ * measured margin (0 if not): a wake-up guessed, not yet measured, is no
+ * reason to warn. */
 static ni_ms steady(const ni_ka *s, ni_ms *raised) {
-  ni_ms m = margin_wanted(s), floor = steady_floor(s);
-  ni_ms iv = s->lower > m ? s->lower - m : 0;
-  *raised = iv < floor ? floor - iv : 0;
+  ni_ms m = margin_wanted(s, 1), known = margin_wanted(s, 0), floor = steady_floor(s);
+  ni_ms iv = s->lower > m ? s->lower - m : 0, ik = s->lower > known ? s->lower - known : 0;
+  *raised = ik < floor ? floor - ik : 0;
   return iv < floor ? floor : iv;
 }
 
 NI_API ni_ms ni_ka_margin(const ni_ka *s) {
   if (!s) return 0;
   ni_ms raised, iv;
-  if (!s->lower) return margin_wanted(s);
-  /* The truth when the floor leaves less room than asked for. */
+  if (!s->lower) return margin_wanted(s, 1);
+  /* What the steady cadence really leaves, also when the floor leaves less
+   * room than asked for. */
   iv = steady(s, &raised);
-  if (!raised) return margin_wanted(s);
   return s->lower > iv ? s->lower - iv : 0;
 }
 

@@ -275,7 +275,8 @@ static void test_rebind_teaches_nothing(void **state) {
   ni_ka k;
   start(&k, &c, 0);
   assert_false(ni_ka_is_probing(&k));
-  ni_ms iv = ni_ka_interval(&k), t = cycles(&k, 3, 200), lo, up;
+  ni_ms t = cycles(&k, 3, 200), iv = ni_ka_interval(&k), lo, up;
+  assert_int_equal(iv, 15500 - 2 * S);
   for (int rebind = 0; rebind < 3; rebind++) {
     t = ni_ka_get_expiry(&k);
     assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);

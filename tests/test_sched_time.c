@@ -34,7 +34,7 @@ static void test_sleep_through_alarm_verifies(void **state) {
   (void)state;
   ni_ka k;
   start_nat(&k, 30 * S, 1, 0);
-  cycles(&k, 1, 200);
+  cycles(&k, 2, 200); /* the guessed wake-up, then one measured at 28 s */
   ni_ms due = ni_ka_get_expiry(&k);
   assert_int_equal(ni_ka_reply_timeout(&k), 3 * S);
   ni_ms now = due + 10 * MIN;
@@ -45,7 +45,7 @@ static void test_sleep_through_alarm_verifies(void **state) {
   ni_ka_stats st;
   ni_ka_get_stats(&k, &st);
   assert_int_equal(st.jumps, 1);
-  assert_int_equal(st.answered, 2);
+  assert_int_equal(st.answered, 3);
   bracket_is(&k, 30 * S, 30 * S);
   assert_int_equal(ni_ka_reply_timeout(&k), 3 * S);
   assert_int_equal(ni_ka_get_expiry(&k), now + 5000 + 28 * S);
@@ -87,7 +87,7 @@ static void test_sleep_while_waiting(void **state) {
   for (int answer = 0; answer <= 1; answer++) {
     ni_ka k;
     start_nat(&k, 30 * S, 1, 0);
-    cycles(&k, 1, 200);
+    cycles(&k, 2, 200);
     ni_ms t = ni_ka_get_expiry(&k);
     assert_int_equal(ni_ka_handle_expiry(&k, t), NI_KA_REIDLE);
     ni_ms now = ni_ka_dead_deadline(&k) + 5 * MIN;
@@ -98,7 +98,7 @@ static void test_sleep_while_waiting(void **state) {
     if (answer) {
       answered(&k, 0, now + 100);
       ni_ka_get_stats(&k, &st);
-      assert_int_equal(st.answered, 2);
+      assert_int_equal(st.answered, 3);
       /* Its round trip of five minutes is no sample. */
       assert_int_equal(ni_ka_reply_timeout(&k), 3 * S);
     } else {

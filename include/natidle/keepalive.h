@@ -71,7 +71,10 @@
  *    woke up.  The round trip is the larger of the smoothed one and the
  *    slowest recent one measured after at least half the lower bound's
  *    silence (see ni_lat in natidle/latency.h), so a radio that takes 3 s
- *    to wake costs 3 s of margin, not a keepalive lost at the NAT.
+ *    to wake costs 3 s of margin, not a keepalive lost at the NAT.  Until
+ *    such a round trip is measured the margin is at least margin_min_ms +
+ *    NI_KA_WAKE_GUESS_MS (a slow cellular wake-up), which matters only
+ *    for bounds under 100 s; the first answered keepalive replaces it.
  *  - With nothing known (or a bracket wider than the resolution, lower/16)
  *    and learning on, the scheduler learns: it starts at start_ms, grows
  *    the interval by half while keepalives are answered, and bisects the
@@ -103,7 +106,8 @@
  *    (two in a row restart learning below it).  And the first keepalive
  *    lost less than reply_max_ms below a lower bound the caller gave,
  *    before any keepalive was ever answered, may have been held back past
- *    the bound by a radio slower to wake than the margin allows: it is
+ *    the bound by a radio slower to wake than the margin (with its 3-s
+ *    guess, NI_KA_WAKE_GUESS_MS) allows: it is
  *    excused (ni_ka_stats.excused), and the next keepalive goes at half
  *    the lower bound to measure that radio; the margin then covers it.
  *    Only one loss per ni_ka_init() is excused.
@@ -217,6 +221,7 @@ extern "C" {
 #define NI_KA_AUTOLOGOUT_MS (30u * 60u * 1000u) /* RFC 2177 / RFC 3501 30 min */
 #define NI_KA_MARGIN_MIN_MS 2000u               /* RTT + timer slop + NAT tick */
 #define NI_KA_MARGIN_PERMILLE 50u               /* 5 % of the interval */
+#define NI_KA_WAKE_GUESS_MS 3000u               /* radio wake-up, before one is measured */
 #define NI_KA_MIN_INTERVAL_MS 10000u            /* never more often than 10 s */
 #define NI_KA_START_MS 60000u                   /* first learning probe: 60 s */
 #define NI_KA_REPLY_MIN_MS 3000u                /* reply deadline floor */
