@@ -102,8 +102,9 @@ static ni_ms margin_wanted(const ni_ka *s, int guess) {
   if (s->have_rtt && s->srtt > m) m = s->srtt;
   /* The keepalive reaches the NAT only once the phone's radio woke up,
    * which after a long silence can take seconds: the slowest recent round
-   * trip after at least half the lower bound's silence bounds that, where
-   * the smoothed one would average it away. */
+   * trip after at least half the lower bound's silence (or after the
+   * shorter one the guess below leaves) bounds that, where the smoothed
+   * one would average it away. */
   ni_ms g = s->cfg.margin_min_ms + NI_KA_WAKE_GUESS_MS;
   ni_ms at = s->lower > g ? s->lower - g : 0, after = s->lower / 2;
   ni_ms w = ni_lat_worst_after(&s->lat, at < after ? at : after);
