@@ -110,6 +110,10 @@
 /* Each stage of the shutdown (DONE and LOGOUT of the sessions; the cleanup
  * of the mailboxes, a few round trips each) never takes longer than this. */
 #define SHUTDOWN_MS 60000
+/* The narrowest bracket the checks can tell apart is their blur (see
+ * blur_ms in probe/calibrate.c) times this: the blur is measured on a few
+ * calibration samples, and checks later in the run spread a little more. */
+#define BLUR_MARGIN 1.25
 /* Checks are aimed this much after their target (see ni__due_at). */
 #define DUE_MARGIN_MS 10
 /* A target timer that fires this close before its target counts as on
@@ -381,6 +385,7 @@ struct ni__probe {
     ni_ms detect_ms;     /* detection deadline (of the longest silences) */
     ni_ms noop_ms, noop_deadline_ms;
     double jitter_ms; /* worst lateness of a check timer */
+    double floor_s;   /* the narrowest bracket the checks can tell (0: none) */
   } t;
   struct {
     unsigned checks;       /* checks started, calibration included */

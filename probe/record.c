@@ -452,6 +452,12 @@ void ni__results(ni__probe *p, double wall_s) {
     if (!se[i]) continue;
     ni_probe_result r;
     result_of(p, se[i], dir[i], wall_s, &r);
+    if (r.verdict == NI_VERDICT_MEASURED && p->t.floor_s > 0 && !p->poll.seen &&
+        r.upper_s - r.lower_s <= p->t.floor_s + 1e-9)
+      ni__note(p, 0,
+               "the bracket (%.1f, %.1f] is as narrow as the checks can tell apart on this "
+               "path (%.1f s)",
+               r.lower_s, r.upper_s, p->t.floor_s);
     write_summary(p, &r);
     ni_probe_event ev = {.kind = NI_PROBE_EV_RESULT, .result = &r};
     ni__emit(p, &ev);
