@@ -114,6 +114,12 @@
  * blur_ms in probe/calibrate.c) times this: the blur is measured on a few
  * calibration samples, and checks later in the run spread a little more. */
 #define BLUR_MARGIN 1.25
+/* During the run the blur is measured on the checks themselves: the
+ * median distance of a death's recorded silence above its target, less
+ * the median distance of a survival's, plus a round trip, once there are
+ * BLUR_MIN of each (the last BLUR_SAMPLES are kept). */
+#define BLUR_SAMPLES 32
+#define BLUR_MIN 2
 /* Checks are aimed this much after their target (see ni__due_at). */
 #define DUE_MARGIN_MS 10
 /* A target timer that fires this close before its target counts as on
@@ -404,6 +410,10 @@ struct ni__probe {
     unsigned n;
     double interval_s; /* detected interval, 0 = none */
   } ka;
+  struct { /* where checks were recorded against their targets (s) */
+    double alive[BLUR_SAMPLES], dead[BLUR_SAMPLES];
+    unsigned n_alive, n_dead; /* samples so far (the arrays keep the last) */
+  } blur;
   int limit_noted; /* the server's connection limit was reported */
   ni__janitor jan;
   struct { /* what the janitor did, over all its passes */
@@ -451,6 +461,10 @@ void ni__error(ni__probe *p, const char *fmt, ...)
 #endif
     ;
 void ni__status(ni__probe *p);
+
+/* The search (probe/search.c): a coarser resolution, from what the
+ * engine measured its checks can tell apart (no effect once it is over). */
+void ni__search_set_resolution(ni_search *s, double resolution_s);
 
 /* Observations and results (probe/record.c). */
 ni_search *ni__search_for(ni__probe *p, ni_probe_dir dir);

@@ -229,6 +229,50 @@ static void stuck_guard(ni__probe *p, const ni__sess *s, ni_obs o) {
   }
 }
 
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(const double *v, unsigned n) {
+  double w[BLUR_SAMPLES];
+  if (n > BLUR_SAMPLES) n = BLUR_SAMPLES;
+  memcpy(w, v, n * sizeof w[0]);
+  qsort(w, n, sizeof w[0], cmp_dbl);
+  return n % 2 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2;
+}
+
+/* A death is recorded at the latest silence its push may have met, a
+ * survival at the earliest, and neither at its target: how far they land
+ * from it is the check's blur on this path (on a long round trip, seconds:
+ * the APPEND's wait on the control connection, the push's spread).  A
+ * bracket narrower than the blur cannot be narrowed by checks aimed inside
+ * it, so the search's resolution is raised to it once it is measured, and
+ * the search ends (confirmed, as always) when it gets there instead of
+ * spending rounds that land on or outside the bracket's ends. */
+static void learn_blur(ni__probe *p, const ni__sess *s, ni_obs o) {
+  if (s->ck.search != p->search.in || !s->ck.fire || s->ck.cal || p->poll.seen ||
+      o == NI_OBS_VOID || !(s->ck.target > 0))
+    return;
+  double off = s->ck.silence - s->ck.target;
+  if (o == NI_OBS_ALIVE)
+    p->blur.alive[p->blur.n_alive++ % BLUR_SAMPLES] = off;
+  else
+    p->blur.dead[p->blur.n_dead++ % BLUR_SAMPLES] = off;
+  if (p->blur.n_alive < BLUR_MIN || p->blur.n_dead < BLUR_MIN) return;
+  double rtt_s = p->ctl.srtt_ms > 0 ? p->ctl.srtt_ms / 1000.0 : 0;
+  double blur = median(p->blur.dead, p->blur.n_dead) - median(p->blur.alive, p->blur.n_alive);
+  double floor_s = (fmax(0.0, blur) + rtt_s) * BLUR_MARGIN;
+  /* Below a second the default resolution rules; small changes are noise. */
+  if (floor_s < 1.0 || floor_s < ni__search_resolution(s->ck.search) * 1.05) return;
+  ni__search_set_resolution(s->ck.search, floor_s);
+  p->t.floor_s = floor_s;
+  ni__note(p, 1,
+           "checks land %.1f s apart around their targets on this path: the bracket "
+           "stops narrowing at %.1f s",
+           blur, floor_s);
+}
+
 /* The check of session s ended with outcome oc: CSV row, search, log. */
 void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
   ni__probe *p = s->p;
@@ -271,6 +315,7 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
   if (o == NI_OBS_ALIVE && s->ck.search) note_alive(p, s, evidence, wire_s);
   write_obs(p, s, oc, detect_ms, evidence);
   if (s->ck.search) stuck_guard(p, s, o);
+  if (s->ck.search) learn_blur(p, s, o);
   if (s->ck.search) {
     ni__search_result(s->ck.search, s->slot, s->ck.silence, o, now);
     s->ck.search = NULL;

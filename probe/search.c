@@ -640,6 +640,16 @@ void ni__search_lower_sessions(ni_search *s, unsigned k) {
   ni_settle(s, ni_latest(s));
 }
 
+/* Declared for the engine in probe/internal.h (this file does not include
+ * it: the search needs no libuv): what its checks can tell apart, learnt
+ * during the run (probe/record.c).  Only ever coarser; the next result
+ * judges the bracket against it. */
+void ni__search_set_resolution(ni_search *s, double resolution_s);
+void ni__search_set_resolution(ni_search *s, double resolution_s) {
+  if (!s || s->verdict != NI_VERDICT_RUNNING || !(resolution_s > s->cfg.resolution_s)) return;
+  s->cfg.resolution_s = resolution_s;
+}
+
 void ni__search_stop(ni_search *s) {
   if (!s || s->verdict != NI_VERDICT_RUNNING) return;
   s->verdict = ni_judge(s, 1);
