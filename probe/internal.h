@@ -115,9 +115,9 @@
  * calibration samples, and checks later in the run spread a little more. */
 #define BLUR_MARGIN 1.25
 /* During the run the blur is measured on the checks themselves: the
- * median distance of a death's recorded silence above its target, less
- * the median distance of a survival's, plus a round trip, once there are
- * BLUR_MIN of each (the last BLUR_SAMPLES are kept). */
+ * median distance of a death's recorded silence above the silence its
+ * check started at, less the median distance of a survival's, plus a round
+ * trip, once there are BLUR_MIN of each (the last BLUR_SAMPLES are kept). */
 #define BLUR_SAMPLES 32
 #define BLUR_MIN 2
 /* Checks are aimed this much after their target (see ni__due_at). */
@@ -410,7 +410,7 @@ struct ni__probe {
     unsigned n;
     double interval_s; /* detected interval, 0 = none */
   } ka;
-  struct { /* where checks were recorded against their targets (s) */
+  struct { /* where checks were recorded, from the silence they started at (s) */
     double alive[BLUR_SAMPLES], dead[BLUR_SAMPLES];
     unsigned n_alive, n_dead; /* samples so far (the arrays keep the last) */
   } blur;

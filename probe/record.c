@@ -243,18 +243,20 @@ static double median(const double *v, unsigned n) {
 }
 
 /* A death is recorded at the latest silence its push may have met, a
- * survival at the earliest, and neither at its target: how far they land
- * from it is the check's blur on this path (on a long round trip, seconds:
- * the APPEND's wait on the control connection, the push's spread).  A
- * bracket narrower than the blur cannot be narrowed by checks aimed inside
- * it, so the search's resolution is raised to it once it is measured, and
- * the search ends (confirmed, as always) when it gets there instead of
- * spending rounds that land on or outside the bracket's ends. */
+ * survival at the earliest: two checks started at the same silence land
+ * this far apart (on a long round trip, seconds: the slowest push after
+ * the APPEND's OK against the quickest), and their APPENDs wait up to a
+ * round trip more or less on the control connection.  A bracket narrower
+ * than that blur cannot be narrowed by checks aimed inside it, so the
+ * search's resolution is raised to it once it is measured, and the search
+ * ends (confirmed, as always) when it gets there instead of spending
+ * rounds that land on or outside the bracket's ends. */
 static void learn_blur(ni__probe *p, const ni__sess *s, ni_obs o) {
-  if (s->ck.search != p->search.in || !s->ck.fire || s->ck.cal || p->poll.seen ||
-      o == NI_OBS_VOID || !(s->ck.target > 0))
+  if (s->ck.search != p->search.in || !s->ck.fire || s->ck.cal || p->poll.seen || o == NI_OBS_VOID)
     return;
-  double off = s->ck.silence - s->ck.target;
+  /* From the silence the check started at, not its target: a session
+   * already past its target starts at once, without the usual lead. */
+  double off = s->ck.silence - (double)(s->ck.fire - s->silent_since) / 1000.0;
   if (o == NI_OBS_ALIVE)
     p->blur.alive[p->blur.n_alive++ % BLUR_SAMPLES] = off;
   else
@@ -268,8 +270,8 @@ static void learn_blur(ni__probe *p, const ni__sess *s, ni_obs o) {
   ni__search_set_resolution(s->ck.search, floor_s);
   p->t.floor_s = floor_s;
   ni__note(p, 1,
-           "checks land %.1f s apart around their targets on this path: the bracket "
-           "stops narrowing at %.1f s",
+           "checks started at the same silence land %.1f s apart on this path: the "
+           "bracket stops narrowing at %.1f s",
            blur, floor_s);
 }
 
