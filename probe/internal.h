@@ -120,6 +120,17 @@
  * trip, once there are BLUR_MIN of each (the last BLUR_SAMPLES are kept). */
 #define BLUR_SAMPLES 32
 #define BLUR_MIN 2
+/* The janitor checks and deletes a mailbox in four round trips (EXAMINE,
+ * UID SEARCH, CLOSE, DELETE), one command at a time on a connection: over
+ * a round trip of JAN_HELPER_RTT_MS or more, with JAN_HELPER_MIN mailboxes
+ * or more to clean, it opens up to JAN_HELPERS more connections and works
+ * on several mailboxes at once.  The sessions are logged out by then, so
+ * this is no more connections than the run had. */
+#define JAN_HELPERS 7
+#define JAN_HELPER_RTT_MS 50
+#define JAN_HELPER_MIN 3
+#define JAN_NONE ((size_t)-1)
+enum { JS_TODO, JS_TAKEN, JS_DONE };
 /* Checks are aimed this much after their target (see ni__due_at). */
 #define DUE_MARGIN_MS 10
 /* A target timer that fires this close before its target counts as on
@@ -306,23 +317,37 @@ typedef struct ni__ctl {
   char lost_why[64]; /* ... and how */
 } ni__ctl;
 
-/* Sequential check-then-delete of probe mailboxes on the control
- * connection. */
-typedef struct ni__janitor {
-  char **names;
-  size_t n, cap, i;
-  char criteria[160]; /* UID SEARCH criteria that select our markers */
-  char root[340];     /* the mailbox whose tree is cleaned */
-  int quiet;          /* a refused DELETE is expected (a shared root) */
+/* One connection the janitor checks and deletes mailboxes on, one at a
+ * time: the control connection (worker 0) or a helper of its own. */
+typedef struct ni__jworker {
+  ni__probe *p;
+  ni_imap *c;         /* a helper's own connection (worker 0: p->ctl.c) */
+  int helper;         /* a connection of its own, logged in for the cleanup */
+  int ready;          /* may take a mailbox */
+  size_t i;           /* the mailbox it works on, JAN_NONE when idle */
   int looking;        /* LIST responses tell whether the mailbox still exists */
   int found;          /* ... and one did */
   char why[200];      /* the server's answer to the DELETE being checked */
-  uint32_t all, ours;
-  int examining;       /* an EXAMINE is out: its EXISTS counts `all` */
-  int exists_seen;     /* ... and the server sent one */
-  uint32_t *counting;  /* where SEARCH results are being counted */
+  uint32_t all, ours; /* messages in the mailbox, and markers among them */
+  int examining;      /* an EXAMINE is out: its EXISTS counts `all` */
+  int exists_seen;    /* ... and the server sent one */
+  uint32_t *counting; /* where SEARCH results are being counted */
+  unsigned tok_gen;   /* the OAuth2 token generation its login used */
+} ni__jworker;
+
+/* Check-then-delete of probe mailboxes, children before their parents, on
+ * the control connection and, over a long round trip, on helpers in
+ * parallel (a mailbox takes four round trips). */
+typedef struct ni__janitor {
+  char **names;
+  size_t n, cap;
+  char criteria[160];  /* UID SEARCH criteria that select our markers */
+  char root[340];      /* the mailbox whose tree is cleaned */
+  int quiet;           /* a refused DELETE is expected (a shared root) */
   int listing;         /* LIST responses go into names */
+  int working;         /* the names are being checked and deleted */
   unsigned char *kept; /* per name: kept (refused or failed), or below one */
+  unsigned char *st;   /* per name: JS_TODO, JS_TAKEN or JS_DONE */
   void (*done)(ni__probe *p);
 } ni__janitor;
 
@@ -416,7 +441,9 @@ struct ni__probe {
   } blur;
   int limit_noted; /* the server's connection limit was reported */
   ni__janitor jan;
-  struct { /* what the janitor did, over all its passes */
+  ni__jworker jw[1 + JAN_HELPERS]; /* the janitor's connections */
+  int jw_started;                  /* helpers were opened (once a run) */
+  struct {                         /* what the janitor did, over all its passes */
     unsigned deleted, refused, failed;
     unsigned root; /* --cleanup: the candidate tree being cleaned */
   } clean;
@@ -523,6 +550,7 @@ void ni__cleanup_run_mailboxes(ni__probe *p);
 void ni__cleanup_done(ni__probe *p);
 void ni__cleanup_next_root(ni__probe *p);
 void ni__janitor_free(ni__janitor *j);
+void ni__janitor_close(ni__probe *p);
 
 /* The capture (probe/capture.c).  Returns 0, or an error that ends the run. */
 int ni__capture_open(ni__probe *p);

@@ -76,6 +76,7 @@ void ni__finish(ni__probe *p) {
     ni_imap_free(p->ctl.c);
     p->ctl.c = NULL;
   }
+  ni__janitor_close(p);
   close_handle((uv_handle_t *)&p->ctl.timer);
   if (p->cap.polling) close_handle((uv_handle_t *)&p->cap.poll);
   close_handle((uv_handle_t *)&p->h.wall);
@@ -106,6 +107,8 @@ static void stop_now(ni__probe *p) {
     p->ctl.state = CT_OFF;
   }
   p->jan.done = NULL;
+  p->jan.working = 0;
+  ni__janitor_close(p);
   p->phase = PH_DONE;
   ni__finish(p);
 }
