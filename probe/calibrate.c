@@ -281,7 +281,9 @@ void ni__calibrate_step(ni__probe *p) {
     if (!p->cal.busy) start_run(p);
     return;
   }
-  if (p->ctl.state != CT_READY) return;
+  /* A marker APPENDed while the control connection still creates the
+   * mailboxes would wait behind them, and the sample would count that. */
+  if (p->ctl.state != CT_READY || p->n.creates_left) return;
   ni_ms now = ni_imap_now();
   for (unsigned i = 0; i < p->k; i++) {
     ni__sess *s = &p->ss[i];

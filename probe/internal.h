@@ -297,6 +297,8 @@ typedef struct ni__sess {
     ni_ms done_at;     /* when DONE went out after a lost push (0: not yet) */
   } ck;
   unsigned tok_gen; /* the OAuth2 token generation its login used */
+  int created;      /* its mailbox was created (or found, on --resume) */
+  int select_waits; /* logged in, waiting for that before its SELECT */
 } ni__sess;
 
 /* The control connection. */
@@ -309,6 +311,9 @@ typedef struct ni__ctl {
   int noop_inflight;
   unsigned backoff_ms;
   double srtt_ms;    /* smoothed NOOP round trip */
+  ni_ms create_sent; /* the first CREATE, sent alone: its answer is the
+                        first round trip (NOOPs wait while it and the
+                        calibration's APPENDs keep the connection busy) */
   ni_ms last_reply;  /* when the server last answered a command */
   ni_ms stall_end;   /* when the last slow NOOP was answered (0: none) */
   unsigned tok_gen;  /* the OAuth2 token generation its login used */
@@ -513,6 +518,7 @@ void ni__send_marker(ni__sess *s);
 
 /* Sessions (probe/session.c, probe/check.c). */
 void ni__sess_connect(ni__sess *s);
+void ni__sess_mailbox_ready(ni__sess *s);
 void ni__sess_drop_conn(ni__sess *s);
 void ni__sess_schedule_reconnect(ni__sess *s, unsigned delay_ms);
 void ni__sess_setup_failed(ni__sess *s, int err);

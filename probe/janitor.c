@@ -67,7 +67,11 @@ static void create_from(ni__probe *p, unsigned from) {
 static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__sess *s = arg;
   ni__probe *p = s->p;
-  if (p->phase != PH_CREATE) return;
+  /* The sessions start once the first mailbox is made (PH_CALIBRATE). */
+  if (p->phase != PH_CREATE && p->phase != PH_CALIBRATE) return;
+  if (s == &p->ss[0] && p->ctl.create_sent && status == 0 && p->ctl.srtt_ms <= 0)
+    p->ctl.srtt_ms = (double)(ni_imap_now() - p->ctl.create_sent);
+  p->ctl.create_sent = 0;
   if (status != 0) {
     if (!tagged) {
       /* The connection failed: on_end reports it. */
@@ -116,12 +120,21 @@ static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
       return;
     }
   }
-  if (s == &p->ss[0] && p->n.creates_left == 1 && p->k > 1) {
-    /* The first one worked: the others go in one burst. */
+  if (s == &p->ss[0] && p->n.creates_left == 1 && p->k > 1 && p->phase == PH_CREATE) {
+    /* The first one worked: the others go in one burst, and the sessions
+     * connect and log in meanwhile (each SELECTs its mailbox once it is
+     * there: ni__sess_mailbox_ready). */
+    ni__sess_mailbox_ready(s);
     create_from(p, 1);
+    if (p->phase == PH_CREATE) ni__sessions_start(p);
     return;
   }
-  if (--p->n.creates_left == 0) ni__sessions_start(p);
+  ni__sess_mailbox_ready(s);
+  if (--p->n.creates_left > 0) return;
+  if (p->phase == PH_CREATE)
+    ni__sessions_start(p);
+  else
+    ni__kick(p); /* calibration waited for the control connection */
 }
 
 /* The personal namespace is known: name the mailboxes and create them
@@ -157,6 +170,7 @@ static void ns_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   p->phase = PH_CREATE;
   /* One first, alone: if the server refuses it, the others are not sent. */
   p->n.creates_left = 1;
+  p->ctl.create_sent = ni_imap_now();
   if (ni_imap_create(c, p->ss[0].mbox, create_cb, &p->ss[0]) != 0)
     ni__ctl_fatal(p, NI_ESTATE, AT_SETUP, NULL);
 }
