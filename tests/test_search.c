@@ -304,9 +304,12 @@ static void t_learnt_resolution(void **st) {
   assert_true(ni__search_resolution(s) == 3.5);
   ni__search_set_resolution(s, 2); /* never finer again */
   assert_true(ni__search_resolution(s) == 3.5);
-  /* Narrow enough, but one death is not trusted. */
+  /* Narrow enough, but one death is not trusted; a second one within half
+   * the learnt resolution above U (where a check aimed at U lands) is. */
   assert_int_equal(ni__search_verdict(s), NI_VERDICT_RUNNING);
-  ni__search_observe(s, 33.8, NI_OBS_DEAD);
+  ni__search_observe(s, 35.2, NI_OBS_DEAD);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_RUNNING);
+  ni__search_observe(s, 35.0, NI_OBS_DEAD);
   assert_int_equal(ni__search_verdict(s), NI_VERDICT_MEASURED);
   ni__search_set_resolution(s, 10);
   assert_true(ni__search_resolution(s) == 3.5);
