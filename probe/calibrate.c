@@ -97,6 +97,24 @@ ni_ms ni__poll_lead_ms(const ni__probe *p) {
 
 /* ---- the searches ----------------------------------------------------------- */
 
+/* How far apart the silences recorded for two checks aimed at the same
+ * target may lie, one alive and one dead (probe/check.c): an alive check
+ * is recorded at the silence of its APPEND's OK plus the quickest push
+ * after an OK, a dead one at that OK plus the slowest push after it (or a
+ * usual one plus a retransmission timeout); and the OK itself comes up to
+ * a round trip later for one check than for another, behind a NOOP or an
+ * APPEND on the control connection.  A bracket narrower than that cannot
+ * be narrowed further: a check aimed inside it lands on or outside its
+ * ends whatever it finds. */
+static ni_ms blur_ms(const ni__probe *p) {
+  ni_ms quick = ni_lat_quantile_after(&p->lat_ok, 0, 0);
+  ni_ms hi = ni_lat_quantile_after(&p->lat_ok, 0, 100);
+  ni_ms usual = ni_lat_quantile_after(&p->lat_ok, 0, NI_LAT_DEADLINE_PCT) + ni__rto_ms(p);
+  ni_ms dead = usual > hi ? usual : hi;
+  ni_ms rtt = p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
+  return (dead > quick ? dead - quick : 0) + rtt;
+}
+
 static void make_searches(ni__probe *p) {
   ni_search_cfg cfg;
   ni__search_cfg_default(&cfg);
@@ -112,23 +130,19 @@ static void make_searches(ni__probe *p) {
   double floor_s = 0;
   if (p->poll.seen)
     floor_s = (double)p->poll.every_ms / 1000.0 * 1.02;
-  else if (ni_lat_count(&p->lat_ok, 0)) {
-    /* Alive at the push, dead at the OK + the slowest push after it (or a
-     * usual one + a retransmission timeout): the APPEND's own time (the
-     * typical push from the APPEND less the typical one from its OK) and
-     * that, less the lead the checks start with. */
-    ni_ms q50 = ni_lat_quantile_after(&p->lat_ok, 0, 50);
-    ni_ms hi = ni_lat_quantile_after(&p->lat_ok, 0, 100);
-    ni_ms usual = ni_lat_quantile_after(&p->lat_ok, 0, NI_LAT_DEADLINE_PCT) + ni__rto_ms(p);
-    double margin = (double)(p->t.push_ms > q50 ? p->t.push_ms - q50 : 0) +
-                    (double)(usual > hi ? usual : hi) - (double)p->t.lead_ms;
-    floor_s = margin / 1000.0 * 1.25;
-  }
+  else if (ni_lat_count(&p->lat_ok, 0))
+    floor_s = (double)blur_ms(p) / 1000.0 * BLUR_MARGIN;
   if (floor_s >= 1.0 && cfg.resolution_s < floor_s) {
     if (p->o->resolution_s > 0)
       ni__note(p, 0, "--resolution %.1f s is finer than this server's push allows: %.1f s",
                p->o->resolution_s, floor_s);
+    else
+      ni__note(p, 1,
+               "the checks cannot tell apart silences closer than %.1f s on this path: the "
+               "bracket stops narrowing there",
+               floor_s);
     cfg.resolution_s = floor_s;
+    p->t.floor_s = floor_s;
   }
   const char *why = NULL;
   if (ni__search_cfg_check(&cfg, &why) != 0) {
@@ -267,7 +281,9 @@ void ni__calibrate_step(ni__probe *p) {
     if (!p->cal.busy) start_run(p);
     return;
   }
-  if (p->ctl.state != CT_READY) return;
+  /* A marker APPENDed while the control connection still creates the
+   * mailboxes would wait behind them, and the sample would count that. */
+  if (p->ctl.state != CT_READY || p->n.creates_left) return;
   ni_ms now = ni_imap_now();
   for (unsigned i = 0; i < p->k; i++) {
     ni__sess *s = &p->ss[i];

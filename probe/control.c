@@ -203,9 +203,9 @@ static void ctl_lost(ni__probe *p, const char *why) {
     ni__shutdown_step(p);
     return;
   }
-  if (p->phase < PH_CALIBRATE) {
-    /* Still setting up (LIST, CREATE): a server that fails here fails
-     * again; say so rather than retry for ever. */
+  if (p->phase < PH_CALIBRATE || p->n.creates_left) {
+    /* Still setting up (LIST, CREATE, while the sessions log in): a server
+     * that fails here fails again; say so rather than retry for ever. */
     ni__error(p, "%s port %u: connection lost while setting up (%s)", p->o->server, p->id.port,
               why);
     p->end.fatal = NI_ECLOSED;

@@ -110,6 +110,27 @@
 /* Each stage of the shutdown (DONE and LOGOUT of the sessions; the cleanup
  * of the mailboxes, a few round trips each) never takes longer than this. */
 #define SHUTDOWN_MS 60000
+/* The narrowest bracket the checks can tell apart is their blur (see
+ * blur_ms in probe/calibrate.c) times this: the blur is measured on a few
+ * calibration samples, and checks later in the run spread a little more. */
+#define BLUR_MARGIN 1.25
+/* During the run the blur is measured on the checks themselves: the
+ * median distance of a death's recorded silence above the silence its
+ * check started at, less the median distance of a survival's, plus a round
+ * trip, once there are BLUR_MIN of each (the last BLUR_SAMPLES are kept). */
+#define BLUR_SAMPLES 32
+#define BLUR_MIN 2
+/* The janitor checks and deletes a mailbox in four round trips (EXAMINE,
+ * UID SEARCH, CLOSE, DELETE), one command at a time on a connection: over
+ * a round trip of JAN_HELPER_RTT_MS or more, with JAN_HELPER_MIN mailboxes
+ * or more to clean, it opens up to JAN_HELPERS more connections and works
+ * on several mailboxes at once.  The sessions are logged out by then, so
+ * this is no more connections than the run had. */
+#define JAN_HELPERS 7
+#define JAN_HELPER_RTT_MS 50
+#define JAN_HELPER_MIN 3
+#define JAN_NONE ((size_t)-1)
+enum { JS_TODO, JS_TAKEN, JS_DONE };
 /* Checks are aimed this much after their target (see ni__due_at). */
 #define DUE_MARGIN_MS 10
 /* A target timer that fires this close before its target counts as on
@@ -276,6 +297,8 @@ typedef struct ni__sess {
     ni_ms done_at;     /* when DONE went out after a lost push (0: not yet) */
   } ck;
   unsigned tok_gen; /* the OAuth2 token generation its login used */
+  int created;      /* its mailbox was created (or found, on --resume) */
+  int select_waits; /* logged in, waiting for that before its SELECT */
 } ni__sess;
 
 /* The control connection. */
@@ -288,6 +311,9 @@ typedef struct ni__ctl {
   int noop_inflight;
   unsigned backoff_ms;
   double srtt_ms;    /* smoothed NOOP round trip */
+  ni_ms create_sent; /* the first CREATE, sent alone: its answer is the
+                        first round trip (NOOPs wait while it and the
+                        calibration's APPENDs keep the connection busy) */
   ni_ms last_reply;  /* when the server last answered a command */
   ni_ms stall_end;   /* when the last slow NOOP was answered (0: none) */
   unsigned tok_gen;  /* the OAuth2 token generation its login used */
@@ -296,23 +322,37 @@ typedef struct ni__ctl {
   char lost_why[64]; /* ... and how */
 } ni__ctl;
 
-/* Sequential check-then-delete of probe mailboxes on the control
- * connection. */
-typedef struct ni__janitor {
-  char **names;
-  size_t n, cap, i;
-  char criteria[160]; /* UID SEARCH criteria that select our markers */
-  char root[340];     /* the mailbox whose tree is cleaned */
-  int quiet;          /* a refused DELETE is expected (a shared root) */
+/* One connection the janitor checks and deletes mailboxes on, one at a
+ * time: the control connection (worker 0) or a helper of its own. */
+typedef struct ni__jworker {
+  ni__probe *p;
+  ni_imap *c;         /* a helper's own connection (worker 0: p->ctl.c) */
+  int helper;         /* a connection of its own, logged in for the cleanup */
+  int ready;          /* may take a mailbox */
+  size_t i;           /* the mailbox it works on, JAN_NONE when idle */
   int looking;        /* LIST responses tell whether the mailbox still exists */
   int found;          /* ... and one did */
   char why[200];      /* the server's answer to the DELETE being checked */
-  uint32_t all, ours;
-  int examining;       /* an EXAMINE is out: its EXISTS counts `all` */
-  int exists_seen;     /* ... and the server sent one */
-  uint32_t *counting;  /* where SEARCH results are being counted */
+  uint32_t all, ours; /* messages in the mailbox, and markers among them */
+  int examining;      /* an EXAMINE is out: its EXISTS counts `all` */
+  int exists_seen;    /* ... and the server sent one */
+  uint32_t *counting; /* where SEARCH results are being counted */
+  unsigned tok_gen;   /* the OAuth2 token generation its login used */
+} ni__jworker;
+
+/* Check-then-delete of probe mailboxes, children before their parents, on
+ * the control connection and, over a long round trip, on helpers in
+ * parallel (a mailbox takes four round trips). */
+typedef struct ni__janitor {
+  char **names;
+  size_t n, cap;
+  char criteria[160];  /* UID SEARCH criteria that select our markers */
+  char root[340];      /* the mailbox whose tree is cleaned */
+  int quiet;           /* a refused DELETE is expected (a shared root) */
   int listing;         /* LIST responses go into names */
+  int working;         /* the names are being checked and deleted */
   unsigned char *kept; /* per name: kept (refused or failed), or below one */
+  unsigned char *st;   /* per name: JS_TODO, JS_TAKEN or JS_DONE */
   void (*done)(ni__probe *p);
 } ni__janitor;
 
@@ -381,6 +421,7 @@ struct ni__probe {
     ni_ms detect_ms;     /* detection deadline (of the longest silences) */
     ni_ms noop_ms, noop_deadline_ms;
     double jitter_ms; /* worst lateness of a check timer */
+    double floor_s;   /* the narrowest bracket the checks can tell (0: none) */
   } t;
   struct {
     unsigned checks;       /* checks started, calibration included */
@@ -399,9 +440,15 @@ struct ni__probe {
     unsigned n;
     double interval_s; /* detected interval, 0 = none */
   } ka;
+  struct { /* where checks were recorded, from the silence they started at (s) */
+    double alive[BLUR_SAMPLES], dead[BLUR_SAMPLES];
+    unsigned n_alive, n_dead; /* samples so far (the arrays keep the last) */
+  } blur;
   int limit_noted; /* the server's connection limit was reported */
   ni__janitor jan;
-  struct { /* what the janitor did, over all its passes */
+  ni__jworker jw[1 + JAN_HELPERS]; /* the janitor's connections */
+  int jw_started;                  /* helpers were opened (once a run) */
+  struct {                         /* what the janitor did, over all its passes */
     unsigned deleted, refused, failed;
     unsigned root; /* --cleanup: the candidate tree being cleaned */
   } clean;
@@ -447,6 +494,10 @@ void ni__error(ni__probe *p, const char *fmt, ...)
     ;
 void ni__status(ni__probe *p);
 
+/* The search (probe/search.c): a coarser resolution, from what the
+ * engine measured its checks can tell apart (no effect once it is over). */
+void ni__search_set_resolution(ni_search *s, double resolution_s);
+
 /* Observations and results (probe/record.c). */
 ni_search *ni__search_for(ni__probe *p, ni_probe_dir dir);
 void ni__derive_outbound(ni__probe *p, ni_probe_dir dir, ni__outcome oc, double silence);
@@ -467,6 +518,7 @@ void ni__send_marker(ni__sess *s);
 
 /* Sessions (probe/session.c, probe/check.c). */
 void ni__sess_connect(ni__sess *s);
+void ni__sess_mailbox_ready(ni__sess *s);
 void ni__sess_drop_conn(ni__sess *s);
 void ni__sess_schedule_reconnect(ni__sess *s, unsigned delay_ms);
 void ni__sess_setup_failed(ni__sess *s, int err);
@@ -504,6 +556,7 @@ void ni__cleanup_run_mailboxes(ni__probe *p);
 void ni__cleanup_done(ni__probe *p);
 void ni__cleanup_next_root(ni__probe *p);
 void ni__janitor_free(ni__janitor *j);
+void ni__janitor_close(ni__probe *p);
 
 /* The capture (probe/capture.c).  Returns 0, or an error that ends the run. */
 int ni__capture_open(ni__probe *p);

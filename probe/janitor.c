@@ -8,7 +8,9 @@
  * refuses that, a tree below INBOX.  A mailbox is deleted only when every
  * message in it is one of the probe's markers; one that holds anything
  * else is kept and reported, and so is one the server refuses to delete.
- * Everything runs on the control connection, one command at a time.
+ * Everything runs on the control connection, one command at a time, and
+ * over a long round trip the removal also on helper connections, one
+ * mailbox each at a time, children always before their parents.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -65,7 +67,11 @@ static void create_from(ni__probe *p, unsigned from) {
 static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__sess *s = arg;
   ni__probe *p = s->p;
-  if (p->phase != PH_CREATE) return;
+  /* The sessions start once the first mailbox is made (PH_CALIBRATE). */
+  if (p->phase != PH_CREATE && p->phase != PH_CALIBRATE) return;
+  if (s == &p->ss[0] && p->ctl.create_sent && status == 0 && p->ctl.srtt_ms <= 0)
+    p->ctl.srtt_ms = (double)(ni_imap_now() - p->ctl.create_sent);
+  p->ctl.create_sent = 0;
   if (status != 0) {
     if (!tagged) {
       /* The connection failed: on_end reports it. */
@@ -114,12 +120,21 @@ static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
       return;
     }
   }
-  if (s == &p->ss[0] && p->n.creates_left == 1 && p->k > 1) {
-    /* The first one worked: the others go in one burst. */
+  if (s == &p->ss[0] && p->n.creates_left == 1 && p->k > 1 && p->phase == PH_CREATE) {
+    /* The first one worked: the others go in one burst, and the sessions
+     * connect and log in meanwhile (each SELECTs its mailbox once it is
+     * there: ni__sess_mailbox_ready). */
+    ni__sess_mailbox_ready(s);
     create_from(p, 1);
+    if (p->phase == PH_CREATE) ni__sessions_start(p);
     return;
   }
-  if (--p->n.creates_left == 0) ni__sessions_start(p);
+  ni__sess_mailbox_ready(s);
+  if (--p->n.creates_left > 0) return;
+  if (p->phase == PH_CREATE)
+    ni__sessions_start(p);
+  else
+    ni__kick(p); /* calibration waited for the control connection */
 }
 
 /* The personal namespace is known: name the mailboxes and create them
@@ -155,6 +170,7 @@ static void ns_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   p->phase = PH_CREATE;
   /* One first, alone: if the server refuses it, the others are not sent. */
   p->n.creates_left = 1;
+  p->ctl.create_sent = ni_imap_now();
   if (ni_imap_create(c, p->ss[0].mbox, create_cb, &p->ss[0]) != 0)
     ni__ctl_fatal(p, NI_ESTATE, AT_SETUP, NULL);
 }
@@ -168,7 +184,7 @@ int ni__mailboxes_begin(ni__probe *p) {
 
 /* ---- the list of mailboxes to clean ----------------------------------------- */
 
-static void jan_next(ni__probe *p);
+static void jan_dispatch(ni__probe *p);
 
 static int jan_add(ni__janitor *j, const char *name) {
   if (j->n == j->cap) {
@@ -179,11 +195,15 @@ static int jan_add(ni__janitor *j, const char *name) {
     unsigned char *nk = realloc(j->kept, ncap);
     if (!nk) return -ENOMEM;
     j->kept = nk;
+    unsigned char *ns = realloc(j->st, ncap);
+    if (!ns) return -ENOMEM;
+    j->st = ns;
     j->cap = ncap;
   }
   j->names[j->n] = strdup(name);
   if (!j->names[j->n]) return -ENOMEM;
   j->kept[j->n] = 0;
+  j->st[j->n] = JS_TODO;
   j->n++;
   return 0;
 }
@@ -193,18 +213,19 @@ void ni__janitor_free(ni__janitor *j) {
     free(j->names[i]);
   free(j->names);
   free(j->kept);
+  free(j->st);
   memset(j, 0, sizeof *j);
 }
 
-/* The mailbox being looked at stays: so do the mailboxes above it, whose
- * DELETE would fail (or, on some servers, take it along). */
-static void jan_keep(ni__probe *p) {
+/* Mailbox i stays: so do the mailboxes above it, whose DELETE would fail
+ * (or, on some servers, take it along). */
+static void jan_keep(ni__probe *p, size_t i) {
   ni__janitor *j = &p->jan;
-  const char *me = j->names[j->i];
-  j->kept[j->i] = 1;
+  const char *me = j->names[i];
+  j->kept[i] = 1;
   for (size_t k = 0; k < j->n; k++) {
     size_t n = strlen(j->names[k]);
-    if (k != j->i && !strncmp(me, j->names[k], n) && me[n] == p->id.sep) j->kept[k] = 1;
+    if (k != i && !strncmp(me, j->names[k], n) && me[n] == p->id.sep) j->kept[k] = 1;
   }
 }
 
@@ -258,7 +279,9 @@ static int parse_list(ni_str d, char *sep, char *name, size_t len, int *nonexist
   return 0;
 }
 
-void ni__janitor_untagged(ni__probe *p, const ni_resp *r) {
+/* An untagged response on a worker's connection (and, on the control
+ * connection, the LIST of the tree being cleaned). */
+static void jan_untagged(ni__probe *p, ni__jworker *w, const ni_resp *r) {
   ni__janitor *j = &p->jan;
   if (r->type == NI_R_LIST) {
     char sep = 0, name[512];
@@ -267,13 +290,14 @@ void ni__janitor_untagged(ni__probe *p, const ni_resp *r) {
     /* Only the probe's own tree: "natidle-probe" and what is below it,
      * never a user's "natidle-probes" that the LIST pattern also matches. */
     size_t n = strlen(j->root);
-    if (j->listing && !strncmp(name, j->root, n) && (name[n] == '\0' || name[n] == p->id.sep))
+    if (!w->helper && j->listing && !strncmp(name, j->root, n) &&
+        (name[n] == '\0' || name[n] == p->id.sep))
       jan_add(j, name);
-    if (j->looking && !strcmp(name, j->names[j->i])) j->found = 1;
-  } else if (r->type == NI_R_EXISTS && j->examining) {
-    j->all = r->number;
-    j->exists_seen = 1;
-  } else if (r->type == NI_R_SEARCH && j->counting) {
+    if (w->looking && w->i != JAN_NONE && !strcmp(name, j->names[w->i])) w->found = 1;
+  } else if (r->type == NI_R_EXISTS && w->examining) {
+    w->all = r->number;
+    w->exists_seen = 1;
+  } else if (r->type == NI_R_SEARCH && w->counting) {
     ni_str list = r->data;
     uint32_t v;
     if (list.n >= 6 && !strncmp(list.p, "SEARCH", 6)) {
@@ -285,39 +309,75 @@ void ni__janitor_untagged(ni__probe *p, const ni_resp *r) {
       list.n--;
     }
     while (ni_uint_list_next(&list, &v) == 1)
-      (*j->counting)++;
+      (*w->counting)++;
   }
 }
 
-/* ---- check, then delete, one mailbox at a time ------------------------------ */
+void ni__janitor_untagged(ni__probe *p, const ni_resp *r) {
+  jan_untagged(p, &p->jw[0], r);
+}
 
-/* Go on with the next mailbox. */
-static void jan_skip(ni__probe *p) {
-  p->jan.i++;
-  jan_next(p);
+/* ---- check, then delete, one mailbox per worker at a time ------------------- */
+
+static ni_imap *wconn(const ni__jworker *w) {
+  return w->helper ? w->c : w->p->ctl.c;
+}
+
+/* The worker is done with its mailbox: on with the next one. */
+static void jan_skip(ni__jworker *w) {
+  ni__probe *p = w->p;
+  if (w->i != JAN_NONE) p->jan.st[w->i] = JS_DONE;
+  w->i = JAN_NONE;
+  jan_dispatch(p);
+}
+
+/* The worker's connection failed under it: its mailbox goes back to the
+ * others (a DELETE that was carried out shows as NONEXISTENT to the next
+ * one), and it takes no more. */
+static void jan_lost(ni__jworker *w) {
+  ni__probe *p = w->p;
+  if (w->i != JAN_NONE && p->jan.st) p->jan.st[w->i] = JS_TODO;
+  w->i = JAN_NONE;
+  w->ready = 0;
+  w->examining = w->looking = 0;
+  w->counting = NULL;
+  jan_dispatch(p);
+}
+
+/* A transport error (no tagged answer) on a command of w's. */
+static int jan_failed(ni__jworker *w, int status, const ni_resp *tagged) {
+  if (status == 0 || tagged) return 0;
+  jan_lost(w);
+  return 1;
+}
+
+static int is_nonexistent(const ni_resp *tagged) {
+  return tagged && tagged->code.n == 11 && !strncmp(tagged->code.p, "NONEXISTENT", 11);
 }
 
 static void jan_delete_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
-  ni__probe *p = arg;
+  ni__jworker *w = arg;
+  ni__probe *p = w->p;
   ni__janitor *j = &p->jan;
+  if (jan_failed(w, status, tagged)) return;
   if (status == 0) {
     p->clean.deleted++;
-    ni__note(p, 1, "deleted %s", j->names[j->i]);
-  } else if (tagged && tagged->code.n == 11 && !strncmp(tagged->code.p, "NONEXISTENT", 11)) {
+    ni__note(p, 1, "deleted %s", j->names[w->i]);
+  } else if (is_nonexistent(tagged)) {
     /* Gone already (a parent that went with its last child). */
   } else if (tagged) {
-    jan_keep(p);
+    jan_keep(p, w->i);
     if (j->quiet) {
       /* The tree's root is shared with other runs: it stays while they
        * have mailboxes in it. */
-      ni__note(p, 2, "kept %s: %.*s", j->names[j->i], (int)tagged->text.n, tagged->text.p);
+      ni__note(p, 2, "kept %s: %.*s", j->names[w->i], (int)tagged->text.n, tagged->text.p);
     } else {
       p->clean.failed++;
-      ni__error(p, "cannot delete %s: the server said: %.*s", j->names[j->i], (int)tagged->text.n,
+      ni__error(p, "cannot delete %s: the server said: %.*s", j->names[w->i], (int)tagged->text.n,
                 tagged->text.p);
     }
   }
-  jan_skip(p);
+  jan_skip(w);
 }
 
 /* A parent that could not be selected and could not be deleted: a real
@@ -325,132 +385,118 @@ static void jan_delete_cb(ni_imap *c, int status, const ni_resp *tagged, void *a
  * INBOX.natidle-probe and a probe mailbox without any folder behind them;
  * they vanish with their last child but DELETE says they do not exist. */
 static void jan_look_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
-  ni__probe *p = arg;
+  ni__jworker *w = arg;
+  ni__probe *p = w->p;
   ni__janitor *j = &p->jan;
-  j->looking = 0;
-  if (status == 0 && !j->found) {
-    ni__note(p, 2, "%s went away with its children", j->names[j->i]);
+  w->looking = 0;
+  if (jan_failed(w, status, tagged)) return;
+  if (status == 0 && !w->found) {
+    ni__note(p, 2, "%s went away with its children", j->names[w->i]);
   } else {
-    jan_keep(p);
+    jan_keep(p, w->i);
     p->clean.failed++;
-    ni__error(p, "cannot delete %s: the server said: %s", j->names[j->i], j->why);
+    ni__error(p, "cannot delete %s: the server said: %s", j->names[w->i], w->why);
   }
-  jan_skip(p);
+  jan_skip(w);
 }
 
 static void jan_delete_parent_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
-  ni__probe *p = arg;
-  ni__janitor *j = &p->jan;
-  if (status == 0 || !tagged || j->quiet ||
-      (tagged->code.n == 11 && !strncmp(tagged->code.p, "NONEXISTENT", 11))) {
+  ni__jworker *w = arg;
+  ni__janitor *j = &w->p->jan;
+  if (status == 0 || !tagged || j->quiet || is_nonexistent(tagged)) {
     jan_delete_cb(c, status, tagged, arg);
     return;
   }
-  snprintf(j->why, sizeof j->why, "%.*s", (int)tagged->text.n, tagged->text.p);
-  j->looking = 1;
-  j->found = 0;
-  if (ni_imap_list(c, "", j->names[j->i], jan_look_cb, p) != 0) {
-    j->looking = 0;
+  snprintf(w->why, sizeof w->why, "%.*s", (int)tagged->text.n, tagged->text.p);
+  w->looking = 1;
+  w->found = 0;
+  if (ni_imap_list(c, "", j->names[w->i], jan_look_cb, w) != 0) {
+    w->looking = 0;
     jan_delete_cb(c, status, tagged, arg);
   }
 }
 
 static void jan_close_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
-  ni__probe *p = arg;
+  ni__jworker *w = arg;
+  ni__probe *p = w->p;
   ni__janitor *j = &p->jan;
-  if (j->all != j->ours) {
+  if (jan_failed(w, status, tagged)) return;
+  if (w->all != w->ours) {
     p->clean.refused++;
-    jan_keep(p);
+    jan_keep(p, w->i);
     p->end.safety = 1;
     ni__error(p, "refusing to delete %s: it holds %u messages natidle did not write",
-              j->names[j->i], j->all - j->ours);
-    jan_skip(p);
+              j->names[w->i], w->all - w->ours);
+    jan_skip(w);
     return;
   }
-  if (ni_imap_delete(c, j->names[j->i], jan_delete_cb, p) != 0) jan_next(p);
+  if (ni_imap_delete(c, j->names[w->i], jan_delete_cb, w) != 0) jan_lost(w);
 }
 
 static void jan_search_ours_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
-  ni__probe *p = arg;
-  ni__janitor *j = &p->jan;
-  j->counting = NULL;
-  if (status != 0) j->ours = 0; /* unknown: counts as foreign, so nothing is deleted */
+  ni__jworker *w = arg;
+  w->counting = NULL;
+  if (jan_failed(w, status, tagged)) return;
+  if (status != 0) w->ours = 0; /* unknown: counts as foreign, so nothing is deleted */
   /* CLOSE on a mailbox opened with EXAMINE expunges nothing (RFC 3501
    * 6.4.2) and leaves the mailbox unselected, so it can be deleted. */
   ni_cmd *cmd = ni_cmd_new("CLOSE");
-  if (!cmd || ni_cmd_finish(cmd) != 0 || ni_imap_cmd(c, cmd, jan_close_cb, p) != 0) {
+  if (!cmd || ni_cmd_finish(cmd) != 0 || ni_imap_cmd(c, cmd, jan_close_cb, w) != 0) {
     ni_cmd_free(cmd);
-    jan_skip(p);
+    jan_lost(w);
   }
 }
 
 /* Count the messages of the selected mailbox that match criteria into
  * *into, then call cb. */
-static void jan_count(ni__probe *p, const char *criteria, uint32_t *into, ni_imap_done_cb cb) {
-  ni__janitor *j = &p->jan;
-  j->counting = into;
-  if (ni_imap_uid_search(p->ctl.c, criteria, cb, p) != 0) {
-    j->counting = NULL;
-    jan_skip(p);
+static void jan_count(ni__jworker *w, const char *criteria, uint32_t *into, ni_imap_done_cb cb) {
+  w->counting = into;
+  if (ni_imap_uid_search(wconn(w), criteria, cb, w) != 0) {
+    w->counting = NULL;
+    jan_lost(w);
   }
 }
 
 static void jan_search_all_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
-  ni__probe *p = arg;
-  ni__janitor *j = &p->jan;
-  if (status != 0) j->all = UINT32_MAX;
-  jan_count(p, j->criteria, &j->ours, jan_search_ours_cb);
+  ni__jworker *w = arg;
+  w->counting = NULL;
+  if (jan_failed(w, status, tagged)) return;
+  if (status != 0) w->all = UINT32_MAX;
+  jan_count(w, w->p->jan.criteria, &w->ours, jan_search_ours_cb);
 }
 
 static void jan_examine_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
-  ni__probe *p = arg;
-  ni__janitor *j = &p->jan;
-  j->examining = 0;
+  ni__jworker *w = arg;
+  ni__janitor *j = &w->p->jan;
+  w->examining = 0;
+  if (jan_failed(w, status, tagged)) return;
   if (status != 0) {
     /* Not selectable (a \Noselect parent): it holds no messages, and its
      * children were deleted before it. */
-    if (ni_imap_delete(c, j->names[j->i], jan_delete_parent_cb, p) != 0) jan_skip(p);
+    if (ni_imap_delete(c, j->names[w->i], jan_delete_parent_cb, w) != 0) jan_lost(w);
     return;
   }
   /* EXAMINE's EXISTS (required by RFC 3501 7.3.1) is the number of
    * messages: no SEARCH ALL to count them, one round trip less per
    * mailbox, which at 600 ms of round trip is seconds of cleanup. */
-  if (j->exists_seen) {
-    uint32_t all = j->all;
-    j->ours = 0;
-    if (all == 0) {
-      jan_search_ours_cb(c, 0, NULL, p); /* empty: nothing to tell apart */
+  if (w->exists_seen) {
+    w->ours = 0;
+    if (w->all == 0) {
+      jan_search_ours_cb(c, 0, NULL, w); /* empty: nothing to tell apart */
       return;
     }
-    jan_count(p, j->criteria, &j->ours, jan_search_ours_cb);
+    jan_count(w, j->criteria, &w->ours, jan_search_ours_cb);
     return;
   }
-  j->all = j->ours = 0;
-  jan_count(p, "ALL", &j->all, jan_search_all_cb);
+  w->all = w->ours = 0;
+  jan_count(w, "ALL", &w->all, jan_search_all_cb);
 }
 
-static void jan_next(ni__probe *p) {
-  ni__janitor *j = &p->jan;
-  if (p->ctl.state != CT_READY || !p->ctl.c) j->i = j->n;
-  if (j->i >= j->n) {
-    void (*done)(ni__probe *) = j->done;
-    j->done = NULL;
-    if (done) done(p);
-    return;
-  }
-  if (j->kept[j->i]) {
-    /* Something below it stays, so it stays too: nothing to report twice. */
-    jan_skip(p);
-    return;
-  }
-  j->all = 0;
-  j->exists_seen = 0;
-  j->examining = 1;
-  if (ni_imap_select(p->ctl.c, j->names[j->i], 1, jan_examine_cb, p) != 0) {
-    j->examining = 0;
-    j->i = j->n;
-    jan_next(p);
-  }
+/* Can worker w take a mailbox now? */
+static int jan_usable(const ni__jworker *w) {
+  const ni__probe *p = w->p;
+  if (!w->ready || w->i != JAN_NONE) return 0;
+  return w->helper ? w->c != NULL : p->ctl.state == CT_READY && p->ctl.c != NULL;
 }
 
 static size_t depth(const char *name, char sep) {
@@ -458,6 +504,145 @@ static size_t depth(const char *name, char sep) {
   for (; *name; name++)
     d += *name == sep;
   return d;
+}
+
+/* The next mailbox to check: the first one left (the names go children
+ * first) whose children are all done, so that it is empty when its turn
+ * comes.  Kept ones are passed over (something below them stays).
+ * JAN_NONE when none can be taken now. */
+static size_t jan_pick(ni__probe *p) {
+  ni__janitor *j = &p->jan;
+  for (size_t i = 0; i < j->n; i++) {
+    if (j->st[i] != JS_TODO) continue;
+    size_t d = depth(j->names[i], p->id.sep);
+    for (size_t k = 0; k < i; k++)
+      if (j->st[k] != JS_DONE && depth(j->names[k], p->id.sep) > d) return JAN_NONE;
+    if (j->kept[i]) {
+      j->st[i] = JS_DONE; /* nothing to report twice */
+      continue;
+    }
+    return i;
+  }
+  return JAN_NONE;
+}
+
+/* Give every idle worker a mailbox; when none is left in work, the pass
+ * is over. */
+static void jan_dispatch(ni__probe *p) {
+  ni__janitor *j = &p->jan;
+  if (!j->working) return;
+  for (unsigned k = 0; k <= JAN_HELPERS; k++) {
+    ni__jworker *w = &p->jw[k];
+    if (!jan_usable(w)) continue;
+    size_t i = jan_pick(p);
+    if (i == JAN_NONE) break;
+    j->st[i] = JS_TAKEN;
+    w->i = i;
+    w->all = w->ours = 0;
+    w->exists_seen = 0;
+    w->examining = 1;
+    if (ni_imap_select(wconn(w), j->names[i], 1, jan_examine_cb, w) != 0) {
+      w->examining = 0;
+      j->st[i] = JS_TODO;
+      w->i = JAN_NONE;
+      w->ready = 0;
+    }
+  }
+  int usable = 0;
+  for (unsigned k = 0; k <= JAN_HELPERS; k++)
+    usable |= jan_usable(&p->jw[k]);
+  for (size_t i = 0; i < j->n; i++) {
+    if (j->st[i] == JS_TAKEN) return;
+    if (j->st[i] == JS_TODO && usable) return;
+  }
+  j->working = 0;
+  void (*done)(ni__probe *) = j->done;
+  j->done = NULL;
+  if (done) done(p);
+}
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static void jh_free(ni__jworker *w) {
+  ni_imap *c = w->c;
+  w->c = NULL;
+  w->ready = 0;
+  ni_imap_free(c);
+}
+
+static void jh_on_untagged(ni_imap *c, const ni_resp *r, void *ud) {
+  ni__jworker *w = ud;
+  jan_untagged(w->p, w, r);
+}
+
+static void jh_on_end(ni_imap *c, ni_end how, int err, void *ud) {
+  ni__jworker *w = ud;
+  jh_free(w);
+  jan_lost(w);
+}
+
+static void jh_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
+  ni__jworker *w = arg;
+  if (status != 0) {
+    /* No helper, then: the others and the control connection do without. */
+    jh_free(w);
+    jan_dispatch(w->p);
+    return;
+  }
+  w->ready = 1;
+  jan_dispatch(w->p);
+}
+
+static void jh_connect_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
+  ni__jworker *w = arg;
+  if (status != 0) return; /* on_end follows */
+  if (ni__login(w->p, c, &w->tok_gen, jh_login_cb, w) != 0) {
+    jh_free(w);
+    jan_dispatch(w->p);
+  }
+}
+
+/* Over a long round trip, open helpers for the mailboxes left to clean
+ * beyond the one the control connection takes first; at most as many
+ * sessions as the server let the run have. */
+static void jan_open_helpers(ni__probe *p) {
+  ni__janitor *j = &p->jan;
+  size_t todo = 0;
+  for (size_t i = 0; i < j->n; i++)
+    todo += !j->kept[i];
+  if (p->jw_started || p->ctl.srtt_ms < JAN_HELPER_RTT_MS || todo < JAN_HELPER_MIN) return;
+  unsigned limit = p->search.in ? ni__search_sessions(p->search.in) : p->k;
+  unsigned want = todo - 1 < JAN_HELPERS ? (unsigned)(todo - 1) : JAN_HELPERS;
+  if (want > limit) want = limit;
+  p->jw_started = 1;
+  ni_imap_opts io;
+  ni__imap_opts(p, &io);
+  ni_imap_cb cb = {jh_on_untagged, NULL, jh_on_end, NULL};
+  for (unsigned k = 1; k <= want; k++) {
+    ni__jworker *w = &p->jw[k];
+    w->c = ni_imap_new(&p->loop, &io, &cb, w);
+    if (!w->c) break;
+    if (ni_imap_connect(w->c, jh_connect_cb, w) != 0) {
+      jh_free(w);
+      break;
+    }
+  }
+}
+
+/* Log the helpers out (the run is over), or, when it ends at once, close
+ * them. */
+static void jan_logout_helpers(ni__probe *p) {
+  for (unsigned k = 1; k <= JAN_HELPERS; k++) {
+    ni__jworker *w = &p->jw[k];
+    if (!w->c) continue;
+    w->ready = 0;
+    if (ni_imap_logout(w->c, ni__ignore_cb, NULL) != 0) jh_free(w);
+  }
+}
+
+void ni__janitor_close(ni__probe *p) {
+  for (unsigned k = 1; k <= JAN_HELPERS; k++)
+    jh_free(&p->jw[k]);
 }
 
 /* Deepest names first (insertion sort: the lists are short). */
@@ -480,8 +665,9 @@ static void jan_list_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg
   /* Children before parents, so that parents are empty when their turn
    * comes. */
   sort_children_first(j->names, j->n, p->id.sep);
-  j->i = 0;
-  jan_next(p);
+  jan_open_helpers(p);
+  j->working = 1;
+  jan_dispatch(p);
 }
 
 /* Check and delete root (and with tree, every mailbox below it) when all
@@ -491,6 +677,15 @@ static void jan_start(ni__probe *p, const char *root, int tree, const char *run_
   ni__janitor *j = &p->jan;
   char pattern[sizeof j->root + 2];
   ni__janitor_free(j);
+  for (unsigned k = 0; k <= JAN_HELPERS; k++) {
+    ni__jworker *w = &p->jw[k];
+    w->p = p;
+    w->helper = k > 0;
+    w->i = JAN_NONE;
+    w->looking = w->examining = 0;
+    w->counting = NULL;
+  }
+  p->jw[0].ready = 1;
   snprintf(j->root, sizeof j->root, "%s", root);
   /* The shared root of every run (tree = 0) may rightly stay. */
   j->quiet = !tree;
@@ -515,6 +710,7 @@ void ni__cleanup_done(ni__probe *p) {
              "by the server",
              p->clean.deleted, p->clean.refused, p->clean.failed);
   p->phase = PH_DONE;
+  jan_logout_helpers(p);
   if (p->ctl.state == CT_READY && p->ctl.c) {
     p->ctl.state = CT_LOGOUT;
     if (ni_imap_logout(p->ctl.c, ni__ignore_cb, NULL) == 0)

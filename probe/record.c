@@ -234,6 +234,52 @@ static void stuck_guard(ni__probe *p, const ni__sess *s, ni_obs o) {
   }
 }
 
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(const double *v, unsigned n) {
+  double w[BLUR_SAMPLES];
+  if (n > BLUR_SAMPLES) n = BLUR_SAMPLES;
+  memcpy(w, v, n * sizeof w[0]);
+  qsort(w, n, sizeof w[0], cmp_dbl);
+  return n % 2 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2;
+}
+
+/* A death is recorded at the latest silence its push may have met, a
+ * survival at the earliest: two checks started at the same silence land
+ * this far apart (on a long round trip, seconds: the slowest push after
+ * the APPEND's OK against the quickest), and their APPENDs wait up to a
+ * round trip more or less on the control connection.  A bracket narrower
+ * than that blur cannot be narrowed by checks aimed inside it, so the
+ * search's resolution is raised to it once it is measured, and the search
+ * ends (confirmed, as always) when it gets there instead of spending
+ * rounds that land on or outside the bracket's ends. */
+static void learn_blur(ni__probe *p, const ni__sess *s, ni_obs o) {
+  if (s->ck.search != p->search.in || !s->ck.fire || s->ck.cal || p->poll.seen || o == NI_OBS_VOID)
+    return;
+  /* From the silence the check started at, not its target: a session
+   * already past its target starts at once, without the usual lead. */
+  double off = s->ck.silence - (double)(s->ck.fire - s->silent_since) / 1000.0;
+  if (o == NI_OBS_ALIVE)
+    p->blur.alive[p->blur.n_alive++ % BLUR_SAMPLES] = off;
+  else
+    p->blur.dead[p->blur.n_dead++ % BLUR_SAMPLES] = off;
+  if (p->blur.n_alive < BLUR_MIN || p->blur.n_dead < BLUR_MIN) return;
+  double rtt_s = p->ctl.srtt_ms > 0 ? p->ctl.srtt_ms / 1000.0 : 0;
+  double blur = median(p->blur.dead, p->blur.n_dead) - median(p->blur.alive, p->blur.n_alive);
+  double floor_s = (fmax(0.0, blur) + rtt_s) * BLUR_MARGIN;
+  /* Below a second the default resolution rules; small changes are noise. */
+  if (floor_s < 1.0 || floor_s < ni__search_resolution(s->ck.search) * 1.05) return;
+  ni__search_set_resolution(s->ck.search, floor_s);
+  p->t.floor_s = floor_s;
+  ni__note(p, 1,
+           "checks started at the same silence land %.1f s apart on this path: the "
+           "bracket stops narrowing at %.1f s",
+           blur, floor_s);
+}
+
 /* The check of session s ended with outcome oc: CSV row, search, log. */
 void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
   ni__probe *p = s->p;
@@ -276,6 +322,7 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
   if (o == NI_OBS_ALIVE && s->ck.search) note_alive(p, s, evidence, wire_s);
   write_obs(p, s, oc, detect_ms, evidence);
   if (s->ck.search) stuck_guard(p, s, o);
+  if (s->ck.search) learn_blur(p, s, o);
   if (s->ck.search) {
     ni__search_result(s->ck.search, s->slot, s->ck.silence, o, now);
     s->ck.search = NULL;
@@ -457,6 +504,12 @@ void ni__results(ni__probe *p, double wall_s) {
     if (!se[i]) continue;
     ni_probe_result r;
     result_of(p, se[i], dir[i], wall_s, &r);
+    if (r.verdict == NI_VERDICT_MEASURED && p->t.floor_s > 0 && !p->poll.seen &&
+        r.upper_s - r.lower_s <= p->t.floor_s + 1e-9)
+      ni__note(p, 0,
+               "the bracket (%.1f, %.1f] is as narrow as the checks can tell apart on this "
+               "path (%.1f s)",
+               r.lower_s, r.upper_s, p->t.floor_s);
     write_summary(p, &r);
     ni_probe_event ev = {.kind = NI_PROBE_EV_RESULT, .result = &r};
     ni__emit(p, &ev);

@@ -76,6 +76,7 @@ void ni__finish(ni__probe *p) {
     ni_imap_free(p->ctl.c);
     p->ctl.c = NULL;
   }
+  ni__janitor_close(p);
   close_handle((uv_handle_t *)&p->ctl.timer);
   if (p->cap.polling) close_handle((uv_handle_t *)&p->cap.poll);
   close_handle((uv_handle_t *)&p->h.wall);
@@ -106,6 +107,8 @@ static void stop_now(ni__probe *p) {
     p->ctl.state = CT_OFF;
   }
   p->jan.done = NULL;
+  p->jan.working = 0;
+  ni__janitor_close(p);
   p->phase = PH_DONE;
   ni__finish(p);
 }
@@ -144,6 +147,18 @@ void ni__shutdown_step(ni__probe *p) {
   }
 }
 
+/* Once the search is over, a session silent longer than the longest
+ * silence seen alive (or with a check in flight) may have lost its
+ * mapping.  An interrupted run still ends every session's IDLE: its checks
+ * in flight are observations that --resume goes on from. */
+static int may_be_dead(const ni__probe *p, const ni__sess *s) {
+  double lo = 0, up = INFINITY;
+  if (p->end.interrupted || !p->search.in || p->o->direction != NI_PDIR_INBOUND) return 0;
+  if (s->state == SS_CHECK) return 1;
+  ni__search_bracket(p->search.in, &lo, &up);
+  return lo > 0 && (double)ni__silence_of(s, ni_imap_now()) / 1000.0 >= lo;
+}
+
 void ni__begin_shutdown(ni__probe *p) {
   if (p->phase >= PH_SHUTDOWN) return;
   ni__stop_searches(p);
@@ -162,6 +177,14 @@ void ni__begin_shutdown(ni__probe *p) {
     switch (s->state) {
     case SS_SILENT:
     case SS_CHECK:
+      if (may_be_dead(p, s)) {
+        /* Its mapping may be gone: a DONE would wait out the done timer
+         * for an answer that never comes (seconds at a long round trip),
+         * and the search needs nothing more from it. */
+        ni__sess_drop_conn(s);
+        s->state = SS_OFF;
+        break;
+      }
       /* A check in flight: the push was not seen, the mapping may be dead
        * and DONE never answered; the done timer bounds the wait. */
       ni__sess_check_done_now(s);

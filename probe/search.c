@@ -76,6 +76,7 @@ struct ni_search {
   ni_ms last_now;   /* latest `now` passed in */
   int bisect_owner; /* BISECT: the one session it uses, -1 = none yet */
   ni_ms owner_idle; /* BISECT: when the owner's last check ended */
+  int learnt;       /* the resolution is the engine's measured blur */
   /* GRID: the points and their state (0 free, 1 assigned, 2 done). */
   double grid_step;
   unsigned grid_n;
@@ -175,10 +176,13 @@ double ni__search_resolution(const ni_search *s) {
 }
 
 /* Whether U is backed by cfg.confirm deaths at U or just above it (a
- * quarter of the resolution: the timers' lateness, nothing more). */
+ * quarter of the resolution: the timers' lateness, nothing more).  With a
+ * resolution the engine learnt from its checks' blur, half of it: a check
+ * aimed at U lands that far above it when it dies, and a narrower window
+ * would leave the confirmation to luck. */
 static int ni_confirmed(const ni_search *s) {
   unsigned n = 0;
-  double near = s->upper + ni__search_resolution(s) / 4;
+  double near = s->upper + ni__search_resolution(s) / (s->learnt ? 2 : 4);
   if (s->cfg.confirm <= 1 || !isfinite(s->upper)) return 1;
   for (size_t k = 0; k < s->ndead; k++)
     if (s->dead[k] >= s->upper && s->dead[k] <= near) n++;
@@ -638,6 +642,17 @@ void ni__search_lower_sessions(ni_search *s, unsigned k) {
     }
   }
   ni_settle(s, ni_latest(s));
+}
+
+/* Declared for the engine in probe/internal.h (this file does not include
+ * it: the search needs no libuv): what its checks can tell apart, learnt
+ * during the run (probe/record.c).  Only ever coarser; the next result
+ * judges the bracket against it. */
+void ni__search_set_resolution(ni_search *s, double resolution_s);
+void ni__search_set_resolution(ni_search *s, double resolution_s) {
+  if (!s || s->verdict != NI_VERDICT_RUNNING || !(resolution_s > s->cfg.resolution_s)) return;
+  s->cfg.resolution_s = resolution_s;
+  s->learnt = 1;
 }
 
 void ni__search_stop(ni_search *s) {

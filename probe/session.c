@@ -57,6 +57,7 @@ static void keep_refusal(ni__sess *s, const ni_resp *r) {
 void ni__sess_drop_conn(ni__sess *s) {
   if (s->lport && s->p->cap.pcap) ni__pcap_unwatch(s->p->cap.pcap, s->lport);
   s->lport = 0;
+  s->select_waits = 0;
   if (s->c) {
     ni_imap_free(s->c);
     s->c = NULL;
@@ -218,6 +219,17 @@ static void sess_select_cb(ni_imap *c, int status, const ni_resp *tagged, void *
   sess_idle(s);
 }
 
+/* Outbound checks write nothing: they EXAMINE the INBOX. */
+static int sess_read_only(const ni__probe *p) {
+  return p->o->read_only || p->o->direction == NI_PDIR_OUTBOUND;
+}
+
+static void sess_select(ni__sess *s) {
+  int ro = sess_read_only(s->p);
+  int rc = ni_imap_select(s->c, ro ? "INBOX" : s->mbox, ro, sess_select_cb, s);
+  if (rc != 0) ni__sess_setup_failed(s, rc);
+}
+
 static void sess_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) {
   ni__sess *s = arg;
   ni__probe *p = s->p;
@@ -237,10 +249,21 @@ static void sess_login_cb(ni_imap *c, int status, const ni_resp *tagged, void *a
     ni__sess_setup_failed(s, status);
     return;
   }
-  /* Outbound checks write nothing: they EXAMINE the INBOX. */
-  int ro = p->o->read_only || p->o->direction == NI_PDIR_OUTBOUND;
-  int rc = ni_imap_select(c, ro ? "INBOX" : s->mbox, ro, sess_select_cb, s);
-  if (rc != 0) ni__sess_setup_failed(s, rc);
+  /* The sessions log in while the control connection is still creating
+   * their mailboxes (a round trip each, seconds on a slow path): a session
+   * whose mailbox is not there yet SELECTs it once it is. */
+  if (!sess_read_only(p) && !s->created) {
+    s->select_waits = 1;
+    return;
+  }
+  sess_select(s);
+}
+
+void ni__sess_mailbox_ready(ni__sess *s) {
+  s->created = 1;
+  if (!s->select_waits) return;
+  s->select_waits = 0;
+  if (s->c && s->state == SS_SETUP) sess_select(s);
 }
 
 /* Let the capture follow this session's connection, to the address it

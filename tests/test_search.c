@@ -287,6 +287,35 @@ static void t_stop_and_limits(void **st) {
   ni__search_free(s);
 }
 
+/* The engine learns during a run that its checks cannot tell silences
+ * apart closer than some blur: the resolution only ever grows to it, and a
+ * bracket that narrow ends the search (confirmed, as always); once the
+ * search is over, nothing changes. */
+void ni__search_set_resolution(ni_search *s, double resolution_s);
+static void t_learnt_resolution(void **st) {
+  (void)st;
+  ni_search_cfg c;
+  ni__search_cfg_default(&c);
+  ni_search *s = ni__search_new(&c);
+  ni__search_observe(s, 30.5, NI_OBS_ALIVE);
+  ni__search_observe(s, 33.4, NI_OBS_DEAD);
+  assert_true(ni__search_resolution(s) == 1);
+  ni__search_set_resolution(s, 3.5);
+  assert_true(ni__search_resolution(s) == 3.5);
+  ni__search_set_resolution(s, 2); /* never finer again */
+  assert_true(ni__search_resolution(s) == 3.5);
+  /* Narrow enough, but one death is not trusted; a second one within half
+   * the learnt resolution above U (where a check aimed at U lands) is. */
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_RUNNING);
+  ni__search_observe(s, 35.2, NI_OBS_DEAD);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_RUNNING);
+  ni__search_observe(s, 35.0, NI_OBS_DEAD);
+  assert_int_equal(ni__search_verdict(s), NI_VERDICT_MEASURED);
+  ni__search_set_resolution(s, 10);
+  assert_true(ni__search_resolution(s) == 3.5);
+  ni__search_free(s);
+}
+
 /* ---- observations -------------------------------------------------------- */
 
 /* A lost EXISTS looks like a death.  With confirm = 2 the search checks U
@@ -849,6 +878,7 @@ int main(void) {
       cmocka_unit_test(t_masked_by_server),
       cmocka_unit_test(t_stop_and_limits),
       cmocka_unit_test(t_void_does_not_move),
+      cmocka_unit_test(t_learnt_resolution),
       cmocka_unit_test(t_confirm),
       cmocka_unit_test(t_contradiction),
       cmocka_unit_test(t_targets_never_below_silence),
