@@ -1,4 +1,4 @@
-/* Bounded number parsing (see num.h). */
+/* Bounded number parsing, sorting and medians (see num.h). */
 #include "common/num.h"
 
 #include <ctype.h>
@@ -33,4 +33,15 @@ int ni__parse_seconds(const char *s, double min, double max, double *out) {
   if (*end != '\0' || !isfinite(v) || v < min || v > max) return NI_EUSAGE;
   *out = v;
   return 0;
+}
+
+int ni__cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double ni__sort_median(double *v, size_t n) {
+  if (!n) return NAN;
+  qsort(v, n, sizeof v[0], ni__cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/num.h"
 #include "probe/internal.h"
 
 /* ---- events ------------------------------------------------------------- */
@@ -234,17 +235,12 @@ static void stuck_guard(ni__probe *p, const ni__sess *s, ni_obs o) {
   }
 }
 
-static int cmp_dbl(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
+/* The median of the last BLUR_SAMPLES of n samples kept in v. */
 static double median(const double *v, unsigned n) {
   double w[BLUR_SAMPLES];
   if (n > BLUR_SAMPLES) n = BLUR_SAMPLES;
   memcpy(w, v, n * sizeof w[0]);
-  qsort(w, n, sizeof w[0], cmp_dbl);
-  return n % 2 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2;
+  return ni__sort_median(w, n);
 }
 
 /* A death is recorded at the latest silence its push may have met, a

@@ -41,6 +41,7 @@
  */
 #include "probe/search.h"
 #include "common/defaults.h"
+#include "common/num.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -293,11 +294,6 @@ static int ni_by_sil_desc(const void *a, const void *b) {
   return (x < y) - (x > y);
 }
 
-static int ni_dbl_asc(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* Rolling ladder while U is unknown. */
 static void ni_plan_ladder(ni_search *s, ni_free_sess *f, unsigned m, double base) {
   double top = ni_top(s);
@@ -364,7 +360,7 @@ static void ni_plan_section(ni_search *s, ni_free_sess *f, unsigned m, const dou
     edges[ne++] = hi;
     for (unsigned k = 0; k < np; k++)
       if (pdone[k] > arrive && px[k] > s->lower && px[k] < hi) edges[ne++] = px[k];
-    qsort(edges, ne, sizeof edges[0], ni_dbl_asc);
+    qsort(edges, ne, sizeof edges[0], ni__cmp_double);
     for (unsigned g = 0; g + 1 < ne; g++) {
       double a = edges[g], b = edges[g + 1];
       double x = fmax(fmax((a + b) / 2, sil), s->cfg.min_s);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/num.h"
 #include "natidle/csv.h"
 #include "reports/report_int.h"
 
@@ -119,11 +120,6 @@ int ni__load_kalog_row(ni__loadctx *c) {
 
 /* ---- Summaries ------------------------------------------------------------ */
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* Why connections were lost: each reason once, with its count. */
 typedef struct reasons {
   const char *name[16];
@@ -191,8 +187,7 @@ static void delay_stats(ni_kalog_summary *s, double *d, size_t n) {
   s->delays = n;
   s->delay_median_s = s->delay_p95_s = s->delay_max_s = NAN;
   if (!n) return;
-  qsort(d, n, sizeof(*d), cmp_double);
-  s->delay_median_s = n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
+  s->delay_median_s = ni__sort_median(d, n);
   size_t rank = (size_t)ceil(0.95 * (double)n); /* nearest rank, 1-based */
   s->delay_p95_s = d[(rank ? rank : 1) - 1];
   s->delay_max_s = d[n - 1];

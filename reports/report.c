@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/num.h"
 #include "natidle/csv.h"
 #include "reports/report_int.h"
 
@@ -349,11 +350,6 @@ static int same_group(const ni_net_row *row, const ni_run_summary *s) {
          !strcmp(row->direction, s->direction);
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static int bounds_bracket(const ni_run_summary *s) {
   return !isnan(s->lower_s) &&
          (!strcmp(s->verdict, "measured") || !strcmp(s->verdict, "above_max"));
@@ -394,10 +390,9 @@ static int merge_group(ni_report *rep, ni_net_row *row, double *scratch) {
   }
   row->estimates = n;
   if (n) {
-    qsort(scratch, n, sizeof(*scratch), cmp_double);
+    row->est_median_s = ni__sort_median(scratch, n);
     row->est_min_s = scratch[0];
     row->est_max_s = scratch[n - 1];
-    row->est_median_s = n % 2 ? scratch[n / 2] : (scratch[n / 2 - 1] + scratch[n / 2]) / 2;
   }
   if (any_bracket && lo < hi) {
     row->bracket = NI_BRACKET_INTERSECTION;
