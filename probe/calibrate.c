@@ -49,9 +49,26 @@ void ni__sessions_start(ni__probe *p) {
 
 /* ---- deadlines ------------------------------------------------------------ */
 
+/* The control connection's smoothed round trip (0 before the first), in
+ * whole milliseconds and in seconds. */
+ni_ms ni__rtt_ms(const ni__probe *p) {
+  return p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
+}
+
+double ni__rtt_s(const ni__probe *p) {
+  return p->ctl.srtt_ms > 0 ? p->ctl.srtt_ms / 1000.0 : 0;
+}
+
 /* One retransmission timeout on the control connection's path. */
 ni_ms ni__rto_ms(const ni__probe *p) {
-  return ni_lat_rto(p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0);
+  return ni_lat_rto(ni__rtt_ms(p));
+}
+
+/* The narrowest bracket checks that land blur_s apart can tell: that blur,
+ * plus a round trip for an APPEND's wait on the control connection, with
+ * BLUR_MARGIN (see blur_ms, and learn_blur in probe/record.c). */
+double ni__blur_floor_s(const ni__probe *p, double blur_s) {
+  return (fmax(0.0, blur_s) + ni__rtt_s(p)) * BLUR_MARGIN;
 }
 
 /* How long a check after silence_ms waits for its push, counted from the
@@ -80,8 +97,7 @@ ni_ms ni__detect_ms(const ni__probe *p, ni_ms silence_ms) {
  * retransmission timeouts when the DONE or its answer is lost (see
  * DONE_RTOS in internal.h). */
 ni_ms ni__done_wait_ms(const ni__probe *p) {
-  ni_ms rtt = p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
-  ni_ms w = rtt + DONE_RTOS * ni__rto_ms(p) + DONE_SLACK_MS;
+  ni_ms w = ni__rtt_ms(p) + DONE_RTOS * ni__rto_ms(p) + DONE_SLACK_MS;
   return w > DONE_FLOOR_MS ? w : DONE_FLOOR_MS;
 }
 
@@ -103,16 +119,15 @@ ni_ms ni__poll_lead_ms(const ni__probe *p) {
  * after an OK, a dead one at that OK plus the slowest push after it (or a
  * usual one plus a retransmission timeout); and the OK itself comes up to
  * a round trip later for one check than for another, behind a NOOP or an
- * APPEND on the control connection.  A bracket narrower than that cannot
- * be narrowed further: a check aimed inside it lands on or outside its
- * ends whatever it finds. */
+ * APPEND on the control connection (ni__blur_floor_s adds that).  A
+ * bracket narrower than that cannot be narrowed further: a check aimed
+ * inside it lands on or outside its ends whatever it finds. */
 static ni_ms blur_ms(const ni__probe *p) {
   ni_ms quick = ni_lat_quantile_after(&p->lat_ok, 0, 0);
   ni_ms hi = ni_lat_quantile_after(&p->lat_ok, 0, 100);
   ni_ms usual = ni_lat_quantile_after(&p->lat_ok, 0, NI_LAT_DEADLINE_PCT) + ni__rto_ms(p);
   ni_ms dead = usual > hi ? usual : hi;
-  ni_ms rtt = p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
-  return (dead > quick ? dead - quick : 0) + rtt;
+  return dead > quick ? dead - quick : 0;
 }
 
 static void make_searches(ni__probe *p) {
@@ -131,7 +146,7 @@ static void make_searches(ni__probe *p) {
   if (p->poll.seen)
     floor_s = (double)p->poll.every_ms / 1000.0 * 1.02;
   else if (ni_lat_count(&p->lat_ok, 0))
-    floor_s = (double)blur_ms(p) / 1000.0 * BLUR_MARGIN;
+    floor_s = ni__blur_floor_s(p, (double)blur_ms(p) / 1000.0);
   if (floor_s >= 1.0 && cfg.resolution_s < floor_s) {
     if (p->o->resolution_s > 0)
       ni__note(p, 0, "--resolution %.1f s is finer than this server's push allows: %.1f s",
@@ -199,8 +214,7 @@ static void start_run(ni__probe *p) {
   if (inbound) {
     /* From the APPEND: its round trips (a synchronising literal takes two)
      * and the wait after its OK. */
-    ni_ms rtt = p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
-    p->t.detect_ms = 2 * rtt + ni__detect_ms(p, (ni_ms)llround(p->o->max_s * 1000.0));
+    p->t.detect_ms = 2 * ni__rtt_ms(p) + ni__detect_ms(p, (ni_ms)llround(p->o->max_s * 1000.0));
   } else {
     p->t.detect_ms = DETECT_FACTOR * p->cal.worst + DETECT_SLACK_MS;
     if (p->t.detect_ms < DETECT_FLOOR_MS) p->t.detect_ms = DETECT_FLOOR_MS;

@@ -132,7 +132,7 @@ static ni_ms plan_poll(ni__sess *s, double target_s) {
  * slot first) within as many round trips as there are sessions. */
 static ni_ms queue_ahead_ms(const ni__sess *s, ni_ms due) {
   const ni__probe *p = s->p;
-  ni_ms rtt = p->ctl.srtt_ms > 0 ? (ni_ms)p->ctl.srtt_ms : 0;
+  ni_ms rtt = ni__rtt_ms(p);
   ni_ms now = ni_imap_now();
   if (!rtt || s->armed != p->search.in) return 0;
   ni_ms window = rtt * p->k;

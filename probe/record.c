@@ -190,7 +190,7 @@ static void note_alive(ni__probe *p, const ni__sess *s, const char *evidence, do
   int i = s->ck.dir == NI_PDIR_OUTBOUND;
   if (s->ck.silence <= p->alive[i].client_s) return;
   double in = evidence_num(evidence, "last_in"), out = evidence_num(evidence, "last_out");
-  double rtt_s = p->ctl.srtt_ms > 0 ? p->ctl.srtt_ms / 1000.0 : 0;
+  double rtt_s = ni__rtt_s(p);
   p->alive[i].client_s = s->ck.silence;
   /* A push that came after DONE met a silence DONE had already ended. */
   p->alive[i].captured = wire_s >= 0 && !s->ck.done_at;
@@ -263,9 +263,8 @@ static void learn_blur(ni__probe *p, const ni__sess *s, ni_obs o) {
   else
     p->blur.dead[p->blur.n_dead++ % BLUR_SAMPLES] = off;
   if (p->blur.n_alive < BLUR_MIN || p->blur.n_dead < BLUR_MIN) return;
-  double rtt_s = p->ctl.srtt_ms > 0 ? p->ctl.srtt_ms / 1000.0 : 0;
   double blur = median(p->blur.dead, p->blur.n_dead) - median(p->blur.alive, p->blur.n_alive);
-  double floor_s = (fmax(0.0, blur) + rtt_s) * BLUR_MARGIN;
+  double floor_s = ni__blur_floor_s(p, blur);
   /* Below a second the default resolution rules; small changes are noise. */
   if (floor_s < 1.0 || floor_s < ni__search_resolution(s->ck.search) * 1.05) return;
   ni__search_set_resolution(s->ck.search, floor_s);
@@ -346,7 +345,7 @@ void ni__record(ni__sess *s, ni__outcome oc, long detect_ms) {
  * Outbound, the DONE ends it after it leaves the client: the NAT saw up to
  * one round trip more, so the upper end moves up. */
 static void nat_terms(const ni__probe *p, ni_probe_dir dir, ni_probe_result *r) {
-  double rtt_s = p->ctl.srtt_ms > 0 ? p->ctl.srtt_ms / 1000.0 : 0;
+  double rtt_s = ni__rtt_s(p);
   int i = dir == NI_PDIR_OUTBOUND;
   r->path_rtt_ms = rtt_s * 1000.0;
   r->nat_lower_s = r->lower_s;
