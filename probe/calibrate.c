@@ -303,7 +303,15 @@ void ni__calibrate_step(ni__probe *p) {
     ni__sess *s = &p->ss[i];
     if (s->state != SS_SILENT) continue;
     if (p->cal.round == 1) {
-      if (!p->cal.busy) fire(p, s);
+      if (p->cal.busy) return;
+      /* A server may look at the mailbox once just after it answers IDLE
+       * (Cyrus does): a marker stored before that look would come back at
+       * once and hide a server that otherwise only polls. */
+      if (now < s->idle_since + CAL_SETTLE_MS) {
+        if (s->tk != TK_CAL) ni__timer_set(s, TK_CAL, s->idle_since + CAL_SETTLE_MS);
+        return;
+      }
+      fire(p, s);
       return;
     }
     if (p->cal.idle_n + p->cal.busy >= CAL_IDLE_SAMPLES) return;

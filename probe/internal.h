@@ -45,6 +45,12 @@
  * silences, not fresh sessions.  Outbound-only runs calibrate on
  * CAL_SAMPLES NOOP round trips instead. */
 #define CAL_SAMPLES 3
+/* The first sample waits this long after the server answered IDLE: a
+ * server that checks the mailbox once as IDLE starts and then only polls
+ * (Cyrus without idled) reports a marker stored before that check at once.
+ * Shorter than POLL_SUSPECT_MS, so a poll soon after is still told from a
+ * push. */
+#define CAL_SETTLE_MS 500
 #define CAL_IDLE_SAMPLES 4
 #define CAL_IDLE_MS 8000
 /* The detection deadline of a check after a silence s is counted from the

@@ -86,6 +86,14 @@ static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
                  strstr(text, "already exist");
     if (exists && p->o->resume) {
       /* A resumed run finds its own mailboxes again. */
+    } else if (exists) {
+      /* The name carries this run's own time stamp and random id, so no
+       * one else made it, yet Dovecot has answered so to one CREATE of the
+       * burst (while the sessions logged in).  Using it is safe: checks
+       * only APPEND markers to it, and the cleanup deletes it only if it
+       * holds nothing but them. */
+      ni__note(p, 1, "CREATE %s: the server says it exists already (%.*s): using it", s->mbox,
+               (int)tagged->text.n, tagged->text.p);
     } else if (p->o->resume) {
       /* Some servers refuse to create a mailbox that exists without saying
        * so (Courier: "Cannot create this folder."), and an interrupted run
