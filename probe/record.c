@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/num.h"
+#include "natidle/keepalive.h"
 #include "probe/internal.h"
 
 /* ---- events ------------------------------------------------------------- */
@@ -361,6 +362,22 @@ static void nat_terms(const ni__probe *p, ni_probe_dir dir, ni_probe_result *r) 
   }
 }
 
+/* The keepalive cadence recommended for a lower bound: the keepalive
+ * library's own for it (ni_ka_cadence_for), so that the probe recommends
+ * what a client linking the library would keep, in whole seconds.  The
+ * round trips are this run's: the control connection's, and for the one
+ * after a long silence (a sleeping radio's wake-up, the library's margin
+ * against it) the slowest push after at least half of that silence.  A
+ * polling server's pushes wait for its polls and say nothing of the path:
+ * then none is measured, and the library allows for a slow wake-up. */
+static double recommended_s(const ni__probe *p, double lower_s) {
+  if (!(lower_s >= 0.001) || !isfinite(lower_s)) return NI_KA_FLOOR_MS / 1000.0;
+  ni_ms lower_ms = (ni_ms)floor(lower_s * 1000.0);
+  ni_ms worst = p->poll.seen ? NI_TIME_NEVER : ni_lat_worst_after(&p->lat_ok, lower_ms / 2);
+  ni_ms k = ni_ka_cadence_for(NULL, lower_ms, ni__rtt_ms(p), worst);
+  return k >= NI_KA_FLOOR_MS ? floor((double)k / 1000.0) : NI_KA_FLOOR_MS / 1000.0;
+}
+
 /* The result of one direction, as the summary row and the RESULT event
  * give it. */
 static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall_s,
@@ -386,8 +403,7 @@ static void result_of(ni__probe *p, ni_search *se, ni_probe_dir dir, double wall
   if (r->verdict == NI_VERDICT_MASKED)
     r->recommended_s = 0;
   else
-    r->recommended_s = floor(ni__recommended_keepalive(r->lower_s, p->t.jitter_ms / 1000.0,
-                                                       (double)p->t.detect_ms / 1000.0));
+    r->recommended_s = recommended_s(p, r->lower_s);
   if (dir == NI_PDIR_INBOUND && p->poll.seen) {
     r->poll_s = (double)p->poll.every_ms / 1000.0;
     r->poll_phase_known = p->poll.known;

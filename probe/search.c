@@ -718,9 +718,3 @@ int ni__net_spans(const ni_net_events *e, ni_ms silent_since, ni_ms now) {
   if (!e->n || now <= e->from) return 0;
   return !e->to || silent_since < e->to;
 }
-
-double ni__recommended_keepalive(double lower_s, double jitter_s, double detect_s) {
-  double k = lower_s - fmax(0.0, jitter_s) - fmax(0.0, detect_s);
-  if (!(k > 1.0)) return 1.0; /* also catches NaN */
-  return fmin(k, 1740.0);
-}

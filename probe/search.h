@@ -224,12 +224,6 @@ int ni__net_back(ni_net_events *e, ni_ms now);
  * every silence judged after it began does. */
 int ni__net_spans(const ni_net_events *e, ni_ms silent_since, ni_ms now);
 
-/* Recommended keepalive interval in seconds for a measured lower bound
- * lower_s: lower_s minus jitter_s (measured timer jitter) minus detect_s
- * (the detection deadline), never above 1740 s (RFC 2177: re-IDLE at least
- * every 29 min) and never below 1 s. */
-double ni__recommended_keepalive(double lower_s, double jitter_s, double detect_s);
-
 #ifdef __cplusplus
 }
 #endif

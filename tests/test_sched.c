@@ -616,6 +616,27 @@ static void test_random_event_sequences(void **state) {
  * and ni_ka_warnings() say so.  The first keepalive also allows for a
  * radio's wake-up (NI_KA_WAKE_GUESS_MS, 3 s) until its answer measured
  * one: 5 s below the bound, on the floor, and no warning for a guess. */
+/* The cadence for a bound without a session: the margin's three terms
+ * (2 s, 5 %, the round trip, the slowest after a long silence included),
+ * the 29-min cap, the config's own margin, and nothing for no bound. */
+static void test_cadence_for(void **state) {
+  (void)state;
+  assert_int_equal(ni_ka_cadence_for(NULL, 600 * S, 100, 100), 570 * S);
+  assert_int_equal(ni_ka_cadence_for(NULL, 10000 * S, 100, 100), 29 * 60 * S);
+  assert_int_equal(ni_ka_cadence_for(NULL, 30 * S, 10, 3 * S), 27 * S);
+  assert_int_equal(ni_ka_cadence_for(NULL, 30 * S, 2500, 100), 27500);
+  assert_int_equal(ni_ka_cadence_for(NULL, 3 * S, 800, 900), 2 * S);
+  assert_int_equal(ni_ka_cadence_for(NULL, 0, 10, 10), 0);
+  assert_int_equal(ni_ka_cadence_for(NULL, NI_TIME_NEVER, 10, 10), 0);
+  ni_ka_config c;
+  ni_ka_config_default(&c);
+  c.margin_ms = 7 * S;
+  c.server_keepalive_ms = 120 * S;
+  assert_int_equal(ni_ka_cadence_for(&c, 300 * S, 10, 10), 293 * S);
+  c.margin_permille = 1000; /* refused by ni_ka_init() */
+  assert_int_equal(ni_ka_cadence_for(&c, 300 * S, 10, 10), 0);
+}
+
 static void test_known_short_timeout(void **state) {
   (void)state;
   static const struct {
@@ -651,6 +672,13 @@ static void test_known_short_timeout(void **state) {
       t = cycles(&k, 3, 50);
       assert_int_equal(ni_ka_get_expiry(&k), t + 50 + cases[i].cadence);
     }
+  }
+  /* ni_ka_cadence_for() gives the same cadences without a session: the
+   * first keepalive's before a round trip is measured, the steady one's
+   * once the 50-ms round trips of cycles() are. */
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(ni_ka_cadence_for(NULL, cases[i].nat, 0, NI_TIME_NEVER), cases[i].first);
+    assert_int_equal(ni_ka_cadence_for(NULL, cases[i].nat, 50, 50), cases[i].cadence);
   }
   /* A margin asked for that is larger than the timeout itself: the margin
    * reported is still what the cadence keeps. */
@@ -854,6 +882,7 @@ int main(void) {
       cmocka_unit_test(test_zeroed_config_takes_defaults),
       cmocka_unit_test(test_coverage_loss_not_for_good),
       cmocka_unit_test(test_reconfigure),
+      cmocka_unit_test(test_cadence_for),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -792,16 +792,6 @@ static void t_random_calls(void **st) {
   }
 }
 
-static void t_recommended_keepalive(void **st) {
-  (void)st;
-  assert_true(fabs(ni__recommended_keepalive(600, 0.5, 2) - 597.5) < 1e-9);
-  assert_true(ni__recommended_keepalive(10000, 1, 2) == 1740);
-  assert_true(ni__recommended_keepalive(2.5, 1, 1) == 1);
-  assert_true(ni__recommended_keepalive(0, 0, 0) == 1);
-  assert_true(ni__recommended_keepalive(NAN, 0, 0) == 1);
-  assert_true(fabs(ni__recommended_keepalive(100, -5, 2) - 98) < 1e-9);
-}
-
 /* ---- network events ------------------------------------------------------- */
 
 /* A rebind (a phone changing cell) loses every mapping at once: the rule
@@ -889,7 +879,6 @@ int main(void) {
       cmocka_unit_test(t_baselines),
       cmocka_unit_test(t_property),
       cmocka_unit_test(t_random_calls),
-      cmocka_unit_test(t_recommended_keepalive),
       cmocka_unit_test(t_network_event),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -766,6 +766,23 @@ NI_API int ni_ka_is_probing(const ni_ka *s);
  * the floor is at or above the lower bound. */
 NI_API ni_ms ni_ka_margin(const ni_ka *s);
 
+/* The steady cadence (ms) a session keeps for a NAT known to hold lower_ms
+ * of silence, without one: what ni_ka_interval() gives after ni_ka_init()
+ * with nat_lower_ms = lower_ms, learning off and no server keepalive, once
+ * the round trips below are measured.  It is lower_ms less the margin
+ * (max(margin_min_ms, margin_permille of lower_ms, the round trip), see
+ * the top of this file), not below min(min_interval_ms, NI_KA_FLOOR_MS),
+ * not above the autologout limit or max_interval_ms.  c: the rest of the
+ * config (NULL: ni_ka_config_default()).  srtt_ms: the smoothed round trip
+ * of the path (0: none measured).  worst_ms: the slowest round trip after
+ * a silence of at least half of lower_ms (NI_TIME_NEVER: none measured;
+ * the margin then allows for a slow radio wake-up, NI_KA_WAKE_GUESS_MS).
+ * natidle probe recommends this cadence for the bracket it measured.
+ * Returns 0 for lower_ms 0 or NI_TIME_NEVER, or a config ni_ka_init()
+ * refuses. */
+NI_API ni_ms ni_ka_cadence_for(const ni_ka_config *c, ni_ms lower_ms, ni_ms srtt_ms,
+                               ni_ms worst_ms);
+
 /* Conditions the caller should know of, as a bit mask (0 = none).  Read
  * them after ni_ka_init() and whenever the bracket changed.
  *
