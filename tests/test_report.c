@@ -209,6 +209,11 @@ static void test_load_errors(void **state) {
   expect_load_error(text, "2: ", "below lower_s");
   snprintf(text, sizeof(text), "%sr,n,s,993,tls,inbound,1,2,1.5,3,4,,1\n", summary_header);
   expect_load_error(text, "2: ", "expected 14 fields, found 13");
+  /* A field quoted in the message may hold a line end: the message stays
+   * one line. */
+  snprintf(text, sizeof(text), "%sr,n,s,993,tls,inbound,1,2,1.5,3,4,,1,\"mea\nsured\"\n",
+           summary_header);
+  expect_load_error(text, "2: ", "verdict: 'mea?sured'");
   expect_load_error("a,b,c\n1,2,3\n", "1: ", "neither a summary CSV");
   expect_load_error("run_id,verdict\nr,measured\n", "1: ", "without a 'network' column");
   expect_load_error("", "1: ", "no header row");
