@@ -1,6 +1,7 @@
 /* Keepalive logs (natidle keepalive --log): loading their rows, one summary
  * per network and account, the terminal table and the summary CSV. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,7 +177,10 @@ static void close_run(ni_kalog_summary *s, const run *r, int *wakeups_known) {
   if (!r->open) return;
   s->runs++;
   s->covered_s += r->last > r->first ? r->last - r->first : 0;
-  if (isnan(r->wakeups))
+  /* A row's counter is at most 1e15 (load_count), but enough runs of such
+   * counters would overflow the sum: a total that cannot be held is not
+   * known either. */
+  if (isnan(r->wakeups) || (long long)r->wakeups > LLONG_MAX - s->wakeups)
     *wakeups_known = 0;
   else
     s->wakeups += (long long)r->wakeups;

@@ -108,6 +108,10 @@ int ni__load_fail(ni__loadctx *c, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  /* The message quotes fields, and a quoted field may hold a line end or
+   * other control characters: the message must stay one line. */
+  for (char *p = msg; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
   if (c->errlen)
     snprintf(c->errbuf, c->errlen, "%s:%zu: %s", c->path, c->r ? ni_csv_reader_line(c->r) : 1, msg);
   return NI_ECSV;

@@ -3,6 +3,7 @@
  * networks, the cost model, escaping, keepalive logs and their timelines,
  * the chart of the timeout per network. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -209,6 +210,11 @@ static void test_load_errors(void **state) {
   expect_load_error(text, "2: ", "below lower_s");
   snprintf(text, sizeof(text), "%sr,n,s,993,tls,inbound,1,2,1.5,3,4,,1\n", summary_header);
   expect_load_error(text, "2: ", "expected 14 fields, found 13");
+  /* A field quoted in the message may hold a line end: the message stays
+   * one line. */
+  snprintf(text, sizeof(text), "%sr,n,s,993,tls,inbound,1,2,1.5,3,4,,1,\"mea\nsured\"\n",
+           summary_header);
+  expect_load_error(text, "2: ", "verdict: 'mea?sured'");
   expect_load_error("a,b,c\n1,2,3\n", "1: ", "neither a summary CSV");
   expect_load_error("run_id,verdict\nr,measured\n", "1: ", "without a 'network' column");
   expect_load_error("", "1: ", "no header row");
@@ -606,6 +612,43 @@ static void test_kalog_errors(void **state) {
   free(path);
 }
 
+/* A log of `runs` runs, each counting 10^15 wakeups, the most a row may
+ * say. */
+static char *kalog_of_runs(size_t runs) {
+  static const char row[] =
+      "2026-11-27T21:00:00.000Z,a,start,,adaptive,,0,0,n,,1000000000000000,,,\n";
+  char *text = malloc(strlen(kalog_header) + runs * strlen(row) + 1), *p = text;
+  assert_non_null(text);
+  p += sprintf(p, "%s", kalog_header);
+  for (size_t i = 0; i < runs; i++)
+    p += sprintf(p, "%s", row);
+  return text;
+}
+
+/* Over enough runs the wakeups add up to more than a long long holds: the
+ * total is then unknown, not a wrapped sum. */
+static void test_kalog_wakeups_overflow(void **state) {
+  (void)state;
+  const size_t most = (size_t)(LLONG_MAX / 1000000000000000LL); /* 9223 runs fit */
+  for (size_t runs = most; runs <= most + 1; runs++) {
+    char *text = kalog_of_runs(runs), *path = temp_csv(text), warn[256];
+    ni_report *rep = ni_report_new();
+    load_kalog(rep, path, warn, sizeof(warn));
+    const ni_kalog_summary *k = ni_report_kalog(rep, 0);
+    assert_int_equal(k->runs, runs);
+    if (runs == most) {
+      assert_true(k->wakeups == (long long)runs * 1000000000000000LL);
+    } else {
+      assert_int_equal(k->wakeups, -1);
+      assert_true(isnan(k->wakeups_per_day));
+    }
+    ni_report_free(rep);
+    unlink(path);
+    free(path);
+    free(text);
+  }
+}
+
 static void test_kalog_table_and_csv(void **state) {
   (void)state;
   char warn[512];
@@ -986,6 +1029,7 @@ int main(void) {
       cmocka_unit_test(test_kalog_summary),
       cmocka_unit_test(test_kalog_original_layout),
       cmocka_unit_test(test_kalog_errors),
+      cmocka_unit_test(test_kalog_wakeups_overflow),
       cmocka_unit_test(test_kalog_table_and_csv),
       cmocka_unit_test(test_timeline),
       cmocka_unit_test(test_html_probe_and_keepalive),
