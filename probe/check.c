@@ -227,8 +227,6 @@ void ni__sess_check_done_now(ni__sess *s) {
 static void start_check(ni__sess *s, ni_ms now, double target) {
   ni__probe *p = s->p;
   p->n.checks++;
-  double late = (double)(now > s->due ? now - s->due : 0);
-  if (late > p->t.jitter_ms) p->t.jitter_ms = late;
   s->ck.search = s->armed;
   s->armed = NULL;
   s->ck.cal = 0;

@@ -426,8 +426,7 @@ struct ni__probe {
     ni_ms worst_push_ms; /* longest APPEND-to-EXISTS time seen */
     ni_ms detect_ms;     /* detection deadline (of the longest silences) */
     ni_ms noop_ms, noop_deadline_ms;
-    double jitter_ms; /* worst lateness of a check timer */
-    double floor_s;   /* the narrowest bracket the checks can tell (0: none) */
+    double floor_s; /* the narrowest bracket the checks can tell (0: none) */
   } t;
   struct {
     unsigned checks;       /* checks started, calibration included */

@@ -101,7 +101,7 @@ static void create_cb(ni_imap *c, int status, const ni_resp *tagged, void *arg) 
        * the mailbox is there. */
       ni__note(p, 1, "CREATE %s refused (%.*s): resuming, SELECT will tell", s->mbox,
                (int)tagged->text.n, tagged->text.p);
-    } else if (s == &p->ss[0] && !p->id.has_ns && !p->id.in_inbox && p->id.sep && !exists) {
+    } else if (s == &p->ss[0] && !p->id.has_ns && !p->id.in_inbox && p->id.sep) {
       /* Without NAMESPACE the top level was a guess; many servers keep a
        * user's mailboxes below INBOX (Cyrus and Courier as shipped). */
       char root[sizeof p->id.root];
