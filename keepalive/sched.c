@@ -114,38 +114,6 @@ NI_API int ni_ka_init(ni_ka *s, const ni_ka_config *c) {
   return 0;
 }
 
-/* A round trip above 10 min is no round trip anyone can use: samples are
- * clamped to it (rtt_sample), so the sums cannot overflow whatever the
- * caller passes. */
-#define RTT_MAX_MS 600000u
-static void rtt_sample(ni_ka *s, ni_ms r);
-
-NI_API ni_ms ni_ka_cadence_for(const ni_ka_config *c, ni_ms lower_ms, ni_ms srtt_ms,
-                               ni_ms worst_ms) {
-  ni_ka_config k;
-  ni_ka s;
-  if (!lower_ms || lower_ms == NI_TIME_NEVER) return 0;
-  if (c)
-    k = *c;
-  else
-    ni_ka_config_default(&k);
-  /* The session ni_ka_init() would make for a NAT known to hold lower_ms,
-   * keeping the cadence it was given and keeping alive by itself. */
-  k.nat_lower_ms = lower_ms;
-  k.nat_upper_ms = 0;
-  k.adaptive = NI_KA_LEARN_OFF;
-  k.server_keepalive_ms = 0;
-  memset(&s, 0, sizeof s);
-  if (ni_ka_init(&s, &k) != 0) return 0;
-  /* The round trips measured on the path, as answered keepalives would
-   * have taught them (on_answered). */
-  if (srtt_ms) rtt_sample(&s, srtt_ms);
-  if (worst_ms != NI_TIME_NEVER)
-    ni_lat_add(&s.lat, lower_ms, worst_ms < RTT_MAX_MS ? worst_ms : RTT_MAX_MS);
-  ni__ka_choose_interval(&s, 0);
-  return s.interval;
-}
-
 /* Times never go backwards inside the scheduler. */
 static ni_ms clamp_now(ni_ka *s, ni_ms now) {
   if (now < s->now) return s->now;
@@ -413,8 +381,10 @@ static void check_jump(ni_ka *s, ni_ms now) {
   }
 }
 
-/* RFC 6298's smoothing (alpha 1/8, beta 1/4), in milliseconds, of samples
- * clamped to RTT_MAX_MS. */
+/* RFC 6298's smoothing (alpha 1/8, beta 1/4), in milliseconds.  A sample
+ * above 10 min is no round trip anyone can use; it is clamped so the sums
+ * below cannot overflow whatever the caller passes. */
+#define RTT_MAX_MS 600000u
 static void rtt_sample(ni_ka *s, ni_ms r) {
   if (r > RTT_MAX_MS) r = RTT_MAX_MS;
   if (!s->have_rtt) {
@@ -426,6 +396,32 @@ static void rtt_sample(ni_ka *s, ni_ms r) {
   ni_ms d = s->srtt > r ? s->srtt - r : r - s->srtt;
   s->rttvar = (3 * s->rttvar + d) / 4;
   s->srtt = (7 * s->srtt + r) / 8;
+}
+
+NI_API ni_ms ni_ka_cadence_for(const ni_ka_config *c, ni_ms lower_ms, ni_ms srtt_ms,
+                               ni_ms worst_ms) {
+  ni_ka_config k;
+  ni_ka s;
+  if (!lower_ms || lower_ms == NI_TIME_NEVER) return 0;
+  if (c)
+    k = *c;
+  else
+    ni_ka_config_default(&k);
+  /* The session ni_ka_init() would make for a NAT known to hold lower_ms,
+   * keeping the cadence it was given and keeping alive by itself. */
+  k.nat_lower_ms = lower_ms;
+  k.nat_upper_ms = 0;
+  k.adaptive = NI_KA_LEARN_OFF;
+  k.server_keepalive_ms = 0;
+  memset(&s, 0, sizeof s);
+  if (ni_ka_init(&s, &k) != 0) return 0;
+  /* The round trips measured on the path, as answered keepalives would
+   * have taught them (on_answered). */
+  if (srtt_ms) rtt_sample(&s, srtt_ms);
+  if (worst_ms != NI_TIME_NEVER)
+    ni_lat_add(&s.lat, lower_ms, worst_ms < RTT_MAX_MS ? worst_ms : RTT_MAX_MS);
+  ni__ka_choose_interval(&s, 0);
+  return s.interval;
 }
 
 /* Bytes from the server arrived: the connection lives, so a verification
